@@ -1,0 +1,71 @@
+//! Status, role and outcome badges with consistent colours. Colour is never
+//! the only signal: every badge carries its word.
+
+use leptos::prelude::*;
+use portcullis_types::{ConsoleUserStatus, Outcome, Role};
+
+/// The colour family of a badge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tone {
+    Neutral,
+    Accent,
+    Ok,
+    Attention,
+    Danger,
+}
+
+impl Tone {
+    fn classes(self) -> &'static str {
+        match self {
+            Tone::Neutral => "bg-zinc-100 text-zinc-700 ring-zinc-500/20 dark:bg-zinc-800 dark:text-zinc-300 dark:ring-zinc-400/20",
+            Tone::Accent => "bg-indigo-50 text-indigo-700 ring-indigo-600/20 dark:bg-indigo-500/10 dark:text-indigo-300 dark:ring-indigo-400/30",
+            Tone::Ok => "bg-emerald-50 text-emerald-700 ring-emerald-600/20 dark:bg-emerald-500/10 dark:text-emerald-300 dark:ring-emerald-400/30",
+            Tone::Attention => "bg-amber-50 text-amber-800 ring-amber-600/20 dark:bg-amber-500/10 dark:text-amber-300 dark:ring-amber-400/30",
+            Tone::Danger => "bg-red-50 text-red-700 ring-red-600/20 dark:bg-red-500/10 dark:text-red-300 dark:ring-red-400/30",
+        }
+    }
+}
+
+/// A small labelled pill.
+#[component]
+pub fn Badge(tone: Tone, #[prop(into)] label: String) -> impl IntoView {
+    view! {
+        <span class=format!(
+            "inline-flex items-center rounded-md px-2 py-0.5 text-xs font-medium ring-1 ring-inset whitespace-nowrap {}",
+            tone.classes(),
+        )>{label}</span>
+    }
+}
+
+/// A console role.
+#[component]
+pub fn RoleBadge(role: Role) -> impl IntoView {
+    let tone = match role {
+        Role::Owner => Tone::Accent,
+        Role::Admin => Tone::Neutral,
+        Role::Auditor => Tone::Neutral,
+    };
+    view! { <Badge tone label=role.label()/> }
+}
+
+/// A console user's status.
+#[component]
+pub fn StatusBadge(status: ConsoleUserStatus) -> impl IntoView {
+    let (tone, label) = match status {
+        ConsoleUserStatus::Active => (Tone::Ok, "Active"),
+        ConsoleUserStatus::Invited => (Tone::Attention, "Invited"),
+        ConsoleUserStatus::Disabled => (Tone::Neutral, "Disabled"),
+    };
+    view! { <Badge tone label/> }
+}
+
+/// An audit outcome.
+#[component]
+pub fn OutcomeBadge(outcome: Outcome) -> impl IntoView {
+    let (tone, label) = match outcome {
+        Outcome::Success => (Tone::Ok, "Success"),
+        Outcome::Failure => (Tone::Danger, "Failure"),
+        Outcome::Denied => (Tone::Attention, "Denied"),
+    };
+    view! { <Badge tone label/> }
+}

@@ -1,0 +1,153 @@
+//! The console frame: sidebar, top bar and page header.
+//!
+//! The sidebar shows only areas that exist; the Settings → Admins link only
+//! for owners. The server sends signed-out visitors of console pages to the
+//! sign-in page before this renders.
+
+use crate::auth::api::{get_me, SignOut};
+use crate::components::RoleBadge;
+use leptos::prelude::*;
+use leptos_router::components::{Outlet, A};
+use portcullis_types::Role;
+
+const NAV_LINK: &str = "group flex items-center gap-3 rounded-md px-3 py-2 text-sm font-medium text-zinc-600 hover:bg-zinc-100 hover:text-zinc-900 dark:text-zinc-400 dark:hover:bg-zinc-800 dark:hover:text-zinc-100 aria-[current=page]:bg-indigo-50 aria-[current=page]:text-indigo-700 dark:aria-[current=page]:bg-indigo-500/10 dark:aria-[current=page]:text-indigo-300";
+
+/// The shield mark.
+#[component]
+pub fn Logo() -> impl IntoView {
+    view! {
+        <svg viewBox="0 0 32 32" class="h-7 w-7" aria-hidden="true">
+            <rect width="32" height="32" rx="7" class="fill-indigo-600"/>
+            <path d="M8 9h16v4H8zM8 15h16M8 19h16M11 13v12M16 13v12M21 13v12" class="stroke-white" stroke-width="2" fill="none"/>
+        </svg>
+    }
+}
+
+#[component]
+fn NavIcon(d: &'static str) -> impl IntoView {
+    view! {
+        <svg viewBox="0 0 20 20" class="h-4 w-4 shrink-0 text-zinc-400 group-aria-[current=page]:text-indigo-600" fill="none"
+            stroke="currentColor" stroke-width="1.6" aria-hidden="true"><path d=d stroke-linecap="round" stroke-linejoin="round"/></svg>
+    }
+}
+
+/// The signed-in frame around every console page.
+#[component]
+pub fn ConsoleLayout() -> impl IntoView {
+    let me = Resource::new(|| (), |_| get_me());
+    let sign_out = ServerAction::<SignOut>::new();
+    let menu_open = RwSignal::new(false);
+    let is_owner = move || {
+        me.get()
+            .and_then(|r| r.ok())
+            .is_some_and(|m| m.role == Role::Owner)
+    };
+    view! {
+        <div class="min-h-screen lg:flex">
+            <a href="#main" class="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:z-50 focus:rounded focus:bg-white focus:px-3 focus:py-2">
+                "Skip to content"
+            </a>
+            <aside class=move || format!(
+                    "fixed inset-y-0 left-0 z-30 w-64 shrink-0 flex-col border-r border-zinc-200 bg-white dark:border-zinc-800 dark:bg-zinc-900 lg:static lg:flex {}",
+                    if menu_open.get() { "flex" } else { "hidden" },
+                )
+                aria-label="Main navigation">
+                <div class="flex h-14 items-center gap-2.5 border-b border-zinc-200 px-5 dark:border-zinc-800">
+                    <Logo/>
+                    <span class="text-[15px] font-semibold tracking-tight">"Portcullis"</span>
+                </div>
+                <nav class="flex-1 space-y-6 overflow-y-auto px-3 py-5">
+                    <div class="space-y-1">
+                        <A href="/" exact=true attr:class=NAV_LINK>
+                            <NavIcon d="M3 10.5L10 4l7 6.5M5 9v7h4v-4h2v4h4V9"/>
+                            "Overview"
+                        </A>
+                        <A href="/audit" attr:class=NAV_LINK>
+                            <NavIcon d="M6 3h6l4 4v10H6zM12 3v4h4M8.5 11h5M8.5 14h5"/>
+                            "Audit log"
+                        </A>
+                    </div>
+                    <Show when=is_owner>
+                        <div>
+                            <p class="px-3 pb-2 text-xs font-semibold uppercase tracking-wider text-zinc-400">"Settings"</p>
+                            <div class="space-y-1">
+                                <A href="/settings/admins" attr:class=NAV_LINK>
+                                    <NavIcon d="M7.5 9a2.5 2.5 0 100-5 2.5 2.5 0 000 5zM3 16c0-2.5 2-4 4.5-4s4.5 1.5 4.5 4M13 8.5a2 2 0 100-4M14.5 12c1.5.4 2.5 1.6 2.5 3.5"/>
+                                    "Admins"
+                                </A>
+                            </div>
+                        </div>
+                    </Show>
+                </nav>
+                <div class="border-t border-zinc-200 px-5 py-3 text-xs text-zinc-400 dark:border-zinc-800">
+                    "Portcullis " {env!("CARGO_PKG_VERSION")}
+                </div>
+            </aside>
+            <div class="flex min-w-0 flex-1 flex-col">
+                <header class="sticky top-0 z-20 flex h-14 items-center gap-4 border-b border-zinc-200 bg-white/90 px-4 backdrop-blur dark:border-zinc-800 dark:bg-zinc-900/90 lg:px-8">
+                    <button type="button" class="rounded-md p-2 text-zinc-500 hover:bg-zinc-100 dark:hover:bg-zinc-800 lg:hidden"
+                        aria-label="Toggle navigation" on:click=move |_| menu_open.update(|o| *o = !*o)>
+                        <svg viewBox="0 0 20 20" class="h-5 w-5" fill="none" stroke="currentColor" stroke-width="1.6" aria-hidden="true"><path d="M3 5h14M3 10h14M3 15h14"/></svg>
+                    </button>
+                    <div class="flex-1"></div>
+                    <Suspense fallback=|| view! { <div class="h-6 w-40 animate-pulse rounded bg-zinc-100 dark:bg-zinc-800"></div> }>
+                        {move || Suspend::new(async move {
+                            match me.await {
+                                Ok(m) => view! {
+                                    <div class="flex items-center gap-3">
+                                        <div class="hidden text-right sm:block">
+                                            <p class="text-sm font-medium leading-tight" data-testid="me-name">{m.display_name.clone()}</p>
+                                            <p class="text-xs text-zinc-500">{m.email.clone()}</p>
+                                        </div>
+                                        <RoleBadge role=m.role/>
+                                        <div class="flex h-8 w-8 items-center justify-center rounded-full bg-indigo-100 text-xs font-semibold text-indigo-700 dark:bg-indigo-500/20 dark:text-indigo-300" aria-hidden="true">
+                                            {initials(&m.display_name)}
+                                        </div>
+                                    </div>
+                                }.into_any(),
+                                Err(_) => view! { <a href="/login" class="text-sm font-medium text-indigo-600">"Sign in"</a> }.into_any(),
+                            }
+                        })}
+                    </Suspense>
+                    <ActionForm action=sign_out>
+                        <button type="submit" class="rounded-md px-3 py-1.5 text-sm font-medium text-zinc-600 hover:bg-zinc-100 hover:text-zinc-900 dark:text-zinc-400 dark:hover:bg-zinc-800">
+                            "Sign out"
+                        </button>
+                    </ActionForm>
+                </header>
+                <main id="main" class="flex-1 px-4 py-8 lg:px-8">
+                    <div class="mx-auto max-w-6xl">
+                        <Outlet/>
+                    </div>
+                </main>
+            </div>
+        </div>
+    }
+}
+
+/// Up to two initials of a name, for the avatar.
+pub fn initials(name: &str) -> String {
+    name.split_whitespace()
+        .filter_map(|w| w.chars().next())
+        .take(2)
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+/// Title, one-line description and the primary action of a page.
+#[component]
+pub fn PageHeader(
+    #[prop(into)] title: String,
+    #[prop(into)] description: String,
+    #[prop(optional)] children: Option<Children>,
+) -> impl IntoView {
+    view! {
+        <div class="mb-6 flex flex-wrap items-start justify-between gap-4">
+            <div>
+                <h1 class="text-2xl font-semibold tracking-tight">{title}</h1>
+                <p class="mt-1 text-sm text-zinc-500 dark:text-zinc-400">{description}</p>
+            </div>
+            {children.map(|c| view! { <div class="flex items-center gap-2">{c()}</div> })}
+        </div>
+    }
+}

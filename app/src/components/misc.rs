@@ -1,0 +1,156 @@
+//! Small pieces: relative times, empty states, errors, pagination, skeletons.
+
+use crate::error::AppError;
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+
+/// "3 min ago", with the exact UTC time on hover.
+#[component]
+pub fn RelTime(at: DateTime<Utc>) -> impl IntoView {
+    let title = at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let iso = at.to_rfc3339();
+    view! { <time datetime=iso title=title class="whitespace-nowrap tabular-nums">{relative(at, Utc::now())}</time> }
+}
+
+/// Formats `at` relative to `now` ("just now", "5 min ago", "3 h ago", "2 days ago", a date).
+pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (now - at).num_seconds();
+    match secs {
+        s if s < 45 => "just now".to_owned(),
+        s if s < 3600 => format!("{} min ago", (s + 30) / 60),
+        s if s < 86_400 => format!("{} h ago", s / 3600),
+        s if s < 7 * 86_400 => match s / 86_400 {
+            1 => "yesterday".to_owned(),
+            d => format!("{d} days ago"),
+        },
+        _ => at.format("%b %-d, %Y").to_string(),
+    }
+}
+
+/// What to show when a list is empty: what it is and what to do next.
+#[component]
+pub fn EmptyState(#[prop(into)] title: String, #[prop(into)] hint: String) -> impl IntoView {
+    view! {
+        <div class="flex flex-col items-center justify-center px-6 py-14 text-center">
+            <div class="mb-3 flex h-10 w-10 items-center justify-center rounded-full bg-zinc-100 text-zinc-400 dark:bg-zinc-800" aria-hidden="true">
+                <svg viewBox="0 0 20 20" class="h-5 w-5" fill="currentColor"><path d="M3 4a1 1 0 011-1h12a1 1 0 011 1v3H3V4zm0 5h14v7a1 1 0 01-1 1H4a1 1 0 01-1-1V9zm5 2a1 1 0 100 2h4a1 1 0 100-2H8z"/></svg>
+            </div>
+            <p class="text-sm font-medium">{title}</p>
+            <p class="mt-1 max-w-sm text-sm text-zinc-500 dark:text-zinc-400">{hint}</p>
+        </div>
+    }
+}
+
+/// An error box with the message, and the request id when there is one.
+#[component]
+pub fn ErrorPanel(error: AppError) -> impl IntoView {
+    let title = if error.is_forbidden() {
+        "You don't have access to this"
+    } else if error.is_unauthenticated() {
+        "Your session has ended"
+    } else {
+        "This could not be loaded"
+    };
+    view! {
+        <div role="alert" class="rounded-lg border border-red-200 bg-red-50 p-4 text-sm text-red-800 dark:border-red-900 dark:bg-red-950/40 dark:text-red-300">
+            <p class="font-medium">{title}</p>
+            <p class="mt-1">{error.message.clone()}</p>
+            {error.is_unauthenticated().then(|| view! { <a class="mt-2 inline-block font-medium underline" href="/login">"Sign in again"</a> })}
+            {error.request_id.clone().map(|id| view! { <p class="mt-2 font-mono text-xs opacity-70">"Request id: " {id}</p> })}
+        </div>
+    }
+}
+
+/// "Showing 1–50 of 1,234" with previous/next links built by `href(offset)`.
+#[component]
+pub fn Pager(
+    offset: i64,
+    limit: i64,
+    shown: usize,
+    total: i64,
+    href: Callback<i64, String>,
+) -> impl IntoView {
+    let first = if total == 0 { 0 } else { offset + 1 };
+    let last = offset + shown as i64;
+    let prev = (offset > 0).then(|| href.run((offset - limit).max(0)));
+    let next = (last < total).then(|| href.run(offset + limit));
+    let link = "rounded-md border border-zinc-200 px-3 py-1.5 text-sm font-medium hover:bg-zinc-50 dark:border-zinc-700 dark:hover:bg-zinc-800";
+    let off = "rounded-md border border-zinc-100 px-3 py-1.5 text-sm text-zinc-400 dark:border-zinc-800 dark:text-zinc-600";
+    view! {
+        <nav class="flex items-center justify-between border-t border-zinc-200 px-4 py-3 dark:border-zinc-800" aria-label="Pagination">
+            <p class="text-sm text-zinc-500 tabular-nums">
+                "Showing " {format_count(first)} "–" {format_count(last)} " of " {format_count(total)}
+            </p>
+            <div class="flex gap-2">
+                {match prev {
+                    Some(h) => view! { <a class=link href=h rel="prev">"Previous"</a> }.into_any(),
+                    None => view! { <span class=off aria-disabled="true">"Previous"</span> }.into_any(),
+                }}
+                {match next {
+                    Some(h) => view! { <a class=link href=h rel="next">"Next"</a> }.into_any(),
+                    None => view! { <span class=off aria-disabled="true">"Next"</span> }.into_any(),
+                }}
+            </div>
+        </nav>
+    }
+}
+
+/// 12345 → "12,345".
+pub fn format_count(n: i64) -> String {
+    let s = n.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// Grey placeholder rows while a table loads.
+#[component]
+pub fn Skeleton(#[prop(default = 5)] rows: usize) -> impl IntoView {
+    view! {
+        <div class="animate-pulse space-y-3 p-4" aria-busy="true" aria-label="Loading">
+            {(0..rows).map(|_| view! { <div class="h-4 rounded bg-zinc-100 dark:bg-zinc-800"></div> }).collect_view()}
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts get thousands separators.
+    #[test]
+    fn format_count_groups_thousands() {
+        assert_eq!(format_count(0), "0");
+        assert_eq!(format_count(999), "999");
+        assert_eq!(format_count(1000), "1,000");
+        assert_eq!(format_count(1234567), "1,234,567");
+    }
+
+    /// Relative times read naturally.
+    #[test]
+    fn relative_time_reads_naturally() {
+        let now =
+            DateTime::parse_from_rfc3339("2026-11-26T12:00:00Z").map(|d| d.with_timezone(&Utc));
+        let now = now.unwrap_or_default();
+        assert_eq!(relative(now, now), "just now");
+        assert_eq!(
+            relative(now - chrono::Duration::minutes(5), now),
+            "5 min ago"
+        );
+        assert_eq!(relative(now - chrono::Duration::hours(3), now), "3 h ago");
+        assert_eq!(relative(now - chrono::Duration::days(1), now), "yesterday");
+        assert_eq!(
+            relative(now - chrono::Duration::days(40), now),
+            "Oct 17, 2026"
+        );
+    }
+}

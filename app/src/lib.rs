@@ -1,0 +1,94 @@
+//! The Portcullis console UI (Leptos 0.8, server-rendered and hydrated).
+//!
+//! Built twice: with feature `ssr` into the server (pages render there and
+//! server functions run there) and with feature `hydrate` into wasm for the
+//! browser. Server-only code sits behind `#[cfg(feature = "ssr")]`.
+//!
+//! Areas: [`auth`] (sign-in, set-up links), [`overview`], [`audit`],
+//! [`admins`] (Settings → Admins). Shared pieces are in [`components`] and
+//! make no server calls. Server functions are thin: they take the services
+//! and the caller from the request context and make one service call; the
+//! service checks the role.
+
+#![recursion_limit = "512"]
+
+pub mod admins;
+pub mod audit;
+pub mod auth;
+pub mod components;
+pub mod error;
+pub mod overview;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+use components::ConsoleLayout;
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::path;
+
+/// The HTML document around the app (server side).
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body class="bg-zinc-50 text-zinc-900 antialiased dark:bg-zinc-950 dark:text-zinc-100">
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The router: public sign-in pages, and the console pages inside the frame.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/portcullis.css"/>
+        <Title text="Portcullis"/>
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=path!("/login") view=auth::pages::LoginPage/>
+                <Route path=path!("/setup") view=auth::pages::SetupPage/>
+                <ParentRoute path=path!("") view=ConsoleLayout>
+                    <Route path=path!("") view=overview::OverviewPage/>
+                    <Route path=path!("audit") view=audit::AuditPage/>
+                    <Route path=path!("settings/admins") view=admins::AdminsPage/>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+/// The page for unknown paths.
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    ssr::set_status(http::StatusCode::NOT_FOUND);
+    view! {
+        <Title text="Not found · Portcullis"/>
+        <div class="flex min-h-screen flex-col items-center justify-center px-4 text-center">
+            <p class="text-sm font-semibold text-indigo-600">"404"</p>
+            <h1 class="mt-2 text-2xl font-semibold tracking-tight">"There is nothing here"</h1>
+            <p class="mt-2 text-sm text-zinc-500">"The page may have moved, or the link is mistyped."</p>
+            <a href="/" class="btn-primary mt-6">"Go to Overview"</a>
+        </div>
+    }
+}
+
+/// Browser entry point: hydrates the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

@@ -1,0 +1,81 @@
+//! The Overview page: counts, activity over two weeks, latest events.
+
+pub mod api;
+
+use crate::components::misc::format_count;
+use crate::components::{BarChart, ErrorPanel, OutcomeBadge, PageHeader, RelTime, Skeleton};
+use api::get_overview;
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+fn Stat(
+    #[prop(into)] label: String,
+    value: i64,
+    #[prop(into)] hint: String,
+    #[prop(optional)] alert: bool,
+) -> impl IntoView {
+    view! {
+        <div class="rounded-lg border border-zinc-200 bg-white p-5 shadow-sm dark:border-zinc-800 dark:bg-zinc-900">
+            <p class="text-sm font-medium text-zinc-500 dark:text-zinc-400">{label}</p>
+            <p class=format!("mt-2 text-3xl font-semibold tabular-nums tracking-tight {}",
+                if alert && value > 0 { "text-amber-600 dark:text-amber-400" } else { "" })>
+                {format_count(value)}
+            </p>
+            <p class="mt-1 text-xs text-zinc-500">{hint}</p>
+        </div>
+    }
+}
+
+/// `/`: the console's front page.
+#[component]
+pub fn OverviewPage() -> impl IntoView {
+    let stats = Resource::new(|| (), |_| get_overview());
+    view! {
+        <Title text="Overview · Portcullis"/>
+        <PageHeader title="Overview" description="What is happening in your Portcullis console."/>
+        <Suspense fallback=|| view! { <Skeleton rows=6/> }>
+            {move || Suspend::new(async move {
+                match stats.await {
+                    Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
+                    Ok(s) => view! {
+                        <div class="grid grid-cols-1 gap-4 sm:grid-cols-2 lg:grid-cols-4">
+                            <Stat label="Console admins" value=s.admins hint="Owners, admins and auditors (not disabled)"/>
+                            <Stat label="Active sessions" value=s.active_sessions hint="Signed-in browsers right now"/>
+                            <Stat label="Audit events (24 h)" value=s.audit_events_24h hint=format!("{} in total", format_count(s.audit_events))/>
+                            <Stat label="Failed sign-ins (24 h)" value=s.failed_signins_24h hint="Wrong passwords and throttled attempts" alert=true/>
+                        </div>
+                        <div class="mt-6 grid grid-cols-1 gap-6 lg:grid-cols-5">
+                            <section class="rounded-lg border border-zinc-200 bg-white p-5 shadow-sm dark:border-zinc-800 dark:bg-zinc-900 lg:col-span-3">
+                                <h2 class="text-sm font-semibold">"Audit events per day"</h2>
+                                <p class="mb-4 text-xs text-zinc-500">"Last 14 days, UTC"</p>
+                                <BarChart data=s.events_per_day.clone() label="Audit events per day"/>
+                            </section>
+                            <section class="rounded-lg border border-zinc-200 bg-white shadow-sm dark:border-zinc-800 dark:bg-zinc-900 lg:col-span-2">
+                                <div class="flex items-center justify-between border-b border-zinc-200 px-5 py-4 dark:border-zinc-800">
+                                    <h2 class="text-sm font-semibold">"Latest activity"</h2>
+                                    <a href="/audit" class="text-sm font-medium text-indigo-600 hover:underline dark:text-indigo-400">"View all"</a>
+                                </div>
+                                <ul class="divide-y divide-zinc-100 dark:divide-zinc-800" data-testid="latest-events">
+                                    {s.latest_events.into_iter().map(|e| view! {
+                                        <li class="flex items-start justify-between gap-3 px-5 py-3">
+                                            <div class="min-w-0">
+                                                <p class="truncate font-mono text-xs text-zinc-800 dark:text-zinc-200">{e.action.clone()}</p>
+                                                <p class="truncate text-xs text-zinc-500">{e.actor_display.clone()}
+                                                    {e.target_display.clone().map(|t| format!(" → {t}"))}</p>
+                                            </div>
+                                            <div class="flex shrink-0 flex-col items-end gap-1 text-xs text-zinc-500">
+                                                <RelTime at=e.occurred_at/>
+                                                <OutcomeBadge outcome=e.outcome/>
+                                            </div>
+                                        </li>
+                                    }).collect_view()}
+                                </ul>
+                            </section>
+                        </div>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}

@@ -1,0 +1,100 @@
+//! Who is calling, and what their console role allows.
+//!
+//! Every service method takes an [`Actor`] and checks the permission it needs
+//! with [`Actor::require`] before touching storage, so a server function
+//! called directly over HTTP obeys the same rules as the UI.
+
+use crate::error::{Error, Result};
+use portcullis_types::{ActorType, Role};
+
+/// Where a request came from, recorded with every audit event.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestMeta {
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// The caller of a service method.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    pub kind: ActorType,
+    /// Console user id, directory id, …; `None` for anonymous callers.
+    pub id: Option<String>,
+    /// Name shown in the audit log (an email for console users).
+    pub display: String,
+    /// Console role, for console users.
+    pub role: Option<Role>,
+    /// The hash of the caller's session id, for console users.
+    pub session: Option<String>,
+    pub meta: RequestMeta,
+}
+
+/// What a console role may do. Checked in services, never in adapters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permission {
+    /// See the console's pages (every role).
+    ConsoleRead,
+    /// Read the audit log (every role; auditors exist for this).
+    AuditRead,
+    /// Invite, change, disable console admins (owners only).
+    AdminsManage,
+}
+
+impl Permission {
+    fn allows(self, role: Role) -> bool {
+        match self {
+            Permission::ConsoleRead | Permission::AuditRead => true,
+            Permission::AdminsManage => role == Role::Owner,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Permission::ConsoleRead => "view the console",
+            Permission::AuditRead => "read the audit log",
+            Permission::AdminsManage => "manage console admins (owners only)",
+        }
+    }
+}
+
+impl Actor {
+    /// Someone not signed in.
+    pub fn anonymous(meta: RequestMeta) -> Self {
+        Self {
+            kind: ActorType::Anonymous,
+            id: None,
+            display: "anonymous".to_owned(),
+            role: None,
+            session: None,
+            meta,
+        }
+    }
+
+    /// The operator on the host (CLI) or Portcullis itself.
+    pub fn system(display: &str) -> Self {
+        Self {
+            kind: ActorType::System,
+            id: None,
+            display: display.to_owned(),
+            role: None,
+            session: None,
+            meta: RequestMeta::default(),
+        }
+    }
+
+    /// Fails with `Unauthenticated` for anonymous callers and `Forbidden` when
+    /// the role does not grant `permission`. The system actor passes.
+    pub fn require(&self, permission: Permission) -> Result<()> {
+        match (self.kind, self.role) {
+            (ActorType::System, _) => Ok(()),
+            (ActorType::ConsoleUser, Some(role)) if permission.allows(role) => Ok(()),
+            (ActorType::ConsoleUser, Some(role)) => Err(Error::Forbidden(format!(
+                "the {} role cannot {}",
+                role.as_str(),
+                permission.describe()
+            ))),
+            _ => Err(Error::Unauthenticated("sign in first".to_owned())),
+        }
+    }
+}

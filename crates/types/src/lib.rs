@@ -1,0 +1,342 @@
+//! Ids and data-transfer objects shared by the Portcullis server and the
+//! browser build of the console.
+//!
+//! Everything here compiles to `wasm32-unknown-unknown`: no I/O, no
+//! server-only dependency. Read models are named `*Summary` / `*Detail`;
+//! queries `*Query`; pages of results [`Page`].
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Declares a string-backed id newtype with `Display`, `as_str` and serde as a
+/// plain string.
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            /// The id as stored and shown.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A console user (an admin, owner or auditor of Portcullis itself).
+    ConsoleUserId
+);
+
+/// A console role. Ordered by power: `Auditor < Admin < Owner`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Read-only access to everything an admin can see, including the audit log.
+    Auditor,
+    /// Manages the directory, catalog, access policy and clients.
+    Admin,
+    /// Everything an admin can do, plus managing console admins and keys.
+    Owner,
+}
+
+impl Role {
+    /// All roles, most powerful first (for pickers).
+    pub const ALL: [Role; 3] = [Role::Owner, Role::Admin, Role::Auditor];
+
+    /// The stable lowercase name used in storage, APIs and the UI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    /// A human label for the UI.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Owner => "Owner",
+            Role::Admin => "Admin",
+            Role::Auditor => "Auditor",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "owner" => Ok(Role::Owner),
+            "admin" => Ok(Role::Admin),
+            "auditor" => Ok(Role::Auditor),
+            other => Err(format!(
+                "unknown role `{other}` (expected owner, admin or auditor)"
+            )),
+        }
+    }
+}
+
+/// Lifecycle state of a console user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsoleUserStatus {
+    /// Invited (or created by `admin create-owner`) but no password set yet.
+    Invited,
+    /// Can sign in.
+    Active,
+    /// Cannot sign in; sessions were ended when disabled.
+    Disabled,
+}
+
+impl ConsoleUserStatus {
+    /// The stable lowercase name used in storage and APIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsoleUserStatus::Invited => "invited",
+            ConsoleUserStatus::Active => "active",
+            ConsoleUserStatus::Disabled => "disabled",
+        }
+    }
+}
+
+impl FromStr for ConsoleUserStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "invited" => Ok(Self::Invited),
+            "active" => Ok(Self::Active),
+            "disabled" => Ok(Self::Disabled),
+            other => Err(format!("unknown status `{other}`")),
+        }
+    }
+}
+
+/// The signed-in console user, as the UI shows it in the top bar.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub id: ConsoleUserId,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+}
+
+/// A console admin as listed on Settings → Admins.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminSummary {
+    pub id: ConsoleUserId,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub status: ConsoleUserStatus,
+    pub created_at: DateTime<Utc>,
+    pub last_signin_at: Option<DateTime<Utc>>,
+    pub active_sessions: i64,
+}
+
+/// A one-time link: the set-up link of a new owner or an invitation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OneTimeLink {
+    pub user_id: ConsoleUserId,
+    pub email: String,
+    /// Path and query, e.g. `/setup?token=…`; prefix with the public URL.
+    pub path: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a one-time link is for, shown on the set-up page before it is used.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkInfo {
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    /// `owner_setup` or `invite`.
+    pub purpose: String,
+}
+
+/// One page of a list, with the total count of matching rows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+impl<T> Page<T> {
+    /// Whether a page follows this one.
+    pub fn has_next(&self) -> bool {
+        self.offset + (self.items.len() as i64) < self.total
+    }
+}
+
+/// Who did something, as recorded in the audit log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorType {
+    /// A signed-in console user.
+    ConsoleUser,
+    /// Someone not (yet) signed in, e.g. a failed sign-in.
+    Anonymous,
+    /// Portcullis itself or its CLI run by an operator on the host.
+    System,
+    /// A SCIM directory pushing changes.
+    Directory,
+    /// A gateway reporting status or decisions.
+    Gateway,
+}
+
+impl ActorType {
+    /// The stable name used in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorType::ConsoleUser => "console_user",
+            ActorType::Anonymous => "anonymous",
+            ActorType::System => "system",
+            ActorType::Directory => "directory",
+            ActorType::Gateway => "gateway",
+        }
+    }
+}
+
+impl FromStr for ActorType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "console_user" => Self::ConsoleUser,
+            "anonymous" => Self::Anonymous,
+            "system" => Self::System,
+            "directory" => Self::Directory,
+            "gateway" => Self::Gateway,
+            other => return Err(format!("unknown actor type `{other}`")),
+        })
+    }
+}
+
+/// Whether the audited attempt succeeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Success,
+    Failure,
+    Denied,
+}
+
+impl Outcome {
+    /// The stable name used in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Denied => "denied",
+        }
+    }
+}
+
+impl FromStr for Outcome {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "success" => Self::Success,
+            "failure" => Self::Failure,
+            "denied" => Self::Denied,
+            other => return Err(format!("unknown outcome `{other}`")),
+        })
+    }
+}
+
+/// One audit event as listed in the Audit log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEventSummary {
+    pub seq: i64,
+    pub id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_type: ActorType,
+    pub actor_id: Option<String>,
+    pub actor_display: String,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub target_display: Option<String>,
+    pub outcome: Outcome,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub details: serde_json::Value,
+    pub hash: String,
+}
+
+/// Filters for the audit log list. Empty strings mean "no filter".
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    /// Action name or prefix (`console.signin` matches `console.signin.failed`).
+    #[serde(default)]
+    pub action: String,
+    /// Matches the actor's display name or id (substring, case-insensitive).
+    #[serde(default)]
+    pub actor: String,
+    /// Inclusive lower bound.
+    #[serde(default)]
+    pub since: Option<DateTime<Utc>>,
+    /// Exclusive upper bound.
+    #[serde(default)]
+    pub until: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub offset: i64,
+    #[serde(default)]
+    pub limit: i64,
+}
+
+/// Figures for the Overview page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OverviewStats {
+    pub admins: i64,
+    pub active_sessions: i64,
+    pub audit_events: i64,
+    pub audit_events_24h: i64,
+    pub failed_signins_24h: i64,
+    /// Audit events per day for the last 14 days, oldest first.
+    pub events_per_day: Vec<DayCount>,
+    pub latest_events: Vec<AuditEventSummary>,
+}
+
+/// A count for one calendar day (UTC).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayCount {
+    pub day: String,
+    pub count: i64,
+}
+
+/// The result of verifying the audit hash chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainReport {
+    pub checked: i64,
+    pub head_seq: i64,
+    /// The first sequence number whose row does not verify, if any.
+    pub first_bad_seq: Option<i64>,
+    pub problem: Option<String>,
+}
+
+/// Errors the console UI shows. Stable `code`s; `field` names the offending input.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}

@@ -1,0 +1,140 @@
+//! The `portcullis` command line: `serve` (default), `migrate`,
+//! `admin create-owner`, `audit verify`, `demo`.
+
+use crate::config::Config;
+use crate::server;
+use clap::{Parser, Subcommand};
+use portcullis_domain::Actor;
+
+/// Portcullis: the control plane for MCP access.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the console and APIs (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage console admins from the host.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Inspect the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Load a small, realistic sample into the database.
+    Demo,
+}
+
+/// `portcullis admin …`
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an owner (break-glass) and print a one-time set-up link.
+    CreateOwner {
+        /// The owner's email address.
+        #[arg(long)]
+        email: String,
+        /// The owner's display name.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+}
+
+/// `portcullis audit …`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain; exit 1 and name the first bad event if broken.
+    Verify,
+}
+
+/// Runs the CLI; returns the process exit code.
+pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let running = server::start(config, server::shutdown_signal()).await?;
+            server::spawn_housekeeping(running.services.clone());
+            println!("Portcullis listening on {}", running.public_url);
+            tracing::info!(addr = %running.addr, public_url = %running.public_url, "listening");
+            if let Some(link) = &running.setup_link {
+                println!();
+                println!("No owner has signed in yet. Open this one-time link to set up the first owner (valid 24 hours):");
+                println!("  {link}");
+                println!("(Lost it? Run `portcullis admin create-owner --email you@company.com`.)");
+                println!();
+            }
+            running.done.await??;
+            running.services.db().close().await;
+            Ok(0)
+        }
+        Command::Migrate => {
+            let db = server::open_database(&config).await?;
+            println!("Migrations applied.");
+            db.close().await;
+            Ok(0)
+        }
+        Command::Admin(AdminCommand::CreateOwner { email, name }) => {
+            let db = server::open_database(&config).await?;
+            let services = server::services(&config, db);
+            let link = services
+                .console
+                .create_owner(
+                    &Actor::system("portcullis admin create-owner"),
+                    &email,
+                    &name,
+                )
+                .await?;
+            let base = config.public_url_for(config.addr);
+            println!(
+                "Owner {} can set a password with this one-time link (expires {}):",
+                link.email,
+                link.expires_at.format("%Y-%m-%d %H:%M UTC")
+            );
+            println!("  {base}{}", link.path);
+            Ok(0)
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let db = server::open_database(&config).await?;
+            let services = server::services(&config, db);
+            let report = services
+                .audit
+                .verify(&Actor::system("portcullis audit verify"))
+                .await?;
+            match report.first_bad_seq {
+                None => {
+                    println!(
+                        "Audit chain OK: {} events verified (head {}).",
+                        report.checked, report.head_seq
+                    );
+                    Ok(0)
+                }
+                Some(seq) => {
+                    println!(
+                        "Audit chain BROKEN at event {seq}: {}. {} events before it verify.",
+                        report.problem.unwrap_or_default(),
+                        report.checked
+                    );
+                    Ok(1)
+                }
+            }
+        }
+        Command::Demo => {
+            let db = server::open_database(&config).await?;
+            let services = server::services(&config, db);
+            let summary = portcullis_domain::demo::load(&services).await?;
+            println!(
+                "Demo data loaded: {} console users and their audit trail.",
+                summary.admins
+            );
+            println!(
+                "Sign in as {} with password {}",
+                summary.owner_email, summary.owner_password
+            );
+            Ok(0)
+        }
+    }
+}

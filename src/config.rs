@@ -1,0 +1,362 @@
+//! Configuration: `PORTCULLIS_*` environment variables and `DATABASE_URL`,
+//! optionally a `portcullis.toml`, validated at start-up.
+//!
+//! Precedence: environment > file > default. A bad value stops the server
+//! with a message naming the key. Every key is documented in the README
+//! (keep [`KEYS`] and the README in step).
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Every configuration key, its default and its meaning (README table).
+pub const KEYS: &[(&str, &str, &str)] = &[
+    ("DATABASE_URL", "sqlite:data/portcullis.db", "`sqlite:PATH` or `postgres://…`; the SQLite file and its folder are created when missing"),
+    ("PORTCULLIS_ADDR", "127.0.0.1:3000", "listen address; port 0 picks a free port"),
+    ("PORTCULLIS_PUBLIC_URL", "http://ADDR", "the URL admins and IdPs reach; https turns on `Secure`/`__Host-` cookies and HSTS"),
+    ("PORTCULLIS_SITE_ROOT", "target/site", "folder with the built CSS, JS and wasm (`cargo leptos build` output)"),
+    ("PORTCULLIS_LOG_FORMAT", "text", "`text` (human-readable) or `json`"),
+    ("PORTCULLIS_LOG", "info", "log filter, `tracing` EnvFilter syntax"),
+    ("PORTCULLIS_SESSION_IDLE_MINUTES", "60", "a console session unused this long ends"),
+    ("PORTCULLIS_SESSION_MAX_HOURS", "12", "a console session ends this long after sign-in"),
+    ("PORTCULLIS_DB_MAX_CONNECTIONS", "16", "database pool size"),
+    ("PORTCULLIS_MAX_BODY_BYTES", "1048576", "largest request body accepted"),
+    ("PORTCULLIS_BOOTSTRAP_OWNER_EMAIL", "owner@portcullis.local", "email of the first owner, created with a set-up link on an empty console"),
+    ("PORTCULLIS_CONFIG", "portcullis.toml", "optional TOML file with the same keys in lower case without the prefix (`addr = \"…\"`); empty: no file"),
+];
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: String,
+    pub addr: SocketAddr,
+    /// Without a trailing slash; `None` means "derive from the bound address".
+    pub public_url: Option<String>,
+    pub site_root: PathBuf,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    pub session_idle_minutes: i64,
+    pub session_max_hours: i64,
+    pub db_max_connections: u32,
+    pub max_body_bytes: usize,
+    pub bootstrap_owner_email: String,
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+fn err(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// The TOML file's shape: the same keys, lower case, without the prefix.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    addr: Option<String>,
+    public_url: Option<String>,
+    site_root: Option<String>,
+    log_format: Option<String>,
+    log: Option<String>,
+    session_idle_minutes: Option<i64>,
+    session_max_hours: Option<i64>,
+    db_max_connections: Option<u32>,
+    max_body_bytes: Option<usize>,
+    bootstrap_owner_email: Option<String>,
+}
+
+impl Config {
+    /// Loads from the process environment (and the optional file).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::load(&std::env::vars().collect())
+    }
+
+    /// Loads from `env` (and the file it names, or `portcullis.toml` when present).
+    pub fn load(env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let file = match env.get("PORTCULLIS_CONFIG").map(String::as_str) {
+            Some("") => FileConfig::default(),
+            Some(p) => read_file(Path::new(p), true)?,
+            None => read_file(Path::new("portcullis.toml"), false)?,
+        };
+        let get = |key: &str, from_file: Option<String>| -> Option<String> {
+            env.get(key)
+                .cloned()
+                .filter(|v| !v.is_empty())
+                .or(from_file)
+        };
+        let num = |key: &str,
+                   from_file: Option<i64>,
+                   default: i64,
+                   min: i64,
+                   max: i64|
+         -> Result<i64, ConfigError> {
+            let v = match env.get(key).filter(|v| !v.is_empty()) {
+                Some(s) => s
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| err(key, format!("`{s}` is not a whole number")))?,
+                None => from_file.unwrap_or(default),
+            };
+            if v < min || v > max {
+                return Err(err(key, format!("{v} is out of range ({min}–{max})")));
+            }
+            Ok(v)
+        };
+
+        let database_url = get("DATABASE_URL", file.database_url)
+            .unwrap_or_else(|| "sqlite:data/portcullis.db".to_owned());
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(err(
+                "DATABASE_URL",
+                "must start with sqlite: or postgres://",
+            ));
+        }
+        let addr_s =
+            get("PORTCULLIS_ADDR", file.addr).unwrap_or_else(|| "127.0.0.1:3000".to_owned());
+        let addr = addr_s.parse::<SocketAddr>().map_err(|_| {
+            err(
+                "PORTCULLIS_ADDR",
+                format!("`{addr_s}` is not an IP:port address"),
+            )
+        })?;
+        let public_url = match get("PORTCULLIS_PUBLIC_URL", file.public_url) {
+            None => None,
+            Some(u) => {
+                let parsed = url::Url::parse(&u).map_err(|e| {
+                    err("PORTCULLIS_PUBLIC_URL", format!("`{u}` is not a URL: {e}"))
+                })?;
+                if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                    return Err(err(
+                        "PORTCULLIS_PUBLIC_URL",
+                        "must be an http:// or https:// URL with a host",
+                    ));
+                }
+                if parsed.query().is_some() || parsed.fragment().is_some() {
+                    return Err(err(
+                        "PORTCULLIS_PUBLIC_URL",
+                        "must not have a query or fragment",
+                    ));
+                }
+                Some(u.trim_end_matches('/').to_owned())
+            }
+        };
+        let site_root = PathBuf::from(
+            get("PORTCULLIS_SITE_ROOT", file.site_root)
+                .or_else(|| env.get("LEPTOS_SITE_ROOT").cloned())
+                .unwrap_or_else(|| "target/site".to_owned()),
+        );
+        let log_format = match get("PORTCULLIS_LOG_FORMAT", file.log_format).as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(err(
+                    "PORTCULLIS_LOG_FORMAT",
+                    format!("`{other}` is not `text` or `json`"),
+                ))
+            }
+        };
+        let log_filter = get("PORTCULLIS_LOG", file.log).unwrap_or_else(|| "info".to_owned());
+        tracing_subscriber::EnvFilter::try_new(&log_filter)
+            .map_err(|e| err("PORTCULLIS_LOG", e.to_string()))?;
+        let session_idle_minutes = num(
+            "PORTCULLIS_SESSION_IDLE_MINUTES",
+            file.session_idle_minutes,
+            60,
+            1,
+            24 * 60,
+        )?;
+        let session_max_hours = num(
+            "PORTCULLIS_SESSION_MAX_HOURS",
+            file.session_max_hours,
+            12,
+            1,
+            24 * 30,
+        )?;
+        let db_max_connections = num(
+            "PORTCULLIS_DB_MAX_CONNECTIONS",
+            file.db_max_connections.map(i64::from),
+            16,
+            1,
+            1000,
+        )? as u32;
+        let max_body_bytes = num(
+            "PORTCULLIS_MAX_BODY_BYTES",
+            file.max_body_bytes.map(|v| v as i64),
+            1 << 20,
+            1024,
+            64 << 20,
+        )? as usize;
+        let bootstrap_owner_email = get(
+            "PORTCULLIS_BOOTSTRAP_OWNER_EMAIL",
+            file.bootstrap_owner_email,
+        )
+        .unwrap_or_else(|| "owner@portcullis.local".to_owned());
+        portcullis_domain::console::normalize_email(
+            "PORTCULLIS_BOOTSTRAP_OWNER_EMAIL",
+            &bootstrap_owner_email,
+        )
+        .map_err(|e| err("PORTCULLIS_BOOTSTRAP_OWNER_EMAIL", e.to_string()))?;
+        Ok(Config {
+            database_url,
+            addr,
+            public_url,
+            site_root,
+            log_format,
+            log_filter,
+            session_idle_minutes,
+            session_max_hours,
+            db_max_connections,
+            max_body_bytes,
+            bootstrap_owner_email,
+        })
+    }
+
+    /// The public URL, given the address actually bound.
+    pub fn public_url_for(&self, bound: SocketAddr) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+    }
+
+    /// The domain settings derived from this configuration.
+    pub fn domain_settings(&self) -> portcullis_domain::Settings {
+        portcullis_domain::Settings {
+            session_idle: chrono::Duration::minutes(self.session_idle_minutes),
+            session_absolute: chrono::Duration::hours(self.session_max_hours),
+        }
+    }
+
+    /// For SQLite URLs, the folder the database file lives in (created at start).
+    pub fn sqlite_dir(&self) -> Option<PathBuf> {
+        let rest = self.database_url.strip_prefix("sqlite:")?;
+        let path = rest.trim_start_matches("//").split('?').next()?;
+        if path.is_empty() || path == ":memory:" {
+            return None;
+        }
+        Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+    }
+}
+
+fn read_file(path: &Path, explicit: bool) -> Result<FileConfig, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text)
+            .map_err(|e| err("PORTCULLIS_CONFIG", format!("{}: {e}", path.display()))),
+        Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(FileConfig::default())
+        }
+        Err(e) => Err(err("PORTCULLIS_CONFIG", format!("{}: {e}", path.display()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        let mut m: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        m.entry("PORTCULLIS_CONFIG".into()).or_default();
+        m
+    }
+
+    /// With nothing set, the defaults give a local SQLite console on port 3000.
+    #[test]
+    fn config_load_defaults_when_unset() {
+        let mut e = env(&[]);
+        e.remove("PORTCULLIS_CONFIG");
+        let c = Config::load(&e).map_err(|e| e.to_string());
+        let c = c.as_ref().map_err(String::as_str);
+        assert_eq!(
+            c.map(|c| c.addr.to_string()),
+            Ok("127.0.0.1:3000".to_owned())
+        );
+        assert_eq!(
+            c.map(|c| c.database_url.as_str()),
+            Ok("sqlite:data/portcullis.db")
+        );
+        assert_eq!(c.map(|c| c.sqlite_dir()), Ok(Some(PathBuf::from("data"))));
+    }
+
+    /// A bad value names its key.
+    #[test]
+    fn config_load_bad_values_name_the_key() {
+        let cases = [
+            ("PORTCULLIS_ADDR", "localhost"),
+            ("PORTCULLIS_PUBLIC_URL", "ftp://x"),
+            ("PORTCULLIS_LOG_FORMAT", "yaml"),
+            ("PORTCULLIS_SESSION_IDLE_MINUTES", "ten"),
+            ("PORTCULLIS_SESSION_MAX_HOURS", "0"),
+            ("DATABASE_URL", "mysql://x"),
+            ("PORTCULLIS_BOOTSTRAP_OWNER_EMAIL", "not-an-email"),
+        ];
+        for (key, value) in cases {
+            let e = Config::load(&env(&[(key, value)]));
+            assert_eq!(
+                e.map(|_| ()).map_err(|e| e.key),
+                Err(key.to_owned()),
+                "{key}={value}"
+            );
+        }
+    }
+
+    /// An explicitly named file that does not exist is an error naming PORTCULLIS_CONFIG.
+    #[test]
+    fn config_load_missing_explicit_file_fails() {
+        let e = Config::load(&env(&[("PORTCULLIS_CONFIG", "/nonexistent/p.toml")]));
+        assert_eq!(
+            e.map(|_| ()).map_err(|e| e.key),
+            Err("PORTCULLIS_CONFIG".to_owned())
+        );
+    }
+
+    /// File values apply, and the environment wins over them; unknown file keys are refused.
+    #[test]
+    fn config_load_file_then_env_precedence() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("p.toml");
+        std::fs::write(
+            &path,
+            "addr = \"127.0.0.1:4000\"\nsession_idle_minutes = 15\n",
+        )?;
+        let p = path.display().to_string();
+        let c = Config::load(&env(&[("PORTCULLIS_CONFIG", &p)]))?;
+        assert_eq!((c.addr.port(), c.session_idle_minutes), (4000, 15));
+        let c = Config::load(&env(&[
+            ("PORTCULLIS_CONFIG", &p),
+            ("PORTCULLIS_ADDR", "127.0.0.1:5000"),
+        ]))?;
+        assert_eq!(c.addr.port(), 5000);
+        std::fs::write(&path, "adr = \"typo\"\n")?;
+        let e = Config::load(&env(&[("PORTCULLIS_CONFIG", &p)]));
+        assert_eq!(
+            e.map(|_| ()).map_err(|e| e.key),
+            Err("PORTCULLIS_CONFIG".to_owned())
+        );
+        Ok(())
+    }
+}

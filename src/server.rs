@@ -1,0 +1,235 @@
+//! Start-up and the router.
+//!
+//! [`start`] opens the database, applies migrations, binds the listener,
+//! issues the first owner's set-up link on an empty console, and serves until
+//! the shutdown future resolves (SIGTERM/Ctrl-C in `serve`). Tests call
+//! [`start`] with `127.0.0.1:0` and a fresh database.
+//!
+//! Middleware, outermost first: request id → trace span → metrics →
+//! security headers → body limit → CSRF refusal → session resolution.
+
+use crate::config::Config;
+use crate::http::{ops, security, session};
+use app::ssr::ConsoleConfig;
+use axum::extract::FromRef;
+use axum::routing::get;
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use metrics_exporter_prometheus::PrometheusHandle;
+use portcullis_domain::{Db, DbOptions, Services, SystemClock};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub services: Services,
+    pub console: ConsoleConfig,
+    /// `scheme://host[:port]` of the public URL, for Origin checks.
+    pub public_origin: String,
+    pub metrics: PrometheusHandle,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(s: &AppState) -> Self {
+        s.leptos_options.clone()
+    }
+}
+
+/// A started server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub public_url: String,
+    /// The first owner's set-up link, when the console had no active owner.
+    pub setup_link: Option<String>,
+    pub services: Services,
+    /// Resolves when the server has stopped.
+    pub done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Opens the database named by `config` and applies migrations.
+pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
+    if let Some(dir) = config.sqlite_dir() {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| anyhow::anyhow!("DATABASE_URL: cannot create {}: {e}", dir.display()))?;
+    }
+    let db = Db::connect(
+        &config.database_url,
+        &DbOptions {
+            max_connections: config.db_max_connections,
+            ..DbOptions::default()
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("DATABASE_URL: cannot open the database: {e}"))?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+/// Builds the services over an open database with the system clock.
+pub fn services(config: &Config, db: Db) -> Services {
+    Services::new(db, Arc::new(SystemClock), config.domain_settings())
+}
+
+fn origin_of(url: &str) -> String {
+    url::Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| url.to_owned())
+}
+
+/// Builds the router for `state`.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    let routes = generate_route_list(app::App);
+    let ctx = {
+        let services = state.services.clone();
+        let console = state.console.clone();
+        move || {
+            provide_context(services.clone());
+            provide_context(console.clone());
+            if let Some(nonce) = use_context::<http::request::Parts>().and_then(|p| {
+                p.extensions
+                    .get::<security::CspNonce>()
+                    .map(|n| n.0.clone())
+            }) {
+                provide_context(leptos::nonce::Nonce::from_value(nonce));
+            }
+        }
+    };
+    let shell = {
+        let options = state.leptos_options.clone();
+        move || app::shell(options.clone())
+    };
+    let x_request_id = http::HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .leptos_routes_with_context(&state, routes, ctx.clone(), shell)
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+            ctx,
+            app::shell,
+        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), session::resolve_session))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security::refuse_cross_site))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security::security_headers))
+        .layer(axum::middleware::from_fn(security::record_metrics))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &http::Request<axum::body::Body>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Starts serving per `config` until `shutdown` resolves.
+pub async fn start(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Running> {
+    let db = open_database(&config).await?;
+    let services = services(&config, db);
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("PORTCULLIS_ADDR: cannot listen on {}: {e}", config.addr))?;
+    let addr = listener.local_addr()?;
+    let public_url = config.public_url_for(addr);
+    let cookie_secure = public_url.starts_with("https://");
+    let console = ConsoleConfig {
+        public_url: public_url.clone(),
+        cookie_name: if cookie_secure {
+            "__Host-portcullis_session".to_owned()
+        } else {
+            "portcullis_session".to_owned()
+        },
+        cookie_secure,
+    };
+    let leptos_options = LeptosOptions::builder()
+        .output_name("portcullis")
+        .site_root(config.site_root.display().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build();
+    let state = AppState {
+        leptos_options,
+        services: services.clone(),
+        console,
+        public_origin: origin_of(&public_url),
+        metrics: crate::telemetry::metrics_handle(),
+    };
+    let setup_link = services
+        .console
+        .ensure_first_owner_link(&config.bootstrap_owner_email)
+        .await?
+        .map(|l| format!("{public_url}{}", l.path));
+    let app = router(state, config.max_body_bytes);
+    let done = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    });
+    Ok(Running {
+        addr,
+        public_url,
+        setup_link,
+        services,
+        done,
+    })
+}
+
+/// Deletes expired sessions and old throttling records every ten minutes.
+pub fn spawn_housekeeping(services: Services) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            match services.console.purge_expired().await {
+                Ok(n) if n > 0 => tracing::info!(
+                    rows = n,
+                    "housekeeping: purged expired sessions and records"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+            }
+        }
+    });
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,248 @@
+//! Test servers and databases.
+
+use portcullis::config::Config;
+use portcullis::server::{self, Running};
+use std::collections::BTreeMap;
+use tokio::sync::oneshot;
+
+pub type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// A fresh database: a SQLite file in a temp dir, or a new PostgreSQL
+/// database dropped when this value is dropped.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_drop: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// A new SQLite database file.
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let url = format!("sqlite:{}/portcullis.db", dir.path().display());
+        Self {
+            url,
+            _dir: Some(dir),
+            pg_drop: None,
+        }
+    }
+
+    /// A new PostgreSQL database on the server named by
+    /// `PORTCULLIS_TEST_POSTGRES_URL` (default the local trust-auth server).
+    pub async fn postgres() -> Self {
+        use sqlx::Connection;
+        let admin = std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let name = format!("portcullis_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin}: {e}"));
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("create database: {e}"));
+        let base = admin
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_owned())
+            .unwrap_or(admin.clone());
+        Self {
+            url: format!("{base}/{name}"),
+            _dir: None,
+            pg_drop: Some((admin, name)),
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg_drop.take() {
+            // Drop on a separate thread with its own runtime: Drop cannot await.
+            let _ = std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                rt.block_on(async move {
+                    use sqlx::Connection;
+                    if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut c)
+                                .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// A running console with an HTTP client that keeps cookies.
+pub struct TestServer {
+    pub base: String,
+    pub setup_link: Option<String>,
+    pub running: Running,
+    pub db: TestDb,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+/// The configuration tests use: loopback, port 0, and `extra` overrides.
+pub fn test_config(db: &TestDb, extra: &[(&str, &str)]) -> Config {
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    env.insert("DATABASE_URL".into(), db.url.clone());
+    env.insert("PORTCULLIS_ADDR".into(), "127.0.0.1:0".into());
+    env.insert("PORTCULLIS_CONFIG".into(), "".into());
+    env.insert("PORTCULLIS_SITE_ROOT".into(), "target/site".into());
+    env.insert(
+        "PORTCULLIS_BOOTSTRAP_OWNER_EMAIL".into(),
+        "owner@test.example".into(),
+    );
+    for (k, v) in extra {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    Config::load(&env).unwrap_or_else(|e| panic!("test config: {e}"))
+}
+
+impl TestServer {
+    /// A server on a fresh SQLite database.
+    pub async fn start() -> Self {
+        Self::start_on(TestDb::sqlite(), &[]).await
+    }
+
+    /// A server on `db` with configuration overrides.
+    pub async fn start_on(db: TestDb, extra: &[(&str, &str)]) -> Self {
+        let (tx, rx) = oneshot::channel::<()>();
+        let running = server::start(test_config(&db, extra), async move {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap_or_else(|e| panic!("server start: {e:#}"));
+        Self {
+            base: format!("http://{}", running.addr),
+            setup_link: running.setup_link.clone(),
+            running,
+            db,
+            shutdown: Some(tx),
+        }
+    }
+
+    /// A client that keeps cookies, follows no redirects, and sends the
+    /// same-origin markings a browser would.
+    pub fn client(&self) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "sec-fetch-site",
+            reqwest::header::HeaderValue::from_static("same-origin"),
+        );
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .unwrap_or_else(|e| panic!("client: {e}"))
+    }
+
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Calls a server function with form fields; returns status and body.
+    pub async fn call(
+        &self,
+        client: &reqwest::Client,
+        endpoint: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, serde_json::Value) {
+        let res = client
+            .post(self.url(&format!("/api/console/{endpoint}")))
+            .form(form)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {endpoint}: {e}"));
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (status, body)
+    }
+
+    /// The token of a set-up link.
+    pub fn token_of(link: &str) -> String {
+        link.split_once("token=")
+            .map(|(_, t)| t.to_owned())
+            .unwrap_or_default()
+    }
+
+    /// Sets up the first owner through its link and returns a signed-in client.
+    pub async fn owner_client(&self, password: &str) -> reqwest::Client {
+        let client = self.client();
+        let link = self
+            .setup_link
+            .clone()
+            .unwrap_or_else(|| panic!("no setup link"));
+        let (status, body) = self
+            .call(
+                &client,
+                "accept_link",
+                &[
+                    ("token", &Self::token_of(&link)),
+                    ("display_name", "Olive Owner"),
+                    ("password", password),
+                ],
+            )
+            .await;
+        assert_eq!(status, 200, "accept_link: {body}");
+        client
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.running.done).await;
+    }
+}
+
+/// The audit events whose action starts with `prefix`, oldest first:
+/// (seq, action, actor_display, target_display, outcome).
+pub async fn audit_rows(
+    db_url: &str,
+    prefix: &str,
+) -> Vec<(i64, String, String, Option<String>, String)> {
+    let db = portcullis_domain::Db::connect(db_url, &Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    let q = "SELECT seq, action, actor_display, target_display, outcome FROM audit_events \
+             WHERE action LIKE $1 ORDER BY seq";
+    let pattern = format!("{prefix}%");
+    let rows = match &db {
+        portcullis_domain::Db::Sqlite(p) => sqlx::query_as(q).bind(&pattern).fetch_all(p).await,
+        portcullis_domain::Db::Postgres(p) => sqlx::query_as(q).bind(&pattern).fetch_all(p).await,
+    }
+    .unwrap_or_else(|e| panic!("audit rows: {e}"));
+    db.close().await;
+    rows
+}
+
+/// Total number of audit events.
+pub async fn audit_count(db_url: &str) -> i64 {
+    audit_rows(db_url, "").await.len() as i64
+}
+
+/// The visible text of an HTML page: tags and comments removed.
+pub fn text_of(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}

@@ -1,0 +1,14 @@
+//! Integration tests: one binary (link time), one module per area.
+//!
+//! Each test boots the real server in-process on `127.0.0.1:0` with a fresh
+//! database, or drives the domain services directly against a fresh
+//! database. PostgreSQL tests are `#[ignore]`d by default; `make test` runs
+//! them with `--ignored` when 127.0.0.1:5432 answers
+//! (`PORTCULLIS_TEST_POSTGRES_URL` names the server).
+
+mod harness;
+
+mod audit;
+mod console;
+mod ops;
+mod storage;

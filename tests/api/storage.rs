@@ -1,0 +1,426 @@
+//! The storage conformance suite: the same scenarios against SQLite and
+//! PostgreSQL, through the domain services (no HTTP).
+//!
+//! Each scenario is an `async fn(&Services, &Db)`; `backend_tests!` makes a
+//! SQLite test and an ignored PostgreSQL test of it (`make test` runs the
+//! ignored ones when PostgreSQL answers).
+
+use crate::harness::{TestDb, TestResult};
+use chrono::TimeZone;
+use portcullis_domain::{Actor, Db, Error, ManualClock, RequestMeta, Services, Settings};
+use portcullis_types::{AuditQuery, ConsoleUserId, Role};
+use std::sync::Arc;
+
+async fn services_on(db: &TestDb) -> (Services, Arc<ManualClock>) {
+    let pool = Db::connect(&db.url, &Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    pool.migrate()
+        .await
+        .unwrap_or_else(|e| panic!("migrate: {e}"));
+    let start = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 26, 9, 0, 0)
+        .single()
+        .unwrap_or_default();
+    let clock = Arc::new(ManualClock::new(start));
+    (
+        Services::new(pool, clock.clone(), Settings::default()),
+        clock,
+    )
+}
+
+fn meta(ip: &str) -> RequestMeta {
+    RequestMeta {
+        source_ip: Some(ip.into()),
+        user_agent: Some("test".into()),
+        request_id: Some("req-1".into()),
+    }
+}
+
+/// An active owner and a session actor for them.
+async fn owner(svc: &Services) -> Actor {
+    let link = svc
+        .console
+        .create_owner(&Actor::system("test"), "owner@test.example", "Owner")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let token = link
+        .path
+        .split_once("token=")
+        .map(|(_, t)| t.to_owned())
+        .unwrap_or_default();
+    let s = svc
+        .console
+        .accept_link(meta("127.0.0.1"), &token, "", "owner password 123")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    svc.console
+        .find_session(&s.secret, meta("127.0.0.1"))
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("owner session"))
+}
+
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() -> crate::harness::TestResult {
+                    let db = crate::harness::TestDb::sqlite();
+                    super::$name(&db).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                #[ignore = "needs PostgreSQL on 127.0.0.1:5432; `make test` runs it when it answers"]
+                async fn $name() -> crate::harness::TestResult {
+                    let db = crate::harness::TestDb::postgres().await;
+                    super::$name(&db).await
+                }
+            )*
+        }
+    };
+}
+
+backend_tests!(
+    storage_migrations_are_current_after_migrate,
+    storage_console_user_email_unique_maps_to_conflict,
+    storage_session_idle_and_absolute_timeouts,
+    storage_audit_chain_verifies_and_lists_with_filters,
+    storage_audit_tampering_is_found_at_first_bad_seq,
+    storage_concurrent_writers_keep_chain_and_lose_nothing,
+    storage_throttle_window_slides,
+    storage_failed_transaction_leaves_no_audit_event,
+);
+
+/// After migrate, readiness says migrations are current and the database answers.
+async fn storage_migrations_are_current_after_migrate(db: &TestDb) -> TestResult {
+    let (svc, _) = services_on(db).await;
+    svc.db().ping().await?;
+    assert!(svc.db().migrations_current().await?);
+    // Migrating again is a no-op.
+    svc.db().migrate().await?;
+    Ok(())
+}
+
+/// Email is unique case-insensitively; the violation maps to Conflict on `email` and nothing is half-written.
+async fn storage_console_user_email_unique_maps_to_conflict(db: &TestDb) -> TestResult {
+    let (svc, _) = services_on(db).await;
+    let owner = owner(&svc).await;
+    svc.console
+        .invite_admin(&owner, "dup@test.example", "", Role::Admin)
+        .await?;
+    let before = svc.audit.verify(&owner).await?.checked;
+    match svc
+        .console
+        .invite_admin(&owner, "DUP@test.example", "", Role::Auditor)
+        .await
+    {
+        Err(Error::Conflict { field, .. }) => assert_eq!(field, "email"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(
+        svc.audit.verify(&owner).await?.checked,
+        before,
+        "no audit event for the failed invite"
+    );
+    let page = svc.console.list_admins(&owner, "dup", 0, 10).await?;
+    assert_eq!(page.total, 1);
+    assert_eq!(page.items[0].role, Role::Admin);
+    Ok(())
+}
+
+/// A session ends after the idle timeout, and after the absolute timeout even when used.
+async fn storage_session_idle_and_absolute_timeouts(db: &TestDb) -> TestResult {
+    let (svc, clock) = services_on(db).await;
+    let _ = owner(&svc).await;
+    let s = svc
+        .console
+        .sign_in(meta("10.0.0.1"), "owner@test.example", "owner password 123")
+        .await?;
+    clock.advance(chrono::Duration::minutes(59));
+    assert!(
+        svc.console
+            .find_session(&s.secret, meta("10.0.0.1"))
+            .await?
+            .is_some(),
+        "used within the idle timeout"
+    );
+    clock.advance(chrono::Duration::minutes(61));
+    assert!(
+        svc.console
+            .find_session(&s.secret, meta("10.0.0.1"))
+            .await?
+            .is_none(),
+        "idle for over an hour"
+    );
+
+    let s = svc
+        .console
+        .sign_in(meta("10.0.0.1"), "owner@test.example", "owner password 123")
+        .await?;
+    for _ in 0..13 {
+        clock.advance(chrono::Duration::minutes(55));
+        let _ = svc
+            .console
+            .find_session(&s.secret, meta("10.0.0.1"))
+            .await?;
+    }
+    // 11 h 55 min in: still valid; one more step passes 12 h.
+    clock.advance(chrono::Duration::minutes(10));
+    assert!(
+        svc.console
+            .find_session(&s.secret, meta("10.0.0.1"))
+            .await?
+            .is_none(),
+        "absolute timeout"
+    );
+    Ok(())
+}
+
+/// The chain verifies; listing filters by action prefix, actor and time range, newest first.
+async fn storage_audit_chain_verifies_and_lists_with_filters(db: &TestDb) -> TestResult {
+    let (svc, clock) = services_on(db).await;
+    let owner = owner(&svc).await;
+    clock.advance(chrono::Duration::days(1));
+    let t_mid = clock_now(&clock);
+    for i in 0..3 {
+        svc.console
+            .invite_admin(&owner, &format!("u{i}@test.example"), "", Role::Admin)
+            .await?;
+    }
+    let _ = svc
+        .console
+        .sign_in(meta("10.9.9.9"), "nobody@test.example", "x")
+        .await;
+    let report = svc.audit.verify(&owner).await?;
+    assert_eq!(
+        (report.checked, report.first_bad_seq),
+        (6, None),
+        "{report:?}"
+    );
+
+    let all = svc.audit.list_events(&owner, AuditQuery::default()).await?;
+    assert_eq!(all.total, 6);
+    let seqs: Vec<i64> = all.items.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [6, 5, 4, 3, 2, 1]);
+    let invited = svc
+        .audit
+        .list_events(
+            &owner,
+            AuditQuery {
+                action: "console.admin".into(),
+                ..Default::default()
+            },
+        )
+        .await?;
+    assert_eq!(invited.total, 3);
+    assert!(invited
+        .items
+        .iter()
+        .all(|e| e.action == "console.admin.invited"));
+    // A prefix must end at a dot boundary: "console.adm" matches nothing.
+    let partial = svc
+        .audit
+        .list_events(
+            &owner,
+            AuditQuery {
+                action: "console.adm".into(),
+                ..Default::default()
+            },
+        )
+        .await?;
+    assert_eq!(partial.total, 0);
+    let by_actor = svc
+        .audit
+        .list_events(
+            &owner,
+            AuditQuery {
+                actor: "NOBODY@".into(),
+                ..Default::default()
+            },
+        )
+        .await?;
+    assert_eq!(by_actor.total, 1);
+    assert_eq!(by_actor.items[0].source_ip.as_deref(), Some("10.9.9.9"));
+    let since = svc
+        .audit
+        .list_events(
+            &owner,
+            AuditQuery {
+                since: Some(t_mid),
+                ..Default::default()
+            },
+        )
+        .await?;
+    assert_eq!(since.total, 4);
+    let until = svc
+        .audit
+        .list_events(
+            &owner,
+            AuditQuery {
+                until: Some(t_mid),
+                ..Default::default()
+            },
+        )
+        .await?;
+    assert_eq!(until.total, 2);
+    // LIKE wildcards in the filter are literal.
+    let wild = svc
+        .audit
+        .list_events(
+            &owner,
+            AuditQuery {
+                actor: "%".into(),
+                ..Default::default()
+            },
+        )
+        .await?;
+    assert_eq!(wild.total, 0);
+    let paged = svc
+        .audit
+        .list_events(
+            &owner,
+            AuditQuery {
+                offset: 4,
+                limit: 4,
+                ..Default::default()
+            },
+        )
+        .await?;
+    assert_eq!((paged.items.len(), paged.total), (2, 6));
+    Ok(())
+}
+
+fn clock_now(c: &ManualClock) -> chrono::DateTime<chrono::Utc> {
+    use portcullis_domain::Clock;
+    c.now()
+}
+
+async fn raw_exec(db: &Db, sql: &str) {
+    match db {
+        Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
+        Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// Editing, deleting, reordering or inserting a row is found, naming the first bad seq.
+async fn storage_audit_tampering_is_found_at_first_bad_seq(db: &TestDb) -> TestResult {
+    let (svc, _) = services_on(db).await;
+    let owner = owner(&svc).await;
+    for i in 0..4 {
+        svc.console
+            .invite_admin(&owner, &format!("t{i}@test.example"), "", Role::Admin)
+            .await?;
+    }
+    // 6 events. Edit event 3.
+    raw_exec(
+        svc.db(),
+        "UPDATE audit_events SET actor_display = 'someone else' WHERE seq = 3",
+    )
+    .await;
+    let r = svc.audit.verify(&owner).await?;
+    assert_eq!((r.first_bad_seq, r.checked), (Some(3), 2), "{r:?}");
+    raw_exec(
+        svc.db(),
+        "UPDATE audit_events SET actor_display = 'owner@test.example' WHERE seq = 3",
+    )
+    .await;
+    assert_eq!(svc.audit.verify(&owner).await?.first_bad_seq, None);
+
+    // Delete event 4.
+    raw_exec(
+        svc.db(),
+        "CREATE TABLE saved AS SELECT * FROM audit_events WHERE seq = 4",
+    )
+    .await;
+    raw_exec(svc.db(), "DELETE FROM audit_events WHERE seq = 4").await;
+    assert_eq!(svc.audit.verify(&owner).await?.first_bad_seq, Some(4));
+    raw_exec(svc.db(), "INSERT INTO audit_events SELECT * FROM saved").await;
+    assert_eq!(svc.audit.verify(&owner).await?.first_bad_seq, None);
+
+    // Reorder: swap the contents of 4 and 5 (keeping seq numbers).
+    raw_exec(svc.db(), "UPDATE audit_events SET seq = -5 WHERE seq = 5").await;
+    raw_exec(svc.db(), "UPDATE audit_events SET seq = 5 WHERE seq = 4").await;
+    raw_exec(svc.db(), "UPDATE audit_events SET seq = 4 WHERE seq = -5").await;
+    assert_eq!(svc.audit.verify(&owner).await?.first_bad_seq, Some(4));
+    raw_exec(svc.db(), "UPDATE audit_events SET seq = -4 WHERE seq = 4").await;
+    raw_exec(svc.db(), "UPDATE audit_events SET seq = 4 WHERE seq = 5").await;
+    raw_exec(svc.db(), "UPDATE audit_events SET seq = 5 WHERE seq = -4").await;
+    assert_eq!(svc.audit.verify(&owner).await?.first_bad_seq, None);
+
+    // Delete the newest event: the head no longer matches.
+    raw_exec(svc.db(), "DELETE FROM audit_events WHERE seq = 6").await;
+    let r = svc.audit.verify(&owner).await?;
+    assert_eq!(r.first_bad_seq, Some(6), "{r:?}");
+    Ok(())
+}
+
+/// Many writers at once: no "database is locked" reaches a caller, nothing is lost, the chain verifies.
+async fn storage_concurrent_writers_keep_chain_and_lose_nothing(db: &TestDb) -> TestResult {
+    let (svc, _) = services_on(db).await;
+    let owner = owner(&svc).await;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let svc = svc.clone();
+        let owner = owner.clone();
+        tasks.push(tokio::spawn(async move {
+            svc.console
+                .invite_admin(&owner, &format!("c{i}@test.example"), "", Role::Auditor)
+                .await
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let page = svc.console.list_admins(&owner, "", 0, 200).await?;
+    assert_eq!(page.total, 41);
+    let r = svc.audit.verify(&owner).await?;
+    assert_eq!((r.checked, r.first_bad_seq), (42, None), "{r:?}");
+    Ok(())
+}
+
+/// Throttling counts failures within 15 minutes; older ones stop counting.
+async fn storage_throttle_window_slides(db: &TestDb) -> TestResult {
+    let (svc, clock) = services_on(db).await;
+    let _ = owner(&svc).await;
+    for _ in 0..5 {
+        let _ = svc
+            .console
+            .sign_in(meta("10.1.1.1"), "owner@test.example", "bad")
+            .await;
+    }
+    match svc
+        .console
+        .sign_in(meta("10.1.1.1"), "owner@test.example", "owner password 123")
+        .await
+    {
+        Err(Error::RateLimited { .. }) => {}
+        other => panic!("expected throttling, got {other:?}"),
+    }
+    clock.advance(chrono::Duration::minutes(16));
+    svc.console
+        .sign_in(meta("10.1.1.1"), "owner@test.example", "owner password 123")
+        .await?;
+    Ok(())
+}
+
+/// A mutation that fails after its audit write leaves neither change nor event.
+async fn storage_failed_transaction_leaves_no_audit_event(db: &TestDb) -> TestResult {
+    let (svc, _) = services_on(db).await;
+    let owner = owner(&svc).await;
+    let before = svc.audit.verify(&owner).await?.checked;
+    // Disabling an unknown user fails inside the transaction.
+    let missing = ConsoleUserId("usr_missing".into());
+    assert!(matches!(
+        svc.console.disable_admin(&owner, &missing).await,
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(svc.audit.verify(&owner).await?.checked, before);
+    Ok(())
+}
