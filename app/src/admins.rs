@@ -96,13 +96,19 @@ pub fn AdminsPage() -> impl IntoView {
     let body = Signal::derive(move || {
         match pending.get() {
         Some(Pending::Disable(a)) => format!(
-            "{} ({}) loses console access immediately; {} active session(s) end. You can re-enable the account later.",
-            a.display_name, a.email, a.active_sessions
+            "{} ({}) loses console access immediately{}. You can re-enable the account later.",
+            a.display_name,
+            a.email,
+            match a.active_sessions {
+                0 => String::new(),
+                1 => "; their active session ends".to_owned(),
+                n => format!("; their {n} active sessions end"),
+            }
         ),
-        Some(Pending::Revoke(a)) => format!(
-            "{} active session(s) of {} end now. They can sign in again.",
-            a.active_sessions, a.email
-        ),
+        Some(Pending::Revoke(a)) => match a.active_sessions {
+            1 => format!("The active session of {} ends now. They can sign in again.", a.email),
+            n => format!("All {n} active sessions of {} end now. They can sign in again.", a.email),
+        },
         Some(Pending::Role(a, r)) => format!(
             "{} changes from {} to {}. Their sessions end so the new role applies at their next sign-in.",
             a.email,

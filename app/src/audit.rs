@@ -99,7 +99,7 @@ pub fn AuditPage() -> impl IntoView {
                                 <table class="min-w-full text-sm" data-testid="audit-table">
                                     <thead class="sticky top-0 bg-zinc-50 text-left text-xs font-medium uppercase tracking-wide text-zinc-500 dark:bg-zinc-800/60">
                                         <tr>
-                                            <th scope="col" class="px-4 py-3">"#"</th>
+                                            <th scope="col" class="px-4 py-3 text-right">"#"</th>
                                             <th scope="col" class="px-4 py-3">"When"</th>
                                             <th scope="col" class="px-4 py-3">"Actor"</th>
                                             <th scope="col" class="px-4 py-3">"Action"</th>
@@ -118,14 +118,14 @@ pub fn AuditPage() -> impl IntoView {
                                             view! {
                                                 <tr class="cursor-pointer hover:bg-zinc-50 dark:hover:bg-zinc-800/40"
                                                     on:click=move |_| expanded.update(|x| *x = if *x == Some(seq) { None } else { Some(seq) })>
-                                                    <td class="px-4 py-2.5 tabular-nums text-zinc-400">{format_count(seq)}</td>
+                                                    <td class="px-4 py-2.5 text-right tabular-nums text-zinc-400">{format_count(seq)}</td>
                                                     <td class="px-4 py-2.5 text-zinc-600 dark:text-zinc-400"><RelTime at=e.occurred_at/></td>
-                                                    <td class="max-w-[16rem] truncate px-4 py-2.5" title=e.actor_display.clone()>
-                                                        {e.actor_display.clone()}
-                                                        <span class="ml-1 text-xs text-zinc-400">{e.actor_type.as_str().replace('_', " ")}</span>
+                                                    <td class="max-w-[14rem] px-4 py-2" title=e.actor_display.clone()>
+                                                        <p class="truncate">{e.actor_display.clone()}</p>
+                                                        <p class="text-xs text-zinc-400">{e.actor_type.as_str().replace('_', " ")}</p>
                                                     </td>
-                                                    <td class="px-4 py-2.5 font-mono text-xs">{e.action.clone()}</td>
-                                                    <td class="max-w-[14rem] truncate px-4 py-2.5 text-zinc-600 dark:text-zinc-400">{e.target_display.clone().unwrap_or_else(|| "—".into())}</td>
+                                                    <td class="px-4 py-2.5 font-mono text-xs whitespace-nowrap">{e.action.clone()}</td>
+                                                    <td class="max-w-[12rem] truncate px-4 py-2.5 text-zinc-600 dark:text-zinc-400">{e.target_display.clone().unwrap_or_else(|| "—".into())}</td>
                                                     <td class="px-4 py-2.5"><OutcomeBadge outcome=e.outcome/></td>
                                                     <td class="px-4 py-2.5 font-mono text-xs text-zinc-500">{e.source_ip.clone().unwrap_or_else(|| "—".into())}</td>
                                                 </tr>

@@ -1,0 +1,102 @@
+# Portcullis — developer entry points.
+#   make run    build the release site + server and serve it (SQLite in data/)
+#   make test   everything CI runs (.ci/run calls this)
+# Every recipe is one bash script (.ONESHELL) with -euo pipefail; tools come
+# from scripts/setup.sh and are put on PATH by scripts/env.sh.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.ONESHELL:
+.DEFAULT_GOAL := help
+
+BIN := target/release/portcullis
+PG_URL := postgres://postgres@127.0.0.1:5432/postgres
+
+.PHONY: help setup run test fmt lint e2e clean-data
+
+help:
+	@echo "make run         build (release) and serve on PORTCULLIS_ADDR (default 127.0.0.1:3000), SQLite in data/"
+	echo "make test        setup, fmt check, clippy (server + wasm), release build, SQLite + PostgreSQL tests, Playwright"
+	echo "make fmt         cargo fmt --all"
+	echo "make lint        fmt check + both clippy runs"
+	echo "make e2e         release build + Playwright tests only"
+	echo "make setup       install the toolchain pieces (idempotent)"
+	echo "make clean-data  delete data/ (the local SQLite database)"
+
+setup:
+	@scripts/setup.sh
+
+run:
+	@scripts/setup.sh
+	source scripts/env.sh
+	cargo leptos build --release
+	mkdir -p data
+	export DATABASE_URL="$${DATABASE_URL:-sqlite:data/portcullis.db?mode=rwc}"
+	export PORTCULLIS_ADDR="$${PORTCULLIS_ADDR:-127.0.0.1:3000}"
+	exec $(BIN) serve
+
+fmt:
+	@source scripts/env.sh
+	cargo fmt --all
+
+lint:
+	@source scripts/env.sh
+	echo "==> cargo fmt --all --check"
+	cargo fmt --all --check
+	echo "==> cargo clippy (server)"
+	cargo clippy --workspace --all-targets -- -D warnings
+	echo "==> cargo clippy (wasm, hydrate)"
+	cargo clippy -p app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
+
+e2e:
+	@scripts/setup.sh
+	source scripts/env.sh
+	cargo leptos build --release
+	cd end2end
+	PORTCULLIS_BIN=../$(BIN) npx playwright test
+
+test:
+	@start=$$SECONDS
+	n=0
+	header() { n=$$((n + 1)); printf '\n==> [%d/8] %s   (%ds)\n' "$$n" "$$1" "$$((SECONDS - start))"; }
+	header "setup: scripts/setup.sh"
+	scripts/setup.sh
+	source scripts/env.sh
+	header "format: cargo fmt --all --check"
+	cargo fmt --all --check
+	header "lint (server): cargo clippy --workspace --all-targets -- -D warnings"
+	cargo clippy --workspace --all-targets -- -D warnings
+	header "lint (wasm): cargo clippy -p app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings"
+	cargo clippy -p app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
+	header "build: cargo leptos build --release"
+	cargo leptos build --release
+	test -x $(BIN) || { echo "✗ $(BIN) was not built"; exit 1; }
+	header "tests (SQLite): PORTCULLIS_TEST_SQLITE=1 cargo test --workspace"
+	PORTCULLIS_TEST_SQLITE=1 cargo test --workspace
+	header "tests (PostgreSQL): cargo test --test api -- --ignored postgres"
+	pg_up() {
+	  if command -v pg_isready >/dev/null 2>&1; then pg_isready -q -h 127.0.0.1 -p 5432
+	  else (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; fi
+	}
+	if ! pg_up && command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+	  for v in $$(ls /etc/postgresql); do
+	    echo "starting local PostgreSQL cluster $$v/main"
+	    pg_ctlcluster --skip-systemctl-redirect "$$v" main start || true
+	  done
+	  for _ in $$(seq 1 20); do pg_up && break; sleep 0.5; done
+	fi
+	if pg_up; then
+	  pg_suite=ran
+	  PORTCULLIS_TEST_POSTGRES_URL=$(PG_URL) cargo test --test api -- --ignored postgres
+	else
+	  pg_suite=SKIPPED
+	  echo "SKIPPED: PostgreSQL suite — nothing answers on 127.0.0.1:5432"
+	fi
+	header "browser tests: Playwright (end2end/)"
+	(cd end2end && PORTCULLIS_BIN=../$(BIN) npx playwright test)
+	echo
+	echo "SUMMARY: make test OK in $$((SECONDS - start))s — fmt, clippy (server + wasm), release build, SQLite tests, PostgreSQL tests ($$pg_suite), Playwright"
+
+clean-data:
+	@rm -rf data
+	echo "removed data/"

@@ -1,0 +1,176 @@
+import { test as base, expect } from '@playwright/test';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/** Repository root (end2end/tests/ -> ../..). */
+export const repoRoot = path.resolve(__dirname, '../..');
+
+/** A running `portcullis serve` on a fresh SQLite database. */
+export interface Server {
+  /** e.g. http://127.0.0.1:40123 (no trailing slash) */
+  baseURL: string;
+  /** the first-owner set-up link the server printed, e.g. http://127.0.0.1:40123/setup?token=… */
+  setupURL: string;
+  /** the SQLite file behind DATABASE_URL */
+  dbPath: string;
+  /** everything the server printed so far (stdout and stderr) */
+  output(): string;
+}
+
+export const OWNER_EMAIL = 'owner@e2e.example';
+const START_DEADLINE_MS = 30_000;
+const STOP_GRACE_MS = 5_000;
+const MAX_LOG_CHARS = 1_000_000;
+
+// eslint-disable-next-line no-control-regex
+const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
+const LISTENING = /listening on (https?:\/\/[^\s"'<>]+)/;
+const SETUP = /(https?:\/\/[^\s"'<>]+\/setup\?token=[^\s"'<>]+)/;
+
+function serverBinary(): string {
+  const fromEnv = process.env.PORTCULLIS_BIN;
+  const bin = fromEnv
+    ? path.resolve(process.cwd(), fromEnv)
+    : path.join(repoRoot, 'target', 'release', 'portcullis');
+  if (!fs.existsSync(bin)) {
+    throw new Error(`server binary not found at ${bin}: run \`cargo leptos build --release\` or set PORTCULLIS_BIN`);
+  }
+  return bin;
+}
+
+interface Running extends Server {
+  stop(): Promise<void>;
+}
+
+/** Spawns the server and resolves once it has printed both its URL and the set-up link. */
+async function startServer(): Promise<Running> {
+  const bin = serverBinary();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'portcullis-e2e-'));
+  const dbPath = path.join(tmp, 'p.db');
+  const child: ChildProcess = spawn(bin, ['serve'], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      DATABASE_URL: `sqlite:${dbPath}?mode=rwc`,
+      PORTCULLIS_ADDR: '127.0.0.1:0',
+      PORTCULLIS_BOOTSTRAP_OWNER_EMAIL: OWNER_EMAIL,
+      NO_COLOR: '1',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+
+  let log = '';
+  let exited: string | undefined;
+  const exitPromise = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exited = `exited with ${signal ?? `code ${code}`}`;
+      resolve();
+    });
+  });
+
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+      await exitPromise;
+      clearTimeout(timer);
+    }
+    fs.rmSync(tmp, { recursive: true, force: true });
+  };
+
+  return new Promise<Running>((resolve, reject) => {
+    let baseURL: string | undefined;
+    let setupURL: string | undefined;
+    let settled = false;
+    const fail = (why: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      void stop().finally(() =>
+        reject(new Error(`portcullis serve ${why}\n--- server output ---\n${log}`)),
+      );
+    };
+    const deadline = setTimeout(
+      () => fail(`did not print its URL and set-up link within ${START_DEADLINE_MS / 1000}s`),
+      START_DEADLINE_MS,
+    );
+
+    // Keep reading both pipes for the whole run so the server never blocks on a full pipe.
+    let pending = '';
+    const onData = (chunk: Buffer) => {
+      const text = chunk.toString('utf8').replace(ANSI, '');
+      if (log.length < MAX_LOG_CHARS) log += text;
+      if (settled) return;
+      pending += text;
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        baseURL ??= line.match(LISTENING)?.[1]?.replace(/\/+$/, '');
+        setupURL ??= line.match(SETUP)?.[1];
+      }
+      if (baseURL && setupURL) {
+        settled = true;
+        clearTimeout(deadline);
+        resolve({ baseURL, setupURL, dbPath, output: () => log, stop });
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('error', (err) => fail(`could not be started: ${err.message}`));
+    // 'close' comes after 'exit' once the pipes are drained, so the log is complete.
+    child.once('close', () => fail(exited ?? 'exited'));
+  });
+}
+
+type ServerPool = { get(file: string): Promise<Running> };
+
+export const test = base.extend<{ server: Server }, { serverPool: ServerPool }>({
+  // One server per test file. Files run one after another in the single worker,
+  // so the pool stops the previous file's server when the next file begins,
+  // and stops the last one when the worker ends.
+  serverPool: [
+    async ({}, use) => {
+      let current: { file: string; server: Promise<Running> } | undefined;
+      const stopCurrent = async () => {
+        const s = await current?.server.catch(() => undefined);
+        current = undefined;
+        await s?.stop();
+      };
+      await use({
+        async get(file: string) {
+          if (current?.file !== file) {
+            await stopCurrent();
+            current = { file, server: startServer() };
+          }
+          return current.server;
+        },
+      });
+      await stopCurrent();
+    },
+    { scope: 'worker' },
+  ],
+
+  server: async ({ serverPool }, use, testInfo) => {
+    const server = await serverPool.get(testInfo.file);
+    await use(server);
+    if (testInfo.status !== testInfo.expectedStatus) {
+      await testInfo.attach('server-output.txt', { body: server.output(), contentType: 'text/plain' });
+    }
+  },
+
+  // page.goto('/…') resolves against the test file's server.
+  baseURL: async ({ server }, use) => {
+    await use(server.baseURL);
+  },
+});
+
+export { expect };
+
+/** `<repo>/artifacts/screenshots/<name>.png`, with the folder created. */
+export function screenshotPath(name: string): string {
+  const file = path.join(repoRoot, 'artifacts', 'screenshots', `${name}.png`);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  return file;
+}

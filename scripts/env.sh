@@ -1,0 +1,21 @@
+# shellcheck shell=bash
+# Sourced (not executed) by the Makefile recipes and by scripts/setup.sh.
+# Puts the project's local tools first on PATH: cargo-leptos looks for
+# `tailwindcss`, `wasm-opt` and `wasm-bindgen` on PATH before it tries to
+# download them, and downloading fails on these machines.
+#   style/node_modules/.bin  tailwindcss (v4 CLI), wasm-opt (npm binaryen)
+#   ~/.cargo/bin             cargo-leptos, wasm-bindgen (wasm-bindgen-cli)
+# style/node_modules/.bin comes first so Debian's older wasm-opt, if
+# installed, never wins (its output fails to hydrate).
+_portcullis_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+case ":${PATH}:" in
+  *":${_portcullis_root}/style/node_modules/.bin:"*) ;;
+  *) PATH="${_portcullis_root}/style/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:${PATH}" ;;
+esac
+export PATH
+# Browser used by the Playwright tests (end2end/playwright.config.ts).
+if [ -z "${CHROMIUM_PATH:-}" ] && command -v chromium >/dev/null 2>&1; then
+  CHROMIUM_PATH="$(command -v chromium)"
+  export CHROMIUM_PATH
+fi
+unset _portcullis_root

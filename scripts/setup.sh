@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Installs what `make run` and `make test` need. Idempotent: every step checks
+# first and costs well under a second when its tool is already in place.
+# It changes nothing in the caller's environment; recipes source scripts/env.sh
+# for PATH.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=scripts/env.sh
+source "$ROOT/scripts/env.sh"
+
+CARGO_LEPTOS_VERSION=0.3.11
+APT_PACKAGES=(chromium pkg-config libssl-dev)
+# How long to wait for a `cargo install` of the same crate that another
+# process (an earlier setup run, a developer) already started.
+INSTALL_WAIT_SECONDS="${INSTALL_WAIT_SECONDS:-1800}"
+
+ok() { printf '✓ %s\n' "$*"; }
+step() { printf '… %s\n' "$*"; }
+die() { printf '✗ %s\n' "$*" >&2; exit 1; }
+
+# Waits while a `cargo install <crate>` runs (or is queued in a shell command
+# line) elsewhere, so that the same crate is never built twice at once.
+wait_for_other_install() {
+  local crate="$1" deadline=$((SECONDS + INSTALL_WAIT_SECONDS)) said=
+  while pgrep -f "cargo install ${crate}( |$)" >/dev/null 2>&1; do
+    if [ -z "$said" ]; then
+      step "another 'cargo install ${crate}' is running; waiting for it (up to ${INSTALL_WAIT_SECONDS}s)"
+      said=1
+    fi
+    [ "$SECONDS" -lt "$deadline" ] || die "gave up waiting for the running 'cargo install ${crate}'"
+    sleep 5
+  done
+}
+
+# --- Rust toolchain: wasm target, rustfmt, clippy -----------------------------
+command -v rustup >/dev/null 2>&1 || die "rustup not found (expected in ~/.cargo/bin)"
+if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  ok "rust target wasm32-unknown-unknown"
+else
+  step "rustup target add wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+  ok "rust target wasm32-unknown-unknown (installed)"
+fi
+missing_components=()
+installed_components="$(rustup component list --installed)"
+for c in rustfmt clippy; do
+  grep -q "^${c}" <<<"$installed_components" || missing_components+=("$c")
+done
+if [ "${#missing_components[@]}" -gt 0 ]; then
+  step "rustup component add ${missing_components[*]}"
+  rustup component add "${missing_components[@]}"
+fi
+ok "rust components rustfmt, clippy"
+
+# --- Debian packages -----------------------------------------------------------
+missing_apt=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing_apt+=("$p")
+done
+if [ "${#missing_apt[@]}" -gt 0 ]; then
+  step "apt-get install ${missing_apt[*]}"
+  SUDO=
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing_apt[@]}"
+fi
+ok "apt packages: ${APT_PACKAGES[*]}"
+
+# --- cargo-leptos ----------------------------------------------------------------
+has_cargo_leptos() {
+  cargo leptos --version 2>/dev/null | grep -qE "(^|[^0-9.])${CARGO_LEPTOS_VERSION//./\\.}([^0-9.]|$)"
+}
+if ! has_cargo_leptos; then
+  wait_for_other_install cargo-leptos
+fi
+if ! has_cargo_leptos; then
+  step "cargo install cargo-leptos ${CARGO_LEPTOS_VERSION} (about 10 minutes)"
+  cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --ignore-rust-version --quiet
+  has_cargo_leptos || die "cargo-leptos ${CARGO_LEPTOS_VERSION} still not found after installing"
+fi
+ok "cargo-leptos ${CARGO_LEPTOS_VERSION}"
+
+# --- wasm-bindgen-cli, same version as the wasm-bindgen crate in Cargo.lock -----
+WASM_BINDGEN_VERSION="$(awk '
+  /^\[\[package\]\]/ { name = "" }
+  /^name = "wasm-bindgen"$/ { name = "wasm-bindgen"; next }
+  name == "wasm-bindgen" && /^version = / { gsub(/^version = "|"$/, ""); print; exit }
+' Cargo.lock)"
+[ -n "$WASM_BINDGEN_VERSION" ] || die "no wasm-bindgen package in Cargo.lock"
+has_wasm_bindgen() {
+  [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" = "$WASM_BINDGEN_VERSION" ]
+}
+if ! has_wasm_bindgen; then
+  wait_for_other_install wasm-bindgen-cli
+fi
+if ! has_wasm_bindgen; then
+  step "cargo install wasm-bindgen-cli ${WASM_BINDGEN_VERSION} (about 2 minutes)"
+  # Not --locked: its lock file names a crate version the registry does not serve.
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --quiet
+  has_wasm_bindgen || die "wasm-bindgen ${WASM_BINDGEN_VERSION} still not found after installing"
+fi
+ok "wasm-bindgen-cli ${WASM_BINDGEN_VERSION} (matches Cargo.lock)"
+
+# --- npm packages ----------------------------------------------------------------
+command -v npm >/dev/null 2>&1 || die "npm not found (Node 20 expected)"
+# npm ci when node_modules is missing or older than package.json/package-lock.json
+# (npm writes node_modules/.package-lock.json at each install).
+npm_ci() {
+  local dir="$1" stamp="$1/node_modules/.package-lock.json"
+  if [ -f "$stamp" ] && [ ! "$dir/package-lock.json" -nt "$stamp" ] && [ ! "$dir/package.json" -nt "$stamp" ]; then
+    return 0
+  fi
+  step "npm ci in ${dir}"
+  (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+}
+
+npm_ci style
+command -v tailwindcss >/dev/null 2>&1 || die "tailwindcss missing from style/node_modules/.bin"
+command -v wasm-opt >/dev/null 2>&1 || die "wasm-opt missing from style/node_modules/.bin"
+case "$(command -v wasm-opt)" in
+  "$ROOT/style/node_modules/.bin/"*) ;;
+  *) die "wasm-opt on PATH is $(command -v wasm-opt), not npm binaryen's" ;;
+esac
+ok "style/: tailwindcss $(node -p 'require("./style/node_modules/tailwindcss/package.json").version'), binaryen $(node -p 'require("./style/node_modules/binaryen/package.json").version') (wasm-opt)"
+
+npm_ci end2end
+[ -x end2end/node_modules/.bin/playwright ] || die "playwright missing from end2end/node_modules/.bin"
+ok "end2end/: @playwright/test $(node -p 'require("./end2end/node_modules/@playwright/test/package.json").version')"
+
+ok "setup complete"
