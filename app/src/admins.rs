@@ -4,6 +4,7 @@
 
 pub mod api;
 
+use crate::components::misc::url_encode;
 use crate::components::{
     ConfirmDialog, EmptyState, ErrorPanel, PageHeader, Pager, RelTime, RoleBadge, SecretDialog,
     Skeleton, StatusBadge,
@@ -42,6 +43,9 @@ pub fn AdminsPage() -> impl IntoView {
     let disable = ServerAction::<DisableAdmin>::new();
     let enable = ServerAction::<EnableAdmin>::new();
     let revoke = ServerAction::<RevokeAdminSessions>::new();
+    // Bumped when a confirmation is cancelled, so rows re-render with their
+    // real role (the picker the admin changed snaps back).
+    let cancelled = RwSignal::new(0u32);
     let admins = Resource::new(
         move || {
             (
@@ -52,6 +56,7 @@ pub fn AdminsPage() -> impl IntoView {
                 disable.version().get(),
                 enable.version().get(),
                 revoke.version().get(),
+                cancelled.get(),
             )
         },
         |(s, o, ..)| list_admins(s, o),
@@ -214,7 +219,7 @@ pub fn AdminsPage() -> impl IntoView {
                         }.into_any(),
                         Ok(page) => {
                             let shown = page.items.len();
-                            let href = Callback::new(move |o: i64| format!("/settings/admins?offset={o}&q={}", search()));
+                            let href = Callback::new(move |o: i64| format!("/settings/admins?offset={o}&q={}", url_encode(&search())));
                             view! {
                                 <table class="min-w-full text-sm" data-testid="admins-table">
                                     <thead class="bg-zinc-50 text-left text-xs font-medium uppercase tracking-wide text-zinc-500 dark:bg-zinc-800/60">
@@ -239,7 +244,8 @@ pub fn AdminsPage() -> impl IntoView {
             </Transition>
         </div>
 
-        <ConfirmDialog open=confirm_open title body confirm_label pending=busy on_confirm/>
+        <ConfirmDialog open=confirm_open title body confirm_label pending=busy on_confirm
+            on_cancel=Callback::new(move |_| cancelled.update(|n| *n += 1))/>
         {move || link_shown.get().map(|link| view! {
             <SecretDialog title="Invitation created" secret=link
                 note="Send this link to the person you invited. It works once and expires in 7 days."

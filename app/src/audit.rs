@@ -3,7 +3,7 @@
 
 pub mod api;
 
-use crate::components::misc::format_count;
+use crate::components::misc::{format_count, url_encode};
 use crate::components::{
     EmptyState, ErrorPanel, OutcomeBadge, PageHeader, Pager, RelTime, Skeleton,
 };
@@ -20,18 +20,6 @@ const INPUT: &str = "block w-full rounded-md border border-zinc-300 bg-white px-
 fn day_start(s: &str) -> Option<chrono::DateTime<Utc>> {
     let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
     Utc.from_local_datetime(&d.and_hms_opt(0, 0, 0)?).single()
-}
-
-/// Escapes a query-string value.
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// `/audit`.
@@ -89,7 +77,7 @@ pub fn AuditPage() -> impl IntoView {
                                 for k in ["action", "actor", "since", "until"] {
                                     let v = param(k);
                                     if !v.is_empty() {
-                                        s.push_str(&format!("&{k}={}", enc(&v)));
+                                        s.push_str(&format!("&{k}={}", url_encode(&v)));
                                     }
                                 }
                                 s

@@ -5,7 +5,7 @@ import { test, expect, screenshotPath } from './fixtures';
 test('owner sets up, invites an admin and sees it in the audit log', async ({ page, server }) => {
   const consoleErrors: string[] = [];
   page.on('console', (msg) => {
-    if (msg.type() === 'error') consoleErrors.push(msg.text());
+    if (msg.type() === 'error') consoleErrors.push(`${page.url()}: ${msg.text()}`);
   });
 
   // Signed out, the console sends us to sign-in.
@@ -58,6 +58,10 @@ test('owner sets up, invites an admin and sees it in the audit log', async ({ pa
   await expect(firstRow).toContainText('priya@e2e.example');
   await expect(table).toContainText('console.owner.setup_completed');
   await page.screenshot({ path: screenshotPath('audit'), fullPage: true });
+  // Dark mode follows the system.
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.screenshot({ path: screenshotPath('audit-dark'), fullPage: true });
+  await page.emulateMedia({ colorScheme: 'light' });
 
   // Filter by action through the form.
   await page.getByLabel('Action', { exact: true }).fill('console.owner');

@@ -12,7 +12,16 @@ pub fn ConfirmDialog(
     #[prop(into)] confirm_label: Signal<String>,
     #[prop(into)] pending: Signal<bool>,
     on_confirm: Callback<()>,
+    /// Runs when the admin cancels (e.g. to reset a picker they changed).
+    #[prop(optional)]
+    on_cancel: Option<Callback<()>>,
 ) -> impl IntoView {
+    let cancel = move |_| {
+        open.set(false);
+        if let Some(cb) = on_cancel {
+            cb.run(());
+        }
+    };
     view! {
         <Show when=move || open.get()>
             <div class="fixed inset-0 z-40 flex items-center justify-center bg-zinc-950/50 p-4" role="presentation">
@@ -21,7 +30,7 @@ pub fn ConfirmDialog(
                     <h2 id="confirm-title" class="text-base font-semibold">{move || title.get()}</h2>
                     <p class="mt-2 text-sm text-zinc-600 dark:text-zinc-400">{move || body.get()}</p>
                     <div class="mt-6 flex justify-end gap-3">
-                        <button type="button" class="btn-secondary" on:click=move |_| open.set(false)>"Cancel"</button>
+                        <button type="button" class="btn-secondary" on:click=cancel>"Cancel"</button>
                         <button type="button" class="btn-danger" disabled=move || pending.get()
                             on:click=move |_| on_confirm.run(())>
                             {move || if pending.get() { "Working…".to_owned() } else { confirm_label.get() }}

@@ -37,11 +37,6 @@ pub fn ConsoleLayout() -> impl IntoView {
     let me = Resource::new(|| (), |_| get_me());
     let sign_out = ServerAction::<SignOut>::new();
     let menu_open = RwSignal::new(false);
-    let is_owner = move || {
-        me.get()
-            .and_then(|r| r.ok())
-            .is_some_and(|m| m.role == Role::Owner)
-    };
     view! {
         <div class="min-h-screen lg:flex">
             <a href="#main" class="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:z-50 focus:rounded focus:bg-white focus:px-3 focus:py-2">
@@ -67,17 +62,25 @@ pub fn ConsoleLayout() -> impl IntoView {
                             "Audit log"
                         </A>
                     </div>
-                    <Show when=is_owner>
-                        <div>
-                            <p class="px-3 pb-2 text-xs font-semibold uppercase tracking-wider text-zinc-400">"Settings"</p>
-                            <div class="space-y-1">
-                                <A href="/settings/admins" attr:class=NAV_LINK>
-                                    <NavIcon d="M7.5 9a2.5 2.5 0 100-5 2.5 2.5 0 000 5zM3 16c0-2.5 2-4 4.5-4s4.5 1.5 4.5 4M13 8.5a2 2 0 100-4M14.5 12c1.5.4 2.5 1.6 2.5 3.5"/>
-                                    "Admins"
-                                </A>
-                            </div>
-                        </div>
-                    </Show>
+                    // Read inside Suspense: a resource read outside one renders
+                    // differently on the server (not loaded) and in the browser
+                    // (loaded), which breaks hydration.
+                    <Suspense fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            let owner = me.await.is_ok_and(|m| m.role == Role::Owner);
+                            owner.then(|| view! {
+                                <div>
+                                    <p class="px-3 pb-2 text-xs font-semibold uppercase tracking-wider text-zinc-400">"Settings"</p>
+                                    <div class="space-y-1">
+                                        <A href="/settings/admins" attr:class=NAV_LINK>
+                                            <NavIcon d="M7.5 9a2.5 2.5 0 100-5 2.5 2.5 0 000 5zM3 16c0-2.5 2-4 4.5-4s4.5 1.5 4.5 4M13 8.5a2 2 0 100-4M14.5 12c1.5.4 2.5 1.6 2.5 3.5"/>
+                                            "Admins"
+                                        </A>
+                                    </div>
+                                </div>
+                            })
+                        })}
+                    </Suspense>
                 </nav>
                 <div class="border-t border-zinc-200 px-5 py-3 text-xs text-zinc-400 dark:border-zinc-800">
                     "Portcullis " {env!("CARGO_PKG_VERSION")}

@@ -112,6 +112,18 @@ pub fn format_count(n: i64) -> String {
     }
 }
 
+/// Percent-encodes a query-string value (RFC 3986 unreserved characters stay).
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// Grey placeholder rows while a table loads.
 #[component]
 pub fn Skeleton(#[prop(default = 5)] rows: usize) -> impl IntoView {
@@ -133,6 +145,13 @@ mod tests {
         assert_eq!(format_count(999), "999");
         assert_eq!(format_count(1000), "1,000");
         assert_eq!(format_count(1234567), "1,234,567");
+    }
+
+    /// Query values are percent-encoded; unreserved characters stay.
+    #[test]
+    fn url_encode_escapes_reserved() {
+        assert_eq!(url_encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+        assert_eq!(url_encode("console.signin-x_y~"), "console.signin-x_y~");
     }
 
     /// Relative times read naturally.
