@@ -27,6 +27,9 @@ pub enum Command {
     /// Inspect the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Manage SCIM directory tokens.
+    #[command(subcommand, name = "scim-token")]
+    ScimToken(ScimTokenCommand),
     /// Load a small, realistic sample into the database.
     Demo,
 }
@@ -42,6 +45,21 @@ pub enum AdminCommand {
         /// The owner's display name.
         #[arg(long, default_value = "")]
         name: String,
+    },
+}
+
+/// `portcullis scim-token …`
+#[derive(Debug, Subcommand)]
+pub enum ScimTokenCommand {
+    /// Create a token for a directory (creating the directory if it does not
+    /// exist) and print it once. Existing tokens keep working for the overlap.
+    Create {
+        /// The directory's name, e.g. "Okta".
+        #[arg(long)]
+        directory: String,
+        /// Hours during which the directory's previous tokens keep working.
+        #[arg(long, default_value_t = portcullis_domain::directory::DEFAULT_ROTATION_OVERLAP_HOURS)]
+        overlap_hours: i64,
     },
 }
 
@@ -121,6 +139,36 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
                     Ok(1)
                 }
             }
+        }
+        Command::ScimToken(ScimTokenCommand::Create {
+            directory,
+            overlap_hours,
+        }) => {
+            let db = server::open_database(&config).await?;
+            let services = server::services(&config, db);
+            let actor = Actor::system("portcullis scim-token create");
+            let token = match services.directory.find_directory_id(&directory).await? {
+                Some(id) => {
+                    services
+                        .directory
+                        .rotate_token(&actor, &id, overlap_hours)
+                        .await?
+                }
+                None => {
+                    services
+                        .directory
+                        .create_directory(&actor, &directory)
+                        .await?
+                }
+            };
+            let base = config.public_url_for(config.addr);
+            println!("SCIM base URL:  {base}/scim/v2");
+            println!(
+                "Bearer token for directory {} (shown once):",
+                token.directory_name
+            );
+            println!("  {}", token.token);
+            Ok(0)
         }
         Command::Demo => {
             let db = server::open_database(&config).await?;

@@ -12,5 +12,6 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod scim;
 pub mod server;
 pub mod telemetry;

@@ -110,6 +110,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .nest("/scim/v2", crate::scim::router(state.clone()))
         .leptos_routes_with_context(&state, routes, ctx.clone(), shell)
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
             ctx,

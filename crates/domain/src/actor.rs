@@ -39,13 +39,18 @@ pub enum Permission {
     AuditRead,
     /// Invite, change, disable console admins (owners only).
     AdminsManage,
+    /// See directories, their users and groups (every role).
+    DirectoryRead,
+    /// Create directories and their SCIM tokens (owners and admins).
+    DirectoryManage,
 }
 
 impl Permission {
     fn allows(self, role: Role) -> bool {
         match self {
-            Permission::ConsoleRead | Permission::AuditRead => true,
+            Permission::ConsoleRead | Permission::AuditRead | Permission::DirectoryRead => true,
             Permission::AdminsManage => role == Role::Owner,
+            Permission::DirectoryManage => role >= Role::Admin,
         }
     }
 
@@ -54,6 +59,8 @@ impl Permission {
             Permission::ConsoleRead => "view the console",
             Permission::AuditRead => "read the audit log",
             Permission::AdminsManage => "manage console admins (owners only)",
+            Permission::DirectoryRead => "view directories",
+            Permission::DirectoryManage => "manage directories and SCIM tokens",
         }
     }
 }
@@ -65,6 +72,18 @@ impl Actor {
             kind: ActorType::Anonymous,
             id: None,
             display: "anonymous".to_owned(),
+            role: None,
+            session: None,
+            meta,
+        }
+    }
+
+    /// A SCIM directory authenticated by one of its bearer tokens.
+    pub fn directory(id: &str, name: &str, meta: RequestMeta) -> Self {
+        Self {
+            kind: ActorType::Directory,
+            id: Some(id.to_owned()),
+            display: format!("directory {name}"),
             role: None,
             session: None,
             meta,

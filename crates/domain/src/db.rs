@@ -269,3 +269,94 @@ macro_rules! scalar {
         $crate::__run!($exec, query_scalar, $t, fetch_one, $sql $(, $arg)*)
     };
 }
+
+/// A bind value for SQL built at run time (SCIM filters): the same SQL text
+/// runs on both backends with these values bound in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Arg {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Time(chrono::DateTime<chrono::Utc>),
+    Null,
+}
+
+macro_rules! bind_args {
+    ($q:expr, $args:expr) => {{
+        let mut q = $q;
+        for a in $args {
+            q = match a {
+                Arg::Text(s) => q.bind(s.clone()),
+                Arg::Int(i) => q.bind(*i),
+                Arg::Float(f) => q.bind(*f),
+                Arg::Bool(b) => q.bind(*b),
+                Arg::Time(t) => q.bind(*t),
+                Arg::Null => q.bind(Option::<String>::None),
+            };
+        }
+        q
+    }};
+}
+
+/// Fetches all rows of run-time SQL with run-time binds.
+pub async fn fetch_all_dyn<T>(
+    exec: Exec<'_>,
+    sql: &str,
+    args: &[Arg],
+) -> Result<Vec<T>, sqlx::Error>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin,
+{
+    match exec {
+        Exec::SqlitePool(p) => {
+            bind_args!(sqlx::query_as::<Sqlite, T>(sql), args)
+                .fetch_all(p)
+                .await
+        }
+        Exec::PgPool(p) => {
+            bind_args!(sqlx::query_as::<Postgres, T>(sql), args)
+                .fetch_all(p)
+                .await
+        }
+        Exec::SqliteConn(c) => {
+            bind_args!(sqlx::query_as::<Sqlite, T>(sql), args)
+                .fetch_all(&mut *c)
+                .await
+        }
+        Exec::PgConn(c) => {
+            bind_args!(sqlx::query_as::<Postgres, T>(sql), args)
+                .fetch_all(&mut *c)
+                .await
+        }
+    }
+}
+
+/// Fetches one `i64` (a count) of run-time SQL with run-time binds.
+pub async fn count_dyn(exec: Exec<'_>, sql: &str, args: &[Arg]) -> Result<i64, sqlx::Error> {
+    match exec {
+        Exec::SqlitePool(p) => {
+            bind_args!(sqlx::query_scalar::<Sqlite, i64>(sql), args)
+                .fetch_one(p)
+                .await
+        }
+        Exec::PgPool(p) => {
+            bind_args!(sqlx::query_scalar::<Postgres, i64>(sql), args)
+                .fetch_one(p)
+                .await
+        }
+        Exec::SqliteConn(c) => {
+            bind_args!(sqlx::query_scalar::<Sqlite, i64>(sql), args)
+                .fetch_one(&mut *c)
+                .await
+        }
+        Exec::PgConn(c) => {
+            bind_args!(sqlx::query_scalar::<Postgres, i64>(sql), args)
+                .fetch_one(&mut *c)
+                .await
+        }
+    }
+}

@@ -75,12 +75,32 @@ impl Error {
 /// Unique constraints mapped to the input field they protect: (constraint
 /// name, as PostgreSQL reports it; `table.column` as SQLite reports it; field;
 /// message). The index names are the same in both backends' migrations.
-const UNIQUE_CONSTRAINTS: &[(&str, &str, &str, &str)] = &[(
-    "console_users_email_key",
-    "console_users.email",
-    "email",
-    "a console user with this email already exists",
-)];
+const UNIQUE_CONSTRAINTS: &[(&str, &str, &str, &str)] = &[
+    (
+        "console_users_email_key",
+        "console_users.email",
+        "email",
+        "a console user with this email already exists",
+    ),
+    (
+        "directories_name_key",
+        "directories.name_lower",
+        "name",
+        "a directory with this name already exists",
+    ),
+    (
+        "directory_users_user_name_key",
+        "directory_users.user_name_lower",
+        "userName",
+        "a user with this userName already exists in this directory",
+    ),
+    (
+        "directory_groups_display_name_key",
+        "directory_groups.display_name_lower",
+        "displayName",
+        "a group with this displayName already exists in this directory",
+    ),
+];
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {

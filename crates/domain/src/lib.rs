@@ -11,6 +11,8 @@
 //! |---|---|
 //! | [`console`] | console users, one-time links, passwords, sessions, throttling |
 //! | [`audit`] | the hash-chained audit log: append, list, verify |
+//! | [`directory`] | SCIM directories, their bearer tokens, failed-request log |
+//! | [`scim`] | SCIM 2.0 Users and Groups of a directory (on `portcullis-scim`) |
 //! | [`overview`] | the figures on the Overview page |
 //! | [`demo`] | sample data for `portcullis demo` |
 //! | [`db`] | pools, transactions, migrations, query macros |
@@ -21,8 +23,10 @@ pub mod clock;
 pub mod console;
 pub mod db;
 pub mod demo;
+pub mod directory;
 pub mod error;
 pub mod overview;
+pub mod scim;
 
 pub use actor::{Actor, Permission, RequestMeta};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -63,6 +67,8 @@ pub struct Services {
     pub console: console::ConsoleService,
     pub audit: audit::AuditService,
     pub overview: overview::OverviewService,
+    pub directory: directory::DirectoryService,
+    pub scim: scim::ScimService,
 }
 
 impl Services {
@@ -77,6 +83,8 @@ impl Services {
             console: console::ConsoleService { core: core.clone() },
             audit: audit::AuditService { core: core.clone() },
             overview: overview::OverviewService { core: core.clone() },
+            directory: directory::DirectoryService { core: core.clone() },
+            scim: scim::ScimService { core: core.clone() },
             core,
         }
     }

@@ -423,6 +423,30 @@ pub fn apply(
     let containers_before = extension_containers(original, rules);
     let mut work = original.clone();
     for (i, op) in ops.iter().enumerate() {
+        let rewritten;
+        let op = match extension_urn_of(op, rules) {
+            // `path` names a whole extension (`urn:…:enterprise:2.0:User`):
+            // its attributes live in `resource[urn]`, not `resource[prefix][User]`.
+            Some(urn) if op.op == PatchOpKind::Remove => {
+                work.retain(|k, _| !k.eq_ignore_ascii_case(urn));
+                continue;
+            }
+            Some(urn) => {
+                let mut value = op.value.clone().unwrap_or(Value::Null);
+                if let Some(obj) = value.as_object_mut() {
+                    obj.retain(|k, _| !k.eq_ignore_ascii_case("schemas"));
+                }
+                let mut wrapper = Map::new();
+                wrapper.insert(urn.to_owned(), value);
+                rewritten = PatchOp {
+                    op: op.op,
+                    path: None,
+                    value: Some(Value::Object(wrapper)),
+                };
+                &rewritten
+            }
+            None => op,
+        };
         apply_op(&mut work, op, rules).map_err(|e| ScimError {
             detail: format!("Operations[{i}]: {}", e.detail),
             ..e
@@ -436,6 +460,24 @@ pub fn apply(
     }
     *resource = Value::Object(work);
     Ok(())
+}
+
+/// The extension schema URN a path names as a whole (no sub-attribute, no
+/// filter), e.g. `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User`.
+fn extension_urn_of<'r>(op: &PatchOp, rules: &PatchRules<'r>) -> Option<&'r str> {
+    let path = op.path.as_ref()?;
+    if path.filter.is_some() || path.attr.sub_attr.is_some() {
+        return None;
+    }
+    let full = match &path.attr.urn {
+        Some(urn) => format!("{urn}:{}", path.attr.name),
+        None => path.attr.name.clone(),
+    };
+    rules
+        .extension_schemas
+        .iter()
+        .copied()
+        .find(|u| u.eq_ignore_ascii_case(&full))
 }
 
 /// One resolved target inside the resource.

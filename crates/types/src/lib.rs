@@ -340,3 +340,60 @@ pub struct FieldError {
     pub field: String,
     pub message: String,
 }
+
+/// A SCIM directory as listed in Settings → Directories.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectorySummary {
+    pub id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub last_request_at: Option<DateTime<Utc>>,
+    pub users: i64,
+    pub active_users: i64,
+    pub groups: i64,
+    pub active_tokens: i64,
+    /// SCIM requests answered with 4xx/5xx in the last 24 hours.
+    pub errors_24h: i64,
+}
+
+/// A directory's bearer token (never its value).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScimTokenSummary {
+    pub id: String,
+    /// The last four characters, to tell tokens apart.
+    pub hint: String,
+    pub created_at: DateTime<Utc>,
+    /// Set while a rotated-out token still works (the overlap period).
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// One SCIM request that failed, for debugging an IdP.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScimRequestSummary {
+    pub at: DateTime<Utc>,
+    pub method: String,
+    pub path: String,
+    pub status: i64,
+    pub scim_type: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// A directory with its tokens and recent failed requests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryDetail {
+    pub summary: DirectorySummary,
+    pub tokens: Vec<ScimTokenSummary>,
+    pub recent_errors: Vec<ScimRequestSummary>,
+}
+
+/// A newly created SCIM token: shown once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewScimToken {
+    pub directory_id: String,
+    pub directory_name: String,
+    pub token: String,
+    /// The SCIM base URL to paste into the IdP (filled in by the edge).
+    pub base_url: String,
+}
