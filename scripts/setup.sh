@@ -129,4 +129,15 @@ npm_ci end2end
 [ -x end2end/node_modules/.bin/playwright ] || die "playwright missing from end2end/node_modules/.bin"
 ok "end2end/: @playwright/test $(node -p 'require("./end2end/node_modules/@playwright/test/package.json").version')"
 
+# --- Python: the SCIM compliance suite ------------------------------------------
+# scim2-tester checks our /scim/v2 against RFC 7643/7644 (make test runs it).
+SCIM_PY_PACKAGES=(scim2-tester==0.5.2 scim2-cli==0.6.0)
+if ! python3 -m pip show scim2-tester 2>/dev/null | grep -q '^Version: 0.5.2$' \
+   || ! python3 -m pip show scim2-cli 2>/dev/null | grep -q '^Version: 0.6.0$'; then
+  step "pip install ${SCIM_PY_PACKAGES[*]}"
+  python3 -m pip install --quiet --disable-pip-version-check "${SCIM_PY_PACKAGES[@]}"
+fi
+command -v scim2 >/dev/null 2>&1 || die "scim2 (scim2-cli) not on PATH after pip install"
+ok "python: ${SCIM_PY_PACKAGES[*]}"
+
 ok "setup complete"

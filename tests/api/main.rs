@@ -11,4 +11,5 @@ mod harness;
 mod audit;
 mod console;
 mod ops;
+mod scim;
 mod storage;

@@ -151,7 +151,7 @@ const USER_ATTRS: &[AttrMapping] = &[
     },
     AttrMapping {
         path: "emails.value",
-        column: "m.value",
+        column: "value",
         kind: AttrKind::String { case_exact: false },
         multi: Some(MultiMapping {
             table: "directory_user_emails",
@@ -161,7 +161,7 @@ const USER_ATTRS: &[AttrMapping] = &[
     },
     AttrMapping {
         path: "emails.type",
-        column: "m.type",
+        column: "type",
         kind: AttrKind::String { case_exact: false },
         multi: Some(MultiMapping {
             table: "directory_user_emails",
@@ -171,7 +171,7 @@ const USER_ATTRS: &[AttrMapping] = &[
     },
     AttrMapping {
         path: "emails.primary",
-        column: "m.primary_",
+        column: "primary_",
         kind: AttrKind::Boolean,
         multi: Some(MultiMapping {
             table: "directory_user_emails",
@@ -214,7 +214,7 @@ const GROUP_ATTRS: &[AttrMapping] = &[
     },
     AttrMapping {
         path: "members.value",
-        column: "m.member_id",
+        column: "member_id",
         kind: AttrKind::String { case_exact: true },
         multi: Some(MultiMapping {
             table: "directory_group_members",

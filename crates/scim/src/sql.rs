@@ -33,10 +33,10 @@
 //! - Booleans take `eq`/`ne` only; integers and date-times take no
 //!   `co`/`sw`/`ew`; a value of the wrong JSON type is `invalidFilter`.
 //! - DateTime values must be RFC 3339 timestamps with an offset. PostgreSQL
-//!   compares `col <op> CAST($n AS timestamptz)`. SQLite compares text, so the
-//!   bound value is normalised to UTC as `YYYY-MM-DDTHH:MM:SS.ffffffZ` (chrono's
-//!   `SecondsFormat::Micros` with `Z`); the column must hold that exact shape.
-//!   Digits beyond microseconds are truncated.
+//!   compares `col <op> CAST($n AS timestamptz)`. SQLite compares
+//!   `strftime('%Y-%m-%dT%H:%M:%f', …)` of both sides (the bound value
+//!   normalised to UTC first), so the column may hold any RFC 3339 spelling;
+//!   precision is the millisecond.
 //! - A multi-valued attribute (mapping with [`MultiMapping`]) lives in a side
 //!   table: a comparison on it is
 //!   `EXISTS (SELECT 1 FROM <table> m WHERE m.<fk> = <parent_key> AND <cond on m.col>)`,
@@ -511,14 +511,20 @@ impl<'a> Translator<'a> {
                         echo(&format!("{value}"))
                     )));
                 };
-                let p = match self.dialect {
+                match self.dialect {
                     Dialect::Postgres => {
                         let n = self.bind(SqlValue::Text(s.clone()));
-                        format!("CAST({n} AS timestamptz)")
+                        Ok(Self::ordered(col, op, &format!("CAST({n} AS timestamptz)")))
                     }
-                    Dialect::Sqlite => self.bind(SqlValue::Text(dt.to_utc_micros())),
-                };
-                Ok(Self::ordered(col, op, &p))
+                    Dialect::Sqlite => {
+                        // Both sides normalised by SQLite itself, so any
+                        // RFC 3339 spelling in the column ("Z" or "+00:00",
+                        // any fraction) compares correctly (to the millisecond).
+                        let n = self.bind(SqlValue::Text(dt.to_utc_micros()));
+                        let norm = |x: &str| format!("strftime('%Y-%m-%dT%H:%M:%f', {x})");
+                        Ok(Self::ordered(&norm(col), op, &norm(&n)))
+                    }
+                }
             }
         }
     }
@@ -1076,19 +1082,19 @@ mod tests {
         assert_sql(
             "meta.lastModified gt \"2011-05-13T04:42:34Z\"",
             Dialect::Sqlite,
-            "u.updated_at > $1",
+            "strftime('%Y-%m-%dT%H:%M:%f', u.updated_at) > strftime('%Y-%m-%dT%H:%M:%f', $1)",
             &[text("2011-05-13T04:42:34.000000Z")],
         )?;
         assert_sql(
             "meta.lastModified le \"2024-03-01T01:30:00.1234567+02:00\"",
             Dialect::Sqlite,
-            "u.updated_at <= $1",
+            "strftime('%Y-%m-%dT%H:%M:%f', u.updated_at) <= strftime('%Y-%m-%dT%H:%M:%f', $1)",
             &[text("2024-02-29T23:30:00.123456Z")],
         )?;
         assert_sql(
             "meta.lastModified ne \"1999-12-31t23:59:59-00:30\"",
             Dialect::Sqlite,
-            "(u.updated_at IS NULL OR u.updated_at <> $1)",
+            "(strftime('%Y-%m-%dT%H:%M:%f', u.updated_at) IS NULL OR strftime('%Y-%m-%dT%H:%M:%f', u.updated_at) <> strftime('%Y-%m-%dT%H:%M:%f', $1))",
             &[text("2000-01-01T00:29:59.000000Z")],
         )?;
         for bad in [
