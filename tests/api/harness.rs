@@ -219,7 +219,7 @@ pub async fn audit_rows(
              WHERE action LIKE $1 ORDER BY seq";
     let pattern = format!("{prefix}%");
     let rows = match &db {
-        portcullis_domain::Db::Sqlite(p) => sqlx::query_as(q).bind(&pattern).fetch_all(p).await,
+        portcullis_domain::Db::Sqlite(p, _) => sqlx::query_as(q).bind(&pattern).fetch_all(p).await,
         portcullis_domain::Db::Postgres(p) => sqlx::query_as(q).bind(&pattern).fetch_all(p).await,
     }
     .unwrap_or_else(|e| panic!("audit rows: {e}"));

@@ -143,7 +143,7 @@ async fn scim_auth_missing_wrong_or_revoked_token_returns_401() -> TestResult {
     assert_eq!(ok.status(), 200);
     // The token is not stored in clear.
     let stored: Vec<(String,)> = match srv.running.services.db() {
-        portcullis_domain::Db::Sqlite(p) => {
+        portcullis_domain::Db::Sqlite(p, _) => {
             sqlx::query_as("SELECT token_hash FROM scim_tokens")
                 .fetch_all(p)
                 .await?

@@ -30,13 +30,25 @@ pub enum Backend {
 /// A connection pool to the configured database.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    /// SQLite allows one writer at a time. Writers of this process queue on
+    /// the gate (first come, first served) before `BEGIN IMMEDIATE`, instead
+    /// of polling SQLite's busy handler, whose back-off sleeps (up to 100 ms
+    /// a try) would dominate tail latency under concurrent writes. Other
+    /// processes (the CLI) still meet the busy timeout.
+    Sqlite(SqlitePool, WriteGate),
     Postgres(PgPool),
 }
 
-/// A write transaction. Dropping it without [`Tx::commit`] rolls it back.
+/// The in-process queue of SQLite writers.
+pub type WriteGate = std::sync::Arc<tokio::sync::Mutex<()>>;
+
+/// A write transaction. Dropping it without [`Tx::commit`] rolls it back
+/// (and, on SQLite, lets the next queued writer in).
 pub enum Tx {
-    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Sqlite(
+        sqlx::Transaction<'static, Sqlite>,
+        tokio::sync::OwnedMutexGuard<()>,
+    ),
     Postgres(sqlx::Transaction<'static, Postgres>),
 }
 
@@ -85,7 +97,7 @@ impl Db {
                 .connect_with(connect)
                 .await
                 .map_err(Error::Unavailable)?;
-            Ok(Db::Sqlite(pool))
+            Ok(Db::Sqlite(pool, WriteGate::default()))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let connect = PgConnectOptions::from_str(url)
                 .map_err(|e| Error::invalid("DATABASE_URL", e.to_string()))?;
@@ -107,7 +119,7 @@ impl Db {
     /// The engine behind this pool.
     pub fn backend(&self) -> Backend {
         match self {
-            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Sqlite(..) => Backend::Sqlite,
             Db::Postgres(_) => Backend::Postgres,
         }
     }
@@ -115,7 +127,7 @@ impl Db {
     /// Applies pending migrations.
     pub async fn migrate(&self) -> Result<()> {
         let r = match self {
-            Db::Sqlite(p) => SQLITE_MIGRATOR.run(p).await,
+            Db::Sqlite(p, _) => SQLITE_MIGRATOR.run(p).await,
             Db::Postgres(p) => POSTGRES_MIGRATOR.run(p).await,
         };
         r.map_err(|e| Error::Internal(format!("migration failed: {e}")))
@@ -124,7 +136,7 @@ impl Db {
     /// Whether every known migration has been applied (for `/readyz`).
     pub async fn migrations_current(&self) -> Result<bool> {
         let (expected, applied): (i64, i64) = match self {
-            Db::Sqlite(p) => (
+            Db::Sqlite(p, _) => (
                 SQLITE_MIGRATOR.iter().count() as i64,
                 sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = TRUE")
                     .fetch_one(p)
@@ -143,7 +155,7 @@ impl Db {
     /// A round trip to the database (for `/readyz`).
     pub async fn ping(&self) -> Result<()> {
         match self {
-            Db::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
+            Db::Sqlite(p, _) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
             Db::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
         }
         .map_err(Error::Unavailable)
@@ -152,7 +164,10 @@ impl Db {
     /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite).
     pub async fn begin(&self) -> Result<Tx> {
         match self {
-            Db::Sqlite(p) => Ok(Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?)),
+            Db::Sqlite(p, gate) => {
+                let turn = gate.clone().lock_owned().await;
+                Ok(Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, turn))
+            }
             Db::Postgres(p) => Ok(Tx::Postgres(p.begin().await?)),
         }
     }
@@ -160,7 +175,7 @@ impl Db {
     /// Where autocommit reads run.
     pub fn exec(&self) -> Exec<'_> {
         match self {
-            Db::Sqlite(p) => Exec::SqlitePool(p),
+            Db::Sqlite(p, _) => Exec::SqlitePool(p),
             Db::Postgres(p) => Exec::PgPool(p),
         }
     }
@@ -168,7 +183,7 @@ impl Db {
     /// Pool figures for `/metrics`: (size, idle).
     pub fn pool_stats(&self) -> (u32, usize) {
         match self {
-            Db::Sqlite(p) => (p.size(), p.num_idle()),
+            Db::Sqlite(p, _) => (p.size(), p.num_idle()),
             Db::Postgres(p) => (p.size(), p.num_idle()),
         }
     }
@@ -176,7 +191,7 @@ impl Db {
     /// Closes the pool (graceful shutdown, tests).
     pub async fn close(&self) {
         match self {
-            Db::Sqlite(p) => p.close().await,
+            Db::Sqlite(p, _) => p.close().await,
             Db::Postgres(p) => p.close().await,
         }
     }
@@ -186,7 +201,7 @@ impl Tx {
     /// Where statements inside this transaction run.
     pub fn exec(&mut self) -> Exec<'_> {
         match self {
-            Tx::Sqlite(t) => Exec::SqliteConn(&mut *t),
+            Tx::Sqlite(t, _) => Exec::SqliteConn(&mut *t),
             Tx::Postgres(t) => Exec::PgConn(&mut *t),
         }
     }
@@ -194,7 +209,7 @@ impl Tx {
     /// The engine behind this transaction.
     pub fn backend(&self) -> Backend {
         match self {
-            Tx::Sqlite(_) => Backend::Sqlite,
+            Tx::Sqlite(..) => Backend::Sqlite,
             Tx::Postgres(_) => Backend::Postgres,
         }
     }
@@ -202,7 +217,7 @@ impl Tx {
     /// Commits.
     pub async fn commit(self) -> Result<()> {
         match self {
-            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Sqlite(t, _turn) => t.commit().await?,
             Tx::Postgres(t) => t.commit().await?,
         }
         Ok(())

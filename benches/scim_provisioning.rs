@@ -1,0 +1,249 @@
+//! SCIM provisioning load: 10,000 users, 1,000 groups and 50,000
+//! memberships pushed through the real HTTP API of an in-process server,
+//! on SQLite and (when 127.0.0.1:5432 answers) on PostgreSQL.
+//!
+//! Prints writes per second and p50/p99 latency per phase and overall.
+//! Run: `cargo bench --bench scim_provisioning` (env `SCIM_BENCH_USERS`,
+//! `SCIM_BENCH_CONCURRENCY` scale it). The load targets loopback only and
+//! stops by itself. Target (issue 3): ≥ 500 writes/s with p99 < 50 ms on SQLite.
+
+use portcullis::config::Config;
+use portcullis_domain::Actor;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+struct Phase {
+    name: &'static str,
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+}
+
+impl Phase {
+    fn pct(&self, p: f64) -> Duration {
+        let mut v = self.latencies.clone();
+        v.sort();
+        if v.is_empty() {
+            return Duration::ZERO;
+        }
+        let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+        v[i.min(v.len() - 1)]
+    }
+
+    fn print(&self) {
+        let n = self.latencies.len();
+        println!(
+            "  {:<12} {:>6} writes  {:>8.0} writes/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
+            self.name,
+            n,
+            n as f64 / self.elapsed.as_secs_f64(),
+            self.pct(0.50).as_secs_f64() * 1e3,
+            self.pct(0.99).as_secs_f64() * 1e3
+        );
+    }
+}
+
+/// Sends `bodies` as `method path` with bounded concurrency; every answer
+/// must be `expect`. Returns the phase figures and the response bodies.
+async fn run(
+    name: &'static str,
+    http: &reqwest::Client,
+    token: &str,
+    concurrency: usize,
+    requests: Vec<(reqwest::Method, String, serde_json::Value)>,
+    expect: u16,
+) -> Res<(Phase, Vec<serde_json::Value>)> {
+    let sem = Arc::new(Semaphore::new(concurrency));
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(requests.len());
+    for (method, url, body) in requests {
+        let permit = sem.clone().acquire_owned().await?;
+        let http = http.clone();
+        let token = token.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let res = http
+                .request(method, &url)
+                .bearer_auth(token)
+                .header("content-type", "application/scim+json")
+                .body(body.to_string())
+                .send()
+                .await;
+            let took = t.elapsed();
+            drop(permit);
+            let res = res?;
+            let status = res.status().as_u16();
+            let body: serde_json::Value = res.json().await.unwrap_or(serde_json::Value::Null);
+            Ok::<_, reqwest::Error>((status, took, body))
+        }));
+    }
+    let mut latencies = Vec::with_capacity(tasks.len());
+    let mut bodies = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        let (status, took, body) = t.await??;
+        if status != expect {
+            return Err(format!("{name}: expected {expect}, got {status}: {body}").into());
+        }
+        latencies.push(took);
+        bodies.push(body);
+    }
+    Ok((
+        Phase {
+            name,
+            latencies,
+            elapsed: start.elapsed(),
+        },
+        bodies,
+    ))
+}
+
+async fn bench(label: &str, database_url: &str, users: usize, concurrency: usize) -> Res<()> {
+    let mut env = BTreeMap::new();
+    env.insert("DATABASE_URL".to_owned(), database_url.to_owned());
+    env.insert("PORTCULLIS_ADDR".to_owned(), "127.0.0.1:0".to_owned());
+    env.insert("PORTCULLIS_CONFIG".to_owned(), String::new());
+    env.insert("PORTCULLIS_LOG".to_owned(), "warn".to_owned());
+    let config = Config::load(&env)?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = portcullis::server::start(config, async move {
+        let _ = stop_rx.await;
+    })
+    .await?;
+    let token = running
+        .services
+        .directory
+        .create_directory(&Actor::system("bench"), "Bench")
+        .await?
+        .token;
+    let base = format!("http://{}/scim/v2", running.addr);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let groups = users / 10;
+    let memberships = users * 5;
+    let per_patch = 10;
+
+    let user_reqs = (0..users)
+        .map(|i| {
+            (
+                reqwest::Method::POST,
+                format!("{base}/Users"),
+                json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": format!("user{i:05}@bench.example"),
+                    "name": { "givenName": format!("Given{i}"), "familyName": format!("Family{i}") },
+                    "displayName": format!("User {i}"),
+                    "emails": [{ "value": format!("user{i:05}@bench.example"), "type": "work", "primary": true }],
+                    "externalId": format!("ext-{i}"),
+                    "active": true
+                }),
+            )
+        })
+        .collect();
+    let (p_users, created) = run("users", &http, &token, concurrency, user_reqs, 201).await?;
+    let user_ids: Vec<String> = created
+        .iter()
+        .filter_map(|v| v["id"].as_str().map(str::to_owned))
+        .collect();
+
+    let group_reqs = (0..groups)
+        .map(|i| {
+            (
+                reqwest::Method::POST,
+                format!("{base}/Groups"),
+                json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": format!("Group {i:04}") }),
+            )
+        })
+        .collect();
+    let (p_groups, created) = run("groups", &http, &token, concurrency, group_reqs, 201).await?;
+    let group_ids: Vec<String> = created
+        .iter()
+        .filter_map(|v| v["id"].as_str().map(str::to_owned))
+        .collect();
+
+    // Each user joins 5 groups; PATCHes carry 10 members each (as Entra batches).
+    let mut member_reqs = Vec::new();
+    let per_group = memberships / groups.max(1);
+    for (g, gid) in group_ids.iter().enumerate() {
+        let members: Vec<&String> = (0..per_group)
+            .map(|k| &user_ids[(g * per_group + k) % user_ids.len()])
+            .collect();
+        for chunk in members.chunks(per_patch) {
+            let value: Vec<_> = chunk.iter().map(|id| json!({ "value": id })).collect();
+            member_reqs.push((
+                reqwest::Method::PATCH,
+                format!("{base}/Groups/{gid}?excludedAttributes=members"),
+                json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{ "op": "Add", "path": "members", "value": value }]
+                }),
+            ));
+        }
+    }
+    let (p_members, _) = run("memberships", &http, &token, concurrency, member_reqs, 200).await?;
+
+    let all = Phase {
+        name: "overall",
+        latencies: [&p_users, &p_groups, &p_members]
+            .iter()
+            .flat_map(|p| p.latencies.clone())
+            .collect(),
+        elapsed: p_users.elapsed + p_groups.elapsed + p_members.elapsed,
+    };
+    println!(
+        "{label}: {users} users, {groups} groups, {memberships} memberships ({per_patch} per PATCH), concurrency {concurrency}"
+    );
+    for p in [&p_users, &p_groups, &p_members, &all] {
+        p.print();
+    }
+    let _ = stop_tx.send(());
+    let _ = running.done.await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Res<()> {
+    let users: usize = std::env::var("SCIM_BENCH_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let concurrency: usize = std::env::var("SCIM_BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
+    let dir = tempfile::tempdir()?;
+    bench(
+        "SQLite",
+        &format!("sqlite:{}/bench.db", dir.path().display()),
+        users,
+        concurrency,
+    )
+    .await?;
+
+    let admin = std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    use sqlx::Connection;
+    match sqlx::PgConnection::connect(&admin).await {
+        Ok(mut conn) => {
+            let name = format!("portcullis_bench_{}", uuid::Uuid::new_v4().simple());
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await?;
+            let base = admin
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_owned())
+                .unwrap_or(admin.clone());
+            let r = bench("PostgreSQL", &format!("{base}/{name}"), users, concurrency).await;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await?;
+            r?;
+        }
+        Err(e) => println!("PostgreSQL: SKIPPED ({admin} does not answer: {e})"),
+    }
+    Ok(())
+}
