@@ -58,7 +58,7 @@ e2e:
 test:
 	@start=$$SECONDS
 	n=0
-	header() { n=$$((n + 1)); printf '\n==> [%d/9] %s   (%ds)\n' "$$n" "$$1" "$$((SECONDS - start))"; }
+	header() { n=$$((n + 1)); printf '\n==> [%d/10] %s   (%ds)\n' "$$n" "$$1" "$$((SECONDS - start))"; }
 	header "setup: scripts/setup.sh"
 	scripts/setup.sh
 	source scripts/env.sh
@@ -92,12 +92,14 @@ test:
 	  pg_suite=SKIPPED
 	  echo "SKIPPED: PostgreSQL suite — nothing answers on 127.0.0.1:5432"
 	fi
+	header "fuzz: SCIM filter and PATCH parsers (scripts/fuzz-scim.sh 10)"
+	scripts/fuzz-scim.sh 10
 	header "SCIM compliance: scim2-tester against a fresh server"
 	scripts/scim-compliance.sh $(BIN)
 	header "browser tests: Playwright (end2end/)"
 	(cd end2end && PORTCULLIS_BIN=../$(BIN) npx playwright test)
 	echo
-	echo "SUMMARY: make test OK in $$((SECONDS - start))s — fmt, clippy (server + wasm), release build, SQLite tests, PostgreSQL tests ($$pg_suite), scim2-tester, Playwright"
+	echo "SUMMARY: make test OK in $$((SECONDS - start))s — fmt, clippy (server + wasm), release build, SQLite tests, PostgreSQL tests ($$pg_suite), SCIM fuzzing, scim2-tester, Playwright"
 
 clean-data:
 	@rm -rf data
