@@ -2,12 +2,16 @@
 
 pub mod badge;
 pub mod chart;
+pub mod detail;
 pub mod dialog;
 pub mod layout;
 pub mod misc;
+pub mod table;
 
-pub use badge::{Badge, OutcomeBadge, RoleBadge, StatusBadge, Tone};
+pub use badge::{ActiveBadge, Badge, OutcomeBadge, RoleBadge, StatusBadge, Tone};
 pub use chart::BarChart;
+pub use detail::{Breadcrumbs, CopyValue, Field, Tab, Tabs};
 pub use dialog::{ConfirmDialog, SecretDialog};
 pub use layout::{ConsoleLayout, PageHeader};
-pub use misc::{EmptyState, ErrorPanel, Pager, RelTime, Skeleton};
+pub use misc::{AbsTime, CopyButton, EmptyState, ErrorPanel, Pager, RelTime, Skeleton};
+pub use table::{query_href, Chip, SortHeader};

@@ -4,7 +4,8 @@
 //! server functions run there) and with feature `hydrate` into wasm for the
 //! browser. Server-only code sits behind `#[cfg(feature = "ssr")]`.
 //!
-//! Areas: [`auth`] (sign-in, set-up links), [`overview`], [`audit`],
+//! Areas: [`auth`] (sign-in, set-up links), [`overview`], [`directory`]
+//! (Directory → Users and Groups, Settings → Directories), [`audit`],
 //! [`admins`] (Settings → Admins). Shared pieces are in [`components`] and
 //! make no server calls. Server functions are thin: they take the services
 //! and the caller from the request context and make one service call; the
@@ -16,6 +17,7 @@ pub mod admins;
 pub mod audit;
 pub mod auth;
 pub mod components;
+pub mod directory;
 pub mod error;
 pub mod overview;
 #[cfg(feature = "ssr")]
@@ -61,7 +63,13 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/setup") view=auth::pages::SetupPage/>
                 <ParentRoute path=path!("") view=ConsoleLayout>
                     <Route path=path!("") view=overview::OverviewPage/>
+                    <Route path=path!("directory/users") view=directory::UsersPage/>
+                    <Route path=path!("directory/users/:id") view=directory::UserPage/>
+                    <Route path=path!("directory/groups") view=directory::GroupsPage/>
+                    <Route path=path!("directory/groups/:id") view=directory::GroupPage/>
                     <Route path=path!("audit") view=audit::AuditPage/>
+                    <Route path=path!("settings/directories") view=directory::DirectoriesPage/>
+                    <Route path=path!("settings/directories/:id") view=directory::DirectoryPage/>
                     <Route path=path!("settings/admins") view=admins::AdminsPage/>
                 </ParentRoute>
             </Routes>

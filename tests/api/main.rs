@@ -10,6 +10,7 @@ mod harness;
 
 mod audit;
 mod console;
+mod directory;
 mod ops;
 mod scim;
 mod storage;

@@ -95,6 +95,8 @@ backend_tests!(
     storage_concurrent_writers_keep_chain_and_lose_nothing,
     storage_throttle_window_slides,
     storage_failed_transaction_leaves_no_audit_event,
+    storage_directory_user_list_filters_sorts_and_pages,
+    storage_directory_group_members_join_own_directory_users,
 );
 
 /// After migrate, readiness says migrations are current and the database answers.
@@ -422,5 +424,260 @@ async fn storage_failed_transaction_leaves_no_audit_event(db: &TestDb) -> TestRe
         Err(Error::NotFound(_))
     ));
     assert_eq!(svc.audit.verify(&owner).await?.checked, before);
+    Ok(())
+}
+
+/// A directory created by the owner, and the actor its SCIM token stands for.
+async fn scim_directory(svc: &Services, owner: &Actor, name: &str) -> Actor {
+    let t = svc
+        .directory
+        .create_directory(owner, name)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    Actor::directory(&t.directory_id, name, meta("192.0.2.1"))
+}
+
+/// Provisions `user_name` (with an optional displayName) through the SCIM
+/// service; returns its id.
+async fn scim_user(svc: &Services, dir: &Actor, user_name: &str, display: Option<&str>) -> String {
+    let mut body = serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": user_name,
+        "emails": [{ "value": user_name, "primary": true }],
+    });
+    if let Some(d) = display {
+        body["displayName"] = serde_json::json!(d);
+    }
+    let u = svc
+        .scim
+        .create_user(dir, "http://x/scim/v2", body)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    u["id"].as_str().unwrap_or_default().to_owned()
+}
+
+fn names(page: &portcullis_types::Page<portcullis_types::DirectoryUserSummary>) -> Vec<&str> {
+    page.items.iter().map(|u| u.user_name.as_str()).collect()
+}
+
+/// The directory user list's SQL (filters, LIKE escaping, every sort column
+/// both ways, NULL displayNames, pages, deleted users left out) gives the
+/// same answers on both backends.
+async fn storage_directory_user_list_filters_sorts_and_pages(db: &TestDb) -> TestResult {
+    use portcullis_types::{DirectoryUserQuery, DirectoryUserSort, DirectoryUserStatus, SortDir};
+    let (svc, clock) = services_on(db).await;
+    let owner = owner(&svc).await;
+    let okta = scim_directory(&svc, &owner, "Okta").await;
+    let entra = scim_directory(&svc, &owner, "Entra ID").await;
+    let mut ids = Vec::new();
+    for (dir, name, display) in [
+        (&okta, "b@x.example", Some("Zed")),
+        (&okta, "a@x.example", None),
+        (&okta, "c@x.example", Some("carl")),
+        (&okta, "d_1@x.example", Some("Dee")),
+        (&entra, "e@y.example", None),
+    ] {
+        clock.advance(chrono::Duration::minutes(1));
+        ids.push(scim_user(&svc, dir, name, display).await);
+    }
+    clock.advance(chrono::Duration::minutes(1));
+    svc.scim
+        .patch_user(
+            &okta,
+            "http://x/scim/v2",
+            &ids[2],
+            &serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{ "op": "replace", "path": "active", "value": false }],
+            }),
+            None,
+        )
+        .await?;
+    svc.scim.delete_user(&okta, &ids[3], None).await?;
+    let list = |q: DirectoryUserQuery| {
+        let svc = svc.clone();
+        let owner = owner.clone();
+        async move { svc.directory.list_users(&owner, q).await }
+    };
+    let q = |sort: DirectoryUserSort, dir: SortDir| DirectoryUserQuery {
+        sort,
+        dir,
+        ..Default::default()
+    };
+
+    let all = list(DirectoryUserQuery::default()).await?;
+    assert_eq!(all.total, 4);
+    assert_eq!(
+        names(&all),
+        ["a@x.example", "b@x.example", "c@x.example", "e@y.example"]
+    );
+    let by_display = list(q(DirectoryUserSort::DisplayName, SortDir::Asc)).await?;
+    assert_eq!(
+        names(&by_display),
+        ["a@x.example", "c@x.example", "e@y.example", "b@x.example"]
+    );
+    let created_desc = list(q(DirectoryUserSort::Created, SortDir::Desc)).await?;
+    assert_eq!(
+        names(&created_desc),
+        ["e@y.example", "c@x.example", "a@x.example", "b@x.example"]
+    );
+    let updated_desc = list(q(DirectoryUserSort::Updated, SortDir::Desc)).await?;
+    assert_eq!(names(&updated_desc)[0], "c@x.example");
+    let email_desc = list(q(DirectoryUserSort::Email, SortDir::Desc)).await?;
+    assert_eq!(
+        names(&email_desc),
+        ["e@y.example", "c@x.example", "b@x.example", "a@x.example"]
+    );
+    let inactive = list(DirectoryUserQuery {
+        status: Some(DirectoryUserStatus::Inactive),
+        ..Default::default()
+    })
+    .await?;
+    assert_eq!(names(&inactive), ["c@x.example"]);
+    let okta_active = list(DirectoryUserQuery {
+        status: Some(DirectoryUserStatus::Active),
+        directory_id: okta.id.clone().unwrap_or_default(),
+        ..Default::default()
+    })
+    .await?;
+    assert_eq!(names(&okta_active), ["a@x.example", "b@x.example"]);
+    assert!(okta_active.items.iter().all(|u| u.directory_name == "Okta"));
+    for (search, expect) in [
+        ("ZED", vec!["b@x.example"]),
+        ("Y.EXAMPLE", vec!["e@y.example"]),
+        ("_", vec![]),
+        ("%", vec![]),
+        (ids[0].as_str(), vec!["b@x.example"]),
+    ] {
+        let page = list(DirectoryUserQuery {
+            search: search.into(),
+            ..Default::default()
+        })
+        .await?;
+        assert_eq!(names(&page), expect, "search {search}");
+    }
+    let paged = list(DirectoryUserQuery {
+        offset: 1,
+        limit: 2,
+        ..Default::default()
+    })
+    .await?;
+    assert_eq!(
+        (names(&paged), paged.total),
+        (vec!["b@x.example", "c@x.example"], 4)
+    );
+
+    // The deleted user keeps its detail page and history.
+    let deleted = svc.directory.get_user(&owner, &ids[3]).await?;
+    assert!(deleted.deleted_at.is_some());
+    let actions: Vec<&str> = deleted.history.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["scim.user.deleted", "scim.user.created"]);
+    Ok(())
+}
+
+/// Group member counts and member pages join members to (not deleted) users
+/// of the group's own directory on both backends; other ids are listed as
+/// not provisioned after the provisioned ones.
+async fn storage_directory_group_members_join_own_directory_users(db: &TestDb) -> TestResult {
+    use portcullis_types::{DirectoryGroupQuery, DirectoryGroupSort, SortDir};
+    let (svc, _) = services_on(db).await;
+    let owner = owner(&svc).await;
+    let okta = scim_directory(&svc, &owner, "Okta").await;
+    let entra = scim_directory(&svc, &owner, "Entra ID").await;
+    let b = scim_user(&svc, &okta, "b@x.example", Some("Bea")).await;
+    let a = scim_user(&svc, &okta, "a@x.example", None).await;
+    let gone = scim_user(&svc, &okta, "gone@x.example", None).await;
+    svc.scim.delete_user(&okta, &gone, None).await?;
+    let other = scim_user(&svc, &entra, "o@y.example", None).await;
+    let members: Vec<serde_json::Value> = [&b, &a, &gone, &other, &"zz-unknown".to_owned()]
+        .iter()
+        .map(|id| serde_json::json!({ "value": id }))
+        .collect();
+    let g = svc
+        .scim
+        .create_group(
+            &okta,
+            "http://x/scim/v2",
+            serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "Eng",
+                "members": members,
+            }),
+        )
+        .await?;
+    let gid = g["id"].as_str().unwrap_or_default().to_owned();
+    svc.scim
+        .create_group(
+            &entra,
+            "http://x/scim/v2",
+            serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "eng-entra",
+                "members": [{ "value": other }],
+            }),
+        )
+        .await?;
+
+    let groups = svc
+        .directory
+        .list_groups(
+            &owner,
+            DirectoryGroupQuery {
+                sort: DirectoryGroupSort::Members,
+                dir: SortDir::Desc,
+                ..Default::default()
+            },
+        )
+        .await?;
+    let counts: Vec<(&str, i64)> = groups
+        .items
+        .iter()
+        .map(|g| (g.display_name.as_str(), g.members))
+        .collect();
+    assert_eq!(counts, [("Eng", 2), ("eng-entra", 1)]);
+    let searched = svc
+        .directory
+        .list_groups(
+            &owner,
+            DirectoryGroupQuery {
+                search: "ENG".into(),
+                directory_id: okta.id.clone().unwrap_or_default(),
+                ..Default::default()
+            },
+        )
+        .await?;
+    assert_eq!(searched.total, 1);
+
+    let detail = svc.directory.get_group(&owner, &gid, 0, 0).await?;
+    assert_eq!(detail.provisioned_members, 2);
+    assert_eq!(detail.members.total, 5);
+    let order: Vec<(&str, bool)> = detail
+        .members
+        .items
+        .iter()
+        .map(|m| (m.id.as_str(), m.provisioned))
+        .collect();
+    let mut unknown = [gone.as_str(), other.as_str(), "zz-unknown"];
+    unknown.sort();
+    assert_eq!(
+        order,
+        [
+            (a.as_str(), true),
+            (b.as_str(), true),
+            (unknown[0], false),
+            (unknown[1], false),
+            (unknown[2], false),
+        ]
+    );
+    assert_eq!(detail.members.items[1].display_name.as_deref(), Some("Bea"));
+    let page2 = svc.directory.get_group(&owner, &gid, 4, 2).await?;
+    assert_eq!(page2.members.items.len(), 1);
+    let user = svc.directory.get_user(&owner, &b).await?;
+    let groups: Vec<&str> = user
+        .groups
+        .iter()
+        .map(|g| g.display_name.as_str())
+        .collect();
+    assert_eq!(groups, ["Eng"]);
     Ok(())
 }

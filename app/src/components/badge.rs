@@ -69,3 +69,14 @@ pub fn OutcomeBadge(outcome: Outcome) -> impl IntoView {
     };
     view! { <Badge tone label/> }
 }
+
+/// Whether a directory user is active (SCIM `active`): green or grey.
+#[component]
+pub fn ActiveBadge(active: bool) -> impl IntoView {
+    let (tone, label) = if active {
+        (Tone::Ok, "Active")
+    } else {
+        (Tone::Neutral, "Inactive")
+    };
+    view! { <Badge tone label/> }
+}

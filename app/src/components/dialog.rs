@@ -1,5 +1,6 @@
 //! Dialogs: confirmation of dangerous actions, and secrets shown once.
 
+use crate::components::misc::CopyButton;
 use leptos::prelude::*;
 
 /// A modal that names the object and the consequence before a dangerous
@@ -43,25 +44,29 @@ pub fn ConfirmDialog(
 }
 
 /// Shows a secret (a link or token) once, with a copy button and a warning.
+/// `fields` are shown above it, each with a label and a copy button (e.g.
+/// the SCIM base URL to paste next to the token).
 #[component]
 pub fn SecretDialog(
     #[prop(into)] title: String,
     #[prop(into)] secret: String,
     #[prop(into)] note: String,
     on_close: Callback<()>,
+    /// A label above the secret ("Bearer token"); none for a lone secret.
+    #[prop(optional, into)]
+    secret_label: Option<String>,
+    /// Values that are not secret but belong with it: (label, value).
+    #[prop(optional)]
+    fields: Vec<(String, String)>,
 ) -> impl IntoView {
-    let copied = RwSignal::new(false);
-    let value = secret.clone();
-    let copy = move |_| {
-        #[cfg(feature = "hydrate")]
-        {
-            if let Some(w) = web_sys::window() {
-                let _ = w.navigator().clipboard().write_text(&value);
-            }
-        }
-        #[cfg(not(feature = "hydrate"))]
-        let _ = &value;
-        copied.set(true);
+    let copy_label = format!(
+        "Copy {}",
+        secret_label.as_deref().unwrap_or("secret").to_lowercase()
+    );
+    let top = if secret_label.is_some() {
+        "mt-1"
+    } else {
+        "mt-4"
     };
     view! {
         <div class="fixed inset-0 z-40 flex items-center justify-center bg-zinc-950/50 p-4" role="presentation">
@@ -69,14 +74,26 @@ pub fn SecretDialog(
                 class="w-full max-w-lg rounded-xl border border-zinc-200 bg-white p-6 shadow-xl dark:border-zinc-700 dark:bg-zinc-900">
                 <h2 id="secret-title" class="text-base font-semibold">{title}</h2>
                 <p class="mt-2 text-sm text-zinc-600 dark:text-zinc-400">{note}</p>
-                <div class="mt-4 flex items-stretch gap-2">
+                {fields.into_iter().map(|(label, value)| {
+                    let copy = format!("Copy {}", label.to_lowercase());
+                    view! {
+                        <p class="mt-4 mb-1 text-xs font-medium text-zinc-600 dark:text-zinc-400">{label}</p>
+                        <div class="flex items-stretch gap-2">
+                            <code data-testid="secret-field"
+                                class="block min-w-0 flex-1 overflow-x-auto whitespace-nowrap rounded-md border border-zinc-200 bg-zinc-50 px-3 py-2 font-mono text-xs dark:border-zinc-700 dark:bg-zinc-950">
+                                {value.clone()}
+                            </code>
+                            <CopyButton value label=copy/>
+                        </div>
+                    }
+                }).collect_view()}
+                {secret_label.map(|l| view! { <p class="mt-4 mb-1 text-xs font-medium text-zinc-600 dark:text-zinc-400">{l}</p> })}
+                <div class=format!("{top} flex items-stretch gap-2")>
                     <code data-testid="secret-value"
                         class="block min-w-0 flex-1 overflow-x-auto whitespace-nowrap rounded-md border border-zinc-200 bg-zinc-50 px-3 py-2 font-mono text-xs dark:border-zinc-700 dark:bg-zinc-950">
-                        {secret}
+                        {secret.clone()}
                     </code>
-                    <button type="button" class="btn-secondary" on:click=copy>
-                        {move || if copied.get() { "Copied" } else { "Copy" }}
-                    </button>
+                    <CopyButton value=secret label=copy_label/>
                 </div>
                 <p class="mt-3 flex items-center gap-2 text-xs font-medium text-amber-700 dark:text-amber-400">
                     "⚠ This will not be shown again."

@@ -1,8 +1,9 @@
 //! The console frame: sidebar, top bar and page header.
 //!
-//! The sidebar shows only areas that exist; the Settings → Admins link only
-//! for owners. The server sends signed-out visitors of console pages to the
-//! sign-in page before this renders.
+//! The sidebar shows only areas that exist (Overview, Directory, Audit log,
+//! Settings); the Settings → Admins link only for owners. The server sends
+//! signed-out visitors of console pages to the sign-in page before this
+//! renders.
 
 use crate::auth::api::{get_me, SignOut};
 use crate::components::RoleBadge;
@@ -11,6 +12,8 @@ use leptos_router::components::{Outlet, A};
 use portcullis_types::Role;
 
 const NAV_LINK: &str = "group flex items-center gap-3 rounded-md px-3 py-2 text-sm font-medium text-zinc-600 hover:bg-zinc-100 hover:text-zinc-900 dark:text-zinc-400 dark:hover:bg-zinc-800 dark:hover:text-zinc-100 aria-[current=page]:bg-indigo-50 aria-[current=page]:text-indigo-700 dark:aria-[current=page]:bg-indigo-500/10 dark:aria-[current=page]:text-indigo-300";
+
+const SECTION: &str = "px-3 pb-2 text-xs font-semibold uppercase tracking-wider text-zinc-400";
 
 /// The shield mark.
 #[component]
@@ -43,7 +46,7 @@ pub fn ConsoleLayout() -> impl IntoView {
                 "Skip to content"
             </a>
             <aside class=move || format!(
-                    "fixed inset-y-0 left-0 z-30 w-64 shrink-0 flex-col border-r border-zinc-200 bg-white dark:border-zinc-800 dark:bg-zinc-900 lg:static lg:flex {}",
+                    "fixed inset-y-0 left-0 z-30 w-64 shrink-0 flex-col border-r border-zinc-200 bg-white dark:border-zinc-800 dark:bg-zinc-900 lg:sticky lg:top-0 lg:h-screen lg:flex {}",
                     if menu_open.get() { "flex" } else { "hidden" },
                 )
                 aria-label="Main navigation">
@@ -57,30 +60,49 @@ pub fn ConsoleLayout() -> impl IntoView {
                             <NavIcon d="M3 10.5L10 4l7 6.5M5 9v7h4v-4h2v4h4V9"/>
                             "Overview"
                         </A>
+                    </div>
+                    <div>
+                        <p class=SECTION>"Directory"</p>
+                        <div class="space-y-1">
+                            <A href="/directory/users" attr:class=NAV_LINK>
+                                <NavIcon d="M10 9a3 3 0 100-6 3 3 0 000 6zM4 17c0-3 2.7-5 6-5s6 2 6 5"/>
+                                "Users"
+                            </A>
+                            <A href="/directory/groups" attr:class=NAV_LINK>
+                                <NavIcon d="M10 8a2.2 2.2 0 100-4.4A2.2 2.2 0 0010 8zM4.5 10a1.8 1.8 0 100-3.6 1.8 1.8 0 000 3.6zM15.5 10a1.8 1.8 0 100-3.6 1.8 1.8 0 000 3.6zM6.5 16c0-2.2 1.6-4 3.5-4s3.5 1.8 3.5 4M1.5 16c0-1.8 1.3-3.2 3-3.2M18.5 16c0-1.8-1.3-3.2-3-3.2"/>
+                                "Groups"
+                            </A>
+                        </div>
+                    </div>
+                    <div class="space-y-1">
                         <A href="/audit" attr:class=NAV_LINK>
                             <NavIcon d="M6 3h6l4 4v10H6zM12 3v4h4M8.5 11h5M8.5 14h5"/>
                             "Audit log"
                         </A>
                     </div>
-                    // Read inside Suspense: a resource read outside one renders
-                    // differently on the server (not loaded) and in the browser
-                    // (loaded), which breaks hydration.
-                    <Suspense fallback=|| ()>
-                        {move || Suspend::new(async move {
-                            let owner = me.await.is_ok_and(|m| m.role == Role::Owner);
-                            owner.then(|| view! {
-                                <div>
-                                    <p class="px-3 pb-2 text-xs font-semibold uppercase tracking-wider text-zinc-400">"Settings"</p>
-                                    <div class="space-y-1">
+                    <div>
+                        <p class=SECTION>"Settings"</p>
+                        <div class="space-y-1">
+                            <A href="/settings/directories" attr:class=NAV_LINK>
+                                <NavIcon d="M4 4h12v4H4zM4 12h12v4H4zM7 6h.01M7 14h.01"/>
+                                "Directories"
+                            </A>
+                            // Read inside Suspense: a resource read outside one renders
+                            // differently on the server (not loaded) and in the browser
+                            // (loaded), which breaks hydration.
+                            <Suspense fallback=|| ()>
+                                {move || Suspend::new(async move {
+                                    let owner = me.await.is_ok_and(|m| m.role == Role::Owner);
+                                    owner.then(|| view! {
                                         <A href="/settings/admins" attr:class=NAV_LINK>
                                             <NavIcon d="M7.5 9a2.5 2.5 0 100-5 2.5 2.5 0 000 5zM3 16c0-2.5 2-4 4.5-4s4.5 1.5 4.5 4M13 8.5a2 2 0 100-4M14.5 12c1.5.4 2.5 1.6 2.5 3.5"/>
                                             "Admins"
                                         </A>
-                                    </div>
-                                </div>
-                            })
-                        })}
-                    </Suspense>
+                                    })
+                                })}
+                            </Suspense>
+                        </div>
+                    </div>
                 </nav>
                 <div class="border-t border-zinc-200 px-5 py-3 text-xs text-zinc-400 dark:border-zinc-800">
                     "Portcullis " {env!("CARGO_PKG_VERSION")}

@@ -27,16 +27,65 @@ pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
+/// The exact time in UTC ("2026-11-26 09:00 UTC"), for detail pages.
+#[component]
+pub fn AbsTime(at: DateTime<Utc>) -> impl IntoView {
+    let iso = at.to_rfc3339();
+    let title = relative(at, Utc::now());
+    view! { <time datetime=iso title=title class="whitespace-nowrap tabular-nums">{at.format("%Y-%m-%d %H:%M UTC").to_string()}</time> }
+}
+
+/// A button that copies `value` to the clipboard and says so. `label` names
+/// what is copied for screen readers ("Copy token").
+#[component]
+pub fn CopyButton(
+    #[prop(into)] value: String,
+    #[prop(into)] label: String,
+    /// A small icon-sized button (next to ids) instead of a full button.
+    #[prop(optional)]
+    compact: bool,
+) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            if let Some(w) = web_sys::window() {
+                let _ = w.navigator().clipboard().write_text(&value);
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = &value;
+        copied.set(true);
+    };
+    let class = if compact {
+        "shrink-0 rounded px-1.5 py-0.5 text-xs font-medium text-zinc-500 hover:bg-zinc-100 hover:text-zinc-800 dark:hover:bg-zinc-800 dark:hover:text-zinc-200"
+    } else {
+        "btn-secondary shrink-0"
+    };
+    view! {
+        <button type="button" class=class on:click=copy aria-label=label.clone() title=label>
+            {move || if copied.get() { "Copied" } else { "Copy" }}
+        </button>
+    }
+}
+
 /// What to show when a list is empty: what it is and what to do next.
 #[component]
-pub fn EmptyState(#[prop(into)] title: String, #[prop(into)] hint: String) -> impl IntoView {
+pub fn EmptyState(
+    #[prop(into)] title: String,
+    #[prop(into)] hint: String,
+    /// The next step, e.g. a link to where the list gets its first item.
+    #[prop(optional)]
+    children: Option<Children>,
+) -> impl IntoView {
     view! {
         <div class="flex flex-col items-center justify-center px-6 py-14 text-center">
             <div class="mb-3 flex h-10 w-10 items-center justify-center rounded-full bg-zinc-100 text-zinc-400 dark:bg-zinc-800" aria-hidden="true">
                 <svg viewBox="0 0 20 20" class="h-5 w-5" fill="currentColor"><path d="M3 4a1 1 0 011-1h12a1 1 0 011 1v3H3V4zm0 5h14v7a1 1 0 01-1 1H4a1 1 0 01-1-1V9zm5 2a1 1 0 100 2h4a1 1 0 100-2H8z"/></svg>
             </div>
             <p class="text-sm font-medium">{title}</p>
-            <p class="mt-1 max-w-sm text-sm text-zinc-500 dark:text-zinc-400">{hint}</p>
+            <p class="mt-1 max-w-md text-sm text-zinc-500 dark:text-zinc-400">{hint}</p>
+            {children.map(|c| view! { <div class="mt-4">{c()}</div> })}
         </div>
     }
 }

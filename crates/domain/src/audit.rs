@@ -300,6 +300,30 @@ pub fn like_escape(s: &str) -> String {
     out
 }
 
+/// The latest `limit` events about one target, newest first (the history
+/// shown on a detail page). Uses `audit_events_target_idx`. The caller checks
+/// the permission to see the target.
+pub(crate) async fn events_about(
+    exec: crate::db::Exec<'_>,
+    target_type: &str,
+    target_id: &str,
+    limit: i64,
+) -> Result<Vec<AuditEventSummary>> {
+    fetch_all!(
+        exec,
+        EventRow,
+        &format!(
+            "{SELECT_EVENT} WHERE target_type = $1 AND target_id = $2 ORDER BY seq DESC LIMIT $3"
+        ),
+        target_type,
+        target_id,
+        limit
+    )?
+    .into_iter()
+    .map(EventRow::into_summary)
+    .collect()
+}
+
 /// Reads and verifies the audit log.
 #[derive(Clone)]
 pub struct AuditService {

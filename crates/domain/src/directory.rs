@@ -9,25 +9,39 @@
 //! - Directory names are unique case-insensitively.
 //! - Every change is audited in its transaction; token values never are.
 //!
-//! The SCIM resources themselves (users, groups) are in [`crate::scim`].
+//! The SCIM resources themselves (users, groups) are written by
+//! [`crate::scim`]; this module reads them for the console's Directory pages
+//! (lists with search, filters, whitelisted sort columns and pages; detail
+//! views with memberships and the audit history). Lists never show
+//! soft-deleted users, and count as group members only users of the group's
+//! own directory.
 
 use crate::actor::{Actor, Permission, RequestMeta};
-use crate::audit::{self, NewEvent, Target};
+use crate::audit::{self, like_escape, NewEvent, Target, MAX_PAGE};
 use crate::clock::{hash_secret, new_id, new_secret};
+use crate::db::{count_dyn, fetch_all_dyn, Arg};
 use crate::error::{Error, Result};
 use crate::Core;
-use crate::{exec, fetch_all, fetch_optional};
+use crate::{exec, fetch_all, fetch_optional, scalar};
 use chrono::{DateTime, Duration, Utc};
 use portcullis_types::{
-    DirectoryDetail, DirectorySummary, NewScimToken, ScimRequestSummary, ScimTokenSummary,
+    DirectoryDetail, DirectoryEmail, DirectoryGroupDetail, DirectoryGroupMember,
+    DirectoryGroupQuery, DirectoryGroupRef, DirectoryGroupSort, DirectoryGroupSummary,
+    DirectoryManager, DirectorySummary, DirectoryUserDetail, DirectoryUserQuery, DirectoryUserSort,
+    DirectoryUserStatus, DirectoryUserSummary, NewScimToken, Page, ScimRequestSummary,
+    ScimTokenSummary, SortDir,
 };
-use serde_json::json;
+use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// Default overlap during which a rotated-out token keeps working.
 pub const DEFAULT_ROTATION_OVERLAP_HOURS: i64 = 24;
 /// Failed requests kept per directory for the debugging view.
 pub const KEPT_REQUEST_ERRORS: i64 = 200;
+/// Rows per page of the directory lists when the caller asks for none.
+pub const DEFAULT_PAGE: i64 = 50;
+/// Audit events shown on a user's or group's detail page.
+pub const HISTORY_LIMIT: i64 = 50;
 
 #[derive(sqlx::FromRow)]
 struct SummaryRow {
@@ -187,6 +201,7 @@ impl DirectoryService {
             summary,
             tokens,
             recent_errors,
+            base_url: String::new(),
         })
     }
 
@@ -427,5 +442,505 @@ impl DirectoryService {
             KEPT_REQUEST_ERRORS
         )?;
         Ok(())
+    }
+}
+
+/// `(limit, offset)` of a list call: 0 or less means `default`, at most
+/// [`MAX_PAGE`]; a negative offset is 0.
+fn page_bounds(limit: i64, offset: i64, default: i64) -> (i64, i64) {
+    let limit = if limit <= 0 {
+        default
+    } else {
+        limit.min(MAX_PAGE)
+    };
+    (limit, offset.max(0))
+}
+
+fn sql_dir(dir: SortDir) -> &'static str {
+    match dir {
+        SortDir::Asc => "ASC",
+        SortDir::Desc => "DESC",
+    }
+}
+
+/// Appends the search condition of the directory lists: a case-insensitive
+/// substring of any of `columns` (lower-cased expressions), or an exact id or
+/// externalId (`alias.id`, `alias.external_id`).
+fn push_search(
+    filter: &mut String,
+    args: &mut Vec<Arg>,
+    search: &str,
+    alias: &str,
+    columns: &[&str],
+) {
+    let search = search.trim();
+    if search.is_empty() {
+        return;
+    }
+    args.push(Arg::Text(format!(
+        "%{}%",
+        like_escape(&search.to_lowercase())
+    )));
+    let p = args.len();
+    args.push(Arg::Text(search.to_owned()));
+    let e = args.len();
+    let likes: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{c} LIKE ${p} ESCAPE '\\'"))
+        .collect();
+    filter.push_str(&format!(
+        " AND ({} OR {alias}.id = ${e} OR {alias}.external_id = ${e})",
+        likes.join(" OR ")
+    ));
+}
+
+#[derive(sqlx::FromRow)]
+struct UserListRow {
+    id: String,
+    directory_id: String,
+    directory_name: String,
+    user_name: String,
+    display_name: Option<String>,
+    email: Option<String>,
+    active: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct UserDetailRow {
+    id: String,
+    directory_id: String,
+    directory_name: String,
+    user_name: String,
+    external_id: Option<String>,
+    display_name: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    active: bool,
+    resource: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct GroupListRow {
+    id: String,
+    directory_id: String,
+    directory_name: String,
+    display_name: String,
+    external_id: Option<String>,
+    members: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    id: String,
+    provisioned: bool,
+    user_name: Option<String>,
+    display_name: Option<String>,
+    email: Option<String>,
+    active: Option<bool>,
+}
+
+/// Provisioned members of group `g`: members that are (not deleted) users of
+/// the group's own directory. A cheap correlated count (primary-key lookups).
+const PROVISIONED_MEMBERS_SQL: &str = "(SELECT COUNT(*) FROM directory_group_members m \
+     JOIN directory_users u ON u.id = m.member_id \
+     WHERE m.group_id = g.id AND u.directory_id = g.directory_id AND u.deleted_at IS NULL)";
+
+/// A key of a JSON object, matched case-insensitively (SCIM attribute names
+/// are case-insensitive, RFC 7643 §2.1).
+fn get_ci<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    v.as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v)
+}
+
+fn str_of(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl DirectoryService {
+    /// Lists provisioned (not deleted) users with search, directory and
+    /// status filters, a whitelisted sort column and a page (at most
+    /// [`MAX_PAGE`] rows) with the total count. Only whitelisted SQL fragments
+    /// are put together; every value is bound. **Permission:** `DirectoryRead`.
+    pub async fn list_users(
+        &self,
+        actor: &Actor,
+        q: DirectoryUserQuery,
+    ) -> Result<Page<DirectoryUserSummary>> {
+        actor.require(Permission::DirectoryRead)?;
+        let (limit, offset) = page_bounds(q.limit, q.offset, DEFAULT_PAGE);
+        let mut args = Vec::new();
+        let mut filter = String::from(" WHERE u.deleted_at IS NULL");
+        let directory_id = q.directory_id.trim();
+        if !directory_id.is_empty() {
+            args.push(Arg::Text(directory_id.to_owned()));
+            filter.push_str(&format!(" AND u.directory_id = ${}", args.len()));
+        }
+        match q.status {
+            Some(DirectoryUserStatus::Active) => filter.push_str(" AND u.active = TRUE"),
+            Some(DirectoryUserStatus::Inactive) => filter.push_str(" AND u.active = FALSE"),
+            None => {}
+        }
+        push_search(
+            &mut filter,
+            &mut args,
+            &q.search,
+            "u",
+            &["u.user_name_lower", "LOWER(u.display_name)", "u.email"],
+        );
+        let db = &self.core.db;
+        let total = count_dyn(
+            db.exec(),
+            &format!("SELECT COUNT(*) FROM directory_users u{filter}"),
+            &args,
+        )
+        .await?;
+        let key = match q.sort {
+            DirectoryUserSort::UserName => "u.user_name_lower",
+            DirectoryUserSort::DisplayName => "COALESCE(LOWER(u.display_name), u.user_name_lower)",
+            DirectoryUserSort::Email => "COALESCE(u.email, '')",
+            DirectoryUserSort::Updated => "u.updated_at",
+            DirectoryUserSort::Created => "u.created_at",
+        };
+        let dir = sql_dir(q.dir);
+        let n = args.len();
+        args.push(Arg::Int(limit));
+        args.push(Arg::Int(offset));
+        let rows: Vec<UserListRow> = fetch_all_dyn(
+            db.exec(),
+            &format!(
+                "SELECT u.id, u.directory_id, d.name AS directory_name, u.user_name, u.display_name, \
+                 u.email, u.active, u.created_at, u.updated_at \
+                 FROM directory_users u JOIN directories d ON d.id = u.directory_id{filter} \
+                 ORDER BY {key} {dir}, u.id {dir} LIMIT ${} OFFSET ${}",
+                n + 1,
+                n + 2
+            ),
+            &args,
+        )
+        .await?;
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(|r| DirectoryUserSummary {
+                    id: r.id,
+                    directory_id: r.directory_id,
+                    directory_name: r.directory_name,
+                    user_name: r.user_name,
+                    display_name: r.display_name,
+                    email: r.email,
+                    active: r.active,
+                    created_at: r.created_at,
+                    updated_at: r.updated_at,
+                })
+                .collect(),
+            total,
+            offset,
+            limit,
+        })
+    }
+
+    /// A directory user with attributes, groups and the audit history of
+    /// the user (newest first, at most [`HISTORY_LIMIT`]). A deleted user is
+    /// still found, with `deleted_at` set, so its history stays reachable.
+    /// **Permission:** `DirectoryRead`.
+    pub async fn get_user(&self, actor: &Actor, id: &str) -> Result<DirectoryUserDetail> {
+        actor.require(Permission::DirectoryRead)?;
+        let db = &self.core.db;
+        let row = fetch_optional!(
+            db.exec(),
+            UserDetailRow,
+            "SELECT u.id, u.directory_id, d.name AS directory_name, u.user_name, u.external_id, \
+             u.display_name, u.given_name, u.family_name, u.active, u.resource, u.created_at, \
+             u.updated_at, u.deleted_at \
+             FROM directory_users u JOIN directories d ON d.id = u.directory_id WHERE u.id = $1",
+            id
+        )?
+        .ok_or(Error::NotFound("directory user"))?;
+        let emails = fetch_all!(
+            db.exec(),
+            (String, Option<String>, bool),
+            "SELECT value, type, primary_ FROM directory_user_emails WHERE user_id = $1 \
+             ORDER BY primary_ DESC, value",
+            id
+        )?
+        .into_iter()
+        .map(|(value, kind, primary)| DirectoryEmail {
+            value,
+            kind,
+            primary,
+        })
+        .collect();
+        let groups = fetch_all!(
+            db.exec(),
+            (String, String),
+            "SELECT g.id, g.display_name FROM directory_group_members m \
+             JOIN directory_groups g ON g.id = m.group_id \
+             WHERE m.member_id = $1 AND g.directory_id = $2 ORDER BY g.display_name_lower, g.id",
+            id,
+            &row.directory_id
+        )?
+        .into_iter()
+        .map(|(id, display_name)| DirectoryGroupRef { id, display_name })
+        .collect();
+        let resource: Value = serde_json::from_str(&row.resource)
+            .map_err(|e| Error::Internal(format!("stored user resource: {e}")))?;
+        let enterprise = get_ci(&resource, portcullis_scim::ENTERPRISE_USER_SCHEMA);
+        let ext = |key: &str| str_of(enterprise.and_then(|e| get_ci(e, key)));
+        let manager = match enterprise.and_then(|e| get_ci(e, "manager")) {
+            Some(m @ Value::Object(_)) => {
+                str_of(get_ci(m, "value")).map(|v| (v, str_of(get_ci(m, "displayName"))))
+            }
+            m => str_of(m).map(|v| (v, None)),
+        };
+        let manager = match manager {
+            None => None,
+            Some((value, sent_name)) => {
+                let known = fetch_optional!(
+                    db.exec(),
+                    (String, String, Option<String>),
+                    "SELECT id, user_name, display_name FROM directory_users \
+                     WHERE directory_id = $1 AND deleted_at IS NULL \
+                     AND (id = $2 OR external_id = $2 OR user_name_lower = $3) \
+                     ORDER BY id LIMIT 1",
+                    &row.directory_id,
+                    &value,
+                    value.to_lowercase()
+                )?;
+                Some(match known {
+                    Some((user_id, user_name, display_name)) => DirectoryManager {
+                        value,
+                        user_id: Some(user_id),
+                        display_name: display_name.or(Some(user_name)),
+                    },
+                    None => DirectoryManager {
+                        value,
+                        user_id: None,
+                        display_name: sent_name,
+                    },
+                })
+            }
+        };
+        let history = audit::events_about(db.exec(), "directory_user", id, HISTORY_LIMIT).await?;
+        Ok(DirectoryUserDetail {
+            title: str_of(get_ci(&resource, "title")),
+            department: ext("department"),
+            organization: ext("organization"),
+            employee_number: ext("employeeNumber"),
+            manager,
+            id: row.id,
+            directory_id: row.directory_id,
+            directory_name: row.directory_name,
+            user_name: row.user_name,
+            external_id: row.external_id,
+            display_name: row.display_name,
+            given_name: row.given_name,
+            family_name: row.family_name,
+            emails,
+            active: row.active,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            deleted_at: row.deleted_at,
+            resource,
+            groups,
+            history,
+        })
+    }
+
+    /// Lists groups with search, a directory filter, the count of provisioned
+    /// members, a whitelisted sort column and a page with the total count.
+    /// **Permission:** `DirectoryRead`.
+    pub async fn list_groups(
+        &self,
+        actor: &Actor,
+        q: DirectoryGroupQuery,
+    ) -> Result<Page<DirectoryGroupSummary>> {
+        actor.require(Permission::DirectoryRead)?;
+        let (limit, offset) = page_bounds(q.limit, q.offset, DEFAULT_PAGE);
+        let mut args = Vec::new();
+        let mut filter = String::from(" WHERE TRUE");
+        let directory_id = q.directory_id.trim();
+        if !directory_id.is_empty() {
+            args.push(Arg::Text(directory_id.to_owned()));
+            filter.push_str(&format!(" AND g.directory_id = ${}", args.len()));
+        }
+        push_search(
+            &mut filter,
+            &mut args,
+            &q.search,
+            "g",
+            &["g.display_name_lower"],
+        );
+        let db = &self.core.db;
+        let total = count_dyn(
+            db.exec(),
+            &format!("SELECT COUNT(*) FROM directory_groups g{filter}"),
+            &args,
+        )
+        .await?;
+        let key = match q.sort {
+            DirectoryGroupSort::Name => "g.display_name_lower",
+            DirectoryGroupSort::Members => "members",
+            DirectoryGroupSort::Updated => "g.updated_at",
+        };
+        let dir = sql_dir(q.dir);
+        let n = args.len();
+        args.push(Arg::Int(limit));
+        args.push(Arg::Int(offset));
+        let rows: Vec<GroupListRow> = fetch_all_dyn(
+            db.exec(),
+            &format!(
+                "SELECT g.id, g.directory_id, d.name AS directory_name, g.display_name, g.external_id, \
+                 {PROVISIONED_MEMBERS_SQL} AS members, g.created_at, g.updated_at \
+                 FROM directory_groups g JOIN directories d ON d.id = g.directory_id{filter} \
+                 ORDER BY {key} {dir}, g.id {dir} LIMIT ${} OFFSET ${}",
+                n + 1,
+                n + 2
+            ),
+            &args,
+        )
+        .await?;
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(|r| DirectoryGroupSummary {
+                    id: r.id,
+                    directory_id: r.directory_id,
+                    directory_name: r.directory_name,
+                    display_name: r.display_name,
+                    external_id: r.external_id,
+                    members: r.members,
+                    created_at: r.created_at,
+                    updated_at: r.updated_at,
+                })
+                .collect(),
+            total,
+            offset,
+            limit,
+        })
+    }
+
+    /// A group with one page of its members (provisioned users first, by
+    /// userName; then ids the IdP listed that are not users of the
+    /// directory) and its audit history. **Permission:** `DirectoryRead`.
+    pub async fn get_group(
+        &self,
+        actor: &Actor,
+        id: &str,
+        member_offset: i64,
+        member_limit: i64,
+    ) -> Result<DirectoryGroupDetail> {
+        actor.require(Permission::DirectoryRead)?;
+        let (limit, offset) = page_bounds(member_limit, member_offset, DEFAULT_PAGE);
+        let db = &self.core.db;
+        let g = fetch_optional!(
+            db.exec(),
+            GroupListRow,
+            &format!(
+                "SELECT g.id, g.directory_id, d.name AS directory_name, g.display_name, g.external_id, \
+                 {PROVISIONED_MEMBERS_SQL} AS members, g.created_at, g.updated_at \
+                 FROM directory_groups g JOIN directories d ON d.id = g.directory_id WHERE g.id = $1"
+            ),
+            id
+        )?
+        .ok_or(Error::NotFound("directory group"))?;
+        let total = scalar!(
+            db.exec(),
+            i64,
+            "SELECT COUNT(*) FROM directory_group_members WHERE group_id = $1",
+            id
+        )?;
+        let members = fetch_all!(
+            db.exec(),
+            MemberRow,
+            "SELECT m.member_id AS id, (u.id IS NOT NULL) AS provisioned, u.user_name, \
+             COALESCE(u.display_name, m.display) AS display_name, u.email, u.active \
+             FROM directory_group_members m JOIN directory_groups g ON g.id = m.group_id \
+             LEFT JOIN directory_users u ON u.id = m.member_id AND u.directory_id = g.directory_id \
+                 AND u.deleted_at IS NULL \
+             WHERE m.group_id = $1 \
+             ORDER BY (u.id IS NULL), u.user_name_lower, m.member_id LIMIT $2 OFFSET $3",
+            id,
+            limit,
+            offset
+        )?
+        .into_iter()
+        .map(|m| DirectoryGroupMember {
+            id: m.id,
+            provisioned: m.provisioned,
+            user_name: m.user_name,
+            display_name: m.display_name,
+            email: m.email,
+            active: m.active,
+        })
+        .collect();
+        let history = audit::events_about(db.exec(), "directory_group", id, HISTORY_LIMIT).await?;
+        Ok(DirectoryGroupDetail {
+            id: g.id,
+            directory_id: g.directory_id,
+            directory_name: g.directory_name,
+            display_name: g.display_name,
+            external_id: g.external_id,
+            created_at: g.created_at,
+            updated_at: g.updated_at,
+            provisioned_members: g.members,
+            members: Page {
+                items: members,
+                total,
+                offset,
+                limit,
+            },
+            history,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Page sizes default, cap at MAX_PAGE, and offsets are never negative.
+    #[test]
+    fn directory_page_bounds_default_and_cap() {
+        assert_eq!(page_bounds(0, -5, 50), (50, 0));
+        assert_eq!(page_bounds(10_000, 20, 50), (MAX_PAGE, 20));
+        assert_eq!(page_bounds(25, 75, 50), (25, 75));
+    }
+
+    /// Search is one bound LIKE pattern (escaped) plus an exact id match; no
+    /// user text reaches the SQL.
+    #[test]
+    fn directory_search_binds_escaped_pattern() {
+        let mut filter = String::new();
+        let mut args = vec![Arg::Text("dir_1".into())];
+        push_search(
+            &mut filter,
+            &mut args,
+            " 50%_Off' OR 1=1 ",
+            "u",
+            &["u.user_name_lower", "u.email"],
+        );
+        assert_eq!(
+            filter,
+            " AND (u.user_name_lower LIKE $2 ESCAPE '\\' OR u.email LIKE $2 ESCAPE '\\' OR u.id = $3 OR u.external_id = $3)"
+        );
+        assert_eq!(args[1], Arg::Text("%50\\%\\_off' or 1=1%".into()));
+        assert_eq!(args[2], Arg::Text("50%_Off' OR 1=1".into()));
+        let mut empty = String::new();
+        push_search(&mut empty, &mut args, "  ", "u", &["u.email"]);
+        assert!(empty.is_empty());
+        assert_eq!(args.len(), 3);
     }
 }

@@ -386,6 +386,9 @@ pub struct DirectoryDetail {
     pub summary: DirectorySummary,
     pub tokens: Vec<ScimTokenSummary>,
     pub recent_errors: Vec<ScimRequestSummary>,
+    /// The SCIM base URL to paste into the IdP (filled in by the edge).
+    #[serde(default)]
+    pub base_url: String,
 }
 
 /// A newly created SCIM token: shown once.
@@ -396,4 +399,325 @@ pub struct NewScimToken {
     pub token: String,
     /// The SCIM base URL to paste into the IdP (filled in by the edge).
     pub base_url: String,
+}
+
+/// Ascending or descending order of a sorted list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SortDir {
+    #[default]
+    Asc,
+    Desc,
+}
+
+impl SortDir {
+    /// `asc` or `desc`, as used in URLs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortDir::Asc => "asc",
+            SortDir::Desc => "desc",
+        }
+    }
+
+    /// The other direction.
+    pub fn flip(self) -> Self {
+        match self {
+            SortDir::Asc => SortDir::Desc,
+            SortDir::Desc => SortDir::Asc,
+        }
+    }
+}
+
+impl FromStr for SortDir {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "asc" => Ok(SortDir::Asc),
+            "desc" => Ok(SortDir::Desc),
+            other => Err(format!(
+                "unknown direction `{other}` (expected asc or desc)"
+            )),
+        }
+    }
+}
+
+/// Whether a directory user may be granted access (SCIM `active`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectoryUserStatus {
+    Active,
+    Inactive,
+}
+
+impl DirectoryUserStatus {
+    /// `active` or `inactive`, as used in URLs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DirectoryUserStatus::Active => "active",
+            DirectoryUserStatus::Inactive => "inactive",
+        }
+    }
+}
+
+impl FromStr for DirectoryUserStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "active" => Ok(Self::Active),
+            "inactive" => Ok(Self::Inactive),
+            other => Err(format!("unknown status `{other}`")),
+        }
+    }
+}
+
+/// The columns the directory user list sorts by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DirectoryUserSort {
+    /// SCIM `userName`, case-insensitively.
+    #[default]
+    UserName,
+    /// SCIM `displayName` (the userName when there is none), case-insensitively.
+    DisplayName,
+    /// The primary email.
+    Email,
+    /// Last change by the directory.
+    Updated,
+    /// First provisioned.
+    Created,
+}
+
+impl DirectoryUserSort {
+    /// Every sort key.
+    pub const ALL: [DirectoryUserSort; 5] = [
+        Self::UserName,
+        Self::DisplayName,
+        Self::Email,
+        Self::Updated,
+        Self::Created,
+    ];
+
+    /// The name used in URLs and APIs (`userName`, `displayName`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UserName => "userName",
+            Self::DisplayName => "displayName",
+            Self::Email => "email",
+            Self::Updated => "updated",
+            Self::Created => "created",
+        }
+    }
+}
+
+impl FromStr for DirectoryUserSort {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown sort `{s}`"))
+    }
+}
+
+/// Filters, order and page of the directory user list. Empty strings mean
+/// "no filter"; a limit of 0 means the default page size.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryUserQuery {
+    /// Substring of userName, displayName or email (case-insensitive), or
+    /// an exact id or externalId.
+    #[serde(default)]
+    pub search: String,
+    /// Only users of this directory.
+    #[serde(default)]
+    pub directory_id: String,
+    #[serde(default)]
+    pub status: Option<DirectoryUserStatus>,
+    #[serde(default)]
+    pub sort: DirectoryUserSort,
+    #[serde(default)]
+    pub dir: SortDir,
+    #[serde(default)]
+    pub offset: i64,
+    #[serde(default)]
+    pub limit: i64,
+}
+
+/// A person provisioned by a directory, as listed on Directory → Users.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryUserSummary {
+    pub id: String,
+    pub directory_id: String,
+    pub directory_name: String,
+    pub user_name: String,
+    pub display_name: Option<String>,
+    /// The primary email (lower case).
+    pub email: Option<String>,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One email address of a directory user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryEmail {
+    pub value: String,
+    /// `work`, `home`, … as the IdP sent it.
+    pub kind: Option<String>,
+    pub primary: bool,
+}
+
+/// A group, named, as shown next to a user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryGroupRef {
+    pub id: String,
+    pub display_name: String,
+}
+
+/// The enterprise extension's `manager` of a directory user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryManager {
+    /// `manager.value` as the IdP sent it (normally the manager's SCIM id).
+    pub value: String,
+    /// The (not deleted) user of the same directory that `value` names, by
+    /// id, externalId or userName, if any.
+    pub user_id: Option<String>,
+    /// That user's name, else `manager.displayName` as sent.
+    pub display_name: Option<String>,
+}
+
+/// A person provisioned by a directory, with everything the detail page shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DirectoryUserDetail {
+    pub id: String,
+    pub directory_id: String,
+    pub directory_name: String,
+    pub user_name: String,
+    pub external_id: Option<String>,
+    pub display_name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub emails: Vec<DirectoryEmail>,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Set when the directory deleted the user (kept for history).
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// SCIM core `title`.
+    pub title: Option<String>,
+    /// Enterprise extension (RFC 7643 §4.3) `department`.
+    pub department: Option<String>,
+    /// Enterprise extension `organization`.
+    pub organization: Option<String>,
+    /// Enterprise extension `employeeNumber`.
+    pub employee_number: Option<String>,
+    /// Enterprise extension `manager`.
+    pub manager: Option<DirectoryManager>,
+    /// The resource as the directory sent it (never containing a password).
+    pub resource: serde_json::Value,
+    pub groups: Vec<DirectoryGroupRef>,
+    /// Audit events about this user, newest first (at most 50).
+    pub history: Vec<AuditEventSummary>,
+}
+
+/// The columns the directory group list sorts by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DirectoryGroupSort {
+    /// SCIM `displayName`, case-insensitively.
+    #[default]
+    Name,
+    /// Number of provisioned members.
+    Members,
+    /// Last change by the directory.
+    Updated,
+}
+
+impl DirectoryGroupSort {
+    /// Every sort key.
+    pub const ALL: [DirectoryGroupSort; 3] = [Self::Name, Self::Members, Self::Updated];
+
+    /// The name used in URLs and APIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::Members => "members",
+            Self::Updated => "updated",
+        }
+    }
+}
+
+impl FromStr for DirectoryGroupSort {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown sort `{s}`"))
+    }
+}
+
+/// Filters, order and page of the directory group list.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryGroupQuery {
+    /// Substring of displayName (case-insensitive), or an exact id or externalId.
+    #[serde(default)]
+    pub search: String,
+    /// Only groups of this directory.
+    #[serde(default)]
+    pub directory_id: String,
+    #[serde(default)]
+    pub sort: DirectoryGroupSort,
+    #[serde(default)]
+    pub dir: SortDir,
+    #[serde(default)]
+    pub offset: i64,
+    #[serde(default)]
+    pub limit: i64,
+}
+
+/// A group provisioned by a directory, as listed on Directory → Groups.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryGroupSummary {
+    pub id: String,
+    pub directory_id: String,
+    pub directory_name: String,
+    pub display_name: String,
+    pub external_id: Option<String>,
+    /// Members that are (not deleted) users of the same directory.
+    pub members: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A member of a group. `provisioned` is false when the IdP listed an id
+/// that is not a user of the directory (it grants nothing).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryGroupMember {
+    /// The member id the IdP sent (a user id when provisioned).
+    pub id: String,
+    pub provisioned: bool,
+    pub user_name: Option<String>,
+    /// The user's displayName, or the `display` the IdP sent for the member.
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub active: Option<bool>,
+}
+
+/// A group with a page of its members.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DirectoryGroupDetail {
+    pub id: String,
+    pub directory_id: String,
+    pub directory_name: String,
+    pub display_name: String,
+    pub external_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Members that are users of the directory.
+    pub provisioned_members: i64,
+    /// All members, provisioned first, by userName; `total` counts every
+    /// member the IdP listed.
+    pub members: Page<DirectoryGroupMember>,
+    /// Audit events about this group, newest first (at most 50).
+    pub history: Vec<AuditEventSummary>,
 }
