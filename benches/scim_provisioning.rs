@@ -2,7 +2,9 @@
 //! memberships pushed through the real HTTP API of an in-process server,
 //! on SQLite and (when 127.0.0.1:5432 answers) on PostgreSQL.
 //!
-//! Prints writes per second and p50/p99 latency per phase and overall.
+//! Prints writes per second and p50/p99 latency per phase and overall, then
+//! the server-side render time of the directory pages over that data
+//! (signed in as the owner, 20 renders each).
 //! Run: `cargo bench --bench scim_provisioning` (env `SCIM_BENCH_USERS`,
 //! `SCIM_BENCH_CONCURRENCY` scale it). The load targets loopback only and
 //! stops by itself. Target (issue 3): ≥ 500 writes/s with p99 < 50 ms on SQLite.
@@ -200,8 +202,100 @@ async fn bench(label: &str, database_url: &str, users: usize, concurrency: usize
     for p in [&p_users, &p_groups, &p_members, &all] {
         p.print();
     }
+    pages(&running, &user_ids, &group_ids).await?;
     let _ = stop_tx.send(());
     let _ = running.done.await;
+    Ok(())
+}
+
+/// Times full server-side renders of the directory pages, signed in.
+async fn pages(
+    running: &portcullis::server::Running,
+    users: &[String],
+    groups: &[String],
+) -> Res<()> {
+    let base = format!("http://{}", running.addr);
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let link = running.setup_link.clone().ok_or("no set-up link")?;
+    let token = link
+        .split_once("token=")
+        .map(|(_, t)| t.to_owned())
+        .unwrap_or_default();
+    let res = browser
+        .post(format!("{base}/api/console/accept_link"))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[
+            ("token", token.as_str()),
+            ("display_name", "Bench"),
+            ("password", "a long bench password"),
+        ])
+        .send()
+        .await?;
+    if !res.status().is_success() {
+        return Err(format!("sign-in failed: {}", res.status()).into());
+    }
+    let deep = users.len().saturating_sub(50);
+    let cases = [
+        (
+            "users, first page",
+            "/directory/users".to_owned(),
+            "Showing",
+        ),
+        (
+            "users, last page",
+            format!("/directory/users?offset={deep}"),
+            "Showing",
+        ),
+        (
+            "users, search",
+            "/directory/users?q=user0999".to_owned(),
+            "user09999@bench.example",
+        ),
+        (
+            "users, inactive",
+            "/directory/users?status=inactive".to_owned(),
+            "No",
+        ),
+        (
+            "user detail",
+            format!("/directory/users/{}", users[users.len() / 2]),
+            "Attributes",
+        ),
+        ("groups", "/directory/groups".to_owned(), "Showing"),
+        (
+            "group detail",
+            format!("/directory/groups/{}", groups[groups.len() / 2]),
+            "Members",
+        ),
+    ];
+    println!("  page renders (server, signed in, 20 each):");
+    for (name, path, expect) in cases {
+        let mut lat = Vec::new();
+        for _ in 0..20 {
+            let t = Instant::now();
+            let res = browser.get(format!("{base}{path}")).send().await?;
+            let status = res.status();
+            let body = res.text().await?;
+            lat.push(t.elapsed());
+            if !status.is_success() || !body.contains(expect) {
+                return Err(format!("{path}: {status}, expected text {expect:?} missing").into());
+            }
+        }
+        let p = Phase {
+            name: "",
+            latencies: lat,
+            elapsed: Duration::ZERO,
+        };
+        println!(
+            "    {:<20} p50 {:>6.1} ms  p99 {:>6.1} ms",
+            name,
+            p.pct(0.50).as_secs_f64() * 1e3,
+            p.pct(0.99).as_secs_f64() * 1e3
+        );
+    }
     Ok(())
 }
 

@@ -177,6 +177,13 @@ pub async fn start(
         .await?
         .map(|l| format!("{public_url}{}", l.path));
     let app = router(state, config.max_body_bytes);
+    // No Nagle: streamed HTML and small JSON answers go out at once
+    // (otherwise delayed ACKs add ~40 ms to a response).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let done = tokio::spawn(async move {
         axum::serve(
             listener,

@@ -16,6 +16,22 @@ const PAGE: i64 = 50;
 const PATH: &str = "/directory/groups";
 const KEYS: [&str; 4] = ["q", "directory", "sort", "dir"];
 
+/// `PATH` with the query `snap`, some parameters replaced by `over`.
+fn href_from(snap: &[(&'static str, String)], over: &[(&'static str, String)]) -> String {
+    let params: Vec<(&str, String)> = snap
+        .iter()
+        .map(|(k, v)| {
+            let v = over
+                .iter()
+                .find(|(o, _)| o == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| v.clone());
+            (*k, v)
+        })
+        .collect();
+    query_href(PATH, &params)
+}
+
 /// `/directory/groups`.
 #[component]
 pub fn GroupsPage() -> impl IntoView {
@@ -38,23 +54,10 @@ pub fn GroupsPage() -> impl IntoView {
     let groups = Resource::new(q, list_directory_groups);
     let directories = Resource::new(|| (), |_| list_directories());
     let loading = RwSignal::new(false);
-    let href_with = move |over: &[(&'static str, String)]| {
-        let params: Vec<(&str, String)> = KEYS
-            .iter()
-            .map(|k| {
-                let v = over
-                    .iter()
-                    .find(|(o, _)| o == k)
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_else(|| param(k));
-                (*k, v)
-            })
-            .collect();
-        query_href(PATH, &params)
-    };
-    let sort_href = Callback::new(move |(key, d): (&'static str, SortDir)| {
-        href_with(&[("sort", key.to_owned()), ("dir", d.as_str().to_owned())])
-    });
+    // Parameters are read before any `.await` in a Suspend (a snapshot), so
+    // no reactive value is touched after the request's owner may be gone.
+    let snapshot =
+        move || -> Vec<(&'static str, String)> { KEYS.iter().map(|k| (*k, param(k))).collect() };
     let filtered = move || !(param("q").is_empty() && param("directory").is_empty());
 
     view! {
@@ -74,20 +77,23 @@ pub fn GroupsPage() -> impl IntoView {
                 </form>
                 <div class="flex flex-wrap items-center gap-x-6 gap-y-2">
                     <Suspense fallback=|| ()>
-                        {move || Suspend::new(async move {
-                            let dirs = directories.await.unwrap_or_default();
+                        {move || {
+                            let snap = snapshot();
                             let current = param("directory");
+                            Suspend::new(async move {
+                            let dirs = directories.await.unwrap_or_default();
                             (!dirs.is_empty()).then(|| view! {
                                 <div class="flex flex-wrap items-center gap-2" role="group" aria-label="Directory">
                                     <span class="text-xs font-medium text-zinc-500">"Directory"</span>
-                                    <Chip label="All" href=href_with(&[("directory", String::new())]) active=current.is_empty()/>
+                                    <Chip label="All" href=href_from(&snap, &[("directory", String::new())]) active=current.is_empty()/>
                                     {dirs.into_iter().map(|d| view! {
-                                        <Chip label=d.name.clone() href=href_with(&[("directory", d.id.clone())])
+                                        <Chip label=d.name.clone() href=href_from(&snap, &[("directory", d.id.clone())])
                                             active=current == d.id count=d.groups/>
                                     }).collect_view()}
                                 </div>
                             })
-                        })}
+                        })
+                        }}
                     </Suspense>
                     {move || filtered().then(|| view! {
                         <a href=PATH class="text-xs font-medium text-indigo-600 hover:underline dark:text-indigo-400">"Clear filters"</a>
@@ -100,10 +106,21 @@ pub fn GroupsPage() -> impl IntoView {
             <div aria-busy=move || loading.get().to_string()
                 class=move || if loading.get() { "opacity-60" } else { "" }>
             <Transition fallback=|| view! { <Skeleton rows=8/> } set_pending=loading>
-                {move || Suspend::new(async move {
+                {move || {
+                    let snap = snapshot();
+                    let is_filtered = filtered();
+                    let current = sort().as_str();
+                    let d = dir();
+                    let sort_href = {
+                        let snap = snap.clone();
+                        Callback::new(move |(key, d): (&'static str, SortDir)| {
+                            href_from(&snap, &[("sort", key.to_owned()), ("dir", d.as_str().to_owned())])
+                        })
+                    };
+                    Suspend::new(async move {
                     match groups.await {
                         Err(e) => view! { <div class="p-4"><ErrorPanel error=e/></div> }.into_any(),
-                        Ok(page) if page.items.is_empty() && page.total == 0 && !filtered() => view! {
+                        Ok(page) if page.items.is_empty() && page.total == 0 && !is_filtered => view! {
                             <EmptyState title="No groups yet"
                                 hint="Groups arrive when an IdP pushes them: in Okta use Push Groups, in Entra ID assign groups to the provisioning app. Connect an IdP in Settings → Directories.">
                                 <a href="/settings/directories" class="btn-primary">"Go to Settings → Directories"</a>
@@ -117,13 +134,11 @@ pub fn GroupsPage() -> impl IntoView {
                         Ok(page) => {
                             let shown = page.items.len();
                             let href = Callback::new(move |o: i64| {
-                                let mut h = href_with(&[]);
+                                let mut h = href_from(&snap, &[]);
                                 h.push_str(if h.contains('?') { "&" } else { "?" });
                                 h.push_str(&format!("offset={o}"));
                                 h
                             });
-                            let current = sort().as_str();
-                            let d = dir();
                             view! {
                                 <table class="min-w-full text-sm" data-testid="groups-table">
                                     <caption class="sr-only">{format!("{} groups", format_count(page.total))}</caption>
@@ -152,7 +167,8 @@ pub fn GroupsPage() -> impl IntoView {
                             }.into_any()
                         }
                     }
-                })}
+                })
+                }}
             </Transition>
             </div>
         </div>

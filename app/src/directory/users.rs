@@ -18,6 +18,22 @@ const PATH: &str = "/directory/users";
 /// The query parameters a link keeps (the offset resets on every change).
 const KEYS: [&str; 5] = ["q", "directory", "status", "sort", "dir"];
 
+/// `PATH` with the query `snap`, some parameters replaced by `over`.
+fn href_from(snap: &[(&'static str, String)], over: &[(&'static str, String)]) -> String {
+    let params: Vec<(&str, String)> = snap
+        .iter()
+        .map(|(k, v)| {
+            let v = over
+                .iter()
+                .find(|(o, _)| o == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| v.clone());
+            (*k, v)
+        })
+        .collect();
+    query_href(PATH, &params)
+}
+
 /// `/directory/users`.
 #[component]
 pub fn UsersPage() -> impl IntoView {
@@ -42,23 +58,11 @@ pub fn UsersPage() -> impl IntoView {
     let directories = Resource::new(|| (), |_| list_directories());
     let loading = RwSignal::new(false);
     // The current view with some parameters replaced.
-    let href_with = move |over: &[(&'static str, String)]| {
-        let params: Vec<(&str, String)> = KEYS
-            .iter()
-            .map(|k| {
-                let v = over
-                    .iter()
-                    .find(|(o, _)| o == k)
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_else(|| param(k));
-                (*k, v)
-            })
-            .collect();
-        query_href(PATH, &params)
-    };
-    let sort_href = Callback::new(move |(key, d): (&'static str, SortDir)| {
-        href_with(&[("sort", key.to_owned()), ("dir", d.as_str().to_owned())])
-    });
+    // Parameters are read before any `.await` in a Suspend (a snapshot), so
+    // no reactive value is touched after the request's owner may be gone.
+    let snapshot =
+        move || -> Vec<(&'static str, String)> { KEYS.iter().map(|k| (*k, param(k))).collect() };
+    let href_with = move |over: &[(&'static str, String)]| href_from(&snapshot(), over);
     let filtered = move || {
         !(param("q").is_empty() && param("directory").is_empty() && param("status").is_empty())
     };
@@ -90,20 +94,23 @@ pub fn UsersPage() -> impl IntoView {
                         }}
                     </div>
                     <Suspense fallback=|| ()>
-                        {move || Suspend::new(async move {
-                            let dirs = directories.await.unwrap_or_default();
+                        {move || {
+                            let snap = snapshot();
                             let current = param("directory");
+                            Suspend::new(async move {
+                            let dirs = directories.await.unwrap_or_default();
                             (!dirs.is_empty()).then(|| view! {
                                 <div class="flex flex-wrap items-center gap-2" role="group" aria-label="Directory">
                                     <span class="text-xs font-medium text-zinc-500">"Directory"</span>
-                                    <Chip label="All" href=href_with(&[("directory", String::new())]) active=current.is_empty()/>
+                                    <Chip label="All" href=href_from(&snap, &[("directory", String::new())]) active=current.is_empty()/>
                                     {dirs.into_iter().map(|d| view! {
-                                        <Chip label=d.name.clone() href=href_with(&[("directory", d.id.clone())])
+                                        <Chip label=d.name.clone() href=href_from(&snap, &[("directory", d.id.clone())])
                                             active=current == d.id count=d.users/>
                                     }).collect_view()}
                                 </div>
                             })
-                        })}
+                        })
+                        }}
                     </Suspense>
                     {move || filtered().then(|| view! {
                         <a href=PATH class="text-xs font-medium text-indigo-600 hover:underline dark:text-indigo-400">"Clear filters"</a>
@@ -116,10 +123,21 @@ pub fn UsersPage() -> impl IntoView {
             <div aria-busy=move || loading.get().to_string()
                 class=move || if loading.get() { "opacity-60" } else { "" }>
             <Transition fallback=|| view! { <Skeleton rows=8/> } set_pending=loading>
-                {move || Suspend::new(async move {
+                {move || {
+                    let snap = snapshot();
+                    let is_filtered = filtered();
+                    let current = sort().as_str();
+                    let d = dir();
+                    let sort_href = {
+                        let snap = snap.clone();
+                        Callback::new(move |(key, d): (&'static str, SortDir)| {
+                            href_from(&snap, &[("sort", key.to_owned()), ("dir", d.as_str().to_owned())])
+                        })
+                    };
+                    Suspend::new(async move {
                     match users.await {
                         Err(e) => view! { <div class="p-4"><ErrorPanel error=e/></div> }.into_any(),
-                        Ok(page) if page.items.is_empty() && page.total == 0 && !filtered() => view! {
+                        Ok(page) if page.items.is_empty() && page.total == 0 && !is_filtered => view! {
                             <EmptyState title="No people yet"
                                 hint="Create a SCIM directory in Settings → Directories and paste its URL and token into Okta or Entra ID. The people it provisions show up here.">
                                 <a href="/settings/directories" class="btn-primary">"Go to Settings → Directories"</a>
@@ -134,13 +152,11 @@ pub fn UsersPage() -> impl IntoView {
                         Ok(page) => {
                             let shown = page.items.len();
                             let href = Callback::new(move |o: i64| {
-                                let mut h = href_with(&[]);
+                                let mut h = href_from(&snap, &[]);
                                 h.push_str(if h.contains('?') { "&" } else { "?" });
                                 h.push_str(&format!("offset={o}"));
                                 h
                             });
-                            let current = sort().as_str();
-                            let d = dir();
                             view! {
                                 <table class="min-w-full text-sm" data-testid="users-table">
                                     <caption class="sr-only">{format!("{} users", format_count(page.total))}</caption>
@@ -180,7 +196,8 @@ pub fn UsersPage() -> impl IntoView {
                             }.into_any()
                         }
                     }
-                })}
+                })
+                }}
             </Transition>
             </div>
         </div>

@@ -799,19 +799,22 @@ impl DirectoryService {
         let n = args.len();
         args.push(Arg::Int(limit));
         args.push(Arg::Int(offset));
-        let rows: Vec<GroupListRow> = fetch_all_dyn(
-            db.exec(),
-            &format!(
-                "SELECT g.id, g.directory_id, d.name AS directory_name, g.display_name, g.external_id, \
-                 {PROVISIONED_MEMBERS_SQL} AS members, g.created_at, g.updated_at \
-                 FROM directory_groups g JOIN directories d ON d.id = g.directory_id{filter} \
-                 ORDER BY {key} {dir}, g.id {dir} LIMIT ${} OFFSET ${}",
-                n + 1,
-                n + 2
-            ),
-            &args,
-        )
-        .await?;
+        // Member counts come from one aggregate joined in (a correlated
+        // count per group made PostgreSQL scan the users once per group).
+        let sql = format!(
+            "SELECT g.id, g.directory_id, d.name AS directory_name, g.display_name, g.external_id, \
+             COALESCE(c.n, 0) AS members, g.created_at, g.updated_at \
+             FROM directory_groups g JOIN directories d ON d.id = g.directory_id \
+             LEFT JOIN (SELECT m.group_id, COUNT(*) AS n FROM directory_group_members m \
+                 JOIN directory_groups g2 ON g2.id = m.group_id \
+                 JOIN directory_users u ON u.id = m.member_id AND u.directory_id = g2.directory_id \
+                     AND u.deleted_at IS NULL \
+                 GROUP BY m.group_id) c ON c.group_id = g.id{filter} \
+             ORDER BY {key} {dir}, g.id {dir} LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let rows: Vec<GroupListRow> = fetch_all_dyn(db.exec(), &sql, &args).await?;
         Ok(Page {
             items: rows
                 .into_iter()
