@@ -53,7 +53,6 @@ pub fn GroupsPage() -> impl IntoView {
     };
     let groups = Resource::new(q, list_directory_groups);
     let directories = Resource::new(|| (), |_| list_directories());
-    let loading = RwSignal::new(false);
     // Parameters are read before any `.await` in a Suspend (a snapshot), so
     // no reactive value is touched after the request's owner may be gone.
     let snapshot =
@@ -98,14 +97,10 @@ pub fn GroupsPage() -> impl IntoView {
                     {move || filtered().then(|| view! {
                         <a href=PATH class="text-xs font-medium text-indigo-600 hover:underline dark:text-indigo-400">"Clear filters"</a>
                     })}
-                    <span class="ml-auto text-xs text-zinc-500" aria-live="polite">
-                        {move || loading.get().then_some("Loading…")}
-                    </span>
                 </div>
             </div>
-            <div aria-busy=move || loading.get().to_string()
-                class=move || if loading.get() { "opacity-60" } else { "" }>
-            <Transition fallback=|| view! { <Skeleton rows=8/> } set_pending=loading>
+            <div>
+            <Transition fallback=|| view! { <Skeleton rows=8/> }>
                 {move || {
                     let snap = snapshot();
                     let is_filtered = filtered();

@@ -56,7 +56,6 @@ pub fn UsersPage() -> impl IntoView {
     };
     let users = Resource::new(q, list_directory_users);
     let directories = Resource::new(|| (), |_| list_directories());
-    let loading = RwSignal::new(false);
     // The current view with some parameters replaced.
     // Parameters are read before any `.await` in a Suspend (a snapshot), so
     // no reactive value is touched after the request's owner may be gone.
@@ -115,14 +114,10 @@ pub fn UsersPage() -> impl IntoView {
                     {move || filtered().then(|| view! {
                         <a href=PATH class="text-xs font-medium text-indigo-600 hover:underline dark:text-indigo-400">"Clear filters"</a>
                     })}
-                    <span class="ml-auto text-xs text-zinc-500" aria-live="polite">
-                        {move || loading.get().then_some("Loading…")}
-                    </span>
                 </div>
             </div>
-            <div aria-busy=move || loading.get().to_string()
-                class=move || if loading.get() { "opacity-60" } else { "" }>
-            <Transition fallback=|| view! { <Skeleton rows=8/> } set_pending=loading>
+            <div>
+            <Transition fallback=|| view! { <Skeleton rows=8/> }>
                 {move || {
                     let snap = snapshot();
                     let is_filtered = filtered();
