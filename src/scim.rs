@@ -124,6 +124,12 @@ fn shape(v: Value, p: &ListParams) -> Value {
     }
 }
 
+/// A `ListResponse` of `items` shaped by `attributes`/`excludedAttributes`.
+fn page_response(items: Vec<Value>, total: i64, p: &ListParams) -> Response {
+    let items = items.into_iter().map(|v| shape(v, p)).collect();
+    scim_json(StatusCode::OK, list_response(items, total, p.start_index))
+}
+
 /// Authenticates the bearer token; records failed requests of known directories.
 async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let meta = req
@@ -231,54 +237,17 @@ async fn search_all(
         }
         other => other,
     };
-    let offset = p.offset();
-    let users_total = lenient(
-        s.services
-            .scim
-            .list_users(
-                &a,
-                &base,
-                &ListParams {
-                    count: 0,
-                    ..p.clone()
-                },
-            )
-            .await,
-    )?
-    .1;
-    let mut items = Vec::new();
-    if offset < users_total && p.count > 0 {
-        items = lenient(s.services.scim.list_users(&a, &base, &p).await)?.0;
-    }
-    let room = p.count - items.len() as i64;
-    let group_offset = (offset - users_total).max(0);
-    let groups_total = lenient(
-        s.services
-            .scim
-            .list_groups(
-                &a,
-                &base,
-                &ListParams {
-                    count: 0,
-                    ..p.clone()
-                },
-            )
-            .await,
-    )?
-    .1;
-    if room > 0 {
-        let gp = ListParams {
-            count: room,
-            start_index: group_offset + 1,
-            ..p.clone()
-        };
-        items.extend(lenient(s.services.scim.list_groups(&a, &base, &gp).await)?.0);
-    }
-    let items = items.into_iter().map(|v| shape(v, &p)).collect();
-    Ok(scim_json(
-        StatusCode::OK,
-        list_response(items, users_total + groups_total, p.start_index),
-    ))
+    // One call per resource type: each returns its page and its total.
+    let (mut items, users_total) = lenient(s.services.scim.list_users(&a, &base, &p).await)?;
+    let groups_page = ListParams {
+        count: p.count - items.len() as i64,
+        start_index: (p.offset() - users_total).max(0) + 1,
+        ..p.clone()
+    };
+    let (groups, groups_total) =
+        lenient(s.services.scim.list_groups(&a, &base, &groups_page).await)?;
+    items.extend(groups);
+    Ok(page_response(items, users_total + groups_total, &p))
 }
 
 /// `GET /Users` (RFC 7644 §3.4.2).
@@ -303,11 +272,7 @@ async fn search_users(
 
 async fn users_page(s: &AppState, a: &Actor, p: ListParams) -> ScimReply {
     let (items, total) = s.services.scim.list_users(a, &base_url(s), &p).await?;
-    let items = items.into_iter().map(|v| shape(v, &p)).collect();
-    Ok(scim_json(
-        StatusCode::OK,
-        list_response(items, total, p.start_index),
-    ))
+    Ok(page_response(items, total, &p))
 }
 
 /// `POST /Users` (RFC 7644 §3.3).
@@ -416,11 +381,7 @@ async fn search_groups(
 
 async fn groups_page(s: &AppState, a: &Actor, p: ListParams) -> ScimReply {
     let (items, total) = s.services.scim.list_groups(a, &base_url(s), &p).await?;
-    let items = items.into_iter().map(|v| shape(v, &p)).collect();
-    Ok(scim_json(
-        StatusCode::OK,
-        list_response(items, total, p.start_index),
-    ))
+    Ok(page_response(items, total, &p))
 }
 
 fn wants_members(p: &ListParams) -> bool {
