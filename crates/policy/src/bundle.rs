@@ -1,0 +1,164 @@
+//! The policy bundle, format v1: the JSON document the console publishes for
+//! each policy revision and gateways enforce.
+//!
+//! This is a public, versioned contract (see `docs/policy-bundle.md`). Fields
+//! are only ever added in a backwards-compatible way within v1; anything else
+//! bumps [`FORMAT_V1`]. Field order is fixed by the struct order here and every
+//! list is sorted by the console, so the same revision always serialises to
+//! the same bytes.
+
+use serde::{Deserialize, Serialize};
+
+/// The value of [`Bundle::format`] for this version of the contract.
+pub const FORMAT_V1: &str = "portcullis.policy/v1";
+
+/// One policy revision: the catalog, the principals and the rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bundle {
+    /// Always [`FORMAT_V1`] for this version.
+    pub format: String,
+    /// The policy revision; only ever grows.
+    pub revision: u64,
+    /// When the console made this revision, RFC 3339 UTC.
+    pub issued_at: String,
+    /// MCP servers with their tools, sorted by `id`.
+    pub servers: Vec<Server>,
+    /// Groups, sorted by `id`.
+    pub groups: Vec<Group>,
+    /// People who may use MCP servers (directory users), sorted by `id`.
+    pub principals: Vec<Principal>,
+    /// Grants, sorted by `id`.
+    pub rules: Vec<Rule>,
+}
+
+impl Bundle {
+    /// Parses a bundle from JSON (any whitespace). Does not validate it:
+    /// [`crate::Policy::compile`] does.
+    pub fn from_json(json: &str) -> Result<Bundle, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    /// The canonical wire form: compact JSON (no whitespace), fields in
+    /// declaration order, `expires_at` omitted when absent. With the lists
+    /// sorted as documented, the same revision always gives the same bytes.
+    pub fn to_canonical_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Server {
+    /// Stable id (`srv_…`); rules refer to servers by it.
+    pub id: String,
+    /// Short unique name used in URLs and logs.
+    pub slug: String,
+    /// The canonical resource URL OAuth tokens are bound to (RFC 8707); how a
+    /// gateway maps the server it fronts to this entry.
+    pub resource: String,
+    /// `false` when an admin disabled the server: every call is denied.
+    pub enabled: bool,
+    /// Tools, sorted by `name`.
+    pub tools: Vec<Tool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tool {
+    /// The MCP tool name, unique within its server.
+    pub name: String,
+    /// The effective annotations (the server's hints with admin overrides applied).
+    pub annotations: Annotations,
+    /// `false` while the tool is quarantined (new or changed definition
+    /// awaiting review): denied to everyone.
+    pub approved: bool,
+    /// `sha256:<hex>` of the tool's canonical definition, so a gateway can
+    /// refuse a tool whose live definition no longer matches what was approved.
+    pub definition_hash: String,
+}
+
+/// Tool annotations (MCP `ToolAnnotations`). Untrusted hints from the server,
+/// possibly overridden by an admin; they only ever select tools for a rule,
+/// they never grant anything by themselves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Annotations {
+    pub read_only: bool,
+    pub destructive: bool,
+    pub idempotent: bool,
+    pub open_world: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    /// Stable id (`grp_…`).
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    /// Stable id (`usr_…`): the `sub` of the person's OAuth tokens.
+    pub id: String,
+    /// Primary email, for logs and for gateways that key by email.
+    pub email: String,
+    /// `false` for a deactivated person: denied everything.
+    pub active: bool,
+    /// Ids of the groups the person belongs to, sorted.
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+/// Who a rule applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Subject {
+    User { id: String },
+    Group { id: String },
+    Everyone,
+}
+
+/// Which tools of the rule's server a rule covers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Target {
+    /// Every tool of the server; tools annotated destructive only when the
+    /// rule sets `include_destructive` (an allow) — a deny always covers them.
+    Server,
+    /// These tools by name.
+    Tools { names: Vec<String> },
+    /// The server's tools whose effective annotations have this flag set.
+    Annotation { annotation: AnnotationFlag },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnnotationFlag {
+    ReadOnly,
+    Destructive,
+    Idempotent,
+    OpenWorld,
+}
+
+/// A grant. Default deny: nothing is allowed unless an unexpired allow rule
+/// covers it, and any unexpired deny rule that covers it wins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rule {
+    /// Stable id (`grt_…`), reported as the reason of a decision.
+    pub id: String,
+    pub effect: Effect,
+    pub subject: Subject,
+    /// Server id the rule is about.
+    pub server: String,
+    pub target: Target,
+    /// For an allow with a `server` or `annotation` target: also cover tools
+    /// annotated destructive. Tools named explicitly are always covered.
+    #[serde(default)]
+    pub include_destructive: bool,
+    /// Unix seconds; the rule applies while `now < expires_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
