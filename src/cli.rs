@@ -97,7 +97,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
         }
         Command::Admin(AdminCommand::CreateOwner { email, name }) => {
             let db = server::open_database(&config).await?;
-            let services = server::services(&config, db);
+            let services = server::services(&config, db)?;
             let link = services
                 .console
                 .create_owner(
@@ -117,7 +117,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
         }
         Command::Audit(AuditCommand::Verify) => {
             let db = server::open_database(&config).await?;
-            let services = server::services(&config, db);
+            let services = server::services(&config, db)?;
             let report = services
                 .audit
                 .verify(&Actor::system("portcullis audit verify"))
@@ -145,7 +145,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
             overlap_hours,
         }) => {
             let db = server::open_database(&config).await?;
-            let services = server::services(&config, db);
+            let services = server::services(&config, db)?;
             let actor = Actor::system("portcullis scim-token create");
             let token = match services.directory.find_directory_id(&directory).await? {
                 Some(id) => {
@@ -172,7 +172,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
         }
         Command::Demo => {
             let db = server::open_database(&config).await?;
-            let services = server::services(&config, db);
+            let services = server::services(&config, db)?;
             let summary = portcullis_domain::demo::load(&services).await?;
             println!(
                 "Demo data loaded: {} console users, directory \"Okta\" with {} people and {} groups, and their audit trail.",

@@ -22,6 +22,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("PORTCULLIS_SESSION_MAX_HOURS", "12", "a console session ends this long after sign-in"),
     ("PORTCULLIS_DB_MAX_CONNECTIONS", "16", "database pool size"),
     ("PORTCULLIS_MAX_BODY_BYTES", "1048576", "largest request body accepted"),
+    ("PORTCULLIS_FETCH_ALLOWED_HOSTS", "", "comma-separated `host` or `host:port` the console may fetch from although they resolve to private, loopback or link-local addresses (MCP discovery of internal servers); everything else such is refused"),
     ("PORTCULLIS_BOOTSTRAP_OWNER_EMAIL", "owner@portcullis.local", "email of the first owner, created with a set-up link on an empty console"),
     ("PORTCULLIS_CONFIG", "portcullis.toml", "optional TOML file with the same keys in lower case without the prefix (`addr = \"…\"`); empty: no file"),
 ];
@@ -47,6 +48,8 @@ pub struct Config {
     pub session_max_hours: i64,
     pub db_max_connections: u32,
     pub max_body_bytes: usize,
+    /// Hosts allowed past the SSRF guard's address checks.
+    pub fetch_allowed_hosts: Vec<String>,
     pub bootstrap_owner_email: String,
 }
 
@@ -79,6 +82,7 @@ struct FileConfig {
     session_max_hours: Option<i64>,
     db_max_connections: Option<u32>,
     max_body_bytes: Option<usize>,
+    fetch_allowed_hosts: Option<String>,
     bootstrap_owner_email: Option<String>,
 }
 
@@ -206,6 +210,18 @@ impl Config {
             1024,
             64 << 20,
         )? as usize;
+        let fetch_allowed_hosts: Vec<String> =
+            get("PORTCULLIS_FETCH_ALLOWED_HOSTS", file.fetch_allowed_hosts)
+                .unwrap_or_default()
+                .split(',')
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .collect();
+        portcullis_discovery::Guard::new(portcullis_discovery::GuardConfig {
+            allowed_hosts: fetch_allowed_hosts.clone(),
+            ..Default::default()
+        })
+        .map_err(|e| err("PORTCULLIS_FETCH_ALLOWED_HOSTS", e.to_string()))?;
         let bootstrap_owner_email = get(
             "PORTCULLIS_BOOTSTRAP_OWNER_EMAIL",
             file.bootstrap_owner_email,
@@ -227,6 +243,7 @@ impl Config {
             session_max_hours,
             db_max_connections,
             max_body_bytes,
+            fetch_allowed_hosts,
             bootstrap_owner_email,
         })
     }
@@ -243,6 +260,7 @@ impl Config {
         portcullis_domain::Settings {
             session_idle: chrono::Duration::minutes(self.session_idle_minutes),
             session_absolute: chrono::Duration::hours(self.session_max_hours),
+            fetch_allowed_hosts: self.fetch_allowed_hosts.clone(),
         }
     }
 
@@ -312,6 +330,7 @@ mod tests {
             ("PORTCULLIS_SESSION_IDLE_MINUTES", "ten"),
             ("PORTCULLIS_SESSION_MAX_HOURS", "0"),
             ("DATABASE_URL", "mysql://x"),
+            ("PORTCULLIS_FETCH_ALLOWED_HOSTS", "mcp.internal:notaport"),
             ("PORTCULLIS_BOOTSTRAP_OWNER_EMAIL", "not-an-email"),
         ];
         for (key, value) in cases {

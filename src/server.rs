@@ -73,8 +73,12 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
 }
 
 /// Builds the services over an open database with the system clock.
-pub fn services(config: &Config, db: Db) -> Services {
-    Services::new(db, Arc::new(SystemClock), config.domain_settings())
+pub fn services(config: &Config, db: Db) -> anyhow::Result<Services> {
+    Ok(Services::new(
+        db,
+        Arc::new(SystemClock),
+        config.domain_settings(),
+    )?)
 }
 
 fn origin_of(url: &str) -> String {
@@ -142,7 +146,7 @@ pub async fn start(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
     let db = open_database(&config).await?;
-    let services = services(&config, db);
+    let services = services(&config, db)?;
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|e| anyhow::anyhow!("PORTCULLIS_ADDR: cannot listen on {}: {e}", config.addr))?;

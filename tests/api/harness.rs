@@ -246,3 +246,31 @@ pub fn text_of(html: &str) -> String {
     }
     out
 }
+
+/// Makes, for each `async fn name(&TestDb) -> TestResult` in the calling
+/// module, a SQLite test `sqlite::name` and an ignored PostgreSQL test
+/// `postgres::name` (`make test` runs the ignored ones when PostgreSQL answers).
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() -> crate::harness::TestResult {
+                    let db = crate::harness::TestDb::sqlite();
+                    super::$name(&db).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                #[ignore = "needs PostgreSQL on 127.0.0.1:5432; `make test` runs it when it answers"]
+                async fn $name() -> crate::harness::TestResult {
+                    let db = crate::harness::TestDb::postgres().await;
+                    super::$name(&db).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use backend_tests;

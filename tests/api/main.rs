@@ -8,7 +8,9 @@
 
 mod harness;
 
+mod access;
 mod audit;
+mod catalog;
 mod console;
 mod directory;
 mod ops;

@@ -5,13 +5,13 @@
 //! SQLite test and an ignored PostgreSQL test of it (`make test` runs the
 //! ignored ones when PostgreSQL answers).
 
-use crate::harness::{TestDb, TestResult};
+use crate::harness::{backend_tests, TestDb, TestResult};
 use chrono::TimeZone;
 use portcullis_domain::{Actor, Db, Error, ManualClock, RequestMeta, Services, Settings};
 use portcullis_types::{AuditQuery, ConsoleUserId, Role};
 use std::sync::Arc;
 
-async fn services_on(db: &TestDb) -> (Services, Arc<ManualClock>) {
+pub(crate) async fn services_on(db: &TestDb) -> (Services, Arc<ManualClock>) {
     let pool = Db::connect(&db.url, &Default::default())
         .await
         .unwrap_or_else(|e| panic!("connect: {e}"));
@@ -24,12 +24,13 @@ async fn services_on(db: &TestDb) -> (Services, Arc<ManualClock>) {
         .unwrap_or_default();
     let clock = Arc::new(ManualClock::new(start));
     (
-        Services::new(pool, clock.clone(), Settings::default()),
+        Services::new(pool, clock.clone(), Settings::default())
+            .unwrap_or_else(|e| panic!("services: {e}")),
         clock,
     )
 }
 
-fn meta(ip: &str) -> RequestMeta {
+pub(crate) fn meta(ip: &str) -> RequestMeta {
     RequestMeta {
         source_ip: Some(ip.into()),
         user_agent: Some("test".into()),
@@ -38,7 +39,7 @@ fn meta(ip: &str) -> RequestMeta {
 }
 
 /// An active owner and a session actor for them.
-async fn owner(svc: &Services) -> Actor {
+pub(crate) async fn owner(svc: &Services) -> Actor {
     let link = svc
         .console
         .create_owner(&Actor::system("test"), "owner@test.example", "Owner")
@@ -60,30 +61,6 @@ async fn owner(svc: &Services) -> Actor {
         .ok()
         .flatten()
         .unwrap_or_else(|| panic!("owner session"))
-}
-
-macro_rules! backend_tests {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() -> crate::harness::TestResult {
-                    let db = crate::harness::TestDb::sqlite();
-                    super::$name(&db).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                #[ignore = "needs PostgreSQL on 127.0.0.1:5432; `make test` runs it when it answers"]
-                async fn $name() -> crate::harness::TestResult {
-                    let db = crate::harness::TestDb::postgres().await;
-                    super::$name(&db).await
-                }
-            )*
-        }
-    };
 }
 
 backend_tests!(

@@ -43,6 +43,10 @@ pub enum Permission {
     DirectoryRead,
     /// Create directories and their SCIM tokens (owners and admins).
     DirectoryManage,
+    /// Register MCP servers, run discovery, review tools (owners and admins).
+    CatalogManage,
+    /// Create and revoke grants, roll back revisions (owners and admins).
+    AccessManage,
 }
 
 impl Permission {
@@ -50,7 +54,9 @@ impl Permission {
         match self {
             Permission::ConsoleRead | Permission::AuditRead | Permission::DirectoryRead => true,
             Permission::AdminsManage => role == Role::Owner,
-            Permission::DirectoryManage => role >= Role::Admin,
+            Permission::DirectoryManage | Permission::CatalogManage | Permission::AccessManage => {
+                role >= Role::Admin
+            }
         }
     }
 
@@ -61,6 +67,8 @@ impl Permission {
             Permission::AdminsManage => "manage console admins (owners only)",
             Permission::DirectoryRead => "view directories",
             Permission::DirectoryManage => "manage directories and SCIM tokens",
+            Permission::CatalogManage => "change the catalog of MCP servers and tools",
+            Permission::AccessManage => "change grants or roll back the access policy",
         }
     }
 }

@@ -27,6 +27,7 @@ use crate::audit::{self, NewEvent, Target};
 use crate::clock::new_id;
 use crate::db::{count_dyn, fetch_all_dyn, Arg, Backend, Tx};
 use crate::error::Error;
+use crate::revisions;
 use crate::Core;
 use crate::{exec, fetch_optional, scalar};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -678,6 +679,26 @@ impl ScimService {
         Ok(())
     }
 
+    /// Brings the policy facts of a user or group in line with what this
+    /// transaction wrote: a new policy revision when the policy changed.
+    async fn sync_policy(
+        tx: &mut Tx,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        what: String,
+        user: Option<&str>,
+        group: Option<&str>,
+    ) -> ScimResult<()> {
+        let mut change = revisions::Change::new(actor, "directory", format!("SCIM: {what}"), now);
+        if let Some(u) = user {
+            revisions::sync_directory_user(tx, &mut change, u).await?;
+        }
+        if let Some(g) = group {
+            revisions::sync_directory_group(tx, &mut change, g).await?;
+        }
+        Ok(())
+    }
+
     /// `POST /Users`.
     pub async fn create_user(&self, actor: &Actor, base: &str, body: Value) -> ScimResult<Value> {
         let dir = directory_of(actor)?;
@@ -705,6 +726,15 @@ impl ScimService {
         )
         .map_err(db_err)?;
         Self::write_emails(&mut tx, &id, &f.emails).await?;
+        Self::sync_policy(
+            &mut tx,
+            actor,
+            now,
+            format!("{} provisioned", f.user_name),
+            Some(&id),
+            None,
+        )
+        .await?;
         audit::append(
             &mut tx,
             now,
@@ -772,6 +802,15 @@ impl ScimService {
             (false, true) => "scim.user.reactivated",
             _ => "scim.user.updated",
         };
+        Self::sync_policy(
+            tx,
+            actor,
+            now,
+            format!("{} updated", f.user_name),
+            Some(&old.id),
+            None,
+        )
+        .await?;
         audit::append(
             tx,
             now,
@@ -875,6 +914,15 @@ impl ScimService {
             id
         )
         .map_err(db_err)?;
+        Self::sync_policy(
+            &mut tx,
+            actor,
+            now,
+            format!("{} deleted", old.user_name),
+            Some(id),
+            None,
+        )
+        .await?;
         audit::append(
             &mut tx,
             now,
@@ -1106,6 +1154,15 @@ impl ScimService {
         )
         .map_err(db_err)?;
         let added = Self::add_members(&mut tx, &id, &members).await?;
+        Self::sync_policy(
+            &mut tx,
+            actor,
+            now,
+            format!("group {name} created"),
+            None,
+            Some(&id),
+        )
+        .await?;
         audit::append(
             &mut tx,
             now,
@@ -1194,6 +1251,15 @@ impl ScimService {
         )
         .map_err(db_err)?;
         let added = Self::add_members(&mut tx, id, &members).await?;
+        Self::sync_policy(
+            &mut tx,
+            actor,
+            now,
+            format!("group {name} updated"),
+            None,
+            Some(id),
+        )
+        .await?;
         audit::append(
             &mut tx,
             now,
@@ -1271,6 +1337,15 @@ impl ScimService {
             })
             .collect();
         added += Self::add_members(&mut tx, id, &adds).await?;
+        Self::sync_policy(
+            &mut tx,
+            actor,
+            now,
+            format!("group {name} updated"),
+            None,
+            Some(id),
+        )
+        .await?;
         audit::append(
             &mut tx,
             now,
@@ -1312,6 +1387,15 @@ impl ScimService {
         )
         .map_err(db_err)?;
         exec!(tx.exec(), "DELETE FROM directory_groups WHERE id = $1", id).map_err(db_err)?;
+        Self::sync_policy(
+            &mut tx,
+            actor,
+            now,
+            format!("group {} deleted", old.display_name),
+            None,
+            Some(id),
+        )
+        .await?;
         audit::append(
             &mut tx,
             now,

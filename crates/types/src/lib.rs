@@ -5,6 +5,9 @@
 //! server-only dependency. Read models are named `*Summary` / `*Detail`;
 //! queries `*Query`; pages of results [`Page`].
 
+pub mod access;
+pub use access::*;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -1,0 +1,547 @@
+//! Policy revisions and the versioned store of policy inputs they are built
+//! from (`policy_facts`).
+//!
+//! Every write that changes an input of the policy — a server, a tool, a
+//! group, a person, a membership, a grant — calls one of the `sync_*`
+//! functions inside its own transaction. They compare what the bundle would
+//! hold now with the current facts and, only when something differs, close
+//! the old fact and insert the new one under a revision allocated from
+//! `policy_head` (once per transaction, see [`Change`]). So:
+//! - a change that does not alter the policy makes no revision;
+//! - the revision commits or rolls back with the change that caused it;
+//! - revision numbers only grow, in commit order (the head row is locked
+//!   until the transaction ends);
+//! - the inputs of any past revision N are the facts with
+//!   `rev_from <= N < coalesce(rev_to, ∞)`, which is how [`load_bundle`]
+//!   rebuilds the bundle of any revision for the simulator, diffs and
+//!   rollback.
+
+use crate::actor::Actor;
+use crate::db::{Exec, Tx};
+use crate::error::{Error, Result};
+use crate::{exec, fetch_all, fetch_optional, scalar};
+use chrono::{DateTime, SecondsFormat, Utc};
+use portcullis_policy::bundle::{
+    Annotations, Bundle, Group, Principal, Rule, Server, Tool, FORMAT_V1,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One policy-changing transaction: who, why, and the revision it allocated
+/// (at its first fact change).
+pub struct Change<'a> {
+    actor: &'a Actor,
+    source: &'static str,
+    summary: String,
+    at: DateTime<Utc>,
+    revision: Option<i64>,
+}
+
+impl<'a> Change<'a> {
+    /// `source` says which area made the change (`grants`, `catalog`,
+    /// `directory`, `rollback`); `summary` is shown on the Revisions page.
+    pub fn new(
+        actor: &'a Actor,
+        source: &'static str,
+        summary: impl Into<String>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            actor,
+            source,
+            summary: summary.into(),
+            at,
+            revision: None,
+        }
+    }
+
+    /// The revision this change produced, if it changed the policy.
+    pub fn revision(&self) -> Option<i64> {
+        self.revision
+    }
+
+    async fn allocate(&mut self, tx: &mut Tx) -> Result<i64> {
+        if let Some(rev) = self.revision {
+            return Ok(rev);
+        }
+        let rev = scalar!(
+            tx.exec(),
+            i64,
+            "UPDATE policy_head SET revision = revision + 1 WHERE id = 1 RETURNING revision"
+        )?;
+        exec!(
+            tx.exec(),
+            "INSERT INTO policy_revisions (number, created_at, actor_type, actor_id, actor_display, source, summary) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            rev,
+            self.at,
+            self.actor.kind.as_str(),
+            self.actor.id.as_deref(),
+            &self.actor.display,
+            self.source,
+            &self.summary
+        )?;
+        self.revision = Some(rev);
+        Ok(rev)
+    }
+}
+
+/// The kinds of fact (the `kind` column).
+mod kind {
+    pub const SERVER: &str = "server";
+    pub const TOOL: &str = "tool";
+    pub const GROUP: &str = "group";
+    pub const USER: &str = "user";
+    pub const MEMBER: &str = "member";
+    pub const GRANT: &str = "grant";
+}
+
+/// A server as the bundle sees it (its tools are facts of their own).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerFact {
+    pub slug: String,
+    pub resource: String,
+    pub enabled: bool,
+}
+
+/// A tool as the bundle sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolFact {
+    pub annotations: Annotations,
+    pub approved: bool,
+    pub definition_hash: String,
+}
+
+/// A person as the bundle sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserFact {
+    pub email: String,
+    pub active: bool,
+}
+
+/// A grant: the rule the bundle carries plus what the console shows and
+/// what a rollback needs to restore it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantFact {
+    pub rule: Rule,
+    pub reason: String,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::Internal(format!("policy fact: {e}")))
+}
+
+fn from_json<T: for<'de> Deserialize<'de>>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| Error::Internal(format!("policy fact: {e}")))
+}
+
+/// Sets fact (kind, k1, k2) to `value`; a no-op when it already holds it.
+async fn set_fact(
+    tx: &mut Tx,
+    change: &mut Change<'_>,
+    kind: &str,
+    k1: &str,
+    k2: &str,
+    value: &str,
+) -> Result<()> {
+    let current = scalar!(
+        tx.exec(),
+        Option<String>,
+        "SELECT MIN(value) FROM policy_facts WHERE kind = $1 AND k1 = $2 AND k2 = $3 AND rev_to IS NULL",
+        kind,
+        k1,
+        k2
+    )?;
+    if current.as_deref() == Some(value) {
+        return Ok(());
+    }
+    let rev = change.allocate(tx).await?;
+    if current.is_some() {
+        close(tx, rev, kind, k1, k2).await?;
+    }
+    exec!(
+        tx.exec(),
+        "INSERT INTO policy_facts (kind, k1, k2, value, rev_from) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (kind, k1, k2, rev_from) DO UPDATE SET value = excluded.value, rev_to = NULL",
+        kind,
+        k1,
+        k2,
+        value,
+        rev
+    )?;
+    Ok(())
+}
+
+/// Ends fact (kind, k1, k2) at revision `rev`. A fact opened by this same
+/// revision is deleted instead (it never was part of a committed revision).
+async fn close(tx: &mut Tx, rev: i64, kind: &str, k1: &str, k2: &str) -> Result<()> {
+    exec!(
+        tx.exec(),
+        "DELETE FROM policy_facts WHERE kind = $1 AND k1 = $2 AND k2 = $3 AND rev_to IS NULL AND rev_from = $4",
+        kind,
+        k1,
+        k2,
+        rev
+    )?;
+    exec!(
+        tx.exec(),
+        "UPDATE policy_facts SET rev_to = $4 WHERE kind = $1 AND k1 = $2 AND k2 = $3 AND rev_to IS NULL",
+        kind,
+        k1,
+        k2,
+        rev
+    )?;
+    Ok(())
+}
+
+/// Removes fact (kind, k1, k2) if it exists.
+async fn remove_fact(
+    tx: &mut Tx,
+    change: &mut Change<'_>,
+    kind: &str,
+    k1: &str,
+    k2: &str,
+) -> Result<()> {
+    let exists = scalar!(
+        tx.exec(),
+        i64,
+        "SELECT COUNT(*) FROM policy_facts WHERE kind = $1 AND k1 = $2 AND k2 = $3 AND rev_to IS NULL",
+        kind,
+        k1,
+        k2
+    )?;
+    if exists > 0 {
+        let rev = change.allocate(tx).await?;
+        close(tx, rev, kind, k1, k2).await?;
+    }
+    Ok(())
+}
+
+/// Makes the current facts of `kind` whose `k1` (or, with `by_k2`, `k2`)
+/// equals `key` exactly `desired` (keyed by the other column).
+async fn sync_family(
+    tx: &mut Tx,
+    change: &mut Change<'_>,
+    kind: &str,
+    key: &str,
+    by_k2: bool,
+    desired: BTreeMap<String, String>,
+) -> Result<()> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        k1: String,
+        k2: String,
+        value: String,
+    }
+    let sql = if by_k2 {
+        "SELECT k1, k2, value FROM policy_facts WHERE kind = $1 AND k2 = $2 AND rev_to IS NULL"
+    } else {
+        "SELECT k1, k2, value FROM policy_facts WHERE kind = $1 AND k1 = $2 AND rev_to IS NULL"
+    };
+    let current = fetch_all!(tx.exec(), Row, sql, kind, key)?;
+    let mut have = BTreeMap::new();
+    for r in current {
+        let other = if by_k2 { r.k1 } else { r.k2 };
+        have.insert(other, r.value);
+    }
+    let pair = |other: &str| -> (String, String) {
+        if by_k2 {
+            (other.to_owned(), key.to_owned())
+        } else {
+            (key.to_owned(), other.to_owned())
+        }
+    };
+    for (other, _) in have.iter().filter(|(o, _)| !desired.contains_key(*o)) {
+        let (k1, k2) = pair(other);
+        let rev = change.allocate(tx).await?;
+        close(tx, rev, kind, &k1, &k2).await?;
+    }
+    for (other, value) in &desired {
+        if have.get(other) != Some(value) {
+            let (k1, k2) = pair(other);
+            set_fact(tx, change, kind, &k1, &k2, value).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Brings the facts of one directory user (and, when the user is gone, their
+/// memberships) in line with the directory tables.
+pub async fn sync_directory_user(
+    tx: &mut Tx,
+    change: &mut Change<'_>,
+    user_id: &str,
+) -> Result<()> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        email: Option<String>,
+        user_name: String,
+        active: bool,
+    }
+    let row = fetch_optional!(
+        tx.exec(),
+        Row,
+        "SELECT email, user_name, active FROM directory_users WHERE id = $1 AND deleted_at IS NULL",
+        user_id
+    )?;
+    match row {
+        Some(r) => {
+            let fact = UserFact {
+                email: r.email.unwrap_or(r.user_name),
+                active: r.active,
+            };
+            set_fact(tx, change, kind::USER, user_id, "", &to_json(&fact)?).await
+        }
+        None => {
+            remove_fact(tx, change, kind::USER, user_id, "").await?;
+            sync_family(tx, change, kind::MEMBER, user_id, true, BTreeMap::new()).await
+        }
+    }
+}
+
+/// Brings the facts of one directory group and its memberships in line with
+/// the directory tables. Only members that are users of the group's own
+/// directory count.
+pub async fn sync_directory_group(
+    tx: &mut Tx,
+    change: &mut Change<'_>,
+    group_id: &str,
+) -> Result<()> {
+    let name = scalar!(
+        tx.exec(),
+        Option<String>,
+        "SELECT MIN(display_name) FROM directory_groups WHERE id = $1",
+        group_id
+    )?;
+    let mut members = BTreeMap::new();
+    match name {
+        Some(name) => {
+            let fact = Group {
+                id: group_id.to_owned(),
+                name,
+            };
+            set_fact(tx, change, kind::GROUP, group_id, "", &to_json(&fact)?).await?;
+            #[derive(sqlx::FromRow)]
+            struct Member {
+                member_id: String,
+            }
+            let ids = fetch_all!(
+                tx.exec(),
+                Member,
+                "SELECT m.member_id FROM directory_group_members m \
+                 JOIN directory_groups g ON g.id = m.group_id \
+                 JOIN directory_users u ON u.id = m.member_id AND u.directory_id = g.directory_id AND u.deleted_at IS NULL \
+                 WHERE m.group_id = $1",
+                group_id
+            )?;
+            members.extend(ids.into_iter().map(|m| (m.member_id, String::new())));
+        }
+        None => remove_fact(tx, change, kind::GROUP, group_id, "").await?,
+    }
+    sync_family(tx, change, kind::MEMBER, group_id, false, members).await
+}
+
+/// Brings the facts of one MCP server and its tools in line with the catalog
+/// tables (removed servers and tools drop out).
+pub async fn sync_server(tx: &mut Tx, change: &mut Change<'_>, server_id: &str) -> Result<()> {
+    #[derive(sqlx::FromRow)]
+    struct S {
+        slug: String,
+        resource_url: String,
+        enabled: bool,
+    }
+    #[derive(sqlx::FromRow)]
+    struct T {
+        name: String,
+        hints: String,
+        overrides: String,
+        status: String,
+        definition_hash: String,
+    }
+    let server = fetch_optional!(
+        tx.exec(),
+        S,
+        "SELECT slug, resource_url, enabled FROM mcp_servers WHERE id = $1",
+        server_id
+    )?;
+    let mut tools = BTreeMap::new();
+    match server {
+        Some(s) => {
+            let fact = ServerFact {
+                slug: s.slug,
+                resource: s.resource_url,
+                enabled: s.enabled,
+            };
+            set_fact(tx, change, kind::SERVER, server_id, "", &to_json(&fact)?).await?;
+            let rows = fetch_all!(
+                tx.exec(),
+                T,
+                "SELECT name, hints, overrides, status, definition_hash FROM mcp_tools \
+                 WHERE server_id = $1 AND status <> 'removed'",
+                server_id
+            )?;
+            for t in rows {
+                let fact = ToolFact {
+                    annotations: crate::catalog::effective_annotations(
+                        &from_json(&t.hints)?,
+                        &from_json(&t.overrides)?,
+                    ),
+                    approved: t.status == "active",
+                    definition_hash: t.definition_hash,
+                };
+                tools.insert(t.name, to_json(&fact)?);
+            }
+        }
+        None => remove_fact(tx, change, kind::SERVER, server_id, "").await?,
+    }
+    sync_family(tx, change, kind::TOOL, server_id, false, tools).await
+}
+
+/// Sets or removes the fact of one grant.
+pub async fn sync_grant(
+    tx: &mut Tx,
+    change: &mut Change<'_>,
+    grant_id: &str,
+    grant: Option<&GrantFact>,
+) -> Result<()> {
+    match grant {
+        Some(g) => set_fact(tx, change, kind::GRANT, grant_id, "", &to_json(g)?).await,
+        None => remove_fact(tx, change, kind::GRANT, grant_id, "").await,
+    }
+}
+
+/// The current revision number (0 before the first change).
+pub async fn head(exec: Exec<'_>) -> Result<i64> {
+    Ok(scalar!(
+        exec,
+        i64,
+        "SELECT revision FROM policy_head WHERE id = 1"
+    )?)
+}
+
+#[derive(sqlx::FromRow)]
+struct FactRow {
+    kind: String,
+    k1: String,
+    k2: String,
+    value: String,
+}
+
+/// The grants as of revision `rev`, by id.
+pub async fn grants_at(exec: Exec<'_>, rev: i64) -> Result<BTreeMap<String, GrantFact>> {
+    let rows = fetch_all!(
+        exec,
+        FactRow,
+        "SELECT kind, k1, k2, value FROM policy_facts \
+         WHERE kind = 'grant' AND rev_from <= $1 AND (rev_to IS NULL OR rev_to > $1)",
+        rev
+    )?;
+    rows.into_iter()
+        .map(|r| Ok((r.k1, from_json(&r.value)?)))
+        .collect()
+}
+
+/// Builds the bundle of revision `rev` from the facts valid at it. Callers
+/// read [`head`] first and pass it, so the bundle is consistent even while
+/// newer revisions commit.
+pub async fn load_bundle(exec: Exec<'_>, rev: i64, issued_at: DateTime<Utc>) -> Result<Bundle> {
+    let rows = fetch_all!(
+        exec,
+        FactRow,
+        "SELECT kind, k1, k2, value FROM policy_facts \
+         WHERE rev_from <= $1 AND (rev_to IS NULL OR rev_to > $1)",
+        rev
+    )?;
+    let mut servers: BTreeMap<String, Server> = BTreeMap::new();
+    let mut tools: Vec<(String, Tool)> = Vec::new();
+    let mut groups = Vec::new();
+    let mut principals: BTreeMap<String, Principal> = BTreeMap::new();
+    let mut members: Vec<(String, String)> = Vec::new();
+    let mut rules = Vec::new();
+    for r in rows {
+        match r.kind.as_str() {
+            kind::SERVER => {
+                let f: ServerFact = from_json(&r.value)?;
+                servers.insert(
+                    r.k1.clone(),
+                    Server {
+                        id: r.k1,
+                        slug: f.slug,
+                        resource: f.resource,
+                        enabled: f.enabled,
+                        tools: Vec::new(),
+                    },
+                );
+            }
+            kind::TOOL => {
+                let f: ToolFact = from_json(&r.value)?;
+                tools.push((
+                    r.k1,
+                    Tool {
+                        name: r.k2,
+                        annotations: f.annotations,
+                        approved: f.approved,
+                        definition_hash: f.definition_hash,
+                    },
+                ));
+            }
+            kind::GROUP => groups.push(from_json::<Group>(&r.value)?),
+            kind::USER => {
+                let f: UserFact = from_json(&r.value)?;
+                principals.insert(
+                    r.k1.clone(),
+                    Principal {
+                        id: r.k1,
+                        email: f.email,
+                        active: f.active,
+                        groups: Vec::new(),
+                    },
+                );
+            }
+            kind::MEMBER => members.push((r.k1, r.k2)),
+            kind::GRANT => rules.push(from_json::<GrantFact>(&r.value)?.rule),
+            other => return Err(Error::Internal(format!("unknown policy fact kind {other}"))),
+        }
+    }
+    for (server_id, tool) in tools {
+        if let Some(s) = servers.get_mut(&server_id) {
+            s.tools.push(tool);
+        }
+    }
+    let group_ids: BTreeSet<&str> = groups.iter().map(|g| g.id.as_str()).collect();
+    for (group_id, user_id) in &members {
+        if let (Some(p), true) = (
+            principals.get_mut(user_id),
+            group_ids.contains(group_id.as_str()),
+        ) {
+            p.groups.push(group_id.clone());
+        }
+    }
+    let mut servers: Vec<Server> = servers.into_values().collect();
+    for s in &mut servers {
+        s.tools.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    groups.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut principals: Vec<Principal> = principals.into_values().collect();
+    for p in &mut principals {
+        p.groups.sort();
+    }
+    rules.sort_by(|a, b| a.id.cmp(&b.id));
+    // Rules about a server that is gone at this revision match nothing.
+    rules.retain(|r| {
+        servers
+            .binary_search_by(|s| s.id.as_str().cmp(&r.server))
+            .is_ok()
+    });
+    Ok(Bundle {
+        format: FORMAT_V1.to_owned(),
+        revision: u64::try_from(rev).unwrap_or_default(),
+        issued_at: issued_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        servers,
+        groups,
+        principals,
+        rules,
+    })
+}

@@ -1,0 +1,646 @@
+//! Catalog and access policy through the domain services, on both backends:
+//! SCIM membership and deactivation drive revisions, deny wins, expiry,
+//! destructive tools need an explicit grant, rollback and diff, and the
+//! simulator agrees with an independent reference model.
+
+use crate::harness::{backend_tests, TestDb, TestResult};
+use crate::storage::{owner, services_on};
+use portcullis_domain::{Actor, Error, RequestMeta, Services};
+use portcullis_types::{
+    ActorType, GrantInput, GrantSubject, GrantTarget, ManualToolInput, MatchedVia, Role,
+    ServerInput, ToolHints,
+};
+use serde_json::{json, Value};
+
+const BASE: &str = "http://127.0.0.1/scim/v2";
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+fn ok<T, E: std::fmt::Debug>(r: Result<T, E>, what: &str) -> T {
+    r.unwrap_or_else(|e| panic!("{what}: {e:?}"))
+}
+
+/// A directory "Okta" and its actor.
+async fn directory(svc: &Services) -> Actor {
+    let d = ok(
+        svc.directory
+            .create_directory(&Actor::system("test"), "Okta")
+            .await,
+        "directory",
+    );
+    Actor::directory(&d.directory_id, "Okta", RequestMeta::default())
+}
+
+async fn scim_user(svc: &Services, okta: &Actor, email: &str) -> String {
+    let v = ok(
+        svc.scim
+            .create_user(
+                okta,
+                BASE,
+                json!({ "schemas": [USER], "userName": email, "active": true,
+                        "emails": [{ "value": email, "primary": true }] }),
+            )
+            .await,
+        "create user",
+    );
+    v["id"].as_str().unwrap_or_default().to_owned()
+}
+
+async fn scim_group(svc: &Services, okta: &Actor, name: &str, members: &[&str]) -> String {
+    let members: Vec<Value> = members.iter().map(|m| json!({ "value": m })).collect();
+    let v = ok(
+        svc.scim
+            .create_group(
+                okta,
+                BASE,
+                json!({ "schemas": [GROUP], "displayName": name, "members": members }),
+            )
+            .await,
+        "create group",
+    );
+    v["id"].as_str().unwrap_or_default().to_owned()
+}
+
+async fn add_member(svc: &Services, okta: &Actor, group: &str, user: &str) {
+    ok(
+        svc.scim
+            .patch_group(
+                okta,
+                BASE,
+                group,
+                &json!({ "schemas": [PATCH], "Operations": [
+                    { "op": "add", "path": "members", "value": [{ "value": user }] }] }),
+                None,
+                false,
+            )
+            .await,
+        "add member",
+    );
+}
+
+fn hints(read_only: bool, destructive: bool) -> ToolHints {
+    ToolHints {
+        read_only: Some(read_only),
+        destructive: Some(destructive),
+        idempotent: None,
+        open_world: None,
+    }
+}
+
+/// A server `github` with `search_code` (read-only), `create_issue`
+/// (writes, not destructive) and `delete_repo` (destructive).
+async fn github(svc: &Services, admin: &Actor) -> String {
+    let id = ok(
+        svc.catalog
+            .create_server(
+                admin,
+                &ServerInput {
+                    name: "GitHub".into(),
+                    slug: "github".into(),
+                    resource_url: "https://mcp.example.com/github".into(),
+                    description: "Code hosting".into(),
+                    owner: "platform@corp.example".into(),
+                    tags: "dev, scm".into(),
+                },
+            )
+            .await,
+        "create server",
+    );
+    for (name, h) in [
+        ("search_code", hints(true, false)),
+        ("create_issue", hints(false, false)),
+        ("delete_repo", hints(false, true)),
+    ] {
+        ok(
+            svc.catalog
+                .add_tool(
+                    admin,
+                    &id,
+                    &ManualToolInput {
+                        name: name.into(),
+                        hints: h,
+                        ..Default::default()
+                    },
+                )
+                .await,
+            "add tool",
+        );
+    }
+    id
+}
+
+fn grant(subject: GrantSubject, server: &str, target: GrantTarget, effect: &str) -> GrantInput {
+    GrantInput {
+        subject,
+        server_id: server.to_owned(),
+        target,
+        effect: effect.to_owned(),
+        include_destructive: false,
+        expires_at: None,
+        reason: "test".to_owned(),
+    }
+}
+
+async fn allowed(
+    svc: &Services,
+    admin: &Actor,
+    user: &str,
+    server: &str,
+    tool: &str,
+) -> (bool, String) {
+    let r = ok(
+        svc.access.simulate(admin, user, server, tool, None).await,
+        "simulate",
+    );
+    (r.allowed, r.reason)
+}
+
+async fn access_scim_membership_and_deactivation_drive_revisions(db: &TestDb) -> TestResult {
+    let (svc, _clock) = services_on(db).await;
+    let admin = owner(&svc).await;
+    let okta = directory(&svc).await;
+    let alice = scim_user(&svc, &okta, "alice@corp.example").await;
+    let eng = scim_group(&svc, &okta, "Engineering", &[]).await;
+    let srv = github(&svc, &admin).await;
+    let (_, granted_at) = svc
+        .access
+        .create_grant(
+            &admin,
+            &grant(
+                GrantSubject::Group { id: eng.clone() },
+                &srv,
+                GrantTarget::Server,
+                "allow",
+            ),
+        )
+        .await?;
+
+    // Not in the group yet: default deny.
+    let before = svc
+        .access
+        .simulate(&admin, &alice, &srv, "search_code", None)
+        .await?;
+    assert_eq!(
+        (before.allowed, before.reason.as_str(), before.revision),
+        (false, "no_grant", granted_at)
+    );
+
+    // The IdP adds Alice to Engineering: the next revision grants her the
+    // group's tools, with no admin step.
+    add_member(&svc, &okta, &eng, &alice).await;
+    let after = svc
+        .access
+        .simulate(&admin, &alice, &srv, "search_code", None)
+        .await?;
+    assert!(after.allowed, "{after:?}");
+    assert!(after.revision > granted_at);
+    let deciding: Vec<_> = after.rules.iter().filter(|r| r.deciding).collect();
+    assert_eq!(deciding.len(), 1);
+    assert_eq!(
+        deciding[0].via,
+        MatchedVia::Group {
+            id: eng.clone(),
+            name: "Engineering".into()
+        }
+    );
+    assert_eq!(
+        allowed(&svc, &admin, &alice, "github", "create_issue").await,
+        (true, "allowed".into())
+    );
+    // A whole-server allow does not cover destructive tools.
+    assert_eq!(
+        allowed(&svc, &admin, &alice, &srv, "delete_repo").await,
+        (false, "no_grant".into())
+    );
+    // Unknown tool or server: deny.
+    assert_eq!(
+        allowed(&svc, &admin, &alice, &srv, "no_such_tool").await,
+        (false, "unknown_tool".into())
+    );
+    assert_eq!(
+        allowed(&svc, &admin, &alice, "srv_nope", "search_code").await,
+        (false, "unknown_server".into())
+    );
+    // The past revision still answers as it was.
+    let past = svc
+        .access
+        .simulate(&admin, &alice, &srv, "search_code", Some(granted_at))
+        .await?;
+    assert_eq!((past.allowed, past.revision), (false, granted_at));
+
+    let revs = svc.access.revisions(&admin, 0, 10).await?;
+    assert_eq!(revs.items[0].number, after.revision);
+    assert_eq!(revs.items[0].source, "directory");
+    assert!(
+        revs.items[0].summary.contains("Engineering"),
+        "{:?}",
+        revs.items[0]
+    );
+
+    // A change that does not alter the policy makes no revision.
+    ok(
+        svc.scim
+            .patch_user(
+                &okta,
+                BASE,
+                &alice,
+                &json!({ "schemas": [PATCH], "Operations": [{ "op": "replace", "path": "displayName", "value": "Alice A." }] }),
+                None,
+            )
+            .await,
+        "rename",
+    );
+    let same = svc
+        .access
+        .simulate(&admin, &alice, &srv, "search_code", None)
+        .await?;
+    assert_eq!(same.revision, after.revision);
+
+    // Deactivation: denied everything from the next revision.
+    ok(
+        svc.scim
+            .patch_user(
+                &okta,
+                BASE,
+                &alice,
+                &json!({ "schemas": [PATCH], "Operations": [{ "op": "replace", "path": "active", "value": false }] }),
+                None,
+            )
+            .await,
+        "deactivate",
+    );
+    let off = svc
+        .access
+        .simulate(&admin, &alice, &srv, "search_code", None)
+        .await?;
+    assert_eq!(
+        (off.allowed, off.reason.as_str()),
+        (false, "inactive_principal")
+    );
+    assert!(off.revision > after.revision);
+    // Deleted by the IdP: no longer a principal at all.
+    ok(svc.scim.delete_user(&okta, &alice, None).await, "delete");
+    assert_eq!(
+        allowed(&svc, &admin, &alice, &srv, "search_code").await,
+        (false, "unknown_principal".into())
+    );
+    Ok(())
+}
+
+async fn access_deny_wins_expiry_and_validation(db: &TestDb) -> TestResult {
+    let (svc, clock) = services_on(db).await;
+    let admin = owner(&svc).await;
+    let okta = directory(&svc).await;
+    let bob = scim_user(&svc, &okta, "bob@corp.example").await;
+    let eng = scim_group(&svc, &okta, "Engineering", &[&bob]).await;
+    let srv = github(&svc, &admin).await;
+    svc.access
+        .create_grant(
+            &admin,
+            &grant(
+                GrantSubject::Group { id: eng.clone() },
+                &srv,
+                GrantTarget::Server,
+                "allow",
+            ),
+        )
+        .await?;
+    let (deny_id, _) = svc
+        .access
+        .create_grant(
+            &admin,
+            &grant(
+                GrantSubject::User { id: bob.clone() },
+                &srv,
+                GrantTarget::Tools {
+                    names: vec!["create_issue".into()],
+                },
+                "deny",
+            ),
+        )
+        .await?;
+    let r = svc
+        .access
+        .simulate(&admin, &bob, &srv, "create_issue", None)
+        .await?;
+    assert_eq!((r.allowed, r.reason.as_str()), (false, "denied_by_rule"));
+    let deciding: Vec<_> = r
+        .rules
+        .iter()
+        .filter(|m| m.deciding)
+        .map(|m| m.grant_id.clone())
+        .collect();
+    assert_eq!(deciding, vec![deny_id]);
+    assert_eq!(r.rules.len(), 2, "the allow also matched: {r:?}");
+    assert_eq!(
+        allowed(&svc, &admin, &bob, &srv, "search_code").await,
+        (true, "allowed".into())
+    );
+
+    // Destructive: an explicit grant, with an expiry.
+    let mut temp = grant(
+        GrantSubject::User { id: bob.clone() },
+        &srv,
+        GrantTarget::Tools {
+            names: vec!["delete_repo".into()],
+        },
+        "allow",
+    );
+    let expires = clock_now(&svc) + chrono::Duration::hours(1);
+    temp.expires_at = Some(expires);
+    svc.access.create_grant(&admin, &temp).await?;
+    assert_eq!(
+        allowed(&svc, &admin, &bob, &srv, "delete_repo").await,
+        (true, "allowed".into())
+    );
+    clock.advance(chrono::Duration::minutes(59) + chrono::Duration::seconds(59));
+    assert!(allowed(&svc, &admin, &bob, &srv, "delete_repo").await.0);
+    clock.advance(chrono::Duration::seconds(1));
+    let r = svc
+        .access
+        .simulate(&admin, &bob, &srv, "delete_repo", None)
+        .await?;
+    assert_eq!((r.allowed, r.reason.as_str()), (false, "no_grant"));
+    assert!(
+        r.rules.iter().any(|m| m.expired),
+        "the expired grant is listed: {r:?}"
+    );
+
+    // Bad input names the field; nothing is written.
+    let grants_before = svc
+        .access
+        .list_grants(&admin, &Default::default())
+        .await?
+        .total;
+    let bad = svc
+        .access
+        .create_grant(
+            &admin,
+            &grant(
+                GrantSubject::Everyone,
+                &srv,
+                GrantTarget::Tools {
+                    names: vec!["nope".into()],
+                },
+                "allow",
+            ),
+        )
+        .await;
+    match bad {
+        Err(Error::Invalid(f)) => assert_eq!(f[0].field, "tools", "{f:?}"),
+        other => panic!("expected invalid tools, got {other:?}"),
+    }
+    let mut past = grant(GrantSubject::Everyone, &srv, GrantTarget::Server, "allow");
+    past.expires_at = Some(clock_now(&svc) - chrono::Duration::minutes(1));
+    match svc.access.create_grant(&admin, &past).await {
+        Err(Error::Invalid(f)) => assert_eq!(f[0].field, "expires_at"),
+        other => panic!("expected invalid expires_at, got {other:?}"),
+    }
+    // An auditor cannot change grants.
+    let auditor = Actor {
+        role: Some(Role::Auditor),
+        ..admin.clone()
+    };
+    assert_eq!(auditor.kind, ActorType::ConsoleUser);
+    match svc
+        .access
+        .create_grant(
+            &auditor,
+            &grant(GrantSubject::Everyone, &srv, GrantTarget::Server, "allow"),
+        )
+        .await
+    {
+        Err(Error::Forbidden(_)) => {}
+        other => panic!("expected forbidden, got {other:?}"),
+    }
+    assert_eq!(
+        svc.access
+            .list_grants(&admin, &Default::default())
+            .await?
+            .total,
+        grants_before
+    );
+    Ok(())
+}
+
+fn clock_now(svc: &Services) -> chrono::DateTime<chrono::Utc> {
+    svc.core.clock.now()
+}
+
+async fn access_rollback_and_diff(db: &TestDb) -> TestResult {
+    let (svc, _clock) = services_on(db).await;
+    let admin = owner(&svc).await;
+    let okta = directory(&svc).await;
+    let bob = scim_user(&svc, &okta, "bob@corp.example").await;
+    let eng = scim_group(&svc, &okta, "Engineering", &[&bob]).await;
+    let srv = github(&svc, &admin).await;
+    let (_, a) = svc
+        .access
+        .create_grant(
+            &admin,
+            &grant(
+                GrantSubject::Group { id: eng.clone() },
+                &srv,
+                GrantTarget::Annotation {
+                    annotation: "read_only".into(),
+                },
+                "allow",
+            ),
+        )
+        .await?;
+    let (b_id, b) = svc
+        .access
+        .create_grant(
+            &admin,
+            &grant(
+                GrantSubject::User { id: bob.clone() },
+                &srv,
+                GrantTarget::Tools {
+                    names: vec!["create_issue".into()],
+                },
+                "allow",
+            ),
+        )
+        .await?;
+    assert_eq!(b, a + 1);
+    let d = svc.access.diff(&admin, a, b).await?;
+    assert_eq!(
+        d.grants_added
+            .iter()
+            .map(|g| g.id.clone())
+            .collect::<Vec<_>>(),
+        vec![b_id.clone()]
+    );
+    assert!(d.grants_removed.is_empty());
+    assert_eq!(d.access_added.len(), 1);
+    assert_eq!(
+        (
+            d.access_added[0].email.as_str(),
+            d.access_added[0].server.as_str(),
+            d.access_added[0].tool.as_str()
+        ),
+        ("bob@corp.example", "github", "create_issue")
+    );
+    assert!(d.access_removed.is_empty());
+
+    let c = svc.access.rollback(&admin, a).await?;
+    assert!(c > b);
+    let grants = svc.access.list_grants(&admin, &Default::default()).await?;
+    assert_eq!(grants.total, 1);
+    assert_eq!(
+        allowed(&svc, &admin, &bob, &srv, "create_issue").await,
+        (false, "no_grant".into())
+    );
+    assert_eq!(
+        allowed(&svc, &admin, &bob, &srv, "search_code").await,
+        (true, "allowed".into())
+    );
+    let d = svc.access.diff(&admin, b, c).await?;
+    assert_eq!(d.grants_removed.len(), 1);
+    assert_eq!(d.access_removed.len(), 1);
+    // Rolling back to where it already is changes nothing.
+    match svc.access.rollback(&admin, a).await {
+        Err(Error::PreconditionFailed(_)) => {}
+        other => panic!("expected precondition failure, got {other:?}"),
+    }
+    // Rolling forward again restores the revoked grant, same id.
+    svc.access.rollback(&admin, b).await?;
+    assert_eq!(
+        allowed(&svc, &admin, &bob, &srv, "create_issue").await,
+        (true, "allowed".into())
+    );
+    let events = crate::harness::audit_rows(&db.url, "access.policy.rolled_back").await;
+    assert_eq!(events.len(), 2);
+    Ok(())
+}
+
+/// Every (person, tool) pair of a small company: the simulator's answer
+/// equals an independent model of the rules written here.
+async fn access_simulator_agrees_with_reference_model(db: &TestDb) -> TestResult {
+    let (svc, _clock) = services_on(db).await;
+    let admin = owner(&svc).await;
+    let okta = directory(&svc).await;
+    let mut users = Vec::new();
+    for n in 0..6 {
+        users.push(scim_user(&svc, &okta, &format!("u{n}@corp.example")).await);
+    }
+    let g_eng = scim_group(
+        &svc,
+        &okta,
+        "Engineering",
+        &[&users[0], &users[1], &users[2]],
+    )
+    .await;
+    let g_ops = scim_group(&svc, &okta, "Ops", &[&users[2], &users[3]]).await;
+    let srv = github(&svc, &admin).await;
+    let tools = ["search_code", "create_issue", "delete_repo"];
+    let destructive = |t: &str| t == "delete_repo";
+    let read_only = |t: &str| t == "search_code";
+    // (subject, target tools or None = server, annotation read_only, effect, include_destructive)
+    struct G {
+        subject: GrantSubject,
+        target: GrantTarget,
+        effect: &'static str,
+        include_destructive: bool,
+    }
+    let gs = vec![
+        G {
+            subject: GrantSubject::Group { id: g_eng.clone() },
+            target: GrantTarget::Server,
+            effect: "allow",
+            include_destructive: false,
+        },
+        G {
+            subject: GrantSubject::Group { id: g_ops.clone() },
+            target: GrantTarget::Server,
+            effect: "allow",
+            include_destructive: true,
+        },
+        G {
+            subject: GrantSubject::User {
+                id: users[1].clone(),
+            },
+            target: GrantTarget::Tools {
+                names: vec!["create_issue".into()],
+            },
+            effect: "deny",
+            include_destructive: false,
+        },
+        G {
+            subject: GrantSubject::Everyone,
+            target: GrantTarget::Annotation {
+                annotation: "read_only".into(),
+            },
+            effect: "allow",
+            include_destructive: false,
+        },
+        G {
+            subject: GrantSubject::User {
+                id: users[3].clone(),
+            },
+            target: GrantTarget::Server,
+            effect: "deny",
+            include_destructive: false,
+        },
+        G {
+            subject: GrantSubject::User {
+                id: users[4].clone(),
+            },
+            target: GrantTarget::Tools {
+                names: vec!["delete_repo".into()],
+            },
+            effect: "allow",
+            include_destructive: false,
+        },
+    ];
+    for g in &gs {
+        let mut input = grant(g.subject.clone(), &srv, g.target.clone(), g.effect);
+        input.include_destructive = g.include_destructive;
+        svc.access.create_grant(&admin, &input).await?;
+    }
+    let groups_of = |u: &str| -> Vec<&String> {
+        let mut v = Vec::new();
+        if [&users[0], &users[1], &users[2]].iter().any(|x| *x == u) {
+            v.push(&g_eng);
+        }
+        if [&users[2], &users[3]].iter().any(|x| *x == u) {
+            v.push(&g_ops);
+        }
+        v
+    };
+    let mut checked = 0;
+    for u in &users {
+        for t in tools {
+            let covers = |g: &G| -> bool {
+                let subject = match &g.subject {
+                    GrantSubject::User { id } => id == u,
+                    GrantSubject::Group { id } => groups_of(u).contains(&id),
+                    GrantSubject::Everyone => true,
+                };
+                let target = match &g.target {
+                    GrantTarget::Server => {
+                        g.effect == "deny" || !destructive(t) || g.include_destructive
+                    }
+                    GrantTarget::Tools { names } => names.iter().any(|n| n == t),
+                    GrantTarget::Annotation { .. } => read_only(t),
+                };
+                subject && target
+            };
+            let denied = gs.iter().any(|g| g.effect == "deny" && covers(g));
+            let expected = !denied && gs.iter().any(|g| g.effect == "allow" && covers(g));
+            let got = svc.access.simulate(&admin, u, &srv, t, None).await?;
+            assert_eq!(got.allowed, expected, "{u} {t}: {got:?}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 18);
+    Ok(())
+}
+
+backend_tests!(
+    access_scim_membership_and_deactivation_drive_revisions,
+    access_deny_wins_expiry_and_validation,
+    access_rollback_and_diff,
+    access_simulator_agrees_with_reference_model,
+);
