@@ -13,9 +13,11 @@
 
 #![recursion_limit = "512"]
 
+pub mod access;
 pub mod admins;
 pub mod audit;
 pub mod auth;
+pub mod catalog;
 pub mod components;
 pub mod directory;
 pub mod error;
@@ -67,6 +69,13 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("directory/users/:id") view=directory::UserPage/>
                     <Route path=path!("directory/groups") view=directory::GroupsPage/>
                     <Route path=path!("directory/groups/:id") view=directory::GroupPage/>
+                    <Route path=path!("catalog/servers") view=catalog::ServersPage/>
+                    <Route path=path!("catalog/servers/:id") view=catalog::ServerPage/>
+                    <Route path=path!("catalog/tools") view=catalog::ToolsPage/>
+                    <Route path=path!("catalog/tools/:id") view=catalog::ToolPage/>
+                    <Route path=path!("access/grants") view=access::GrantsPage/>
+                    <Route path=path!("access/simulator") view=access::SimulatorPage/>
+                    <Route path=path!("access/revisions") view=access::RevisionsPage/>
                     <Route path=path!("audit") view=audit::AuditPage/>
                     <Route path=path!("settings/directories") view=directory::DirectoriesPage/>
                     <Route path=path!("settings/directories/:id") view=directory::DirectoryPage/>

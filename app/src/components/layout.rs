@@ -74,6 +74,36 @@ pub fn ConsoleLayout() -> impl IntoView {
                             </A>
                         </div>
                     </div>
+                    <div>
+                        <p class=SECTION>"Catalog"</p>
+                        <div class="space-y-1">
+                            <A href="/catalog/servers" attr:class=NAV_LINK>
+                                <NavIcon d="M4 4h12v5H4zM4 11h12v5H4zM7 6.5h.01M7 13.5h.01"/>
+                                "Servers"
+                            </A>
+                            <A href="/catalog/tools" attr:class=NAV_LINK>
+                                <NavIcon d="M12.5 3.5a3.5 3.5 0 00-3.3 4.7L3.5 13.9 6.1 16.5l5.7-5.7a3.5 3.5 0 004.5-4.5l-2 2-2.1-.6-.6-2.1 2-2z"/>
+                                "Tools"
+                            </A>
+                        </div>
+                    </div>
+                    <div>
+                        <p class=SECTION>"Access"</p>
+                        <div class="space-y-1">
+                            <A href="/access/grants" attr:class=NAV_LINK>
+                                <NavIcon d="M10 2.5l6 2.5v4.5c0 3.8-2.6 6.7-6 8-3.4-1.3-6-4.2-6-8V5zM7.5 10l2 2 3.5-4"/>
+                                "Grants"
+                            </A>
+                            <A href="/access/simulator" attr:class=NAV_LINK>
+                                <NavIcon d="M10 17a7 7 0 100-14 7 7 0 000 14zM10 6v4l2.5 2.5"/>
+                                "Simulator"
+                            </A>
+                            <A href="/access/revisions" attr:class=NAV_LINK>
+                                <NavIcon d="M6 4v12M6 7a2 2 0 100-4 2 2 0 000 4zM6 17a2 2 0 100-4 2 2 0 000 4zM14 11a2 2 0 100-4 2 2 0 000 4zM14 11c0 3-4 2.5-8 3"/>
+                                "Revisions"
+                            </A>
+                        </div>
+                    </div>
                     <div class="space-y-1">
                         <A href="/audit" attr:class=NAV_LINK>
                             <NavIcon d="M6 3h6l4 4v10H6zM12 3v4h4M8.5 11h5M8.5 14h5"/>
