@@ -307,6 +307,7 @@ async fn catalog_console_functions_check_role_and_fields() -> TestResult {
         )
         .await;
     assert_eq!(status, 409, "{body}");
+    assert_eq!(body["fields"][0]["field"], "slug");
 
     let (_, auditor) =
         crate::console::invite_and_accept(&srv, &owner, "audrey@test.example", "auditor").await;
