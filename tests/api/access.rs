@@ -634,7 +634,10 @@ async fn access_simulator_agrees_with_reference_model(db: &TestDb) -> TestResult
             // ... and equals the evaluator's own decision on the same bundle.
             let snap = svc.access.current().await?;
             let d = snap.policy.decide(u, &srv, t, clock_now(&svc).timestamp());
-            assert_eq!((got.allowed, got.reason.as_str()), (d.allowed, d.reason.code()));
+            assert_eq!(
+                (got.allowed, got.reason.as_str()),
+                (d.allowed, d.reason.code())
+            );
             checked += 1;
         }
     }

@@ -143,34 +143,48 @@ fn checked(v: &str) -> Option<bool> {
     Some(matches!(v, "on" | "true" | "yes"))
 }
 
+/// The "Add a tool by hand" form: plain field names; a checkbox that is
+/// not ticked is absent.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManualToolForm {
+    pub server_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub input_schema: String,
+    #[serde(default)]
+    pub read_only: String,
+    #[serde(default)]
+    pub destructive: String,
+    #[serde(default)]
+    pub idempotent: String,
+    #[serde(default)]
+    pub open_world: String,
+}
+
 /// Adds a tool by hand. **Permission:** `CatalogManage`.
 #[server(endpoint = "console/catalog/tools/add")]
-#[allow(clippy::too_many_arguments)]
-pub async fn add_tool(
-    server_id: String,
-    name: String,
-    #[server(default)] title: String,
-    #[server(default)] description: String,
-    #[server(default)] input_schema: String,
-    #[server(default)] read_only: String,
-    #[server(default)] destructive: String,
-    #[server(default)] idempotent: String,
-    #[server(default)] open_world: String,
-) -> Result<String, AppError> {
+pub async fn add_tool(#[server(flatten)] form: ManualToolForm) -> Result<String, AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
     let input = ManualToolInput {
-        name,
-        title,
-        description,
-        input_schema,
+        name: form.name,
+        title: form.title,
+        description: form.description,
+        input_schema: form.input_schema,
         hints: ToolHints {
-            read_only: checked(&read_only),
-            destructive: checked(&destructive),
-            idempotent: checked(&idempotent),
-            open_world: checked(&open_world),
+            read_only: checked(&form.read_only),
+            destructive: checked(&form.destructive),
+            idempotent: checked(&form.idempotent),
+            open_world: checked(&form.open_world),
         },
     };
-    Ok(svc.catalog.add_tool(&actor, &server_id, &input).await?)
+    Ok(svc
+        .catalog
+        .add_tool(&actor, &form.server_id, &input)
+        .await?)
 }
 
 /// Tools across servers. `status` is `active`, `quarantined`, `removed` or

@@ -375,3 +375,25 @@ pub async fn count_dyn(exec: Exec<'_>, sql: &str, args: &[Arg]) -> Result<i64, s
         }
     }
 }
+
+/// Executes run-time SQL with run-time binds; evaluates to rows affected.
+pub async fn exec_dyn(exec: Exec<'_>, sql: &str, args: &[Arg]) -> Result<u64, sqlx::Error> {
+    match exec {
+        Exec::SqlitePool(p) => bind_args!(sqlx::query::<Sqlite>(sql), args)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()),
+        Exec::PgPool(p) => bind_args!(sqlx::query::<Postgres>(sql), args)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()),
+        Exec::SqliteConn(c) => bind_args!(sqlx::query::<Sqlite>(sql), args)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected()),
+        Exec::PgConn(c) => bind_args!(sqlx::query::<Postgres>(sql), args)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected()),
+    }
+}

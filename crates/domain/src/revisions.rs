@@ -17,7 +17,7 @@
 //!   rollback.
 
 use crate::actor::Actor;
-use crate::db::{Exec, Tx};
+use crate::db::{exec_dyn, Arg, Exec, Tx};
 use crate::error::{Error, Result};
 use crate::{exec, fetch_all, fetch_optional, scalar};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -258,14 +258,43 @@ async fn sync_family(
         let rev = change.allocate(tx).await?;
         close(tx, rev, kind, &k1, &k2).await?;
     }
+    // New facts (the common case: members added) go in with one statement
+    // per chunk; the revision's lock is held as briefly as possible.
+    let mut new_rows = Vec::new();
     for (other, value) in &desired {
-        if have.get(other) != Some(value) {
-            let (k1, k2) = pair(other);
-            set_fact(tx, change, kind, &k1, &k2, value).await?;
+        match have.get(other) {
+            Some(v) if v == value => {}
+            Some(_) => {
+                let (k1, k2) = pair(other);
+                set_fact(tx, change, kind, &k1, &k2, value).await?;
+            }
+            None => new_rows.push((pair(other), value)),
         }
+    }
+    for chunk in new_rows.chunks(INSERT_CHUNK) {
+        let rev = change.allocate(tx).await?;
+        let mut sql =
+            String::from("INSERT INTO policy_facts (kind, k1, k2, value, rev_from) VALUES ");
+        let mut args = Vec::with_capacity(chunk.len() * 3 + 2);
+        args.push(Arg::Text(kind.to_owned()));
+        args.push(Arg::Int(rev));
+        for (i, ((k1, k2), value)) in chunk.iter().enumerate() {
+            let n = 3 + i * 3;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("($1, ${n}, ${}, ${}, $2)", n + 1, n + 2));
+            args.push(Arg::Text(k1.clone()));
+            args.push(Arg::Text(k2.clone()));
+            args.push(Arg::Text((*value).clone()));
+        }
+        exec_dyn(tx.exec(), &sql, &args).await?;
     }
     Ok(())
 }
+
+/// Rows per multi-row INSERT (3 binds each, well under SQLite's limit).
+const INSERT_CHUNK: usize = 200;
 
 /// Brings the facts of one directory user (and, when the user is gone, their
 /// memberships) in line with the directory tables.
@@ -309,13 +338,30 @@ pub async fn sync_directory_group(
     change: &mut Change<'_>,
     group_id: &str,
 ) -> Result<()> {
+    // Everything is read before the first write: the first changed fact
+    // takes the revision lock, held until commit.
     let name = scalar!(
         tx.exec(),
         Option<String>,
         "SELECT MIN(display_name) FROM directory_groups WHERE id = $1",
         group_id
     )?;
-    let mut members = BTreeMap::new();
+    #[derive(sqlx::FromRow)]
+    struct Member {
+        member_id: String,
+    }
+    let members: BTreeMap<String, String> = fetch_all!(
+        tx.exec(),
+        Member,
+        "SELECT m.member_id FROM directory_group_members m \
+         JOIN directory_groups g ON g.id = m.group_id \
+         JOIN directory_users u ON u.id = m.member_id AND u.directory_id = g.directory_id AND u.deleted_at IS NULL \
+         WHERE m.group_id = $1",
+        group_id
+    )?
+    .into_iter()
+    .map(|m| (m.member_id, String::new()))
+    .collect();
     match name {
         Some(name) => {
             let fact = Group {
@@ -323,20 +369,6 @@ pub async fn sync_directory_group(
                 name,
             };
             set_fact(tx, change, kind::GROUP, group_id, "", &to_json(&fact)?).await?;
-            #[derive(sqlx::FromRow)]
-            struct Member {
-                member_id: String,
-            }
-            let ids = fetch_all!(
-                tx.exec(),
-                Member,
-                "SELECT m.member_id FROM directory_group_members m \
-                 JOIN directory_groups g ON g.id = m.group_id \
-                 JOIN directory_users u ON u.id = m.member_id AND u.directory_id = g.directory_id AND u.deleted_at IS NULL \
-                 WHERE m.group_id = $1",
-                group_id
-            )?;
-            members.extend(ids.into_iter().map(|m| (m.member_id, String::new())));
         }
         None => remove_fact(tx, change, kind::GROUP, group_id, "").await?,
     }
