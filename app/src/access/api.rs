@@ -264,11 +264,17 @@ pub async fn list_access_servers() -> Result<Vec<ServerSummary>, AppError> {
     Ok(svc.catalog.list_servers(&actor, "", 0, 200).await?.items)
 }
 
-/// The tools of one server, for pickers. **Permission:** `ConsoleRead`.
+/// The tools of one server (by id or slug), for pickers; none for an
+/// unknown server. **Permission:** `ConsoleRead`.
 #[server(endpoint = "console/access/server_tools")]
-pub async fn list_access_tools(server_id: String) -> Result<Vec<ToolSummary>, AppError> {
+pub async fn list_access_tools(server: String) -> Result<Vec<ToolSummary>, AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
-    Ok(svc.catalog.server_tools(&actor, &server_id).await?)
+    let id = match svc.catalog.server(&actor, &server).await {
+        Ok(s) => s.id,
+        Err(portcullis_domain::Error::NotFound(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(svc.catalog.server_tools(&actor, &id).await?)
 }
 
 /// Directory groups by name (at most 200), for the grant form's picker.
