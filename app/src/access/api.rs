@@ -70,30 +70,48 @@ pub async fn list_grants(
     Ok(svc.access.list_grants(&actor, &query).await?)
 }
 
-/// Creates a grant from the New grant form; returns its id and the policy
-/// revision it made. `subject_kind` is `everyone`, `group` (with
-/// `group_id`) or `person` (with `person`: an email, userName or user id);
-/// `target` is `server`, `tools` (with `tools[]`) or `annotation` (with
-/// `annotation`); `expires_at` is a `datetime-local` value read as UTC, or
-/// empty for no expiry; `include_destructive` is present when ticked.
-/// **Permission:** `AccessManage`.
-#[allow(clippy::too_many_arguments)]
+/// The New grant form, as posted. `subject_kind` is `everyone`, `group`
+/// (with `group_id`) or `person` (with `person`: an email, userName or
+/// user id); `target` is `server`, `tools` (with `tools[]`) or
+/// `annotation` (with `annotation`); `expires_at` is a `datetime-local`
+/// value read as UTC, or empty for no expiry; `include_destructive` is
+/// present when ticked.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GrantForm {
+    pub effect: String,
+    pub subject_kind: String,
+    pub group_id: String,
+    pub person: String,
+    pub server_id: String,
+    pub target: String,
+    pub tools: Vec<String>,
+    pub annotation: String,
+    pub include_destructive: Option<String>,
+    pub expires_at: String,
+    pub reason: String,
+}
+
+/// Creates a grant from the New grant form (its fields at the top level of
+/// the form, see [`GrantForm`]); returns its id and the policy revision it
+/// made. **Permission:** `AccessManage`.
 #[server(endpoint = "console/access/grants/create")]
-pub async fn create_grant(
-    #[server(default)] effect: String,
-    #[server(default)] subject_kind: String,
-    #[server(default)] group_id: String,
-    #[server(default)] person: String,
-    #[server(default)] server_id: String,
-    #[server(default)] target: String,
-    #[server(default)] tools: Vec<String>,
-    #[server(default)] annotation: String,
-    #[server(default)] include_destructive: Option<String>,
-    #[server(default)] expires_at: String,
-    #[server(default)] reason: String,
-) -> Result<GrantCreated, AppError> {
+pub async fn create_grant(#[server(flatten)] form: GrantForm) -> Result<GrantCreated, AppError> {
     use portcullis_types::{GrantInput, GrantSubject, GrantTarget};
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
+    let GrantForm {
+        effect,
+        subject_kind,
+        group_id,
+        person,
+        server_id,
+        target,
+        tools,
+        annotation,
+        include_destructive,
+        expires_at,
+        reason,
+    } = form;
     let subject = match subject_kind.as_str() {
         "everyone" => GrantSubject::Everyone,
         "group" => GrantSubject::Group { id: group_id },
