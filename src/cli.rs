@@ -175,8 +175,13 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
             let services = server::services(&config, db)?;
             let summary = portcullis_domain::demo::load(&services).await?;
             println!(
-                "Demo data loaded: {} console users, directory \"Okta\" with {} people and {} groups, and their audit trail.",
-                summary.admins, summary.directory_users, summary.directory_groups
+                "Demo data loaded: {} console users, directory \"Okta\" with {} people and {} groups, {} MCP servers with {} tools, {} grants, and their audit trail.",
+                summary.admins,
+                summary.directory_users,
+                summary.directory_groups,
+                summary.servers,
+                summary.tools,
+                summary.grants
             );
             println!(
                 "Sign in as {} with password {}",

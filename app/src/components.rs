@@ -9,7 +9,10 @@ pub mod misc;
 pub mod notice;
 pub mod table;
 
-pub use badge::{ActiveBadge, Badge, OutcomeBadge, RoleBadge, StatusBadge, Tone};
+pub use badge::{
+    ActiveBadge, AnnotationBadges, Badge, OutcomeBadge, RoleBadge, StatusBadge, Tone,
+    ToolStatusBadge,
+};
 pub use chart::BarChart;
 pub use detail::{Breadcrumbs, CopyValue, Field, Tab, Tabs};
 pub use dialog::{ConfirmDialog, SecretDialog};

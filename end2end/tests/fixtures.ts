@@ -1,5 +1,5 @@
 import { test as base, expect } from '@playwright/test';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,6 +17,8 @@ export interface Server {
   dbPath: string;
   /** everything the server printed so far (stdout and stderr) */
   output(): string;
+  /** with demo data: the demo owner's credentials (the set-up link is then empty) */
+  demoOwner?: { email: string; password: string };
 }
 
 export const OWNER_EMAIL = 'owner@e2e.example';
@@ -44,20 +46,37 @@ interface Running extends Server {
   stop(): Promise<void>;
 }
 
-/** Spawns the server and resolves once it has printed both its URL and the set-up link. */
-async function startServer(): Promise<Running> {
+const DEMO_OWNER = /Sign in as (\S+) with password (\S+)/;
+
+/**
+ * Spawns the server and resolves once it has printed its URL and the
+ * set-up link. With `demo`, `portcullis demo` loads the sample data first;
+ * the server then has an owner and prints no set-up link.
+ */
+async function startServer(demo = false): Promise<Running> {
   const bin = serverBinary();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'portcullis-e2e-'));
   const dbPath = path.join(tmp, 'p.db');
+  const env = {
+    ...process.env,
+    DATABASE_URL: `sqlite:${dbPath}?mode=rwc`,
+    PORTCULLIS_ADDR: '127.0.0.1:0',
+    PORTCULLIS_BOOTSTRAP_OWNER_EMAIL: OWNER_EMAIL,
+    PORTCULLIS_CONFIG: '',
+    NO_COLOR: '1',
+  };
+  let demoOwner: { email: string; password: string } | undefined;
+  if (demo) {
+    const run = spawnSync(bin, ['demo'], { cwd: repoRoot, env, encoding: 'utf8' });
+    const m = `${run.stdout}`.match(DEMO_OWNER);
+    if (run.status !== 0 || !m) {
+      throw new Error(`portcullis demo failed (${run.status}):\n${run.stdout}\n${run.stderr}`);
+    }
+    demoOwner = { email: m[1], password: m[2] };
+  }
   const child: ChildProcess = spawn(bin, ['serve'], {
     cwd: repoRoot,
-    env: {
-      ...process.env,
-      DATABASE_URL: `sqlite:${dbPath}?mode=rwc`,
-      PORTCULLIS_ADDR: '127.0.0.1:0',
-      PORTCULLIS_BOOTSTRAP_OWNER_EMAIL: OWNER_EMAIL,
-      NO_COLOR: '1',
-    },
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 
@@ -110,10 +129,10 @@ async function startServer(): Promise<Running> {
         baseURL ??= line.match(LISTENING)?.[1]?.replace(/\/+$/, '');
         setupURL ??= line.match(SETUP)?.[1];
       }
-      if (baseURL && setupURL) {
+      if (baseURL && (setupURL || demoOwner)) {
         settled = true;
         clearTimeout(deadline);
-        resolve({ baseURL, setupURL, dbPath, output: () => log, stop });
+        resolve({ baseURL, setupURL: setupURL ?? '', dbPath, output: () => log, stop, demoOwner });
       }
     };
     child.stdout?.on('data', onData);
@@ -126,12 +145,15 @@ async function startServer(): Promise<Running> {
 
 type ServerPool = { get(file: string): Promise<Running> };
 
-export const test = base.extend<{ server: Server }, { serverPool: ServerPool }>({
+export const test = base.extend<{ server: Server }, { serverPool: ServerPool; demoData: boolean }>({
+  // `test.use({ demoData: true })` in a file: its server starts with `portcullis demo` data.
+  demoData: [false, { option: true, scope: 'worker' }],
+
   // One server per test file. Files run one after another in the single worker,
   // so the pool stops the previous file's server when the next file begins,
   // and stops the last one when the worker ends.
   serverPool: [
-    async ({}, use) => {
+    async ({ demoData }, use) => {
       let current: { file: string; server: Promise<Running> } | undefined;
       const stopCurrent = async () => {
         const s = await current?.server.catch(() => undefined);
@@ -142,7 +164,7 @@ export const test = base.extend<{ server: Server }, { serverPool: ServerPool }>(
         async get(file: string) {
           if (current?.file !== file) {
             await stopCurrent();
-            current = { file, server: startServer() };
+            current = { file, server: startServer(demoData) };
           }
           return current.server;
         },
@@ -167,6 +189,16 @@ export const test = base.extend<{ server: Server }, { serverPool: ServerPool }>(
 });
 
 export { expect };
+
+/** Signs in as the demo owner through the sign-in page. */
+export async function signInAsDemoOwner(page: import('@playwright/test').Page, server: Server) {
+  if (!server.demoOwner) throw new Error('this server has no demo data: test.use({ demoData: true })');
+  await page.goto('/login');
+  await page.getByLabel('Email', { exact: true }).fill(server.demoOwner.email);
+  await page.getByLabel('Password', { exact: true }).fill(server.demoOwner.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible();
+}
 
 /** `<repo>/artifacts/screenshots/<name>.png`, with the folder created. */
 export function screenshotPath(name: string): string {

@@ -99,4 +99,8 @@ CREATE TABLE policy_facts (
 );
 CREATE UNIQUE INDEX policy_facts_current_key ON policy_facts (kind, k1, k2) WHERE rev_to IS NULL;
 CREATE INDEX policy_facts_member_idx ON policy_facts (kind, k2) WHERE rev_to IS NULL;
+-- Building the bundle of revision N reads the facts with rev_from <= N and
+-- (rev_to IS NULL OR rev_to > N): for recent N that is the open rows plus
+-- the few closed after N, not the whole history.
 CREATE INDEX policy_facts_rev_idx ON policy_facts (rev_from);
+CREATE INDEX policy_facts_rev_to_idx ON policy_facts (rev_to);

@@ -636,6 +636,10 @@ async fn access_simulator_agrees_with_reference_model(db: &TestDb) -> TestResult
             let expected = !denied && gs.iter().any(|g| g.effect == "allow" && covers(g));
             let got = svc.access.simulate(&admin, u, &srv, t, None).await?;
             assert_eq!(got.allowed, expected, "{u} {t}: {got:?}");
+            // ... and equals the evaluator's own decision on the same bundle.
+            let snap = svc.access.current().await?;
+            let d = snap.policy.decide(u, &srv, t, clock_now(&svc).timestamp());
+            assert_eq!((got.allowed, got.reason.as_str()), (d.allowed, d.reason.code()));
             checked += 1;
         }
     }

@@ -239,3 +239,138 @@ async fn catalog_discovery_refuses_loopback_unless_allowed() -> TestResult {
     srv.stop().await;
     Ok(())
 }
+
+/// The console's catalog server functions: an owner registers a server and
+/// adds a tool by hand; bad input names the field and writes nothing; an
+/// auditor calling the same functions directly gets 403 and nothing
+/// changes; everyone can read.
+#[tokio::test]
+async fn catalog_console_functions_check_role_and_fields() -> TestResult {
+    let srv = TestServer::start().await;
+    let owner = srv.owner_client("owner password 1234").await;
+    let (status, id) = srv
+        .call(
+            &owner,
+            "catalog/servers/create",
+            &[
+                ("name", "GitHub"),
+                ("slug", "github"),
+                ("resource_url", "https://mcp.example.com/github"),
+                ("tags", "dev, scm"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{id}");
+    let id = id.as_str().unwrap_or_default().to_owned();
+    assert!(id.starts_with("srv_"), "{id}");
+    let (status, body) = srv
+        .call(
+            &owner,
+            "catalog/tools/add",
+            &[
+                ("server_id", &id),
+                ("name", "delete_repo"),
+                ("description", "<script>alert(1)</script>"),
+                ("destructive", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Bad input: 422 naming the fields, nothing written.
+    let (status, body) = srv
+        .call(
+            &owner,
+            "catalog/servers/create",
+            &[
+                ("name", ""),
+                ("slug", "Not A Slug"),
+                ("resource_url", "ftp://x"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let fields: Vec<&str> = body["fields"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|f| f["field"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(fields, vec!["name", "slug", "resource_url"]);
+    let (status, body) = srv
+        .call(
+            &owner,
+            "catalog/servers/create",
+            &[
+                ("name", "Other"),
+                ("slug", "github"),
+                ("resource_url", "https://x.example/mcp"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["fields"][0]["field"], "slug");
+
+    let (_, auditor) =
+        crate::console::invite_and_accept(&srv, &owner, "audrey@test.example", "auditor").await;
+    for (endpoint, form) in [
+        (
+            "catalog/servers/create",
+            vec![
+                ("name", "Evil"),
+                ("slug", "evil"),
+                ("resource_url", "https://evil.example/mcp"),
+            ],
+        ),
+        ("catalog/servers/discover", vec![("id", id.as_str())]),
+        ("catalog/servers/delete", vec![("id", id.as_str())]),
+        (
+            "catalog/servers/enable",
+            vec![("id", id.as_str()), ("enabled", "false")],
+        ),
+        (
+            "catalog/tools/add",
+            vec![("server_id", id.as_str()), ("name", "x")],
+        ),
+    ] {
+        let (status, body) = srv.call(&auditor, endpoint, &form).await;
+        assert_eq!(status, 403, "{endpoint}: {body}");
+    }
+    let (status, page) = srv
+        .call(
+            &auditor,
+            "catalog/servers/list",
+            &[("q", ""), ("offset", "0")],
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["total"], 1);
+    assert_eq!(page["items"][0]["slug"], "github");
+    assert_eq!(page["items"][0]["enabled"], true);
+    assert_eq!(page["items"][0]["tools"], 1);
+    let (status, server) = srv
+        .call(&auditor, "catalog/servers/get", &[("id", "github")])
+        .await;
+    assert_eq!(status, 200, "{server}");
+    assert_eq!(
+        server["tools"][0]["description"],
+        "<script>alert(1)</script>"
+    );
+    assert_eq!(server["tools"][0]["effective"]["destructive"], true);
+    assert_eq!(server["tools"][0]["callers"], 0);
+
+    // The server page renders the untrusted description as text.
+    let html = owner
+        .get(srv.url(&format!("/catalog/servers/{id}")))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "escaped"
+    );
+    assert!(!html.contains("<script>alert(1)</script>"));
+    let created = audit_rows(&srv.db.url, "catalog.server.created").await;
+    assert_eq!(created.len(), 1);
+    srv.stop().await;
+    Ok(())
+}

@@ -7,7 +7,7 @@ const OWNER_PW: &str = "correct horse battery staple";
 
 /// Invites `email` with `role` as the owner and accepts the invitation;
 /// returns the new user's id and a signed-in client.
-async fn invite_and_accept(
+pub(crate) async fn invite_and_accept(
     srv: &TestServer,
     owner: &reqwest::Client,
     email: &str,

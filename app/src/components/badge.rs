@@ -80,3 +80,42 @@ pub fn ActiveBadge(active: bool) -> impl IntoView {
     };
     view! { <Badge tone label/> }
 }
+
+/// A tool's effective annotations as badges (read-only, destructive,
+/// idempotent, open-world); "no annotations" when none applies. Annotations
+/// are the server's hints (possibly overridden by an admin): shown, never
+/// trusted to grant anything.
+#[component]
+pub fn AnnotationBadges(annotations: portcullis_types::EffectiveAnnotations) -> impl IntoView {
+    let a = annotations;
+    let mut items: Vec<(Tone, &'static str)> = Vec::new();
+    if a.read_only {
+        items.push((Tone::Ok, "read-only"));
+    }
+    if a.destructive {
+        items.push((Tone::Danger, "destructive"));
+    }
+    if a.idempotent {
+        items.push((Tone::Neutral, "idempotent"));
+    }
+    if a.open_world {
+        items.push((Tone::Accent, "open-world"));
+    }
+    view! {
+        <span class="inline-flex flex-wrap gap-1">
+            {items.into_iter().map(|(tone, label)| view! { <Badge tone label/> }).collect_view()}
+        </span>
+    }
+}
+
+/// A tool's review status.
+#[component]
+pub fn ToolStatusBadge(status: portcullis_types::ToolStatus) -> impl IntoView {
+    use portcullis_types::ToolStatus;
+    let (tone, label) = match status {
+        ToolStatus::Active => (Tone::Ok, "Approved"),
+        ToolStatus::Quarantined => (Tone::Attention, "Quarantined"),
+        ToolStatus::Removed => (Tone::Neutral, "Removed"),
+    };
+    view! { <Badge tone label/> }
+}

@@ -100,6 +100,18 @@ const UNIQUE_CONSTRAINTS: &[(&str, &str, &str, &str)] = &[
         "displayName",
         "a group with this displayName already exists in this directory",
     ),
+    (
+        "mcp_servers_slug_key",
+        "mcp_servers.slug",
+        "slug",
+        "another server has this slug",
+    ),
+    (
+        "mcp_servers_resource_key",
+        "mcp_servers.resource_url",
+        "resource_url",
+        "another server has this resource URL",
+    ),
 ];
 
 impl From<sqlx::Error> for Error {
