@@ -23,7 +23,7 @@ pub use user_access::UserAccess;
 use crate::components::misc::url_encode;
 use crate::components::{Badge, RelTime, Tone};
 use leptos::prelude::*;
-use portcullis_types::{EffectiveAnnotations, GrantSubject, GrantSummary, GrantTarget, MatchedVia};
+use portcullis_types::{GrantSubject, GrantSummary, GrantTarget, MatchedVia};
 
 /// A form field's input (16 px in forms).
 pub(crate) const INPUT: &str = "block w-full rounded-md border border-zinc-300 bg-white px-3 py-2 text-base shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/30 disabled:opacity-60 dark:border-zinc-700 dark:bg-zinc-950";
@@ -112,32 +112,6 @@ pub(crate) fn Decision(allowed: bool) -> impl IntoView {
                 <path d=icon stroke-linecap="round" stroke-linejoin="round"/>
             </svg>
             {label}
-        </span>
-    }
-}
-
-/// A tool's effective annotations as badges. Same tones and words as the
-/// catalog's: read-only green, destructive red, idempotent grey, open-world
-/// accent.
-#[component]
-pub(crate) fn AnnotationTags(annotations: EffectiveAnnotations) -> impl IntoView {
-    let a = annotations;
-    let mut items: Vec<(Tone, &'static str)> = Vec::new();
-    if a.read_only {
-        items.push((Tone::Ok, "read-only"));
-    }
-    if a.destructive {
-        items.push((Tone::Danger, "destructive"));
-    }
-    if a.idempotent {
-        items.push((Tone::Neutral, "idempotent"));
-    }
-    if a.open_world {
-        items.push((Tone::Accent, "open-world"));
-    }
-    view! {
-        <span class="inline-flex flex-wrap gap-1">
-            {items.into_iter().map(|(tone, label)| view! { <Badge tone label/> }).collect_view()}
         </span>
     }
 }

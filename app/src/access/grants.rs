@@ -7,14 +7,13 @@ use super::api::{
     RevokeGrant,
 };
 use super::{
-    expiry_view, field_error, subject_view, target_view, AnnotationTags, EffectBadge, HELP, INPUT,
-    LABEL, LINK,
+    expiry_view, field_error, subject_view, target_view, EffectBadge, HELP, INPUT, LABEL, LINK,
 };
 use crate::auth::api::get_me;
 use crate::components::misc::format_count;
 use crate::components::{
-    query_href, Badge, Chip, ConfirmDialog, EmptyState, ErrorPanel, Notice, PageHeader, Pager,
-    RelTime, Skeleton, Tone,
+    query_href, AnnotationBadges, Badge, Chip, ConfirmDialog, EmptyState, ErrorPanel, Notice,
+    PageHeader, Pager, RelTime, Skeleton, Tone,
 };
 use crate::directory::{CARD, SEARCH, TABLE_CARD, THEAD};
 use leptos::prelude::*;
@@ -159,7 +158,10 @@ pub fn GrantsPage() -> impl IntoView {
                     if can {
                         view! {
                             <button type="button" class="btn-primary" data-testid="open-new-grant"
-                                on:click=move |_| { show_form.set(true); }>
+                                on:click=move |_| {
+                                    create.value().set(None);
+                                    show_form.set(true);
+                                }>
                                 <svg viewBox="0 0 20 20" class="h-4 w-4" fill="none" stroke="currentColor" stroke-width="2" aria-hidden="true"><path d="M10 4v12M4 10h12" stroke-linecap="round"/></svg>
                                 "New grant"
                             </button>
@@ -518,7 +520,7 @@ fn GrantForm(create: ServerAction<CreateGrant>, on_cancel: Callback<()>) -> impl
                                                                 <span class="min-w-0">
                                                                     <code class="block truncate font-mono text-sm" title=t.name.clone()>{t.name.clone()}</code>
                                                                     <span class="mt-1 flex flex-wrap gap-1">
-                                                                        <AnnotationTags annotations=t.effective/>
+                                                                        <AnnotationBadges annotations=t.effective/>
                                                                         {(t.status == ToolStatus::Quarantined).then(|| view! {
                                                                             <Badge tone=Tone::Attention label="quarantined"/>
                                                                         })}

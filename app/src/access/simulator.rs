@@ -29,8 +29,9 @@ struct Question {
 }
 
 impl Question {
+    /// Nothing to ask yet: a link may fill in the server and tool only.
     fn is_empty(&self) -> bool {
-        self.user.is_empty() && self.server.is_empty() && self.tool.is_empty()
+        self.user.is_empty()
     }
 }
 

@@ -4,9 +4,9 @@
 //! "quarantined", …) — with a link to ask the simulator.
 
 use super::api::user_access;
-use super::{reason_words, simulator_href, AnnotationTags, Decision, LINK};
+use super::{reason_words, simulator_href, Decision, LINK};
 use crate::components::misc::format_count;
-use crate::components::{EmptyState, ErrorPanel, Skeleton};
+use crate::components::{AnnotationBadges, EmptyState, ErrorPanel, Skeleton};
 use crate::directory::{CARD, TABLE_CARD, THEAD};
 use leptos::prelude::*;
 use portcullis_types::{MatchedVia, UserToolAccess};
@@ -128,7 +128,7 @@ fn access_view(list: Vec<UserToolAccess>, who: &str) -> impl IntoView {
                                             </td>
                                             <td class="px-4 py-2.5"><Decision allowed=a.allowed/></td>
                                             <td class="px-4 py-2.5 text-zinc-700 dark:text-zinc-300">{why_view(&a)}</td>
-                                            <td class="hidden px-4 py-2.5 md:table-cell"><AnnotationTags annotations=a.effective/></td>
+                                            <td class="hidden px-4 py-2.5 md:table-cell"><AnnotationBadges annotations=a.effective/></td>
                                             <td class="px-4 py-2.5 text-right">
                                                 <a href=sim class="whitespace-nowrap text-xs font-medium text-indigo-600 hover:underline dark:text-indigo-400"
                                                     aria-label=format!("Simulate {} on {}", a.tool, server_name)>"Simulate"</a>
