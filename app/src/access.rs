@@ -154,7 +154,16 @@ pub(crate) fn subject_view(subject: &GrantSubject, display: &str) -> AnyView {
 
 /// What a grant covers, with the destructive rule spelled out for allows.
 pub(crate) fn target_view(g: &GrantSummary) -> AnyView {
-    let broad = !matches!(g.target, GrantTarget::Tools { .. });
+    // Which allows leave destructive tools out unless they opt in: the whole
+    // server, and annotations other than read-only (never destructive) and
+    // destructive (selects them on purpose).
+    let broad = match &g.target {
+        GrantTarget::Server => true,
+        GrantTarget::Annotation { annotation } => {
+            !matches!(annotation.as_str(), "read_only" | "destructive")
+        }
+        GrantTarget::Tools { .. } => false,
+    };
     let allow = g.effect != "deny";
     let note = if allow && broad && !g.include_destructive {
         Some(view! { <span class="text-xs text-zinc-500">"except destructive"</span> }.into_any())
@@ -169,9 +178,9 @@ pub(crate) fn target_view(g: &GrantSummary) -> AnyView {
             let more = names.len().saturating_sub(shown.len());
             let all = names.join(", ");
             view! {
-                <span class="flex flex-wrap items-center gap-1" title=all>
+                <span class="flex min-w-0 flex-wrap items-center gap-1" title=all>
                     {shown.into_iter().map(|n| view! {
-                        <code class="rounded bg-zinc-100 px-1.5 py-0.5 font-mono text-xs text-zinc-700 dark:bg-zinc-800 dark:text-zinc-300">{n}</code>
+                        <code class="max-w-full truncate rounded bg-zinc-100 px-1.5 py-0.5 font-mono text-xs text-zinc-700 dark:bg-zinc-800 dark:text-zinc-300">{n}</code>
                     }).collect_view()}
                     {(more > 0).then(|| view! { <span class="text-xs text-zinc-500">{format!("+{more} more")}</span> })}
                 </span>

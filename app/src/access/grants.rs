@@ -252,26 +252,13 @@ pub fn GrantsPage() -> impl IntoView {
                                     query_href(PATH, &params)
                                 });
                                 view! {
-                                    <div class="overflow-x-auto">
-                                    <table class="min-w-full text-sm" data-testid="grants-table">
+                                    <table class="w-full table-fixed text-sm" data-testid="grants-table">
                                         <caption class="sr-only">{format!("{} grants", format_count(page.total))}</caption>
-                                        <thead class=THEAD>
-                                            <tr>
-                                                <th scope="col" class="px-4 py-3">"Effect"</th>
-                                                <th scope="col" class="px-4 py-3">"Who"</th>
-                                                <th scope="col" class="px-4 py-3">"Server"</th>
-                                                <th scope="col" class="px-4 py-3">"What"</th>
-                                                <th scope="col" class="px-4 py-3">"Expires"</th>
-                                                <th scope="col" class="hidden px-4 py-3 lg:table-cell">"Reason"</th>
-                                                <th scope="col" class="hidden px-4 py-3 md:table-cell">"Created"</th>
-                                                <th scope="col" class="px-4 py-3"><span class="sr-only">"Actions"</span></th>
-                                            </tr>
-                                        </thead>
+                                        {grant_table_head(THEAD)}
                                         <tbody class="divide-y divide-zinc-100 dark:divide-zinc-800">
                                             {page.items.into_iter().map(|g| grant_row(g, can.then_some(ask_revoke))).collect_view()}
                                         </tbody>
                                     </table>
-                                    </div>
                                     <Pager offset=page.offset limit=page.limit shown total=page.total href/>
                                 }.into_any()
                             }
@@ -287,6 +274,34 @@ pub fn GrantsPage() -> impl IntoView {
     }
 }
 
+/// The column widths and header of a grants table (`head` styles the
+/// header row: sticky in the list, plain in a diff). The table is
+/// `table-fixed`, so long names truncate instead of widening the page.
+pub(crate) fn grant_table_head(head: &'static str) -> impl IntoView {
+    view! {
+        <colgroup>
+            <col class="w-[6rem]"/>
+            <col class="w-[20%]"/>
+            <col class="w-[11%]"/>
+            <col/>
+            <col class="w-[7rem]"/>
+            <col class="hidden w-[8.5rem] md:table-column"/>
+            <col class="w-[5.75rem]"/>
+        </colgroup>
+        <thead class=head>
+            <tr>
+                <th scope="col" class="py-3 pr-3 pl-4">"Effect"</th>
+                <th scope="col" class="px-3 py-3">"Who"</th>
+                <th scope="col" class="px-3 py-3">"Server"</th>
+                <th scope="col" class="px-3 py-3">"What"</th>
+                <th scope="col" class="px-3 py-3">"Expires"</th>
+                <th scope="col" class="hidden px-3 py-3 md:table-cell">"Created"</th>
+                <th scope="col" class="py-3 pr-4 pl-3"><span class="sr-only">"Actions"</span></th>
+            </tr>
+        </thead>
+    }
+}
+
 /// One row of the grants table (also used, without actions, in diffs).
 pub(crate) fn grant_row(
     g: GrantSummary,
@@ -296,31 +311,29 @@ pub(crate) fn grant_row(
     let for_revoke = g.clone();
     view! {
         <tr id=format!("grant-{}", g.id) data-testid="grant-row" data-grant-id=g.id.clone()
-            data-subject=g.subject_display.clone()
+            data-subject=g.subject_display.clone() data-expired=g.expired.to_string()
             class=if g.expired {
-                "bg-zinc-50/70 align-top target:bg-amber-50 dark:bg-zinc-900/40 dark:target:bg-amber-500/10"
+                "bg-zinc-50/70 align-top target:bg-amber-50 dark:bg-zinc-950/40 dark:target:bg-amber-500/10"
             } else {
                 "align-top hover:bg-zinc-50 target:bg-amber-50 dark:hover:bg-zinc-800/40 dark:target:bg-amber-500/10"
             }>
-            <td class=format!("px-4 py-3 {dim}")><EffectBadge effect=g.effect.clone()/></td>
-            <td class=format!("max-w-[14rem] px-4 py-3 {dim}")>{subject_view(&g.subject, &g.subject_display)}</td>
-            <td class=format!("max-w-[12rem] px-4 py-3 {dim}")>
+            <td class=format!("py-3 pr-3 pl-4 {dim}")><EffectBadge effect=g.effect.clone()/></td>
+            <td class=format!("px-3 py-3 {dim}")>{subject_view(&g.subject, &g.subject_display)}</td>
+            <td class=format!("px-3 py-3 {dim}")>
                 <a href=format!("/catalog/servers/{}", g.server_id) class=format!("block truncate {LINK}") title=g.server_name.clone()>{g.server_name.clone()}</a>
             </td>
-            <td class=format!("max-w-[18rem] px-4 py-3 {dim}")>{target_view(&g)}</td>
-            <td class="px-4 py-3">{expiry_view(&g)}</td>
-            <td class=format!("hidden max-w-[16rem] px-4 py-3 text-zinc-600 dark:text-zinc-400 lg:table-cell {dim}")>
-                {if g.reason.is_empty() {
-                    view! { <span class="text-zinc-400">"—"</span> }.into_any()
-                } else {
-                    view! { <p class="line-clamp-2 break-words" title=g.reason.clone()>{g.reason.clone()}</p> }.into_any()
-                }}
+            <td class=format!("px-3 py-3 {dim}")>
+                {target_view(&g)}
+                {(!g.reason.is_empty()).then(|| view! {
+                    <p class="mt-1 line-clamp-2 break-words text-xs text-zinc-500 dark:text-zinc-400" title=g.reason.clone()>{g.reason.clone()}</p>
+                })}
             </td>
-            <td class=format!("hidden px-4 py-3 text-zinc-500 md:table-cell {dim}")>
+            <td class="px-3 py-3">{expiry_view(&g)}</td>
+            <td class=format!("hidden px-3 py-3 text-zinc-500 md:table-cell {dim}")>
                 <RelTime at=g.created_at/>
-                <p class="max-w-[12rem] truncate text-xs" title=g.created_by.clone()>{format!("by {}", g.created_by)}</p>
+                <p class="truncate text-xs" title=g.created_by.clone()>{format!("by {}", g.created_by)}</p>
             </td>
-            <td class="px-4 py-3 text-right">
+            <td class="py-3 pr-4 pl-3 text-right">
                 {on_revoke.map(|ask| view! {
                     <button type="button" class="btn-danger-outline px-2.5 py-1 text-xs" data-testid="revoke-grant"
                         aria-label=format!("Revoke {}'s grant on {}", g.subject_display, g.server_name)

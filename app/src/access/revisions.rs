@@ -7,7 +7,7 @@
 //! `offset` pages the list; `from` and `to` choose the diff.
 
 use super::api::{diff_revisions, list_revisions, RollbackRevision, REVISIONS_PAGE};
-use super::grants::grant_row;
+use super::grants::{grant_row, grant_table_head};
 use super::{HELP, LINK};
 use crate::auth::api::get_me;
 use crate::components::misc::format_count;
@@ -22,6 +22,8 @@ use leptos_router::hooks::use_query_map;
 use portcullis_types::{AccessChange, GrantSummary, RevisionDiff, RevisionSummary, Role};
 
 const PATH: &str = "/access/revisions";
+/// The header row of a table inside the diff card (not sticky).
+const DIFF_HEAD: &str = "bg-zinc-50 text-left text-xs font-medium uppercase tracking-wide text-zinc-500 dark:bg-zinc-800";
 const NUMBER: &str = "block w-24 rounded-md border border-zinc-300 bg-white px-2.5 py-1.5 text-sm tabular-nums shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/30 dark:border-zinc-700 dark:bg-zinc-950";
 
 /// The badge of the area that made a revision.
@@ -171,24 +173,28 @@ pub fn RevisionsPage() -> impl IntoView {
                             let shown = page.items.len();
                             let href = Callback::new(move |o: i64| query_href(PATH, &[("offset", o.to_string())]));
                             view! {
-                                <div class="overflow-x-auto">
-                                <table class="min-w-full text-sm" data-testid="revisions-table">
+                                <table class="w-full table-fixed text-sm" data-testid="revisions-table">
                                     <caption class="sr-only">{format!("{} revisions", format_count(page.total))}</caption>
+                                    <colgroup>
+                                        <col class="w-[8.5rem]"/>
+                                        <col class="w-[22%]"/>
+                                        <col class="w-[6.5rem]"/>
+                                        <col/>
+                                        <col class="w-[12rem]"/>
+                                    </colgroup>
                                     <thead class=THEAD>
                                         <tr>
-                                            <th scope="col" class="px-4 py-3">"Revision"</th>
-                                            <th scope="col" class="px-4 py-3">"When"</th>
-                                            <th scope="col" class="px-4 py-3">"Source"</th>
-                                            <th scope="col" class="px-4 py-3">"Change"</th>
-                                            <th scope="col" class="hidden px-4 py-3 md:table-cell">"By"</th>
-                                            <th scope="col" class="px-4 py-3"><span class="sr-only">"Actions"</span></th>
+                                            <th scope="col" class="py-3 pr-3 pl-4">"Revision"</th>
+                                            <th scope="col" class="px-3 py-3">"When"</th>
+                                            <th scope="col" class="px-3 py-3">"Source"</th>
+                                            <th scope="col" class="px-3 py-3">"Change"</th>
+                                            <th scope="col" class="py-3 pr-4 pl-3"><span class="sr-only">"Actions"</span></th>
                                         </tr>
                                     </thead>
                                     <tbody class="divide-y divide-zinc-100 dark:divide-zinc-800">
                                         {page.items.into_iter().map(|r| revision_row(r, head, can.then_some(ask))).collect_view()}
                                     </tbody>
                                 </table>
-                                </div>
                                 <Pager offset=page.offset limit=REVISIONS_PAGE shown total=page.total href/>
                             }.into_any()
                         }
@@ -212,28 +218,28 @@ fn revision_row(
     let current = n == head;
     view! {
         <tr class="align-top hover:bg-zinc-50 dark:hover:bg-zinc-800/40" data-testid="revision-row" data-revision=n.to_string()>
-            <td class="px-4 py-3 whitespace-nowrap">
+            <td class="py-3 pr-3 pl-4 whitespace-nowrap">
                 <span class="font-mono font-medium tabular-nums">{format!("#{n}")}</span>
                 {current.then(|| view! { <span class="ml-2"><Badge tone=Tone::Ok label="Current"/></span> })}
             </td>
-            <td class="px-4 py-3 text-zinc-600 dark:text-zinc-400"><RelTime at=r.created_at/></td>
-            <td class="px-4 py-3">{source_badge(&r.source)}</td>
-            <td class="max-w-[28rem] px-4 py-3">
+            <td class="px-3 py-3">
+                <span class="text-zinc-700 dark:text-zinc-300"><RelTime at=r.created_at/></span>
+                <p class="truncate text-xs text-zinc-500" title=r.actor_display.clone()>{format!("by {}", r.actor_display)}</p>
+            </td>
+            <td class="px-3 py-3">{source_badge(&r.source)}</td>
+            <td class="px-3 py-3">
                 <p class="line-clamp-2 break-words" title=r.summary.clone()>{r.summary.clone()}</p>
             </td>
-            <td class="hidden max-w-[14rem] truncate px-4 py-3 text-zinc-600 dark:text-zinc-400 md:table-cell" title=r.actor_display.clone()>
-                {r.actor_display.clone()}
-            </td>
-            <td class="px-4 py-3">
-                <div class="flex items-center justify-end gap-2 whitespace-nowrap">
-                    <a href=query_href(PATH, &[("from", (n - 1).to_string()), ("to", n.to_string())])
-                        class="rounded-md px-2 py-1 text-xs font-medium text-indigo-600 hover:bg-indigo-50 dark:text-indigo-400 dark:hover:bg-indigo-500/10"
-                        title=format!("Compare revision {n} with revision {}", n - 1)>"Changes"</a>
+            <td class="py-3 pr-4 pl-3">
+                <div class="flex items-center justify-end gap-1 whitespace-nowrap">
                     {(!current).then_some(()).and(ask).map(|ask| view! {
                         <button type="button" class="btn-secondary px-2.5 py-1 text-xs" data-testid="rollback"
                             aria-label=format!("Roll back the grants to revision {n}")
                             on:click=move |_| ask(n, head)>"Roll back to here"</button>
                     })}
+                    <a href=query_href(PATH, &[("from", (n - 1).to_string()), ("to", n.to_string())])
+                        class="rounded-md px-2 py-1 text-xs font-medium text-indigo-600 hover:bg-indigo-50 dark:text-indigo-400 dark:hover:bg-indigo-500/10"
+                        title=format!("Compare revision {n} with revision {}", n - 1)>"Changes"</a>
                 </div>
             </td>
         </tr>
@@ -311,20 +317,9 @@ fn grants_block(
                 <h3 class="mb-2 text-sm font-semibold">
                     <span aria-hidden="true" class="mr-1 font-mono">{sign}</span>{title}
                 </h3>
-                <div class="overflow-x-auto rounded-md border border-zinc-200 dark:border-zinc-800">
-                    <table class="min-w-full text-sm">
-                        <thead class="bg-zinc-50 text-left text-xs font-medium uppercase tracking-wide text-zinc-500 dark:bg-zinc-800">
-                            <tr>
-                                <th scope="col" class="px-4 py-2">"Effect"</th>
-                                <th scope="col" class="px-4 py-2">"Who"</th>
-                                <th scope="col" class="px-4 py-2">"Server"</th>
-                                <th scope="col" class="px-4 py-2">"What"</th>
-                                <th scope="col" class="px-4 py-2">"Expires"</th>
-                                <th scope="col" class="hidden px-4 py-2 lg:table-cell">"Reason"</th>
-                                <th scope="col" class="hidden px-4 py-2 md:table-cell">"Created"</th>
-                                <th scope="col" class="px-4 py-2"><span class="sr-only">"Actions"</span></th>
-                            </tr>
-                        </thead>
+                <div class="overflow-clip rounded-md border border-zinc-200 dark:border-zinc-800">
+                    <table class="w-full table-fixed text-sm">
+                        {grant_table_head(DIFF_HEAD)}
                         <tbody class="divide-y divide-zinc-100 dark:divide-zinc-800">
                             {list.into_iter().map(|g| grant_row(g, None::<fn(GrantSummary)>)).collect_view()}
                         </tbody>

@@ -57,26 +57,47 @@ pub fn SimulatorPage() -> impl IntoView {
         }
     });
     let servers = Resource::new(|| (), |_| list_access_servers());
-    // The grants of the asked server, to describe the rules that matched.
-    let grants: Resource<Result<Vec<GrantSummary>, AppError>> = Resource::new(
-        move || question().server,
-        |server| async move {
-            if server.is_empty() {
-                return Ok(Vec::new());
-            }
-            let list = list_access_servers().await?;
-            match list
-                .into_iter()
-                .find(|s| s.id == server || s.slug == server)
-            {
-                Some(s) => Ok(list_grants(String::new(), s.id, 0).await?.items),
-                None => Ok(Vec::new()),
-            }
-        },
-    );
+    // The grants of the asked server, to describe the rules that matched,
+    // and the asked tool, to explain a destructive tool's deny.
+    let context: Resource<Result<(Vec<GrantSummary>, Option<ToolSummary>), AppError>> =
+        Resource::new(
+            move || {
+                let q = question();
+                (q.server, q.tool)
+            },
+            |(server, tool)| async move {
+                if server.is_empty() {
+                    return Ok((Vec::new(), None));
+                }
+                let list = list_access_servers().await?;
+                let Some(s) = list
+                    .into_iter()
+                    .find(|s| s.id == server || s.slug == server)
+                else {
+                    return Ok((Vec::new(), None));
+                };
+                let grants = list_grants(String::new(), s.id.clone(), 0).await?.items;
+                let tool = list_access_tools(s.id)
+                    .await?
+                    .into_iter()
+                    .find(|t| t.name == tool);
+                Ok((grants, tool))
+            },
+        );
     // The server picked in the form (before it is submitted), for its tools.
     let picked = RwSignal::new(query.with_untracked(|q| q.get("server").unwrap_or_default()));
     Effect::new(move |_| picked.set(question().server));
+    // A server chosen before hydration fired no change event: pick it up
+    // once the select is live.
+    let server_select = NodeRef::<leptos::html::Select>::new();
+    Effect::new(move |_| {
+        if let Some(el) = server_select.get() {
+            let v = el.value();
+            if !v.is_empty() && v != picked.get_untracked() {
+                picked.set(v);
+            }
+        }
+    });
     let tools = Resource::new(
         move || picked.get(),
         |s| async move {
@@ -98,14 +119,14 @@ pub fn SimulatorPage() -> impl IntoView {
                 Suspend::new(async move {
                     let server_list = servers.await.unwrap_or_default();
                     let answer = answer.await;
-                    let matched_grants = grants.await.unwrap_or_default();
+                    let (matched_grants, tool) = context.await.unwrap_or_default();
                     let error = match &answer {
                         Some(Err(e)) => Some(e.clone()),
                         _ => None,
                     };
                     let server = server_list.iter().find(|s| s.id == q.server || s.slug == q.server).cloned();
                     view! {
-                        {question_form(&q, server_list, error.clone(), picked, tools)}
+                        {question_form(&q, server_list, error.clone(), picked, tools, server_select)}
                         {match answer {
                             None => view! {
                                 <section class=CARD>
@@ -115,7 +136,7 @@ pub fn SimulatorPage() -> impl IntoView {
                             }.into_any(),
                             Some(Err(e)) if e.fields.iter().any(|f| FORM_FIELDS.contains(&f.field.as_str())) => ().into_any(),
                             Some(Err(e)) => view! { <ErrorPanel error=e/> }.into_any(),
-                            Some(Ok(sim)) => answer_view(sim, &q, server, matched_grants).into_any(),
+                            Some(Ok(sim)) => answer_view(sim, &q, server, matched_grants, tool).into_any(),
                         }}
                     }
                 })
@@ -131,6 +152,7 @@ fn question_form(
     error: Option<AppError>,
     picked: RwSignal<String>,
     tools: Resource<Result<Vec<ToolSummary>, AppError>>,
+    server_select: NodeRef<leptos::html::Select>,
 ) -> impl IntoView {
     let err = |f: &str| error.as_ref().and_then(|e| e.field(f));
     let current_tool = q.tool.clone();
@@ -146,7 +168,7 @@ fn question_form(
                 </div>
                 <div>
                     <label for="sim-server" class=LABEL>"Server"</label>
-                    <select id="sim-server" name="server" class=INPUT required
+                    <select id="sim-server" name="server" class=INPUT required node_ref=server_select
                         on:change=move |ev| picked.set(event_target_value(&ev))>
                         <option value="">{if servers.is_empty() { "No servers in the catalog" } else { "Choose a server…" }}</option>
                         {servers.into_iter().map(|s| {
@@ -218,6 +240,7 @@ fn answer_view(
     q: &Question,
     server: Option<ServerSummary>,
     grants: Vec<GrantSummary>,
+    tool: Option<ToolSummary>,
 ) -> impl IntoView {
     let r = sim.result;
     let server_name = server
@@ -252,6 +275,17 @@ fn answer_view(
     } else {
         format!("Revision {}", r.revision)
     };
+    // A whole-server or annotation allow does not cover a destructive tool:
+    // say so when that is why no grant applied.
+    let destructive_hint = (!r.allowed && r.reason == "no_grant")
+        .then_some(())
+        .and(tool.filter(|t| t.effective.destructive))
+        .map(|t| {
+            format!(
+                "{} is marked destructive: allows for the whole server or by annotation cover it only when they include destructive tools. Grant it by name, or tick “Include destructive tools”.",
+                t.name
+            )
+        });
     let n = r.rules.len();
     let rules = r.rules.clone();
     let grants_href = |id: &str| format!("/access/grants?server={server_id}#grant-{id}");
@@ -270,6 +304,9 @@ fn answer_view(
                     </p>
                     <p class="mt-1 break-words text-base text-zinc-800 dark:text-zinc-200">{sentence}</p>
                     <p class="mt-2 text-sm text-zinc-600 dark:text-zinc-400" data-testid="sim-explanation">{r.explanation.clone()}</p>
+                    {destructive_hint.map(|h| view! {
+                        <p class="mt-2 text-sm text-zinc-600 dark:text-zinc-400" data-testid="sim-destructive">{h}</p>
+                    })}
                     <div class="mt-4 flex flex-wrap items-center gap-x-4 gap-y-2 text-xs text-zinc-500">
                         <span class="inline-flex items-center gap-1.5"><Badge tone=Tone::Neutral label=at/></span>
                         <span>"Reason code " <code class="font-mono text-zinc-700 dark:text-zinc-300">{r.reason.clone()}</code></span>
@@ -285,14 +322,30 @@ fn answer_view(
         <h2 class="mt-8 mb-2 text-sm font-semibold">{format!("Grants that matched ({n})")}</h2>
         <div class=TABLE_CARD>
             {if rules.is_empty() {
-                view! {
-                    <EmptyState title="No grant matched"
-                        hint="No grant covers this person and tool, so the answer is the default: deny. Grant the person or one of their groups access to the tool."/>
-                }.into_any()
+                if r.reason == "no_grant" {
+                    view! {
+                        <p class="px-4 py-5 text-sm text-zinc-600 dark:text-zinc-400" data-testid="sim-no-rules">
+                            "No grant covers this person and tool, so the answer is the default: deny. "
+                            <a class=LINK href="/access/grants">"Grant the person or one of their groups access"</a>
+                            " to change it."
+                        </p>
+                    }.into_any()
+                } else {
+                    view! {
+                        <p class="px-4 py-5 text-sm text-zinc-600 dark:text-zinc-400" data-testid="sim-no-rules">
+                            "No grant applies: the answer follows from the reason above, whatever the grants say."
+                        </p>
+                    }.into_any()
+                }
             } else {
                 view! {
-                    <div class="overflow-x-auto">
-                    <table class="min-w-full text-sm" data-testid="sim-rules">
+                    <table class="w-full table-fixed text-sm" data-testid="sim-rules">
+                        <colgroup>
+                            <col class="w-[6.5rem]"/>
+                            <col/>
+                            <col class="w-[30%]"/>
+                            <col class="w-[13rem]"/>
+                        </colgroup>
                         <thead class=THEAD>
                             <tr>
                                 <th scope="col" class="px-4 py-3">"Effect"</th>
@@ -309,7 +362,7 @@ fn answer_view(
                                     <tr data-testid="sim-rule" data-deciding=m.deciding.to_string()
                                         class=if m.deciding { "bg-indigo-50/50 dark:bg-indigo-500/5" } else { "" }>
                                         <td class="px-4 py-3"><EffectBadge effect=m.effect.clone()/></td>
-                                        <td class="max-w-[22rem] px-4 py-3">
+                                        <td class="px-4 py-3">
                                             {desc.map(|d| view! { <p class="truncate font-medium" title=d.clone()>{d.clone()}</p> })}
                                             <a class="font-mono text-xs text-zinc-500 hover:text-indigo-600 hover:underline dark:hover:text-indigo-400"
                                                 href=grants_href(&m.grant_id) title="Show in the grants list">{m.grant_id.clone()}</a>
@@ -327,7 +380,6 @@ fn answer_view(
                             }).collect_view()}
                         </tbody>
                     </table>
-                    </div>
                 }.into_any()
             }}
         </div>

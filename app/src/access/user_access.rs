@@ -107,11 +107,17 @@ fn access_view(list: Vec<UserToolAccess>, who: &str) -> impl IntoView {
                             <a class="font-semibold text-zinc-900 hover:underline dark:text-zinc-100" href=format!("/catalog/servers/{server_id}")>{server_name.clone()}</a>
                             <span class="text-xs text-zinc-500 tabular-nums">{format!("{n_allowed} of {n} tools allowed")}</span>
                         </div>
-                        <div class="overflow-x-auto">
-                        <table class="min-w-full text-sm">
+                        <table class="w-full table-fixed text-sm">
+                            <colgroup>
+                                <col class="w-[28%]"/>
+                                <col class="w-[7.5rem]"/>
+                                <col/>
+                                <col class="hidden w-[13rem] md:table-column"/>
+                                <col class="w-[6.5rem]"/>
+                            </colgroup>
                             <thead class=THEAD>
                                 <tr>
-                                    <th scope="col" class="w-[30%] px-4 py-2.5">"Tool"</th>
+                                    <th scope="col" class="px-4 py-2.5">"Tool"</th>
                                     <th scope="col" class="px-4 py-2.5">"Access"</th>
                                     <th scope="col" class="px-4 py-2.5">"Why"</th>
                                     <th scope="col" class="hidden px-4 py-2.5 md:table-cell">"Annotations"</th>
@@ -123,7 +129,7 @@ fn access_view(list: Vec<UserToolAccess>, who: &str) -> impl IntoView {
                                     let sim = simulator_href(&who, &a.server_id, &a.tool);
                                     view! {
                                         <tr data-testid="user-access-tool" data-tool=a.tool.clone() data-allowed=a.allowed.to_string()>
-                                            <td class="max-w-[16rem] px-4 py-2.5">
+                                            <td class="px-4 py-2.5">
                                                 <code class="block truncate font-mono text-sm" title=a.tool.clone()>{a.tool.clone()}</code>
                                             </td>
                                             <td class="px-4 py-2.5"><Decision allowed=a.allowed/></td>
@@ -138,7 +144,6 @@ fn access_view(list: Vec<UserToolAccess>, who: &str) -> impl IntoView {
                                 }).collect_view()}
                             </tbody>
                         </table>
-                        </div>
                     </section>
                 }
             }).collect_view()}
