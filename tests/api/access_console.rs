@@ -399,6 +399,10 @@ async fn access_console_invalid_grant_names_fields() -> TestResult {
     let (status, body) = simulate(&w, "alice@corp.example", "search_code", "ten").await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(fields(&body), ["revision"]);
+    // Every problem with the question at once.
+    let (status, body) = simulate(&w, "", "", "ten").await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(fields(&body), ["revision", "person", "tool"]);
 
     assert_eq!(grants(&w, &w.owner).await["total"], 0);
     assert_eq!(head(&w).await, rev);

@@ -231,30 +231,46 @@ pub async fn simulate(
     #[server(default)] tool: String,
     #[server(default)] rev: String,
 ) -> Result<Simulation, AppError> {
+    use portcullis_types::FieldError;
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
+    // Every problem with the question at once, each naming its field.
+    let mut errors = Vec::new();
+    let mut err = |field: &str, message: &str| {
+        errors.push(FieldError {
+            field: field.to_owned(),
+            message: message.to_owned(),
+        })
+    };
     let rev = match rev.trim() {
         "" => None,
-        r => Some(
-            r.parse::<i64>()
-                .map_err(|_| invalid("revision", "enter a revision number, or leave it empty"))?,
+        r => r.parse::<i64>().map_or_else(
+            |_| {
+                err("revision", "enter a revision number, or leave it empty");
+                None
+            },
+            Some,
         ),
     };
-    let Some((person_id, person)) = svc.access.find_person(&actor, &user).await? else {
-        return Err(invalid(
+    let found = svc.access.find_person(&actor, &user).await?;
+    if found.is_none() {
+        err(
             "person",
             if user.trim().is_empty() {
                 "enter the person's email"
             } else {
                 "no one in the directory has this email or user name"
             },
-        ));
-    };
+        );
+    }
     if server.trim().is_empty() {
-        return Err(invalid("server", "choose a server"));
+        err("server", "choose a server");
     }
     if tool.trim().is_empty() {
-        return Err(invalid("tool", "choose a tool"));
+        err("tool", "choose a tool");
     }
+    let Some((person_id, person)) = found.filter(|_| errors.is_empty()) else {
+        return Err(portcullis_domain::Error::Invalid(errors).into());
+    };
     let result = svc
         .access
         .simulate(&actor, &person_id, server.trim(), tool.trim(), rev)

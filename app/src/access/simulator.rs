@@ -286,6 +286,8 @@ fn answer_view(
                 t.name
             )
         });
+    let expired_hint = (!r.allowed && r.rules.iter().any(|m| m.expired))
+        .then_some("A grant that would cover this has expired: it no longer applies.");
     let n = r.rules.len();
     let rules = r.rules.clone();
     let grants_href = |id: &str| format!("/access/grants?server={server_id}#grant-{id}");
@@ -304,6 +306,9 @@ fn answer_view(
                     </p>
                     <p class="mt-1 break-words text-base text-zinc-800 dark:text-zinc-200">{sentence}</p>
                     <p class="mt-2 text-sm text-zinc-600 dark:text-zinc-400" data-testid="sim-explanation">{r.explanation.clone()}</p>
+                    {expired_hint.map(|h| view! {
+                        <p class="mt-2 text-sm text-zinc-600 dark:text-zinc-400" data-testid="sim-expired">{h}</p>
+                    })}
                     {destructive_hint.map(|h| view! {
                         <p class="mt-2 text-sm text-zinc-600 dark:text-zinc-400" data-testid="sim-destructive">{h}</p>
                     })}

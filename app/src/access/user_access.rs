@@ -3,7 +3,7 @@
 //! or everyone-grant that decided, or the reason for a deny ("no grant",
 //! "quarantined", …) — with a link to ask the simulator.
 
-use super::api::user_access;
+use super::api::{list_access_servers, user_access};
 use super::{reason_words, simulator_href, Decision, LINK};
 use crate::components::misc::format_count;
 use crate::components::{AnnotationBadges, EmptyState, ErrorPanel, Skeleton};
@@ -39,7 +39,19 @@ fn why_view(a: &UserToolAccess) -> AnyView {
 /// `who` is what the simulator link fills in (their email, else the id).
 #[component]
 pub fn UserAccess(#[prop(into)] user_id: String, #[prop(into)] who: String) -> impl IntoView {
-    let access = Resource::new(move || user_id.clone(), user_access);
+    // With the catalog's server names (the policy knows servers by slug).
+    let access = Resource::new(
+        move || user_id.clone(),
+        |id| async move {
+            let list = user_access(id).await?;
+            let names = list_access_servers()
+                .await?
+                .into_iter()
+                .map(|s| (s.id, s.name))
+                .collect::<std::collections::HashMap<_, _>>();
+            Ok::<_, crate::error::AppError>((list, names))
+        },
+    );
     view! {
         <Suspense fallback=|| view! { <section class=CARD><Skeleton rows=6/></section> }>
             {move || {
@@ -47,13 +59,13 @@ pub fn UserAccess(#[prop(into)] user_id: String, #[prop(into)] who: String) -> i
                 Suspend::new(async move {
                     match access.await {
                         Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
-                        Ok(list) if list.is_empty() => view! {
+                        Ok((list, _)) if list.is_empty() => view! {
                             <section class=CARD>
                                 <EmptyState title="No servers in the catalog yet"
                                     hint="Once MCP servers are registered in Catalog → Servers, this shows which of their tools this person may call, and why."/>
                             </section>
                         }.into_any(),
-                        Ok(list) => access_view(list, &who).into_any(),
+                        Ok((list, names)) => access_view(list, &names, &who).into_any(),
                     }
                 })
             }}
@@ -61,17 +73,30 @@ pub fn UserAccess(#[prop(into)] user_id: String, #[prop(into)] who: String) -> i
     }
 }
 
-fn access_view(list: Vec<UserToolAccess>, who: &str) -> impl IntoView {
+fn access_view(
+    list: Vec<UserToolAccess>,
+    names: &std::collections::HashMap<String, String>,
+    who: &str,
+) -> impl IntoView {
     let allowed = list.iter().filter(|a| a.allowed).count();
     let total = list.len();
-    // Servers in the order they come (by slug), tools within as they come.
-    let mut servers: Vec<(String, String, Vec<UserToolAccess>)> = Vec::new();
+    // (id, name, slug, tools): servers by name, tools as they come.
+    let mut servers: Vec<(String, String, String, Vec<UserToolAccess>)> = Vec::new();
     for a in list {
         match servers.iter_mut().find(|(id, ..)| *id == a.server_id) {
             Some((.., v)) => v.push(a),
-            None => servers.push((a.server_id.clone(), a.server_name.clone(), vec![a])),
+            None => servers.push((
+                a.server_id.clone(),
+                names
+                    .get(&a.server_id)
+                    .cloned()
+                    .unwrap_or_else(|| a.server_name.clone()),
+                a.server_name.clone(),
+                vec![a],
+            )),
         }
     }
+    servers.sort_by_key(|(_, name, ..)| name.to_lowercase());
     let banner = servers
         .iter()
         .flat_map(|(.., v)| v.first())
@@ -97,14 +122,17 @@ fn access_view(list: Vec<UserToolAccess>, who: &str) -> impl IntoView {
                     }}
                 </p>
             })}
-            {servers.into_iter().map(|(server_id, server_name, tools)| {
+            {servers.into_iter().map(|(server_id, server_name, slug, tools)| {
                 let n_allowed = tools.iter().filter(|a| a.allowed).count();
                 let n = tools.len();
                 let who = who.clone();
                 view! {
                     <section class=TABLE_CARD aria-label=format!("Server {server_name}") data-testid="user-access-server">
                         <div class="flex flex-wrap items-center justify-between gap-2 border-b border-zinc-200 px-4 py-3 dark:border-zinc-800">
-                            <a class="font-semibold text-zinc-900 hover:underline dark:text-zinc-100" href=format!("/catalog/servers/{server_id}")>{server_name.clone()}</a>
+                            <p class="min-w-0 truncate">
+                                <a class="font-semibold text-zinc-900 hover:underline dark:text-zinc-100" href=format!("/catalog/servers/{server_id}")>{server_name.clone()}</a>
+                                <code class="ml-2 font-mono text-xs text-zinc-500">{slug}</code>
+                            </p>
                             <span class="text-xs text-zinc-500 tabular-nums">{format!("{n_allowed} of {n} tools allowed")}</span>
                         </div>
                         <table class="w-full table-fixed text-sm">
