@@ -167,7 +167,15 @@ pub fn GrantsPage() -> impl IntoView {
                             </button>
                         }.into_any()
                     } else {
-                        view! { <p class="text-sm text-zinc-500">"Auditors can look; owners and admins change grants."</p> }.into_any()
+                        view! {
+                            <span class="inline-flex items-center gap-1.5 rounded-md border border-zinc-200 px-2.5 py-1 text-xs font-medium text-zinc-600 dark:border-zinc-700 dark:text-zinc-400"
+                                title="Owners and admins create and revoke grants.">
+                                <svg viewBox="0 0 20 20" class="h-3.5 w-3.5" fill="none" stroke="currentColor" stroke-width="1.8" aria-hidden="true">
+                                    <rect x="4.5" y="9" width="11" height="8" rx="1.5"/><path d="M7 9V6.5a3 3 0 016 0V9"/>
+                                </svg>
+                                "View only"
+                            </span>
+                        }.into_any()
                     }
                 })}
             </Suspense>

@@ -24,7 +24,7 @@ use portcullis_types::{AccessChange, GrantSummary, RevisionDiff, RevisionSummary
 const PATH: &str = "/access/revisions";
 /// The header row of a table inside the diff card (not sticky).
 const DIFF_HEAD: &str = "bg-zinc-50 text-left text-xs font-medium uppercase tracking-wide text-zinc-500 dark:bg-zinc-800";
-const NUMBER: &str = "block w-24 rounded-md border border-zinc-300 bg-white px-2.5 py-1.5 text-sm tabular-nums shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/30 dark:border-zinc-700 dark:bg-zinc-950";
+const NUMBER: &str = "block w-24 rounded-md border border-zinc-300 bg-white px-2.5 py-2 text-sm tabular-nums shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/30 dark:border-zinc-700 dark:bg-zinc-950";
 
 /// The badge of the area that made a revision.
 fn source_badge(source: &str) -> impl IntoView {

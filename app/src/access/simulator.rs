@@ -19,6 +19,10 @@ const PATH: &str = "/access/simulator";
 /// The fields the form shows errors for, next to the input.
 const FORM_FIELDS: [&str; 4] = ["person", "server", "tool", "revision"];
 
+/// The asked server's grants (to describe matching rules) and the asked
+/// tool, if the catalog has it.
+type SimContext = (Vec<GrantSummary>, Option<ToolSummary>);
+
 /// The question in the URL.
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Question {
@@ -59,31 +63,30 @@ pub fn SimulatorPage() -> impl IntoView {
     let servers = Resource::new(|| (), |_| list_access_servers());
     // The grants of the asked server, to describe the rules that matched,
     // and the asked tool, to explain a destructive tool's deny.
-    let context: Resource<Result<(Vec<GrantSummary>, Option<ToolSummary>), AppError>> =
-        Resource::new(
-            move || {
-                let q = question();
-                (q.server, q.tool)
-            },
-            |(server, tool)| async move {
-                if server.is_empty() {
-                    return Ok((Vec::new(), None));
-                }
-                let list = list_access_servers().await?;
-                let Some(s) = list
-                    .into_iter()
-                    .find(|s| s.id == server || s.slug == server)
-                else {
-                    return Ok((Vec::new(), None));
-                };
-                let grants = list_grants(String::new(), s.id.clone(), 0).await?.items;
-                let tool = list_access_tools(s.id)
-                    .await?
-                    .into_iter()
-                    .find(|t| t.name == tool);
-                Ok((grants, tool))
-            },
-        );
+    let context: Resource<Result<SimContext, AppError>> = Resource::new(
+        move || {
+            let q = question();
+            (q.server, q.tool)
+        },
+        |(server, tool)| async move {
+            if server.is_empty() {
+                return Ok((Vec::new(), None));
+            }
+            let list = list_access_servers().await?;
+            let Some(s) = list
+                .into_iter()
+                .find(|s| s.id == server || s.slug == server)
+            else {
+                return Ok((Vec::new(), None));
+            };
+            let grants = list_grants(String::new(), s.id.clone(), 0).await?.items;
+            let tool = list_access_tools(s.id)
+                .await?
+                .into_iter()
+                .find(|t| t.name == tool);
+            Ok((grants, tool))
+        },
+    );
     // The server picked in the form (before it is submitted), for its tools.
     let picked = RwSignal::new(query.with_untracked(|q| q.get("server").unwrap_or_default()));
     Effect::new(move |_| picked.set(question().server));
