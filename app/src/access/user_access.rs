@@ -15,7 +15,7 @@ use portcullis_types::{MatchedVia, UserToolAccess};
 fn why_view(a: &UserToolAccess) -> AnyView {
     let grant_link = a.grant_id.clone().map(|g| {
         let href = format!("/access/grants?server={}#grant-{g}", a.server_id);
-        view! { <a class="ml-1 text-xs text-zinc-500 hover:text-indigo-600 hover:underline dark:hover:text-indigo-400" href=href title="Show the grant">"(grant)"</a> }
+        view! { <a class="ml-1 text-xs text-zinc-500 hover:text-indigo-600 hover:underline dark:hover:text-indigo-400" href=href title="Show the grant in the list">"view grant"</a> }
     });
     let via = match &a.via {
         Some(MatchedVia::Group { id, name }) => Some(
