@@ -446,7 +446,8 @@ fn matrix_view(m: AccessMatrix) -> impl IntoView {
     const CELL: usize = 34;
     const LEFT: usize = 200;
     const TOP: usize = 130;
-    let w = LEFT + CELL * m.tools.len() + 10;
+    // Room on the right for the last rotated column labels.
+    let w = LEFT + CELL * m.tools.len() + 150;
     let h = TOP + CELL * m.groups.len() + 10;
     let tools = &m.tools;
     let cells = m.groups.iter().enumerate().flat_map(|(r, g)| {

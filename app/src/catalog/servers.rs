@@ -55,7 +55,7 @@ pub fn ServersPage() -> impl IntoView {
                         </div>
                         <div>
                             <label for="srv-slug" class=LABEL>"Slug"</label>
-                            <input id="srv-slug" name="slug" type="text" required maxlength="48" pattern="[a-z0-9][a-z0-9-]*" class=INPUT placeholder="github"/>
+                            <input id="srv-slug" name="slug" type="text" required maxlength="48" pattern="[a-z0-9][a-z0-9\\-]*" class=INPUT placeholder="github"/>
                             <p class=HELP>"Short unique name for logs and URLs: lower-case letters, digits and dashes."</p>
                             {move || field_error("slug", "Slug", err())}
                         </div>

@@ -6,7 +6,7 @@ use super::api::{get_tool, ApproveTool, SetToolOverrides, ToolView};
 use super::{alert, notice};
 use crate::components::misc::format_count;
 use crate::components::{
-    AnnotationBadges, Badge, Breadcrumbs, ConfirmDialog, CopyButton, CopyValue, ErrorPanel, Field,
+    AnnotationBadges, Badge, Breadcrumbs, ConfirmDialog, CopyButton, CopyValue, ErrorPanel,
     RelTime, Skeleton, Tone, ToolStatusBadge,
 };
 use crate::directory::CARD;
@@ -133,7 +133,7 @@ fn tool_view(
                         <CopyButton value=detail.definition.clone() label="Copy definition" compact=true/>
                     </div>
                     <p class="mb-3 text-xs text-zinc-500">"As the server reported it (canonical JSON). Untrusted: shown as text."</p>
-                    <pre class="max-h-[28rem] overflow-auto rounded-md border border-zinc-200 bg-zinc-50 p-3 font-mono text-xs leading-relaxed dark:border-zinc-800 dark:bg-zinc-950" data-testid="definition">{detail.definition.clone()}</pre>
+                    <pre class="max-h-[28rem] overflow-auto whitespace-pre-wrap break-all rounded-md border border-zinc-200 bg-zinc-50 p-3 font-mono text-xs leading-relaxed dark:border-zinc-800 dark:bg-zinc-950" data-testid="definition">{detail.definition.clone()}</pre>
                     <div class="mt-3 text-xs text-zinc-500">"Pinned hash " <CopyValue value=t.definition_hash.clone() label="Copy hash"/></div>
                 </section>
             </div>
@@ -162,13 +162,19 @@ fn tool_view(
                     <a class="mt-3 inline-block text-xs font-medium text-indigo-600 hover:underline dark:text-indigo-400"
                         href=format!("/access/simulator?server={}&tool={}", t.server_id, crate::components::misc::url_encode(&t.name))>"Check a person in the simulator →"</a>
                 </section>
-                <section class=format!("{CARD} px-5 py-3")>
-                    <dl class="divide-y divide-zinc-100 dark:divide-zinc-800">
-                        <Field label="Tool id"><CopyValue value=t.id.clone() label="Copy tool id"/></Field>
-                        <Field label="Reviewed">{match (detail.reviewed_at, detail.reviewed_by.clone()) {
-                            (Some(at), Some(by)) => view! { <span>{by} " · " <RelTime at/></span> }.into_any(),
-                            _ => view! { <span class="text-zinc-400">"—"</span> }.into_any(),
-                        }}</Field>
+                <section class=format!("{CARD} p-5")>
+                    <dl class="space-y-3 text-sm">
+                        <div>
+                            <dt class="text-xs text-zinc-500">"Tool id"</dt>
+                            <dd class="mt-1"><CopyValue value=t.id.clone() label="Copy tool id"/></dd>
+                        </div>
+                        <div>
+                            <dt class="text-xs text-zinc-500">"Last review"</dt>
+                            <dd class="mt-1">{match (detail.reviewed_at, detail.reviewed_by.clone()) {
+                                (Some(at), Some(by)) => view! { <span>{by} " · " <RelTime at/></span> }.into_any(),
+                                _ => view! { <span class="text-zinc-400">"Never reviewed (approved by the first discovery)"</span> }.into_any(),
+                            }}</dd>
+                        </div>
                     </dl>
                 </section>
             </div>
@@ -185,12 +191,12 @@ fn diff_view(diff: Vec<DiffLine>, hash: Option<String>) -> impl IntoView {
                     <Badge tone=Tone::Danger label="− approved"/> " " <Badge tone=Tone::Ok label="+ new"/>
                 </span>
             </div>
-            <pre class="max-h-[28rem] overflow-auto rounded-md border border-zinc-200 font-mono text-xs leading-relaxed dark:border-zinc-800">
+            <pre class="max-h-[32rem] overflow-auto rounded-md border border-zinc-200 py-1 font-mono text-xs leading-relaxed dark:border-zinc-800">
                 {diff.into_iter().map(|l| {
                     let class = match l.op {
-                        '+' => "block bg-emerald-50 px-3 text-emerald-900 dark:bg-emerald-950/40 dark:text-emerald-200",
-                        '-' => "block bg-red-50 px-3 text-red-900 line-through decoration-red-400/60 dark:bg-red-950/40 dark:text-red-200",
-                        _ => "block px-3 text-zinc-600 dark:text-zinc-400",
+                        '+' => "block whitespace-pre-wrap break-all bg-emerald-50 px-3 text-emerald-900 dark:bg-emerald-950/40 dark:text-emerald-200",
+                        '-' => "block whitespace-pre-wrap break-all bg-red-50 px-3 text-red-900 line-through decoration-red-400/60 dark:bg-red-950/40 dark:text-red-200",
+                        _ => "block whitespace-pre-wrap break-all px-3 text-zinc-600 dark:text-zinc-400",
                     };
                     view! { <span class=class>{format!("{} {}", l.op, l.text)}</span> }
                 }).collect_view()}

@@ -81,8 +81,8 @@ pub fn ActiveBadge(active: bool) -> impl IntoView {
     view! { <Badge tone label/> }
 }
 
-/// A tool's effective annotations as badges (read-only, destructive,
-/// idempotent, open-world); "no annotations" when none applies. Annotations
+/// A tool's effective annotations as badges: read-only, destructive, or
+/// "writes" (neither), then idempotent and open-world. Annotations
 /// are the server's hints (possibly overridden by an admin): shown, never
 /// trusted to grant anything.
 #[component]
@@ -94,6 +94,8 @@ pub fn AnnotationBadges(annotations: portcullis_types::EffectiveAnnotations) -> 
     }
     if a.destructive {
         items.push((Tone::Danger, "destructive"));
+    } else if !a.read_only {
+        items.push((Tone::Neutral, "writes"));
     }
     if a.idempotent {
         items.push((Tone::Neutral, "idempotent"));

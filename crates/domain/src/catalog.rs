@@ -539,13 +539,14 @@ impl CatalogService {
         .ok_or(Error::NotFound("server"))
     }
 
-    /// The tools of one server (removed ones last). **Permission:** `ConsoleRead`.
+    /// The tools of one server: quarantined first, removed last.
+    /// **Permission:** `ConsoleRead`.
     pub async fn server_tools(&self, actor: &Actor, server_id: &str) -> Result<Vec<ToolSummary>> {
         actor.require(Permission::ConsoleRead)?;
         let rows = fetch_all!(
             self.core.db.exec(),
             ToolRow,
-            &format!("{TOOL_SELECT} WHERE t.server_id = $1 ORDER BY t.status = 'removed', t.name"),
+            &format!("{TOOL_SELECT} WHERE t.server_id = $1 ORDER BY t.status <> 'quarantined', t.status = 'removed', t.name"),
             server_id
         )?;
         Ok(rows.iter().map(ToolRow::summary).collect())
