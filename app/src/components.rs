@@ -6,6 +6,7 @@ pub mod detail;
 pub mod dialog;
 pub mod layout;
 pub mod misc;
+pub mod notice;
 pub mod table;
 
 pub use badge::{
@@ -17,4 +18,5 @@ pub use detail::{Breadcrumbs, CopyValue, Field, Tab, Tabs};
 pub use dialog::{ConfirmDialog, SecretDialog};
 pub use layout::{ConsoleLayout, PageHeader};
 pub use misc::{AbsTime, CopyButton, EmptyState, ErrorPanel, Pager, RelTime, Skeleton};
+pub use notice::Notice;
 pub use table::{query_href, Chip, SortHeader};

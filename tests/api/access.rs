@@ -22,7 +22,7 @@ fn ok<T, E: std::fmt::Debug>(r: Result<T, E>, what: &str) -> T {
 }
 
 /// A directory "Okta" and its actor.
-async fn directory(svc: &Services) -> Actor {
+pub(crate) async fn directory(svc: &Services) -> Actor {
     let d = ok(
         svc.directory
             .create_directory(&Actor::system("test"), "Okta")
@@ -32,7 +32,7 @@ async fn directory(svc: &Services) -> Actor {
     Actor::directory(&d.directory_id, "Okta", RequestMeta::default())
 }
 
-async fn scim_user(svc: &Services, okta: &Actor, email: &str) -> String {
+pub(crate) async fn scim_user(svc: &Services, okta: &Actor, email: &str) -> String {
     let v = ok(
         svc.scim
             .create_user(
@@ -47,7 +47,12 @@ async fn scim_user(svc: &Services, okta: &Actor, email: &str) -> String {
     v["id"].as_str().unwrap_or_default().to_owned()
 }
 
-async fn scim_group(svc: &Services, okta: &Actor, name: &str, members: &[&str]) -> String {
+pub(crate) async fn scim_group(
+    svc: &Services,
+    okta: &Actor,
+    name: &str,
+    members: &[&str],
+) -> String {
     let members: Vec<Value> = members.iter().map(|m| json!({ "value": m })).collect();
     let v = ok(
         svc.scim
@@ -90,7 +95,7 @@ fn hints(read_only: bool, destructive: bool) -> ToolHints {
 
 /// A server `github` with `search_code` (read-only), `create_issue`
 /// (writes, not destructive) and `delete_repo` (destructive).
-async fn github(svc: &Services, admin: &Actor) -> String {
+pub(crate) async fn github(svc: &Services, admin: &Actor) -> String {
     let id = ok(
         svc.catalog
             .create_server(

@@ -9,6 +9,7 @@
 mod harness;
 
 mod access;
+mod access_console;
 mod audit;
 mod catalog;
 mod console;

@@ -1,8 +1,10 @@
-//! Directory → Users → one person: summary card, then Attributes, Groups
-//! and Activity (the status history from the audit log).
+//! Directory → Users → one person: summary card, then Attributes, Access
+//! (what they may call and why, from [`crate::access`]), Groups and
+//! Activity (the status history from the audit log).
 
 use super::api::get_directory_user;
 use super::{action_label, initials_of, person_name, CARD};
+use crate::access::UserAccess;
 use crate::components::detail::text_or_dash;
 use crate::components::{
     AbsTime, ActiveBadge, Badge, Breadcrumbs, CopyValue, EmptyState, ErrorPanel, Field,
@@ -53,7 +55,13 @@ fn user_view(u: DirectoryUserDetail, tab: &str) -> impl IntoView {
             label: "Attributes",
             href: base.clone(),
             count: None,
-            active: tab != "groups" && tab != "activity",
+            active: !matches!(tab, "access" | "groups" | "activity"),
+        },
+        Tab {
+            label: "Access",
+            href: format!("{base}?tab=access"),
+            count: None,
+            active: tab == "access",
         },
         Tab {
             label: "Groups",
@@ -75,6 +83,11 @@ fn user_view(u: DirectoryUserDetail, tab: &str) -> impl IntoView {
         .or(u.emails.first())
         .map(|e| e.value.clone());
     let body = match tab {
+        "access" => view! {
+            <UserAccess user_id=u.id.clone()
+                who=primary_email.clone().unwrap_or_else(|| u.id.clone())/>
+        }
+        .into_any(),
         "groups" => groups_tab(&u).into_any(),
         "activity" => activity_tab(u.history.clone()).into_any(),
         _ => attributes_tab(u.clone()).into_any(),

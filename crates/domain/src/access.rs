@@ -929,6 +929,48 @@ impl AccessService {
             groups: rows,
         })
     }
+
+    // --- Look-ups for the console's Access pages ---
+
+    /// The directory person an admin typed into a form (the simulator, a
+    /// grant for one person): an email, a userName or a user id, matched
+    /// case-insensitively; deleted people are not found. Returns
+    /// `(id, email or userName)`. The same address in two directories is
+    /// ambiguous: `Invalid` on field `person` asks for the user id.
+    /// **Permission:** `ConsoleRead`.
+    pub async fn find_person(&self, actor: &Actor, who: &str) -> Result<Option<(String, String)>> {
+        actor.require(Permission::ConsoleRead)?;
+        let who = who.trim();
+        if who.is_empty() {
+            return Ok(None);
+        }
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: String,
+            label: String,
+        }
+        let mut rows = fetch_all!(
+            self.core.db.exec(),
+            Row,
+            "SELECT id, COALESCE(email, user_name) AS label FROM directory_users \
+             WHERE deleted_at IS NULL AND (id = $1 OR LOWER(email) = $2 OR user_name_lower = $2) \
+             ORDER BY id LIMIT 3",
+            who,
+            &who.to_lowercase()
+        )?;
+        if let Some(i) = rows.iter().position(|r| r.id == who) {
+            let r = rows.swap_remove(i);
+            return Ok(Some((r.id, r.label)));
+        }
+        match rows.len() {
+            0 => Ok(None),
+            1 => Ok(rows.pop().map(|r| (r.id, r.label))),
+            _ => Err(Error::invalid(
+                "person",
+                "several people in different directories have this address; use the user id",
+            )),
+        }
+    }
 }
 
 fn via(p: &Policy, m: MatchedBy<'_>) -> MatchedVia {
