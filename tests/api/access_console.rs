@@ -67,7 +67,7 @@ async fn auditor(srv: &TestServer, owner: &reqwest::Client, email: &str) -> reqw
 }
 
 /// The form of a whole-server allow for Engineering on `github`.
-fn group_grant<'a>(w: &'a World) -> Vec<(&'a str, &'a str)> {
+fn group_grant(w: &World) -> Vec<(&str, &str)> {
     vec![
         ("effect", "allow"),
         ("subject_kind", "group"),
