@@ -98,7 +98,7 @@ CREATE TABLE policy_facts (
     PRIMARY KEY (kind, k1, k2, rev_from)
 );
 CREATE UNIQUE INDEX policy_facts_current_key ON policy_facts (kind, k1, k2) WHERE rev_to IS NULL;
-CREATE INDEX policy_facts_member_idx ON policy_facts (kind, k2) WHERE rev_to IS NULL;
+CREATE INDEX policy_facts_member_idx ON policy_facts (k2) WHERE kind = 'member' AND rev_to IS NULL;
 -- Building the bundle of revision N reads the facts with rev_from <= N and
 -- (rev_to IS NULL OR rev_to > N): for recent N that is the open rows plus
 -- the few closed after N, not the whole history.

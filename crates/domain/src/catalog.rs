@@ -324,6 +324,28 @@ fn to_json_text<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()))
 }
 
+/// Ends a catalog change: syncs the server's policy facts (a new revision
+/// when the policy changed), appends `event` with that revision added to its
+/// details, and commits. Returns the revision, if one was made.
+async fn finish(
+    mut tx: Tx,
+    actor: &Actor,
+    server_id: &str,
+    summary: String,
+    now: DateTime<Utc>,
+    mut event: NewEvent,
+) -> Result<Option<i64>> {
+    let mut change = Change::new(actor, "catalog", summary, now);
+    revisions::sync_server(&mut tx, &mut change, server_id).await?;
+    let revision = change.revision();
+    if let Value::Object(details) = &mut event.details {
+        details.insert("revision".to_owned(), json!(revision));
+    }
+    audit::append(&mut tx, now, actor, event).await?;
+    tx.commit().await?;
+    Ok(revision)
+}
+
 impl CatalogService {
     fn now(&self) -> DateTime<Utc> {
         self.core.clock.now()
@@ -350,23 +372,17 @@ impl CatalogService {
             to_json_text(&s.tags)?,
             now
         )?;
-        let mut change = Change::new(
+        finish(
+            tx,
             actor,
-            "catalog",
+            &id,
             format!("Server {} registered", s.slug),
             now,
-        );
-        revisions::sync_server(&mut tx, &mut change, &id).await?;
-        audit::append(
-            &mut tx,
-            now,
-            actor,
             NewEvent::success("catalog.server.created")
                 .target(Target::new("mcp_server", &id, &s.name))
-                .details(json!({ "slug": s.slug, "resource_url": s.resource_url, "revision": change.revision() })),
+                .details(json!({ "slug": s.slug, "resource_url": s.resource_url })),
         )
         .await?;
-        tx.commit().await?;
         Ok(id)
     }
 
@@ -393,18 +409,17 @@ impl CatalogService {
         if n == 0 {
             return Err(Error::NotFound("server"));
         }
-        let mut change = Change::new(actor, "catalog", format!("Server {} edited", s.slug), now);
-        revisions::sync_server(&mut tx, &mut change, id).await?;
-        audit::append(
-            &mut tx,
-            now,
+        finish(
+            tx,
             actor,
+            id,
+            format!("Server {} edited", s.slug),
+            now,
             NewEvent::success("catalog.server.updated")
                 .target(Target::new("mcp_server", id, &s.name))
-                .details(json!({ "slug": s.slug, "resource_url": s.resource_url, "revision": change.revision() })),
+                .details(json!({ "slug": s.slug, "resource_url": s.resource_url })),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -424,22 +439,21 @@ impl CatalogService {
             now
         )?;
         let verb = if enabled { "enabled" } else { "disabled" };
-        let mut change = Change::new(actor, "catalog", format!("Server {name} {verb}"), now);
-        revisions::sync_server(&mut tx, &mut change, id).await?;
-        audit::append(
-            &mut tx,
-            now,
+        finish(
+            tx,
             actor,
+            id,
+            format!("Server {name} {verb}"),
+            now,
             NewEvent::success(if enabled {
                 "catalog.server.enabled"
             } else {
                 "catalog.server.disabled"
             })
             .target(Target::new("mcp_server", id, &name))
-            .details(json!({ "revision": change.revision() })),
+            .details(json!({})),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -825,18 +839,12 @@ impl CatalogService {
             now,
             server_info.map(|v| v.to_string())
         )?;
-        let mut change = Change::new(
+        report.revision = finish(
+            tx,
             actor,
-            "catalog",
+            &server.id,
             format!("Tools of {} discovered", server.slug),
             now,
-        );
-        revisions::sync_server(&mut tx, &mut change, &server.id).await?;
-        report.revision = change.revision();
-        audit::append(
-            &mut tx,
-            now,
-            actor,
             NewEvent::success("catalog.server.discovered")
                 .target(Target::new("mcp_server", &server.id, &server.name))
                 .details(json!({
@@ -844,11 +852,9 @@ impl CatalogService {
                     "added": report.added,
                     "quarantined": report.quarantined.iter().take(50).collect::<Vec<_>>(),
                     "removed": report.removed.iter().take(50).collect::<Vec<_>>(),
-                    "revision": report.revision,
                 })),
         )
         .await?;
-        tx.commit().await?;
         Ok(report)
     }
 
@@ -896,25 +902,17 @@ impl CatalogService {
             now,
             &actor.display
         )?;
-        let mut change = Change::new(
+        finish(
+            tx,
             actor,
-            "catalog",
+            server_id,
             format!("Tool {} added to {server_name}", p.name),
             now,
-        );
-        revisions::sync_server(&mut tx, &mut change, server_id).await?;
-        audit::append(
-            &mut tx,
-            now,
-            actor,
             NewEvent::success("catalog.tool.added")
                 .target(Target::new("mcp_tool", &id, &p.name))
-                .details(
-                    json!({ "server": server_name, "hash": p.hash, "revision": change.revision() }),
-                ),
+                .details(json!({ "server": server_name, "hash": p.hash })),
         )
         .await?;
-        tx.commit().await?;
         Ok(id)
     }
 
@@ -966,17 +964,12 @@ impl CatalogService {
             now,
             &actor.display
         )?;
-        let mut change = Change::new(
+        finish(
+            tx,
             actor,
-            "catalog",
+            &row.server_id,
             format!("Tool {} of {} approved", row.name, row.server_slug),
             now,
-        );
-        revisions::sync_server(&mut tx, &mut change, &row.server_id).await?;
-        audit::append(
-            &mut tx,
-            now,
-            actor,
             NewEvent::success("catalog.tool.approved")
                 .target(Target::new("mcp_tool", tool_id, &row.name))
                 .details(json!({
@@ -984,11 +977,9 @@ impl CatalogService {
                     "reason": row.quarantine_reason,
                     "previous_hash": row.definition_hash,
                     "approved_hash": row.pending_hash.as_deref().unwrap_or(&row.definition_hash),
-                    "revision": change.revision(),
                 })),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -1017,29 +1008,23 @@ impl CatalogService {
             tool_id,
             to_json_text(&overrides)?
         )?;
-        let mut change = Change::new(
+        let effective: EffectiveAnnotations = parse_hints(&row.hints)
+            .overridden_by(&overrides)
+            .effective();
+        finish(
+            tx,
             actor,
-            "catalog",
+            &row.server_id,
             format!(
                 "Annotations of {} on {} overridden",
                 row.name, row.server_slug
             ),
             now,
-        );
-        revisions::sync_server(&mut tx, &mut change, &row.server_id).await?;
-        let effective: EffectiveAnnotations = parse_hints(&row.hints)
-            .overridden_by(&overrides)
-            .effective();
-        audit::append(
-            &mut tx,
-            now,
-            actor,
             NewEvent::success("catalog.tool.annotations_overridden")
                 .target(Target::new("mcp_tool", tool_id, &row.name))
-                .details(json!({ "overrides": overrides, "effective": effective, "revision": change.revision() })),
+                .details(json!({ "overrides": overrides, "effective": effective })),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 }

@@ -17,7 +17,7 @@
 //!   rollback.
 
 use crate::actor::Actor;
-use crate::db::{exec_dyn, Arg, Exec, Tx};
+use crate::db::{exec_dyn, fetch_all_dyn, Arg, Exec, Tx};
 use crate::error::{Error, Result};
 use crate::{exec, fetch_all, fetch_optional, scalar};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -235,12 +235,25 @@ async fn sync_family(
         k2: String,
         value: String,
     }
-    let sql = if by_k2 {
-        "SELECT k1, k2, value FROM policy_facts WHERE kind = $1 AND k2 = $2 AND rev_to IS NULL"
+    // Only memberships are looked up by k2 (the user); the literal kind lets
+    // PostgreSQL use the partial index policy_facts_member_idx.
+    let current = if by_k2 {
+        debug_assert_eq!(kind, kind::MEMBER);
+        fetch_all!(
+            tx.exec(),
+            Row,
+            "SELECT k1, k2, value FROM policy_facts WHERE kind = 'member' AND k2 = $1 AND rev_to IS NULL",
+            key
+        )?
     } else {
-        "SELECT k1, k2, value FROM policy_facts WHERE kind = $1 AND k1 = $2 AND rev_to IS NULL"
+        fetch_all!(
+            tx.exec(),
+            Row,
+            "SELECT k1, k2, value FROM policy_facts WHERE kind = $1 AND k1 = $2 AND rev_to IS NULL",
+            kind,
+            key
+        )?
     };
-    let current = fetch_all!(tx.exec(), Row, sql, kind, key)?;
     let mut have = BTreeMap::new();
     for r in current {
         let other = if by_k2 { r.k1 } else { r.k2 };
@@ -339,29 +352,63 @@ pub async fn sync_directory_group(
     group_id: &str,
 ) -> Result<()> {
     // Everything is read before the first write: the first changed fact
-    // takes the revision lock, held until commit.
-    let name = scalar!(
+    // takes the revision lock, held until commit. Each query is a plain
+    // index lookup (a three-table join here got a poor cached generic plan
+    // on PostgreSQL under load).
+    #[derive(sqlx::FromRow)]
+    struct GroupRow {
+        display_name: String,
+        directory_id: String,
+    }
+    let group = fetch_optional!(
         tx.exec(),
-        Option<String>,
-        "SELECT MIN(display_name) FROM directory_groups WHERE id = $1",
+        GroupRow,
+        "SELECT display_name, directory_id FROM directory_groups WHERE id = $1",
         group_id
     )?;
-    #[derive(sqlx::FromRow)]
-    struct Member {
-        member_id: String,
+    let mut members = BTreeMap::new();
+    if let Some(g) = &group {
+        #[derive(sqlx::FromRow)]
+        struct Id {
+            id: String,
+        }
+        let listed: Vec<String> = fetch_all!(
+            tx.exec(),
+            Id,
+            "SELECT member_id AS id FROM directory_group_members WHERE group_id = $1",
+            group_id
+        )?
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+        // Members that already have a fact are known users (a user's facts
+        // go when the user does); the others are checked against the users
+        // of the group's own directory.
+        let known: BTreeSet<String> = fetch_all!(
+            tx.exec(),
+            Id,
+            "SELECT k2 AS id FROM policy_facts WHERE kind = 'member' AND k1 = $1 AND rev_to IS NULL",
+            group_id
+        )?
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+        let (have, unknown): (Vec<String>, Vec<String>) =
+            listed.into_iter().partition(|m| known.contains(m));
+        members.extend(have.into_iter().map(|m| (m, String::new())));
+        for chunk in unknown.chunks(INSERT_CHUNK) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT id FROM directory_users WHERE directory_id = $1 AND deleted_at IS NULL AND id IN ({})",
+                marks.join(", ")
+            );
+            let mut args = vec![Arg::Text(g.directory_id.clone())];
+            args.extend(chunk.iter().map(|m| Arg::Text(m.clone())));
+            let users: Vec<Id> = fetch_all_dyn(tx.exec(), &sql, &args).await?;
+            members.extend(users.into_iter().map(|u| (u.id, String::new())));
+        }
     }
-    let members: BTreeMap<String, String> = fetch_all!(
-        tx.exec(),
-        Member,
-        "SELECT m.member_id FROM directory_group_members m \
-         JOIN directory_groups g ON g.id = m.group_id \
-         JOIN directory_users u ON u.id = m.member_id AND u.directory_id = g.directory_id AND u.deleted_at IS NULL \
-         WHERE m.group_id = $1",
-        group_id
-    )?
-    .into_iter()
-    .map(|m| (m.member_id, String::new()))
-    .collect();
+    let name = group.map(|g| g.display_name);
     match name {
         Some(name) => {
             let fact = Group {
