@@ -387,7 +387,10 @@ pub async fn sync_directory_group(
         let known: BTreeSet<String> = fetch_all!(
             tx.exec(),
             Id,
-            "SELECT k2 AS id FROM policy_facts WHERE kind = 'member' AND k1 = $1 AND rev_to IS NULL",
+            // `kind` bound, not literal: a literal 'member' lets the planner
+            // walk the whole partial index policy_facts_member_idx.
+            "SELECT k2 AS id FROM policy_facts WHERE kind = $1 AND k1 = $2 AND rev_to IS NULL",
+            kind::MEMBER,
             group_id
         )?
         .into_iter()
@@ -396,16 +399,28 @@ pub async fn sync_directory_group(
         let (have, unknown): (Vec<String>, Vec<String>) =
             listed.into_iter().partition(|m| known.contains(m));
         members.extend(have.into_iter().map(|m| (m, String::new())));
+        // By primary key only (an index on the directory would make the
+        // planner scan every user of it); the directory is checked here.
+        #[derive(sqlx::FromRow)]
+        struct User {
+            id: String,
+            directory_id: String,
+            deleted: bool,
+        }
         for chunk in unknown.chunks(INSERT_CHUNK) {
-            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
-                "SELECT id FROM directory_users WHERE directory_id = $1 AND deleted_at IS NULL AND id IN ({})",
+                "SELECT id, directory_id, deleted_at IS NOT NULL AS deleted FROM directory_users WHERE id IN ({})",
                 marks.join(", ")
             );
-            let mut args = vec![Arg::Text(g.directory_id.clone())];
-            args.extend(chunk.iter().map(|m| Arg::Text(m.clone())));
-            let users: Vec<Id> = fetch_all_dyn(tx.exec(), &sql, &args).await?;
-            members.extend(users.into_iter().map(|u| (u.id, String::new())));
+            let args: Vec<Arg> = chunk.iter().map(|m| Arg::Text(m.clone())).collect();
+            let users: Vec<User> = fetch_all_dyn(tx.exec(), &sql, &args).await?;
+            members.extend(
+                users
+                    .into_iter()
+                    .filter(|u| u.directory_id == g.directory_id && !u.deleted)
+                    .map(|u| (u.id, String::new())),
+            );
         }
     }
     let name = group.map(|g| g.display_name);
