@@ -14,10 +14,18 @@ fn Stat(
     value: i64,
     #[prop(into)] hint: String,
     #[prop(optional)] alert: bool,
+    /// Where the label links to (the list behind the figure).
+    #[prop(optional, into)]
+    href: Option<String>,
 ) -> impl IntoView {
     view! {
         <div class="rounded-lg border border-zinc-200 bg-white p-5 shadow-sm dark:border-zinc-800 dark:bg-zinc-900">
-            <p class="text-sm font-medium text-zinc-500 dark:text-zinc-400">{label}</p>
+            <p class="text-sm font-medium text-zinc-500 dark:text-zinc-400">
+                {match href {
+                    Some(h) => view! { <a href=h class="hover:text-zinc-900 hover:underline dark:hover:text-zinc-100">{label}</a> }.into_any(),
+                    None => view! { <span>{label}</span> }.into_any(),
+                }}
+            </p>
             <p class=format!("mt-2 text-3xl font-semibold tabular-nums tracking-tight {}",
                 if alert && value > 0 { "text-amber-600 dark:text-amber-400" } else { "" })>
                 {format_count(value)}
@@ -44,6 +52,13 @@ pub fn OverviewPage() -> impl IntoView {
                             <Stat label="Active sessions" value=s.active_sessions hint="Signed-in browsers right now"/>
                             <Stat label="Audit events (24 h)" value=s.audit_events_24h hint=format!("{} in total", format_count(s.audit_events))/>
                             <Stat label="Failed sign-ins (24 h)" value=s.failed_signins_24h hint="Wrong passwords and throttled attempts" alert=true/>
+                        </div>
+                        <div class="mt-4 grid grid-cols-1 gap-4 sm:grid-cols-2 lg:grid-cols-4" data-testid="access-stats">
+                            <Stat label="MCP servers" value=s.servers hint="Registered in the catalog" href="/catalog/servers"/>
+                            <Stat label="Tools awaiting review" value=s.tools_awaiting_review
+                                hint="New or changed tools, denied to everyone until approved" alert=true href="/catalog/tools?status=quarantined"/>
+                            <Stat label="Grants" value=s.grants hint="Allow and deny rules; no grant means no access" href="/access/grants"/>
+                            <Stat label="Policy revision" value=s.policy_revision hint="Grows with every change to grants, catalog or directory" href="/access/revisions"/>
                         </div>
                         <div class="mt-6 grid grid-cols-1 gap-6 lg:grid-cols-5">
                             <section class="rounded-lg border border-zinc-200 bg-white p-5 shadow-sm dark:border-zinc-800 dark:bg-zinc-900 lg:col-span-3">

@@ -19,6 +19,15 @@ test('admin reviews the catalog, approves a changed tool and registers a server'
     }
   });
   await signInAsDemoOwner(page, server);
+  // The Overview points at the two tools waiting for review.
+  const accessStats = page.getByTestId('access-stats');
+  await expect(accessStats).toContainText('Tools awaiting review');
+  await expect(accessStats.getByRole('link', { name: 'Tools awaiting review' })).toHaveAttribute(
+    'href',
+    '/catalog/tools?status=quarantined',
+  );
+  await expect(accessStats).toContainText('12');
+  await page.screenshot({ path: screenshotPath('overview-demo'), fullPage: true });
   const sidebar = page.locator('aside[aria-label="Main navigation"]');
 
   // Servers: GitHub shows its two quarantined tools.

@@ -236,6 +236,12 @@ async fn access_scim_membership_and_deactivation_drive_revisions(db: &TestDb) ->
 
     let revs = svc.access.revisions(&admin, 0, 10).await?;
     assert_eq!(revs.items[0].number, after.revision);
+    // The Overview's access figures.
+    let stats = svc.overview.get_stats(&admin, &svc.audit).await?;
+    assert_eq!(
+        (stats.servers, stats.tools_awaiting_review, stats.grants, stats.policy_revision),
+        (1, 0, 1, after.revision)
+    );
     assert_eq!(revs.items[0].source, "directory");
     assert!(
         revs.items[0].summary.contains("Engineering"),

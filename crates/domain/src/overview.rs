@@ -93,7 +93,19 @@ impl OverviewService {
             )
             .await?
             .items;
+        let servers = scalar!(db.exec(), i64, "SELECT COUNT(*) FROM mcp_servers")?;
+        let tools_awaiting_review = scalar!(
+            db.exec(),
+            i64,
+            "SELECT COUNT(*) FROM mcp_tools WHERE status = 'quarantined'"
+        )?;
+        let grants = scalar!(db.exec(), i64, "SELECT COUNT(*) FROM grants")?;
+        let policy_revision = crate::revisions::head(db.exec()).await?;
         Ok(OverviewStats {
+            servers,
+            tools_awaiting_review,
+            grants,
+            policy_revision,
             admins,
             active_sessions,
             audit_events,

@@ -315,6 +315,13 @@ pub struct OverviewStats {
     pub audit_events: i64,
     pub audit_events_24h: i64,
     pub failed_signins_24h: i64,
+    /// Registered MCP servers.
+    pub servers: i64,
+    /// Tools quarantined (new or changed definition) awaiting review.
+    pub tools_awaiting_review: i64,
+    pub grants: i64,
+    /// The current policy revision (0 before the first).
+    pub policy_revision: i64,
     /// Audit events per day for the last 14 days, oldest first.
     pub events_per_day: Vec<DayCount>,
     pub latest_events: Vec<AuditEventSummary>,
