@@ -239,7 +239,12 @@ async fn access_scim_membership_and_deactivation_drive_revisions(db: &TestDb) ->
     // The Overview's access figures.
     let stats = svc.overview.get_stats(&admin, &svc.audit).await?;
     assert_eq!(
-        (stats.servers, stats.tools_awaiting_review, stats.grants, stats.policy_revision),
+        (
+            stats.servers,
+            stats.tools_awaiting_review,
+            stats.grants,
+            stats.policy_revision
+        ),
         (1, 0, 1, after.revision)
     );
     assert_eq!(revs.items[0].source, "directory");
