@@ -199,9 +199,7 @@ pub fn AdminsPage() -> impl IntoView {
             </section>
         </Show>
 
-        {move || action_error.get().map(|m| view! {
-            <div role="alert" class="mb-4 rounded-md border border-red-200 bg-red-50 px-4 py-3 text-sm text-red-800 dark:border-red-900 dark:bg-red-950/40 dark:text-red-300">{m}</div>
-        })}
+        {move || action_error.get().map(crate::components::misc::action_alert)}
 
         <div class="overflow-hidden rounded-lg border border-zinc-200 bg-white shadow-sm dark:border-zinc-800 dark:bg-zinc-900">
             <form method="get" action="/settings/admins" class="flex gap-2 border-b border-zinc-200 p-3 dark:border-zinc-800">

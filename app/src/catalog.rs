@@ -35,17 +35,6 @@ pub(crate) fn field_error(
     })
 }
 
-/// An error banner for a refused or failed action.
-pub(crate) fn alert(message: String) -> impl leptos::IntoView {
-    use leptos::prelude::*;
-    view! {
-        <div role="alert" data-testid="action-error"
-            class="mb-4 rounded-md border border-red-200 bg-red-50 px-4 py-3 text-sm text-red-800 dark:border-red-900 dark:bg-red-950/40 dark:text-red-300">
-            {message}
-        </div>
-    }
-}
-
 /// A success notice.
 pub(crate) fn notice(message: String) -> impl leptos::IntoView {
     use leptos::prelude::*;

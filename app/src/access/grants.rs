@@ -185,10 +185,7 @@ pub fn GrantsPage() -> impl IntoView {
             <GrantForm create on_cancel=Callback::new(move |_| show_form.set(false))/>
         </Show>
 
-        {move || action_error.get().map(|m| view! {
-            <div role="alert" data-testid="action-error"
-                class="mb-4 rounded-md border border-red-200 bg-red-50 px-4 py-3 text-sm text-red-800 dark:border-red-900 dark:bg-red-950/40 dark:text-red-300">{m}</div>
-        })}
+        {move || action_error.get().map(crate::components::misc::action_alert)}
 
         <div class=TABLE_CARD>
             <div class="flex flex-col gap-3 border-b border-zinc-200 p-3 dark:border-zinc-800">

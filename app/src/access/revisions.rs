@@ -125,10 +125,7 @@ pub fn RevisionsPage() -> impl IntoView {
         <PageHeader title="Revisions"
             description="Every change to who may call what makes a policy revision. Compare any two, or roll the grants back to an earlier one."/>
 
-        {move || action_error.get().map(|m| view! {
-            <div role="alert" data-testid="action-error"
-                class="mb-4 rounded-md border border-red-200 bg-red-50 px-4 py-3 text-sm text-red-800 dark:border-red-900 dark:bg-red-950/40 dark:text-red-300">{m}</div>
-        })}
+        {move || action_error.get().map(crate::components::misc::action_alert)}
 
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {

@@ -5,7 +5,8 @@
 use super::api::{
     get_server, server_matrix, AddTool, DeleteServer, DiscoverServer, ServerView, SetServerEnabled,
 };
-use super::{alert, clip, field_error, notice, HELP, INPUT, LABEL};
+use super::{clip, field_error, notice, HELP, INPUT, LABEL};
+use crate::components::misc::action_alert;
 use crate::components::misc::format_count;
 use crate::components::{
     AnnotationBadges, Badge, Breadcrumbs, ConfirmDialog, CopyButton, EmptyState, ErrorPanel, Field,
@@ -117,7 +118,7 @@ pub fn ServerPage() -> impl IntoView {
         .into_iter()
         .flatten()
         .next()
-        .map(|e| alert(e.message))
+        .map(|e| action_alert(e.message))
     };
 
     view! {
@@ -184,7 +185,7 @@ pub fn ServerPage() -> impl IntoView {
                                 {action_error}
                                 {move || discover.value().get().map(|r| match r {
                                     Ok(rep) => notice(report_text(&rep)).into_any(),
-                                    Err(e) => alert(format!("Discovery failed: {}", e.message)).into_any(),
+                                    Err(e) => action_alert(format!("Discovery failed: {}", e.message)).into_any(),
                                 })}
                                 {(server.quarantined > 0).then(|| view! {
                                     <div role="status" data-testid="quarantine-banner"
@@ -325,7 +326,7 @@ fn add_tool_form(action: ServerAction<AddTool>, id: String, open: RwSignal<bool>
         <section class=format!("{CARD} mb-6 p-5") aria-labelledby="add-tool-title">
             <h2 id="add-tool-title" class="text-sm font-semibold">"Add a tool by hand"</h2>
             <p class="mt-1 text-sm text-zinc-500">"For servers Portcullis cannot reach. Enter the tool as the server reports it; it is approved as you add it."</p>
-            {move || err().filter(|e| e.fields.is_empty()).map(|e| alert(e.message))}
+            {move || err().filter(|e| e.fields.is_empty()).map(|e| action_alert(e.message))}
             <ActionForm action>
                 <input type="hidden" name="server_id" value=id/>
                 <div class="mt-4 grid grid-cols-1 gap-4 md:grid-cols-2">

@@ -45,7 +45,7 @@ pub fn ServersPage() -> impl IntoView {
             <section class=format!("{CARD} mb-6 p-5") aria-labelledby="new-server-title">
                 <h2 id="new-server-title" class="text-sm font-semibold">"Register an MCP server"</h2>
                 <p class="mt-1 text-sm text-zinc-500">"The resource URL is the server's canonical URL: OAuth tokens for it are bound to it, and gateways recognise the server by it."</p>
-                {move || err().filter(|e| e.fields.is_empty()).map(|e| super::alert(e.message))}
+                {move || err().filter(|e| e.fields.is_empty()).map(|e| crate::components::misc::action_alert(e.message))}
                 <ActionForm action=create>
                     <div class="mt-4 grid grid-cols-1 gap-4 md:grid-cols-2">
                         <div>

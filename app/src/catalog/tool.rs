@@ -3,7 +3,8 @@
 //! it now.
 
 use super::api::{get_tool, ApproveTool, SetToolOverrides, ToolView};
-use super::{alert, notice};
+use super::notice;
+use crate::components::misc::action_alert;
 use crate::components::misc::format_count;
 use crate::components::{
     AnnotationBadges, Badge, Breadcrumbs, ConfirmDialog, CopyButton, CopyValue, ErrorPanel,
@@ -47,11 +48,11 @@ pub fn ToolPage() -> impl IntoView {
         <Title text="Tool · Portcullis"/>
         {move || approve.value().get().map(|r| match r {
             Ok(()) => notice("Approved. Grants apply to this tool again from the new policy revision.".to_owned()).into_any(),
-            Err(e) => alert(e.message).into_any(),
+            Err(e) => action_alert(e.message).into_any(),
         })}
         {move || overrides.value().get().map(|r| match r {
             Ok(()) => notice("Annotations saved.".to_owned()).into_any(),
-            Err(e) => alert(e.message).into_any(),
+            Err(e) => action_alert(e.message).into_any(),
         })}
         <Transition fallback=|| view! { <Skeleton rows=10/> }>
             {move || Suspend::new(async move {

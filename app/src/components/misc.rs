@@ -183,6 +183,17 @@ pub fn Skeleton(#[prop(default = 5)] rows: usize) -> impl IntoView {
     }
 }
 
+/// The banner for a refused or failed action (what the server said, e.g.
+/// "The auditor role cannot …"), above the content it concerns.
+pub fn action_alert(message: String) -> impl IntoView {
+    view! {
+        <div role="alert" data-testid="action-error"
+            class="mb-4 rounded-md border border-red-200 bg-red-50 px-4 py-3 text-sm text-red-800 dark:border-red-900 dark:bg-red-950/40 dark:text-red-300">
+            {message}
+        </div>
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

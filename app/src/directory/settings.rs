@@ -9,7 +9,7 @@ use super::api::{
     get_directory, list_directories, CreateDirectory, RevokeScimToken, RotateScimToken,
 };
 use super::{CARD, ROW_LINK, TABLE_CARD, THEAD};
-use crate::components::misc::format_count;
+use crate::components::misc::{action_alert, format_count};
 use crate::components::{
     AbsTime, Badge, Breadcrumbs, ConfirmDialog, CopyButton, CopyValue, EmptyState, ErrorPanel,
     PageHeader, RelTime, SecretDialog, Skeleton, Tone,
@@ -25,16 +25,6 @@ use portcullis_types::{
 const INPUT: &str = "block w-full rounded-md border border-zinc-300 bg-white px-3 py-2 text-base shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/30 dark:border-zinc-700 dark:bg-zinc-950";
 /// Hours a rotated-out token keeps working (matches the service default).
 const OVERLAP_HOURS: i64 = 24;
-
-/// An error banner for a refused or failed action.
-fn action_alert(message: String) -> impl IntoView {
-    view! {
-        <div role="alert" data-testid="action-error"
-            class="mb-4 rounded-md border border-red-200 bg-red-50 px-4 py-3 text-sm text-red-800 dark:border-red-900 dark:bg-red-950/40 dark:text-red-300">
-            {message}
-        </div>
-    }
-}
 
 /// The dialog that shows a new token once, with the URL to paste next to it.
 fn token_dialog(t: NewScimToken, title: String, on_close: Callback<()>) -> impl IntoView {
