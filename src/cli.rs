@@ -1,5 +1,6 @@
 //! The `portcullis` command line: `serve` (default), `migrate`,
-//! `admin create-owner`, `audit verify`, `demo`.
+//! `admin create-owner`, `audit verify`, `scim-token create`,
+//! `gateway create`, `demo`.
 
 use crate::config::Config;
 use crate::server;
@@ -30,8 +31,28 @@ pub enum Command {
     /// Manage SCIM directory tokens.
     #[command(subcommand, name = "scim-token")]
     ScimToken(ScimTokenCommand),
+    /// Manage gateways (policy API clients).
+    #[command(subcommand)]
+    Gateway(GatewayCommand),
     /// Load a small, realistic sample into the database.
     Demo,
+}
+
+/// `portcullis gateway …`
+#[derive(Debug, Subcommand)]
+pub enum GatewayCommand {
+    /// Register a gateway and print its credential (shown once).
+    Create {
+        /// The gateway's name, e.g. "edge-eu-1".
+        #[arg(long)]
+        name: String,
+        /// What it is (shown on the Gateways page).
+        #[arg(long, default_value = "")]
+        description: String,
+        /// An MCP server it fronts, by slug or id (repeatable).
+        #[arg(long = "server")]
+        servers: Vec<String>,
+    },
 }
 
 /// `portcullis admin …`
@@ -168,6 +189,34 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
                 token.directory_name
             );
             println!("  {}", token.token);
+            Ok(0)
+        }
+        Command::Gateway(GatewayCommand::Create {
+            name,
+            description,
+            servers,
+        }) => {
+            let db = server::open_database(&config).await?;
+            let services = server::services(&config, db)?;
+            let created = services
+                .gateways
+                .create(
+                    &Actor::system("portcullis gateway create"),
+                    &portcullis_types::GatewayInput {
+                        name,
+                        description,
+                        server_ids: servers,
+                    },
+                )
+                .await?;
+            let base = config.public_url_for(config.addr);
+            println!("Policy URL:  {base}/api/v1/policy");
+            println!("JWKS URL:    {base}/.well-known/jwks.json");
+            println!(
+                "Credential for gateway {} (shown once; send as Authorization: Bearer):",
+                created.name
+            );
+            println!("  {}", created.token);
             Ok(0)
         }
         Command::Demo => {

@@ -23,6 +23,9 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("PORTCULLIS_DB_MAX_CONNECTIONS", "16", "database pool size"),
     ("PORTCULLIS_MAX_BODY_BYTES", "1048576", "largest request body accepted"),
     ("PORTCULLIS_FETCH_ALLOWED_HOSTS", "", "comma-separated `host` or `host:port` the console may fetch from although they resolve to private, loopback or link-local addresses (MCP discovery of internal servers); everything else such is refused"),
+    ("PORTCULLIS_SECRET_KEY", "", "base64 of 32 random bytes that seals secrets stored in the database (bundle signing keys); replicas sharing a database must share it. Empty: read `PORTCULLIS_SECRET_KEY_FILE`"),
+    ("PORTCULLIS_SECRET_KEY_FILE", "secret.key beside the SQLite file, else data/secret.key", "file holding the secret key, created (mode 0600) with a random key when missing"),
+    ("PORTCULLIS_POLICY_RECHECK_SECONDS", "5", "how often the policy API checks for a new revision without a change signal (signals arrive at once, also across PostgreSQL replicas; this is the safety net)"),
     ("PORTCULLIS_BOOTSTRAP_OWNER_EMAIL", "owner@portcullis.local", "email of the first owner, created with a set-up link on an empty console"),
     ("PORTCULLIS_CONFIG", "portcullis.toml", "optional TOML file with the same keys in lower case without the prefix (`addr = \"…\"`); empty: no file"),
 ];
@@ -51,6 +54,11 @@ pub struct Config {
     /// Hosts allowed past the SSRF guard's address checks.
     pub fetch_allowed_hosts: Vec<String>,
     pub bootstrap_owner_email: String,
+    /// The secret key given directly (`PORTCULLIS_SECRET_KEY`).
+    pub secret_key: Option<[u8; 32]>,
+    /// Where the secret key is kept otherwise.
+    pub secret_key_file: PathBuf,
+    pub policy_recheck_seconds: i64,
 }
 
 /// A configuration problem, naming the key.
@@ -84,6 +92,9 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     fetch_allowed_hosts: Option<String>,
     bootstrap_owner_email: Option<String>,
+    secret_key: Option<String>,
+    secret_key_file: Option<String>,
+    policy_recheck_seconds: Option<i64>,
 }
 
 impl Config {
@@ -232,8 +243,31 @@ impl Config {
             &bootstrap_owner_email,
         )
         .map_err(|e| err("PORTCULLIS_BOOTSTRAP_OWNER_EMAIL", e.to_string()))?;
+        let secret_key = get("PORTCULLIS_SECRET_KEY", file.secret_key)
+            .map(|k| {
+                portcullis_domain::secrets::SecretBox::parse_key(&k)
+                    .map_err(|m| err("PORTCULLIS_SECRET_KEY", m))
+            })
+            .transpose()?;
+        let secret_key_file = get("PORTCULLIS_SECRET_KEY_FILE", file.secret_key_file)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                sqlite_dir_of(&database_url)
+                    .unwrap_or_else(|| PathBuf::from("data"))
+                    .join("secret.key")
+            });
+        let policy_recheck_seconds = num(
+            "PORTCULLIS_POLICY_RECHECK_SECONDS",
+            file.policy_recheck_seconds,
+            5,
+            1,
+            3600,
+        )?;
         Ok(Config {
+            policy_recheck_seconds,
             database_url,
+            secret_key,
+            secret_key_file,
             addr,
             public_url,
             site_root,
@@ -255,27 +289,72 @@ impl Config {
             .unwrap_or_else(|| format!("http://{bound}"))
     }
 
-    /// The domain settings derived from this configuration.
-    pub fn domain_settings(&self) -> portcullis_domain::Settings {
-        portcullis_domain::Settings {
+    /// The domain settings derived from this configuration. Reads the
+    /// secret key, creating its file with a fresh key on first start.
+    pub fn domain_settings(&self) -> Result<portcullis_domain::Settings, ConfigError> {
+        Ok(portcullis_domain::Settings {
             session_idle: chrono::Duration::minutes(self.session_idle_minutes),
             session_absolute: chrono::Duration::hours(self.session_max_hours),
             fetch_allowed_hosts: self.fetch_allowed_hosts.clone(),
+            secrets: portcullis_domain::secrets::SecretBox::new(&self.load_secret_key()?),
+            policy_recheck: std::time::Duration::from_secs(self.policy_recheck_seconds as u64),
+        })
+    }
+
+    fn load_secret_key(&self) -> Result<[u8; 32], ConfigError> {
+        use portcullis_domain::secrets::SecretBox;
+        const KEY: &str = "PORTCULLIS_SECRET_KEY_FILE";
+        if let Some(k) = self.secret_key {
+            return Ok(k);
+        }
+        let path = &self.secret_key_file;
+        match std::fs::read_to_string(path) {
+            Ok(text) => SecretBox::parse_key(&text)
+                .map_err(|m| err(KEY, format!("{}: {m}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                use base64::Engine;
+                use std::io::Write;
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| err(KEY, format!("cannot create {}: {e}", dir.display())))?;
+                }
+                let key = SecretBox::generate_key();
+                let mut opts = std::fs::OpenOptions::new();
+                opts.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+                let mut f = opts
+                    .open(path)
+                    .map_err(|e| err(KEY, format!("cannot create {}: {e}", path.display())))?;
+                writeln!(
+                    f,
+                    "{}",
+                    base64::engine::general_purpose::STANDARD.encode(key)
+                )
+                .map_err(|e| err(KEY, format!("cannot write {}: {e}", path.display())))?;
+                tracing::info!(path = %path.display(), "created a new secret key");
+                Ok(key)
+            }
+            Err(e) => Err(err(KEY, format!("cannot read {}: {e}", path.display()))),
         }
     }
 
     /// For SQLite URLs, the folder the database file lives in (created at start).
     pub fn sqlite_dir(&self) -> Option<PathBuf> {
-        let rest = self.database_url.strip_prefix("sqlite:")?;
-        let path = rest.trim_start_matches("//").split('?').next()?;
-        if path.is_empty() || path == ":memory:" {
-            return None;
-        }
-        Path::new(path)
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map(Path::to_path_buf)
+        sqlite_dir_of(&self.database_url)
     }
+}
+
+fn sqlite_dir_of(database_url: &str) -> Option<PathBuf> {
+    let rest = database_url.strip_prefix("sqlite:")?;
+    let path = rest.trim_start_matches("//").split('?').next()?;
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
 }
 
 fn read_file(path: &Path, explicit: bool) -> Result<FileConfig, ConfigError> {

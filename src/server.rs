@@ -77,7 +77,7 @@ pub fn services(config: &Config, db: Db) -> anyhow::Result<Services> {
     Ok(Services::new(
         db,
         Arc::new(SystemClock),
-        config.domain_settings(),
+        config.domain_settings()?,
     )?)
 }
 
@@ -136,8 +136,16 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
                 tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
             }),
         )
-        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
-        .with_state(state)
+        .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
+        .with_state(state.clone())
+        // The gateway API takes no cookies and serves no HTML: it skips the
+        // browser middleware (and its per-request cost on the poll path).
+        .merge(
+            crate::policy_api::router(state, max_body_bytes)
+                .layer(axum::middleware::from_fn(security::record_metrics))
+                .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+                .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid)),
+        )
 }
 
 /// Starts serving per `config` until `shutdown` resolves.
@@ -188,12 +196,18 @@ pub async fn start(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    spawn_policy_tasks(&services, stop_rx.clone());
     let done = tokio::spawn(async move {
+        let stopping = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
         axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(stopping)
         .await
     });
     Ok(Running {
@@ -203,6 +217,55 @@ pub async fn start(
         services,
         done,
     })
+}
+
+/// Runs `task` until the server stops.
+fn spawn_until_stopped(
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    task: impl Future<Output = ()> + Send + 'static,
+) {
+    tokio::spawn(async move {
+        tokio::select! {
+            () = task => {},
+            _ = stop.wait_for(|s| *s) => {},
+        }
+    });
+}
+
+/// The policy API's background work: keep the signed bundle current, relay
+/// change signals from other replicas (PostgreSQL), and write gateway polls
+/// every few seconds.
+fn spawn_policy_tasks(services: &Services, stop: tokio::sync::watch::Receiver<bool>) {
+    spawn_until_stopped(stop.clone(), services.publisher.clone().run());
+    let db = services.db().clone();
+    spawn_until_stopped(stop.clone(), async move {
+        loop {
+            if let Err(e) = db.listen().await {
+                tracing::warn!(error = %e, "change listener stopped; restarting");
+            } else if db.backend() == portcullis_domain::Backend::Sqlite {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    let gateways = services.gateways.clone();
+    spawn_until_stopped(stop.clone(), async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            if let Err(e) = gateways.flush_polls().await {
+                tracing::warn!(error = %e, "could not record gateway polls; will retry");
+            }
+        }
+    });
+    // Write what is left at shutdown.
+    let gateways = services.gateways.clone();
+    let mut stopped = stop;
+    tokio::spawn(async move {
+        if stopped.wait_for(|s| *s).await.is_ok() {
+            let _ = gateways.flush_polls().await;
+        }
+    });
 }
 
 /// Deletes expired sessions and old throttling records every ten minutes.

@@ -99,6 +99,12 @@ pub fn test_config(db: &TestDb, extra: &[(&str, &str)]) -> Config {
         "PORTCULLIS_BOOTSTRAP_OWNER_EMAIL".into(),
         "owner@test.example".into(),
     );
+    // A fixed secret key, so servers on the same database (restarts,
+    // replicas) open each other's sealed values, as a deployment would.
+    env.insert(
+        "PORTCULLIS_SECRET_KEY".into(),
+        "dGVzdC1zZWNyZXQta2V5LW9mLTMyLWJ5dGVzLWxvbmc=".into(),
+    );
     for (k, v) in extra {
         env.insert((*k).to_owned(), (*v).to_owned());
     }
@@ -197,6 +203,17 @@ impl TestServer {
         client
     }
 
+    /// Stops the server and hands back its database (to start another
+    /// server on it).
+    pub async fn stop_keep_db(mut self) -> TestDb {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.running.done).await;
+        self.running.services.db().close().await;
+        self.db
+    }
+
     /// Stops the server and waits for it.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -220,7 +237,9 @@ pub async fn audit_rows(
     let pattern = format!("{prefix}%");
     let rows = match &db {
         portcullis_domain::Db::Sqlite(p, _) => sqlx::query_as(q).bind(&pattern).fetch_all(p).await,
-        portcullis_domain::Db::Postgres(p) => sqlx::query_as(q).bind(&pattern).fetch_all(p).await,
+        portcullis_domain::Db::Postgres(p, _) => {
+            sqlx::query_as(q).bind(&pattern).fetch_all(p).await
+        }
     }
     .unwrap_or_else(|e| panic!("audit rows: {e}"));
     db.close().await;

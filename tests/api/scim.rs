@@ -148,7 +148,7 @@ async fn scim_auth_missing_wrong_or_revoked_token_returns_401() -> TestResult {
                 .fetch_all(p)
                 .await?
         }
-        portcullis_domain::Db::Postgres(p) => {
+        portcullis_domain::Db::Postgres(p, _) => {
             sqlx::query_as("SELECT token_hash FROM scim_tokens")
                 .fetch_all(p)
                 .await?

@@ -283,7 +283,7 @@ fn clock_now(c: &ManualClock) -> chrono::DateTime<chrono::Utc> {
 async fn raw_exec(db: &Db, sql: &str) {
     match db {
         Db::Sqlite(p, _) => sqlx::query(sql).execute(p).await.map(|_| ()),
-        Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
+        Db::Postgres(p, _) => sqlx::query(sql).execute(p).await.map(|_| ()),
     }
     .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }

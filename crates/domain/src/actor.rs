@@ -98,6 +98,18 @@ impl Actor {
         }
     }
 
+    /// A gateway authenticated by its credential.
+    pub fn gateway(id: &str, name: &str, meta: RequestMeta) -> Self {
+        Self {
+            kind: ActorType::Gateway,
+            id: Some(id.to_owned()),
+            display: format!("gateway {name}"),
+            role: None,
+            session: None,
+            meta,
+        }
+    }
+
     /// The operator on the host (CLI) or Portcullis itself.
     pub fn system(display: &str) -> Self {
         Self {

@@ -18,6 +18,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Which database engine backs a [`Db`].
@@ -35,16 +36,88 @@ pub enum Db {
     /// of polling SQLite's busy handler, whose back-off sleeps (up to 100 ms
     /// a try) would dominate tail latency under concurrent writes. Other
     /// processes (the CLI) still meet the busy timeout.
-    Sqlite(SqlitePool, WriteGate),
-    Postgres(PgPool),
+    Sqlite(SqlitePool, Shared),
+    Postgres(PgPool, Shared),
 }
 
-/// The in-process queue of SQLite writers.
-pub type WriteGate = std::sync::Arc<tokio::sync::Mutex<()>>;
+/// What the clones of one pool share: the SQLite write gate and the change
+/// signals.
+#[derive(Clone, Debug, Default)]
+pub struct Shared {
+    gate: Arc<tokio::sync::Mutex<()>>,
+    signals: Arc<Signals>,
+}
+
+/// What a committed transaction changed, for those who keep a copy in
+/// memory (the policy API's bundle, gateway credentials, signing keys).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Topic {
+    /// The policy head revision moved.
+    Policy,
+    /// A gateway was created, changed or revoked.
+    Gateways,
+    /// A signing key was created or rotated.
+    Keys,
+}
+
+impl Topic {
+    const ALL: [Topic; 3] = [Topic::Policy, Topic::Gateways, Topic::Keys];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Topic::Policy => "policy",
+            Topic::Gateways => "gateways",
+            Topic::Keys => "keys",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// The PostgreSQL channel that carries [`Topic`]s between replicas.
+pub const NOTIFY_CHANNEL: &str = "portcullis_events";
+
+/// Change signals: a counter per [`Topic`], bumped after a commit that
+/// changed it (in this process directly; from other replicas through
+/// PostgreSQL `NOTIFY`, see [`Db::listen`]). Receivers coalesce: a waiter
+/// sees "changed since you last looked", not every change.
+#[derive(Debug)]
+pub struct Signals {
+    senders: [tokio::sync::watch::Sender<u64>; 3],
+}
+
+impl Default for Signals {
+    fn default() -> Self {
+        Self {
+            senders: std::array::from_fn(|_| tokio::sync::watch::channel(0).0),
+        }
+    }
+}
+
+impl Signals {
+    /// Tells this process's subscribers that `topic` changed.
+    pub fn notify(&self, topic: Topic) {
+        self.senders[topic as usize].send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that wakes when `topic` changes.
+    pub fn subscribe(&self, topic: Topic) -> tokio::sync::watch::Receiver<u64> {
+        self.senders[topic as usize].subscribe()
+    }
+}
 
 /// A write transaction. Dropping it without [`Tx::commit`] rolls it back
 /// (and, on SQLite, lets the next queued writer in).
-pub enum Tx {
+pub struct Tx {
+    inner: TxInner,
+    signals: Arc<Signals>,
+    /// Topics to signal after commit (bit set of [`Topic::bit`]).
+    pending: u8,
+}
+
+enum TxInner {
     Sqlite(
         sqlx::Transaction<'static, Sqlite>,
         tokio::sync::OwnedMutexGuard<()>,
@@ -97,7 +170,7 @@ impl Db {
                 .connect_with(connect)
                 .await
                 .map_err(Error::Unavailable)?;
-            Ok(Db::Sqlite(pool, WriteGate::default()))
+            Ok(Db::Sqlite(pool, Shared::default()))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let connect = PgConnectOptions::from_str(url)
                 .map_err(|e| Error::invalid("DATABASE_URL", e.to_string()))?;
@@ -107,7 +180,7 @@ impl Db {
                 .connect_with(connect)
                 .await
                 .map_err(Error::Unavailable)?;
-            Ok(Db::Postgres(pool))
+            Ok(Db::Postgres(pool, Shared::default()))
         } else {
             Err(Error::invalid(
                 "DATABASE_URL",
@@ -120,7 +193,7 @@ impl Db {
     pub fn backend(&self) -> Backend {
         match self {
             Db::Sqlite(..) => Backend::Sqlite,
-            Db::Postgres(_) => Backend::Postgres,
+            Db::Postgres(..) => Backend::Postgres,
         }
     }
 
@@ -128,7 +201,7 @@ impl Db {
     pub async fn migrate(&self) -> Result<()> {
         let r = match self {
             Db::Sqlite(p, _) => SQLITE_MIGRATOR.run(p).await,
-            Db::Postgres(p) => POSTGRES_MIGRATOR.run(p).await,
+            Db::Postgres(p, _) => POSTGRES_MIGRATOR.run(p).await,
         };
         r.map_err(|e| Error::Internal(format!("migration failed: {e}")))
     }
@@ -142,7 +215,7 @@ impl Db {
                     .fetch_one(p)
                     .await?,
             ),
-            Db::Postgres(p) => (
+            Db::Postgres(p, _) => (
                 POSTGRES_MIGRATOR.iter().count() as i64,
                 sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = TRUE")
                     .fetch_one(p)
@@ -156,7 +229,7 @@ impl Db {
     pub async fn ping(&self) -> Result<()> {
         match self {
             Db::Sqlite(p, _) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
-            Db::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
+            Db::Postgres(p, _) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
         }
         .map_err(Error::Unavailable)
     }
@@ -164,11 +237,61 @@ impl Db {
     /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite).
     pub async fn begin(&self) -> Result<Tx> {
         match self {
-            Db::Sqlite(p, gate) => {
-                let turn = gate.clone().lock_owned().await;
-                Ok(Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, turn))
+            Db::Sqlite(p, shared) => {
+                let turn = shared.gate.clone().lock_owned().await;
+                Ok(Tx {
+                    inner: TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, turn),
+                    signals: shared.signals.clone(),
+                    pending: 0,
+                })
             }
-            Db::Postgres(p) => Ok(Tx::Postgres(p.begin().await?)),
+            Db::Postgres(p, shared) => Ok(Tx {
+                inner: TxInner::Postgres(p.begin().await?),
+                signals: shared.signals.clone(),
+                pending: 0,
+            }),
+        }
+    }
+
+    /// This pool's change signals.
+    pub fn signals(&self) -> &Signals {
+        match self {
+            Db::Sqlite(_, s) | Db::Postgres(_, s) => &s.signals,
+        }
+    }
+
+    /// Relays change signals from other replicas (PostgreSQL `LISTEN`) to
+    /// this process's [`Signals`] until the pool closes. When the listening
+    /// connection drops and comes back, notifications may have been missed,
+    /// so every topic is signalled. Returns at once on SQLite (one process
+    /// serves a SQLite database).
+    pub async fn listen(&self) -> Result<()> {
+        let Db::Postgres(pool, shared) = self else {
+            return Ok(());
+        };
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        listener.listen(NOTIFY_CHANNEL).await?;
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(n)) => match Topic::ALL.iter().find(|t| t.as_str() == n.payload()) {
+                    Some(t) => shared.signals.notify(*t),
+                    None => tracing::debug!(payload = n.payload(), "unknown change signal"),
+                },
+                Ok(None) => {
+                    tracing::warn!("change listener reconnected; refreshing everything");
+                    for t in Topic::ALL {
+                        shared.signals.notify(t);
+                    }
+                }
+                Err(sqlx::Error::PoolClosed) => return Ok(()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "change listener failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    for t in Topic::ALL {
+                        shared.signals.notify(t);
+                    }
+                }
+            }
         }
     }
 
@@ -176,7 +299,7 @@ impl Db {
     pub fn exec(&self) -> Exec<'_> {
         match self {
             Db::Sqlite(p, _) => Exec::SqlitePool(p),
-            Db::Postgres(p) => Exec::PgPool(p),
+            Db::Postgres(p, _) => Exec::PgPool(p),
         }
     }
 
@@ -184,7 +307,7 @@ impl Db {
     pub fn pool_stats(&self) -> (u32, usize) {
         match self {
             Db::Sqlite(p, _) => (p.size(), p.num_idle()),
-            Db::Postgres(p) => (p.size(), p.num_idle()),
+            Db::Postgres(p, _) => (p.size(), p.num_idle()),
         }
     }
 
@@ -192,7 +315,7 @@ impl Db {
     pub async fn close(&self) {
         match self {
             Db::Sqlite(p, _) => p.close().await,
-            Db::Postgres(p) => p.close().await,
+            Db::Postgres(p, _) => p.close().await,
         }
     }
 }
@@ -200,25 +323,48 @@ impl Db {
 impl Tx {
     /// Where statements inside this transaction run.
     pub fn exec(&mut self) -> Exec<'_> {
-        match self {
-            Tx::Sqlite(t, _) => Exec::SqliteConn(&mut *t),
-            Tx::Postgres(t) => Exec::PgConn(&mut *t),
+        match &mut self.inner {
+            TxInner::Sqlite(t, _) => Exec::SqliteConn(&mut *t),
+            TxInner::Postgres(t) => Exec::PgConn(&mut *t),
         }
     }
 
     /// The engine behind this transaction.
     pub fn backend(&self) -> Backend {
-        match self {
-            Tx::Sqlite(..) => Backend::Sqlite,
-            Tx::Postgres(_) => Backend::Postgres,
+        match self.inner {
+            TxInner::Sqlite(..) => Backend::Sqlite,
+            TxInner::Postgres(_) => Backend::Postgres,
         }
     }
 
-    /// Commits.
+    /// Signals `topic` to this process once the transaction commits, and on
+    /// PostgreSQL to the other replicas (`NOTIFY` is delivered at commit,
+    /// and not at all on rollback).
+    pub async fn signal(&mut self, topic: Topic) -> Result<()> {
+        if self.pending & topic.bit() != 0 {
+            return Ok(());
+        }
+        if let TxInner::Postgres(t) = &mut self.inner {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(NOTIFY_CHANNEL)
+                .bind(topic.as_str())
+                .execute(&mut **t)
+                .await?;
+        }
+        self.pending |= topic.bit();
+        Ok(())
+    }
+
+    /// Commits, then signals the topics this transaction changed.
     pub async fn commit(self) -> Result<()> {
-        match self {
-            Tx::Sqlite(t, _turn) => t.commit().await?,
-            Tx::Postgres(t) => t.commit().await?,
+        match self.inner {
+            TxInner::Sqlite(t, _turn) => t.commit().await?,
+            TxInner::Postgres(t) => t.commit().await?,
+        }
+        for t in Topic::ALL {
+            if self.pending & t.bit() != 0 {
+                self.signals.notify(t);
+            }
         }
         Ok(())
     }

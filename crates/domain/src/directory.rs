@@ -93,7 +93,7 @@ fn check_name(name: &str) -> Result<String> {
 }
 
 /// The last four characters of a token, for telling tokens apart.
-fn hint_of(token: &str) -> String {
+pub(crate) fn hint_of(token: &str) -> String {
     token
         .chars()
         .rev()

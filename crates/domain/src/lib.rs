@@ -16,6 +16,10 @@
 //! | [`catalog`] | MCP servers, tools, discovery, tool pinning and quarantine |
 //! | [`access`] | grants, revisions (diff, rollback), simulator, access views |
 //! | [`revisions`] | policy revisions and the versioned policy inputs (`policy_facts`) |
+//! | [`publish`] | the signed bundle of the current revision, in memory, for the policy API |
+//! | [`signing`] | bundle signing keys (sealed at rest) and the JWKS |
+//! | [`gateways`] | gateways, their credentials, status reports and decision logs |
+//! | [`secrets`] | sealing secrets stored in the database (AES-256-GCM) |
 //! | [`overview`] | the figures on the Overview page |
 //! | [`demo`] | sample data for `portcullis demo` |
 //! | [`db`] | pools, transactions, migrations, query macros |
@@ -30,9 +34,13 @@ pub mod db;
 pub mod demo;
 pub mod directory;
 pub mod error;
+pub mod gateways;
 pub mod overview;
+pub mod publish;
 pub mod revisions;
 pub mod scim;
+pub mod secrets;
+pub mod signing;
 
 pub use actor::{Actor, Permission, RequestMeta};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -51,6 +59,11 @@ pub struct Settings {
     /// Hosts (`host` or `host:port`) the server may fetch from although they
     /// resolve to private or loopback addresses (MCP discovery, metadata).
     pub fetch_allowed_hosts: Vec<String>,
+    /// Seals secrets kept in the database (signing keys).
+    pub secrets: secrets::SecretBox,
+    /// How often the policy API checks the head revision without a change
+    /// signal (a safety net; signals normally arrive at once).
+    pub policy_recheck: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -59,6 +72,8 @@ impl Default for Settings {
             session_idle: chrono::Duration::hours(1),
             session_absolute: chrono::Duration::hours(12),
             fetch_allowed_hosts: Vec::new(),
+            secrets: secrets::SecretBox::random(),
+            policy_recheck: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -81,6 +96,9 @@ pub struct Services {
     pub scim: scim::ScimService,
     pub catalog: catalog::CatalogService,
     pub access: access::AccessService,
+    pub gateways: gateways::GatewayService,
+    pub signing: signing::SigningService,
+    pub publisher: publish::PolicyPublisher,
 }
 
 impl Services {
@@ -96,7 +114,11 @@ impl Services {
             clock,
             settings,
         });
+        let signing = signing::SigningService { core: core.clone() };
         Ok(Self {
+            gateways: gateways::GatewayService::new(core.clone()),
+            publisher: publish::PolicyPublisher::new(core.clone(), signing.clone()),
+            signing,
             catalog: catalog::CatalogService {
                 core: core.clone(),
                 guard: Arc::new(guard),

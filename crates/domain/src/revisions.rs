@@ -81,6 +81,7 @@ impl<'a> Change<'a> {
             self.source,
             &self.summary
         )?;
+        tx.signal(crate::db::Topic::Policy).await?;
         self.revision = Some(rev);
         Ok(rev)
     }

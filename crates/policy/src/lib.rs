@@ -35,6 +35,7 @@
 //! ```
 pub mod bundle;
 pub mod eval;
+pub mod signed;
 
 pub use bundle::{
     AnnotationFlag, Annotations, Bundle, Effect, Group, Principal, Rule, Server, Subject, Target,

@@ -6,7 +6,9 @@
 //! queries `*Query`; pages of results [`Page`].
 
 pub mod access;
+pub mod gateways;
 pub use access::*;
+pub use gateways::*;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,422 @@
+//! The policy API for gateways (protocol: `docs/policy-api.md`).
+//!
+//! - `GET /api/v1/policy`: the signed bundle of the current revision
+//!   (`application/jose`), strong `ETag`, `If-None-Match` → 304 with no
+//!   body, gzip when accepted, `?wait=N` (0–60 s) long-poll.
+//! - `POST /api/v1/gateway/status`: what the gateway enforces and its last
+//!   error.
+//! - `POST /api/v1/decisions`: a batch of decisions → audit events.
+//! - `GET /.well-known/jwks.json`: the keys bundles are signed with.
+//!
+//! Thin adapter over [`portcullis_domain::publish`] and
+//! [`portcullis_domain::gateways`]. The poll path reads memory only (the
+//! published bundle, remembered credentials), so it keeps answering when the
+//! database is away. These routes sit outside the console's browser
+//! middleware (sessions, CSP, CSRF) — they take no cookies — but keep
+//! request ids, metrics and a body limit.
+
+use crate::server::AppState;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use portcullis_domain::gateways::{DecisionBatch, GatewayIdentity, StatusReport};
+use portcullis_domain::publish::Published;
+use portcullis_domain::{Error, RequestMeta};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The longest `?wait=` a gateway may ask for.
+pub const MAX_WAIT_SECS: u64 = 60;
+
+/// The gateway routes (mounted by [`crate::server::router`]).
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/api/v1/policy", get(policy))
+        .route("/api/v1/gateway/status", post(status))
+        .route("/api/v1/decisions", post(decisions))
+        .route("/.well-known/jwks.json", get(jwks))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            max_body_bytes,
+        ))
+        .with_state(state)
+}
+
+fn problem(status: StatusCode, code: &str, message: &str, field: Option<&str>) -> Response {
+    let mut body = json!({ "code": code, "message": message });
+    if let Some(f) = field {
+        body["field"] = json!(f);
+    }
+    let mut res = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"portcullis-policy\""),
+        );
+    }
+    res
+}
+
+/// A refused request (kept small so `Result`s stay cheap).
+struct Problem {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    field: Option<&'static str>,
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        problem(self.status, self.code, &self.message, self.field)
+    }
+}
+
+fn domain_error(e: Error) -> Response {
+    match e {
+        Error::Invalid(fields) => {
+            let first = fields.first().map(|f| f.field.clone());
+            let body = json!({
+                "code": "invalid",
+                "message": fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; "),
+                "field": first,
+                "errors": fields,
+            });
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                [(header::CONTENT_TYPE, "application/json")],
+                body.to_string(),
+            )
+                .into_response()
+        }
+        Error::Unavailable(_) => {
+            let mut res = problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the database is unreachable; retry shortly",
+                None,
+            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            res
+        }
+        other => {
+            tracing::error!(error = %other, "policy API error");
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "something went wrong; the request id is in the x-request-id header",
+                None,
+            )
+        }
+    }
+}
+
+/// The gateway named by the `Authorization: Bearer` credential.
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<GatewayIdentity, Response> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return Err(problem(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "send the gateway credential as Authorization: Bearer <credential>",
+            None,
+        ));
+    };
+    match state.services.gateways.authenticate(token).await {
+        Ok(Some(g)) => Ok(g),
+        Ok(None) => Err(problem(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "the gateway credential is not valid (unknown or revoked)",
+            None,
+        )),
+        Err(e) => Err(domain_error(e)),
+    }
+}
+
+fn meta(headers: &HeaderMap, peer: SocketAddr) -> RequestMeta {
+    RequestMeta {
+        source_ip: Some(peer.ip().to_string()),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(512).collect()),
+        request_id: headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    }
+}
+
+/// `?wait=N`: absent → 0; otherwise whole seconds 0..=60.
+fn parse_wait(query: Option<&str>) -> Result<u64, Problem> {
+    let mut wait = 0;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k == "wait" {
+            wait = v
+                .parse::<u64>()
+                .ok()
+                .filter(|w| *w <= MAX_WAIT_SECS)
+                .ok_or_else(|| Problem {
+                    status: StatusCode::BAD_REQUEST,
+                    code: "invalid",
+                    message: "wait: give whole seconds from 0 to 60".to_owned(),
+                    field: Some("wait"),
+                })?;
+        }
+    }
+    Ok(wait)
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            name.eq_ignore_ascii_case("gzip") && !refused
+        })
+}
+
+fn revision_header(revision: i64) -> HeaderValue {
+    HeaderValue::from(revision)
+}
+
+fn not_modified(p: &Published, gzip: bool) -> Response {
+    let etag = if gzip { &p.etag_gzip } else { &p.etag };
+    let mut res = Response::new(Body::empty());
+    *res.status_mut() = StatusCode::NOT_MODIFIED;
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("portcullis-revision", revision_header(p.revision));
+    res
+}
+
+fn full(p: &Published, gzip: bool) -> Response {
+    let (body, etag) = if gzip {
+        (p.gzip.clone(), &p.etag_gzip)
+    } else {
+        (p.body.clone(), &p.etag)
+    };
+    let mut res = Response::new(Body::from(body));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jose"),
+    );
+    if gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("portcullis-revision", revision_header(p.revision));
+    h.insert(
+        "portcullis-key-id",
+        HeaderValue::from_str(&p.kid).unwrap_or(HeaderValue::from_static("")),
+    );
+    res
+}
+
+/// `GET /api/v1/policy`.
+async fn policy(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let gateway = match authenticate(&state, &headers).await {
+        Ok(g) => g,
+        Err(res) => return res,
+    };
+    let wait = match parse_wait(q.as_deref()) {
+        Ok(w) => w,
+        Err(p) => return p.into_response(),
+    };
+    let gzip = accepts_gzip(&headers);
+    let publisher = &state.services.publisher;
+    let mut rx = publisher.subscribe();
+    let current: Option<Arc<Published>> = rx.borrow_and_update().clone();
+    let current = match current {
+        Some(p) => p,
+        // First request after start, before the first build finished.
+        None => match publisher.refresh().await {
+            Ok(p) => p,
+            Err(e) => return domain_error(e),
+        },
+    };
+    let inm = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok());
+    if !inm.is_some_and(|t| current.matches(t)) {
+        state
+            .services
+            .gateways
+            .note_poll(&gateway, current.revision);
+        return full(&current, gzip);
+    }
+    if wait == 0 {
+        state
+            .services
+            .gateways
+            .note_poll(&gateway, current.revision);
+        return not_modified(&current, gzip);
+    }
+    // Long-poll: until a bundle with another ETag is published.
+    let newer = tokio::time::timeout(Duration::from_secs(wait), async {
+        loop {
+            if rx.changed().await.is_err() {
+                return None;
+            }
+            let next = rx.borrow_and_update().clone();
+            if let Some(n) = next.filter(|n| n.etag != current.etag) {
+                return Some(n);
+            }
+        }
+    })
+    .await;
+    match newer {
+        Ok(Some(n)) => {
+            state.services.gateways.note_poll(&gateway, n.revision);
+            full(&n, gzip)
+        }
+        _ => {
+            state
+                .services
+                .gateways
+                .note_poll(&gateway, current.revision);
+            not_modified(&current, gzip)
+        }
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<T, Problem> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return Err(Problem {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "unsupported_media_type",
+            message: "send Content-Type: application/json".to_owned(),
+            field: None,
+        });
+    }
+    serde_json::from_slice(body).map_err(|e| Problem {
+        status: StatusCode::BAD_REQUEST,
+        code: "invalid_json",
+        message: format!("the body is not valid: {e}"),
+        field: None,
+    })
+}
+
+/// `POST /api/v1/gateway/status`.
+async fn status(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let gateway = match authenticate(&state, &headers).await {
+        Ok(g) => g,
+        Err(res) => return res,
+    };
+    let report: StatusReport = match read_json(&headers, &body) {
+        Ok(r) => r,
+        Err(p) => return p.into_response(),
+    };
+    match state
+        .services
+        .gateways
+        .report_status(&gateway, &report)
+        .await
+    {
+        Ok(()) => {
+            let current = state.services.publisher.latest().map(|p| p.revision);
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                json!({ "current_revision": current }).to_string(),
+            )
+                .into_response()
+        }
+        Err(e) => domain_error(e),
+    }
+}
+
+/// `POST /api/v1/decisions`.
+async fn decisions(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let gateway = match authenticate(&state, &headers).await {
+        Ok(g) => g,
+        Err(res) => return res,
+    };
+    let batch: DecisionBatch = match read_json(&headers, &body) {
+        Ok(b) => b,
+        Err(p) => return p.into_response(),
+    };
+    match state
+        .services
+        .gateways
+        .record_decisions(&gateway, meta(&headers, peer), &batch)
+        .await
+    {
+        Ok(n) => (
+            StatusCode::ACCEPTED,
+            [(header::CONTENT_TYPE, "application/json")],
+            json!({ "accepted": n }).to_string(),
+        )
+            .into_response(),
+        Err(e) => domain_error(e),
+    }
+}
+
+/// `GET /.well-known/jwks.json`.
+async fn jwks(State(state): State<AppState>) -> Response {
+    match state.services.publisher.jwks().await {
+        Ok(doc) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "application/jwk-set+json"),
+                (header::CACHE_CONTROL, "max-age=300"),
+            ],
+            doc.as_str().to_owned(),
+        )
+            .into_response(),
+        Err(e) => domain_error(e),
+    }
+}
