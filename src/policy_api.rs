@@ -293,11 +293,15 @@ async fn policy(
             .note_poll(&gateway, current.revision);
         return not_modified(&current, gzip);
     }
-    // Long-poll: until a bundle with another ETag is published.
+    // Long-poll: until a bundle with another ETag is published, the wait
+    // is over, or the server shuts down (graceful shutdown must not wait a
+    // minute for idle long-polls).
+    let mut stopping = state.stopping.clone();
     let newer = tokio::time::timeout(Duration::from_secs(wait), async {
         loop {
-            if rx.changed().await.is_err() {
-                return None;
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { return None },
+                _ = stopping.wait_for(|s| *s) => return None,
             }
             let next = rx.borrow_and_update().clone();
             if let Some(n) = next.filter(|n| n.etag != current.etag) {

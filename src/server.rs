@@ -34,6 +34,8 @@ pub struct AppState {
     /// `scheme://host[:port]` of the public URL, for Origin checks.
     pub public_origin: String,
     pub metrics: PrometheusHandle,
+    /// Turns true when the server starts shutting down (long-polls end).
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -176,7 +178,9 @@ pub async fn start(
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let state = AppState {
+        stopping: stop_rx.clone(),
         leptos_options,
         services: services.clone(),
         console,
@@ -196,7 +200,6 @@ pub async fn start(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     spawn_policy_tasks(&services, stop_rx.clone());
     let done = tokio::spawn(async move {
         let stopping = async move {

@@ -53,6 +53,18 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// The same database under another handle that does not drop it (a
+    /// second replica's view).
+    pub fn alias(&self) -> TestDb {
+        TestDb {
+            url: self.url.clone(),
+            _dir: None,
+            pg_drop: None,
+        }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some((admin, name)) = self.pg_drop.take() {
@@ -244,6 +256,22 @@ pub async fn audit_rows(
     .unwrap_or_else(|e| panic!("audit rows: {e}"));
     db.close().await;
     rows
+}
+
+/// Every audit event's details and target as one text (to show what is
+/// stored nowhere).
+pub async fn audit_text(db_url: &str) -> String {
+    let db = portcullis_domain::Db::connect(db_url, &Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    let q = "SELECT COALESCE(details, '') || ' ' || COALESCE(target_display, '') FROM audit_events";
+    let rows: Vec<(String,)> = match &db {
+        portcullis_domain::Db::Sqlite(p, _) => sqlx::query_as(q).fetch_all(p).await,
+        portcullis_domain::Db::Postgres(p, _) => sqlx::query_as(q).fetch_all(p).await,
+    }
+    .unwrap_or_else(|e| panic!("audit text: {e}"));
+    db.close().await;
+    rows.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n")
 }
 
 /// Total number of audit events.

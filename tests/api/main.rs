@@ -15,5 +15,6 @@ mod catalog;
 mod console;
 mod directory;
 mod ops;
+mod policy_api;
 mod scim;
 mod storage;

@@ -115,6 +115,12 @@ impl PolicyPublisher {
         self.current.subscribe()
     }
 
+    /// How many readers hold a subscription (long-polls waiting, for
+    /// metrics and tests).
+    pub fn receiver_count(&self) -> usize {
+        self.current.receiver_count()
+    }
+
     /// The JWKS document (cached; refreshed with the bundle).
     pub async fn jwks(&self) -> Result<Arc<String>> {
         if let Some(j) = self.jwks.borrow().clone() {

@@ -1,0 +1,758 @@
+//! The policy API for gateways over HTTP: credentials, the signed bundle
+//! with its ETag / 304 / gzip, long-poll, restarts and replicas giving the
+//! same bytes, the gateway-side loader refusing tampered and older bundles,
+//! key rotation, status reports, and decision batches in the audit log.
+
+use crate::harness::{audit_count, audit_rows, backend_tests, TestDb, TestResult, TestServer};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use portcullis_domain::{Actor, Services};
+use portcullis_policy::signed::{LoadError, Loader, Verifier};
+use portcullis_policy::Bundle;
+use portcullis_types::{GatewayInput, GatewayState, ServerInput};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::io::Read;
+
+fn system() -> Actor {
+    Actor::system("test")
+}
+
+/// A gateway and its credential.
+async fn gateway(svc: &Services, name: &str) -> (String, String) {
+    let g = svc
+        .gateways
+        .create(
+            &system(),
+            &GatewayInput {
+                name: name.into(),
+                description: String::new(),
+                server_ids: Vec::new(),
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("create gateway: {e}"));
+    (g.id, g.token)
+}
+
+/// Makes a new policy revision (registers a server) and returns the head.
+async fn change(svc: &Services, slug: &str) -> i64 {
+    svc.catalog
+        .create_server(
+            &system(),
+            &ServerInput {
+                name: slug.into(),
+                slug: slug.into(),
+                resource_url: format!("https://mcp.example.com/{slug}"),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("create server: {e}"));
+    head(svc).await
+}
+
+/// Waits until `n` long-polls are parked on `svc`'s published bundle, so a
+/// change made next is one they must be woken by.
+async fn parked(svc: &Services, n: usize) {
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while svc.publisher.receiver_count() < n {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "the long-poll never started waiting");
+}
+
+/// Waits until `svc` publishes revision `rev` (the publisher rebuilds
+/// right after a change commits, asynchronously).
+async fn published(svc: &Services, rev: i64) {
+    let mut rx = svc.publisher.subscribe();
+    let done = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        rx.wait_for(|p| p.as_ref().is_some_and(|p| p.revision >= rev)),
+    )
+    .await;
+    assert!(
+        matches!(done, Ok(Ok(_))),
+        "revision {rev} was never published"
+    );
+}
+
+async fn head(svc: &Services) -> i64 {
+    portcullis_domain::revisions::head(svc.db().exec())
+        .await
+        .unwrap_or_else(|e| panic!("head: {e}"))
+}
+
+/// `GET /api/v1/policy` with the given credential and headers.
+async fn poll(
+    srv: &TestServer,
+    token: Option<&str>,
+    query: &str,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut req = reqwest::Client::new().get(srv.url(&format!("/api/v1/policy{query}")));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send()
+        .await
+        .unwrap_or_else(|e| panic!("GET policy: {e}"))
+}
+
+fn header(res: &reqwest::Response, name: &str) -> String {
+    res.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn verifier(srv: &TestServer) -> Verifier {
+    let res = reqwest::get(srv.url("/.well-known/jwks.json"))
+        .await
+        .unwrap_or_else(|e| panic!("jwks: {e}"));
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(header(&res, "content-type"), "application/jwk-set+json");
+    Verifier::from_jwks(&res.text().await.unwrap_or_default())
+        .unwrap_or_else(|e| panic!("jwks: {e}"))
+}
+
+/// The bundle inside a compact JWS, without verifying it.
+fn payload(jws: &[u8]) -> Bundle {
+    let text = std::str::from_utf8(jws).unwrap_or_default();
+    let p = text.split('.').nth(1).unwrap_or_default();
+    let bytes = B64.decode(p).unwrap_or_else(|e| panic!("payload: {e}"));
+    Bundle::from_json(std::str::from_utf8(&bytes).unwrap_or_default())
+        .unwrap_or_else(|e| panic!("bundle: {e}"))
+}
+
+/// No, a wrong, a revoked or a rotated-out credential → 401 on every
+/// gateway endpoint; nothing is written.
+#[tokio::test]
+async fn policy_api_requires_a_gateway_credential() -> TestResult {
+    let srv = TestServer::start().await;
+    let svc = &srv.running.services;
+    let (id, token) = gateway(svc, "edge-1").await;
+
+    let res = poll(&srv, None, "", &[]).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        header(&res, "www-authenticate"),
+        "Bearer realm=\"portcullis-policy\""
+    );
+    let body: Value = res.json().await?;
+    assert_eq!(body["code"], "unauthenticated");
+
+    let res = poll(&srv, Some("pcg_not-a-real-credential"), "", &[]).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = res.json().await?;
+    assert!(body["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("not valid"));
+
+    let before = audit_count(&srv.db.url).await;
+    let client = reqwest::Client::new();
+    for path in ["/api/v1/gateway/status", "/api/v1/decisions"] {
+        let res = client
+            .post(srv.url(path))
+            .bearer_auth("pcg_wrong")
+            .json(&json!({ "active_revision": 1, "decisions": [] }))
+            .send()
+            .await?;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    assert_eq!(audit_count(&srv.db.url).await, before, "nothing recorded");
+
+    assert_eq!(
+        poll(&srv, Some(&token), "", &[]).await.status(),
+        StatusCode::OK
+    );
+
+    // Rotation: the old credential stops at once, the new one works.
+    let rotated = svc.gateways.rotate_credential(&system(), &id).await?;
+    assert_eq!(
+        poll(&srv, Some(&token), "", &[]).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        poll(&srv, Some(&rotated.token), "", &[]).await.status(),
+        StatusCode::OK
+    );
+    // Revocation: refused from the next request on.
+    svc.gateways.revoke(&system(), &id).await?;
+    assert_eq!(
+        poll(&srv, Some(&rotated.token), "", &[]).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let actions: Vec<String> = audit_rows(&srv.db.url, "gateway.")
+        .await
+        .into_iter()
+        .map(|r| r.1)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "gateway.created",
+            "gateway.credential.rotated",
+            "gateway.revoked"
+        ]
+    );
+    srv.stop().await;
+    Ok(())
+}
+
+/// The bundle is the signed current revision; its ETag gives 304 with no
+/// body (also for a list of tags and weak forms); gzip is offered; a bad
+/// `wait` is refused naming the field; with the database gone the bundle
+/// and the 304s keep coming from memory.
+async fn policy_api_serves_the_signed_bundle(db: &TestDb) -> TestResult {
+    let srv = TestServer::start_on(db.alias(), &[]).await;
+    let svc = &srv.running.services;
+    let (_, token) = gateway(svc, "edge-1").await;
+    let rev = change(svc, "github").await;
+    published(svc, rev).await;
+
+    let res = poll(&srv, Some(&token), "", &[]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(header(&res, "content-type"), "application/jose");
+    assert_eq!(header(&res, "portcullis-revision"), rev.to_string());
+    assert_eq!(header(&res, "cache-control"), "no-cache");
+    let etag = header(&res, "etag");
+    assert!(
+        etag.starts_with(&format!("\"{rev}-")) && etag.ends_with('"') && !etag.starts_with("W/"),
+        "strong ETag from revision and hash: {etag}"
+    );
+    assert!(res.headers().get("content-encoding").is_none());
+    let body = res.bytes().await?;
+
+    // The gateway's loader accepts it and enforces revision `rev`.
+    let mut loader = Loader::new(verifier(&srv).await);
+    let loaded = loader.load(&body)?;
+    assert_eq!(loaded.revision, rev as u64);
+    let active = loader.active().unwrap_or_else(|| panic!("active"));
+    assert!(active
+        .policy
+        .server_id_by_resource("https://mcp.example.com/github")
+        .is_some());
+
+    // If-None-Match → 304, no body, same ETag.
+    for inm in [
+        etag.clone(),
+        format!("\"0-nothing\", {etag}"),
+        format!("W/{etag}"),
+        "*".to_owned(),
+    ] {
+        let res = poll(&srv, Some(&token), "", &[("if-none-match", &inm)]).await;
+        assert_eq!(res.status(), StatusCode::NOT_MODIFIED, "{inm}");
+        assert_eq!(header(&res, "etag"), etag);
+        assert!(res.bytes().await?.is_empty());
+    }
+    let res = poll(&srv, Some(&token), "", &[("if-none-match", "\"1-other\"")]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // gzip when asked: the same bytes compressed, an ETag of its own.
+    let res = poll(
+        &srv,
+        Some(&token),
+        "",
+        &[("accept-encoding", "br;q=1, gzip;q=0.8")],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(header(&res, "content-encoding"), "gzip");
+    assert_eq!(header(&res, "vary"), "accept-encoding");
+    let gz_etag = header(&res, "etag");
+    assert_eq!(gz_etag, format!("{}.gz\"", etag.trim_end_matches('"')));
+    let compressed = res.bytes().await?;
+    assert!(compressed.len() < body.len());
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(&compressed[..]).read_to_end(&mut unzipped)?;
+    assert_eq!(unzipped, body);
+    let res = poll(
+        &srv,
+        Some(&token),
+        "",
+        &[("accept-encoding", "gzip"), ("if-none-match", &gz_etag)],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    let res = poll(&srv, Some(&token), "", &[("accept-encoding", "gzip;q=0")]).await;
+    assert!(res.headers().get("content-encoding").is_none());
+
+    for bad in ["?wait=61", "?wait=-1", "?wait=soon"] {
+        let res = poll(&srv, Some(&token), bad, &[("if-none-match", &etag)]).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad}");
+        let problem: Value = res.json().await?;
+        assert_eq!(problem["field"], "wait");
+    }
+
+    // The database goes away: the bundle keeps being served from memory.
+    svc.db().close().await;
+    let res = poll(&srv, Some(&token), "", &[("if-none-match", &etag)]).await;
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    let res = poll(&srv, Some(&token), "", &[]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.bytes().await?, body);
+    srv.stop().await;
+    Ok(())
+}
+
+/// A long-poll returns as soon as a change makes a new revision; without
+/// a change it answers 304 when the wait is over.
+async fn policy_api_long_poll(db: &TestDb) -> TestResult {
+    let srv = TestServer::start_on(db.alias(), &[]).await;
+    let svc = &srv.running.services;
+    let (_, token) = gateway(svc, "edge-1").await;
+    let first = change(svc, "github").await;
+    published(svc, first).await;
+    let res = poll(&srv, Some(&token), "", &[]).await;
+    let etag = header(&res, "etag");
+
+    let url = srv.url("/api/v1/policy?wait=30");
+    let (t, e) = (token.clone(), etag.clone());
+    let waiting = tokio::spawn(async move {
+        reqwest::Client::new()
+            .get(url)
+            .bearer_auth(t)
+            .header("if-none-match", e)
+            .send()
+            .await
+    });
+    // Once the long-poll waits, change the policy. Without the wake-up it
+    // would answer 304 only after 30 s (and the assertion on 200 fail).
+    parked(svc, 1).await;
+    let second = change(svc, "linear").await;
+    assert!(second > first);
+    let res = waiting.await??;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(header(&res, "portcullis-revision"), second.to_string());
+    let new_body = res.bytes().await?;
+    assert_eq!(payload(&new_body).revision, second as u64);
+
+    // No change: 304 at the end of the wait.
+    let res = poll(&srv, Some(&token), "", &[]).await;
+    let current = header(&res, "etag");
+    let res = poll(
+        &srv,
+        Some(&token),
+        "?wait=1",
+        &[("if-none-match", &current)],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(header(&res, "etag"), current);
+    srv.stop().await;
+    Ok(())
+}
+
+/// Decisions become audit events with masked arguments; a status report
+/// shows what the gateway enforces; a bad batch names the decision's field
+/// and writes nothing.
+async fn policy_api_status_and_decisions(db: &TestDb) -> TestResult {
+    let srv = TestServer::start_on(db.alias(), &[]).await;
+    let svc = &srv.running.services;
+    let (id, token) = gateway(svc, "edge-1").await;
+    let rev = change(svc, "github").await;
+    published(svc, rev).await;
+    let client = reqwest::Client::new();
+
+    let view = svc.gateways.view(&system()).await?;
+    assert_eq!(view.gateways[0].state, GatewayState::Never);
+
+    // A poll is remembered and written.
+    assert_eq!(
+        poll(&srv, Some(&token), "", &[]).await.status(),
+        StatusCode::OK
+    );
+    let view = svc.gateways.view(&system()).await?;
+    let g = &view.gateways[0];
+    assert_eq!((g.id.as_str(), g.served_revision), (id.as_str(), Some(rev)));
+    assert!(g.last_poll_at.is_some());
+
+    let res = client
+        .post(srv.url("/api/v1/gateway/status"))
+        .bearer_auth(&token)
+        .json(&json!({ "active_revision": rev, "last_fetch_at": "2026-11-26T10:00:00Z", "software": "edge/1.2" }))
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await?;
+    assert_eq!(body["current_revision"], rev);
+    let view = svc.gateways.view(&system()).await?;
+    let g = &view.gateways[0];
+    assert_eq!(
+        (g.state, g.active_revision, g.lag, g.software.as_deref()),
+        (GatewayState::Current, Some(rev), Some(0), Some("edge/1.2"))
+    );
+    assert_eq!((view.up_to_date, view.active), (1, 1));
+
+    // A newer revision: the gateway is behind until it reports again.
+    let next = change(svc, "linear").await;
+    let view = svc.gateways.view(&system()).await?;
+    assert_eq!(
+        (view.gateways[0].state, view.gateways[0].lag),
+        (GatewayState::Behind, Some(next - rev))
+    );
+    let res = client
+        .post(srv.url("/api/v1/gateway/status"))
+        .bearer_auth(&token)
+        .json(&json!({ "active_revision": rev, "last_error": "signature does not verify" }))
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    let view = svc.gateways.view(&system()).await?;
+    assert_eq!(view.gateways[0].state, GatewayState::Error);
+    assert_eq!(
+        view.gateways[0].last_error.as_deref(),
+        Some("signature does not verify")
+    );
+    // Bad reports: named field, unknown fields refused, wrong media type.
+    let res = client
+        .post(srv.url("/api/v1/gateway/status"))
+        .bearer_auth(&token)
+        .json(&json!({ "active_revision": -3 }))
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(res.json::<Value>().await?["field"], "active_revision");
+    let res = client
+        .post(srv.url("/api/v1/gateway/status"))
+        .bearer_auth(&token)
+        .json(&json!({ "active_revision": 1, "colour": "red" }))
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = client
+        .post(srv.url("/api/v1/gateway/status"))
+        .bearer_auth(&token)
+        .body("active_revision=1")
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    // Decisions → audit events, arguments masked.
+    let before = audit_count(&srv.db.url).await;
+    let decisions = json!({ "decisions": [
+        { "at": "2026-11-26T10:00:01Z", "user": "usr_alice", "client": "claude-desktop",
+          "server": "srv_github", "tool": "search_code", "allowed": true,
+          "reason": "allowed_by_rule", "rule": "grt_1", "revision": rev,
+          "arguments": { "query": "password=hunter2", "limit": 5, "filters": { "org": "acme" } } },
+        { "at": "2026-11-26T10:00:02Z", "user": "usr_bob", "server": "srv_github",
+          "tool": "delete_repo", "allowed": false, "reason": "no_grant", "revision": rev }
+    ]});
+    let res = client
+        .post(srv.url("/api/v1/decisions"))
+        .bearer_auth(&token)
+        .json(&decisions)
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    assert_eq!(res.json::<Value>().await?["accepted"], 2);
+    assert_eq!(audit_count(&srv.db.url).await, before + 2);
+    let rows = audit_rows(&srv.db.url, "gateway.decision").await;
+    let summary: Vec<(&str, Option<&str>, &str)> = rows
+        .iter()
+        .map(|r| (r.2.as_str(), r.3.as_deref(), r.4.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "gateway edge-1",
+                Some("search_code on srv_github"),
+                "success"
+            ),
+            (
+                "gateway edge-1",
+                Some("delete_repo on srv_github"),
+                "denied"
+            ),
+        ]
+    );
+    let page = svc
+        .audit
+        .list_events(
+            &system(),
+            portcullis_types::AuditQuery {
+                action: "gateway.decision".into(),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let details: Vec<&Value> = page.items.iter().map(|e| &e.details).collect();
+    let allowed = details
+        .iter()
+        .find(|d| d["tool"] == "search_code")
+        .unwrap_or_else(|| panic!("decision event"));
+    assert_eq!(
+        allowed["arguments"],
+        json!({ "query": "***", "limit": "***", "filters": { "org": "***" } })
+    );
+    assert_eq!(
+        (&allowed["user"], &allowed["client"], &allowed["revision"]),
+        (&json!("usr_alice"), &json!("claude-desktop"), &json!(rev))
+    );
+    let stored = crate::harness::audit_text(&srv.db.url).await;
+    assert!(
+        !stored.contains("hunter2"),
+        "the raw argument is stored nowhere"
+    );
+
+    // One bad decision refuses the whole batch, naming it.
+    let bad = json!({ "decisions": [
+        { "at": "2026-11-26T10:00:03Z", "user": "usr_alice", "server": "srv_github",
+          "tool": "search_code", "allowed": true, "revision": rev },
+        { "at": "2026-11-26T10:00:04Z", "user": "usr_alice", "server": "srv_github",
+          "tool": " ", "allowed": true, "revision": rev }
+    ]});
+    let res = client
+        .post(srv.url("/api/v1/decisions"))
+        .bearer_auth(&token)
+        .json(&bad)
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(res.json::<Value>().await?["field"], "decisions[1].tool");
+    assert_eq!(
+        audit_count(&srv.db.url).await,
+        before + 2,
+        "nothing written"
+    );
+    srv.stop().await;
+    Ok(())
+}
+
+backend_tests!(
+    policy_api_serves_the_signed_bundle,
+    policy_api_long_poll,
+    policy_api_status_and_decisions,
+);
+
+/// The same revision gives the same bytes and ETag after a restart; a
+/// gateway's loader refuses an older revision replayed to it and a
+/// tampered body, keeping its last good policy.
+#[tokio::test]
+async fn policy_api_restart_rollback_and_tampering() -> TestResult {
+    let srv = TestServer::start().await;
+    let svc = &srv.running.services;
+    let (_, token) = gateway(svc, "edge-1").await;
+    let old_rev = change(svc, "github").await;
+    published(svc, old_rev).await;
+    let res = poll(&srv, Some(&token), "", &[]).await;
+    let (old_etag, old_body) = (header(&res, "etag"), res.bytes().await?);
+    let db = srv.stop_keep_db().await;
+
+    let srv = TestServer::start_on(db, &[]).await;
+    let res = poll(&srv, Some(&token), "", &[]).await;
+    assert_eq!(header(&res, "etag"), old_etag, "same ETag after a restart");
+    assert_eq!(res.bytes().await?, old_body, "byte-identical body");
+
+    let svc = &srv.running.services;
+    let new_rev = change(svc, "linear").await;
+    published(svc, new_rev).await;
+    let res = poll(&srv, Some(&token), "", &[]).await;
+    let new_body = res.bytes().await?;
+    let mut loader = Loader::new(verifier(&srv).await);
+    assert_eq!(loader.load(&new_body)?.revision, new_rev as u64);
+    assert_eq!(
+        loader.load(&old_body),
+        Err(LoadError::Rollback {
+            held: new_rev as u64,
+            offered: old_rev as u64
+        })
+    );
+    // Tampered: a payload that names an extra principal, original signature.
+    let text = std::str::from_utf8(&new_body)?;
+    let parts: Vec<&str> = text.split('.').collect();
+    let mut forged = payload(&new_body);
+    forged.principals.push(portcullis_policy::Principal {
+        id: "usr_mallory".into(),
+        email: "mallory@evil.example".into(),
+        active: true,
+        groups: Vec::new(),
+    });
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        B64.encode(forged.to_canonical_json()?),
+        parts[2]
+    );
+    assert_eq!(loader.load(forged.as_bytes()), Err(LoadError::BadSignature));
+    assert_eq!(
+        loader.revision(),
+        Some(new_rev as u64),
+        "last good policy kept"
+    );
+    srv.stop().await;
+    Ok(())
+}
+
+/// Rotating the signing key re-signs the current revision under the new
+/// key: a new ETag, the same revision, both keys in the JWKS; a loader
+/// that re-fetches the JWKS accepts it.
+#[tokio::test]
+async fn policy_api_signing_key_rotation() -> TestResult {
+    let srv = TestServer::start().await;
+    let svc = &srv.running.services;
+    let (_, token) = gateway(svc, "edge-1").await;
+    let rev = change(svc, "github").await;
+    published(svc, rev).await;
+    let res = poll(&srv, Some(&token), "", &[]).await;
+    let (etag, old_kid, body) = (
+        header(&res, "etag"),
+        header(&res, "portcullis-key-id"),
+        res.bytes().await?,
+    );
+    let mut loader = Loader::new(verifier(&srv).await);
+    loader.load(&body)?;
+
+    // A long-poll holding the old ETag wakes with the re-signed bundle.
+    let url = srv.url("/api/v1/policy?wait=30");
+    let (t, e) = (token.clone(), etag.clone());
+    let waiting = tokio::spawn(async move {
+        reqwest::Client::new()
+            .get(url)
+            .bearer_auth(t)
+            .header("if-none-match", e)
+            .send()
+            .await
+    });
+    parked(svc, 1).await;
+    let new_kid = svc.signing.rotate(&system()).await?;
+    let res = waiting.await??;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(header(&res, "portcullis-revision"), rev.to_string());
+    assert_eq!(header(&res, "portcullis-key-id"), new_kid);
+    assert_ne!(new_kid, old_kid);
+    assert_ne!(header(&res, "etag"), etag);
+    let resigned = res.bytes().await?;
+    assert_eq!(Verifier::key_id(&resigned)?, new_kid);
+    assert_eq!(
+        loader.load(&resigned),
+        Err(LoadError::UnknownKey(new_kid.clone()))
+    );
+    let fresh = verifier(&srv).await;
+    assert!(
+        fresh.knows(&old_kid) && fresh.knows(&new_kid),
+        "both published"
+    );
+    loader.set_verifier(fresh);
+    let loaded = loader.load(&resigned)?;
+    assert_eq!((loaded.revision, loaded.newer), (rev as u64, false));
+    let rotated = audit_rows(&srv.db.url, "policy.signing_key.rotated").await;
+    assert_eq!(rotated.len(), 1);
+    // The private key is stored sealed, never in the clear.
+    let keys = svc.signing.list(&system()).await?;
+    assert_eq!(
+        keys.iter().map(|k| k.status.as_str()).collect::<Vec<_>>(),
+        ["active", "retired"]
+    );
+    srv.stop().await;
+    Ok(())
+}
+
+/// `portcullis gateway create` prints a credential once; it authenticates.
+#[tokio::test]
+async fn policy_api_gateway_create_cli() -> TestResult {
+    let db = TestDb::sqlite();
+    let key = "dGVzdC1zZWNyZXQta2V5LW9mLTMyLWJ5dGVzLWxvbmc=";
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(args)
+            .env("DATABASE_URL", &db.url)
+            .env("PORTCULLIS_CONFIG", "")
+            .env("PORTCULLIS_SECRET_KEY", key)
+            .output()
+            .unwrap_or_else(|e| panic!("run portcullis: {e}"))
+    };
+    assert!(run(&["migrate"]).status.success());
+    let out = run(&[
+        "gateway", "create", "--name", "edge-cli", "--server", "nope",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server_ids"));
+    let out = run(&["gateway", "create", "--name", "edge-cli"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout)?;
+    assert!(stdout.contains("/api/v1/policy"));
+    let token = stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("pcg_"))
+        .unwrap_or_else(|| panic!("no credential in {stdout}"))
+        .to_owned();
+    let srv = TestServer::start_on(db, &[]).await;
+    assert_eq!(
+        poll(&srv, Some(&token), "", &[]).await.status(),
+        StatusCode::OK
+    );
+    let created = audit_rows(&srv.db.url, "gateway.created").await;
+    assert_eq!(created[0].2, "portcullis gateway create");
+    srv.stop().await;
+    Ok(())
+}
+
+/// Two replicas on one PostgreSQL database: the same revision gives the
+/// same bytes and ETag on both, and a change made on one wakes a long-poll
+/// on the other through LISTEN/NOTIFY. Both run with the periodic re-check
+/// at 10 minutes, so only the notification can wake the poll within its
+/// 30-second wait.
+#[tokio::test]
+#[ignore = "needs PostgreSQL on 127.0.0.1:5432; `make test` runs it when it answers"]
+async fn postgres_policy_api_two_replicas() -> TestResult {
+    let db = TestDb::postgres().await;
+    let slow = [("PORTCULLIS_POLICY_RECHECK_SECONDS", "600")];
+    let a = TestServer::start_on(db.alias(), &slow).await;
+    let b = TestServer::start_on(db.alias(), &slow).await;
+    let (_, token) = gateway(&a.running.services, "edge-1").await;
+    let rev = change(&a.running.services, "github").await;
+    published(&a.running.services, rev).await;
+    // Both replicas publish the head (b learns of it by NOTIFY).
+    let ra = poll(&a, Some(&token), "", &[]).await;
+    let (ea, ba) = (header(&ra, "etag"), ra.bytes().await?);
+    let mut eb = String::new();
+    for _ in 0..5 {
+        let rb = poll(&b, Some(&token), "?wait=10", &[("if-none-match", &eb)]).await;
+        eb = header(&rb, "etag");
+        if eb == ea {
+            break;
+        }
+    }
+    assert_eq!(eb, ea, "replica b reached the same revision");
+    let rb = poll(&b, Some(&token), "", &[]).await;
+    assert_eq!(header(&rb, "etag"), ea, "same ETag on both replicas");
+    assert_eq!(rb.bytes().await?, ba, "byte-identical on both replicas");
+
+    let url = b.url("/api/v1/policy?wait=30");
+    let (t, e) = (token.clone(), ea.clone());
+    let waiting = tokio::spawn(async move {
+        reqwest::Client::new()
+            .get(url)
+            .bearer_auth(t)
+            .header("if-none-match", e)
+            .send()
+            .await
+    });
+    parked(&b.running.services, 1).await;
+    let next = change(&a.running.services, "linear").await;
+    assert!(next > rev);
+    let res = waiting.await??;
+    assert_eq!(res.status(), StatusCode::OK, "replica b woke on a's change");
+    assert_eq!(header(&res, "portcullis-revision"), next.to_string());
+    let body_b = res.bytes().await?;
+    let body_a = poll(&a, Some(&token), "", &[]).await.bytes().await?;
+    assert_eq!(body_a, body_b);
+    a.stop().await;
+    b.stop().await;
+    drop(db);
+    Ok(())
+}
