@@ -192,6 +192,15 @@ pub async fn start(
         .ensure_first_owner_link(&config.bootstrap_owner_email)
         .await?
         .map(|l| format!("{public_url}{}", l.path));
+    // The first bundle is built (and the first signing key made) before
+    // serving: gateways get an answer from memory from the first request,
+    // and a secret key that cannot open the stored signing key stops the
+    // start with a message saying so.
+    services
+        .publisher
+        .refresh()
+        .await
+        .map_err(|e| anyhow::anyhow!("policy bundle: {e}"))?;
     let app = router(state, config.max_body_bytes);
     // No Nagle: streamed HTML and small JSON answers go out at once
     // (otherwise delayed ACKs add ~40 ms to a response).

@@ -441,7 +441,7 @@ async fn policy_api_status_and_decisions(db: &TestDb) -> TestResult {
     let decisions = json!({ "decisions": [
         { "at": "2026-11-26T10:00:01Z", "user": "usr_alice", "client": "claude-desktop",
           "server": "srv_github", "tool": "search_code", "allowed": true,
-          "reason": "allowed_by_rule", "rule": "grt_1", "revision": rev,
+          "reason": "allowed", "rule": "grt_1", "revision": rev,
           "arguments": { "query": "password=hunter2", "limit": 5, "filters": { "org": "acme" } } },
         { "at": "2026-11-26T10:00:02Z", "user": "usr_bob", "server": "srv_github",
           "tool": "delete_repo", "allowed": false, "reason": "no_grant", "revision": rev }

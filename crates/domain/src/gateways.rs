@@ -87,7 +87,7 @@ pub struct DecisionReport {
     pub server: String,
     pub tool: String,
     pub allowed: bool,
-    /// The evaluator's reason code (`allowed_by_rule`, `no_grant`, …).
+    /// The evaluator's reason code (`allowed`, `no_grant`, …).
     #[serde(default)]
     pub reason: Option<String>,
     /// The rule that decided, if any.
