@@ -71,12 +71,12 @@ struct Problem {
     status: StatusCode,
     code: &'static str,
     message: String,
-    field: Option<&'static str>,
+    field: Option<String>,
 }
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        problem(self.status, self.code, &self.message, self.field)
+        problem(self.status, self.code, &self.message, self.field.as_deref())
     }
 }
 
@@ -179,7 +179,7 @@ fn parse_wait(query: Option<&str>) -> Result<u64, Problem> {
                     status: StatusCode::BAD_REQUEST,
                     code: "invalid",
                     message: "wait: give whole seconds from 0 to 60".to_owned(),
-                    field: Some("wait"),
+                    field: Some("wait".to_owned()),
                 })?;
         }
     }
@@ -250,6 +250,23 @@ fn full(p: &Published, gzip: bool) -> Response {
     res
 }
 
+/// Counts long-polls in progress (`policy_long_polls_waiting`); the drop
+/// also runs when the gateway hangs up mid-wait.
+struct WaitingGauge;
+
+impl WaitingGauge {
+    fn start() -> Self {
+        metrics::gauge!("policy_long_polls_waiting").increment(1.0);
+        WaitingGauge
+    }
+}
+
+impl Drop for WaitingGauge {
+    fn drop(&mut self) {
+        metrics::gauge!("policy_long_polls_waiting").decrement(1.0);
+    }
+}
+
 /// `GET /api/v1/policy`.
 async fn policy(
     State(state): State<AppState>,
@@ -297,6 +314,7 @@ async fn policy(
     // is over, or the server shuts down (graceful shutdown must not wait a
     // minute for idle long-polls).
     let mut stopping = state.stopping.clone();
+    let _waiting = WaitingGauge::start();
     let newer = tokio::time::timeout(Duration::from_secs(wait), async {
         loop {
             tokio::select! {
@@ -341,11 +359,19 @@ fn read_json<T: serde::de::DeserializeOwned>(
             field: None,
         });
     }
-    serde_json::from_slice(body).map_err(|e| Problem {
-        status: StatusCode::BAD_REQUEST,
-        code: "invalid_json",
-        message: format!("the body is not valid: {e}"),
-        field: None,
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = (path != ".").then_some(path);
+        Problem {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_json",
+            message: match &field {
+                Some(f) => format!("{f}: {}", e.inner()),
+                None => format!("the body is not valid JSON of this shape: {}", e.inner()),
+            },
+            field,
+        }
     })
 }
 

@@ -519,6 +519,23 @@ async fn policy_api_status_and_decisions(db: &TestDb) -> TestResult {
         .await?;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(res.json::<Value>().await?["field"], "decisions[1].tool");
+    // A value of the wrong shape is named by its path too.
+    let res = client
+        .post(srv.url("/api/v1/decisions"))
+        .bearer_auth(&token)
+        .json(
+            &json!({ "decisions": [{ "at": "yesterday", "user": "u", "server": "s",
+            "tool": "t", "allowed": true, "revision": rev }] }),
+        )
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let problem: Value = res.json().await?;
+    assert_eq!(problem["field"], "decisions[0].at");
+    assert!(problem["message"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("decisions[0].at: "));
     assert_eq!(
         audit_count(&srv.db.url).await,
         before + 2,
