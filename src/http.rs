@@ -9,3 +9,17 @@
 pub mod ops;
 pub mod security;
 pub mod session;
+
+/// The credential of an `Authorization: Bearer …` header (scheme
+/// case-insensitive per RFC 6750 usage), trimmed; `None` when absent.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}

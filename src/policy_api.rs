@@ -24,7 +24,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use portcullis_domain::gateways::{DecisionBatch, GatewayIdentity, StatusReport};
 use portcullis_domain::publish::Published;
-use portcullis_domain::{Error, RequestMeta};
+use portcullis_domain::Error;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -122,16 +122,7 @@ fn domain_error(e: Error) -> Response {
 
 /// The gateway named by the `Authorization: Bearer` credential.
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<GatewayIdentity, Response> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
-    let Some(token) = token else {
+    let Some(token) = crate::http::bearer_token(headers) else {
         return Err(problem(
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
@@ -148,20 +139,6 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<GatewayId
             None,
         )),
         Err(e) => Err(domain_error(e)),
-    }
-}
-
-fn meta(headers: &HeaderMap, peer: SocketAddr) -> RequestMeta {
-    RequestMeta {
-        source_ip: Some(peer.ip().to_string()),
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(512).collect()),
-        request_id: headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
     }
 }
 
@@ -422,7 +399,11 @@ async fn decisions(
     match state
         .services
         .gateways
-        .record_decisions(&gateway, meta(&headers, peer), &batch)
+        .record_decisions(
+            &gateway,
+            crate::http::session::request_meta(&headers, peer, headers.get("x-request-id")),
+            &batch,
+        )
         .await
     {
         Ok(n) => (

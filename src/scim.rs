@@ -137,17 +137,7 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         .get::<RequestMeta>()
         .cloned()
         .unwrap_or_default();
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
-    let Some(token) = token else {
+    let Some(token) = crate::http::bearer_token(req.headers()) else {
         return Fail(ScimError::unauthorized(
             "send the directory's token as `Authorization: Bearer …`",
         ))

@@ -39,6 +39,23 @@ pub fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
+/// Who sent a request, for the audit trail: the TCP peer, the user agent
+/// (at most 512 characters) and the request id.
+pub fn request_meta(
+    headers: &axum::http::HeaderMap,
+    peer: SocketAddr,
+    request_id: Option<&axum::http::HeaderValue>,
+) -> RequestMeta {
+    RequestMeta {
+        source_ip: Some(peer.ip().to_string()),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(512).collect()),
+        request_id: request_id.and_then(|v| v.to_str().ok()).map(str::to_owned),
+    }
+}
+
 /// Resolves the caller; see the module docs.
 pub async fn resolve_session(
     State(state): State<AppState>,
@@ -47,18 +64,13 @@ pub async fn resolve_session(
     next: Next,
 ) -> Response {
     let headers = req.headers();
-    let meta = RequestMeta {
-        source_ip: Some(peer.ip().to_string()),
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(512).collect()),
-        request_id: req
-            .extensions()
+    let meta = request_meta(
+        headers,
+        peer,
+        req.extensions()
             .get::<RequestId>()
-            .and_then(|id| id.header_value().to_str().ok())
-            .map(str::to_owned),
-    };
+            .map(RequestId::header_value),
+    );
     let path = req.uri().path().to_owned();
     let needs_session =
         !path.starts_with("/pkg/") && !matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics");

@@ -52,6 +52,19 @@ async fn change(svc: &Services, slug: &str) -> i64 {
     head(svc).await
 }
 
+/// Starts `GET /api/v1/policy?wait=30` holding `etag`, in the background.
+fn long_poll(
+    srv: &TestServer,
+    token: &str,
+    etag: &str,
+) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+    let req = reqwest::Client::new()
+        .get(srv.url("/api/v1/policy?wait=30"))
+        .bearer_auth(token)
+        .header("if-none-match", etag);
+    tokio::spawn(req.send())
+}
+
 /// Waits until `n` long-polls are parked on `svc`'s published bundle, so a
 /// change made next is one they must be woken by.
 async fn parked(svc: &Services, n: usize) {
@@ -314,16 +327,7 @@ async fn policy_api_long_poll(db: &TestDb) -> TestResult {
     let res = poll(&srv, Some(&token), "", &[]).await;
     let etag = header(&res, "etag");
 
-    let url = srv.url("/api/v1/policy?wait=30");
-    let (t, e) = (token.clone(), etag.clone());
-    let waiting = tokio::spawn(async move {
-        reqwest::Client::new()
-            .get(url)
-            .bearer_auth(t)
-            .header("if-none-match", e)
-            .send()
-            .await
-    });
+    let waiting = long_poll(&srv, &token, &etag);
     // Once the long-poll waits, change the policy. Without the wake-up it
     // would answer 304 only after 30 s (and the assertion on 200 fail).
     parked(svc, 1).await;
@@ -630,16 +634,7 @@ async fn policy_api_signing_key_rotation() -> TestResult {
     loader.load(&body)?;
 
     // A long-poll holding the old ETag wakes with the re-signed bundle.
-    let url = srv.url("/api/v1/policy?wait=30");
-    let (t, e) = (token.clone(), etag.clone());
-    let waiting = tokio::spawn(async move {
-        reqwest::Client::new()
-            .get(url)
-            .bearer_auth(t)
-            .header("if-none-match", e)
-            .send()
-            .await
-    });
+    let waiting = long_poll(&srv, &token, &etag);
     parked(svc, 1).await;
     let new_kid = svc.signing.rotate(&system()).await?;
     let res = waiting.await??;
@@ -749,16 +744,7 @@ async fn postgres_policy_api_two_replicas() -> TestResult {
     assert_eq!(header(&rb, "etag"), ea, "same ETag on both replicas");
     assert_eq!(rb.bytes().await?, ba, "byte-identical on both replicas");
 
-    let url = b.url("/api/v1/policy?wait=30");
-    let (t, e) = (token.clone(), ea.clone());
-    let waiting = tokio::spawn(async move {
-        reqwest::Client::new()
-            .get(url)
-            .bearer_auth(t)
-            .header("if-none-match", e)
-            .send()
-            .await
-    });
+    let waiting = long_poll(&b, &token, &ea);
     parked(&b.running.services, 1).await;
     let next = change(&a.running.services, "linear").await;
     assert!(next > rev);
@@ -766,6 +752,7 @@ async fn postgres_policy_api_two_replicas() -> TestResult {
     assert_eq!(res.status(), StatusCode::OK, "replica b woke on a's change");
     assert_eq!(header(&res, "portcullis-revision"), next.to_string());
     let body_b = res.bytes().await?;
+    published(&a.running.services, next).await;
     let body_a = poll(&a, Some(&token), "", &[]).await.bytes().await?;
     assert_eq!(body_a, body_b);
     a.stop().await;

@@ -275,13 +275,9 @@ impl AccessService {
     }
 
     async fn build(&self, rev: i64) -> Result<Snapshot> {
-        let created_at = scalar!(
-            self.core.db.exec(),
-            Option<DateTime<Utc>>,
-            "SELECT MIN(created_at) FROM policy_revisions WHERE number = $1",
-            rev
-        )?
-        .unwrap_or_default();
+        let created_at = revisions::created_at(self.core.db.exec(), rev)
+            .await?
+            .unwrap_or_default();
         let bundle = revisions::load_bundle(self.core.db.exec(), rev, created_at).await?;
         let policy = Policy::compile(&bundle)
             .map_err(|e| Error::Internal(format!("policy revision {rev} does not compile: {e}")))?;

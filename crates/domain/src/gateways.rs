@@ -20,7 +20,7 @@ use crate::clock::{hash_secret, new_id, new_secret};
 use crate::db::Topic;
 use crate::directory::hint_of;
 use crate::error::{Error, Result};
-use crate::{exec, fetch_all, fetch_optional, revisions, scalar, Core};
+use crate::{exec, fetch_all, fetch_optional, revisions, Core};
 use chrono::{DateTime, Utc};
 use portcullis_types::{
     FieldError, GatewayCreated, GatewayInput, GatewayServer, GatewayState, GatewaySummary,
@@ -378,12 +378,7 @@ impl GatewayService {
         self.flush_polls().await?;
         let now = self.now();
         let current = revisions::head(self.core.db.exec()).await?;
-        let current_revision_at = scalar!(
-            self.core.db.exec(),
-            Option<DateTime<Utc>>,
-            "SELECT MIN(created_at) FROM policy_revisions WHERE number = $1",
-            current
-        )?;
+        let current_revision_at = revisions::created_at(self.core.db.exec(), current).await?;
         let rows = fetch_all!(
             self.core.db.exec(),
             GatewayRow,

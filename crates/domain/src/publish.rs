@@ -20,7 +20,7 @@
 use crate::db::Topic;
 use crate::error::{Error, Result};
 use crate::signing::SigningService;
-use crate::{revisions, scalar, Core};
+use crate::{revisions, Core};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use sha2::Digest;
@@ -150,13 +150,9 @@ impl PolicyPublisher {
         if self.latest().is_none_or(|p| p.kid != key.kid()) {
             self.refresh_jwks().await?;
         }
-        let created_at = scalar!(
-            self.core.db.exec(),
-            Option<DateTime<Utc>>,
-            "SELECT MIN(created_at) FROM policy_revisions WHERE number = $1",
-            head
-        )?
-        .unwrap_or_default();
+        let created_at = revisions::created_at(self.core.db.exec(), head)
+            .await?
+            .unwrap_or_default();
         let bundle = revisions::load_bundle(self.core.db.exec(), head, created_at).await?;
         let now = self.core.clock.now();
         let published = tokio::task::spawn_blocking(move || -> Result<Published> {

@@ -516,6 +516,16 @@ pub async fn head(exec: Exec<'_>) -> Result<i64> {
     )?)
 }
 
+/// When revision `rev` was made (`None` for revision 0 or an unknown one).
+pub async fn created_at(exec: Exec<'_>, rev: i64) -> Result<Option<DateTime<Utc>>> {
+    Ok(scalar!(
+        exec,
+        Option<DateTime<Utc>>,
+        "SELECT MIN(created_at) FROM policy_revisions WHERE number = $1",
+        rev
+    )?)
+}
+
 #[derive(sqlx::FromRow)]
 struct FactRow {
     kind: String,
