@@ -312,6 +312,16 @@ async fn policy_api_serves_the_signed_bundle(db: &TestDb) -> TestResult {
     let res = poll(&srv, Some(&token), "", &[]).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.bytes().await?, body);
+    // Writes cannot be kept: 503 with Retry-After, not a 500.
+    let res = reqwest::Client::new()
+        .post(srv.url("/api/v1/gateway/status"))
+        .bearer_auth(&token)
+        .json(&json!({ "active_revision": rev }))
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(header(&res, "retry-after"), "5");
+    assert_eq!(res.json::<Value>().await?["code"], "unavailable");
     srv.stop().await;
     Ok(())
 }
