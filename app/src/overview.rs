@@ -58,7 +58,13 @@ pub fn OverviewPage() -> impl IntoView {
                             <Stat label="Tools awaiting review" value=s.tools_awaiting_review
                                 hint="New or changed tools, denied to everyone until approved" alert=true href="/catalog/tools?status=quarantined"/>
                             <Stat label="Grants" value=s.grants hint="Allow and deny rules; no grant means no access" href="/access/grants"/>
-                            <Stat label="Policy revision" value=s.policy_revision hint="Grows with every change to grants, catalog or directory" href="/access/revisions"/>
+                            <Stat label="Policy revision" value=s.policy_revision
+                                hint=if s.gateways == 0 {
+                                    "No gateway enforces it yet".to_owned()
+                                } else {
+                                    format!("Enforced by {} of {} gateways", format_count(s.gateways_current), format_count(s.gateways))
+                                }
+                                href="/access/revisions"/>
                         </div>
                         <div class="mt-6 grid grid-cols-1 gap-6 lg:grid-cols-5">
                             <section class="rounded-lg border border-zinc-200 bg-white p-5 shadow-sm dark:border-zinc-800 dark:bg-zinc-900 lg:col-span-3">

@@ -405,6 +405,8 @@ async fn policy_api_status_and_decisions(db: &TestDb) -> TestResult {
         (GatewayState::Current, Some(rev), Some(0), Some("edge/1.2"))
     );
     assert_eq!((view.up_to_date, view.active), (1, 1));
+    let stats = svc.overview.get_stats(&system(), &svc.audit).await?;
+    assert_eq!((stats.gateways, stats.gateways_current), (1, 1));
 
     // A newer revision: the gateway is behind until it reports again.
     let next = change(svc, "linear").await;
@@ -413,6 +415,8 @@ async fn policy_api_status_and_decisions(db: &TestDb) -> TestResult {
         (view.gateways[0].state, view.gateways[0].lag),
         (GatewayState::Behind, Some(next - rev))
     );
+    let stats = svc.overview.get_stats(&system(), &svc.audit).await?;
+    assert_eq!((stats.gateways, stats.gateways_current), (1, 0));
     let res = client
         .post(srv.url("/api/v1/gateway/status"))
         .bearer_auth(&token)

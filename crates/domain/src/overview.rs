@@ -4,7 +4,7 @@ use crate::actor::{Actor, Permission};
 use crate::db::Backend;
 use crate::error::Result;
 use crate::Core;
-use crate::{fetch_all, scalar};
+use crate::{fetch_all, fetch_one, scalar};
 use chrono::Duration;
 use portcullis_types::{AuditQuery, DayCount, OverviewStats};
 use std::sync::Arc;
@@ -101,7 +101,16 @@ impl OverviewService {
         )?;
         let grants = scalar!(db.exec(), i64, "SELECT COUNT(*) FROM grants")?;
         let policy_revision = crate::revisions::head(db.exec()).await?;
+        let (gateways, gateways_current) = fetch_one!(
+            db.exec(),
+            (i64, i64),
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN COALESCE(active_revision, served_revision) = $1 \
+             THEN 1 ELSE 0 END), 0) FROM gateways WHERE revoked_at IS NULL",
+            policy_revision
+        )?;
         Ok(OverviewStats {
+            gateways,
+            gateways_current,
             servers,
             tools_awaiting_review,
             grants,

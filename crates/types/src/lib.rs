@@ -324,6 +324,11 @@ pub struct OverviewStats {
     pub grants: i64,
     /// The current policy revision (0 before the first).
     pub policy_revision: i64,
+    /// Gateways not revoked.
+    pub gateways: i64,
+    /// Of those, the ones that enforce (or were last sent) the current
+    /// revision.
+    pub gateways_current: i64,
     /// Audit events per day for the last 14 days, oldest first.
     pub events_per_day: Vec<DayCount>,
     pub latest_events: Vec<AuditEventSummary>,
