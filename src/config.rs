@@ -411,6 +411,8 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("PORTCULLIS_FETCH_ALLOWED_HOSTS", "mcp.internal:notaport"),
             ("PORTCULLIS_BOOTSTRAP_OWNER_EMAIL", "not-an-email"),
+            ("PORTCULLIS_SECRET_KEY", "c2hvcnQ="),
+            ("PORTCULLIS_POLICY_RECHECK_SECONDS", "0"),
         ];
         for (key, value) in cases {
             let e = Config::load(&env(&[(key, value)]));
@@ -420,6 +422,35 @@ mod tests {
                 "{key}={value}"
             );
         }
+    }
+
+    /// The secret key file is made once (0600) and read back the same; a
+    /// damaged one is an error naming PORTCULLIS_SECRET_KEY_FILE.
+    #[test]
+    fn config_secret_key_file_is_created_once_and_checked() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite:{}/db/p.db", dir.path().display());
+        let c = Config::load(&env(&[("DATABASE_URL", &url)])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.secret_key_file, dir.path().join("db/secret.key"));
+        let first = c.load_secret_key().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.load_secret_key().ok(),
+            Some(first),
+            "read back, not remade"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&c.secret_key_file)
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or_default();
+            assert_eq!(mode, 0o600);
+        }
+        std::fs::write(&c.secret_key_file, "not a key").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.load_secret_key().map_err(|e| e.key),
+            Err("PORTCULLIS_SECRET_KEY_FILE".to_owned())
+        );
     }
 
     /// An explicitly named file that does not exist is an error naming PORTCULLIS_CONFIG.
