@@ -29,6 +29,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// How long the JWKS document is served from memory before it is read
+/// again (a key change refreshes it at once; this lets retired keys age out).
+const JWKS_MAX_AGE: Duration = Duration::from_secs(600);
+
 /// One signed revision, ready to send.
 #[derive(Debug)]
 pub struct Published {
@@ -64,7 +68,8 @@ pub struct PolicyPublisher {
     core: Arc<Core>,
     signing: SigningService,
     current: Arc<watch::Sender<Option<Arc<Published>>>>,
-    jwks: Arc<watch::Sender<Option<Arc<String>>>>,
+    /// The JWKS document and when it was read (retired keys age out of it).
+    jwks: Arc<watch::Sender<Option<(std::time::Instant, Arc<String>)>>>,
     building: Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -123,15 +128,19 @@ impl PolicyPublisher {
 
     /// The JWKS document (cached; refreshed with the bundle).
     pub async fn jwks(&self) -> Result<Arc<String>> {
-        if let Some(j) = self.jwks.borrow().clone() {
-            return Ok(j);
+        let cached = self.jwks.borrow().clone();
+        match cached {
+            Some((at, doc)) if at.elapsed() < JWKS_MAX_AGE => Ok(doc),
+            // Serve the old one if the database is away.
+            Some((_, doc)) => Ok(self.refresh_jwks().await.unwrap_or(doc)),
+            None => self.refresh_jwks().await,
         }
-        self.refresh_jwks().await
     }
 
     async fn refresh_jwks(&self) -> Result<Arc<String>> {
         let doc = Arc::new(self.signing.jwks().await?);
-        self.jwks.send_replace(Some(doc.clone()));
+        self.jwks
+            .send_replace(Some((std::time::Instant::now(), doc.clone())));
         Ok(doc)
     }
 
