@@ -33,6 +33,9 @@ use tokio::sync::watch;
 /// again (a key change refreshes it at once; this lets retired keys age out).
 const JWKS_MAX_AGE: Duration = Duration::from_secs(600);
 
+/// The JWKS document and when it was read.
+type CachedJwks = (std::time::Instant, Arc<String>);
+
 /// One signed revision, ready to send.
 #[derive(Debug)]
 pub struct Published {
@@ -69,7 +72,7 @@ pub struct PolicyPublisher {
     signing: SigningService,
     current: Arc<watch::Sender<Option<Arc<Published>>>>,
     /// The JWKS document and when it was read (retired keys age out of it).
-    jwks: Arc<watch::Sender<Option<(std::time::Instant, Arc<String>)>>>,
+    jwks: Arc<watch::Sender<Option<CachedJwks>>>,
     building: Arc<tokio::sync::Mutex<()>>,
 }
 
