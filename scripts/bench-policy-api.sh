@@ -15,6 +15,7 @@
 # Usage: scripts/bench-policy-api.sh
 #   env: DURATION (10s) CONNECTIONS (64) THREADS (1) ROUNDS (3)
 #        SERVER_CPUS (1) LOAD_CPUS (0) WORKERS (1) BIN (target/release/portcullis)
+#        SKIP_BUILD (set: use BIN as is) PERF (set: also profile Portcullis with perf)
 # Installs wrk and nginx with apt-get when missing. Loopback only; every
 # process it starts is stopped at exit.
 set -euo pipefail
@@ -82,6 +83,8 @@ purl="http://127.0.0.1:$pport/api/v1/policy"
 wait_http "http://127.0.0.1:$pport/healthz"
 
 mkdir -p "$tmp/www" "$tmp/nginx/logs"
+# nginx workers run as an unprivileged user: let them read the file.
+chmod a+rx "$tmp" "$tmp/www"
 curl -sf -D "$tmp/p.headers" -o "$tmp/www/policy.jws" -H "Authorization: Bearer $token" "$purl"
 petag="$(grep -i '^etag:' "$tmp/p.headers" | cut -d' ' -f2- | tr -d '\r')"
 prev="$(grep -i '^portcullis-revision:' "$tmp/p.headers" | cut -d' ' -f2- | tr -d '\r')"
@@ -118,6 +121,7 @@ taskset -c "$SERVER_CPUS" "$NGINX" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" &
 pids+=($!)
 nurl="http://127.0.0.1:$nport/api/v1/policy"
 wait_http "$nurl"
+chmod a+r "$tmp/www/policy.jws"
 netag="$(curl -sI "$nurl" | grep -i '^etag:' | cut -d' ' -f2- | tr -d '\r')"
 
 # Both must answer 304 to the request wrk sends.
@@ -157,3 +161,20 @@ echo "-- median requests/s over $ROUNDS rounds"
 for name in nginx portcullis; do
   awk -v n="$name" '$1 == n {print $2}' "$tmp/rps" | sort -g | awk -v n="$name" '{a[NR]=$1} END {printf "%-10s %12.0f req/s\n", n, a[int((NR+1)/2)]}'
 done
+
+# PERF=1: profile Portcullis under the same load (flat profile; the release
+# binary has symbols but no frame pointers).
+if [ -n "${PERF:-}" ] && command -v perf >/dev/null 2>&1; then
+  echo "-- perf: Portcullis under the same load"
+  ppid="${pids[0]}"
+  taskset -c "$LOAD_CPUS" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" \
+    -H "Authorization: Bearer $token" -H "If-None-Match: $petag" "$purl" >/dev/null &
+  wrkpid=$!
+  sleep 1
+  perf record -q -F 2000 -p "$ppid" -o "$tmp/perf.data" -- sleep 5 2>/dev/null
+  wait "$wrkpid" || true
+  perf report -i "$tmp/perf.data" --stdio --no-children --sort dso,symbol --percent-limit "${PERF_LIMIT:-0.5}" 2>/dev/null \
+    | grep -v "^#" | grep -v "^$" | sed "s/ *- *- *$//; s/ *$//" | head -"${PERF_LINES:-45}"
+  echo "-- perf: by shared object"
+  perf report -i "$tmp/perf.data" --stdio --no-children --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$' | head -8
+fi
