@@ -15,7 +15,9 @@
 //!    Once on one replica (SQLite), then — when 127.0.0.1:5432 answers — on
 //!    two replicas sharing a fresh PostgreSQL database (same data), the
 //!    change made through replica A and the clients split evenly over A and
-//!    B, B's figures being the cross-replica ones.
+//!    B, B's figures being the cross-replica ones. Also prints when each
+//!    replica published the new bundle (so build time and fan-out can be
+//!    told apart).
 //!
 //! Run: `cargo bench --bench policy_api`. Scale with `POLICY_BENCH_USERS`,
 //! `POLICY_BENCH_GROUPS`, `POLICY_BENCH_SERVERS`, `POLICY_BENCH_GRANTS`,
@@ -527,6 +529,27 @@ async fn propagation(
     tokio::time::sleep(Duration::from_secs(2)).await;
     let early = tasks.iter().filter(|(_, t)| t.is_finished()).count();
 
+    // When each replica publishes the new bundle (build + sign + gzip done).
+    let mut published = Vec::new();
+    for (name, r) in replicas {
+        let mut rx = r.services.publisher.subscribe();
+        rx.borrow_and_update();
+        published.push((
+            *name,
+            tokio::spawn(async move {
+                loop {
+                    if rx.changed().await.is_err() {
+                        return None;
+                    }
+                    let rev = rx.borrow_and_update().as_ref().map(|p| p.revision);
+                    if rev.is_some_and(|r| r > before) {
+                        return Some(Instant::now());
+                    }
+                }
+            }),
+        ));
+    }
+
     let s = &writer.services;
     let input = GrantInput {
         subject: GrantSubject::User {
@@ -598,6 +621,15 @@ async fn propagation(
             String::new()
         }
     );
+    for (name, w) in published {
+        match tokio::time::timeout(Duration::from_secs(70), w).await {
+            Ok(Ok(Some(at))) => println!(
+                "    {name:<10} published the new bundle {:>7.1} ms after the commit",
+                ms(at.saturating_duration_since(committed))
+            ),
+            _ => println!("    {name:<10} did not publish the new bundle"),
+        }
+    }
     for (name, got) in per {
         let Got {
             mut first,
