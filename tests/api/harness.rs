@@ -217,9 +217,6 @@ impl TestServer {
 
     /// Stops the server and hands back its database (to start another
     /// server on it).
-    // Not called by any test yet (the policy API's integration tests, which
-    // restart a server on its database, follow); keeps clippy -D warnings green.
-    #[allow(dead_code)]
     pub async fn stop_keep_db(mut self) -> TestDb {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
