@@ -17,7 +17,7 @@
 
 use crate::server::AppState;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -33,8 +33,30 @@ use std::time::Duration;
 /// The longest `?wait=` a gateway may ask for.
 pub const MAX_WAIT_SECS: u64 = 60;
 
+/// What the gateway routes need: one `Arc`, cloned per request (the
+/// console's `AppState` is much larger and its clone showed in profiles of
+/// the 304 path).
+#[derive(Clone)]
+pub struct ApiState(Arc<ApiInner>);
+
+pub struct ApiInner {
+    gateways: portcullis_domain::gateways::GatewayService,
+    publisher: portcullis_domain::publish::PolicyPublisher,
+    stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+impl From<&AppState> for ApiState {
+    fn from(s: &AppState) -> Self {
+        ApiState(Arc::new(ApiInner {
+            gateways: s.services.gateways.clone(),
+            publisher: s.services.publisher.clone(),
+            stopping: s.stopping.clone(),
+        }))
+    }
+}
+
 /// The gateway routes (mounted by [`crate::server::router`]).
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+pub fn router(state: &AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/api/v1/policy", get(policy))
         .route("/api/v1/gateway/status", post(status))
@@ -43,7 +65,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             max_body_bytes,
         ))
-        .with_state(state)
+        .with_state(ApiState::from(state))
 }
 
 fn problem(status: StatusCode, code: &str, message: &str, field: Option<&str>) -> Response {
@@ -121,7 +143,10 @@ fn domain_error(e: Error) -> Response {
 }
 
 /// The gateway named by the `Authorization: Bearer` credential.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<GatewayIdentity, Response> {
+async fn authenticate(
+    state: &ApiState,
+    headers: &HeaderMap,
+) -> Result<Arc<GatewayIdentity>, Response> {
     let Some(token) = crate::http::bearer_token(headers) else {
         return Err(problem(
             StatusCode::UNAUTHORIZED,
@@ -130,7 +155,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<GatewayId
             None,
         ));
     };
-    match state.services.gateways.authenticate(token).await {
+    match state.0.gateways.authenticate(token).await {
         Ok(Some(g)) => Ok(g),
         Ok(None) => Err(problem(
             StatusCode::UNAUTHORIZED,
@@ -181,30 +206,24 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-fn revision_header(revision: i64) -> HeaderValue {
-    HeaderValue::from(revision)
+/// A header value from bytes the bundle keeps (no copy).
+fn value(bytes: &Bytes) -> HeaderValue {
+    HeaderValue::from_maybe_shared(bytes.clone()).unwrap_or(HeaderValue::from_static(""))
 }
 
 fn not_modified(p: &Published, gzip: bool) -> Response {
-    let etag = if gzip { &p.etag_gzip } else { &p.etag };
     let mut res = Response::new(Body::empty());
     *res.status_mut() = StatusCode::NOT_MODIFIED;
     let h = res.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(etag) {
-        h.insert(header::ETAG, v);
-    }
+    h.insert(header::ETAG, value(&p.header_bytes[usize::from(gzip)]));
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("portcullis-revision", revision_header(p.revision));
+    h.insert("portcullis-revision", value(&p.header_bytes[2]));
     res
 }
 
 fn full(p: &Published, gzip: bool) -> Response {
-    let (body, etag) = if gzip {
-        (p.gzip.clone(), &p.etag_gzip)
-    } else {
-        (p.body.clone(), &p.etag)
-    };
+    let body = if gzip { p.gzip.clone() } else { p.body.clone() };
     let mut res = Response::new(Body::from(body));
     let h = res.headers_mut();
     h.insert(
@@ -214,16 +233,11 @@ fn full(p: &Published, gzip: bool) -> Response {
     if gzip {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
-    if let Ok(v) = HeaderValue::from_str(etag) {
-        h.insert(header::ETAG, v);
-    }
+    h.insert(header::ETAG, value(&p.header_bytes[usize::from(gzip)]));
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("portcullis-revision", revision_header(p.revision));
-    h.insert(
-        "portcullis-key-id",
-        HeaderValue::from_str(&p.kid).unwrap_or(HeaderValue::from_static("")),
-    );
+    h.insert("portcullis-revision", value(&p.header_bytes[2]));
+    h.insert("portcullis-key-id", value(&p.header_bytes[3]));
     res
 }
 
@@ -245,21 +259,18 @@ impl Drop for WaitingGauge {
 }
 
 /// `GET /api/v1/policy`.
-async fn policy(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    let gateway = match authenticate(&state, &headers).await {
+async fn policy(State(state): State<ApiState>, req: Request) -> Response {
+    let headers = req.headers();
+    let gateway = match authenticate(&state, headers).await {
         Ok(g) => g,
         Err(res) => return res,
     };
-    let wait = match parse_wait(q.as_deref()) {
+    let wait = match parse_wait(req.uri().query()) {
         Ok(w) => w,
         Err(p) => return p.into_response(),
     };
-    let gzip = accepts_gzip(&headers);
-    let publisher = &state.services.publisher;
+    let gzip = accepts_gzip(headers);
+    let publisher = &state.0.publisher;
     let mut rx = publisher.subscribe();
     let current: Option<Arc<Published>> = rx.borrow_and_update().clone();
     let current = match current {
@@ -274,23 +285,17 @@ async fn policy(
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok());
     if !inm.is_some_and(|t| current.matches(t)) {
-        state
-            .services
-            .gateways
-            .note_poll(&gateway, current.revision);
+        state.0.gateways.note_poll(&gateway, current.revision);
         return full(&current, gzip);
     }
     if wait == 0 {
-        state
-            .services
-            .gateways
-            .note_poll(&gateway, current.revision);
+        state.0.gateways.note_poll(&gateway, current.revision);
         return not_modified(&current, gzip);
     }
     // Long-poll: until a bundle with another ETag is published, the wait
     // is over, or the server shuts down (graceful shutdown must not wait a
     // minute for idle long-polls).
-    let mut stopping = state.stopping.clone();
+    let mut stopping = state.0.stopping.clone();
     let _waiting = WaitingGauge::start();
     let newer = tokio::time::timeout(Duration::from_secs(wait), async {
         loop {
@@ -307,14 +312,11 @@ async fn policy(
     .await;
     match newer {
         Ok(Some(n)) => {
-            state.services.gateways.note_poll(&gateway, n.revision);
+            state.0.gateways.note_poll(&gateway, n.revision);
             full(&n, gzip)
         }
         _ => {
-            state
-                .services
-                .gateways
-                .note_poll(&gateway, current.revision);
+            state.0.gateways.note_poll(&gateway, current.revision);
             not_modified(&current, gzip)
         }
     }
@@ -353,7 +355,7 @@ fn read_json<T: serde::de::DeserializeOwned>(
 }
 
 /// `POST /api/v1/gateway/status`.
-async fn status(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn status(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
     let gateway = match authenticate(&state, &headers).await {
         Ok(g) => g,
         Err(res) => return res,
@@ -362,14 +364,9 @@ async fn status(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         Ok(r) => r,
         Err(p) => return p.into_response(),
     };
-    match state
-        .services
-        .gateways
-        .report_status(&gateway, &report)
-        .await
-    {
+    match state.0.gateways.report_status(&gateway, &report).await {
         Ok(()) => {
-            let current = state.services.publisher.latest().map(|p| p.revision);
+            let current = state.0.publisher.latest().map(|p| p.revision);
             (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, "application/json")],
@@ -383,7 +380,7 @@ async fn status(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
 
 /// `POST /api/v1/decisions`.
 async fn decisions(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
@@ -397,7 +394,7 @@ async fn decisions(
         Err(p) => return p.into_response(),
     };
     match state
-        .services
+        .0
         .gateways
         .record_decisions(
             &gateway,
@@ -417,8 +414,8 @@ async fn decisions(
 }
 
 /// `GET /.well-known/jwks.json`.
-async fn jwks(State(state): State<AppState>) -> Response {
-    match state.services.publisher.jwks().await {
+async fn jwks(State(state): State<ApiState>) -> Response {
+    match state.0.publisher.jwks().await {
         Ok(doc) => (
             StatusCode::OK,
             [

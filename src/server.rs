@@ -143,8 +143,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         // The gateway API takes no cookies and serves no HTML: it skips the
         // browser middleware (and its per-request cost on the poll path).
         .merge(
-            crate::policy_api::router(state, max_body_bytes)
-                .layer(axum::middleware::from_fn(security::record_metrics))
+            crate::policy_api::router(&state, max_body_bytes)
+                .layer(axum::middleware::from_fn(security::record_api_metrics))
                 .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
                 .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid)),
         )

@@ -145,6 +145,45 @@ pub async fn record_metrics(req: Request, next: Next) -> Response {
     res
 }
 
+/// [`record_metrics`] for the gateway API: the same series, with static
+/// label values (no per-request `String`s on the poll path).
+pub async fn record_api_metrics(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method: &'static str = match *req.method() {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        _ => "other",
+    };
+    let route: &'static str = match req.uri().path() {
+        "/api/v1/policy" => "/api/v1/policy",
+        "/api/v1/gateway/status" => "/api/v1/gateway/status",
+        "/api/v1/decisions" => "/api/v1/decisions",
+        "/.well-known/jwks.json" => "/.well-known/jwks.json",
+        _ => "unmatched",
+    };
+    let res = next.run(req).await;
+    let status: &'static str = match res.status().as_u16() {
+        200 => "200",
+        202 => "202",
+        304 => "304",
+        400 => "400",
+        401 => "401",
+        404 => "404",
+        405 => "405",
+        413 => "413",
+        415 => "415",
+        422 => "422",
+        500 => "500",
+        503 => "503",
+        _ => "other",
+    };
+    metrics::counter!("http_requests_total", "method" => method, "route" => route, "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(start.elapsed().as_secs_f64());
+    res
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_cross_site;

@@ -185,12 +185,13 @@ fn state_of(r: &GatewayRow, current: i64, now: DateTime<Utc>) -> (GatewayState, 
 type PendingPolls = HashMap<String, (DateTime<Utc>, i64)>;
 
 struct Remembered {
-    identity: GatewayIdentity,
+    identity: Arc<GatewayIdentity>,
     at: Instant,
 }
 
 struct Credentials {
-    known: HashMap<String, Remembered>,
+    /// By the SHA-256 of the credential (raw bytes: no hex string per poll).
+    known: HashMap<[u8; 32], Remembered>,
     changes: tokio::sync::watch::Receiver<u64>,
 }
 
@@ -448,15 +449,16 @@ impl GatewayService {
 
     /// The gateway a bearer credential belongs to, or `None` (unknown or
     /// revoked). Answers from memory when it can.
-    pub async fn authenticate(&self, token: &str) -> Result<Option<GatewayIdentity>> {
-        let hash = hash_secret(token);
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Arc<GatewayIdentity>>> {
+        use sha2::Digest;
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
         let stale = {
             let mut c = self.credentials.lock().unwrap_or_else(|e| e.into_inner());
             if c.changes.has_changed().unwrap_or(false) {
                 c.changes.mark_unchanged();
                 c.known.clear();
             }
-            match c.known.get(&hash) {
+            match c.known.get(&digest) {
                 Some(r) if r.at.elapsed() < CREDENTIAL_TTL => return Ok(Some(r.identity.clone())),
                 Some(r) => Some(r.identity.clone()),
                 None => None,
@@ -466,7 +468,7 @@ impl GatewayService {
             self.core.db.exec(),
             (String, String),
             "SELECT id, name FROM gateways WHERE token_hash = $1 AND revoked_at IS NULL",
-            &hash
+            hex::encode(digest)
         );
         let row = match row {
             Ok(r) => r,
@@ -480,9 +482,9 @@ impl GatewayService {
         let mut c = self.credentials.lock().unwrap_or_else(|e| e.into_inner());
         match row {
             Some((id, name)) => {
-                let identity = GatewayIdentity { id, name };
+                let identity = Arc::new(GatewayIdentity { id, name });
                 c.known.insert(
-                    hash,
+                    digest,
                     Remembered {
                         identity: identity.clone(),
                         at: Instant::now(),
@@ -491,7 +493,7 @@ impl GatewayService {
                 Ok(Some(identity))
             }
             None => {
-                c.known.remove(&hash);
+                c.known.remove(&digest);
                 Ok(None)
             }
         }
@@ -501,10 +503,13 @@ impl GatewayService {
     /// `revision`.
     pub fn note_poll(&self, gateway: &GatewayIdentity, revision: i64) {
         let now = self.now();
-        self.polls
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(gateway.id.clone(), (now, revision));
+        let mut polls = self.polls.lock().unwrap_or_else(|e| e.into_inner());
+        match polls.get_mut(&gateway.id) {
+            Some(p) => *p = (now, revision),
+            None => {
+                polls.insert(gateway.id.clone(), (now, revision));
+            }
+        }
     }
 
     /// Writes the polls noted since the last flush. Called every few

@@ -46,6 +46,9 @@ pub struct Published {
     pub etag: String,
     /// Strong ETag of the gzip body (the identity ETag with `.gz`).
     pub etag_gzip: String,
+    /// The same values as bytes, to make response headers from without
+    /// copying: identity ETag, gzip ETag, revision, key id.
+    pub header_bytes: [Bytes; 4],
     /// The compact JWS.
     pub body: Bytes,
     /// The same, gzip-compressed.
@@ -91,11 +94,18 @@ fn build_body(revision: i64, kid: String, signed: String, now: DateTime<Utc>) ->
     let gzip = gz
         .finish()
         .map_err(|e| Error::Internal(format!("gzip: {e}")))?;
+    let header_bytes = [
+        Bytes::from(etag.clone()),
+        Bytes::from(etag_gzip.clone()),
+        Bytes::from(revision.to_string()),
+        Bytes::from(kid.clone()),
+    ];
     Ok(Published {
         revision,
         kid,
         etag,
         etag_gzip,
+        header_bytes,
         body: Bytes::from(signed),
         gzip: Bytes::from(gzip),
         built_at: now,
