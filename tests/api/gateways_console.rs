@@ -348,3 +348,42 @@ async fn gateways_console_rotate_signing_key_new_key_signs_policy() -> TestResul
     w.srv.stop().await;
     Ok(())
 }
+
+/// A gateway's credential and its last report are in the database, not only
+/// in the server's memory: after a restart on the same database the
+/// credential still fetches the policy and the page still shows the report.
+#[tokio::test]
+async fn gateways_console_credential_and_report_survive_restart() -> TestResult {
+    let w = world().await;
+    let (_, token) = w.gateway("edge-eu-1").await;
+    let (status, revision) = w.policy(&token).await?;
+    assert_eq!(status, 200);
+    let (status, body) = w
+        .report(
+            &token,
+            json!({ "active_revision": revision, "software": "edge/1.0" }),
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
+
+    let db = w.srv.stop_keep_db().await;
+    let srv = TestServer::start_on(db, &[]).await;
+    let res = reqwest::Client::new()
+        .get(srv.url("/api/v1/policy"))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(res.status().as_u16(), 200);
+    let view = srv
+        .running
+        .services
+        .gateways
+        .view(&Actor::system("test"))
+        .await?;
+    assert_eq!(view.gateways.len(), 1);
+    assert_eq!(view.gateways[0].software.as_deref(), Some("edge/1.0"));
+    assert_eq!(view.gateways[0].active_revision, revision);
+    assert_eq!(view.up_to_date, 1);
+    srv.stop().await;
+    Ok(())
+}

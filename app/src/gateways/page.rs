@@ -489,7 +489,7 @@ fn state_detail(g: &GatewaySummary) -> Option<AnyView> {
             Some(
                 view! {
                     <p class=line>
-                        {seen.map(|at| format!("No contact since {}", relative(at, Utc::now())))}
+                        {seen.map(|at| format!("Last contact {}", relative(at, Utc::now())))}
                         {behind.map(|b| format!(" · {b}"))}
                     </p>
                 }
