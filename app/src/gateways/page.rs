@@ -184,7 +184,7 @@ pub fn GatewaysPage() -> impl IntoView {
     view! {
         <Title text="Gateways · Portcullis"/>
         <PageHeader title="Gateways"
-            description="The enforcement points in front of your MCP servers. Each fetches the signed policy and reports which revision it enforces.">
+            description="Enforcement points in front of your MCP servers, and the policy each enforces.">
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     let can = me.await.map(|m| m.role >= Role::Admin).unwrap_or(false);
@@ -414,14 +414,12 @@ fn gateways_table(gateways: Vec<GatewaySummary>, ask: Option<Callback<Pending>>)
                 <caption class="sr-only">"Gateways and the policy revision each enforces"</caption>
                 <thead class=HEAD>
                     <tr>
-                        <th scope="col" class="px-4 py-3">"Gateway"</th>
-                        <th scope="col" class="px-4 py-3">"Status"</th>
-                        <th scope="col" class="px-4 py-3">"Enforces"</th>
-                        <th scope="col" class="px-4 py-3">"Last poll"</th>
-                        <th scope="col" class="px-4 py-3">"Last report"</th>
-                        <th scope="col" class="px-4 py-3">"Software"</th>
-                        <th scope="col" class="px-4 py-3">"Credential"</th>
-                        <th scope="col" class="px-4 py-3"><span class="sr-only">"Actions"</span></th>
+                        <th scope="col" class="px-3 py-3 pl-4">"Gateway"</th>
+                        <th scope="col" class="px-3 py-3">"Status"</th>
+                        <th scope="col" class="px-3 py-3">"Enforces"</th>
+                        <th scope="col" class="px-3 py-3">"Last contact"</th>
+                        <th scope="col" class="px-3 py-3">"Software"</th>
+                        <th scope="col" class="px-3 py-3 pr-4">"Credential"</th>
                     </tr>
                 </thead>
                 <tbody class="divide-y divide-zinc-100 dark:divide-zinc-800">
@@ -505,10 +503,11 @@ fn state_detail(g: &GatewaySummary) -> Option<AnyView> {
     }
 }
 
-fn when(at: Option<chrono::DateTime<Utc>>) -> AnyView {
+/// "Polled 3 min ago", or what to say when it never happened.
+fn contact(label: &'static str, at: Option<chrono::DateTime<Utc>>, never: &'static str) -> AnyView {
     match at {
-        Some(at) => view! { <RelTime at/> }.into_any(),
-        None => view! { <span class="text-zinc-400">"Never"</span> }.into_any(),
+        Some(at) => view! { {label} " " <RelTime at/> }.into_any(),
+        None => view! { <span class="text-zinc-400">{never}</span> }.into_any(),
     }
 }
 
@@ -523,21 +522,21 @@ fn gateway_row(g: GatewaySummary, ask: Option<Callback<Pending>>) -> impl IntoVi
         .collect::<Vec<_>>()
         .join(", ");
     let enforced = match (g.active_revision, g.served_revision) {
-        (Some(r), _) => Some((r, "reported by the gateway")),
-        (None, Some(r)) => Some((r, "sent, not yet confirmed")),
+        (Some(r), _) => Some((r, "reported")),
+        (None, Some(r)) => Some((r, "sent, unconfirmed")),
         (None, None) => None,
     };
     let actions = ask.filter(|_| !revoked).map(|ask| {
         let (id, name) = (g.id.clone(), g.name.clone());
         let (id2, name2) = (g.id.clone(), g.name.clone());
         view! {
-            <div class="flex items-center justify-end gap-1 whitespace-nowrap">
-                <button type="button" class="btn-secondary px-2.5 py-1 text-xs" data-testid="rotate-credential"
-                    aria-label=format!("Rotate the credential of {}", g.name)
+            <div class="mt-1.5 flex items-center gap-1 whitespace-nowrap">
+                <button type="button" class="btn-secondary px-2 py-0.5 text-xs" data-testid="rotate-credential"
+                    aria-label=format!("Rotate the credential of {}", g.name) title="Issue a new credential; the old one stops working"
                     on:click=move |_| ask.run(Pending::RotateCredential { id: id.clone(), name: name.clone() })>
-                    "Rotate credential"
+                    "Rotate"
                 </button>
-                <button type="button" class="rounded-md px-2.5 py-1 text-xs font-medium text-red-700 hover:bg-red-50 dark:text-red-400 dark:hover:bg-red-500/10"
+                <button type="button" class="rounded-md px-2 py-0.5 text-xs font-medium text-red-700 hover:bg-red-50 dark:text-red-400 dark:hover:bg-red-500/10"
                     data-testid="revoke-gateway" aria-label=format!("Revoke {}", g.name)
                     on:click=move |_| ask.run(Pending::Revoke { id: id2.clone(), name: name2.clone() })>
                     "Revoke"
@@ -548,7 +547,7 @@ fn gateway_row(g: GatewaySummary, ask: Option<Callback<Pending>>) -> impl IntoVi
     view! {
         <tr class=if revoked { "align-top opacity-60" } else { "align-top hover:bg-zinc-50 dark:hover:bg-zinc-800/40" }
             data-testid="gateway-row" data-name=g.name.clone() data-state=format!("{:?}", g.state).to_lowercase()>
-            <td class="max-w-[16rem] px-4 py-3">
+            <td class="max-w-[14rem] py-3 pr-3 pl-4">
                 <p class="truncate font-medium" title=g.name.clone()>{g.name.clone()}</p>
                 {(!description.is_empty()).then(|| {
                     let title = g.description.clone();
@@ -566,22 +565,24 @@ fn gateway_row(g: GatewaySummary, ask: Option<Callback<Pending>>) -> impl IntoVi
                     }}
                 </p>
             </td>
-            <td class="px-4 py-3">
+            <td class="px-3 py-3">
                 {state_badge(g.state)}
                 {detail}
             </td>
-            <td class="px-4 py-3 whitespace-nowrap">
+            <td class="px-3 py-3 whitespace-nowrap">
                 {match enforced {
                     Some((r, how)) => view! {
-                        <span class="font-mono font-medium tabular-nums" title=format!("Revision {r}, {how}")>{format!("#{r}")}</span>
+                        <span class="font-mono font-medium tabular-nums" title=format!("Revision {r}, {how} by the gateway")>{format!("#{r}")}</span>
                         <p class="text-xs text-zinc-500 dark:text-zinc-400">{how}</p>
                     }.into_any(),
                     None => view! { <span class="text-zinc-400">"—"</span> }.into_any(),
                 }}
             </td>
-            <td class="px-4 py-3 text-zinc-600 dark:text-zinc-400">{when(g.last_poll_at)}</td>
-            <td class="px-4 py-3 text-zinc-600 dark:text-zinc-400">{when(g.reported_at)}</td>
-            <td class="max-w-[10rem] px-4 py-3">
+            <td class="px-3 py-3 whitespace-nowrap text-zinc-600 dark:text-zinc-400">
+                <p>{contact("Polled", g.last_poll_at, "Never polled")}</p>
+                <p class="text-xs">{contact("Reported", g.reported_at, "No status report")}</p>
+            </td>
+            <td class="max-w-[9rem] px-3 py-3">
                 {match g.software.clone() {
                     Some(s) => {
                         let title = s.clone();
@@ -590,12 +591,12 @@ fn gateway_row(g: GatewaySummary, ask: Option<Callback<Pending>>) -> impl IntoVi
                     None => view! { <span class="text-zinc-400">"—"</span> }.into_any(),
                 }}
             </td>
-            <td class="px-4 py-3 whitespace-nowrap">
+            <td class="py-3 pr-4 pl-3 whitespace-nowrap">
                 <code class="font-mono text-xs text-zinc-600 dark:text-zinc-400" title="Last four characters of the credential">
                     {format!("…{}", g.token_hint)}
                 </code>
+                {actions}
             </td>
-            <td class="px-4 py-3">{actions}</td>
         </tr>
     }
 }
@@ -608,17 +609,17 @@ fn signing_keys(
 ) -> impl IntoView {
     view! {
         <section class=format!("{TABLE_CARD} mt-6") aria-labelledby="keys-title" data-testid="signing-keys">
-            <div class="flex flex-wrap items-start justify-between gap-3 border-b border-zinc-200 px-5 py-4 dark:border-zinc-800">
-                <div class="min-w-0">
+            <div class="flex items-start justify-between gap-4 border-b border-zinc-200 px-5 py-4 dark:border-zinc-800">
+                <div class="min-w-0 flex-1">
                     <h2 id="keys-title" class="text-sm font-semibold">"Signing keys"</h2>
                     <p class="mt-0.5 text-sm text-zinc-500 dark:text-zinc-400">
-                        "Every policy bundle is signed (EdDSA). Gateways verify it with the public keys at "
+                        "Every policy bundle is signed (EdDSA); gateways verify it with the public keys at "
                         <a href="/.well-known/jwks.json" class=format!("{LINK} font-mono text-xs") target="_blank" rel="noopener">{jwks_url}</a>
                         "."
                     </p>
                 </div>
                 {ask.map(|ask| view! {
-                    <button type="button" class="btn-secondary" data-testid="rotate-signing-key"
+                    <button type="button" class="btn-secondary shrink-0" data-testid="rotate-signing-key"
                         on:click=move |_| ask.run(Pending::RotateKey)>"Rotate signing key"</button>
                 })}
             </div>
