@@ -6,10 +6,10 @@
 //!
 //! Areas: [`auth`] (sign-in, set-up links), [`overview`], [`directory`]
 //! (Directory → Users and Groups, Settings → Directories), [`audit`],
-//! [`admins`] (Settings → Admins). Shared pieces are in [`components`] and
-//! make no server calls. Server functions are thin: they take the services
-//! and the caller from the request context and make one service call; the
-//! service checks the role.
+//! [`admins`] (Settings → Admins), [`catalog`], [`access`], [`gateways`].
+//! Shared pieces are in [`components`] and make no server calls. Server
+//! functions are thin: they take the services and the caller from the
+//! request context and make one service call; the service checks the role.
 
 #![recursion_limit = "512"]
 
@@ -21,6 +21,7 @@ pub mod catalog;
 pub mod components;
 pub mod directory;
 pub mod error;
+pub mod gateways;
 pub mod overview;
 #[cfg(feature = "ssr")]
 pub mod ssr;
@@ -76,6 +77,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("access/grants") view=access::GrantsPage/>
                     <Route path=path!("access/simulator") view=access::SimulatorPage/>
                     <Route path=path!("access/revisions") view=access::RevisionsPage/>
+                    <Route path=path!("gateways") view=gateways::GatewaysPage/>
                     <Route path=path!("audit") view=audit::AuditPage/>
                     <Route path=path!("settings/directories") view=directory::DirectoriesPage/>
                     <Route path=path!("settings/directories/:id") view=directory::DirectoryPage/>

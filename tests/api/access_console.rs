@@ -40,7 +40,11 @@ async fn world() -> World {
 }
 
 /// Invites `email` as an auditor and returns their signed-in client.
-async fn auditor(srv: &TestServer, owner: &reqwest::Client, email: &str) -> reqwest::Client {
+pub(crate) async fn auditor(
+    srv: &TestServer,
+    owner: &reqwest::Client,
+    email: &str,
+) -> reqwest::Client {
     let (status, link) = srv
         .call(
             owner,

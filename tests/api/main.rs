@@ -14,6 +14,7 @@ mod audit;
 mod catalog;
 mod console;
 mod directory;
+mod gateways_console;
 mod ops;
 mod policy_api;
 mod scim;

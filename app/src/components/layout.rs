@@ -1,9 +1,9 @@
 //! The console frame: sidebar, top bar and page header.
 //!
-//! The sidebar shows only areas that exist (Overview, Directory, Audit log,
-//! Settings); the Settings → Admins link only for owners. The server sends
-//! signed-out visitors of console pages to the sign-in page before this
-//! renders.
+//! The sidebar shows only areas that exist (Overview, Directory, Catalog,
+//! Access, Gateways, Audit log, Settings); the Settings → Admins link only
+//! for owners. The server sends signed-out visitors of console pages to the
+//! sign-in page before this renders.
 
 use crate::auth::api::{get_me, SignOut};
 use crate::components::RoleBadge;
@@ -105,6 +105,10 @@ pub fn ConsoleLayout() -> impl IntoView {
                         </div>
                     </div>
                     <div class="space-y-1">
+                        <A href="/gateways" attr:class=NAV_LINK>
+                            <NavIcon d="M3 5.5h14v3H3zM3 11.5h14v3H3zM6 7h.01M6 13h.01M10 8.5v3"/>
+                            "Gateways"
+                        </A>
                         <A href="/audit" attr:class=NAV_LINK>
                             <NavIcon d="M6 3h6l4 4v10H6zM12 3v4h4M8.5 11h5M8.5 14h5"/>
                             "Audit log"

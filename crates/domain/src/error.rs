@@ -112,6 +112,12 @@ const UNIQUE_CONSTRAINTS: &[(&str, &str, &str, &str)] = &[
         "resource_url",
         "another server has this resource URL",
     ),
+    (
+        "gateways_name_key",
+        "gateways.name_lower",
+        "name",
+        "a gateway with this name already exists",
+    ),
 ];
 
 impl From<sqlx::Error> for Error {
