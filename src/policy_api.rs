@@ -354,25 +354,37 @@ fn read_json<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// A JSON response.
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The gateway behind the credential and its JSON body, or the refusal.
+async fn authed_json<T: serde::de::DeserializeOwned>(
+    state: &ApiState,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(Arc<GatewayIdentity>, T), Response> {
+    let gateway = authenticate(state, headers).await?;
+    let value = read_json(headers, body).map_err(IntoResponse::into_response)?;
+    Ok((gateway, value))
+}
+
 /// `POST /api/v1/gateway/status`.
 async fn status(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
-    let gateway = match authenticate(&state, &headers).await {
-        Ok(g) => g,
+    let (gateway, report): (_, StatusReport) = match authed_json(&state, &headers, &body).await {
+        Ok(v) => v,
         Err(res) => return res,
-    };
-    let report: StatusReport = match read_json(&headers, &body) {
-        Ok(r) => r,
-        Err(p) => return p.into_response(),
     };
     match state.0.gateways.report_status(&gateway, &report).await {
         Ok(()) => {
             let current = state.0.publisher.latest().map(|p| p.revision);
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                json!({ "current_revision": current }).to_string(),
-            )
-                .into_response()
+            json_response(StatusCode::OK, json!({ "current_revision": current }))
         }
         Err(e) => domain_error(e),
     }
@@ -385,30 +397,18 @@ async fn decisions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let gateway = match authenticate(&state, &headers).await {
-        Ok(g) => g,
+    let (gateway, batch): (_, DecisionBatch) = match authed_json(&state, &headers, &body).await {
+        Ok(v) => v,
         Err(res) => return res,
     };
-    let batch: DecisionBatch = match read_json(&headers, &body) {
-        Ok(b) => b,
-        Err(p) => return p.into_response(),
-    };
+    let meta = crate::http::session::request_meta(&headers, peer, headers.get("x-request-id"));
     match state
         .0
         .gateways
-        .record_decisions(
-            &gateway,
-            crate::http::session::request_meta(&headers, peer, headers.get("x-request-id")),
-            &batch,
-        )
+        .record_decisions(&gateway, meta, &batch)
         .await
     {
-        Ok(n) => (
-            StatusCode::ACCEPTED,
-            [(header::CONTENT_TYPE, "application/json")],
-            json!({ "accepted": n }).to_string(),
-        )
-            .into_response(),
+        Ok(n) => json_response(StatusCode::ACCEPTED, json!({ "accepted": n })),
         Err(e) => domain_error(e),
     }
 }

@@ -273,11 +273,7 @@ async fn gateways_console_rotate_then_revoke_credential_stops_old_tokens() -> Te
         .await;
     assert_eq!(status, 404, "{body}");
 
-    let actions: Vec<String> = audit_rows(&w.srv.db.url, "gateway.")
-        .await
-        .into_iter()
-        .map(|r| r.1)
-        .collect();
+    let actions = crate::harness::audit_actions(&w.srv.db.url, "gateway.").await;
     assert_eq!(
         actions,
         [

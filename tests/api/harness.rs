@@ -258,6 +258,16 @@ pub async fn audit_rows(
     rows
 }
 
+/// The actions of the audit events whose action starts with `prefix`,
+/// oldest first.
+pub async fn audit_actions(db_url: &str, prefix: &str) -> Vec<String> {
+    audit_rows(db_url, prefix)
+        .await
+        .into_iter()
+        .map(|r| r.1)
+        .collect()
+}
+
 /// Every audit event's details and target as one text (to show what is
 /// stored nowhere).
 pub async fn audit_text(db_url: &str) -> String {

@@ -203,11 +203,7 @@ async fn policy_api_requires_a_gateway_credential() -> TestResult {
         poll(&srv, Some(&rotated.token), "", &[]).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let actions: Vec<String> = audit_rows(&srv.db.url, "gateway.")
-        .await
-        .into_iter()
-        .map(|r| r.1)
-        .collect();
+    let actions = crate::harness::audit_actions(&srv.db.url, "gateway.").await;
     assert_eq!(
         actions,
         [
