@@ -11,7 +11,9 @@ cd "$ROOT"
 source "$ROOT/scripts/env.sh"
 
 CARGO_LEPTOS_VERSION=0.3.11
-APT_PACKAGES=(chromium pkg-config libssl-dev)
+# libxmlsec1-dev, libxml2-dev, libxslt1-dev and libclang-dev build samael (SAML
+# signature checks with xmlsec); xmlsec1 gives tests a command-line signer.
+APT_PACKAGES=(chromium pkg-config libssl-dev libxmlsec1-dev libxml2-dev libxslt1-dev libclang-dev xmlsec1)
 # How long to wait for a `cargo install` of the same crate that another
 # process (an earlier setup run, a developer) already started.
 INSTALL_WAIT_SECONDS="${INSTALL_WAIT_SECONDS:-1800}"

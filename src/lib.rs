@@ -15,4 +15,5 @@ pub mod http;
 pub mod policy_api;
 pub mod scim;
 pub mod server;
+pub mod sso;
 pub mod telemetry;

@@ -117,6 +117,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .nest("/scim/v2", crate::scim::router(state.clone()))
+        .merge(crate::sso::router())
         .leptos_routes_with_context(&state, routes, ctx.clone(), shell)
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
             ctx,
@@ -280,13 +281,18 @@ fn spawn_policy_tasks(services: &Services, stop: tokio::sync::watch::Receiver<bo
     });
 }
 
-/// Deletes expired sessions and old throttling records every ten minutes.
+/// Deletes expired sessions, throttling records, SSO sign-ins in flight and
+/// SAML replay entries every ten minutes.
 pub fn spawn_housekeeping(services: Services) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
         loop {
             tick.tick().await;
-            match services.console.purge_expired().await {
+            let purged = match services.console.purge_expired().await {
+                Ok(n) => services.sso.purge_expired().await.map(|m| n + m),
+                Err(e) => Err(e),
+            };
+            match purged {
                 Ok(n) if n > 0 => tracing::info!(
                     rows = n,
                     "housekeeping: purged expired sessions and records"

@@ -23,6 +23,7 @@ pub mod directory;
 pub mod error;
 pub mod gateways;
 pub mod overview;
+pub mod sso;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
@@ -82,6 +83,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("settings/directories") view=directory::DirectoriesPage/>
                     <Route path=path!("settings/directories/:id") view=directory::DirectoryPage/>
                     <Route path=path!("settings/admins") view=admins::AdminsPage/>
+                    <Route path=path!("settings/sso") view=sso::SsoPage/>
+                    <Route path=path!("settings/sso/new") view=sso::SsoNewPage/>
+                    <Route path=path!("settings/sso/:id") view=sso::SsoConnectionPage/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -105,7 +105,9 @@ pub async fn refuse_cross_site(
     req: Request,
     next: Next,
 ) -> Response {
-    if !is_safe_method(req.method()) {
+    // The SAML HTTP-POST binding is a cross-site POST by design; its body
+    // is checked by signature and bound to the browser at the next step.
+    if !is_safe_method(req.method()) && !crate::sso::is_saml_acs(req.uri().path()) {
         let hdr = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
         if is_cross_site(hdr("sec-fetch-site"), hdr("origin"), &state.public_origin) {
             tracing::warn!(

@@ -45,11 +45,21 @@ pub(crate) async fn auditor(
     owner: &reqwest::Client,
     email: &str,
 ) -> reqwest::Client {
+    invited(srv, owner, email, "auditor").await
+}
+
+/// A console user invited by `owner` with `role`, signed in with a password.
+pub(crate) async fn invited(
+    srv: &TestServer,
+    owner: &reqwest::Client,
+    email: &str,
+    role: &str,
+) -> reqwest::Client {
     let (status, link) = srv
         .call(
             owner,
             "admins/invite",
-            &[("email", email), ("display_name", ""), ("role", "auditor")],
+            &[("email", email), ("display_name", ""), ("role", role)],
         )
         .await;
     assert_eq!(status, 200, "invite: {link}");
@@ -61,7 +71,7 @@ pub(crate) async fn auditor(
             "accept_link",
             &[
                 ("token", &TestServer::token_of(url)),
-                ("display_name", "Audrey Auditor"),
+                ("display_name", "Invited Person"),
                 ("password", "a long enough password"),
             ],
         )

@@ -18,4 +18,5 @@ mod gateways_console;
 mod ops;
 mod policy_api;
 mod scim;
+mod sso;
 mod storage;

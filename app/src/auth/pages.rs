@@ -1,13 +1,16 @@
-//! The sign-in and set-up pages. Both are plain forms (`ActionForm`), so they
-//! work before the page has hydrated.
+//! The sign-in and set-up pages. Both are plain forms (`ActionForm` or a
+//! plain `<form>`), so they work before the page has hydrated.
 
 use crate::auth::api::{get_link, AcceptLink, SignIn};
 use crate::components::layout::Logo;
+use crate::components::misc::url_encode;
 use crate::components::RoleBadge;
 use crate::error::AppError;
+use crate::sso::api::sign_in_options;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
+use portcullis_types::SsoRefusal;
 
 const INPUT: &str = "block w-full rounded-md border border-zinc-300 bg-white px-3 py-2 text-base shadow-sm placeholder:text-zinc-400 focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/30 dark:border-zinc-700 dark:bg-zinc-950";
 
@@ -42,38 +45,110 @@ fn form_error(err: &AppError) -> impl IntoView {
     }
 }
 
-/// `/login`: email and password (the break-glass local account).
+/// `/login`. With an SSO connection enabled, the first step asks only for
+/// the email (a plain form to `POST /sso/start`, which sends the admin to the
+/// IdP of the email's domain or back here for the password); the password
+/// form is the break-glass way in for local accounts. `?sso_error=code`
+/// shows why an SSO sign-in was refused.
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let action = ServerAction::<SignIn>::new();
     let query = use_query_map();
-    let next = move || query.read().get("next").unwrap_or_else(|| "/".to_owned());
-    let pending = action.pending();
+    let options = Resource::new(|| (), |_| sign_in_options());
+    let password_step = move || query.read().get("method").as_deref() == Some("password");
+    let refusal = move || {
+        query
+            .read()
+            .get("sso_error")
+            .and_then(|c| SsoRefusal::from_code(&c))
+    };
     view! {
         <Title text="Sign in · Portcullis"/>
-        <AuthCard heading="Sign in" sub="Use your Portcullis console account.">
-            {move || action.value().get().and_then(|r| r.err()).map(|e| form_error(&e))}
-            <ActionForm action=action>
-                <input type="hidden" name="next" value=next/>
-                <div class="space-y-4">
-                    <div>
-                        <label for="email" class="mb-1.5 block text-sm font-medium">"Email"</label>
-                        <input id="email" name="email" type="email" autocomplete="username" required class=INPUT placeholder="you@company.com"/>
-                    </div>
-                    <div>
-                        <label for="password" class="mb-1.5 block text-sm font-medium">"Password"</label>
-                        <input id="password" name="password" type="password" autocomplete="current-password" required class=INPUT/>
-                    </div>
-                    <button type="submit" class="btn-primary w-full justify-center py-2.5" disabled=move || pending.get()>
-                        {move || if pending.get() { "Signing in…" } else { "Sign in" }}
-                    </button>
+        <AuthCard heading="Sign in" sub="Use your company account or your Portcullis console account.">
+            {move || refusal().map(|r| view! {
+                <div role="alert" data-testid="sso-error" class="mb-4 rounded-md border border-amber-200 bg-amber-50 px-3 py-2 text-sm text-amber-900 dark:border-amber-900 dark:bg-amber-950/40 dark:text-amber-200">
+                    <p class="font-medium">"You were not signed in"</p>
+                    <p class="mt-0.5">{r.message()}</p>
                 </div>
-            </ActionForm>
+            })}
+            <Suspense fallback=|| view! { <div class="h-40 animate-pulse rounded-md bg-zinc-100 dark:bg-zinc-800"></div> }>
+                {move || Suspend::new(async move {
+                    let sso = options.await.unwrap_or(false);
+                    if sso && !password_step() {
+                        view! { <EmailStep/> }.into_any()
+                    } else {
+                        view! { <PasswordForm sso/> }.into_any()
+                    }
+                })}
+            </Suspense>
             <p class="mt-6 text-xs leading-relaxed text-zinc-500">
-                "No account yet? An owner invites you from Settings → Admins. Lost access? An operator can run "
+                "No account yet? An owner invites you from Settings → Admins, or gives your group a role in Settings → Single sign-on. Lost access? An operator can run "
                 <code class="font-mono">"portcullis admin create-owner"</code> " on the server."
             </p>
         </AuthCard>
+    }
+}
+
+/// The email step: the server picks the IdP by the email's domain.
+#[component]
+fn EmailStep() -> impl IntoView {
+    let query = use_query_map();
+    let next = move || query.read().get("next").unwrap_or_else(|| "/".to_owned());
+    let email = move || query.read().get("email").unwrap_or_default();
+    let password_href = move || format!("/login?method=password&next={}", url_encode(&next()));
+    view! {
+        <form method="post" action="/sso/start" data-testid="email-step">
+            <input type="hidden" name="next" value=next/>
+            <div class="space-y-4">
+                <div>
+                    <label for="email" class="mb-1.5 block text-sm font-medium">"Work email"</label>
+                    <input id="email" name="email" type="email" autocomplete="username" required class=INPUT
+                        placeholder="you@company.com" value=email/>
+                    <p class="mt-1 text-xs text-zinc-500">"Your company's sign-in page opens next."</p>
+                </div>
+                <button type="submit" class="btn-primary w-full justify-center py-2.5">"Continue"</button>
+            </div>
+        </form>
+        <div class="mt-5 border-t border-zinc-200 pt-4 text-center dark:border-zinc-800">
+            <a href=password_href class="text-sm font-medium text-indigo-600 hover:underline dark:text-indigo-400">
+                "Sign in with a password instead"
+            </a>
+        </div>
+    }
+}
+
+/// Email and password (local accounts; the break-glass owner).
+#[component]
+fn PasswordForm(sso: bool) -> impl IntoView {
+    let action = ServerAction::<SignIn>::new();
+    let query = use_query_map();
+    let next = move || query.read().get("next").unwrap_or_else(|| "/".to_owned());
+    let email = move || query.read().get("email").unwrap_or_default();
+    let pending = action.pending();
+    view! {
+        {move || action.value().get().and_then(|r| r.err()).map(|e| form_error(&e))}
+        <ActionForm action=action>
+            <input type="hidden" name="next" value=next/>
+            <div class="space-y-4">
+                <div>
+                    <label for="email" class="mb-1.5 block text-sm font-medium">"Email"</label>
+                    <input id="email" name="email" type="email" autocomplete="username" required class=INPUT placeholder="you@company.com" value=email/>
+                </div>
+                <div>
+                    <label for="password" class="mb-1.5 block text-sm font-medium">"Password"</label>
+                    <input id="password" name="password" type="password" autocomplete="current-password" required class=INPUT/>
+                </div>
+                <button type="submit" class="btn-primary w-full justify-center py-2.5" disabled=move || pending.get()>
+                    {move || if pending.get() { "Signing in…" } else { "Sign in" }}
+                </button>
+            </div>
+        </ActionForm>
+        {sso.then(|| view! {
+            <div class="mt-5 border-t border-zinc-200 pt-4 text-center dark:border-zinc-800">
+                <a href="/login" class="text-sm font-medium text-indigo-600 hover:underline dark:text-indigo-400">
+                    "Use single sign-on instead"
+                </a>
+            </div>
+        })}
     }
 }
 

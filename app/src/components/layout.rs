@@ -1,7 +1,8 @@
 //! The console frame: sidebar, top bar and page header.
 //!
 //! The sidebar shows only areas that exist (Overview, Directory, Catalog,
-//! Access, Gateways, Audit log, Settings); the Settings → Admins link only
+//! Access, Gateways, Audit log, Settings: Directories, Single sign-on,
+//! Admins); the Settings → Admins link only
 //! for owners. The server sends signed-out visitors of console pages to the
 //! sign-in page before this renders.
 
@@ -120,6 +121,10 @@ pub fn ConsoleLayout() -> impl IntoView {
                             <A href="/settings/directories" attr:class=NAV_LINK>
                                 <NavIcon d="M4 4h12v4H4zM4 12h12v4H4zM7 6h.01M7 14h.01"/>
                                 "Directories"
+                            </A>
+                            <A href="/settings/sso" attr:class=NAV_LINK>
+                                <NavIcon d="M7 9V6.5a3 3 0 016 0V9M5 9h10v8H5zM10 12v2"/>
+                                "Single sign-on"
                             </A>
                             // Read inside Suspense: a resource read outside one renders
                             // differently on the server (not loaded) and in the browser

@@ -47,6 +47,9 @@ pub enum Permission {
     CatalogManage,
     /// Create and revoke grants, roll back revisions (owners and admins).
     AccessManage,
+    /// Create and change SSO connections (owners and admins; mapping a group
+    /// to the owner role also needs `AdminsManage`).
+    SsoManage,
 }
 
 impl Permission {
@@ -54,9 +57,10 @@ impl Permission {
         match self {
             Permission::ConsoleRead | Permission::AuditRead | Permission::DirectoryRead => true,
             Permission::AdminsManage => role == Role::Owner,
-            Permission::DirectoryManage | Permission::CatalogManage | Permission::AccessManage => {
-                role >= Role::Admin
-            }
+            Permission::DirectoryManage
+            | Permission::CatalogManage
+            | Permission::AccessManage
+            | Permission::SsoManage => role >= Role::Admin,
         }
     }
 
@@ -69,6 +73,7 @@ impl Permission {
             Permission::DirectoryManage => "manage directories and SCIM tokens",
             Permission::CatalogManage => "change the catalog of MCP servers and tools",
             Permission::AccessManage => "change grants or roll back the access policy",
+            Permission::SsoManage => "change single sign-on connections",
         }
     }
 }

@@ -430,7 +430,7 @@ impl ConsoleService {
         Ok(NewSession { secret, me })
     }
 
-    async fn insert_session(
+    pub(crate) async fn insert_session(
         &self,
         tx: &mut Tx,
         user_id: &str,

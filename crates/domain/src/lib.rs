@@ -19,6 +19,7 @@
 //! | [`publish`] | the signed bundle of the current revision, in memory, for the policy API |
 //! | [`signing`] | bundle signing keys (sealed at rest) and the JWKS |
 //! | [`gateways`] | gateways, their credentials, status reports and decision logs |
+//! | [`sso`] | SSO connections (OIDC, SAML), sign-in through them, group → role mappings |
 //! | [`secrets`] | sealing secrets stored in the database (AES-256-GCM) |
 //! | [`overview`] | the figures on the Overview page |
 //! | [`demo`] | sample data for `portcullis demo` |
@@ -41,6 +42,7 @@ pub mod revisions;
 pub mod scim;
 pub mod secrets;
 pub mod signing;
+pub mod sso;
 
 pub use actor::{Actor, Permission, RequestMeta};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -99,6 +101,7 @@ pub struct Services {
     pub gateways: gateways::GatewayService,
     pub signing: signing::SigningService,
     pub publisher: publish::PolicyPublisher,
+    pub sso: sso::SsoService,
 }
 
 impl Services {
@@ -115,16 +118,19 @@ impl Services {
             settings,
         });
         let signing = signing::SigningService { core: core.clone() };
+        let guard = Arc::new(guard);
+        let console = console::ConsoleService { core: core.clone() };
         Ok(Self {
+            sso: sso::SsoService::new(core.clone(), console.clone(), guard.clone())?,
             gateways: gateways::GatewayService::new(core.clone()),
             publisher: publish::PolicyPublisher::new(core.clone(), signing.clone()),
             signing,
             catalog: catalog::CatalogService {
                 core: core.clone(),
-                guard: Arc::new(guard),
+                guard,
             },
             access: access::AccessService::new(core.clone()),
-            console: console::ConsoleService { core: core.clone() },
+            console,
             audit: audit::AuditService { core: core.clone() },
             overview: overview::OverviewService { core: core.clone() },
             directory: directory::DirectoryService { core: core.clone() },

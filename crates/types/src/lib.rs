@@ -7,8 +7,10 @@
 
 pub mod access;
 pub mod gateways;
+pub mod sso;
 pub use access::*;
 pub use gateways::*;
+pub use sso::*;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
