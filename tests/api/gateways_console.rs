@@ -24,6 +24,10 @@ async fn world() -> World {
     let srv = TestServer::start().await;
     let owner = srv.owner_client(OWNER_PW).await;
     let github = github(&srv.running.services, &Actor::system("test")).await;
+    // The bundle is rebuilt after a change without waiting: let it catch
+    // up, so what gateways fetch is the head revision.
+    let svc = &srv.running.services;
+    crate::policy_api::published(svc, crate::policy_api::head(svc).await).await;
     World { srv, owner, github }
 }
 

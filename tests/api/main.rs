@@ -19,4 +19,5 @@ mod ops;
 mod policy_api;
 mod scim;
 mod sso;
+mod sso_saml;
 mod storage;

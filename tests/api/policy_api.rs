@@ -79,7 +79,7 @@ async fn parked(svc: &Services, n: usize) {
 
 /// Waits until `svc` publishes revision `rev` (the publisher rebuilds
 /// right after a change commits, asynchronously).
-async fn published(svc: &Services, rev: i64) {
+pub(crate) async fn published(svc: &Services, rev: i64) {
     let mut rx = svc.publisher.subscribe();
     let done = tokio::time::timeout(
         std::time::Duration::from_secs(10),
@@ -92,7 +92,7 @@ async fn published(svc: &Services, rev: i64) {
     );
 }
 
-async fn head(svc: &Services) -> i64 {
+pub(crate) async fn head(svc: &Services) -> i64 {
     portcullis_domain::revisions::head(svc.db().exec())
         .await
         .unwrap_or_else(|e| panic!("head: {e}"))

@@ -391,6 +391,11 @@ async fn me(srv: &TestServer, c: &reqwest::Client) -> (u16, Value) {
     srv.call(c, "me", &[]).await
 }
 
+/// A COUNT(*) query on the test database.
+pub(crate) async fn count(db: &TestDb, sql: &str) -> i64 {
+    query_one(db, sql).await
+}
+
 async fn query_one<T>(db: &TestDb, sql: &str) -> T
 where
     T: Send + Unpin + for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
