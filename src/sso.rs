@@ -3,7 +3,7 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `POST /sso/start` | sign-in page's email step: to the IdP of the email's domain, else the password step |
+//! | `POST /sso/start` | sign-in page's email step: on to the IdP of the email's domain (`Refresh`), else the password step |
 //! | `POST /sso/test/{slug}` | "Test connection" (an admin's session): a sign-in that only reports what the IdP sent |
 //! | `GET /sso/oidc/{slug}/callback` | OIDC redirect URI |
 //! | `GET /sso/saml/{slug}/metadata` | SAML SP metadata |
@@ -127,8 +127,44 @@ fn finished(state: &AppState, f: Finished) -> Response {
     }
 }
 
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// Hands the browser to the IdP. Not a 303: the console's CSP has
+/// `form-action 'self'`, which browsers also apply to the redirects that
+/// follow a form post, so the sign-in form could not be redirected to
+/// another origin. A `Refresh` answer is a navigation of its own (and the
+/// page has a link for the rare browser that ignores it).
 fn started(state: &AppState, s: Started) -> Response {
-    see_other(&s.redirect, &[browser_cookie(state, Some(&s.browser))])
+    let url = html_escape(&s.redirect);
+    let body = format!(
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Signing in · Portcullis</title>
+<link rel="stylesheet" href="/pkg/portcullis.css"></head>
+<body class="bg-zinc-50 text-zinc-900 antialiased dark:bg-zinc-950 dark:text-zinc-100">
+<main class="flex min-h-screen flex-col items-center justify-center px-4 text-center">
+<p class="text-sm text-zinc-500">Taking you to your identity provider…</p>
+<a class="btn-primary mt-4" href="{url}">Continue</a></main></body></html>"#
+    );
+    let mut res = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response();
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&format!("0; url={}", s.redirect)) {
+        h.insert(header::REFRESH, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&browser_cookie(state, Some(&s.browser))) {
+        h.append(header::SET_COOKIE, v);
+    }
+    res
 }
 
 #[derive(Deserialize)]

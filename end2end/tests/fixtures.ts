@@ -53,7 +53,7 @@ const DEMO_OWNER = /Sign in as (\S+) with password (\S+)/;
  * set-up link. With `demo`, `portcullis demo` loads the sample data first;
  * the server then has an owner and prints no set-up link.
  */
-async function startServer(demo = false): Promise<Running> {
+async function startServer(demo = false, extraEnv: Record<string, string> = {}): Promise<Running> {
   const bin = serverBinary();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'portcullis-e2e-'));
   const dbPath = path.join(tmp, 'p.db');
@@ -64,6 +64,7 @@ async function startServer(demo = false): Promise<Running> {
     PORTCULLIS_BOOTSTRAP_OWNER_EMAIL: OWNER_EMAIL,
     PORTCULLIS_CONFIG: '',
     NO_COLOR: '1',
+    ...extraEnv,
   };
   let demoOwner: { email: string; password: string } | undefined;
   if (demo) {
@@ -145,15 +146,20 @@ async function startServer(demo = false): Promise<Running> {
 
 type ServerPool = { get(file: string): Promise<Running> };
 
-export const test = base.extend<{ server: Server }, { serverPool: ServerPool; demoData: boolean }>({
+export const test = base.extend<
+  { server: Server },
+  { serverPool: ServerPool; demoData: boolean; serverEnv: Record<string, string> }
+>({
   // `test.use({ demoData: true })` in a file: its server starts with `portcullis demo` data.
   demoData: [false, { option: true, scope: 'worker' }],
+  // `test.use({ serverEnv: { … } })` in a file: extra environment for its server.
+  serverEnv: [{}, { option: true, scope: 'worker' }],
 
   // One server per test file. Files run one after another in the single worker,
   // so the pool stops the previous file's server when the next file begins,
   // and stops the last one when the worker ends.
   serverPool: [
-    async ({ demoData }, use) => {
+    async ({ demoData, serverEnv }, use) => {
       let current: { file: string; server: Promise<Running> } | undefined;
       const stopCurrent = async () => {
         const s = await current?.server.catch(() => undefined);
@@ -164,7 +170,7 @@ export const test = base.extend<{ server: Server }, { serverPool: ServerPool; de
         async get(file: string) {
           if (current?.file !== file) {
             await stopCurrent();
-            current = { file, server: startServer(demoData) };
+            current = { file, server: startServer(demoData, serverEnv) };
           }
           return current.server;
         },

@@ -10,7 +10,7 @@ const OWNER_PW: &str = "correct horse battery staple";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 /// Creates a directory through the server function; returns (id, token, base_url).
-async fn create_directory(
+pub(crate) async fn create_directory(
     srv: &TestServer,
     client: &reqwest::Client,
     name: &str,
@@ -24,7 +24,7 @@ async fn create_directory(
 }
 
 /// One SCIM request with a bearer token; returns status and JSON body.
-async fn scim(
+pub(crate) async fn scim(
     base_url: &str,
     token: &str,
     method: reqwest::Method,
@@ -49,7 +49,7 @@ async fn scim(
 }
 
 /// Provisions a user; returns its id.
-async fn provision_user(base_url: &str, token: &str, user: Value) -> String {
+pub(crate) async fn provision_user(base_url: &str, token: &str, user: Value) -> String {
     let (status, body) = scim(base_url, token, reqwest::Method::POST, "/Users", Some(user)).await;
     assert_eq!(status, 201, "POST /Users: {body}");
     body["id"].as_str().unwrap_or_default().to_owned()
@@ -70,7 +70,7 @@ fn user(user_name: &str, display: Option<&str>) -> Value {
 }
 
 /// Sets `active` with a PATCH as Okta does.
-async fn set_active(base_url: &str, token: &str, id: &str, active: bool) {
+pub(crate) async fn set_active(base_url: &str, token: &str, id: &str, active: bool) {
     let (status, body) = scim(
         base_url,
         token,

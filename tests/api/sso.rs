@@ -349,6 +349,17 @@ fn location(res: &reqwest::Response) -> String {
         .to_owned()
 }
 
+/// Where a started sign-in sends the browser (`Refresh: 0; url=…`).
+pub fn to_idp(res: &reqwest::Response) -> String {
+    assert_eq!(res.status(), 200, "a started sign-in");
+    res.headers()
+        .get("refresh")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("0; url="))
+        .unwrap_or_else(|| panic!("no Refresh header: {:?}", res.headers()))
+        .to_owned()
+}
+
 fn sets_session(res: &reqwest::Response) -> bool {
     res.headers()
         .get_all("set-cookie")
@@ -365,8 +376,7 @@ pub async fn start_signin(srv: &TestServer, browser: &reqwest::Client, email: &s
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 303, "start: {:?}", res.text().await);
-    location(&res)
+    to_idp(&res)
 }
 
 /// Follows the IdP's redirect back into the console; returns the response.
@@ -814,8 +824,7 @@ async fn oidc_test_connection_signs_nobody_in() -> TestResult {
         &["engineering", "<script>x</script>"],
     ));
     let res = owner.post(srv.url("/sso/test/acme")).send().await?;
-    assert_eq!(res.status(), 303);
-    let back = idp.authorize(&location(&res));
+    let back = idp.authorize(&to_idp(&res));
     let res = callback(&owner, &back).await;
     let to = location(&res);
     assert!(to.starts_with(&format!("/settings/sso/{id}?test=")), "{to}");
@@ -902,6 +911,81 @@ async fn oidc_role_follows_groups_and_ends_old_sessions() -> TestResult {
     assert_eq!(me(&srv, &carol).await.1["role"], "admin");
     let text = audit_text(&db.url).await;
     assert!(text.contains("\"linked_by\":\"verified_email\""));
+    srv.stop().await;
+    Ok(())
+}
+
+/// A person provisioned by SCIM in the connection's directory is found by
+/// externalId = subject (the IdP sends another email and no groups), gets
+/// the role of their SCIM group and is created with the directory's email;
+/// deactivated in SCIM, they are refused.
+#[tokio::test]
+async fn oidc_scim_provisioned_person_gets_role_from_scim_groups() -> TestResult {
+    use crate::directory::{create_directory, provision_user, scim, set_active};
+    let idp = FakeIdp::start().await;
+    let db = TestDb::sqlite();
+    let srv = start_console(db.alias(), &idp).await;
+    let owner = srv.owner_client("a long owner password").await;
+    let (dir_id, token, base) = create_directory(&srv, &owner, "Okta").await;
+    let dana = provision_user(
+        &base,
+        &token,
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "dana@acme.test",
+            "externalId": "dana-sub",
+            "active": true,
+            "emails": [{ "value": "dana@acme.test", "type": "work", "primary": true }],
+        }),
+    )
+    .await;
+    let (status, body) = scim(
+        &base,
+        &token,
+        reqwest::Method::POST,
+        "/Groups",
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "portcullis-admins",
+            "members": [{ "value": dana }],
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = srv
+        .call(
+            &owner,
+            "sso/create",
+            &[
+                ("name", "Acme IdP"),
+                ("slug", "acme"),
+                ("kind", "oidc"),
+                ("enabled", "on"),
+                ("domains", "acme.test"),
+                ("issuer", &idp.issuer),
+                ("client_id", CLIENT_ID),
+                ("client_secret", CLIENT_SECRET),
+                ("directory_id", &dir_id),
+                ("mapping_groups[]", "portcullis-admins"),
+                ("mapping_roles[]", "admin"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    idp.person(Person {
+        email_verified: false,
+        ..Person::new("dana-sub", "d.alias@acme.test", &[])
+    });
+    let (browser, res) = sign_in(&srv, &idp, "dana@acme.test").await;
+    assert!(sets_session(&res), "{}", location(&res));
+    let (_, me_body) = me(&srv, &browser).await;
+    assert_eq!(me_body["role"], "admin");
+    assert_eq!(me_body["email"], "dana@acme.test", "the directory's email");
+
+    set_active(&base, &token, &dana, false).await;
+    let (browser, res) = sign_in(&srv, &idp, "dana@acme.test").await;
+    assert_eq!(location(&res), "/login?sso_error=deprovisioned");
+    assert_eq!(me(&srv, &browser).await.0, 401);
     srv.stop().await;
     Ok(())
 }

@@ -254,8 +254,7 @@ async fn start(srv: &TestServer, browser: &reqwest::Client) -> String {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 303);
-    let to = url::Url::parse(&location(&res)).unwrap();
+    let to = url::Url::parse(&crate::sso::to_idp(&res)).unwrap();
     assert_eq!(to.host_str(), Some("idp.acme.test"));
     let request = to
         .query_pairs()
@@ -681,6 +680,27 @@ async fn saml_metadata_rules() -> TestResult {
     assert_eq!(status, 422);
     assert!(
         body.to_string().contains("metadata_url") && body.to_string().contains("loopback"),
+        "{body}"
+    );
+    // OIDC discovery goes through the same guard.
+    let (status, body) = srv
+        .call(
+            &owner,
+            "sso/create",
+            &[
+                ("name", "Local OIDC"),
+                ("slug", "local"),
+                ("kind", "oidc"),
+                ("domains", "acme.test"),
+                ("issuer", &srv.base),
+                ("client_id", "x"),
+                ("client_secret", "y"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        body.to_string().contains("issuer") && body.to_string().contains("loopback"),
         "{body}"
     );
     assert_eq!(

@@ -1129,6 +1129,22 @@ impl SsoService {
                 linked_by = "verified_email";
             }
         }
+        // A person provisioned by SCIM is known by the directory's email
+        // (the IdP may send another address, or none).
+        let (email, in_domain) = match dir_user
+            .as_ref()
+            .and_then(|d| d.email.clone().or_else(|| Some(d.user_name_lower.clone())))
+            .and_then(|e| normalize_email("email", &e).ok())
+        {
+            Some(e) => {
+                let ok = e
+                    .rsplit_once('@')
+                    .is_some_and(|(_, d)| domains.iter().any(|x| x == d));
+                (Some(e), ok)
+            }
+            None => (email, in_domain),
+        };
+        let verified = a.email_verified || dir_user.is_some();
         // Groups: the IdP's and, for a provisioned person, their SCIM groups.
         let mut groups: BTreeSet<String> = a.groups.iter().take(MAX_GROUPS).cloned().collect();
         if let Some(d) = &dir_user {
@@ -1156,7 +1172,7 @@ impl SsoService {
             Some(_) => mapped_role.ok_or(Refusal::NoRole),
             None if email.is_none() => Err(Refusal::NoEmail),
             None if !in_domain => Err(Refusal::WrongDomain),
-            None if !a.email_verified => Err(Refusal::EmailUnverified),
+            None if !verified => Err(Refusal::EmailUnverified),
             None => mapped_role.ok_or(Refusal::NoRole),
         };
         let user = user.map(|u| {
