@@ -101,14 +101,4 @@ pub fn session_cookie(config: &ConsoleConfig, secret: Option<&str>) -> String {
 }
 
 /// A local path to go to after sign-in; anything else becomes `/`.
-pub fn safe_next(next: &str) -> String {
-    let ok = next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.starts_with("/\\")
-        && !next.contains(['\r', '\n']);
-    if ok {
-        next.to_owned()
-    } else {
-        "/".to_owned()
-    }
-}
+pub use portcullis_domain::sso::safe_next;
