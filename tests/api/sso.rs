@@ -341,7 +341,7 @@ pub async fn connect(
     srv.call(owner, "sso/create", &form).await
 }
 
-fn location(res: &reqwest::Response) -> String {
+pub(crate) fn location(res: &reqwest::Response) -> String {
     res.headers()
         .get("location")
         .and_then(|v| v.to_str().ok())
@@ -360,7 +360,7 @@ pub fn to_idp(res: &reqwest::Response) -> String {
         .to_owned()
 }
 
-fn sets_session(res: &reqwest::Response) -> bool {
+pub(crate) fn sets_session(res: &reqwest::Response) -> bool {
     res.headers()
         .get_all("set-cookie")
         .iter()
@@ -423,15 +423,29 @@ where
     v
 }
 
+/// A console with the fake IdP: (idp, server, owner).
+async fn console_with_idp(db: &TestDb) -> (FakeIdp, TestServer, reqwest::Client) {
+    let idp = FakeIdp::start().await;
+    let srv = start_console(db.alias(), &idp).await;
+    let owner = srv.owner_client("a long owner password").await;
+    (idp, srv, owner)
+}
+
+/// [`console_with_idp`] with the connection `acme` made, mapping
+/// portcullis-admins to admin; returns the connection id too.
+async fn connected(db: &TestDb) -> (FakeIdp, TestServer, reqwest::Client, String) {
+    let (idp, srv, owner) = console_with_idp(db).await;
+    let (status, id) = connect(&srv, &owner, &idp, &[("portcullis-admins", "admin")]).await;
+    assert_eq!(status, 200, "create: {id}");
+    let id = id.as_str().unwrap_or_default().to_owned();
+    (idp, srv, owner, id)
+}
+
 /// An admin signs in through the IdP with the role their group maps to;
 /// the console user is created once and linked by subject afterwards;
 /// PKCE and client authentication reach the token endpoint.
 async fn oidc_sign_in_with_mapped_role(db: &TestDb) -> TestResult {
-    let idp = FakeIdp::start().await;
-    let srv = start_console(db.alias(), &idp).await;
-    let owner = srv.owner_client("a long owner password").await;
-    let (status, body) = connect(&srv, &owner, &idp, &[("portcullis-admins", "admin")]).await;
-    assert_eq!(status, 200, "create: {body}");
+    let (idp, srv, _owner, _) = connected(db).await;
 
     let (browser, res) = sign_in(&srv, &idp, "Alice@Acme.test").await;
     assert_eq!(res.status(), 303);
@@ -487,11 +501,7 @@ backend_tests!(
 /// domains: refused with a reason the sign-in page explains, no session, no
 /// user, audited.
 async fn oidc_refusals_are_clear_and_audited(db: &TestDb) -> TestResult {
-    let idp = FakeIdp::start().await;
-    let srv = start_console(db.alias(), &idp).await;
-    let owner = srv.owner_client("a long owner password").await;
-    let (status, _) = connect(&srv, &owner, &idp, &[("portcullis-admins", "admin")]).await;
-    assert_eq!(status, 200);
+    let (idp, srv, _owner, _) = connected(db).await;
     let before: i64 = query_one(db, "SELECT COUNT(*) FROM console_users").await;
     let cases = [
         (
@@ -549,11 +559,8 @@ async fn oidc_refusals_are_clear_and_audited(db: &TestDb) -> TestResult {
 /// token still works afterwards.
 #[tokio::test]
 async fn oidc_forged_id_tokens_are_refused() -> TestResult {
-    let idp = FakeIdp::start().await;
     let db = TestDb::sqlite();
-    let srv = start_console(db.alias(), &idp).await;
-    let owner = srv.owner_client("a long owner password").await;
-    connect(&srv, &owner, &idp, &[("portcullis-admins", "admin")]).await;
+    let (idp, srv, _owner, _) = connected(&db).await;
     // Warm the JWKS cache, so the unknown-kid case below is a real rotation miss.
     let (_, res) = sign_in(&srv, &idp, "alice@acme.test").await;
     assert!(sets_session(&res));
@@ -593,11 +600,8 @@ async fn oidc_forged_id_tokens_are_refused() -> TestResult {
 /// an `iss` in the response must be this IdP's.
 #[tokio::test]
 async fn oidc_state_is_bound_and_single_use() -> TestResult {
-    let idp = FakeIdp::start().await;
     let db = TestDb::sqlite();
-    let srv = start_console(db.alias(), &idp).await;
-    let owner = srv.owner_client("a long owner password").await;
-    connect(&srv, &owner, &idp, &[("portcullis-admins", "admin")]).await;
+    let (idp, srv, _owner, _) = connected(&db).await;
 
     // Started in browser A, finished in browser B (an attacker's login CSRF).
     let a = srv.client();
@@ -666,11 +670,8 @@ async fn oidc_state_is_bound_and_single_use() -> TestResult {
 /// in; a token with an unknown key makes at most one re-fetch a minute.
 #[tokio::test]
 async fn oidc_key_rotation_refetches_jwks_once() -> TestResult {
-    let idp = FakeIdp::start().await;
     let db = TestDb::sqlite();
-    let srv = start_console(db.alias(), &idp).await;
-    let owner = srv.owner_client("a long owner password").await;
-    connect(&srv, &owner, &idp, &[("portcullis-admins", "admin")]).await;
+    let (idp, srv, _owner, _) = connected(&db).await;
     let (_, res) = sign_in(&srv, &idp, "alice@acme.test").await;
     assert!(sets_session(&res));
     let fetches = idp.jwks_fetches();
@@ -707,10 +708,8 @@ async fn oidc_key_rotation_refetches_jwks_once() -> TestResult {
 /// secret is sealed and never shown.
 #[tokio::test]
 async fn sso_connection_rules() -> TestResult {
-    let idp = FakeIdp::start().await;
     let db = TestDb::sqlite();
-    let srv = start_console(db.alias(), &idp).await;
-    let owner = srv.owner_client("a long owner password").await;
+    let (idp, srv, owner) = console_with_idp(&db).await;
 
     idp.with(|s| s.discovery_issuer = Some("https://other-issuer.test".into()));
     let (status, body) = connect(&srv, &owner, &idp, &[]).await;
@@ -812,12 +811,8 @@ async fn sso_connection_rules() -> TestResult {
 /// "Test connection" shows what the IdP sent and signs nobody in.
 #[tokio::test]
 async fn oidc_test_connection_signs_nobody_in() -> TestResult {
-    let idp = FakeIdp::start().await;
     let db = TestDb::sqlite();
-    let srv = start_console(db.alias(), &idp).await;
-    let owner = srv.owner_client("a long owner password").await;
-    let (_, id) = connect(&srv, &owner, &idp, &[("portcullis-admins", "admin")]).await;
-    let id = id.as_str().unwrap().to_owned();
+    let (idp, srv, owner, id) = connected(&db).await;
     idp.person(Person::new(
         "bob-sub",
         "bob@acme.test",
@@ -870,10 +865,8 @@ async fn oidc_test_connection_signs_nobody_in() -> TestResult {
 /// sessions; an explicit role given by an owner stays.
 #[tokio::test]
 async fn oidc_role_follows_groups_and_ends_old_sessions() -> TestResult {
-    let idp = FakeIdp::start().await;
     let db = TestDb::sqlite();
-    let srv = start_console(db.alias(), &idp).await;
-    let owner = srv.owner_client("a long owner password").await;
+    let (idp, srv, owner) = console_with_idp(&db).await;
     connect(
         &srv,
         &owner,
@@ -922,10 +915,8 @@ async fn oidc_role_follows_groups_and_ends_old_sessions() -> TestResult {
 #[tokio::test]
 async fn oidc_scim_provisioned_person_gets_role_from_scim_groups() -> TestResult {
     use crate::directory::{create_directory, provision_user, scim, set_active};
-    let idp = FakeIdp::start().await;
     let db = TestDb::sqlite();
-    let srv = start_console(db.alias(), &idp).await;
-    let owner = srv.owner_client("a long owner password").await;
+    let (idp, srv, owner) = console_with_idp(&db).await;
     let (dir_id, token, base) = create_directory(&srv, &owner, "Okta").await;
     let dana = provision_user(
         &base,

@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::harness::*;
+use crate::sso::{location, sets_session};
 use base64::Engine;
 use chrono::{Duration, Utc};
 use std::io::Read;
@@ -206,22 +207,6 @@ fn xmlsec_sign(xml: &str, (key, cert): (&str, &str), node: &str) -> String {
 
 fn b64(xml: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(xml)
-}
-
-fn location(res: &reqwest::Response) -> String {
-    res.headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
-
-fn sets_session(res: &reqwest::Response) -> bool {
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|c| c.starts_with("portcullis_session=") && !c.starts_with("portcullis_session=;"))
 }
 
 async fn connect(

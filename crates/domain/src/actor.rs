@@ -103,6 +103,18 @@ impl Actor {
         }
     }
 
+    /// A console user just signed in (no session yet), as the audit actor.
+    pub fn console_user(id: &str, email: &str, role: Option<Role>, meta: RequestMeta) -> Self {
+        Self {
+            kind: ActorType::ConsoleUser,
+            id: Some(id.to_owned()),
+            display: email.to_owned(),
+            role,
+            session: None,
+            meta,
+        }
+    }
+
     /// A gateway authenticated by its credential.
     pub fn gateway(id: &str, name: &str, meta: RequestMeta) -> Self {
         Self {

@@ -411,14 +411,7 @@ impl ConsoleService {
         } else {
             "console.invite.accepted"
         };
-        let actor = Actor {
-            kind: ActorType::ConsoleUser,
-            id: Some(me.id.0.clone()),
-            display: me.email.clone(),
-            role: Some(me.role),
-            session: None,
-            meta,
-        };
+        let actor = Actor::console_user(&me.id.0, &me.email, Some(me.role), meta);
         audit::append(
             &mut tx,
             now,
@@ -531,14 +524,7 @@ impl ConsoleService {
                     &account_key
                 )?;
                 let me = u.me()?;
-                let actor = Actor {
-                    kind: ActorType::ConsoleUser,
-                    id: Some(u.id.clone()),
-                    display: u.email.clone(),
-                    role: Some(me.role),
-                    session: None,
-                    meta,
-                };
+                let actor = Actor::console_user(&u.id, &u.email, Some(me.role), meta);
                 audit::append(
                     &mut tx,
                     now,

@@ -41,8 +41,8 @@ use crate::error::{Error, Result};
 use crate::{exec, fetch_all, fetch_optional, scalar, Core};
 use chrono::{DateTime, Duration, Utc};
 use portcullis_types::{
-    ActorType, FieldError, Me, OidcSettings, Outcome, Role, RoleMapping, SamlSettings,
-    SsoConnectionDetail, SsoConnectionInput, SsoConnectionSummary, SsoKind, SsoTestResult, SsoView,
+    FieldError, Me, OidcSettings, Outcome, Role, RoleMapping, SamlSettings, SsoConnectionDetail,
+    SsoConnectionInput, SsoConnectionSummary, SsoKind, SsoTestResult, SsoView,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -209,6 +209,15 @@ impl SsoService {
             slug
         )?
         .ok_or(Error::NotFound("SSO connection"))
+    }
+
+    /// The connection `slug` of protocol `kind` (else not found).
+    pub(crate) async fn conn_of_kind(&self, slug: &str, kind: SsoKind) -> Result<ConnRow> {
+        let conn = self.conn_by_slug(slug).await?;
+        if conn.kind != kind.as_str() {
+            return Err(Error::NotFound("SSO connection"));
+        }
+        Ok(conn)
     }
 
     async fn conn_by_id(&self, id: &str) -> Result<ConnRow> {
@@ -1335,14 +1344,7 @@ impl SsoService {
         )?
         .map(|d| d.0)
         .unwrap_or_default();
-        let actor = Actor {
-            kind: ActorType::ConsoleUser,
-            id: Some(user_id.clone()),
-            display: email.clone(),
-            role: Some(role),
-            session: None,
-            meta,
-        };
+        let actor = Actor::console_user(&user_id, &email, Some(role), meta);
         audit::append(
             &mut tx,
             now,
@@ -1431,14 +1433,12 @@ impl SsoService {
             "SELECT email, role FROM console_users WHERE id = $1",
             &started_by
         )?;
-        let actor = Actor {
-            kind: ActorType::ConsoleUser,
-            id: Some(started_by.clone()),
-            display: tester.as_ref().map(|t| t.0.clone()).unwrap_or_default(),
-            role: tester.and_then(|t| t.1.parse().ok()),
-            session: None,
+        let actor = Actor::console_user(
+            &started_by,
+            &tester.as_ref().map(|t| t.0.clone()).unwrap_or_default(),
+            tester.and_then(|t| t.1.parse().ok()),
             meta,
-        };
+        );
         audit::append(
             &mut tx,
             now,

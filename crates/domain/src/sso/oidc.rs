@@ -26,7 +26,7 @@ use openidconnect::{
     PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError, TokenResponse,
 };
 use portcullis_discovery::{FetchRequest, Guard};
-use portcullis_types::OidcSettings;
+use portcullis_types::{OidcSettings, SsoKind};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::future::Future;
@@ -360,10 +360,7 @@ impl SsoService {
         meta: RequestMeta,
         public_url: &str,
     ) -> Result<Finished> {
-        let conn = self.conn_by_slug(slug).await?;
-        if conn.kind != "oidc" {
-            return Err(Error::NotFound("SSO connection"));
-        }
+        let conn = self.conn_of_kind(slug, SsoKind::Oidc).await?;
         let Some(state) = params.state.as_deref().filter(|s| !s.is_empty()) else {
             return self
                 .refuse_early(

@@ -32,7 +32,7 @@ use crate::error::{Error, Result};
 use crate::{exec, fetch_optional};
 use chrono::{DateTime, Duration, Utc};
 use portcullis_discovery::Guard;
-use portcullis_types::SamlSettings;
+use portcullis_types::{SamlSettings, SsoKind};
 use samael::crypto::{decode_x509_cert, AllowedSignatureAlgorithm, CertificateDer};
 use samael::metadata::{EntityDescriptor, HTTP_REDIRECT_BINDING};
 use samael::service_provider::{ServiceProvider, ServiceProviderBuilder};
@@ -443,10 +443,7 @@ impl SsoService {
     /// The SP metadata to give the IdP (written here: samael's would
     /// advertise a logout endpoint the console does not have).
     pub async fn sp_metadata(&self, slug: &str, public_url: &str) -> Result<String> {
-        let conn = self.conn_by_slug(slug).await?;
-        if conn.kind != "saml" {
-            return Err(Error::NotFound("SSO connection"));
-        }
+        self.conn_of_kind(slug, SsoKind::Saml).await?;
         let entity = super::sp_metadata_url(public_url, slug);
         let acs = super::acs_url(public_url, slug);
         Ok(format!(
@@ -514,10 +511,7 @@ impl SsoService {
         meta: RequestMeta,
         public_url: &str,
     ) -> Result<AcsOutcome> {
-        let conn = self.conn_by_slug(slug).await?;
-        if conn.kind != "saml" {
-            return Err(Error::NotFound("SSO connection"));
-        }
+        let conn = self.conn_of_kind(slug, SsoKind::Saml).await?;
         let refuse = |request: Option<RequestRow>, refusal: Refusal, detail: String| {
             let conn = conn.clone();
             let meta = meta.clone();
@@ -605,8 +599,8 @@ impl SsoService {
                 .await
             }
         };
-        if request.is_none() && !conn.enabled {
-            return refuse(None, Refusal::NoConnection, "connection disabled".into()).await;
+        if !conn.enabled && request.as_ref().is_none_or(|r| r.purpose != "test") {
+            return refuse(request, Refusal::NoConnection, "connection disabled".into()).await;
         }
         if let Some(status) = pre.status.as_deref().filter(|s| *s != STATUS_SUCCESS) {
             return refuse(
@@ -716,10 +710,7 @@ impl SsoService {
         browser: Option<&str>,
         meta: RequestMeta,
     ) -> Result<Finished> {
-        let conn = self.conn_by_slug(slug).await?;
-        if conn.kind != "saml" {
-            return Err(Error::NotFound("SSO connection"));
-        }
+        let conn = self.conn_of_kind(slug, SsoKind::Saml).await?;
         if let Some(test_id) = handle.strip_prefix("test:") {
             return Ok(Finished::Tested {
                 connection_id: conn.id.clone(),
