@@ -100,6 +100,12 @@ fn failure(e: &Error) -> Response {
             .into_response(),
         Error::NotFound(_) => Redirect::to("/login?sso_error=no_connection").into_response(),
         Error::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()).into_response(),
+        Error::RateLimited { retry_after_secs } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, retry_after_secs.to_string())],
+            "Too many failed sign-ins from this address. Try again later.",
+        )
+            .into_response(),
         other => {
             tracing::error!(error = %other, "SSO step failed");
             Redirect::to("/login?sso_error=invalid_response").into_response()
@@ -144,7 +150,7 @@ fn started(state: &AppState, s: Started) -> Response {
     let url = html_escape(&s.redirect);
     let body = format!(
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Signing in · Portcullis</title>
-<link rel="stylesheet" href="/pkg/portcullis.css"></head>
+<link rel="icon" href="/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/pkg/portcullis.css"></head>
 <body class="bg-zinc-50 text-zinc-900 antialiased dark:bg-zinc-950 dark:text-zinc-100">
 <main class="flex min-h-screen flex-col items-center justify-center px-4 text-center">
 <p class="text-sm text-zinc-500">Taking you to your identity provider…</p>

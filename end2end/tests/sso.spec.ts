@@ -59,9 +59,9 @@ function startIdp(script: string, args: string[]): Promise<Idp> {
 
 async function shot(page: Page, name: string) {
   await page.evaluate(() => window.scrollTo(0, 0));
-  await page.screenshot({ path: screenshotPath(name), fullPage: true });
+  await page.screenshot({ path: screenshotPath(name), fullPage: true, animations: 'disabled' });
   await page.emulateMedia({ colorScheme: 'dark' });
-  await page.screenshot({ path: screenshotPath(`${name}-dark`), fullPage: true });
+  await page.screenshot({ path: screenshotPath(`${name}-dark`), fullPage: true, animations: 'disabled' });
   await page.emulateMedia({ colorScheme: 'light' });
 }
 

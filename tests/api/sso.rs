@@ -980,3 +980,38 @@ async fn oidc_scim_provisioned_person_gets_role_from_scim_groups() -> TestResult
     srv.stop().await;
     Ok(())
 }
+
+/// Garbage answers from one address are refused and audited up to a limit,
+/// then turned away unread (429), so they cannot flood the audit log.
+#[tokio::test]
+async fn sso_refusals_are_throttled_per_address() -> TestResult {
+    let db = TestDb::sqlite();
+    let (_idp, srv, _owner, _) = connected(&db).await;
+    let c = srv.client();
+    let limit = portcullis_domain::sso::MAX_REFUSALS_PER_IP;
+    for _ in 0..limit {
+        let res = c
+            .get(srv.url("/sso/oidc/acme/callback?code=x&state=forged"))
+            .send()
+            .await?;
+        assert_eq!(location(&res), "/login?sso_error=expired");
+    }
+    let res = c
+        .get(srv.url("/sso/oidc/acme/callback?code=x&state=forged"))
+        .send()
+        .await?;
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    let res = c
+        .post(srv.url("/sso/saml/acme/acs"))
+        .form(&[("SAMLResponse", "garbage")])
+        .send()
+        .await?;
+    assert_eq!(res.status(), 429);
+    assert_eq!(
+        audit_rows(&db.url, "console.signin.refused").await.len() as i64,
+        limit
+    );
+    srv.stop().await;
+    Ok(())
+}

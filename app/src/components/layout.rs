@@ -12,9 +12,9 @@ use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
 use portcullis_types::Role;
 
-const NAV_LINK: &str = "group flex items-center gap-3 rounded-md px-3 py-2 text-sm font-medium text-zinc-600 hover:bg-zinc-100 hover:text-zinc-900 dark:text-zinc-400 dark:hover:bg-zinc-800 dark:hover:text-zinc-100 aria-[current=page]:bg-indigo-50 aria-[current=page]:text-indigo-700 dark:aria-[current=page]:bg-indigo-500/10 dark:aria-[current=page]:text-indigo-300";
+const NAV_LINK: &str = "group flex items-center gap-3 rounded-md px-3 py-1.5 text-sm font-medium text-zinc-600 hover:bg-zinc-100 hover:text-zinc-900 dark:text-zinc-400 dark:hover:bg-zinc-800 dark:hover:text-zinc-100 aria-[current=page]:bg-indigo-50 aria-[current=page]:text-indigo-700 dark:aria-[current=page]:bg-indigo-500/10 dark:aria-[current=page]:text-indigo-300";
 
-const SECTION: &str = "px-3 pb-2 text-xs font-semibold uppercase tracking-wider text-zinc-400";
+const SECTION: &str = "px-3 pb-1.5 text-xs font-semibold uppercase tracking-wider text-zinc-400";
 
 /// The shield mark.
 #[component]
@@ -55,7 +55,7 @@ pub fn ConsoleLayout() -> impl IntoView {
                     <Logo/>
                     <span class="text-[15px] font-semibold tracking-tight">"Portcullis"</span>
                 </div>
-                <nav class="flex-1 space-y-6 overflow-y-auto px-3 py-5">
+                <nav class="flex-1 space-y-4 overflow-y-auto px-3 py-4">
                     <div class="space-y-1">
                         <A href="/" exact=true attr:class=NAV_LINK>
                             <NavIcon d="M3 10.5L10 4l7 6.5M5 9v7h4v-4h2v4h4V9"/>

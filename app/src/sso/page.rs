@@ -344,13 +344,13 @@ fn ConnectionFields(
                         let idx = move || rows.get().iter().position(|r| r.key == key).unwrap_or(0);
                         let group_err = move || err.get().and_then(|e| e.field(&format!("role_mappings[{}].group", idx())).or_else(|| e.field(&format!("role_mappings[{}].role", idx()))));
                         view! {
-                            <div class="flex flex-wrap items-start gap-2" data-testid="mapping-row">
-                                <div class="min-w-[14rem] flex-1">
+                            <div class="grid grid-cols-[minmax(0,1fr)_10rem_auto] items-start gap-2" data-testid="mapping-row">
+                                <div>
                                     <input name="mapping_groups[]" type="text" class=INPUT value=row.group.clone()
                                         aria-label="IdP group" placeholder="IdP group, e.g. portcullis-admins"/>
                                     {move || group_err().map(|m| view! { <p class="mt-1 text-xs text-red-600 dark:text-red-400" role="alert">{m}</p> })}
                                 </div>
-                                <select name="mapping_roles[]" class=format!("{INPUT} w-36") aria-label="Console role">
+                                <select name="mapping_roles[]" class=INPUT aria-label="Console role">
                                     {Role::ALL.into_iter().map(|r| {
                                         let selected = r == row.role;
                                         let disabled = r == Role::Owner && !can_map_owner && !selected;

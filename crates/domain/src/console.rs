@@ -446,7 +446,7 @@ impl ConsoleService {
         Ok(secret)
     }
 
-    async fn count_failures(&self, key: &str, since: DateTime<Utc>) -> Result<i64> {
+    pub(crate) async fn count_failures(&self, key: &str, since: DateTime<Utc>) -> Result<i64> {
         Ok(scalar!(
             self.core.db.exec(),
             i64,

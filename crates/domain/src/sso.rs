@@ -57,6 +57,10 @@ pub const MAX_DOMAINS: usize = 50;
 pub const MAX_MAPPINGS: usize = 100;
 /// Most groups taken from one assertion (more are ignored and audited).
 pub const MAX_GROUPS: usize = 500;
+/// Refused SSO answers per source IP within the console's throttling
+/// window before further ones are turned away unread (429) — so nobody can
+/// fill the audit log with garbage callbacks.
+pub const MAX_REFUSALS_PER_IP: i64 = 30;
 
 pub use portcullis_types::SsoRefusal as Refusal;
 pub use saml::AcsOutcome;
@@ -994,6 +998,38 @@ impl SsoService {
             .transpose()
     }
 
+    /// Refuses to look at SSO answers from an IP that sent too many bad ones.
+    pub(crate) async fn check_throttle(&self, meta: &RequestMeta) -> Result<()> {
+        let Some(ip) = &meta.source_ip else {
+            return Ok(());
+        };
+        let since = self.now() - Duration::minutes(crate::console::THROTTLE_WINDOW_MINUTES);
+        if self
+            .console
+            .count_failures(&format!("sso-ip:{ip}"), since)
+            .await?
+            >= MAX_REFUSALS_PER_IP
+        {
+            return Err(Error::RateLimited {
+                retry_after_secs: (crate::console::THROTTLE_WINDOW_MINUTES * 60) as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// Counts a refusal against its source IP (in the refusal's transaction).
+    async fn note_refusal(tx: &mut Tx, meta: &RequestMeta, now: DateTime<Utc>) -> Result<()> {
+        if let Some(ip) = &meta.source_ip {
+            exec!(
+                tx.exec(),
+                "INSERT INTO signin_failures (key, at) VALUES ($1, $2)",
+                format!("sso-ip:{ip}"),
+                now
+            )?;
+        }
+        Ok(())
+    }
+
     /// Audits a sign-in refused before anything was asserted (bad state,
     /// IdP error, failed verification). `detail` is for the audit log only.
     /// A test run ends with the reason shown to the admin who ran it.
@@ -1035,6 +1071,7 @@ impl SsoService {
                 })),
         )
         .await?;
+        Self::note_refusal(&mut tx, meta, now).await?;
         tx.commit().await?;
         Ok(Finished::Refused(refusal))
     }
@@ -1235,6 +1272,7 @@ impl SsoService {
                 } else {
                     event = event.target(Target::new("sso_connection", &conn.id, &conn.name));
                 }
+                Self::note_refusal(&mut tx, &meta, now).await?;
                 audit::append(&mut tx, now, &Actor::anonymous(meta), event).await?;
                 tx.commit().await?;
                 return Ok(Finished::Refused(*refusal));
@@ -1389,7 +1427,11 @@ impl SsoService {
         let id = new_id("ssot");
         let summary = match (&eval.role, &eval.user) {
             (Err(r), _) if failure.is_some() => {
-                format!("{} ({})", r.message(), failure.unwrap_or_default())
+                format!(
+                    "Would be refused: {} ({}).",
+                    r.label(),
+                    failure.unwrap_or_default()
+                )
             }
             (Ok(role), Some((_, email, ..))) => format!(
                 "Would sign in as {email} with the {} role (linked by {}).",
@@ -1400,7 +1442,7 @@ impl SsoService {
                 "Would create a console user with the {} role.",
                 role.label().to_lowercase()
             ),
-            (Err(r), _) => format!("Would be refused: {}", r.message()),
+            (Err(r), _) => format!("Would be refused: {}.", r.label()),
         };
         let result = SsoTestResult {
             id: id.clone(),

@@ -237,6 +237,24 @@ impl SsoRefusal {
         Self::ALL.into_iter().find(|r| r.code() == code)
     }
 
+    /// Why, in a few words for the admin running "Test connection".
+    pub fn label(self) -> &'static str {
+        match self {
+            SsoRefusal::NoRole => {
+                "no role maps to this person's groups, and no owner gave them one"
+            }
+            SsoRefusal::EmailUnverified => "the IdP did not mark the email as verified",
+            SsoRefusal::NoEmail => "the IdP sent no email address",
+            SsoRefusal::WrongDomain => "the email is not in one of this connection's domains",
+            SsoRefusal::Disabled => "the console account is disabled",
+            SsoRefusal::Deprovisioned => "the person is deactivated in the SCIM directory",
+            SsoRefusal::Invalid => "the IdP's answer did not verify",
+            SsoRefusal::IdpError => "the IdP reported an error",
+            SsoRefusal::Expired => "the sign-in expired or came back to another browser",
+            SsoRefusal::NoConnection => "the connection is disabled",
+        }
+    }
+
     /// What the sign-in page says.
     pub fn message(self) -> &'static str {
         match self {

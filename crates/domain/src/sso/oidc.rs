@@ -360,6 +360,7 @@ impl SsoService {
         meta: RequestMeta,
         public_url: &str,
     ) -> Result<Finished> {
+        self.check_throttle(&meta).await?;
         let conn = self.conn_of_kind(slug, SsoKind::Oidc).await?;
         let Some(state) = params.state.as_deref().filter(|s| !s.is_empty()) else {
             return self

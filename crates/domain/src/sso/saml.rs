@@ -511,6 +511,7 @@ impl SsoService {
         meta: RequestMeta,
         public_url: &str,
     ) -> Result<AcsOutcome> {
+        self.check_throttle(&meta).await?;
         let conn = self.conn_of_kind(slug, SsoKind::Saml).await?;
         let refuse = |request: Option<RequestRow>, refusal: Refusal, detail: String| {
             let conn = conn.clone();
@@ -710,6 +711,7 @@ impl SsoService {
         browser: Option<&str>,
         meta: RequestMeta,
     ) -> Result<Finished> {
+        self.check_throttle(&meta).await?;
         let conn = self.conn_of_kind(slug, SsoKind::Saml).await?;
         if let Some(test_id) = handle.strip_prefix("test:") {
             return Ok(Finished::Tested {
