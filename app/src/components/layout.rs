@@ -55,7 +55,7 @@ pub fn ConsoleLayout() -> impl IntoView {
                     <Logo/>
                     <span class="text-[15px] font-semibold tracking-tight">"Portcullis"</span>
                 </div>
-                <nav class="flex-1 space-y-4 overflow-y-auto px-3 py-4">
+                <nav class="flex-1 space-y-3 overflow-y-auto px-3 py-3">
                     <div class="space-y-1">
                         <A href="/" exact=true attr:class=NAV_LINK>
                             <NavIcon d="M3 10.5L10 4l7 6.5M5 9v7h4v-4h2v4h4V9"/>

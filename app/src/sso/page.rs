@@ -37,7 +37,7 @@ pub fn SsoPage() -> impl IntoView {
     let view_res = Resource::new(|| (), |_| get_sso());
     view! {
         <Title text="Single sign-on · Portcullis"/>
-        <PageHeader title="Single sign-on" description="Admins sign in through your identity provider. Each connection serves its email domains; group mappings decide the console role.">
+        <PageHeader title="Single sign-on" description="Admins sign in through your identity provider; group mappings decide their role.">
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     view_res.await.ok().filter(|v| v.can_manage).map(|_| view! {
