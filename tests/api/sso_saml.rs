@@ -60,6 +60,7 @@ struct Resp {
     destination: String,
     audience: Option<String>,
     recipient: String,
+    not_before: chrono::DateTime<Utc>,
     not_on_or_after: chrono::DateTime<Utc>,
     name_id: String,
     email: String,
@@ -78,6 +79,7 @@ impl Resp {
             destination: srv.url("/sso/saml/acme/acs"),
             audience: Some(srv.url("/sso/saml/acme/metadata")),
             recipient: srv.url("/sso/saml/acme/acs"),
+            not_before: Utc::now() - Duration::minutes(1),
             not_on_or_after: Utc::now() + Duration::minutes(5),
             name_id: "alice@acme.test".into(),
             email: "alice@acme.test".into(),
@@ -134,7 +136,7 @@ impl Resp {
         format!(
             r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{now}"><saml:Issuer>{IDP}</saml:Issuer>{sig}<saml:Subject><saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">{name_id}</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData NotOnOrAfter="{noa}" Recipient="{recipient}"{irt}/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore="{nb}" NotOnOrAfter="{noa}">{aud}</saml:Conditions><saml:AuthnStatement AuthnInstant="{now}" SessionIndex="{id}"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement><saml:AttributeStatement><saml:Attribute Name="email"><saml:AttributeValue>{email}</saml:AttributeValue></saml:Attribute><saml:Attribute Name="name"><saml:AttributeValue>Alice Admin</saml:AttributeValue></saml:Attribute><saml:Attribute Name="groups">{groups}</saml:Attribute></saml:AttributeStatement></saml:Assertion>"#,
             now = at(now),
-            nb = at(now - Duration::minutes(1)),
+            nb = at(self.not_before),
             noa = at(self.not_on_or_after),
             name_id = self.name_id,
             recipient = self.recipient,
@@ -369,6 +371,11 @@ async fn saml_sign_in_and_refusals(db: &TestDb) -> TestResult {
         (
             "expired",
             |r, _| r.not_on_or_after = Utc::now() - Duration::minutes(10),
+            "invalid_response",
+        ),
+        (
+            "not yet valid",
+            |r, _| r.not_before = Utc::now() + Duration::minutes(10),
             "invalid_response",
         ),
         (

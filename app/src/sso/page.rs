@@ -491,7 +491,11 @@ pub fn SsoConnectionPage() -> impl IntoView {
                                 {enabled_badge(s.enabled)}
                             </h1>
                             <p class="mt-1 text-sm text-zinc-500 dark:text-zinc-400">
-                                {format!("{} people signed in through it", s.identities)}
+                                {match s.identities {
+                                    0 => "Nobody has signed in through it yet".to_owned(),
+                                    1 => "1 person signed in through it".to_owned(),
+                                    n => format!("{n} people signed in through it"),
+                                }}
                                 {s.last_signin_at.map(|t| view! { " · last " <RelTime at=t/> })}
                                 " · changed " <AbsTime at=s.updated_at/>
                             </p>
