@@ -4,9 +4,10 @@
 //! server functions run there) and with feature `hydrate` into wasm for the
 //! browser. Server-only code sits behind `#[cfg(feature = "ssr")]`.
 //!
-//! Areas: [`auth`] (sign-in, set-up links), [`overview`], [`directory`]
+//! Areas: [`auth`] (sign-in: email step, password, set-up links), [`overview`], [`directory`]
 //! (Directory → Users and Groups, Settings → Directories), [`audit`],
-//! [`admins`] (Settings → Admins), [`catalog`], [`access`], [`gateways`].
+//! [`admins`] (Settings → Admins), [`sso`] (Settings → Single sign-on),
+//! [`catalog`], [`access`], [`gateways`].
 //! Shared pieces are in [`components`] and make no server calls. Server
 //! functions are thin: they take the services and the caller from the
 //! request context and make one service call; the service checks the role.
