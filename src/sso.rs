@@ -313,7 +313,7 @@ async fn saml_acs(
                 &cookies,
             )
         }
-        Ok(AcsOutcome::Refused(r)) => refused(&state, r),
+        Ok(AcsOutcome::Done(f)) => finished(&state, f),
         Err(e) => failure(&e),
     }
 }

@@ -61,7 +61,6 @@ CREATE TABLE sso_requests (
     browser_hash    TEXT NOT NULL,
     nonce           TEXT,
     pkce_verifier   TEXT,
-    saml_request_id TEXT,
     next_path       TEXT NOT NULL,
     started_by      TEXT,
     outcome         TEXT,
@@ -70,7 +69,6 @@ CREATE TABLE sso_requests (
     used_at         TIMESTAMPTZ
 );
 CREATE INDEX sso_requests_expires_idx ON sso_requests (expires_at);
-CREATE UNIQUE INDEX sso_requests_saml_key ON sso_requests (connection_id, saml_request_id);
 
 -- Test results ("Test connection"), kept for the admin who ran them.
 CREATE TABLE sso_tests (

@@ -241,7 +241,12 @@ async fn start(srv: &TestServer, browser: &reqwest::Client) -> String {
         .send()
         .await
         .unwrap();
-    let to = url::Url::parse(&crate::sso::to_idp(&res)).unwrap();
+    request_id(srv, &res)
+}
+
+/// The AuthnRequest ID of a started sign-in, after checking the request.
+fn request_id(srv: &TestServer, res: &reqwest::Response) -> String {
+    let to = url::Url::parse(&crate::sso::to_idp(res)).unwrap();
     assert_eq!(to.host_str(), Some("idp.acme.test"));
     let request = to
         .query_pairs()
@@ -719,6 +724,66 @@ async fn saml_metadata_rules() -> TestResult {
             .await?
             .status(),
         404
+    );
+    srv.stop().await;
+    Ok(())
+}
+
+/// "Test connection" over SAML: a verified answer and a broken one both end
+/// on the connection page with what happened; nobody is signed in.
+#[tokio::test]
+async fn saml_test_connection_signs_nobody_in() -> TestResult {
+    let db = TestDb::sqlite();
+    let srv = TestServer::start_on(db.alias(), &[]).await;
+    let owner = srv.owner_client("a long owner password").await;
+    let (status, id) = connect(&srv, &owner, &metadata(true), false).await;
+    assert_eq!(status, 200);
+    let id = id.as_str().unwrap_or_default().to_owned();
+
+    // A verified answer for someone without a mapped group.
+    let res = owner.post(srv.url("/sso/test/acme")).send().await?;
+    let req = request_id(&srv, &res);
+    let r = Resp {
+        groups: vec!["engineering".into()],
+        ..Resp::honest(&srv, Some(&req))
+    };
+    let res = post_acs(&srv, &owner, &r.xml(), None).await;
+    let res = owner.get(srv.url(&location(&res))).send().await?;
+    let to = location(&res);
+    assert!(to.starts_with(&format!("/settings/sso/{id}?test=")), "{to}");
+    assert!(!sets_session(&res));
+    let tid = to.split("test=").nth(1).unwrap_or_default().to_owned();
+    let (status, result) = srv.call(&owner, "sso/test_result", &[("id", &tid)]).await;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["ok"], false);
+    assert_eq!(result["email"], "alice@acme.test");
+    assert!(result["claims"].to_string().contains("engineering"));
+
+    // A broken answer: the result says why, straight from the ACS.
+    let res = owner.post(srv.url("/sso/test/acme")).send().await?;
+    let req = request_id(&srv, &res);
+    let r = Resp {
+        key: (KEY_B, CERT_B),
+        ..Resp::honest(&srv, Some(&req))
+    };
+    let res = post_acs(&srv, &owner, &r.xml(), None).await;
+    let to = location(&res);
+    assert!(to.starts_with(&format!("/settings/sso/{id}?test=")), "{to}");
+    let tid = to.split("test=").nth(1).unwrap_or_default().to_owned();
+    let (_, result) = srv.call(&owner, "sso/test_result", &[("id", &tid)]).await;
+    assert_eq!(result["ok"], false);
+    assert!(
+        result["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("did not verify"),
+        "{result}"
+    );
+    // The owner is still the owner.
+    assert_eq!(me_role(&srv, &owner).await.as_deref(), Some("owner"));
+    assert_eq!(
+        audit_actions(&db.url, "sso.connection.tested").await.len(),
+        2
     );
     srv.stop().await;
     Ok(())

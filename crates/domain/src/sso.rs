@@ -925,7 +925,6 @@ impl SsoService {
         browser: &str,
         nonce: Option<&str>,
         pkce_verifier: Option<&str>,
-        saml_request_id: Option<&str>,
         next: &str,
         tester: Option<&Actor>,
     ) -> Result<()> {
@@ -937,15 +936,14 @@ impl SsoService {
         exec!(
             self.core.db.exec(),
             "INSERT INTO sso_requests (id_hash, connection_id, purpose, browser_hash, nonce, pkce_verifier, \
-             saml_request_id, next_path, started_by, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             next_path, started_by, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             hash_secret(key),
             &conn.id,
             purpose,
             hash_secret(browser),
             nonce,
             sealed,
-            saml_request_id,
             next,
             tester.and_then(|t| t.id.clone()),
             now,

@@ -22,8 +22,8 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AsyncHttpClient, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
-    HttpRequest, HttpResponse, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError, TokenResponse,
+    HttpRequest, HttpResponse, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    Scope, SignatureVerificationError, TokenResponse,
 };
 use portcullis_discovery::{FetchRequest, Guard};
 use portcullis_types::{OidcSettings, SsoKind};
@@ -342,7 +342,6 @@ impl SsoService {
             browser,
             Some(nonce.secret()),
             Some(verifier.secret()),
-            None,
             next,
             tester,
         )
@@ -469,7 +468,6 @@ impl SsoService {
                 return Ok(Err(msg));
             }
         };
-        let _ = token.access_token();
         let Some(id_token) = token.id_token() else {
             return Ok(Err("the token response has no ID token".into()));
         };

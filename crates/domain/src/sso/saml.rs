@@ -421,7 +421,8 @@ pub enum AcsOutcome {
         handle: String,
         browser: Option<String>,
     },
-    Refused(Refusal),
+    /// Ended at the ACS: refused, or a test run's result to show.
+    Done(Finished),
 }
 
 fn xml_escape(s: &str) -> String {
@@ -493,7 +494,6 @@ impl SsoService {
             browser,
             None,
             None,
-            Some(&request_id),
             next,
             tester,
         )
@@ -517,16 +517,9 @@ impl SsoService {
             let conn = conn.clone();
             let meta = meta.clone();
             async move {
-                match self
-                    .refuse_early(&conn, request.as_ref(), &meta, refusal, &detail)
-                    .await?
-                {
-                    Finished::Tested { test_id, .. } => Ok(AcsOutcome::Continue {
-                        handle: format!("test:{test_id}"),
-                        browser: None,
-                    }),
-                    _ => Ok(AcsOutcome::Refused(refusal)),
-                }
+                self.refuse_early(&conn, request.as_ref(), &meta, refusal, &detail)
+                    .await
+                    .map(AcsOutcome::Done)
             }
         };
         if saml_response.len() > MAX_RESPONSE_B64 {
@@ -684,10 +677,8 @@ impl SsoService {
                 let handle = new_secret();
                 let browser = new_secret();
                 let next = safe_next(relay_state.unwrap_or("/"));
-                self.insert_request(
-                    &conn, &handle, "signin", &browser, None, None, None, &next, None,
-                )
-                .await?;
+                self.insert_request(&conn, &handle, "signin", &browser, None, None, &next, None)
+                    .await?;
                 exec!(
                     self.core.db.exec(),
                     "UPDATE sso_requests SET outcome = $2 WHERE id_hash = $1",
@@ -713,12 +704,6 @@ impl SsoService {
     ) -> Result<Finished> {
         self.check_throttle(&meta).await?;
         let conn = self.conn_of_kind(slug, SsoKind::Saml).await?;
-        if let Some(test_id) = handle.strip_prefix("test:") {
-            return Ok(Finished::Tested {
-                connection_id: conn.id.clone(),
-                test_id: test_id.to_owned(),
-            });
-        }
         let request = match self.take_request(&conn, handle, browser, true).await? {
             Ok(r) => r,
             Err(why) => {
