@@ -25,6 +25,25 @@ pub fn init_logging(format: LogFormat, filter: &str) {
     };
 }
 
+/// How often recorded histogram samples are folded into their buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `build_recorder` (unlike the exporter's own `install`) starts no upkeep:
+/// every histogram sample would then be kept until the next `/metrics`
+/// scrape — memory growing with every request on a console nobody scrapes.
+/// One thread for the process folds them in every few seconds.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".to_owned())
+        .spawn(move || loop {
+            std::thread::sleep(UPKEEP_EVERY);
+            handle.run_upkeep();
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "could not start the metrics upkeep thread");
+    }
+}
+
 /// The process-wide Prometheus handle, installing the recorder on first use.
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -41,6 +60,7 @@ pub fn metrics_handle() -> PrometheusHandle {
             // Another recorder may already be installed (tests embedding us);
             // then this handle renders only what it records, which is nothing.
             let _ = metrics::set_global_recorder(recorder);
+            spawn_upkeep(handle.clone());
             handle
         })
         .clone()
