@@ -12,6 +12,9 @@
 //!    ETag, gzip accepted); one grant is created; for each client the time
 //!    from the moment `create_grant` returns (committed) to the client
 //!    holding the new revision (first byte of the response, and whole body).
+//!    Twice: gateways that take signed deltas (`A-IM: portcullis-delta`,
+//!    answered `226 IM Used`; one client's delta is verified and applied
+//!    with the gateway loader), then gateways that fetch the whole bundle.
 //!    Once on one replica (SQLite), then — when 127.0.0.1:5432 answers — on
 //!    two replicas sharing a fresh PostgreSQL database (same data), the
 //!    change made through replica A and the clients split evenly over A and
@@ -327,7 +330,11 @@ async fn populate(s: &Services, size: &Size) -> Res<Populated> {
 /// gzip, identity bytes, gzip bytes) and how long the wait took.
 async fn settled(running: &Running) -> Res<(i64, String, usize, usize)> {
     let p = running.services.publisher.refresh().await?;
-    Ok((p.revision, p.etag_gzip.clone(), p.body.len(), p.gzip.len()))
+    let (identity, gzip) = p
+        .full
+        .as_ref()
+        .map_or((0, 0), |f| (f.body.len(), f.gzip.len()));
+    Ok((p.revision, p.etag_gzip.clone(), identity, gzip))
 }
 
 struct WrkFigures {
@@ -416,6 +423,8 @@ struct PollResult {
     first_byte: Instant,
     done: Instant,
     bytes: usize,
+    /// The body, when asked to keep it.
+    body: Option<Vec<u8>>,
 }
 
 fn find(h: &[u8], needle: &[u8]) -> Option<usize> {
@@ -429,12 +438,19 @@ async fn long_poll(
     token: Arc<String>,
     etag: Arc<String>,
     sent: Arc<AtomicUsize>,
+    delta: bool,
+    keep_body: bool,
 ) -> Res<PollResult> {
     let mut s = tokio::net::TcpStream::connect(addr).await?;
     s.set_nodelay(true)?;
+    let a_im = if delta {
+        "A-IM: portcullis-delta\r\n"
+    } else {
+        ""
+    };
     let req = format!(
         "GET /api/v1/policy?wait=60 HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
-         If-None-Match: {etag}\r\nAccept-Encoding: gzip\r\nUser-Agent: policy-bench\r\n\r\n"
+         If-None-Match: {etag}\r\nAccept-Encoding: gzip\r\n{a_im}User-Agent: policy-bench\r\n\r\n"
     );
     s.write_all(req.as_bytes()).await?;
     sent.fetch_add(1, Ordering::SeqCst);
@@ -476,6 +492,7 @@ async fn long_poll(
                     first_byte: first_byte.unwrap_or_else(Instant::now),
                     done: Instant::now(),
                     bytes: len,
+                    body: keep_body.then(|| buf[start..start + len].to_vec()),
                 });
             }
         }
@@ -484,7 +501,8 @@ async fn long_poll(
 
 /// Holds `clients` long-polls spread over `replicas`, creates one grant
 /// through `writer`, and prints per replica how long each client took to
-/// hold the new revision.
+/// hold the new revision. With `delta`, the clients ask for signed deltas
+/// and must get `226 IM Used`; otherwise the whole bundle (200).
 async fn propagation(
     label: &str,
     writer: &Running,
@@ -492,7 +510,14 @@ async fn propagation(
     token: &str,
     data: &Populated,
     clients: usize,
+    delta: bool,
 ) -> Res<()> {
+    let want_status = if delta { 226 } else { 200 };
+    let mode = if delta {
+        "deltas (A-IM: portcullis-delta)"
+    } else {
+        "whole bundles"
+    };
     let mut etag = None;
     for (_, r) in replicas {
         let (rev, e, _, _) = settled(r).await?;
@@ -503,15 +528,23 @@ async fn propagation(
         }
     }
     let (before, etag) = etag.ok_or("no replica")?;
+    // The whole body the clients hold, to check a delta against.
+    let base_jws = writer
+        .services
+        .publisher
+        .latest()
+        .and_then(|p| p.full.as_ref().map(|f| f.body.clone()))
+        .ok_or("no whole body published")?;
     let (token, etag) = (Arc::new(token.to_owned()), Arc::new(etag));
     let sent = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::with_capacity(clients);
     for i in 0..clients {
         let (name, r) = replicas[i % replicas.len()];
         let (addr, token, etag, sent) = (r.addr, token.clone(), etag.clone(), sent.clone());
+        let keep = i == 0;
         tasks.push((
             name,
-            tokio::spawn(async move { long_poll(addr, token, etag, sent).await }),
+            tokio::spawn(async move { long_poll(addr, token, etag, sent, delta, keep).await }),
         ));
     }
     let t = Instant::now();
@@ -529,7 +562,8 @@ async fn propagation(
     tokio::time::sleep(Duration::from_secs(2)).await;
     let early = tasks.iter().filter(|(_, t)| t.is_finished()).count();
 
-    // When each replica publishes the new bundle (build + sign + gzip done).
+    // When each replica announces the new revision (ETag and delta) and
+    // when its whole body is ready (signed and gzipped).
     let mut published = Vec::new();
     for (name, r) in replicas {
         let mut rx = r.services.publisher.subscribe();
@@ -537,13 +571,21 @@ async fn propagation(
         published.push((
             *name,
             tokio::spawn(async move {
+                let mut announced = None;
                 loop {
                     if rx.changed().await.is_err() {
-                        return None;
+                        return (announced, None);
                     }
-                    let rev = rx.borrow_and_update().as_ref().map(|p| p.revision);
+                    let (rev, full) = rx
+                        .borrow_and_update()
+                        .as_ref()
+                        .map_or((None, false), |p| (Some(p.revision), p.full.is_some()));
                     if rev.is_some_and(|r| r > before) {
-                        return Some(Instant::now());
+                        let now = Instant::now();
+                        announced.get_or_insert(now);
+                        if full {
+                            return (announced, Some(now));
+                        }
                     }
                 }
             }),
@@ -580,10 +622,14 @@ async fn propagation(
         failed: usize,
     }
     let mut per: BTreeMap<&str, Got> = BTreeMap::new();
+    let mut kept = None;
     for (name, t) in tasks {
         let e = per.entry(name).or_default();
         match tokio::time::timeout(Duration::from_secs(70), t).await {
-            Ok(Ok(Ok(r))) if r.status == 200 && r.revision == Some(revision) => {
+            Ok(Ok(Ok(mut r))) if r.status == want_status && r.revision == Some(revision) => {
+                if let Some(b) = r.body.take() {
+                    kept = Some(b);
+                }
                 e.first
                     .push(r.first_byte.saturating_duration_since(committed));
                 e.done.push(r.done.saturating_duration_since(committed));
@@ -593,7 +639,7 @@ async fn propagation(
                 e.failed += 1;
                 if e.failed == 1 {
                     println!(
-                        "    {name}: a client got status {} revision {:?} (expected 200, revision {revision})",
+                        "    {name}: a client got status {} revision {:?} (expected {want_status}, revision {revision})",
                         r.status, r.revision
                     );
                 }
@@ -608,7 +654,7 @@ async fn propagation(
         }
     }
     println!(
-        "  propagation, {label}: {clients} long-polls (?wait=60, gzip) on revision {before}; grant written through {} in {:.1} ms → revision {revision}{}",
+        "  propagation, {label}, {mode}: {clients} long-polls (?wait=60, gzip) on revision {before}; grant written through {} in {:.1} ms → revision {revision}{}",
         replicas
             .iter()
             .find(|(_, r)| std::ptr::eq(*r, writer))
@@ -623,13 +669,36 @@ async fn propagation(
     );
     for (name, w) in published {
         match tokio::time::timeout(Duration::from_secs(70), w).await {
-            Ok(Ok(Some(at))) => println!(
-                "    {name:<10} published the new bundle {:>7.1} ms after the commit",
-                ms(at.saturating_duration_since(committed))
+            Ok(Ok((Some(announced), Some(full)))) => println!(
+                "    {name:<10} announced the new revision (ETag, delta) {:>7.1} ms after the commit; whole body ready after {:>7.1} ms",
+                ms(announced.saturating_duration_since(committed)),
+                ms(full.saturating_duration_since(committed))
             ),
             _ => println!("    {name:<10} did not publish the new bundle"),
         }
     }
+    // One client's answer, checked the way a gateway does.
+    let jwks = writer.services.publisher.jwks().await?;
+    let mut loader = portcullis_policy::signed::Loader::new(
+        portcullis_policy::signed::Verifier::from_jwks(&jwks)?,
+    );
+    loader.load(&base_jws)?;
+    let kept = kept.ok_or("no client kept its answer")?;
+    let checked = if delta {
+        loader.load_delta(&kept)?
+    } else {
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&kept[..]), &mut plain)?;
+        loader.load(&plain)?
+    };
+    if checked.revision != u64::try_from(revision).unwrap_or_default() {
+        return Err(format!("a client's answer loaded revision {}", checked.revision).into());
+    }
+    println!(
+        "    checked: one client's {} verified and loaded by the gateway loader → revision {}",
+        if delta { "delta" } else { "bundle" },
+        checked.revision
+    );
     for (name, got) in per {
         let Got {
             mut first,
@@ -640,7 +709,7 @@ async fn propagation(
         first.sort();
         done.sort();
         println!(
-            "    clients on {name:<10} {:>5} got it ({failed} failed; {bytes} B gzip body) — first byte p50 {:>7.1} ms  p99 {:>7.1} ms  max {:>7.1} ms | whole body p50 {:>7.1} ms  p99 {:>7.1} ms  max {:>7.1} ms",
+            "    clients on {name:<10} {:>5} got it ({failed} failed; {bytes} B body) — first byte p50 {:>7.1} ms  p99 {:>7.1} ms  max {:>7.1} ms | whole body p50 {:>7.1} ms  p99 {:>7.1} ms  max {:>7.1} ms",
             done.len(),
             ms(pct(&first, 0.5)),
             ms(pct(&first, 0.99)),
@@ -720,15 +789,18 @@ async fn main() -> Res<()> {
             throughput(&running, &token, (identity, gzip)).await?;
         }
         if want("sqlite") {
-            propagation(
-                "one replica (SQLite)",
-                &running,
-                &[("A (SQLite)", &running)],
-                &token,
-                &data,
-                clients,
-            )
-            .await?;
+            for delta in [true, false] {
+                propagation(
+                    "one replica (SQLite)",
+                    &running,
+                    &[("A (SQLite)", &running)],
+                    &token,
+                    &data,
+                    clients,
+                    delta,
+                )
+                .await?;
+            }
         }
     }
 
@@ -761,15 +833,19 @@ async fn main() -> Res<()> {
                     println!(
                         "  bundle: revision {rev}, {identity} bytes identity, {gzip} bytes gzip"
                     );
-                    propagation(
-                        "two replicas (PostgreSQL), change through A",
-                        &a,
-                        &[("A (writer)", &a), ("B (other)", &b)],
-                        &token,
-                        &data,
-                        clients,
-                    )
-                    .await
+                    for delta in [true, false] {
+                        propagation(
+                            "two replicas (PostgreSQL), change through A",
+                            &a,
+                            &[("A (writer)", &a), ("B (other)", &b)],
+                            &token,
+                            &data,
+                            clients,
+                            delta,
+                        )
+                        .await?;
+                    }
+                    Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
                 }
                 .await;
                 sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

@@ -2,7 +2,9 @@
 //!
 //! - `GET /api/v1/policy`: the signed bundle of the current revision
 //!   (`application/jose`), strong `ETag`, `If-None-Match` → 304 with no
-//!   body, gzip when accepted, `?wait=N` (0–60 s) long-poll.
+//!   body, gzip when accepted, `?wait=N` (0–60 s) long-poll; with
+//!   `A-IM: portcullis-delta` and the previous revision's ETag, `226 IM
+//!   Used` and the signed delta instead of the whole bundle (RFC 3229).
 //! - `POST /api/v1/gateway/status`: what the gateway enforces and its last
 //!   error.
 //! - `POST /api/v1/decisions`: a batch of decisions → audit events.
@@ -23,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use portcullis_domain::gateways::{DecisionBatch, GatewayIdentity, StatusReport};
-use portcullis_domain::publish::Published;
+use portcullis_domain::publish::{Published, SignedDelta, DELTA_IM};
 use portcullis_domain::Error;
 use serde_json::json;
 use std::net::SocketAddr;
@@ -32,6 +34,10 @@ use std::time::Duration;
 
 /// The longest `?wait=` a gateway may ask for.
 pub const MAX_WAIT_SECS: u64 = 60;
+
+/// How long a request for the whole body waits for it to be built after
+/// its revision was announced (seconds for a very large bundle).
+const FULL_BODY_WAIT: Duration = Duration::from_secs(30);
 
 /// What the gateway routes need: one `Arc`, cloned per request (the
 /// console's `AppState` is much larger and its clone showed in profiles of
@@ -206,6 +212,26 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
+/// Whether the gateway takes signed deltas (`A-IM: portcullis-delta`, RFC
+/// 3229 §10.5.3; parameters and q-values other than 0 ignored).
+fn accepts_delta(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("a-im")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|im| {
+            let mut parts = im.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            name.eq_ignore_ascii_case(DELTA_IM) && !refused
+        })
+}
+
 /// A header value from bytes the bundle keeps (no copy).
 fn value(bytes: &Bytes) -> HeaderValue {
     HeaderValue::from_maybe_shared(bytes.clone()).unwrap_or(HeaderValue::from_static(""))
@@ -216,14 +242,75 @@ fn not_modified(p: &Published, gzip: bool) -> Response {
     *res.status_mut() = StatusCode::NOT_MODIFIED;
     let h = res.headers_mut();
     h.insert(header::ETAG, value(&p.header_bytes[usize::from(gzip)]));
-    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("accept-encoding, a-im"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("portcullis-revision", value(&p.header_bytes[2]));
     res
 }
 
+/// `226 IM Used` with the signed delta from the revision the gateway holds.
+fn delta_response(p: &Published, d: &SignedDelta) -> Response {
+    let mut res = Response::new(Body::from(d.body.clone()));
+    *res.status_mut() = StatusCode::IM_USED;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jose"),
+    );
+    h.insert("im", HeaderValue::from_static(DELTA_IM));
+    h.insert("delta-base", value(&d.base_etag_bytes));
+    h.insert(header::ETAG, value(&p.header_bytes[0]));
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("accept-encoding, a-im"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("portcullis-revision", value(&p.header_bytes[2]));
+    h.insert("portcullis-key-id", value(&p.header_bytes[3]));
+    res
+}
+
+/// What a gateway holding `if_none_match` gets for revision `p`: the delta
+/// when it asked for one and holds its base, otherwise the whole body
+/// (waiting for it if `p` was only announced so far).
+async fn answer(
+    state: &ApiState,
+    p: &Arc<Published>,
+    if_none_match: Option<&str>,
+    wants_delta: bool,
+    gzip: bool,
+) -> (i64, Response) {
+    if wants_delta {
+        if let (Some(d), Some(inm)) = (&p.delta, if_none_match) {
+            if d.applies_to(inm) {
+                return (p.revision, delta_response(p, d));
+            }
+        }
+    }
+    match state.0.publisher.full(p, FULL_BODY_WAIT).await {
+        Some(f) => (f.revision, full(&f, gzip)),
+        None => {
+            let mut res = problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the bundle of this revision is still being built; retry shortly",
+                None,
+            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            (p.revision, res)
+        }
+    }
+}
+
 fn full(p: &Published, gzip: bool) -> Response {
-    let body = if gzip { p.gzip.clone() } else { p.body.clone() };
+    let Some(f) = &p.full else {
+        return domain_error(Error::Internal("no whole body to send".to_owned()));
+    };
+    let body = if gzip { f.gzip.clone() } else { f.body.clone() };
     let mut res = Response::new(Body::from(body));
     let h = res.headers_mut();
     h.insert(
@@ -234,7 +321,10 @@ fn full(p: &Published, gzip: bool) -> Response {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     h.insert(header::ETAG, value(&p.header_bytes[usize::from(gzip)]));
-    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("accept-encoding, a-im"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("portcullis-revision", value(&p.header_bytes[2]));
     h.insert("portcullis-key-id", value(&p.header_bytes[3]));
@@ -270,6 +360,7 @@ async fn policy(State(state): State<ApiState>, req: Request) -> Response {
         Err(p) => return p.into_response(),
     };
     let gzip = accepts_gzip(headers);
+    let wants_delta = accepts_delta(headers);
     let publisher = &state.0.publisher;
     let mut rx = publisher.subscribe();
     let current: Option<Arc<Published>> = rx.borrow_and_update().clone();
@@ -285,14 +376,15 @@ async fn policy(State(state): State<ApiState>, req: Request) -> Response {
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok());
     if !inm.is_some_and(|t| current.matches(t)) {
-        state.0.gateways.note_poll(&gateway, current.revision);
-        return full(&current, gzip);
+        let (revision, res) = answer(&state, &current, inm, wants_delta, gzip).await;
+        state.0.gateways.note_poll(&gateway, revision);
+        return res;
     }
     if wait == 0 {
         state.0.gateways.note_poll(&gateway, current.revision);
         return not_modified(&current, gzip);
     }
-    // Long-poll: until a bundle with another ETag is published, the wait
+    // Long-poll: until a revision with another ETag is announced, the wait
     // is over, or the server shuts down (graceful shutdown must not wait a
     // minute for idle long-polls).
     let mut stopping = state.0.stopping.clone();
@@ -312,8 +404,9 @@ async fn policy(State(state): State<ApiState>, req: Request) -> Response {
     .await;
     match newer {
         Ok(Some(n)) => {
-            state.0.gateways.note_poll(&gateway, n.revision);
-            full(&n, gzip)
+            let (revision, res) = answer(&state, &n, inm, wants_delta, gzip).await;
+            state.0.gateways.note_poll(&gateway, revision);
+            res
         }
         _ => {
             state.0.gateways.note_poll(&gateway, current.revision);

@@ -275,7 +275,7 @@ async fn policy_api_serves_the_signed_bundle(db: &TestDb) -> TestResult {
     .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(header(&res, "content-encoding"), "gzip");
-    assert_eq!(header(&res, "vary"), "accept-encoding");
+    assert_eq!(header(&res, "vary"), "accept-encoding, a-im");
     let gz_etag = header(&res, "etag");
     assert_eq!(gz_etag, format!("{}.gz\"", etag.trim_end_matches('"')));
     let compressed = res.bytes().await?;
@@ -559,10 +559,134 @@ async fn policy_api_status_and_decisions(db: &TestDb) -> TestResult {
     Ok(())
 }
 
+/// A gateway that asks for deltas (`A-IM: portcullis-delta`) and holds
+/// the previous revision gets `226 IM Used` with a signed delta — from a
+/// long-poll and from a plain request — that its loader turns into exactly
+/// the bundle a whole fetch gives; holding anything else it gets the whole
+/// bundle. The publisher's facts, moved forward revision by revision, give
+/// the same bundle as loading the head whole.
+async fn policy_api_delta(db: &TestDb) -> TestResult {
+    use portcullis_domain::revisions::{assemble, load_bundle, FactMap};
+    let srv = TestServer::start_on(db.alias(), &[]).await;
+    let svc = &srv.running.services;
+    let (_, token) = gateway(svc, "edge-1").await;
+    let first = change(svc, "github").await;
+    published(svc, first).await;
+    let res = poll(&srv, Some(&token), "", &[]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let etag1 = header(&res, "etag");
+    let mut loader = Loader::new(verifier(&srv).await);
+    loader.load(&res.bytes().await?)?;
+    let facts_at_first = FactMap::load(svc.db().exec(), first).await?;
+
+    let delta_headers = |etag: &str| {
+        vec![
+            ("a-im".to_owned(), "portcullis-delta".to_owned()),
+            ("if-none-match".to_owned(), etag.to_owned()),
+        ]
+    };
+    let waiting = {
+        let mut req = reqwest::Client::new()
+            .get(srv.url("/api/v1/policy?wait=30"))
+            .bearer_auth(&token);
+        for (k, v) in delta_headers(&etag1) {
+            req = req.header(k, v);
+        }
+        tokio::spawn(req.send())
+    };
+    parked(svc, 1).await;
+    let second = change(svc, "linear").await;
+    let res = waiting.await??;
+    assert_eq!(res.status(), StatusCode::IM_USED);
+    assert_eq!(header(&res, "im"), "portcullis-delta");
+    assert_eq!(header(&res, "delta-base"), etag1);
+    assert_eq!(header(&res, "content-type"), "application/jose");
+    assert_eq!(header(&res, "portcullis-revision"), second.to_string());
+    let etag2 = header(&res, "etag");
+    assert!(etag2.starts_with(&format!("\"{second}-")), "{etag2}");
+    let delta = res.bytes().await?;
+    let loaded = loader.load_delta(&delta)?;
+    assert_eq!(loaded.revision, second as u64);
+
+    // The whole bundle of the same revision: same ETag, same content.
+    let res = poll(&srv, Some(&token), "", &[]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(header(&res, "etag"), etag2);
+    let whole = res.bytes().await?;
+    // The delta carries only what changed: the new server.
+    let text = std::str::from_utf8(&delta)?;
+    let d: portcullis_policy::delta::Delta =
+        serde_json::from_slice(&B64.decode(text.split('.').nth(1).unwrap_or_default())?)?;
+    let upserted: Vec<&str> = d.servers.upsert.iter().map(|s| s.slug.as_str()).collect();
+    assert_eq!(upserted, ["linear"]);
+    assert!(d.servers.remove.is_empty() && d.principals.is_empty() && d.rules.is_empty());
+    assert_eq!((d.base_revision, d.revision), (first as u64, second as u64));
+    let active = loader.active().ok_or("no policy is active")?;
+    assert_eq!(active.bundle, payload(&whole));
+    assert!(active.bundle.servers.iter().any(|s| s.slug == "linear"));
+
+    // Holding the new revision: 304, delta or not.
+    let hdrs = delta_headers(&etag2);
+    let hdrs: Vec<(&str, &str)> = hdrs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let res = poll(&srv, Some(&token), "", &hdrs).await;
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    // Holding the previous one, without waiting: the delta again.
+    let hdrs = delta_headers(&etag1);
+    let hdrs: Vec<(&str, &str)> = hdrs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let res = poll(&srv, Some(&token), "", &hdrs).await;
+    assert_eq!(res.status(), StatusCode::IM_USED);
+    assert_eq!(res.bytes().await?, delta, "the same signed delta");
+    // Holding something else, or not asking for deltas: the whole bundle.
+    let res = poll(
+        &srv,
+        Some(&token),
+        "",
+        &[
+            ("a-im", "portcullis-delta"),
+            ("if-none-match", "\"1-unknown\""),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = poll(&srv, Some(&token), "", &[("if-none-match", &etag1)]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = poll(
+        &srv,
+        Some(&token),
+        "",
+        &[("a-im", "portcullis-delta;q=0"), ("if-none-match", &etag1)],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // Two revisions on, the delta is from the second: the first gets the
+    // whole bundle.
+    let third = change(svc, "notion").await;
+    published(svc, third).await;
+    let res = poll(&srv, Some(&token), "", &hdrs).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(header(&res, "portcullis-revision"), third.to_string());
+
+    // Facts moved forward from the first revision equal the third loaded whole.
+    let mut moved = facts_at_first;
+    moved.advance(svc.db().exec(), third).await?;
+    let at = portcullis_domain::revisions::created_at(svc.db().exec(), third)
+        .await?
+        .unwrap_or_default();
+    assert_eq!(
+        assemble(&moved, at)?,
+        load_bundle(svc.db().exec(), third, at).await?
+    );
+    assert_eq!(assemble(&moved, at)?, payload(&res.bytes().await?));
+    srv.stop().await;
+    Ok(())
+}
+
 backend_tests!(
     policy_api_serves_the_signed_bundle,
     policy_api_long_poll,
     policy_api_status_and_decisions,
+    policy_api_delta,
 );
 
 /// The same revision gives the same bytes and ETag after a restart; a

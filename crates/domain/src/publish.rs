@@ -1,12 +1,21 @@
 //! The policy API's bundle: the current revision, signed, kept in memory
-//! ready to send (identity and gzip bytes, ETags), and a way to wait for the
-//! next one.
+//! ready to send (identity and gzip bytes, ETags, and a signed delta from
+//! the previous revision), and a way to wait for the next one.
 //!
 //! - Built from the versioned facts of the head revision
-//!   ([`revisions::load_bundle`]) with `issued_at` = the revision's creation
-//!   time, signed with the active key (Ed25519 is deterministic): so the same
-//!   revision gives byte-identical bodies and the same strong ETag on every
-//!   replica and after a restart.
+//!   ([`revisions::FactMap`], moved forward from the previous revision by
+//!   reading only the facts that changed) with `issued_at` = the revision's
+//!   creation time, signed with the active key (Ed25519 is deterministic):
+//!   so the same revision gives byte-identical bodies and the same strong
+//!   ETag on every replica and after a restart.
+//! - Published in two steps, so gateways that hold the previous revision
+//!   hear of a change as soon as possible: first the revision with its ETag
+//!   (from the revision, the key and the SHA-256 of the canonical JSON) and
+//!   the signed delta from the previous revision (a few hundred bytes; RFC
+//!   3229 `226 IM Used`, see `docs/policy-api.md`), then the whole signed
+//!   body and its gzip (6 MB for 10,000 people: signing and compressing it
+//!   takes far longer than the delta). Readers that need the whole body wait
+//!   for the second step ([`PolicyPublisher::full`]).
 //! - [`PolicyPublisher::run`] rebuilds when a transaction moved the policy
 //!   head or the signing key (in this process, or on another replica via
 //!   PostgreSQL `NOTIFY`, see [`crate::db::Db::listen`]), and checks the head
@@ -19,10 +28,15 @@
 
 use crate::db::Topic;
 use crate::error::{Error, Result};
+use crate::revisions::FactMap;
 use crate::signing::SigningService;
 use crate::{revisions, Core};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+pub use portcullis_policy::delta::DELTA_IM;
+use portcullis_policy::delta::{sha256_hex, Delta};
+use portcullis_policy::signed::SigningKey;
+use portcullis_policy::Bundle;
 use sha2::Digest;
 use std::io::Write;
 use std::sync::Arc;
@@ -37,34 +51,77 @@ const JWKS_MAX_AGE: Duration = Duration::from_secs(600);
 type CachedJwks = (std::time::Instant, Arc<String>);
 
 /// One signed revision, ready to send.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Published {
     pub revision: i64,
     /// The key that signed it.
     pub kid: String,
-    /// Strong ETag of the identity body: `"<revision>-<sha256 prefix>"`.
+    /// Strong ETag of the identity body: `"<revision>-<hash prefix>"`, the
+    /// hash over the key id and the canonical JSON's SHA-256 (a key
+    /// rotation re-signs the same revision into other bytes).
     pub etag: String,
     /// Strong ETag of the gzip body (the identity ETag with `.gz`).
     pub etag_gzip: String,
     /// The same values as bytes, to make response headers from without
     /// copying: identity ETag, gzip ETag, revision, key id.
     pub header_bytes: [Bytes; 4],
+    /// Hex SHA-256 of the bundle's canonical JSON.
+    pub sha256: String,
+    /// The bundle (the base of the next revision's delta).
+    pub bundle: Arc<Bundle>,
+    /// The signed delta from the previously published revision, if that was
+    /// an older revision signed with the same key.
+    pub delta: Option<Arc<SignedDelta>>,
+    /// The whole signed body, once built (the second publishing step).
+    pub full: Option<Arc<FullBody>>,
+    /// When this process built it.
+    pub built_at: DateTime<Utc>,
+}
+
+/// A signed delta and the representation it applies to.
+#[derive(Debug)]
+pub struct SignedDelta {
+    pub base_revision: i64,
+    /// The base's ETags (identity, gzip): a gateway whose `If-None-Match`
+    /// names one of them holds the base.
+    pub base_etag: String,
+    pub base_etag_gzip: String,
+    /// `base_etag` as a header value.
+    pub base_etag_bytes: Bytes,
+    /// The compact JWS (`typ` `portcullis-policy-delta+jws`).
+    pub body: Bytes,
+}
+
+impl SignedDelta {
+    /// Whether an `If-None-Match` header value names this delta's base.
+    pub fn applies_to(&self, if_none_match: &str) -> bool {
+        etag_list(if_none_match).any(|tag| tag == self.base_etag || tag == self.base_etag_gzip)
+    }
+}
+
+/// The whole signed bundle.
+#[derive(Debug)]
+pub struct FullBody {
     /// The compact JWS.
     pub body: Bytes,
     /// The same, gzip-compressed.
     pub gzip: Bytes,
-    /// When this process built it.
-    pub built_at: DateTime<Utc>,
+}
+
+/// The entity tags of an `If-None-Match` value, weak prefixes dropped
+/// (weak comparison, RFC 9110 §13.1.2).
+fn etag_list(if_none_match: &str) -> impl Iterator<Item = &str> {
+    if_none_match
+        .split(',')
+        .map(str::trim)
+        .map(|tag| tag.strip_prefix("W/").unwrap_or(tag))
 }
 
 impl Published {
     /// Whether an `If-None-Match` header value names this revision's
     /// representation (either encoding; weak comparison, RFC 9110 §13.1.2).
     pub fn matches(&self, if_none_match: &str) -> bool {
-        if_none_match.split(',').map(str::trim).any(|tag| {
-            let tag = tag.strip_prefix("W/").unwrap_or(tag);
-            tag == "*" || tag == self.etag || tag == self.etag_gzip
-        })
+        etag_list(if_none_match).any(|tag| tag == "*" || tag == self.etag || tag == self.etag_gzip)
     }
 }
 
@@ -76,14 +133,23 @@ pub struct PolicyPublisher {
     current: Arc<watch::Sender<Option<Arc<Published>>>>,
     /// The JWKS document and when it was read (retired keys age out of it).
     jwks: Arc<watch::Sender<Option<CachedJwks>>>,
-    building: Arc<tokio::sync::Mutex<()>>,
+    /// Serialises builds; holds the facts of the last bundle built.
+    building: Arc<tokio::sync::Mutex<Option<FactMap>>>,
 }
 
-fn build_body(revision: i64, kid: String, signed: String, now: DateTime<Utc>) -> Result<Published> {
-    let hash = hex::encode(sha2::Sha256::digest(signed.as_bytes()));
-    let etag = format!("\"{revision}-{}\"", &hash[..32]);
-    let etag_gzip = format!("\"{revision}-{}.gz\"", &hash[..32]);
-    // flate2 writes a zero mtime, so the gzip bytes are deterministic too.
+/// `"<revision>-<32 hex>"` from the key id and the content hash.
+fn etag_for(revision: i64, kid: &str, sha256: &str) -> String {
+    let mut h = sha2::Sha256::new();
+    h.update(kid.as_bytes());
+    h.update([0]);
+    h.update(sha256.as_bytes());
+    let hash = hex::encode(h.finalize());
+    format!("\"{revision}-{}\"", &hash[..32])
+}
+
+/// Gzip of the signed body. flate2 writes a zero mtime, so the bytes are
+/// deterministic too.
+fn gzip(signed: &str) -> Result<Vec<u8>> {
     let mut gz = flate2::write::GzEncoder::new(
         Vec::with_capacity(signed.len() / 4),
         flate2::Compression::default(),
@@ -91,25 +157,82 @@ fn build_body(revision: i64, kid: String, signed: String, now: DateTime<Utc>) ->
     gz.write_all(signed.as_bytes())
         .and_then(|()| gz.flush())
         .map_err(|e| Error::Internal(format!("gzip: {e}")))?;
-    let gzip = gz
-        .finish()
-        .map_err(|e| Error::Internal(format!("gzip: {e}")))?;
+    gz.finish()
+        .map_err(|e| Error::Internal(format!("gzip: {e}")))
+}
+
+/// The first publishing step: the revision, its ETags and the delta from
+/// `previous` (no whole body yet). Returns the canonical JSON for the
+/// second step.
+fn first_step(
+    bundle: Bundle,
+    key: &SigningKey,
+    previous: Option<&Published>,
+    now: DateTime<Utc>,
+) -> Result<(Published, String)> {
+    let revision = i64::try_from(bundle.revision).unwrap_or_default();
+    let json = bundle
+        .to_canonical_json()
+        .map_err(|e| Error::Internal(format!("bundle JSON: {e}")))?;
+    let sha256 = sha256_hex(json.as_bytes());
+    let kid = key.kid().to_owned();
+    let etag = etag_for(revision, &kid, &sha256);
+    let etag_gzip = format!("{}.gz\"", etag.trim_end_matches('"'));
+    let delta = match previous {
+        Some(p) if p.revision < revision && p.kid == kid => {
+            let d = Delta::between_hashed(&p.bundle, &p.sha256, &bundle, &sha256)
+                .and_then(|d| d.to_json())
+                .map_err(|e| Error::Internal(format!("policy delta: {e}")))?;
+            let body = key
+                .sign_delta(&d)
+                .map_err(|e| Error::Internal(format!("signing the delta: {e}")))?;
+            Some(Arc::new(SignedDelta {
+                base_revision: p.revision,
+                base_etag: p.etag.clone(),
+                base_etag_gzip: p.etag_gzip.clone(),
+                base_etag_bytes: Bytes::from(p.etag.clone()),
+                body: Bytes::from(body),
+            }))
+        }
+        _ => None,
+    };
     let header_bytes = [
         Bytes::from(etag.clone()),
         Bytes::from(etag_gzip.clone()),
         Bytes::from(revision.to_string()),
         Bytes::from(kid.clone()),
     ];
-    Ok(Published {
+    let published = Published {
         revision,
         kid,
         etag,
         etag_gzip,
         header_bytes,
+        sha256,
+        bundle: Arc::new(bundle),
+        delta,
+        full: None,
+        built_at: now,
+    };
+    Ok((published, json))
+}
+
+/// The second step: the whole body signed and compressed.
+fn second_step(json: &str, key: &SigningKey) -> Result<FullBody> {
+    let signed = key
+        .sign(json)
+        .map_err(|e| Error::Internal(format!("signing the bundle: {e}")))?;
+    let gzip = gzip(&signed)?;
+    Ok(FullBody {
         body: Bytes::from(signed),
         gzip: Bytes::from(gzip),
-        built_at: now,
     })
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal(format!("bundle build task: {e}")))
 }
 
 impl PolicyPublisher {
@@ -157,46 +280,103 @@ impl PolicyPublisher {
         Ok(doc)
     }
 
+    /// The whole body of `published`'s revision (or of a newer one, if
+    /// that is out first), waiting for the second publishing step for at
+    /// most `within`. `None` if it did not come.
+    pub async fn full(
+        &self,
+        published: &Arc<Published>,
+        within: Duration,
+    ) -> Option<Arc<Published>> {
+        if published.full.is_some() {
+            return Some(published.clone());
+        }
+        let mut rx = self.subscribe();
+        let revision = published.revision;
+        let waited = tokio::time::timeout(
+            within,
+            rx.wait_for(|p| {
+                p.as_ref()
+                    .is_some_and(|p| p.full.is_some() && p.revision >= revision)
+            }),
+        )
+        .await;
+        match waited {
+            Ok(Ok(p)) => p.clone(),
+            _ => None,
+        }
+    }
+
     /// Builds and publishes the head revision if it (or the signing key)
-    /// differs from what is served; returns what is served afterwards.
+    /// differs from what is served; returns what is served afterwards (with
+    /// its whole body).
     pub async fn refresh(&self) -> Result<Arc<Published>> {
-        let _one_at_a_time = self.building.lock().await;
+        let mut facts = self.building.lock().await;
         let head = revisions::head(self.core.db.exec()).await?;
         let key = self.signing.active().await?;
-        if let Some(p) = self
-            .latest()
-            .filter(|p| p.revision == head && p.kid == key.kid())
+        let latest = self.latest();
+        if let Some(p) = latest
+            .as_ref()
+            .filter(|p| p.revision == head && p.kid == key.kid() && p.full.is_some())
         {
-            return Ok(p);
+            return Ok(p.clone());
         }
-        if self.latest().is_none_or(|p| p.kid != key.kid()) {
+        if latest.as_ref().is_none_or(|p| p.kid != key.kid()) {
             self.refresh_jwks().await?;
         }
+        let started = std::time::Instant::now();
         let created_at = revisions::created_at(self.core.db.exec(), head)
             .await?
             .unwrap_or_default();
-        let bundle = revisions::load_bundle(self.core.db.exec(), head, created_at).await?;
+        // Move the facts of the last build forward (reading only what
+        // changed); load them whole the first time, or if the head went
+        // back (a restored database).
+        let mut map = match facts.take() {
+            Some(mut m) if m.revision() <= head => {
+                if let Err(e) = m.advance(self.core.db.exec(), head).await {
+                    *facts = Some(m);
+                    return Err(e);
+                }
+                m
+            }
+            _ => FactMap::load(self.core.db.exec(), head).await?,
+        };
+        let read_ms = started.elapsed().as_millis();
+        let key = Arc::new(key);
         let now = self.core.clock.now();
-        let published = tokio::task::spawn_blocking(move || -> Result<Published> {
-            let json = bundle
-                .to_canonical_json()
-                .map_err(|e| Error::Internal(format!("bundle JSON: {e}")))?;
-            let signed = key
-                .sign(&json)
-                .map_err(|e| Error::Internal(format!("signing the bundle: {e}")))?;
-            build_body(head, key.kid().to_owned(), signed, now)
+        let (k, previous) = (key.clone(), latest.clone());
+        let (map_back, first) = blocking(move || {
+            let first = revisions::assemble(&map, created_at)
+                .and_then(|bundle| first_step(bundle, &k, previous.as_deref(), now));
+            (map, first)
         })
-        .await
-        .map_err(|e| Error::Internal(format!("bundle build task: {e}")))??;
-        let published = Arc::new(published);
-        // A newer revision may have been published meanwhile by nobody else
-        // (builds are serialised), so this one is the newest.
+        .await?;
+        map = map_back;
+        let (first, json) = first?;
+        *facts = Some(map);
+        let first = Arc::new(first);
+        let first_ms = started.elapsed().as_millis();
+        // Gateways holding the previous revision can move on now.
+        self.current.send_replace(Some(first.clone()));
+        let k = key.clone();
+        let full = blocking(move || second_step(&json, &k)).await??;
+        let published = Arc::new(Published {
+            full: Some(Arc::new(full)),
+            ..(*first).clone()
+        });
+        // Builds are serialised, so nothing newer was published meanwhile.
         self.current.send_replace(Some(published.clone()));
+        let bytes = published.full.as_ref().map_or(0, |f| f.body.len());
+        let gzip_bytes = published.full.as_ref().map_or(0, |f| f.gzip.len());
         tracing::info!(
             revision = head,
             kid = %published.kid,
-            bytes = published.body.len(),
-            gzip_bytes = published.gzip.len(),
+            bytes,
+            gzip_bytes,
+            delta_bytes = published.delta.as_ref().map_or(0, |d| d.body.len()),
+            read_ms,
+            first_step_ms = first_ms,
+            total_ms = started.elapsed().as_millis(),
             "policy bundle published"
         );
         Ok(published)

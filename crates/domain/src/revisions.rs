@@ -548,31 +548,125 @@ pub async fn grants_at(exec: Exec<'_>, rev: i64) -> Result<BTreeMap<String, Gran
         .collect()
 }
 
+/// The policy facts valid at one revision, keyed by (kind, k1, k2), with
+/// their JSON values: what a bundle is assembled from ([`assemble`]). The
+/// publisher keeps the map of the revision it serves and moves it forward
+/// with [`FactMap::advance`] (reading only the facts that changed) instead
+/// of reloading every fact for each new revision.
+#[derive(Debug, Clone, Default)]
+pub struct FactMap {
+    revision: i64,
+    facts: BTreeMap<(String, String, String), String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ChangedFactRow {
+    kind: String,
+    k1: String,
+    k2: String,
+    value: String,
+    rev_from: i64,
+    rev_to: Option<i64>,
+}
+
+impl FactMap {
+    /// Every fact valid at `rev`.
+    pub async fn load(exec: Exec<'_>, rev: i64) -> Result<Self> {
+        let rows = fetch_all!(
+            exec,
+            FactRow,
+            "SELECT kind, k1, k2, value FROM policy_facts \
+             WHERE rev_from <= $1 AND (rev_to IS NULL OR rev_to > $1)",
+            rev
+        )?;
+        Ok(Self {
+            revision: rev,
+            facts: rows
+                .into_iter()
+                .map(|r| ((r.kind, r.k1, r.k2), r.value))
+                .collect(),
+        })
+    }
+
+    /// The revision the map holds the facts of.
+    pub fn revision(&self) -> i64 {
+        self.revision
+    }
+
+    /// How many facts it holds.
+    pub fn len(&self) -> usize {
+        self.facts.len()
+    }
+
+    /// Whether it holds no fact (revision 0).
+    pub fn is_empty(&self) -> bool {
+        self.facts.is_empty()
+    }
+
+    /// Moves the map from its revision to `rev` (≥ it) by reading the facts
+    /// opened or closed in between: a fact closed in (from, rev] leaves, a
+    /// fact opened in (from, rev] and still valid at `rev` enters. Facts of
+    /// revisions above `rev` (committed meanwhile) are not read. Returns how
+    /// many rows were read. On error the map is unchanged.
+    pub async fn advance(&mut self, exec: Exec<'_>, rev: i64) -> Result<usize> {
+        let from = self.revision;
+        if rev < from {
+            return Err(Error::Internal(format!(
+                "policy facts cannot move back from revision {from} to {rev}"
+            )));
+        }
+        if rev == from {
+            return Ok(0);
+        }
+        let rows = fetch_all!(
+            exec,
+            ChangedFactRow,
+            "SELECT kind, k1, k2, value, rev_from, rev_to FROM policy_facts \
+             WHERE (rev_from > $1 AND rev_from <= $2) OR (rev_to > $1 AND rev_to <= $2)",
+            from,
+            rev
+        )?;
+        let n = rows.len();
+        let (valid, gone): (Vec<_>, Vec<_>) = rows
+            .into_iter()
+            .partition(|r| r.rev_from <= rev && r.rev_to.is_none_or(|to| to > rev));
+        for r in gone {
+            self.facts.remove(&(r.kind, r.k1, r.k2));
+        }
+        for r in valid {
+            self.facts.insert((r.kind, r.k1, r.k2), r.value);
+        }
+        self.revision = rev;
+        Ok(n)
+    }
+}
+
 /// Builds the bundle of revision `rev` from the facts valid at it. Callers
 /// read [`head`] first and pass it, so the bundle is consistent even while
 /// newer revisions commit.
 pub async fn load_bundle(exec: Exec<'_>, rev: i64, issued_at: DateTime<Utc>) -> Result<Bundle> {
-    let rows = fetch_all!(
-        exec,
-        FactRow,
-        "SELECT kind, k1, k2, value FROM policy_facts \
-         WHERE rev_from <= $1 AND (rev_to IS NULL OR rev_to > $1)",
-        rev
-    )?;
+    assemble(&FactMap::load(exec, rev).await?, issued_at)
+}
+
+/// The bundle of the facts in `facts` (its revision), `issued_at` being
+/// that revision's creation time. Lists are sorted as the format requires,
+/// so the result does not depend on the order facts were read in.
+pub fn assemble(facts: &FactMap, issued_at: DateTime<Utc>) -> Result<Bundle> {
+    let rev = facts.revision;
     let mut servers: BTreeMap<String, Server> = BTreeMap::new();
     let mut tools: Vec<(String, Tool)> = Vec::new();
     let mut groups = Vec::new();
     let mut principals: BTreeMap<String, Principal> = BTreeMap::new();
-    let mut members: Vec<(String, String)> = Vec::new();
+    let mut members: Vec<(&String, &String)> = Vec::new();
     let mut rules = Vec::new();
-    for r in rows {
-        match r.kind.as_str() {
+    for ((kind, k1, k2), value) in &facts.facts {
+        match kind.as_str() {
             kind::SERVER => {
-                let f: ServerFact = from_json(&r.value)?;
+                let f: ServerFact = from_json(value)?;
                 servers.insert(
-                    r.k1.clone(),
+                    k1.clone(),
                     Server {
-                        id: r.k1,
+                        id: k1.clone(),
                         slug: f.slug,
                         resource: f.resource,
                         enabled: f.enabled,
@@ -581,32 +675,32 @@ pub async fn load_bundle(exec: Exec<'_>, rev: i64, issued_at: DateTime<Utc>) -> 
                 );
             }
             kind::TOOL => {
-                let f: ToolFact = from_json(&r.value)?;
+                let f: ToolFact = from_json(value)?;
                 tools.push((
-                    r.k1,
+                    k1.clone(),
                     Tool {
-                        name: r.k2,
+                        name: k2.clone(),
                         annotations: f.annotations,
                         approved: f.approved,
                         definition_hash: f.definition_hash,
                     },
                 ));
             }
-            kind::GROUP => groups.push(from_json::<Group>(&r.value)?),
+            kind::GROUP => groups.push(from_json::<Group>(value)?),
             kind::USER => {
-                let f: UserFact = from_json(&r.value)?;
+                let f: UserFact = from_json(value)?;
                 principals.insert(
-                    r.k1.clone(),
+                    k1.clone(),
                     Principal {
-                        id: r.k1,
+                        id: k1.clone(),
                         email: f.email,
                         active: f.active,
                         groups: Vec::new(),
                     },
                 );
             }
-            kind::MEMBER => members.push((r.k1, r.k2)),
-            kind::GRANT => rules.push(from_json::<GrantFact>(&r.value)?.rule),
+            kind::MEMBER => members.push((k1, k2)),
+            kind::GRANT => rules.push(from_json::<GrantFact>(value)?.rule),
             other => return Err(Error::Internal(format!("unknown policy fact kind {other}"))),
         }
     }
@@ -616,7 +710,7 @@ pub async fn load_bundle(exec: Exec<'_>, rev: i64, issued_at: DateTime<Utc>) -> 
         }
     }
     let group_ids: BTreeSet<&str> = groups.iter().map(|g| g.id.as_str()).collect();
-    for (group_id, user_id) in &members {
+    for (group_id, user_id) in members {
         if let (Some(p), true) = (
             principals.get_mut(user_id),
             group_ids.contains(group_id.as_str()),

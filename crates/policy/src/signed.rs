@@ -36,6 +36,7 @@
 //! }
 //! ```
 
+use crate::delta::{content_sha256, Delta, DeltaError};
 use crate::{Bundle, CompileError, Policy};
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -44,6 +45,9 @@ use std::sync::Arc;
 
 /// The JWS `typ` of a signed policy bundle.
 pub const JWS_TYPE: &str = "portcullis-policy+jws";
+
+/// The JWS `typ` of a signed policy delta ([`crate::delta`]).
+pub const DELTA_JWS_TYPE: &str = "portcullis-policy-delta+jws";
 
 /// The media type of a signed bundle (compact JWS).
 pub const MEDIA_TYPE: &str = "application/jose";
@@ -59,8 +63,8 @@ pub enum LoadError {
     Malformed(String),
     #[error("algorithm {0} is not accepted (only EdDSA)")]
     Algorithm(String),
-    #[error("type {0:?} is not a policy bundle (expected {JWS_TYPE:?})")]
-    WrongType(Option<String>),
+    #[error("type {0:?} is not the expected {1:?}")]
+    WrongType(Option<String>, &'static str),
     #[error("the bundle names no key id")]
     MissingKeyId,
     #[error("the bundle is signed with unknown key {0:?}")]
@@ -73,6 +77,12 @@ pub enum LoadError {
     Compile(#[from] CompileError),
     #[error("revision {offered} is older than the active revision {held} (rollback refused)")]
     Rollback { held: u64, offered: u64 },
+    #[error("a delta needs an active bundle to apply to; fetch the whole bundle")]
+    NoBase,
+    #[error("the delta cannot be applied: {0}")]
+    Delta(#[from] DeltaError),
+    #[error("the delta produced a bundle whose hash is not the signed one")]
+    DeltaResult,
 }
 
 /// The console's public keys, from `/.well-known/jwks.json`.
@@ -137,13 +147,27 @@ impl Verifier {
 
     /// Verifies a signed bundle and returns the bundle (not yet compiled).
     pub fn verify(&self, jws: &[u8]) -> Result<Bundle, LoadError> {
+        self.verify_as(jws, JWS_TYPE)
+    }
+
+    /// Verifies a signed delta and returns it (not yet applied).
+    pub fn verify_delta(&self, jws: &[u8]) -> Result<Delta, LoadError> {
+        self.verify_as(jws, DELTA_JWS_TYPE)
+    }
+
+    /// Verifies a compact JWS of type `typ` and reads its payload as `T`.
+    fn verify_as<T: serde::de::DeserializeOwned>(
+        &self,
+        jws: &[u8],
+        typ: &'static str,
+    ) -> Result<T, LoadError> {
         let header =
             jsonwebtoken::decode_header(jws).map_err(|e| LoadError::Malformed(e.to_string()))?;
         if header.alg != Algorithm::EdDSA {
             return Err(LoadError::Algorithm(format!("{:?}", header.alg)));
         }
-        if header.typ.as_deref() != Some(JWS_TYPE) {
-            return Err(LoadError::WrongType(header.typ));
+        if header.typ.as_deref() != Some(typ) {
+            return Err(LoadError::WrongType(header.typ, typ));
         }
         let kid = header.kid.ok_or(LoadError::MissingKeyId)?;
         let key = self
@@ -157,7 +181,7 @@ impl Verifier {
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.validate_aud = false;
-        match jsonwebtoken::decode::<Bundle>(jws, key, &validation) {
+        match jsonwebtoken::decode::<T>(jws, key, &validation) {
             Ok(data) => Ok(data.claims),
             Err(e) => Err(match e.kind() {
                 jsonwebtoken::errors::ErrorKind::InvalidSignature => LoadError::BadSignature,
@@ -174,6 +198,10 @@ pub struct Active {
     pub revision: u64,
     pub issued_at: String,
     pub policy: Policy,
+    /// The bundle itself (the base the next delta applies to).
+    pub bundle: Bundle,
+    /// Hex SHA-256 of its canonical JSON (what a delta's `base_sha256` names).
+    pub sha256: String,
 }
 
 /// What [`Loader::load`] did.
@@ -243,16 +271,52 @@ impl Loader {
     /// error nothing changes.
     pub fn load(&mut self, jws: &[u8]) -> Result<Loaded, LoadError> {
         let bundle = self.verifier.verify(jws)?;
+        self.check_forward(bundle.revision)?;
+        let sha256 = content_sha256(&bundle)?;
+        self.activate(bundle, sha256)
+    }
+
+    /// Verifies a signed delta (`226 IM Used`, see [`crate::delta`]) and
+    /// applies it to the active bundle: its base must be exactly the active
+    /// bundle (revision and content hash), the result must hash to the value
+    /// the console signed, compile, and not be a rollback. On error nothing
+    /// changes (the gateway then fetches the whole bundle).
+    pub fn load_delta(&mut self, jws: &[u8]) -> Result<Loaded, LoadError> {
+        let delta = self.verifier.verify_delta(jws)?;
+        let active = self.active.clone().ok_or(LoadError::NoBase)?;
+        if delta.base_revision != active.revision {
+            return Err(DeltaError::Base {
+                held: active.revision,
+                base: delta.base_revision,
+            }
+            .into());
+        }
+        if delta.base_sha256 != active.sha256 {
+            return Err(DeltaError::BaseHash.into());
+        }
+        self.check_forward(delta.revision)?;
+        let bundle = delta.apply(&active.bundle)?;
+        let sha256 = content_sha256(&bundle)?;
+        if sha256 != delta.sha256 {
+            return Err(LoadError::DeltaResult);
+        }
+        self.activate(bundle, sha256)
+    }
+
+    /// Refuses a revision below the highest one seen.
+    fn check_forward(&self, offered: u64) -> Result<(), LoadError> {
         let held = self
             .active
             .as_ref()
             .map_or(self.floor, |a| a.revision.max(self.floor));
-        if bundle.revision < held {
-            return Err(LoadError::Rollback {
-                held,
-                offered: bundle.revision,
-            });
+        if offered < held {
+            return Err(LoadError::Rollback { held, offered });
         }
+        Ok(())
+    }
+
+    /// Compiles and activates a checked bundle.
+    fn activate(&mut self, bundle: Bundle, sha256: String) -> Result<Loaded, LoadError> {
         let policy = Policy::compile(&bundle)?;
         let newer = self
             .active
@@ -261,8 +325,10 @@ impl Loader {
         self.floor = bundle.revision;
         self.active = Some(Arc::new(Active {
             revision: bundle.revision,
-            issued_at: bundle.issued_at,
+            issued_at: bundle.issued_at.clone(),
             policy,
+            bundle,
+            sha256,
         }));
         Ok(Loaded {
             revision: self.floor,
@@ -322,10 +388,19 @@ impl SigningKey {
 
     /// Signs a bundle's canonical JSON (sent as the payload unchanged).
     pub fn sign(&self, canonical_json: &str) -> Result<String, LoadError> {
-        let payload = serde_json::value::RawValue::from_string(canonical_json.to_owned())
+        self.sign_as(canonical_json, JWS_TYPE)
+    }
+
+    /// Signs a delta's JSON ([`Delta::to_json`]).
+    pub fn sign_delta(&self, delta_json: &str) -> Result<String, LoadError> {
+        self.sign_as(delta_json, DELTA_JWS_TYPE)
+    }
+
+    fn sign_as(&self, json: &str, typ: &str) -> Result<String, LoadError> {
+        let payload = serde_json::value::RawValue::from_string(json.to_owned())
             .map_err(|e| LoadError::Payload(e.to_string()))?;
         let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
-        header.typ = Some(JWS_TYPE.to_owned());
+        header.typ = Some(typ.to_owned());
         header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, &payload, &self.key)
             .map_err(|e| LoadError::Malformed(e.to_string()))

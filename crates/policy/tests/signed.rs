@@ -5,7 +5,10 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use portcullis_policy::signed::{LoadError, Loader, SigningKey, Verifier, JWS_TYPE};
+use portcullis_policy::delta::{content_sha256, Delta, DeltaError};
+use portcullis_policy::signed::{
+    LoadError, Loader, SigningKey, Verifier, DELTA_JWS_TYPE, JWS_TYPE,
+};
 use portcullis_policy::Bundle;
 
 const GOLDEN: &str = include_str!("golden/bundle_v1.json");
@@ -227,7 +230,7 @@ fn a_token_of_another_type_signed_by_the_same_key_is_not_a_bundle() {
         jsonwebtoken::encode(&header, &raw, &jsonwebtoken::EncodingKey::from_ed_der(&der)).unwrap();
     assert_eq!(
         loader.load(jwt.as_bytes()),
-        Err(LoadError::WrongType(Some("JWT".into())))
+        Err(LoadError::WrongType(Some("JWT".into()), JWS_TYPE))
     );
 }
 
@@ -270,4 +273,178 @@ fn the_jwks_ignores_keys_for_other_purposes() {
         Verifier::from_jwks(r#"{"keys":[]}"#).unwrap_err(),
         LoadError::NoKeys
     );
+}
+
+/// The golden bundle at `revision` with one more person, one person fewer
+/// and a rule changed: the kind of step a delta carries.
+fn changed_at(revision: u64) -> Bundle {
+    let mut b = Bundle::from_json(&bundle_at(revision)).unwrap();
+    b.issued_at = "2026-01-02T03:04:05Z".into();
+    let mut extra = b.principals[0].clone();
+    extra.id = "usr_zz_new".into();
+    extra.email = "new@example.com".into();
+    b.principals.remove(0);
+    b.principals.push(extra);
+    b.rules[0].include_destructive = !b.rules[0].include_destructive;
+    b
+}
+
+fn signed_delta(k: &SigningKey, delta: &Delta) -> String {
+    k.sign_delta(&delta.to_json().unwrap()).unwrap()
+}
+
+#[test]
+fn a_delta_moves_the_loader_to_exactly_the_bundle_it_would_have_fetched() {
+    let k = key("k1", 7);
+    let base = Bundle::from_json(&bundle_at(5)).unwrap();
+    let next = changed_at(6);
+    let delta = Delta::between(&base, &next).unwrap();
+    assert_eq!(delta.principals.upsert.len(), 1);
+    assert_eq!(delta.principals.remove.len(), 1);
+    assert_eq!(delta.rules.upsert.len(), 1);
+    assert!(delta.servers.is_empty() && delta.groups.is_empty());
+
+    let mut by_delta = loader_for(&k);
+    by_delta
+        .load(k.sign(&bundle_at(5)).unwrap().as_bytes())
+        .unwrap();
+    let loaded = by_delta
+        .load_delta(signed_delta(&k, &delta).as_bytes())
+        .unwrap();
+    assert_eq!(loaded.revision, 6);
+    assert!(loaded.newer);
+
+    let mut whole = loader_for(&k);
+    whole
+        .load(
+            k.sign(&next.to_canonical_json().unwrap())
+                .unwrap()
+                .as_bytes(),
+        )
+        .unwrap();
+    let (a, b) = (by_delta.active().unwrap(), whole.active().unwrap());
+    assert_eq!(a.bundle, b.bundle);
+    assert_eq!(a.sha256, b.sha256);
+    assert_eq!(a.sha256, content_sha256(&next).unwrap());
+    assert_eq!(a.issued_at, "2026-01-02T03:04:05Z");
+    // The compiled policy knows the person the delta added and no longer
+    // knows the one it removed.
+    use portcullis_policy::Reason::UnknownPrincipal;
+    assert_ne!(
+        a.policy.decide("usr_zz_new", "x", "y", 0).reason,
+        UnknownPrincipal
+    );
+    let removed = &base.principals[0].id;
+    assert_eq!(
+        a.policy.decide(removed, "x", "y", 0).reason,
+        UnknownPrincipal
+    );
+}
+
+#[test]
+fn a_delta_for_another_base_is_refused_and_the_held_bundle_stays() {
+    let k = key("k1", 7);
+    let base = Bundle::from_json(&bundle_at(5)).unwrap();
+    let delta = Delta::between(&base, &changed_at(6)).unwrap();
+    let jws = signed_delta(&k, &delta);
+
+    // Nothing held yet.
+    let mut empty = loader_for(&k);
+    assert_eq!(empty.load_delta(jws.as_bytes()), Err(LoadError::NoBase));
+    assert_eq!(empty.revision(), None);
+
+    // Holding revision 4: the delta is for 5.
+    let mut older = loader_for(&k);
+    older
+        .load(k.sign(&bundle_at(4)).unwrap().as_bytes())
+        .unwrap();
+    assert_eq!(
+        older.load_delta(jws.as_bytes()),
+        Err(LoadError::Delta(DeltaError::Base { held: 4, base: 5 }))
+    );
+    assert_eq!(older.revision(), Some(4));
+
+    // Holding another revision 5 (same number, other content).
+    let mut other = loader_for(&k);
+    let mut other5 = base.clone();
+    other5.groups.clear();
+    other
+        .load(
+            k.sign(&other5.to_canonical_json().unwrap())
+                .unwrap()
+                .as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(
+        other.load_delta(jws.as_bytes()),
+        Err(LoadError::Delta(DeltaError::BaseHash))
+    );
+    assert_eq!(other.active().unwrap().bundle, other5);
+}
+
+#[test]
+fn a_delta_whose_result_is_not_the_signed_hash_is_refused() {
+    let k = key("k1", 7);
+    let base = Bundle::from_json(&bundle_at(5)).unwrap();
+    let mut delta = Delta::between(&base, &changed_at(6)).unwrap();
+    delta.sha256 = content_sha256(&base).unwrap();
+    let mut loader = loader_for(&k);
+    loader
+        .load(k.sign(&bundle_at(5)).unwrap().as_bytes())
+        .unwrap();
+    assert_eq!(
+        loader.load_delta(signed_delta(&k, &delta).as_bytes()),
+        Err(LoadError::DeltaResult)
+    );
+    assert_eq!(loader.revision(), Some(5));
+
+    // A backwards "delta" is refused before anything is applied.
+    let mut back = Delta::between(&base, &changed_at(6)).unwrap();
+    back.revision = 5;
+    assert_eq!(
+        loader.load_delta(signed_delta(&k, &back).as_bytes()),
+        Err(LoadError::Delta(DeltaError::NotForward {
+            base: 5,
+            revision: 5
+        }))
+    );
+}
+
+#[test]
+fn a_forged_or_mistyped_delta_is_refused() {
+    let k = key("k1", 7);
+    let base = Bundle::from_json(&bundle_at(5)).unwrap();
+    let delta = Delta::between(&base, &changed_at(6)).unwrap();
+    let mut loader = loader_for(&k);
+    loader
+        .load(k.sign(&bundle_at(5)).unwrap().as_bytes())
+        .unwrap();
+
+    // Payload changed (a person made active), signature kept.
+    let (h, _, s) = parts(&signed_delta(&k, &delta));
+    let mut forged = delta.clone();
+    forged.principals.upsert[0].active = !forged.principals.upsert[0].active;
+    let forged = format!("{h}.{}.{s}", B64.encode(forged.to_json().unwrap()));
+    assert_eq!(
+        loader.load_delta(forged.as_bytes()),
+        Err(LoadError::BadSignature)
+    );
+
+    // Signed by a key the gateway does not trust.
+    let stranger = key("k1", 9);
+    assert_eq!(
+        loader.load_delta(signed_delta(&stranger, &delta).as_bytes()),
+        Err(LoadError::BadSignature)
+    );
+
+    // A delta is not a bundle and a bundle is not a delta.
+    assert_eq!(
+        loader.load(signed_delta(&k, &delta).as_bytes()),
+        Err(LoadError::WrongType(Some(DELTA_JWS_TYPE.into()), JWS_TYPE))
+    );
+    assert_eq!(
+        loader.load_delta(k.sign(&bundle_at(6)).unwrap().as_bytes()),
+        Err(LoadError::WrongType(Some(JWS_TYPE.into()), DELTA_JWS_TYPE))
+    );
+    assert_eq!(loader.revision(), Some(5));
 }

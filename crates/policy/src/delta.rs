@@ -1,0 +1,405 @@
+//! Policy deltas: the change from one revision's bundle to a newer one, so a
+//! gateway that holds revision N gets revision N+1 as the few entries that
+//! changed instead of the whole bundle (a 10,000-person bundle is 6 MB; a
+//! grant change is a few hundred bytes).
+//!
+//! A delta names its base exactly — revision and the SHA-256 of the base
+//! bundle's canonical JSON — and the SHA-256 of the bundle it produces. The
+//! four lists of a bundle are keyed by `id` and sorted, so a delta is, per
+//! list, the entries to insert or replace (`upsert`, whole entries, sorted
+//! by id) and the ids to drop (`remove`, sorted). Applying it is a sorted
+//! merge; the result is checked against the `sha256` the console signed, so
+//! a gateway ends up with byte-for-byte the bundle it would have fetched
+//! whole. Signed deltas are checked by [`crate::signed::Loader::load_delta`];
+//! the HTTP side (RFC 3229 `A-IM`, `226 IM Used`) is in `docs/policy-api.md`.
+//!
+//! ```
+//! use portcullis_policy::delta::{content_sha256, Delta};
+//! use portcullis_policy::{Bundle, Group};
+//! # let json = r#"{"format":"portcullis.policy/v1","revision":1,"issued_at":"2025-06-15T09:30:00Z",
+//! #   "servers":[],"groups":[{"id":"grp_a","name":"A"}],"principals":[],"rules":[]}"#;
+//! let base = Bundle::from_json(json)?;
+//! let mut next = base.clone();
+//! next.revision = 2;
+//! next.groups.push(Group { id: "grp_b".into(), name: "B".into() });
+//! let delta = Delta::between(&base, &next)?;
+//! assert_eq!(delta.groups.upsert.len(), 1);
+//! let applied = delta.apply(&base)?;
+//! assert_eq!(content_sha256(&applied)?, delta.sha256);
+//! assert_eq!(applied, next);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use crate::bundle::{Bundle, Group, Principal, Rule, Server};
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+
+/// The value of [`Delta::format`].
+pub const DELTA_FORMAT_V1: &str = "portcullis.policy-delta/v1";
+
+/// The instance-manipulation name of a signed delta in RFC 3229 delta
+/// encoding (`A-IM` request header, `IM` response header).
+pub const DELTA_IM: &str = "portcullis-delta";
+
+/// Why a delta could not be made or applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeltaError {
+    #[error("the delta is of format {0:?}, not {DELTA_FORMAT_V1:?}")]
+    Format(String),
+    #[error("the delta applies to revision {base}, not to the held revision {held}")]
+    Base { held: u64, base: u64 },
+    #[error("the delta's base hash does not match the held bundle")]
+    BaseHash,
+    #[error("the delta goes from revision {base} to {revision}, which is not forward")]
+    NotForward { base: u64, revision: u64 },
+    #[error("{list}: {message}")]
+    Malformed { list: &'static str, message: String },
+    #[error("the bundles are of different formats ({0:?} → {1:?})")]
+    FormatChange(String, String),
+    #[error("the bundle cannot be serialised: {0}")]
+    Json(String),
+}
+
+/// The changes to one list of a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+pub struct Changes<T> {
+    /// Entries to insert, or to replace the entry with the same id; sorted
+    /// by id, at most one per id.
+    #[serde(default = "Vec::new", skip_serializing_if = "Vec::is_empty")]
+    pub upsert: Vec<T>,
+    /// Ids of entries to drop; sorted, none also in `upsert`.
+    #[serde(default = "Vec::new", skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
+}
+
+impl<T> Default for Changes<T> {
+    fn default() -> Self {
+        Self {
+            upsert: Vec::new(),
+            remove: Vec::new(),
+        }
+    }
+}
+
+impl<T> Changes<T> {
+    /// No change to this list.
+    pub fn is_empty(&self) -> bool {
+        self.upsert.is_empty() && self.remove.is_empty()
+    }
+}
+
+/// An entry of a bundle list, known by its id.
+trait Keyed: Clone + PartialEq {
+    fn key(&self) -> &str;
+}
+
+impl Keyed for Server {
+    fn key(&self) -> &str {
+        &self.id
+    }
+}
+impl Keyed for Group {
+    fn key(&self) -> &str {
+        &self.id
+    }
+}
+impl Keyed for Principal {
+    fn key(&self) -> &str {
+        &self.id
+    }
+}
+impl Keyed for Rule {
+    fn key(&self) -> &str {
+        &self.id
+    }
+}
+
+/// The change from the bundle of `base_revision` to the bundle of
+/// `revision` (the payload of a signed delta).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delta {
+    /// Always [`DELTA_FORMAT_V1`].
+    pub format: String,
+    /// The revision the delta applies to.
+    pub base_revision: u64,
+    /// Hex SHA-256 of the base bundle's canonical JSON.
+    pub base_sha256: String,
+    /// The revision it produces.
+    pub revision: u64,
+    /// The produced bundle's `issued_at`.
+    pub issued_at: String,
+    /// Hex SHA-256 of the produced bundle's canonical JSON.
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub servers: Changes<Server>,
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub groups: Changes<Group>,
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub principals: Changes<Principal>,
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub rules: Changes<Rule>,
+}
+
+/// Hex SHA-256 of a bundle's canonical JSON.
+pub fn content_sha256(bundle: &Bundle) -> Result<String, DeltaError> {
+    let json = bundle
+        .to_canonical_json()
+        .map_err(|e| DeltaError::Json(e.to_string()))?;
+    Ok(sha256_hex(json.as_bytes()))
+}
+
+/// Hex SHA-256 of `bytes` (for callers that already hold the canonical JSON).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// The changes between two lists sorted by id.
+fn diff<T: Keyed>(base: &[T], next: &[T]) -> Changes<T> {
+    let mut out = Changes::default();
+    let (mut i, mut j) = (0, 0);
+    while i < base.len() || j < next.len() {
+        match (base.get(i), next.get(j)) {
+            (Some(b), Some(n)) if b.key() == n.key() => {
+                if b != n {
+                    out.upsert.push(n.clone());
+                }
+                i += 1;
+                j += 1;
+            }
+            (Some(b), Some(n)) if b.key() < n.key() => {
+                out.remove.push(b.key().to_owned());
+                i += 1;
+            }
+            (_, Some(n)) => {
+                out.upsert.push(n.clone());
+                j += 1;
+            }
+            (Some(b), None) => {
+                out.remove.push(b.key().to_owned());
+                i += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    out
+}
+
+/// Whether the keys are strictly ascending (sorted, no duplicates).
+fn strictly_ascending<'a>(mut keys: impl Iterator<Item = &'a str>) -> bool {
+    let Some(mut prev) = keys.next() else {
+        return true;
+    };
+    for k in keys {
+        if k <= prev {
+            return false;
+        }
+        prev = k;
+    }
+    true
+}
+
+/// `base` with `changes` applied (a sorted merge). Refuses unsorted or
+/// duplicated ids, an id both upserted and removed, and the removal of an
+/// id the base does not have.
+fn apply_list<T: Keyed>(
+    list: &'static str,
+    base: &[T],
+    changes: &Changes<T>,
+) -> Result<Vec<T>, DeltaError> {
+    let bad = |message: &str| DeltaError::Malformed {
+        list,
+        message: message.to_owned(),
+    };
+    if !strictly_ascending(changes.upsert.iter().map(Keyed::key)) {
+        return Err(bad("upsert ids are not sorted and unique"));
+    }
+    if !strictly_ascending(changes.remove.iter().map(String::as_str)) {
+        return Err(bad("remove ids are not sorted and unique"));
+    }
+    let mut out = Vec::with_capacity(base.len() + changes.upsert.len());
+    let mut ups = changes.upsert.iter().peekable();
+    let mut rms = changes.remove.iter().peekable();
+    for entry in base {
+        let key = entry.key();
+        while let Some(u) = ups.next_if(|u| u.key() < key) {
+            if rms.peek().is_some_and(|r| r.as_str() == u.key()) {
+                return Err(bad("an id is both upserted and removed"));
+            }
+            out.push(u.clone());
+        }
+        if rms.peek().is_some_and(|r| r.as_str() < key) {
+            return Err(bad("removes an id the base does not have"));
+        }
+        let removed = rms.next_if(|r| r.as_str() == key).is_some();
+        match ups.next_if(|u| u.key() == key) {
+            Some(_) if removed => return Err(bad("an id is both upserted and removed")),
+            Some(u) => out.push(u.clone()),
+            None if removed => {}
+            None => out.push(entry.clone()),
+        }
+    }
+    if rms.next().is_some() {
+        return Err(bad("removes an id the base does not have"));
+    }
+    out.extend(ups.cloned());
+    Ok(out)
+}
+
+impl Delta {
+    /// The delta that turns `base` into `next` (both as the console builds
+    /// them: lists sorted by id). Hashes both bundles.
+    pub fn between(base: &Bundle, next: &Bundle) -> Result<Delta, DeltaError> {
+        Self::between_hashed(base, &content_sha256(base)?, next, &content_sha256(next)?)
+    }
+
+    /// [`Delta::between`] with the two content hashes already known.
+    pub fn between_hashed(
+        base: &Bundle,
+        base_sha256: &str,
+        next: &Bundle,
+        next_sha256: &str,
+    ) -> Result<Delta, DeltaError> {
+        if base.format != next.format {
+            return Err(DeltaError::FormatChange(
+                base.format.clone(),
+                next.format.clone(),
+            ));
+        }
+        if next.revision <= base.revision {
+            return Err(DeltaError::NotForward {
+                base: base.revision,
+                revision: next.revision,
+            });
+        }
+        Ok(Delta {
+            format: DELTA_FORMAT_V1.to_owned(),
+            base_revision: base.revision,
+            base_sha256: base_sha256.to_owned(),
+            revision: next.revision,
+            issued_at: next.issued_at.clone(),
+            sha256: next_sha256.to_owned(),
+            servers: diff(&base.servers, &next.servers),
+            groups: diff(&base.groups, &next.groups),
+            principals: diff(&base.principals, &next.principals),
+            rules: diff(&base.rules, &next.rules),
+        })
+    }
+
+    /// The compact JSON a signed delta carries.
+    pub fn to_json(&self) -> Result<String, DeltaError> {
+        serde_json::to_string(self).map_err(|e| DeltaError::Json(e.to_string()))
+    }
+
+    /// Applies the delta to `base`, which must be its base revision. Does
+    /// not check `base_sha256` or `sha256` (that needs the canonical JSON
+    /// of both; [`crate::signed::Loader::load_delta`] does it).
+    pub fn apply(&self, base: &Bundle) -> Result<Bundle, DeltaError> {
+        if self.format != DELTA_FORMAT_V1 {
+            return Err(DeltaError::Format(self.format.clone()));
+        }
+        if self.base_revision != base.revision {
+            return Err(DeltaError::Base {
+                held: base.revision,
+                base: self.base_revision,
+            });
+        }
+        if self.revision <= self.base_revision {
+            return Err(DeltaError::NotForward {
+                base: self.base_revision,
+                revision: self.revision,
+            });
+        }
+        Ok(Bundle {
+            format: base.format.clone(),
+            revision: self.revision,
+            issued_at: self.issued_at.clone(),
+            servers: apply_list("servers", &base.servers, &self.servers)?,
+            groups: apply_list("groups", &base.groups, &self.groups)?,
+            principals: apply_list("principals", &base.principals, &self.principals)?,
+            rules: apply_list("rules", &base.rules, &self.rules)?,
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn g(id: &str, name: &str) -> Group {
+        Group {
+            id: id.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    #[test]
+    fn diff_and_merge_cover_insert_replace_remove_at_every_position() {
+        let base = vec![g("b", "1"), g("d", "1"), g("f", "1")];
+        let next = vec![
+            g("a", "1"),
+            g("b", "2"),
+            g("e", "1"),
+            g("f", "1"),
+            g("z", "1"),
+        ];
+        let c = diff(&base, &next);
+        assert_eq!(
+            c.upsert.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(),
+            ["a", "b", "e", "z"]
+        );
+        assert_eq!(c.remove, ["d"]);
+        assert_eq!(apply_list("groups", &base, &c), Ok(next));
+    }
+
+    #[test]
+    fn malformed_changes_are_refused_with_the_list_named() {
+        let base = vec![g("b", "1"), g("d", "1")];
+        let cases = [
+            (
+                vec![g("c", "1"), g("a", "1")],
+                vec![],
+                "upsert ids are not sorted",
+            ),
+            (
+                vec![g("a", "1"), g("a", "2")],
+                vec![],
+                "upsert ids are not sorted",
+            ),
+            (
+                vec![],
+                vec!["d".to_owned(), "b".to_owned()],
+                "remove ids are not sorted",
+            ),
+            (
+                vec![],
+                vec!["c".to_owned()],
+                "removes an id the base does not have",
+            ),
+            (
+                vec![],
+                vec!["x".to_owned()],
+                "removes an id the base does not have",
+            ),
+            (
+                vec![g("b", "2")],
+                vec!["b".to_owned()],
+                "both upserted and removed",
+            ),
+            (
+                vec![g("c", "2")],
+                vec!["c".to_owned()],
+                "both upserted and removed",
+            ),
+        ];
+        for (upsert, remove, want) in cases {
+            let err = apply_list("groups", &base, &Changes { upsert, remove }).unwrap_err();
+            let DeltaError::Malformed { list, message } = &err else {
+                panic!("unexpected {err:?}");
+            };
+            assert_eq!(*list, "groups");
+            assert!(message.contains(want), "{message} should say {want}");
+        }
+    }
+}
