@@ -20,6 +20,11 @@
 //! On any refusal the loader keeps its last good policy, so a gateway never
 //! enforces a forged or stale policy and never drops to "no policy".
 //!
+//! [`Loader::load_delta`] does the same for a signed delta ([`crate::delta`],
+//! `typ` [`DELTA_JWS_TYPE`]): it applies only to exactly the bundle the
+//! loader holds (revision and content hash) and must produce exactly the
+//! bundle whose hash the console signed.
+//!
 //! Verification uses `jsonwebtoken` (the ecosystem's JOSE crate) rather than
 //! hand-written code; this module adds only the policy-specific checks.
 //!
