@@ -194,42 +194,34 @@ fn parse_wait(query: Option<&str>) -> Result<u64, Problem> {
     Ok(wait)
 }
 
-fn accepts_gzip(headers: &HeaderMap) -> bool {
+/// Whether a list header (`Accept-Encoding`, `A-IM`: `name;q=…, …`)
+/// names `wanted` without refusing it with `q=0`; other parameters ignored.
+fn header_lists(headers: &HeaderMap, name: impl header::AsHeaderName, wanted: &str) -> bool {
     headers
-        .get_all(header::ACCEPT_ENCODING)
+        .get_all(name)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|coding| {
-            let mut parts = coding.split(';').map(str::trim);
-            let name = parts.next().unwrap_or("");
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let item_name = parts.next().unwrap_or("");
             let refused = parts.any(|p| {
                 p.strip_prefix("q=")
                     .and_then(|q| q.parse::<f32>().ok())
                     .is_some_and(|q| q == 0.0)
             });
-            name.eq_ignore_ascii_case("gzip") && !refused
+            item_name.eq_ignore_ascii_case(wanted) && !refused
         })
 }
 
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    header_lists(headers, header::ACCEPT_ENCODING, "gzip")
+}
+
 /// Whether the gateway takes signed deltas (`A-IM: portcullis-delta`, RFC
-/// 3229 §10.5.3; parameters and q-values other than 0 ignored).
+/// 3229 §10.5.3).
 fn accepts_delta(headers: &HeaderMap) -> bool {
-    headers
-        .get_all("a-im")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|im| {
-            let mut parts = im.split(';').map(str::trim);
-            let name = parts.next().unwrap_or("");
-            let refused = parts.any(|p| {
-                p.strip_prefix("q=")
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .is_some_and(|q| q == 0.0)
-            });
-            name.eq_ignore_ascii_case(DELTA_IM) && !refused
-        })
+    header_lists(headers, "a-im", DELTA_IM)
 }
 
 /// A header value from bytes the bundle keeps (no copy).
