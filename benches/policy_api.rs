@@ -677,6 +677,23 @@ async fn propagation(
             _ => println!("    {name:<10} did not publish the new bundle"),
         }
     }
+    for (name, r) in replicas {
+        if let Some(p) = r.services.publisher.latest() {
+            let t = &p.timings;
+            println!(
+                "    {name:<10} build of revision {}: read facts {:.1} ms, assemble {:.1} ms, JSON + SHA-256 {:.1} ms, delta {:.1} ms → announced at {:.1} ms; sign {:.1} ms, gzip {:.1} ms → whole body at {:.1} ms",
+                p.revision,
+                ms(t.read),
+                ms(t.assemble),
+                ms(t.json),
+                ms(t.delta),
+                ms(t.announced),
+                ms(t.sign),
+                ms(t.gzip),
+                ms(t.total)
+            );
+        }
+    }
     // One client's answer, checked the way a gateway does.
     let jwks = writer.services.publisher.jwks().await?;
     let mut loader = portcullis_policy::signed::Loader::new(

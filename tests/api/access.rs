@@ -67,7 +67,7 @@ pub(crate) async fn scim_group(
     v["id"].as_str().unwrap_or_default().to_owned()
 }
 
-async fn add_member(svc: &Services, okta: &Actor, group: &str, user: &str) {
+pub(crate) async fn add_member(svc: &Services, okta: &Actor, group: &str, user: &str) {
     ok(
         svc.scim
             .patch_group(
@@ -135,7 +135,12 @@ pub(crate) async fn github(svc: &Services, admin: &Actor) -> String {
     id
 }
 
-fn grant(subject: GrantSubject, server: &str, target: GrantTarget, effect: &str) -> GrantInput {
+pub(crate) fn grant(
+    subject: GrantSubject,
+    server: &str,
+    target: GrantTarget,
+    effect: &str,
+) -> GrantInput {
     GrantInput {
         subject,
         server_id: server.to_owned(),

@@ -682,7 +682,97 @@ async fn policy_api_delta(db: &TestDb) -> TestResult {
     Ok(())
 }
 
+/// Waits for the head's bundle after a change and checks it against the
+/// bundle assembled whole; `incremental`: whether the publisher must have
+/// built it from the previous bundle and the changed facts.
+async fn rebuilt(
+    svc: &Services,
+    prev: i64,
+    what: &str,
+    incremental: bool,
+) -> Result<i64, Box<dyn std::error::Error + Send + Sync>> {
+    use portcullis_domain::revisions::{created_at, load_bundle};
+    let p = svc.publisher.refresh().await?;
+    assert!(p.revision > prev, "{what}: a new revision");
+    let at = created_at(svc.db().exec(), p.revision)
+        .await?
+        .unwrap_or_default();
+    let whole = load_bundle(svc.db().exec(), p.revision, at).await?;
+    assert_eq!(*p.bundle, whole, "{what}: same bundle as assembled whole");
+    let body = &p.full.as_ref().ok_or("no whole body")?.body;
+    assert_eq!(payload(body), whole, "{what}: the signed body too");
+    assert!(p.delta.is_some(), "{what}: a delta is offered");
+    assert_eq!(
+        p.timings.reassembled, incremental,
+        "{what}: built from the previous bundle"
+    );
+    Ok(p.revision)
+}
+
+/// The publisher builds each revision from the previous bundle and the
+/// facts that changed; for every kind of change it must equal the bundle
+/// assembled whole, and the delta it offers must carry exactly the change.
+async fn policy_api_incremental_bundle_equals_the_whole(db: &TestDb) -> TestResult {
+    use crate::access::{add_member, directory, github, grant, scim_group, scim_user};
+    use portcullis_types::{GrantSubject, GrantTarget};
+    let srv = TestServer::start_on(db.alias(), &[]).await;
+    let svc = &srv.running.services;
+    let admin = system();
+    let okta = directory(svc).await;
+    let server = github(svc, &admin).await;
+    let ada = scim_user(svc, &okta, "ada@corp.example").await;
+    let bob = scim_user(svc, &okta, "bob@corp.example").await;
+    let eng = scim_group(svc, &okta, "Engineering", &[&ada]).await;
+    let mut seen = svc.publisher.refresh().await?.revision;
+    add_member(svc, &okta, &eng, &bob).await;
+    seen = rebuilt(svc, seen, "a member added", true).await?;
+    svc.scim
+        .patch_user(
+            &okta,
+            "http://127.0.0.1/scim/v2",
+            &bob,
+            &json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                     "Operations": [{ "op": "replace", "path": "active", "value": false }] }),
+            None,
+        )
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    seen = rebuilt(svc, seen, "a person deactivated", true).await?;
+    let (grant_id, _) = svc
+        .access
+        .create_grant(
+            &admin,
+            &grant(
+                GrantSubject::Group { id: eng.clone() },
+                &server,
+                GrantTarget::Server,
+                "allow",
+            ),
+        )
+        .await?;
+    seen = rebuilt(svc, seen, "a grant", true).await?;
+    svc.catalog
+        .set_server_enabled(&admin, &server, false)
+        .await?;
+    seen = rebuilt(svc, seen, "a server disabled", true).await?;
+    let carol = scim_user(svc, &okta, "carol@corp.example").await;
+    add_member(svc, &okta, &eng, &carol).await;
+    seen = rebuilt(svc, seen, "a person and a membership", true).await?;
+    svc.scim
+        .delete_group(&okta, &eng, None)
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    seen = rebuilt(svc, seen, "a group deleted (members lose it)", true).await?;
+    svc.access.revoke_grant(&admin, &grant_id).await?;
+    seen = rebuilt(svc, seen, "a grant revoked", true).await?;
+    svc.catalog.delete_server(&admin, &server).await?;
+    rebuilt(svc, seen, "a server deleted (whole assembly)", false).await?;
+    srv.stop().await;
+    Ok(())
+}
+
 backend_tests!(
+    policy_api_incremental_bundle_equals_the_whole,
     policy_api_serves_the_signed_bundle,
     policy_api_long_poll,
     policy_api_status_and_decisions,

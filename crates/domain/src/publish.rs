@@ -28,7 +28,7 @@
 
 use crate::db::Topic;
 use crate::error::{Error, Result};
-use crate::revisions::FactMap;
+use crate::revisions::{FactKey, FactMap};
 use crate::signing::SigningService;
 use crate::{revisions, Core};
 use bytes::Bytes;
@@ -38,6 +38,7 @@ use portcullis_policy::delta::{sha256_hex, Delta};
 use portcullis_policy::signed::SigningKey;
 use portcullis_policy::Bundle;
 use sha2::Digest;
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,6 +77,33 @@ pub struct Published {
     pub full: Option<Arc<FullBody>>,
     /// When this process built it.
     pub built_at: DateTime<Utc>,
+    /// How long each step of the build took (logged; benchmarks print it).
+    pub timings: BuildTimings,
+}
+
+/// Where the time of one bundle build went.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuildTimings {
+    /// Reading the facts (the changed ones, or all of them the first time).
+    pub read: Duration,
+    /// Building the bundle from the facts (only the touched entries when
+    /// the previous bundle is at hand, see [`revisions::reassemble`]).
+    pub assemble: Duration,
+    /// Canonical JSON and its SHA-256.
+    pub json: Duration,
+    /// The delta from the previous revision, signed.
+    pub delta: Duration,
+    /// From the start to the announcement (ETag and delta out).
+    pub announced: Duration,
+    /// Signing the whole body.
+    pub sign: Duration,
+    /// Compressing it.
+    pub gzip: Duration,
+    /// From the start to the whole body out.
+    pub total: Duration,
+    /// Whether only the entries the changed facts touch were rebuilt (from
+    /// the previous bundle) rather than the whole bundle.
+    pub reassembled: bool,
 }
 
 /// A signed delta and the representation it applies to.
@@ -162,27 +190,40 @@ fn gzip(signed: &str) -> Result<Vec<u8>> {
 }
 
 /// The first publishing step: the revision, its ETags and the delta from
-/// `previous` (no whole body yet). Returns the canonical JSON for the
-/// second step.
+/// `previous` (no whole body yet). `delta` is the one [`revisions::reassemble`]
+/// made, if it did (hashes still empty); otherwise it is computed here by
+/// diffing the bundles. Returns the canonical JSON for the second step.
 fn first_step(
     bundle: Bundle,
+    delta: Option<Delta>,
     key: &SigningKey,
     previous: Option<&Published>,
     now: DateTime<Utc>,
 ) -> Result<(Published, String)> {
     let revision = i64::try_from(bundle.revision).unwrap_or_default();
+    let mut timings = BuildTimings::default();
+    let t = std::time::Instant::now();
     let json = bundle
         .to_canonical_json()
         .map_err(|e| Error::Internal(format!("bundle JSON: {e}")))?;
     let sha256 = sha256_hex(json.as_bytes());
+    timings.json = t.elapsed();
+    let t = std::time::Instant::now();
     let kid = key.kid().to_owned();
     let etag = etag_for(revision, &kid, &sha256);
     let etag_gzip = format!("{}.gz\"", etag.trim_end_matches('"'));
     let delta = match previous {
         Some(p) if p.revision < revision && p.kid == kid => {
-            let d = Delta::between_hashed(&p.bundle, &p.sha256, &bundle, &sha256)
-                .and_then(|d| d.to_json())
-                .map_err(|e| Error::Internal(format!("policy delta: {e}")))?;
+            let d = match delta {
+                Some(mut d) => {
+                    d.base_sha256.clone_from(&p.sha256);
+                    d.sha256.clone_from(&sha256);
+                    Ok(d)
+                }
+                None => Delta::between_hashed(&p.bundle, &p.sha256, &bundle, &sha256),
+            }
+            .and_then(|d| d.to_json())
+            .map_err(|e| Error::Internal(format!("policy delta: {e}")))?;
             let body = key
                 .sign_delta(&d)
                 .map_err(|e| Error::Internal(format!("signing the delta: {e}")))?;
@@ -196,6 +237,7 @@ fn first_step(
         }
         _ => None,
     };
+    timings.delta = t.elapsed();
     let header_bytes = [
         Bytes::from(etag.clone()),
         Bytes::from(etag_gzip.clone()),
@@ -213,20 +255,68 @@ fn first_step(
         delta,
         full: None,
         built_at: now,
+        timings,
     };
     Ok((published, json))
 }
 
-/// The second step: the whole body signed and compressed.
-fn second_step(json: &str, key: &SigningKey) -> Result<FullBody> {
+/// The second step: the whole body signed and compressed; and how long
+/// signing and compressing took.
+fn second_step(json: &str, key: &SigningKey) -> Result<(FullBody, Duration, Duration)> {
+    let t = std::time::Instant::now();
     let signed = key
         .sign(json)
         .map_err(|e| Error::Internal(format!("signing the bundle: {e}")))?;
+    let sign = t.elapsed();
+    let t = std::time::Instant::now();
     let gzip = gzip(&signed)?;
-    Ok(FullBody {
-        body: Bytes::from(signed),
-        gzip: Bytes::from(gzip),
-    })
+    Ok((
+        FullBody {
+            body: Bytes::from(signed),
+            gzip: Bytes::from(gzip),
+        },
+        sign,
+        t.elapsed(),
+    ))
+}
+
+/// The bundle of `map`'s revision — from the previous bundle and the
+/// changed facts when possible ([`revisions::reassemble`]), else whole —
+/// through the first publishing step.
+fn build(
+    map: &FactMap,
+    changed: Option<(i64, BTreeSet<FactKey>)>,
+    created_at: DateTime<Utc>,
+    key: &SigningKey,
+    previous: Option<&Published>,
+    now: DateTime<Utc>,
+) -> Result<(Published, String)> {
+    let t = std::time::Instant::now();
+    let incremental = match (&changed, previous) {
+        (Some((from, changed)), Some(p)) if p.revision == *from => {
+            revisions::reassemble(&p.bundle, map, changed, created_at)?
+        }
+        _ => None,
+    };
+    let (bundle, delta) = match incremental {
+        Some((bundle, delta)) => {
+            // Every test that changes the policy checks the shortcut
+            // against the whole assembly.
+            debug_assert_eq!(
+                Some(&bundle),
+                revisions::assemble(map, created_at).ok().as_ref(),
+                "reassembled bundle differs from the assembled one"
+            );
+            (bundle, Some(delta))
+        }
+        None => (revisions::assemble(map, created_at)?, None),
+    };
+    let assemble = t.elapsed();
+    let reassembled = delta.is_some();
+    let (mut published, json) = first_step(bundle, delta, key, previous, now)?;
+    published.timings.assemble = assemble;
+    published.timings.reassembled = reassembled;
+    Ok((published, json))
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
@@ -331,52 +421,65 @@ impl PolicyPublisher {
         // Move the facts of the last build forward (reading only what
         // changed); load them whole the first time, or if the head went
         // back (a restored database).
-        let mut map = match facts.take() {
+        let (mut map, changed) = match facts.take() {
             Some(mut m) if m.revision() <= head => {
-                if let Err(e) = m.advance(self.core.db.exec(), head).await {
-                    *facts = Some(m);
-                    return Err(e);
+                let from = m.revision();
+                match m.advance(self.core.db.exec(), head).await {
+                    Ok(changed) => (m, Some((from, changed))),
+                    Err(e) => {
+                        *facts = Some(m);
+                        return Err(e);
+                    }
                 }
-                m
             }
-            _ => FactMap::load(self.core.db.exec(), head).await?,
+            _ => (FactMap::load(self.core.db.exec(), head).await?, None),
         };
-        let read_ms = started.elapsed().as_millis();
+        let read = started.elapsed();
         let key = Arc::new(key);
         let now = self.core.clock.now();
         let (k, previous) = (key.clone(), latest.clone());
         let (map_back, first) = blocking(move || {
-            let first = revisions::assemble(&map, created_at)
-                .and_then(|bundle| first_step(bundle, &k, previous.as_deref(), now));
+            let first = build(&map, changed, created_at, &k, previous.as_deref(), now);
             (map, first)
         })
         .await?;
         map = map_back;
-        let (first, json) = first?;
+        let (mut first, json) = first?;
         *facts = Some(map);
+        first.timings.read = read;
+        first.timings.announced = started.elapsed();
         let first = Arc::new(first);
-        let first_ms = started.elapsed().as_millis();
         // Gateways holding the previous revision can move on now.
         self.current.send_replace(Some(first.clone()));
         let k = key.clone();
-        let full = blocking(move || second_step(&json, &k)).await??;
-        let published = Arc::new(Published {
+        let (full, sign, gzip) = blocking(move || second_step(&json, &k)).await??;
+        let mut published = Published {
             full: Some(Arc::new(full)),
             ..(*first).clone()
-        });
+        };
+        published.timings.sign = sign;
+        published.timings.gzip = gzip;
+        published.timings.total = started.elapsed();
+        let published = Arc::new(published);
         // Builds are serialised, so nothing newer was published meanwhile.
         self.current.send_replace(Some(published.clone()));
         let bytes = published.full.as_ref().map_or(0, |f| f.body.len());
         let gzip_bytes = published.full.as_ref().map_or(0, |f| f.gzip.len());
+        let t = &published.timings;
         tracing::info!(
             revision = head,
             kid = %published.kid,
             bytes,
             gzip_bytes,
             delta_bytes = published.delta.as_ref().map_or(0, |d| d.body.len()),
-            read_ms,
-            first_step_ms = first_ms,
-            total_ms = started.elapsed().as_millis(),
+            read_ms = t.read.as_millis(),
+            assemble_ms = t.assemble.as_millis(),
+            json_ms = t.json.as_millis(),
+            delta_ms = t.delta.as_millis(),
+            announced_ms = t.announced.as_millis(),
+            sign_ms = t.sign.as_millis(),
+            gzip_ms = t.gzip.as_millis(),
+            total_ms = t.total.as_millis(),
             "policy bundle published"
         );
         Ok(published)

@@ -24,6 +24,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use portcullis_policy::bundle::{
     Annotations, Bundle, Group, Principal, Rule, Server, Tool, FORMAT_V1,
 };
+use portcullis_policy::delta::{Changes, Delta, DELTA_FORMAT_V1};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -556,8 +557,13 @@ pub async fn grants_at(exec: Exec<'_>, rev: i64) -> Result<BTreeMap<String, Gran
 #[derive(Debug, Clone, Default)]
 pub struct FactMap {
     revision: i64,
-    facts: BTreeMap<(String, String, String), String>,
+    facts: BTreeMap<FactKey, String>,
+    /// (person, group) of every membership fact: a person's groups.
+    members_by_user: BTreeSet<(String, String)>,
 }
+
+/// A fact's key: (kind, k1, k2).
+pub type FactKey = (String, String, String);
 
 #[derive(sqlx::FromRow)]
 struct ChangedFactRow {
@@ -579,13 +585,51 @@ impl FactMap {
              WHERE rev_from <= $1 AND (rev_to IS NULL OR rev_to > $1)",
             rev
         )?;
+        let facts: BTreeMap<FactKey, String> = rows
+            .into_iter()
+            .map(|r| ((r.kind, r.k1, r.k2), r.value))
+            .collect();
+        let members_by_user = facts
+            .keys()
+            .filter(|(kind, _, _)| kind == kind::MEMBER)
+            .map(|(_, group, user)| (user.clone(), group.clone()))
+            .collect();
         Ok(Self {
             revision: rev,
-            facts: rows
-                .into_iter()
-                .map(|r| ((r.kind, r.k1, r.k2), r.value))
-                .collect(),
+            facts,
+            members_by_user,
         })
+    }
+
+    fn remove(&mut self, key: &FactKey) {
+        if self.facts.remove(key).is_some() && key.0 == kind::MEMBER {
+            self.members_by_user.remove(&(key.2.clone(), key.1.clone()));
+        }
+    }
+
+    fn insert(&mut self, key: FactKey, value: String) {
+        if key.0 == kind::MEMBER {
+            self.members_by_user.insert((key.2.clone(), key.1.clone()));
+        }
+        self.facts.insert(key, value);
+    }
+
+    /// The facts of `kind` whose `k1` is `k1`, in `k2` order.
+    fn family<'a>(
+        &'a self,
+        kind: &'a str,
+        k1: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a String)> + 'a {
+        self.facts
+            .range((kind.to_owned(), k1.to_owned(), String::new())..)
+            .take_while(move |((k, a, _), _)| k == kind && a == k1)
+            .map(|((_, _, b), v)| (b.as_str(), v))
+    }
+
+    /// The value of the single-valued fact (`kind`, `k1`, "").
+    fn one(&self, kind: &str, k1: &str) -> Option<&String> {
+        self.facts
+            .get(&(kind.to_owned(), k1.to_owned(), String::new()))
     }
 
     /// The revision the map holds the facts of.
@@ -606,9 +650,9 @@ impl FactMap {
     /// Moves the map from its revision to `rev` (≥ it) by reading the facts
     /// opened or closed in between: a fact closed in (from, rev] leaves, a
     /// fact opened in (from, rev] and still valid at `rev` enters. Facts of
-    /// revisions above `rev` (committed meanwhile) are not read. Returns how
-    /// many rows were read. On error the map is unchanged.
-    pub async fn advance(&mut self, exec: Exec<'_>, rev: i64) -> Result<usize> {
+    /// revisions above `rev` (committed meanwhile) are not read. Returns the
+    /// keys of the facts that changed. On error the map is unchanged.
+    pub async fn advance(&mut self, exec: Exec<'_>, rev: i64) -> Result<BTreeSet<FactKey>> {
         let from = self.revision;
         if rev < from {
             return Err(Error::Internal(format!(
@@ -616,7 +660,7 @@ impl FactMap {
             )));
         }
         if rev == from {
-            return Ok(0);
+            return Ok(BTreeSet::new());
         }
         let rows = fetch_all!(
             exec,
@@ -626,19 +670,196 @@ impl FactMap {
             from,
             rev
         )?;
-        let n = rows.len();
         let (valid, gone): (Vec<_>, Vec<_>) = rows
             .into_iter()
             .partition(|r| r.rev_from <= rev && r.rev_to.is_none_or(|to| to > rev));
+        let mut changed = BTreeSet::new();
         for r in gone {
-            self.facts.remove(&(r.kind, r.k1, r.k2));
+            let key = (r.kind, r.k1, r.k2);
+            self.remove(&key);
+            changed.insert(key);
         }
         for r in valid {
-            self.facts.insert((r.kind, r.k1, r.k2), r.value);
+            let key = (r.kind, r.k1, r.k2);
+            changed.insert(key.clone());
+            self.insert(key, r.value);
         }
         self.revision = rev;
-        Ok(n)
+        Ok(changed)
     }
+
+    /// The server `id` as the bundle carries it (with its tools, by name).
+    fn server(&self, id: &str) -> Result<Option<Server>> {
+        let Some(value) = self.one(kind::SERVER, id) else {
+            return Ok(None);
+        };
+        let f: ServerFact = from_json(value)?;
+        let tools = self
+            .family(kind::TOOL, id)
+            .map(|(name, value)| {
+                let t: ToolFact = from_json(value)?;
+                Ok(Tool {
+                    name: name.to_owned(),
+                    annotations: t.annotations,
+                    approved: t.approved,
+                    definition_hash: t.definition_hash,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(Server {
+            id: id.to_owned(),
+            slug: f.slug,
+            resource: f.resource,
+            enabled: f.enabled,
+            tools,
+        }))
+    }
+
+    fn group(&self, id: &str) -> Result<Option<Group>> {
+        self.one(kind::GROUP, id).map(|v| from_json(v)).transpose()
+    }
+
+    /// The person `id` with the groups (that exist) they belong to.
+    fn principal(&self, id: &str) -> Result<Option<Principal>> {
+        let Some(value) = self.one(kind::USER, id) else {
+            return Ok(None);
+        };
+        let f: UserFact = from_json(value)?;
+        let groups = self
+            .members_by_user
+            .range((id.to_owned(), String::new())..)
+            .take_while(|(user, _)| user == id)
+            .filter(|(_, group)| self.one(kind::GROUP, group).is_some())
+            .map(|(_, group)| group.clone())
+            .collect();
+        Ok(Some(Principal {
+            id: id.to_owned(),
+            email: f.email,
+            active: f.active,
+            groups,
+        }))
+    }
+
+    /// The rule of grant `id`, if its server exists.
+    fn rule(&self, id: &str) -> Result<Option<Rule>> {
+        let Some(value) = self.one(kind::GRANT, id) else {
+            return Ok(None);
+        };
+        let rule = from_json::<GrantFact>(value)?.rule;
+        Ok(self
+            .one(kind::SERVER, &rule.server)
+            .is_some()
+            .then_some(rule))
+    }
+}
+
+/// Above this many changed facts [`reassemble`] is not worth it.
+const REASSEMBLE_MAX_CHANGES: usize = 5_000;
+
+/// Entries recomputed for `ids`, as changes against the sorted `prev` list
+/// (unchanged entries left out).
+fn changes_for<T: PartialEq>(
+    ids: &BTreeSet<String>,
+    prev: &[T],
+    id_of: impl Fn(&T) -> &str,
+    entry: impl Fn(&str) -> Result<Option<T>>,
+) -> Result<Changes<T>> {
+    let mut out = Changes::default();
+    for id in ids {
+        let before = prev
+            .binary_search_by(|p| id_of(p).cmp(id.as_str()))
+            .ok()
+            .map(|i| &prev[i]);
+        match (before, entry(id)?) {
+            (Some(b), Some(e)) if *b == e => {}
+            (_, Some(e)) => out.upsert.push(e),
+            (Some(_), None) => out.remove.push(id.clone()),
+            (None, None) => {}
+        }
+    }
+    Ok(out)
+}
+
+/// The bundle of `facts`' revision built from `prev` (the bundle of the
+/// revision the facts were at before [`FactMap::advance`] returned
+/// `changed`) by recomputing only the entries the changed facts touch, and
+/// the delta from `prev` to it (hashes left empty). `None` when a full
+/// [`assemble`] is the simpler way: many changes, or a server that appeared
+/// or disappeared (the grants about it come or go with it). The result
+/// equals [`assemble`]'s (debug builds check it).
+pub fn reassemble(
+    prev: &Bundle,
+    facts: &FactMap,
+    changed: &BTreeSet<FactKey>,
+    issued_at: DateTime<Utc>,
+) -> Result<Option<(Bundle, Delta)>> {
+    if changed.len() > REASSEMBLE_MAX_CHANGES {
+        return Ok(None);
+    }
+    let (mut servers, mut groups, mut users, mut rules) = (
+        BTreeSet::new(),
+        BTreeSet::new(),
+        BTreeSet::new(),
+        BTreeSet::new(),
+    );
+    for (kind, k1, k2) in changed {
+        match kind.as_str() {
+            kind::SERVER | kind::TOOL => {
+                servers.insert(k1.clone());
+            }
+            kind::GROUP => {
+                groups.insert(k1.clone());
+                // Its members now, and those who had it before.
+                users.extend(facts.family(kind::MEMBER, k1).map(|(u, _)| u.to_owned()));
+                users.extend(
+                    prev.principals
+                        .iter()
+                        .filter(|p| p.groups.iter().any(|g| g == k1))
+                        .map(|p| p.id.clone()),
+                );
+            }
+            kind::USER => {
+                users.insert(k1.clone());
+            }
+            kind::MEMBER => {
+                users.insert(k2.clone());
+            }
+            kind::GRANT => {
+                rules.insert(k1.clone());
+            }
+            other => return Err(Error::Internal(format!("unknown policy fact kind {other}"))),
+        }
+    }
+    for id in &servers {
+        let was = prev
+            .servers
+            .binary_search_by(|s| s.id.as_str().cmp(id))
+            .is_ok();
+        if was != facts.one(kind::SERVER, id).is_some() {
+            return Ok(None);
+        }
+    }
+    let delta = Delta {
+        format: DELTA_FORMAT_V1.to_owned(),
+        base_revision: prev.revision,
+        base_sha256: String::new(),
+        revision: u64::try_from(facts.revision).unwrap_or_default(),
+        issued_at: issued_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        sha256: String::new(),
+        servers: changes_for(&servers, &prev.servers, |s| &s.id, |id| facts.server(id))?,
+        groups: changes_for(&groups, &prev.groups, |g| &g.id, |id| facts.group(id))?,
+        principals: changes_for(
+            &users,
+            &prev.principals,
+            |p| &p.id,
+            |id| facts.principal(id),
+        )?,
+        rules: changes_for(&rules, &prev.rules, |r| &r.id, |id| facts.rule(id))?,
+    };
+    let next = delta
+        .apply(prev)
+        .map_err(|e| Error::Internal(format!("policy delta: {e}")))?;
+    Ok(Some((next, delta)))
 }
 
 /// Builds the bundle of revision `rev` from the facts valid at it. Callers
