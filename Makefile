@@ -28,8 +28,7 @@ setup:
 
 run:
 	@scripts/setup.sh
-	source scripts/env.sh
-	cargo leptos build --release
+	scripts/build-site.sh
 	mkdir -p data
 	export DATABASE_URL="$${DATABASE_URL:-sqlite:data/portcullis.db?mode=rwc}"
 	export PORTCULLIS_ADDR="$${PORTCULLIS_ADDR:-127.0.0.1:3000}"
@@ -50,8 +49,8 @@ lint:
 
 e2e:
 	@scripts/setup.sh
+	scripts/build-site.sh
 	source scripts/env.sh
-	cargo leptos build --release
 	cd end2end
 	PORTCULLIS_BIN=../$(BIN) npx playwright test
 
@@ -68,8 +67,8 @@ test:
 	cargo clippy --workspace --all-targets -- -D warnings
 	header "lint (wasm): cargo clippy -p app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings"
 	cargo clippy -p app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
-	header "build: cargo leptos build --release"
-	cargo leptos build --release
+	header "build: scripts/build-site.sh (release wasm + CSS + server, as cargo leptos build --release)"
+	scripts/build-site.sh
 	test -x $(BIN) || { echo "✗ $(BIN) was not built"; exit 1; }
 	header "tests (SQLite): PORTCULLIS_TEST_SQLITE=1 cargo test --workspace"
 	PORTCULLIS_TEST_SQLITE=1 cargo test --workspace

@@ -1,10 +1,11 @@
 # shellcheck shell=bash
 # Sourced (not executed) by the Makefile recipes and by scripts/setup.sh.
-# Puts the project's local tools first on PATH: cargo-leptos looks for
-# `tailwindcss`, `wasm-opt` and `wasm-bindgen` on PATH before it tries to
-# download them, and downloading fails on these machines.
+# Puts the project's local tools first on PATH for scripts/build-site.sh
+# (and for cargo-leptos, if a developer uses it: it looks for `tailwindcss`,
+# `wasm-opt` and `wasm-bindgen` on PATH before it tries to download them,
+# and downloading fails on these machines).
 #   style/node_modules/.bin  tailwindcss (v4 CLI), wasm-opt (npm binaryen)
-#   ~/.cargo/bin             cargo-leptos, wasm-bindgen (wasm-bindgen-cli)
+#   ~/.cargo/bin             wasm-bindgen (wasm-bindgen-cli)
 # style/node_modules/.bin comes first so Debian's older wasm-opt, if
 # installed, never wins (its output fails to hydrate).
 _portcullis_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -10,7 +10,6 @@ cd "$ROOT"
 # shellcheck source=scripts/env.sh
 source "$ROOT/scripts/env.sh"
 
-CARGO_LEPTOS_VERSION=0.3.11
 # libxmlsec1-dev, libxml2-dev, libxslt1-dev and libclang-dev build samael (SAML
 # signature checks with xmlsec); xmlsec1 gives tests a command-line signer.
 APT_PACKAGES=(chromium pkg-config libssl-dev libxmlsec1-dev libxml2-dev libxslt1-dev libclang-dev xmlsec1)
@@ -69,20 +68,6 @@ if [ "${#missing_apt[@]}" -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing_apt[@]}"
 fi
 ok "apt packages: ${APT_PACKAGES[*]}"
-
-# --- cargo-leptos ----------------------------------------------------------------
-has_cargo_leptos() {
-  cargo leptos --version 2>/dev/null | grep -qE "(^|[^0-9.])${CARGO_LEPTOS_VERSION//./\\.}([^0-9.]|$)"
-}
-if ! has_cargo_leptos; then
-  wait_for_other_install cargo-leptos
-fi
-if ! has_cargo_leptos; then
-  step "cargo install cargo-leptos ${CARGO_LEPTOS_VERSION} (about 10 minutes)"
-  cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --ignore-rust-version --quiet
-  has_cargo_leptos || die "cargo-leptos ${CARGO_LEPTOS_VERSION} still not found after installing"
-fi
-ok "cargo-leptos ${CARGO_LEPTOS_VERSION}"
 
 # --- wasm-bindgen-cli, same version as the wasm-bindgen crate in Cargo.lock -----
 WASM_BINDGEN_VERSION="$(awk '

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Builds the release site and server: what `cargo leptos build --release`
+# does for this project, as plain commands, so that `make run` and
+# `make test` need no cargo-leptos (compiling it took ~10 of CI's minutes on
+# a clean machine). Same cargo invocations and LEPTOS_* variables as
+# cargo-leptos 0.3.11 with the `[workspace.metadata.leptos]` settings in
+# Cargo.toml, so `cargo leptos watch`/`build` on a developer machine shares
+# the build cache with this script.
+#
+#   1. wasm: `app` with `hydrate`, profile wasm-release, into target/front
+#   2. wasm-bindgen (--target web) → target/site/pkg/portcullis.{js,wasm}
+#   3. wasm-opt -Oz (npm binaryen; Debian's older one breaks hydration)
+#   4. CSS: Tailwind v4 CLI, minified → target/site/pkg/portcullis.css
+#   5. public/ copied to target/site/
+#   6. server: `portcullis` bin, release profile
+#
+# Usage: scripts/build-site.sh [--server-only | --site-only]
+# Tools come from scripts/setup.sh; PATH from scripts/env.sh.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=scripts/env.sh
+source "$ROOT/scripts/env.sh"
+
+what="${1:-all}"
+case "$what" in
+  all | --server-only | --site-only) ;;
+  *) echo "usage: scripts/build-site.sh [--server-only | --site-only]" >&2; exit 2 ;;
+esac
+
+NAME=portcullis
+SITE=target/site
+PKG="$SITE/pkg"
+# The variables cargo-leptos sets for both builds (server functions and
+# hydration read some of them at compile time).
+export LEPTOS_OUTPUT_NAME="$NAME" \
+  LEPTOS_SITE_ROOT="$SITE" \
+  LEPTOS_SITE_PKG_DIR=pkg \
+  LEPTOS_SITE_ADDR=127.0.0.1:3000 \
+  LEPTOS_RELOAD_PORT=3001 \
+  LEPTOS_LIB_DIR=app \
+  LEPTOS_BIN_DIR=. \
+  LEPTOS_JS_MINIFY=true \
+  LEPTOS_HASH_FILES=false
+
+say() { printf '… %s\n' "$*"; }
+
+build_site() {
+  say "wasm: cargo build -p app --lib --target wasm32-unknown-unknown --features hydrate --profile wasm-release"
+  cargo build --package=app --lib --target-dir=target/front --target=wasm32-unknown-unknown \
+    --no-default-features --features=hydrate --profile=wasm-release
+  local wasm=target/front/wasm32-unknown-unknown/wasm-release/app.wasm
+  [ -f "$wasm" ] || { echo "✗ $wasm was not built" >&2; exit 1; }
+
+  mkdir -p "$PKG"
+  local out
+  out="$(mktemp -d)"
+  say "wasm-bindgen --target web --out-name $NAME"
+  wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name "$NAME" "$wasm"
+  # cargo-leptos names the module <name>.wasm (leptos' hydration script
+  # loads that path), not wasm-bindgen's <name>_bg.wasm.
+  say "wasm-opt -Oz"
+  wasm-opt -Oz --enable-bulk-memory "$out/${NAME}_bg.wasm" -o "$out/$NAME.wasm"
+  install -m 0644 "$out/$NAME.wasm" "$PKG/$NAME.wasm"
+  install -m 0644 "$out/$NAME.js" "$PKG/$NAME.js"
+  if [ -d "$out/snippets" ]; then cp -R "$out/snippets" "$PKG/"; fi
+  rm -rf "$out"
+
+  say "tailwindcss → $PKG/$NAME.css"
+  tailwindcss --input style/tailwind.css --output "$PKG/$NAME.css" --minify 2>&1 \
+    | grep -v '^≈ tailwindcss\|^Done in\|^$' || true
+  [ -s "$PKG/$NAME.css" ] || { echo "✗ $PKG/$NAME.css was not written" >&2; exit 1; }
+
+  say "public/ → $SITE/"
+  cp -R public/. "$SITE/"
+}
+
+build_server() {
+  say "server: cargo build -p portcullis --bin portcullis --release"
+  cargo build --package=portcullis --bin=portcullis --no-default-features --release
+}
+
+case "$what" in
+  --site-only) build_site ;;
+  --server-only) build_server ;;
+  all) build_site; build_server ;;
+esac
+printf '✓ site in %s, server at target/release/%s\n' "$SITE" "$NAME"
