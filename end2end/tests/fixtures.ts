@@ -37,7 +37,7 @@ function serverBinary(): string {
     ? path.resolve(process.cwd(), fromEnv)
     : path.join(repoRoot, 'target', 'release', 'portcullis');
   if (!fs.existsSync(bin)) {
-    throw new Error(`server binary not found at ${bin}: run \`cargo leptos build --release\` or set PORTCULLIS_BIN`);
+    throw new Error(`server binary not found at ${bin}: run \`scripts/build-site.sh\` (or make e2e) or set PORTCULLIS_BIN`);
   }
   return bin;
 }
