@@ -354,9 +354,7 @@ async fn policy(State(state): State<ApiState>, req: Request) -> Response {
     let gzip = accepts_gzip(headers);
     let wants_delta = accepts_delta(headers);
     let publisher = &state.0.publisher;
-    let mut rx = publisher.subscribe();
-    let current: Option<Arc<Published>> = rx.borrow_and_update().clone();
-    let current = match current {
+    let current = match publisher.latest() {
         Some(p) => p,
         // First request after start, before the first build finished.
         None => match publisher.refresh().await {
@@ -381,7 +379,14 @@ async fn policy(State(state): State<ApiState>, req: Request) -> Response {
     // minute for idle long-polls).
     let mut stopping = state.0.stopping.clone();
     let _waiting = WaitingGauge::start();
+    // Subscribed only now (a plain poll does not need it); a revision
+    // published since `current` was read is seen at once.
+    let mut rx = publisher.subscribe();
     let newer = tokio::time::timeout(Duration::from_secs(wait), async {
+        let now = rx.borrow_and_update().clone();
+        if let Some(n) = now.filter(|n| n.etag != current.etag) {
+            return Some(n);
+        }
         loop {
             tokio::select! {
                 changed = rx.changed() => if changed.is_err() { return None },
