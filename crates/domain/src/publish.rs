@@ -109,7 +109,6 @@ pub struct BuildTimings {
 /// A signed delta and the representation it applies to.
 #[derive(Debug)]
 pub struct SignedDelta {
-    pub base_revision: i64,
     /// The base's ETags (identity, gzip): a gateway whose `If-None-Match`
     /// names one of them holds the base.
     pub base_etag: String,
@@ -228,7 +227,6 @@ fn first_step(
                 .sign_delta(&d)
                 .map_err(|e| Error::Internal(format!("signing the delta: {e}")))?;
             Some(Arc::new(SignedDelta {
-                base_revision: p.revision,
                 base_etag: p.etag.clone(),
                 base_etag_gzip: p.etag_gzip.clone(),
                 base_etag_bytes: Bytes::from(p.etag.clone()),

@@ -637,16 +637,6 @@ impl FactMap {
         self.revision
     }
 
-    /// How many facts it holds.
-    pub fn len(&self) -> usize {
-        self.facts.len()
-    }
-
-    /// Whether it holds no fact (revision 0).
-    pub fn is_empty(&self) -> bool {
-        self.facts.is_empty()
-    }
-
     /// Moves the map from its revision to `rev` (≥ it) by reading the facts
     /// opened or closed in between: a fact closed in (from, rev] leaves, a
     /// fact opened in (from, rev] and still valid at `rev` enters. Facts of
