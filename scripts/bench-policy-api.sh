@@ -9,7 +9,8 @@
 # server's own ETag in If-None-Match, so both answer 304. Same wrk
 # threads/connections/duration; by default each server is pinned to CPU 1
 # with one worker (nginx `worker_processes 1`, Portcullis
-# `TOKIO_WORKER_THREADS=1`) and wrk to CPU 0, and the pair is run ROUNDS
+# `PORTCULLIS_HTTP_WORKERS=1`, and `TOKIO_WORKER_THREADS=1` for the
+# application runtime the 304s never reach) and wrk to CPU 0, and the pair is run ROUNDS
 # times interleaved (the machine is shared: look at the spread).
 #
 # Usage: scripts/bench-policy-api.sh
@@ -77,7 +78,7 @@ export PORTCULLIS_SECRET_KEY_FILE="$tmp/secret.key"
 "$BIN" demo >/dev/null
 token="$("$BIN" gateway create --name bench-304 | grep -o 'pcg_[A-Za-z0-9_-]*' | head -1)"
 [ -n "$token" ] || { echo "no gateway credential" >&2; exit 1; }
-TOKIO_WORKER_THREADS="$WORKERS" taskset -c "$SERVER_CPUS" "$BIN" serve >"$tmp/portcullis.log" 2>&1 &
+PORTCULLIS_HTTP_WORKERS="$WORKERS" TOKIO_WORKER_THREADS="$WORKERS" taskset -c "$SERVER_CPUS" "$BIN" serve >"$tmp/portcullis.log" 2>&1 &
 pids+=($!)
 purl="http://127.0.0.1:$pport/api/v1/policy"
 wait_http "http://127.0.0.1:$pport/healthz"

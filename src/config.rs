@@ -22,6 +22,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("PORTCULLIS_SESSION_MAX_HOURS", "12", "a console session ends this long after sign-in"),
     ("PORTCULLIS_DB_MAX_CONNECTIONS", "16", "database pool size"),
     ("PORTCULLIS_MAX_BODY_BYTES", "1048576", "largest request body accepted"),
+    ("PORTCULLIS_HTTP_WORKERS", "0", "threads that accept and parse HTTP, each with its own event loop (0: one per CPU this process may use); the application's own work runs on the main runtime (`TOKIO_WORKER_THREADS`)"),
     ("PORTCULLIS_FETCH_ALLOWED_HOSTS", "", "comma-separated `host` or `host:port` the console may fetch from although they resolve to private, loopback or link-local addresses (MCP discovery of internal servers); everything else such is refused"),
     ("PORTCULLIS_SECRET_KEY", "", "base64 of 32 random bytes that seals secrets stored in the database (bundle signing keys); replicas sharing a database must share it. Empty: read `PORTCULLIS_SECRET_KEY_FILE`"),
     ("PORTCULLIS_SECRET_KEY_FILE", "secret.key beside the SQLite file, else data/secret.key", "file holding the secret key, created (mode 0600) with a random key when missing"),
@@ -51,6 +52,8 @@ pub struct Config {
     pub session_max_hours: i64,
     pub db_max_connections: u32,
     pub max_body_bytes: usize,
+    /// HTTP worker threads; 0 means one per CPU this process may use.
+    pub http_workers: usize,
     /// Hosts allowed past the SSRF guard's address checks.
     pub fetch_allowed_hosts: Vec<String>,
     pub bootstrap_owner_email: String,
@@ -90,6 +93,7 @@ struct FileConfig {
     session_max_hours: Option<i64>,
     db_max_connections: Option<u32>,
     max_body_bytes: Option<usize>,
+    http_workers: Option<usize>,
     fetch_allowed_hosts: Option<String>,
     bootstrap_owner_email: Option<String>,
     secret_key: Option<String>,
@@ -221,6 +225,13 @@ impl Config {
             1024,
             64 << 20,
         )? as usize;
+        let http_workers = num(
+            "PORTCULLIS_HTTP_WORKERS",
+            file.http_workers.map(|v| v as i64),
+            0,
+            0,
+            256,
+        )? as usize;
         let fetch_allowed_hosts: Vec<String> =
             get("PORTCULLIS_FETCH_ALLOWED_HOSTS", file.fetch_allowed_hosts)
                 .unwrap_or_default()
@@ -277,6 +288,7 @@ impl Config {
             session_max_hours,
             db_max_connections,
             max_body_bytes,
+            http_workers,
             fetch_allowed_hosts,
             bootstrap_owner_email,
         })

@@ -4,10 +4,12 @@
 //! |---|---|
 //! | [`ops`] | `/healthz`, `/readyz`, `/metrics` |
 //! | [`security`] | security headers with a CSP nonce, CSRF refusal of cross-site writes, request metrics |
+//! | [`serve`] | HTTP workers (one single-threaded runtime per CPU), the fast path before the router, hand-off to the application runtime |
 //! | [`session`] | session cookie → caller, and the sign-in redirect for console pages |
 
 pub mod ops;
 pub mod security;
+pub mod serve;
 pub mod session;
 
 /// The credential of an `Authorization: Bearer …` header (scheme

@@ -20,7 +20,7 @@
 use crate::server::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -28,9 +28,11 @@ use portcullis_domain::gateways::{DecisionBatch, GatewayIdentity, StatusReport};
 use portcullis_domain::publish::{Published, SignedDelta, DELTA_IM};
 use portcullis_domain::Error;
 use serde_json::json;
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The longest `?wait=` a gateway may ask for.
 pub const MAX_WAIT_SECS: u64 = 60;
@@ -53,12 +55,164 @@ pub struct ApiInner {
 
 impl From<&AppState> for ApiState {
     fn from(s: &AppState) -> Self {
+        ApiState::new(&s.services, s.stopping.clone())
+    }
+}
+
+impl ApiState {
+    /// Over `services`; long-polls end when `stopping` turns true.
+    pub fn new(
+        services: &portcullis_domain::Services,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
         ApiState(Arc::new(ApiInner {
-            gateways: s.services.gateways.clone(),
-            publisher: s.services.publisher.clone(),
-            stopping: s.stopping.clone(),
+            gateways: services.gateways.clone(),
+            publisher: services.publisher.clone(),
+            stopping,
         }))
     }
+
+    /// A fast path for one HTTP worker ([`PollFastPath`]).
+    pub fn fast_path(&self) -> PollFastPath {
+        PollFastPath {
+            api: self.clone(),
+            cache: std::sync::Mutex::new(WorkerCache {
+                generation: u64::MAX,
+                current: None,
+                changes: self.0.gateways.changes(),
+                known: HashMap::new(),
+                latencies: Vec::new(),
+            }),
+        }
+    }
+}
+
+/// One HTTP worker's answer to the gateways' most frequent request — a
+/// plain poll (`?wait` absent or 0) whose `If-None-Match` names the
+/// current revision, with a credential accepted within the minute: the
+/// same 304 [`policy`] gives, made from memory before the router
+/// ([`crate::http::serve::FastPath`]). Anything else (also every refusal)
+/// goes through the router.
+///
+/// It keeps its own copies, so a poll writes no memory another worker
+/// uses: the published revision (read again when the publisher's
+/// generation moves), the credentials this worker was shown (each only as
+/// long as the gateway service's memory keeps it, all dropped when any
+/// gateway changes, e.g. a revocation), when it last noted each gateway's
+/// poll for the Gateways page (once a second per revision is enough), and
+/// the request counts (published every second).
+pub struct PollFastPath {
+    api: ApiState,
+    /// Only this worker's thread locks it (never contended).
+    cache: std::sync::Mutex<WorkerCache>,
+}
+
+struct WorkerCache {
+    generation: u64,
+    current: Option<Arc<Published>>,
+    changes: tokio::sync::watch::Receiver<u64>,
+    known: HashMap<[u8; 32], Seen>,
+    /// Latencies (s) of the 304s not yet counted in the metrics.
+    latencies: Vec<f64>,
+}
+
+struct Seen {
+    identity: Arc<GatewayIdentity>,
+    /// When the gateway service's answer goes stale.
+    until: Instant,
+    /// The revision and when this worker last noted a poll of it.
+    noted: Option<(i64, Instant)>,
+}
+
+/// A worker publishes its counts at least this often (besides every second).
+const FLUSH_AT: usize = 4096;
+
+/// How often a worker notes a gateway's polls of one revision.
+const NOTE_EVERY: Duration = Duration::from_secs(1);
+
+impl crate::http::serve::FastPath for PollFastPath {
+    fn answer(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
+        if method != Method::GET || uri.path() != "/api/v1/policy" {
+            return None;
+        }
+        let start = Instant::now();
+        if parse_wait(uri.query()).ok()? != 0 {
+            return None;
+        }
+        let inm = headers.get(header::IF_NONE_MATCH)?.to_str().ok()?;
+        let token = crate::http::bearer_token(headers)?;
+        let api = &self.api.0;
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = &mut *cache;
+        let generation = api.publisher.generation();
+        if generation != cache.generation {
+            cache.current = api.publisher.latest();
+            cache.generation = generation;
+        }
+        let current = cache.current.as_ref()?;
+        if !current.matches(inm) {
+            return None;
+        }
+        if cache.changes.has_changed().unwrap_or(true) {
+            cache.changes.mark_unchanged();
+            cache.known.clear();
+        }
+        let digest = portcullis_domain::gateways::GatewayService::digest(token);
+        let seen = match cache.known.entry(digest) {
+            Entry::Occupied(e) if e.get().until > start => e.into_mut(),
+            entry => {
+                let (identity, until) = api.gateways.remembered(&digest)?;
+                let fresh = Seen {
+                    identity,
+                    until,
+                    noted: None,
+                };
+                match entry {
+                    Entry::Occupied(mut e) => {
+                        e.insert(fresh);
+                        e.into_mut()
+                    }
+                    Entry::Vacant(e) => e.insert(fresh),
+                }
+            }
+        };
+        let noted_recently = seen
+            .noted
+            .is_some_and(|(rev, at)| rev == current.revision && start - at < NOTE_EVERY);
+        if !noted_recently {
+            api.gateways.note_poll(&seen.identity, current.revision);
+            seen.noted = Some((current.revision, start));
+        }
+        let mut res = not_modified(current, accepts_gzip(headers));
+        res.headers_mut().insert(
+            "x-request-id",
+            crate::http::security::request_id_for(headers),
+        );
+        cache.latencies.push(start.elapsed().as_secs_f64());
+        if cache.latencies.len() >= FLUSH_AT {
+            let latencies = std::mem::take(&mut cache.latencies);
+            record_304s(&latencies);
+        }
+        Some(res)
+    }
+
+    fn tick(&self) {
+        let latencies = {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::take(&mut cache.latencies)
+        };
+        record_304s(&latencies);
+    }
+}
+
+/// Counts 304s of the fast path in the request metrics.
+fn record_304s(latencies: &[f64]) {
+    crate::http::security::record_api_answers(
+        &Method::GET,
+        "/api/v1/policy",
+        StatusCode::NOT_MODIFIED,
+        latencies,
+    );
 }
 
 /// The gateway routes (mounted by [`crate::server::router`]).

@@ -5,11 +5,15 @@
 //! the shutdown future resolves (SIGTERM/Ctrl-C in `serve`). Tests call
 //! [`start`] with `127.0.0.1:0` and a fresh database.
 //!
-//! Middleware, outermost first: request id → trace span → metrics →
-//! security headers → body limit → CSRF refusal → session resolution.
+//! Requests arrive on the HTTP workers ([`crate::http::serve`]); a
+//! gateway's `If-None-Match` poll for the current revision is answered
+//! there from memory, everything else goes to the router on this runtime.
+//! Console middleware, outermost first: request id → trace span → metrics →
+//! security headers → body limit → CSRF refusal → session resolution. The
+//! gateway API (`policy_api`) has only request ids, metrics and a body limit.
 
 use crate::config::Config;
-use crate::http::{ops, security, session};
+use crate::http::{ops, security, serve, session};
 use app::ssr::ConsoleConfig;
 use axum::extract::FromRef;
 use axum::routing::get;
@@ -51,6 +55,8 @@ pub struct Running {
     /// The first owner's set-up link, when the console had no active owner.
     pub setup_link: Option<String>,
     pub services: Services,
+    /// Where requests were answered (fast path or router).
+    pub http: Arc<serve::Stats>,
     /// Resolves when the server has stopped.
     pub done: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -202,32 +208,38 @@ pub async fn start(
         .refresh()
         .await
         .map_err(|e| anyhow::anyhow!("policy bundle: {e}"))?;
+    // The gateways' `If-None-Match` 304 is answered by the HTTP workers
+    // before the router, from memory (see `http::serve`).
+    let fast: serve::FastPaths = {
+        let api = crate::policy_api::ApiState::from(&state);
+        Arc::new(move || Box::new(api.fast_path()))
+    };
     let app = router(state, config.max_body_bytes);
-    // No Nagle: streamed HTML and small JSON answers go out at once
-    // (otherwise delayed ACKs add ~40 ms to a response).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
     spawn_policy_tasks(&services, stop_rx.clone());
+    let workers = serve::worker_count(config.http_workers);
+    let http = Arc::new(serve::Stats::new(workers));
+    let served = serve::spawn(
+        listener.into_std()?,
+        workers,
+        app,
+        fast,
+        http.clone(),
+        stop_rx,
+    )?;
     let done = tokio::spawn(async move {
-        let stopping = async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        };
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stopping)
-        .await
+        shutdown.await;
+        // Long-polls end and the workers finish their connections.
+        let _ = stop_tx.send(true);
+        served
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
     });
     Ok(Running {
         addr,
         public_url,
         setup_link,
         services,
+        http,
         done,
     })
 }

@@ -163,20 +163,42 @@ thread_local! {
 /// label values and handles cached per thread.
 pub async fn record_api_metrics(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method: &'static str = match *req.method() {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        _ => "other",
-    };
-    let route: &'static str = match req.uri().path() {
+    let method = req.method().clone();
+    let route = api_route(req.uri().path());
+    let res = next.run(req).await;
+    record_api(&method, route, res.status(), start);
+    res
+}
+
+/// The gateway route `path` is (a static label), or `"unmatched"`.
+fn api_route(path: &str) -> &'static str {
+    match path {
         "/api/v1/policy" => "/api/v1/policy",
         "/api/v1/gateway/status" => "/api/v1/gateway/status",
         "/api/v1/decisions" => "/api/v1/decisions",
         "/.well-known/jwks.json" => "/.well-known/jwks.json",
         _ => "unmatched",
+    }
+}
+
+/// Counts one gateway API answer and its latency since `start`.
+fn record_api(method: &Method, route: &'static str, status: StatusCode, start: Instant) {
+    record_api_answers(method, route, status, &[start.elapsed().as_secs_f64()]);
+}
+
+/// Counts gateway API answers of one kind, one latency (seconds) each
+/// (the serve fast path publishes its counts in batches).
+pub fn record_api_answers(method: &Method, path: &str, status: StatusCode, latencies: &[f64]) {
+    if latencies.is_empty() {
+        return;
+    }
+    let route = api_route(path);
+    let method: &'static str = match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        _ => "other",
     };
-    let res = next.run(req).await;
-    let status: &'static str = match res.status().as_u16() {
+    let status: &'static str = match status.as_u16() {
         200 => "200",
         202 => "202",
         226 => "226",
@@ -192,7 +214,6 @@ pub async fn record_api_metrics(req: Request, next: Next) -> Response {
         503 => "503",
         _ => "other",
     };
-    let elapsed = start.elapsed().as_secs_f64();
     API_METRICS.with_borrow_mut(|m| {
         let (count, latency) = m.entry((method, route, status)).or_insert_with(|| {
             (
@@ -200,10 +221,25 @@ pub async fn record_api_metrics(req: Request, next: Next) -> Response {
                 metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route),
             )
         });
-        count.increment(1);
-        latency.record(elapsed);
+        count.increment(latencies.len() as u64);
+        for l in latencies {
+            latency.record(*l);
+        }
     });
-    res
+}
+
+/// The request id of an answer made before the router (the serve fast
+/// path), as the gateway routes' layers would set it: the client's
+/// `x-request-id`, else a new one.
+pub fn request_id_for(request_headers: &axum::http::HeaderMap) -> HeaderValue {
+    request_headers
+        .get("x-request-id")
+        .cloned()
+        .unwrap_or_else(|| {
+            let mut buf = uuid::Uuid::encode_buffer();
+            let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+            HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("-"))
+        })
 }
 
 #[cfg(test)]

@@ -779,6 +779,158 @@ backend_tests!(
     policy_api_delta,
 );
 
+/// The headers of a response that must match between two answers (all
+/// but the request id and the date).
+fn comparable_headers(res: &reqwest::Response) -> Vec<(String, String)> {
+    let mut h: Vec<(String, String)> = res
+        .headers()
+        .iter()
+        .filter(|(k, _)| *k != "x-request-id" && *k != "date")
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("?").to_owned()))
+        .collect();
+    h.sort();
+    h
+}
+
+/// A plain poll naming the current revision, from a credential accepted
+/// within the minute, is answered by the HTTP worker before the router —
+/// the same 304, headers and all; everything else (a credential not seen
+/// yet, an unknown or revoked one, another ETag, a long-poll, a bad
+/// `wait`, another method) goes through the router.
+#[tokio::test]
+async fn policy_api_304_from_memory_before_the_router() -> TestResult {
+    let srv = TestServer::start().await;
+    let svc = &srv.running.services;
+    let (id, token) = gateway(svc, "edge-1").await;
+    let rev = change(svc, "github").await;
+    published(svc, rev).await;
+    let etag = svc
+        .publisher
+        .latest()
+        .map(|p| p.etag.clone())
+        .unwrap_or_default();
+    let stats = srv.running.http.clone();
+    let counts = move || (stats.from_memory(), stats.routed());
+    let inm = [("if-none-match", etag.as_str())];
+
+    // Not seen yet: the router checks the credential and answers 304.
+    let (fast0, routed0) = counts();
+    let routed = poll(&srv, Some(&token), "", &inm).await;
+    assert_eq!(routed.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(counts(), (fast0, routed0 + 1));
+    // Now remembered: the same answer from memory.
+    let fast = poll(&srv, Some(&token), "", &inm).await;
+    assert_eq!(fast.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(counts(), (fast0 + 1, routed0 + 1));
+    assert_eq!(comparable_headers(&fast), comparable_headers(&routed));
+    assert_eq!(header(&fast, "etag"), etag);
+    assert_eq!(header(&fast, "portcullis-revision"), rev.to_string());
+    assert_eq!(header(&fast, "vary"), "accept-encoding, a-im");
+    assert!(!header(&fast, "x-request-id").is_empty());
+    assert_ne!(
+        header(&fast, "x-request-id"),
+        header(&routed, "x-request-id")
+    );
+    assert!(fast.bytes().await?.is_empty());
+    // A request id the gateway sends comes back; `wait=0` is a plain poll;
+    // the gzip ETag answers from memory too.
+    let res = poll(
+        &srv,
+        Some(&token),
+        "?wait=0",
+        &[("if-none-match", &etag), ("x-request-id", "gw-trace-42")],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(header(&res, "x-request-id"), "gw-trace-42");
+    let gz = format!("{}.gz\"", etag.trim_end_matches('"'));
+    let res = poll(
+        &srv,
+        Some(&token),
+        "",
+        &[("if-none-match", &gz), ("accept-encoding", "gzip")],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(header(&res, "etag"), gz);
+    assert_eq!(counts(), (fast0 + 3, routed0 + 1));
+    // The poll was noted for the Gateways page like any other.
+    svc.gateways.flush_polls().await?;
+    let view = svc.gateways.view(&system()).await?;
+    let g = view.gateways.iter().find(|g| g.id == id);
+    assert_eq!(g.and_then(|g| g.served_revision), Some(rev));
+
+    // Everything else goes through the router.
+    let cases: [(Option<&str>, &str, Vec<(&str, &str)>, StatusCode); 5] = [
+        (
+            Some(&token),
+            "",
+            vec![("if-none-match", "\"1-other\"")],
+            StatusCode::OK,
+        ),
+        (
+            Some(&token),
+            "?wait=soon",
+            inm.to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Some("pcg_unknown"),
+            "",
+            inm.to_vec(),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (None, "", inm.to_vec(), StatusCode::UNAUTHORIZED),
+        (Some(&token), "", vec![], StatusCode::OK),
+    ];
+    for (i, (credential, query, headers, status)) in cases.iter().enumerate() {
+        let res = poll(&srv, *credential, query, headers).await;
+        assert_eq!(res.status(), *status, "case {i}");
+        assert_eq!(counts(), (fast0 + 3, routed0 + 2 + i as u64), "case {i}");
+    }
+    let res = reqwest::Client::new()
+        .post(srv.url("/api/v1/policy"))
+        .bearer_auth(&token)
+        .header("if-none-match", &etag)
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(counts(), (fast0 + 3, routed0 + 7));
+
+    // Revoked: refused from the next request on, never answered from memory.
+    svc.gateways.revoke(&system(), &id).await?;
+    let res = poll(&srv, Some(&token), "", &inm).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(counts(), (fast0 + 3, routed0 + 8));
+    srv.stop().await;
+    Ok(())
+}
+
+/// A gateway that hangs up during a long-poll stops costing the server at
+/// once (the routed request is cancelled, not left waiting out its 30 s).
+#[tokio::test]
+async fn policy_api_long_poll_ends_when_the_gateway_hangs_up() -> TestResult {
+    let srv = TestServer::start().await;
+    let svc = &srv.running.services;
+    let (_, token) = gateway(svc, "edge-1").await;
+    let res = poll(&srv, Some(&token), "", &[]).await;
+    let etag = header(&res, "etag");
+    let idle = svc.publisher.receiver_count();
+    let waiting = long_poll(&srv, &token, &etag);
+    parked(svc, idle + 1).await;
+    waiting.abort();
+    let _ = waiting.await;
+    let gone = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while svc.publisher.receiver_count() > idle {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    assert!(gone.is_ok(), "the long-poll kept waiting after the hang-up");
+    srv.stop().await;
+    Ok(())
+}
+
 /// The same revision gives the same bytes and ETag after a restart; a
 /// gateway's loader refuses an older revision replayed to it and a
 /// tampered body, keeping its last good policy.

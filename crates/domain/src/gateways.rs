@@ -184,6 +184,15 @@ fn state_of(r: &GatewayRow, current: i64, now: DateTime<Utc>) -> (GatewayState, 
 /// gateway id → (last poll, revision sent), not yet written.
 type PendingPolls = HashMap<String, (DateTime<Utc>, i64)>;
 
+/// What memory says of a credential.
+enum Recalled {
+    /// Accepted less than [`CREDENTIAL_TTL`] ago; fresh until the instant.
+    Fresh(Arc<GatewayIdentity>, Instant),
+    /// Accepted before that: check again (kept for when the database is away).
+    Stale(Arc<GatewayIdentity>),
+    Unknown,
+}
+
 struct Remembered {
     identity: Arc<GatewayIdentity>,
     at: Instant,
@@ -447,22 +456,60 @@ impl GatewayService {
         })
     }
 
+    /// The key credentials are remembered by (SHA-256 of the credential).
+    pub fn digest(token: &str) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(token.as_bytes()).into()
+    }
+
+    /// What memory says of the credential with this digest (forgetting
+    /// everything first if a credential was revoked since).
+    fn recall(&self, digest: &[u8; 32]) -> Recalled {
+        let mut c = self.credentials.lock().unwrap_or_else(|e| e.into_inner());
+        if c.changes.has_changed().unwrap_or(false) {
+            c.changes.mark_unchanged();
+            c.known.clear();
+        }
+        match c.known.get(digest) {
+            Some(r) if r.at.elapsed() < CREDENTIAL_TTL => {
+                Recalled::Fresh(r.identity.clone(), r.at + CREDENTIAL_TTL)
+            }
+            Some(r) => Recalled::Stale(r.identity.clone()),
+            None => Recalled::Unknown,
+        }
+    }
+
+    /// The gateway of the credential with this [`Self::digest`] if
+    /// [`Self::authenticate`] accepted it less than a minute ago and no
+    /// gateway changed since, with the moment that answer goes stale;
+    /// `None` otherwise (then ask `authenticate`). Memory only, no `await`:
+    /// the poll fast path.
+    pub fn remembered(&self, digest: &[u8; 32]) -> Option<(Arc<GatewayIdentity>, Instant)> {
+        match self.recall(digest) {
+            Recalled::Fresh(identity, until) => Some((identity, until)),
+            Recalled::Stale(_) | Recalled::Unknown => None,
+        }
+    }
+
+    /// Changes when a gateway changes on any replica (a credential revoked
+    /// or rotated among them): whoever keeps copies of remembered
+    /// credentials drops them when it does.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.credentials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .changes
+            .clone()
+    }
+
     /// The gateway a bearer credential belongs to, or `None` (unknown or
     /// revoked). Answers from memory when it can.
     pub async fn authenticate(&self, token: &str) -> Result<Option<Arc<GatewayIdentity>>> {
-        use sha2::Digest;
-        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
-        let stale = {
-            let mut c = self.credentials.lock().unwrap_or_else(|e| e.into_inner());
-            if c.changes.has_changed().unwrap_or(false) {
-                c.changes.mark_unchanged();
-                c.known.clear();
-            }
-            match c.known.get(&digest) {
-                Some(r) if r.at.elapsed() < CREDENTIAL_TTL => return Ok(Some(r.identity.clone())),
-                Some(r) => Some(r.identity.clone()),
-                None => None,
-            }
+        let digest = Self::digest(token);
+        let stale = match self.recall(&digest) {
+            Recalled::Fresh(identity, _) => return Ok(Some(identity)),
+            Recalled::Stale(identity) => Some(identity),
+            Recalled::Unknown => None,
         };
         let row = fetch_optional!(
             self.core.db.exec(),

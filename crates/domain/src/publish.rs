@@ -40,6 +40,7 @@ use portcullis_policy::Bundle;
 use sha2::Digest;
 use std::collections::BTreeSet;
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -158,6 +159,8 @@ pub struct PolicyPublisher {
     core: Arc<Core>,
     signing: SigningService,
     current: Arc<watch::Sender<Option<Arc<Published>>>>,
+    /// Counts publications ([`Self::generation`]).
+    generation: Arc<AtomicU64>,
     /// The JWKS document and when it was read (retired keys age out of it).
     jwks: Arc<watch::Sender<Option<CachedJwks>>>,
     /// Serialises builds; holds the facts of the last bundle built.
@@ -329,9 +332,22 @@ impl PolicyPublisher {
             core,
             signing,
             current: Arc::new(watch::channel(None).0),
+            generation: Arc::default(),
             jwks: Arc::new(watch::channel(None).0),
             building: Arc::default(),
         }
+    }
+
+    fn publish(&self, p: Arc<Published>) {
+        self.current.send_replace(Some(p));
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Moves on every publication (an announcement or its whole body):
+    /// a reader that keeps a copy of [`Self::latest`] reads it again when
+    /// this changed. One atomic load, no lock.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// The bundle being served, if one was built.
@@ -448,7 +464,7 @@ impl PolicyPublisher {
         first.timings.announced = started.elapsed();
         let first = Arc::new(first);
         // Gateways holding the previous revision can move on now.
-        self.current.send_replace(Some(first.clone()));
+        self.publish(first.clone());
         let k = key.clone();
         let (full, sign, gzip) = blocking(move || second_step(&json, &k)).await??;
         let mut published = Published {
@@ -460,7 +476,7 @@ impl PolicyPublisher {
         published.timings.total = started.elapsed();
         let published = Arc::new(published);
         // Builds are serialised, so nothing newer was published meanwhile.
-        self.current.send_replace(Some(published.clone()));
+        self.publish(published.clone());
         let bytes = published.full.as_ref().map_or(0, |f| f.body.len());
         let gzip_bytes = published.full.as_ref().map_or(0, |f| f.gzip.len());
         let t = &published.timings;
