@@ -10,13 +10,15 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 BIN := target/release/portcullis
+# Built by `cargo test` (the integration tests run it as a subprocess).
+TEST_BIN := target/debug/portcullis
 PG_URL := postgres://postgres@127.0.0.1:5432/postgres
 
 .PHONY: help setup run test fmt lint e2e clean-data
 
 help:
 	@echo "make run         build (release) and serve on PORTCULLIS_ADDR (default 127.0.0.1:3000), SQLite in data/"
-	echo "make test        setup, fmt check, clippy (server + wasm), release build, SQLite + PostgreSQL tests, Playwright"
+	echo "make test        setup, fmt check, clippy (server + wasm), release site build, SQLite + PostgreSQL tests, SCIM fuzzing + compliance, Playwright"
 	echo "make fmt         cargo fmt --all"
 	echo "make lint        fmt check + both clippy runs"
 	echo "make e2e         release build + Playwright tests only"
@@ -67,11 +69,14 @@ test:
 	cargo clippy --workspace --all-targets -- -D warnings
 	header "lint (wasm): cargo clippy -p app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings"
 	cargo clippy -p app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
-	header "build: scripts/build-site.sh (release wasm + CSS + server, as cargo leptos build --release)"
-	scripts/build-site.sh
-	test -x $(BIN) || { echo "✗ $(BIN) was not built"; exit 1; }
+	header "build: scripts/build-site.sh --site-only (release wasm + CSS; the server is the test build's)"
+	scripts/build-site.sh --site-only
 	header "tests (SQLite): PORTCULLIS_TEST_SQLITE=1 cargo test --workspace"
 	PORTCULLIS_TEST_SQLITE=1 cargo test --workspace
+	# The browser and SCIM compliance runs use the server binary this step
+	# built (debug profile, every debug assertion on) rather than a second,
+	# release build of the whole dependency tree (~10 minutes on CI).
+	test -x $(TEST_BIN) || { echo "✗ $(TEST_BIN) was not built"; exit 1; }
 	header "tests (PostgreSQL): cargo test --test api -- --ignored postgres"
 	pg_up() {
 	  if command -v pg_isready >/dev/null 2>&1; then pg_isready -q -h 127.0.0.1 -p 5432
@@ -94,11 +99,11 @@ test:
 	header "fuzz: SCIM filter and PATCH parsers (scripts/fuzz-scim.sh 10)"
 	scripts/fuzz-scim.sh 10
 	header "SCIM compliance: scim2-tester against a fresh server"
-	scripts/scim-compliance.sh $(BIN)
+	scripts/scim-compliance.sh $(TEST_BIN)
 	header "browser tests: Playwright (end2end/)"
-	(cd end2end && PORTCULLIS_BIN=../$(BIN) npx playwright test)
+	(cd end2end && PORTCULLIS_BIN=../$(TEST_BIN) npx playwright test)
 	echo
-	echo "SUMMARY: make test OK in $$((SECONDS - start))s — fmt, clippy (server + wasm), release build, SQLite tests, PostgreSQL tests ($$pg_suite), SCIM fuzzing, scim2-tester, Playwright"
+	echo "SUMMARY: make test OK in $$((SECONDS - start))s — fmt, clippy (server + wasm), release site build, SQLite tests, PostgreSQL tests ($$pg_suite), SCIM fuzzing, scim2-tester, Playwright"
 
 clean-data:
 	@rm -rf data

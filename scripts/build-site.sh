@@ -31,17 +31,9 @@ esac
 NAME=portcullis
 SITE=target/site
 PKG="$SITE/pkg"
-# The variables cargo-leptos sets for both builds (server functions and
-# hydration read some of them at compile time).
-export LEPTOS_OUTPUT_NAME="$NAME" \
-  LEPTOS_SITE_ROOT="$SITE" \
-  LEPTOS_SITE_PKG_DIR=pkg \
-  LEPTOS_SITE_ADDR=127.0.0.1:3000 \
-  LEPTOS_RELOAD_PORT=3001 \
-  LEPTOS_LIB_DIR=app \
-  LEPTOS_BIN_DIR=. \
-  LEPTOS_JS_MINIFY=true \
-  LEPTOS_HASH_FILES=false
+# The LEPTOS_* variables cargo-leptos sets for both builds come from
+# scripts/env.sh (every cargo command of the Makefile sees the same ones, so
+# the test build's server binary serves this site too).
 
 say() { printf '… %s\n' "$*"; }
 

@@ -19,4 +19,20 @@ if [ -z "${CHROMIUM_PATH:-}" ] && command -v chromium >/dev/null 2>&1; then
   CHROMIUM_PATH="$(command -v chromium)"
   export CHROMIUM_PATH
 fi
+# The variables cargo-leptos sets when it builds the site and the server
+# (`[workspace.metadata.leptos]` in Cargo.toml). Some are read at compile
+# time: without LEPTOS_OUTPUT_NAME, leptos makes pages load
+# `portcullis_bg.wasm` instead of the `portcullis.wasm` the site build
+# writes. Exported for every cargo command of the Makefile and the scripts
+# (clippy, tests, benches, scripts/build-site.sh), so they share one build
+# cache and any server binary they build serves the site.
+export LEPTOS_OUTPUT_NAME=portcullis \
+  LEPTOS_SITE_ROOT=target/site \
+  LEPTOS_SITE_PKG_DIR=pkg \
+  LEPTOS_SITE_ADDR=127.0.0.1:3000 \
+  LEPTOS_RELOAD_PORT=3001 \
+  LEPTOS_LIB_DIR=app \
+  LEPTOS_BIN_DIR=. \
+  LEPTOS_JS_MINIFY=true \
+  LEPTOS_HASH_FILES=false
 unset _portcullis_root
