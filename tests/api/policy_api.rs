@@ -861,7 +861,14 @@ async fn policy_api_304_from_memory_before_the_router() -> TestResult {
     assert_eq!(g.and_then(|g| g.served_revision), Some(rev));
 
     // Everything else goes through the router.
-    let cases: [(Option<&str>, &str, Vec<(&str, &str)>, StatusCode); 5] = [
+    /// Credential, query, headers, the router's answer.
+    type Case<'a> = (
+        Option<&'a str>,
+        &'a str,
+        Vec<(&'a str, &'a str)>,
+        StatusCode,
+    );
+    let cases: [Case; 5] = [
         (
             Some(&token),
             "",
