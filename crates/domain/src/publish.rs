@@ -15,7 +15,9 @@
 //!   3229 `226 IM Used`, see `docs/policy-api.md`), then the whole signed
 //!   body and its gzip (6 MB for 10,000 people: signing and compressing it
 //!   takes far longer than the delta). Readers that need the whole body wait
-//!   for the second step ([`PolicyPublisher::full`]).
+//!   for the second step ([`PolicyPublisher::full`]). The second step runs
+//!   on a thread of lower CPU priority, so it does not compete with the
+//!   server writing the deltas to the waiting gateways.
 //! - [`PolicyPublisher::run`] rebuilds when a transaction moved the policy
 //!   head or the signing key (in this process, or on another replica via
 //!   PostgreSQL `NOTIFY`, see [`crate::db::Db::listen`]), and checks the head
@@ -320,6 +322,42 @@ fn build(
     Ok((published, json))
 }
 
+/// The nice value of the thread that signs and compresses whole bodies
+/// (0 is normal; 10 gets ~1/10 of a normal thread's CPU share when they
+/// compete, all of it when the CPU is otherwise idle).
+const BACKGROUND_NICE: i32 = 10;
+
+/// Runs `f` on a thread of its own at lower CPU priority
+/// ([`BACKGROUND_NICE`]): the second publishing step, which runs right
+/// after a revision is announced — exactly while the workers write the
+/// deltas to every waiting gateway. At normal priority it takes a core
+/// away from that fan-out (signing and gzip of a 10,000-person bundle are
+/// ~150 ms of CPU); at lower priority it runs in what the fan-out leaves.
+/// A thread per publication (not the blocking pool): a thread's nice value
+/// can be raised without privileges but not lowered back.
+async fn background<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("policy-sign".to_owned())
+        .spawn(move || {
+            lower_priority();
+            let _ = tx.send(f());
+        })
+        .map_err(|e| Error::Internal(format!("bundle signing thread: {e}")))?;
+    rx.await
+        .map_err(|_| Error::Internal("bundle signing thread failed".to_owned()))
+}
+
+/// Raises the calling thread's nice value (on Linux, `setpriority` with no
+/// pid changes only the calling thread). Failing is harmless: the work
+/// then runs at normal priority.
+fn lower_priority() {
+    #[cfg(unix)]
+    if let Err(e) = rustix::process::setpriority_process(None, BACKGROUND_NICE) {
+        tracing::debug!(error = %e, "could not lower the bundle signing thread's priority");
+    }
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
@@ -466,7 +504,7 @@ impl PolicyPublisher {
         // Gateways holding the previous revision can move on now.
         self.publish(first.clone());
         let k = key.clone();
-        let (full, sign, gzip) = blocking(move || second_step(&json, &k)).await??;
+        let (full, sign, gzip) = background(move || second_step(&json, &k)).await??;
         let mut published = Published {
             full: Some(Arc::new(full)),
             ..(*first).clone()
