@@ -17,6 +17,7 @@
 //! middleware (sessions, CSP, CSRF) — they take no cookies — but keep
 //! request ids, metrics and a body limit.
 
+use crate::http::serve::FastAnswer;
 use crate::server::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
@@ -87,12 +88,18 @@ impl ApiState {
     }
 }
 
-/// One HTTP worker's answer to the gateways' most frequent request — a
-/// plain poll (`?wait` absent or 0) whose `If-None-Match` names the
-/// current revision, with a credential accepted within the minute: the
-/// same 304 [`policy`] gives, made from memory before the router
-/// ([`crate::http::serve::FastPath`]). Anything else (also every refusal)
-/// goes through the router.
+/// One HTTP worker's answers to the gateways' polls whose `If-None-Match`
+/// names the current revision, with a credential accepted within the
+/// minute — the same answers [`policy`] gives, made from memory before the
+/// router ([`crate::http::serve::FastPath`]):
+/// - a plain poll (`?wait` absent or 0): the 304, at once;
+/// - a long-poll (`?wait=N`): held on the worker, waiting on the
+///   publisher's channel; the delta, the whole body or the 304 at the
+///   timeout is written by the worker that read the request, so a change
+///   wakes the workers directly instead of a task per gateway on the
+///   application runtime handing its answer back to a worker.
+///
+/// Anything else (also every refusal) goes through the router.
 ///
 /// It keeps its own copies, so a poll writes no memory another worker
 /// uses: the published revision (read again when the publisher's
@@ -130,20 +137,19 @@ const FLUSH_AT: usize = 4096;
 /// How often a worker notes a gateway's polls of one revision.
 const NOTE_EVERY: Duration = Duration::from_secs(1);
 
-impl crate::http::serve::FastPath for PollFastPath {
-    fn answer(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
-        if method != Method::GET || uri.path() != "/api/v1/policy" {
-            return None;
-        }
-        let start = Instant::now();
-        if parse_wait(uri.query()).ok()? != 0 {
-            return None;
-        }
+impl PollFastPath {
+    /// What the worker knows about a request it may answer: the current
+    /// revision, which the gateway holds, and the gateway behind the
+    /// credential. `None` sends the request through the router.
+    fn admit<'c>(
+        &self,
+        cache: &'c mut WorkerCache,
+        headers: &HeaderMap,
+        start: Instant,
+    ) -> Option<(&'c Arc<Published>, &'c mut Seen)> {
         let inm = headers.get(header::IF_NONE_MATCH)?.to_str().ok()?;
         let token = crate::http::bearer_token(headers)?;
         let api = &self.api.0;
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        let cache = &mut *cache;
         let generation = api.publisher.generation();
         if generation != cache.generation {
             cache.current = api.publisher.latest();
@@ -157,43 +163,68 @@ impl crate::http::serve::FastPath for PollFastPath {
             cache.changes.mark_unchanged();
             cache.known.clear();
         }
+        // Not seen by this worker, or its minute is up: ask the gateway
+        // service's memory again (at most once a minute per credential).
         let digest = portcullis_domain::gateways::GatewayService::digest(token);
+        let remembered = || {
+            let (identity, until) = api.gateways.remembered(&digest)?;
+            Some(Seen {
+                identity,
+                until,
+                noted: None,
+            })
+        };
         let seen = match cache.known.entry(digest) {
             Entry::Occupied(e) if e.get().until > start => e.into_mut(),
-            entry => {
-                let (identity, until) = api.gateways.remembered(&digest)?;
-                let fresh = Seen {
-                    identity,
-                    until,
-                    noted: None,
-                };
-                match entry {
-                    Entry::Occupied(mut e) => {
-                        e.insert(fresh);
-                        e.into_mut()
-                    }
-                    Entry::Vacant(e) => e.insert(fresh),
-                }
+            Entry::Occupied(mut e) => {
+                e.insert(remembered()?);
+                e.into_mut()
             }
+            Entry::Vacant(e) => e.insert(remembered()?),
         };
+        Some((current, seen))
+    }
+}
+
+impl crate::http::serve::FastPath for PollFastPath {
+    fn answer(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<FastAnswer> {
+        if method != Method::GET || uri.path() != "/api/v1/policy" {
+            return None;
+        }
+        let start = Instant::now();
+        let wait = parse_wait(uri.query()).ok()?;
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = &mut *cache;
+        let (current, seen) = self.admit(cache, headers, start)?;
+        let request_id = crate::http::security::request_id_for(headers);
+        if wait > 0 {
+            return Some(FastAnswer::Later(Box::pin(self.api.clone().long_poll(
+                seen.identity.clone(),
+                current.clone(),
+                headers.clone(),
+                wait,
+                request_id,
+                start,
+            ))));
+        }
         let noted_recently = seen
             .noted
             .is_some_and(|(rev, at)| rev == current.revision && start - at < NOTE_EVERY);
         if !noted_recently {
-            api.gateways.note_poll(&seen.identity, current.revision);
+            self.api
+                .0
+                .gateways
+                .note_poll(&seen.identity, current.revision);
             seen.noted = Some((current.revision, start));
         }
         let mut res = not_modified(current, accepts_gzip(headers));
-        res.headers_mut().insert(
-            "x-request-id",
-            crate::http::security::request_id_for(headers),
-        );
+        res.headers_mut().insert("x-request-id", request_id);
         cache.latencies.push(start.elapsed().as_secs_f64());
         if cache.latencies.len() >= FLUSH_AT {
             let latencies = std::mem::take(&mut cache.latencies);
             record_304s(&latencies);
         }
-        Some(res)
+        Some(FastAnswer::Now(res))
     }
 
     fn tick(&self) {
@@ -202,6 +233,86 @@ impl crate::http::serve::FastPath for PollFastPath {
             std::mem::take(&mut cache.latencies)
         };
         record_304s(&latencies);
+    }
+}
+
+impl ApiState {
+    /// A long-poll held by an HTTP worker (the gateway and its revision
+    /// checked by [`PollFastPath::admit`]): waits on the publisher's
+    /// channel only, answers from memory (the whole body may be awaited
+    /// the same way), and does what the router's layers would do (request
+    /// id, metrics).
+    async fn long_poll(
+        self,
+        gateway: Arc<GatewayIdentity>,
+        current: Arc<Published>,
+        headers: HeaderMap,
+        wait: u64,
+        request_id: HeaderValue,
+        start: Instant,
+    ) -> Response {
+        let inm = headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok());
+        let (revision, mut res) = self
+            .wait_and_answer(
+                &current,
+                inm,
+                wait,
+                accepts_delta(&headers),
+                accepts_gzip(&headers),
+            )
+            .await;
+        self.0.gateways.note_poll(&gateway, revision);
+        res.headers_mut().insert("x-request-id", request_id);
+        crate::http::security::record_api_answers(
+            &Method::GET,
+            "/api/v1/policy",
+            res.status(),
+            &[start.elapsed().as_secs_f64()],
+        );
+        res
+    }
+
+    /// Waits up to `wait` seconds for a revision with another ETag than
+    /// `current` (the one the gateway holds) and answers it; a 304 for
+    /// `current` when the wait is over or the server shuts down (graceful
+    /// shutdown must not wait a minute for idle long-polls). Returns the
+    /// revision answered with the answer.
+    async fn wait_and_answer(
+        &self,
+        current: &Arc<Published>,
+        inm: Option<&str>,
+        wait: u64,
+        wants_delta: bool,
+        gzip: bool,
+    ) -> (i64, Response) {
+        let mut stopping = self.0.stopping.clone();
+        let _waiting = WaitingGauge::start();
+        // Subscribed only now (a plain poll does not need it); a revision
+        // published since `current` was read is seen at once.
+        let mut rx = self.0.publisher.subscribe();
+        let newer = tokio::time::timeout(Duration::from_secs(wait), async {
+            let now = rx.borrow_and_update().clone();
+            if let Some(n) = now.filter(|n| n.etag != current.etag) {
+                return Some(n);
+            }
+            loop {
+                tokio::select! {
+                    changed = rx.changed() => if changed.is_err() { return None },
+                    _ = stopping.wait_for(|s| *s) => return None,
+                }
+                let next = rx.borrow_and_update().clone();
+                if let Some(n) = next.filter(|n| n.etag != current.etag) {
+                    return Some(n);
+                }
+            }
+        })
+        .await;
+        match newer {
+            Ok(Some(n)) => answer(self, &n, inm, wants_delta, gzip).await,
+            _ => (current.revision, not_modified(current, gzip)),
+        }
     }
 }
 
@@ -528,42 +639,11 @@ async fn policy(State(state): State<ApiState>, req: Request) -> Response {
         state.0.gateways.note_poll(&gateway, current.revision);
         return not_modified(&current, gzip);
     }
-    // Long-poll: until a revision with another ETag is announced, the wait
-    // is over, or the server shuts down (graceful shutdown must not wait a
-    // minute for idle long-polls).
-    let mut stopping = state.0.stopping.clone();
-    let _waiting = WaitingGauge::start();
-    // Subscribed only now (a plain poll does not need it); a revision
-    // published since `current` was read is seen at once.
-    let mut rx = publisher.subscribe();
-    let newer = tokio::time::timeout(Duration::from_secs(wait), async {
-        let now = rx.borrow_and_update().clone();
-        if let Some(n) = now.filter(|n| n.etag != current.etag) {
-            return Some(n);
-        }
-        loop {
-            tokio::select! {
-                changed = rx.changed() => if changed.is_err() { return None },
-                _ = stopping.wait_for(|s| *s) => return None,
-            }
-            let next = rx.borrow_and_update().clone();
-            if let Some(n) = next.filter(|n| n.etag != current.etag) {
-                return Some(n);
-            }
-        }
-    })
-    .await;
-    match newer {
-        Ok(Some(n)) => {
-            let (revision, res) = answer(&state, &n, inm, wants_delta, gzip).await;
-            state.0.gateways.note_poll(&gateway, revision);
-            res
-        }
-        _ => {
-            state.0.gateways.note_poll(&gateway, current.revision);
-            not_modified(&current, gzip)
-        }
-    }
+    let (revision, res) = state
+        .wait_and_answer(&current, inm, wait, wants_delta, gzip)
+        .await;
+    state.0.gateways.note_poll(&gateway, revision);
+    res
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(

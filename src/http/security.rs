@@ -186,13 +186,18 @@ fn record_api(method: &Method, route: &'static str, status: StatusCode, start: I
     record_api_answers(method, route, status, &[start.elapsed().as_secs_f64()]);
 }
 
-/// Counts gateway API answers of one kind, one latency (seconds) each
-/// (the serve fast path publishes its counts in batches).
-pub fn record_api_answers(method: &Method, path: &str, status: StatusCode, latencies: &[f64]) {
+/// Counts gateway API answers of one kind on `route` (a gateway route,
+/// as [`api_route`] names it), one latency (seconds) each (the serve fast
+/// path publishes its counts in batches).
+pub fn record_api_answers(
+    method: &Method,
+    route: &'static str,
+    status: StatusCode,
+    latencies: &[f64],
+) {
     if latencies.is_empty() {
         return;
     }
-    let route = api_route(path);
     let method: &'static str = match *method {
         Method::GET => "GET",
         Method::POST => "POST",

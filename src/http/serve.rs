@@ -5,11 +5,12 @@
 //! listening socket and serves the connections it accepted: parsing,
 //! keep-alive and writing never cross threads. Before the router, each
 //! request is offered to the worker's own *fast path*, which may answer
-//! from memory (the gateways' `If-None-Match` 304, see
+//! from memory, at once or after waiting on memory (the gateways'
+//! `If-None-Match` 304 and their long-polls, see
 //! [`crate::policy_api::PollFastPath`]). Everything
 //! else is handed to the application runtime (the multi-threaded one
 //! [`crate::server::start`] runs on), where the database pools, background
-//! tasks, long-polls and server-side rendering live; a response body that
+//! tasks and server-side rendering live; a response body that
 //! is produced lazily (streamed HTML) is pumped there too and relayed back
 //! frame by frame, so no application work ever runs on an HTTP worker.
 //!
@@ -36,6 +37,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,9 +55,20 @@ use tower::ServiceExt;
 /// the other workers.
 pub trait FastPath: Send + Sync {
     /// The answer, or `None` to send the request through the router.
-    fn answer(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<Response>;
+    fn answer(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<FastAnswer>;
     /// Called on the worker about once a second (publish buffered counts).
     fn tick(&self) {}
+}
+
+/// A fast path's answer: at once, or later from memory.
+pub enum FastAnswer {
+    /// Written at once.
+    Now(Response),
+    /// Awaited on the worker. Only for futures that wait on memory (a
+    /// `watch` channel, a timer) and then answer from memory — never
+    /// database I/O or heavy work, which belongs on the application
+    /// runtime. Dropped if the client goes away first.
+    Later(Pin<Box<dyn Future<Output = Response> + Send>>),
 }
 
 /// Makes one [`FastPath`] per worker.
@@ -252,10 +265,14 @@ async fn accept_error(e: std::io::Error) {
 /// runtime).
 async fn handle(worker: &Worker, req: Request<Incoming>, peer: SocketAddr) -> Response {
     let shared = &worker.shared;
-    let stats = &shared.stats.workers[worker.index % shared.stats.workers.len()];
-    if let Some(res) = worker.fast.answer(req.method(), req.uri(), req.headers()) {
+    // `Stats::new(workers)` has a slot per worker.
+    let stats = &shared.stats.workers[worker.index];
+    if let Some(answer) = worker.fast.answer(req.method(), req.uri(), req.headers()) {
         stats.from_memory.fetch_add(1, Ordering::Relaxed);
-        return res;
+        return match answer {
+            FastAnswer::Now(res) => res,
+            FastAnswer::Later(res) => res.await,
+        };
     }
     stats.routed.fetch_add(1, Ordering::Relaxed);
     let mut req = req.map(Body::new);

@@ -77,6 +77,15 @@ async fn parked(svc: &Services, n: usize) {
     assert!(waited.is_ok(), "the long-poll never started waiting");
 }
 
+/// The ETag of the revision `svc` serves now (read from memory, so no
+/// request has shown the gateway's credential yet).
+fn current_etag(svc: &Services) -> String {
+    svc.publisher
+        .latest()
+        .map(|p| p.etag.clone())
+        .unwrap_or_default()
+}
+
 /// Waits until `svc` publishes revision `rev` (the publisher rebuilds
 /// right after a change commits, asynchronously).
 pub(crate) async fn published(svc: &Services, rev: i64) {
@@ -795,8 +804,8 @@ fn comparable_headers(res: &reqwest::Response) -> Vec<(String, String)> {
 /// A plain poll naming the current revision, from a credential accepted
 /// within the minute, is answered by the HTTP worker before the router —
 /// the same 304, headers and all; everything else (a credential not seen
-/// yet, an unknown or revoked one, another ETag, a long-poll, a bad
-/// `wait`, another method) goes through the router.
+/// yet, an unknown or revoked one, another ETag, a bad `wait`, another
+/// method) goes through the router.
 #[tokio::test]
 async fn policy_api_304_from_memory_before_the_router() -> TestResult {
     let srv = TestServer::start().await;
@@ -804,11 +813,7 @@ async fn policy_api_304_from_memory_before_the_router() -> TestResult {
     let (id, token) = gateway(svc, "edge-1").await;
     let rev = change(svc, "github").await;
     published(svc, rev).await;
-    let etag = svc
-        .publisher
-        .latest()
-        .map(|p| p.etag.clone())
-        .unwrap_or_default();
+    let etag = current_etag(svc);
     let stats = srv.running.http.clone();
     let counts = move || (stats.from_memory(), stats.routed());
     let inm = [("if-none-match", etag.as_str())];
@@ -913,27 +918,134 @@ async fn policy_api_304_from_memory_before_the_router() -> TestResult {
     Ok(())
 }
 
+/// A long-poll of a gateway whose credential was accepted within the
+/// minute is held by the HTTP worker that read it (not by a task on the
+/// application runtime) and answered from there: the same 226 with the
+/// signed delta a routed long-poll gives, and the same 304 at the timeout.
+#[tokio::test]
+async fn policy_api_long_poll_held_by_the_http_worker() -> TestResult {
+    let srv = TestServer::start().await;
+    let svc = &srv.running.services;
+    let (_, token) = gateway(svc, "edge-1").await;
+    let first = change(svc, "github").await;
+    published(svc, first).await;
+    let stats = srv.running.http.clone();
+    let counts = move || (stats.from_memory(), stats.routed());
+    let current = || current_etag(svc);
+    let delta_poll = |etag: String| {
+        let req = reqwest::Client::new()
+            .get(srv.url("/api/v1/policy?wait=30"))
+            .bearer_auth(&token)
+            .header("a-im", "portcullis-delta")
+            .header("if-none-match", etag);
+        tokio::spawn(req.send())
+    };
+    let mut loader = Loader::new(verifier(&srv).await);
+    let whole = svc
+        .publisher
+        .latest()
+        .and_then(|p| p.full.as_ref().map(|f| f.body.clone()))
+        .ok_or("no whole body published")?;
+    loader.load(&whole)?;
+
+    // The credential's first request: checked by the router, which holds
+    // the long-poll.
+    let (fast0, routed0) = counts();
+    let idle = svc.publisher.receiver_count();
+    let waiting = delta_poll(current());
+    parked(svc, idle + 1).await;
+    assert_eq!(counts(), (fast0, routed0 + 1));
+    let second = change(svc, "linear").await;
+    let routed = waiting.await??;
+    assert_eq!(routed.status(), StatusCode::IM_USED);
+    assert_eq!(header(&routed, "portcullis-revision"), second.to_string());
+    let routed_headers = header_names(&routed);
+    assert_eq!(
+        loader.load_delta(&routed.bytes().await?)?.revision,
+        second as u64
+    );
+
+    // Now remembered: the worker holds the next one and answers it the same way.
+    published(svc, second).await;
+    let waiting = delta_poll(current());
+    parked(svc, idle + 1).await;
+    assert_eq!(counts(), (fast0 + 1, routed0 + 1));
+    let third = change(svc, "notion").await;
+    let held = waiting.await??;
+    assert_eq!(held.status(), StatusCode::IM_USED);
+    assert_eq!(header(&held, "portcullis-revision"), third.to_string());
+    assert_eq!(header(&held, "im"), "portcullis-delta");
+    assert!(!header(&held, "x-request-id").is_empty());
+    assert_eq!(header_names(&held), routed_headers);
+    assert_eq!(
+        loader.load_delta(&held.bytes().await?)?.revision,
+        third as u64,
+        "the worker's delta moves the gateway on"
+    );
+
+    // No change: the worker's 304 at the timeout equals the router's plain one.
+    published(svc, third).await;
+    let etag = current();
+    let plain = poll(&srv, Some(&token), "", &[("if-none-match", &etag)]).await;
+    let before = counts();
+    let timed_out = poll(&srv, Some(&token), "?wait=1", &[("if-none-match", &etag)]).await;
+    assert_eq!(timed_out.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(counts(), (before.0 + 1, before.1));
+    assert_eq!(comparable_headers(&timed_out), comparable_headers(&plain));
+    assert_eq!(svc.publisher.receiver_count(), idle, "nothing left waiting");
+    srv.stop().await;
+    Ok(())
+}
+
+/// The names of a response's headers, sorted (their values differ between
+/// two revisions).
+fn header_names(res: &reqwest::Response) -> Vec<String> {
+    let mut names: Vec<String> = res.headers().keys().map(|k| k.to_string()).collect();
+    names.sort();
+    names
+}
+
 /// A gateway that hangs up during a long-poll stops costing the server at
-/// once (the routed request is cancelled, not left waiting out its 30 s).
+/// once, whether the router or an HTTP worker holds it (not left waiting
+/// out its 30 s).
 #[tokio::test]
 async fn policy_api_long_poll_ends_when_the_gateway_hangs_up() -> TestResult {
     let srv = TestServer::start().await;
     let svc = &srv.running.services;
     let (_, token) = gateway(svc, "edge-1").await;
-    let res = poll(&srv, Some(&token), "", &[]).await;
-    let etag = header(&res, "etag");
+    let rev = change(svc, "github").await;
+    published(svc, rev).await;
+    let etag = current_etag(svc);
+    let stats = srv.running.http.clone();
     let idle = svc.publisher.receiver_count();
-    let waiting = long_poll(&srv, &token, &etag);
-    parked(svc, idle + 1).await;
-    waiting.abort();
-    let _ = waiting.await;
-    let gone = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        while svc.publisher.receiver_count() > idle {
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-        }
-    })
-    .await;
-    assert!(gone.is_ok(), "the long-poll kept waiting after the hang-up");
+    // First the router holds it (credential not seen yet), then a worker.
+    for (i, held_by) in ["router", "worker"].into_iter().enumerate() {
+        let before = (stats.from_memory(), stats.routed());
+        let waiting = long_poll(&srv, &token, &etag);
+        parked(svc, idle + 1).await;
+        let after = (stats.from_memory(), stats.routed());
+        assert_eq!(
+            after,
+            if i == 0 {
+                (before.0, before.1 + 1)
+            } else {
+                (before.0 + 1, before.1)
+            },
+            "held by the {held_by}"
+        );
+        waiting.abort();
+        let _ = waiting.await;
+        let gone = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while svc.publisher.receiver_count() > idle {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+        })
+        .await;
+        assert!(
+            gone.is_ok(),
+            "the long-poll held by the {held_by} kept waiting after the hang-up"
+        );
+    }
     srv.stop().await;
     Ok(())
 }
