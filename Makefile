@@ -77,7 +77,7 @@ test:
 	# built (debug profile, every debug assertion on) rather than a second,
 	# release build of the whole dependency tree (~10 minutes on CI).
 	test -x $(TEST_BIN) || { echo "✗ $(TEST_BIN) was not built"; exit 1; }
-	header "tests (PostgreSQL): cargo test --test api -- --ignored postgres"
+	header "tests (PostgreSQL): cargo test --workspace --tests -- --ignored postgres"
 	pg_up() {
 	  if command -v pg_isready >/dev/null 2>&1; then pg_isready -q -h 127.0.0.1 -p 5432
 	  else (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; fi
@@ -91,7 +91,12 @@ test:
 	fi
 	if pg_up; then
 	  pg_suite=ran
-	  PORTCULLIS_TEST_POSTGRES_URL=$(PG_URL) cargo test --test api -- --ignored postgres
+	  # --workspace (not --test api): the same package selection as the
+	  # SQLite step, so cargo resolves the same features and reuses that
+	  # build (selecting one package rebuilt serde_json, axum, sqlx, leptos
+	  # and everything above them: ~3 minutes). Only tests/api has ignored
+	  # PostgreSQL tests; the other binaries run none.
+	  PORTCULLIS_TEST_POSTGRES_URL=$(PG_URL) cargo test --workspace --tests -- --ignored postgres
 	else
 	  pg_suite=SKIPPED
 	  echo "SKIPPED: PostgreSQL suite — nothing answers on 127.0.0.1:5432"
