@@ -198,11 +198,17 @@ impl crate::http::serve::FastPath for PollFastPath {
         let (current, seen) = self.admit(cache, headers, start)?;
         let request_id = crate::http::security::request_id_for(headers);
         if wait > 0 {
+            // `admit` found the `If-None-Match` the gateway holds.
+            let held = headers.get(header::IF_NONE_MATCH)?.clone();
             return Some(FastAnswer::Later(Box::pin(self.api.clone().long_poll(
                 seen.identity.clone(),
                 current.clone(),
-                headers.clone(),
-                wait,
+                LongPoll {
+                    held,
+                    wait,
+                    wants_delta: accepts_delta(headers),
+                    gzip: accepts_gzip(headers),
+                },
                 request_id,
                 start,
             ))));
@@ -236,6 +242,16 @@ impl crate::http::serve::FastPath for PollFastPath {
     }
 }
 
+/// What a worker-held long-poll needs of its request (read before the
+/// request's headers are dropped).
+struct LongPoll {
+    /// The `If-None-Match` value (names the current revision).
+    held: HeaderValue,
+    wait: u64,
+    wants_delta: bool,
+    gzip: bool,
+}
+
 impl ApiState {
     /// A long-poll held by an HTTP worker (the gateway and its revision
     /// checked by [`PollFastPath::admit`]): waits on the publisher's
@@ -246,21 +262,17 @@ impl ApiState {
         self,
         gateway: Arc<GatewayIdentity>,
         current: Arc<Published>,
-        headers: HeaderMap,
-        wait: u64,
+        poll: LongPoll,
         request_id: HeaderValue,
         start: Instant,
     ) -> Response {
-        let inm = headers
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok());
         let (revision, mut res) = self
             .wait_and_answer(
                 &current,
-                inm,
-                wait,
-                accepts_delta(&headers),
-                accepts_gzip(&headers),
+                poll.held.to_str().ok(),
+                poll.wait,
+                poll.wants_delta,
+                poll.gzip,
             )
             .await;
         self.0.gateways.note_poll(&gateway, revision);
