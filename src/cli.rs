@@ -1,6 +1,6 @@
 //! The `portcullis` command line: `serve` (default), `migrate`,
 //! `admin create-owner`, `audit verify`, `scim-token create`,
-//! `gateway create`, `demo`.
+//! `gateway create`, `client create`, `demo`.
 
 use crate::config::Config;
 use crate::server;
@@ -34,6 +34,9 @@ pub enum Command {
     /// Manage gateways (policy API clients).
     #[command(subcommand)]
     Gateway(GatewayCommand),
+    /// Manage OAuth clients of MCP users.
+    #[command(subcommand)]
+    Client(ClientCommand),
     /// Load a small, realistic sample into the database.
     Demo,
 }
@@ -52,6 +55,24 @@ pub enum GatewayCommand {
         /// An MCP server it fronts, by slug or id (repeatable).
         #[arg(long = "server")]
         servers: Vec<String>,
+    },
+}
+
+/// `portcullis client …`
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Pre-register an OAuth client and print its id (and secret, shown once).
+    Create {
+        /// The client's name, shown on the consent screen, e.g. "Claude Desktop".
+        #[arg(long)]
+        name: String,
+        /// A redirect URI (repeatable); compared exactly, except that a
+        /// loopback one may vary its port.
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// A confidential client: gets a secret (client_secret_basic).
+        #[arg(long)]
+        confidential: bool,
     },
 }
 
@@ -217,6 +238,36 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
                 created.name
             );
             println!("  {}", created.token);
+            Ok(0)
+        }
+        Command::Client(ClientCommand::Create {
+            name,
+            redirect_uris,
+            confidential,
+        }) => {
+            let db = server::open_database(&config).await?;
+            let services = server::services(&config, db)?;
+            let created = services
+                .oauth
+                .create_client(
+                    &Actor::system("portcullis client create"),
+                    &portcullis_domain::oauth::model::CreateClient {
+                        name,
+                        redirect_uris,
+                        confidential,
+                    },
+                )
+                .await?;
+            let base = config.public_url_for(config.addr);
+            println!("Issuer:         {base}");
+            println!("Client ID:      {}", created.client_id);
+            match created.client_secret {
+                Some(secret) => {
+                    println!("Client secret (shown once; client_secret_basic):");
+                    println!("  {secret}");
+                }
+                None => println!("Public client: no secret (PKCE only)."),
+            }
             Ok(0)
         }
         Command::Demo => {

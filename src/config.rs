@@ -62,6 +62,8 @@ pub struct Config {
     /// Where the secret key is kept otherwise.
     pub secret_key_file: PathBuf,
     pub policy_recheck_seconds: i64,
+    /// Lifetime of OAuth access tokens, in minutes.
+    pub access_token_minutes: i64,
 }
 
 /// A configuration problem, naming the key.
@@ -99,6 +101,7 @@ struct FileConfig {
     secret_key: Option<String>,
     secret_key_file: Option<String>,
     policy_recheck_seconds: Option<i64>,
+    access_token_minutes: Option<i64>,
 }
 
 impl Config {
@@ -274,7 +277,15 @@ impl Config {
             1,
             3600,
         )?;
+        let access_token_minutes = num(
+            "PORTCULLIS_ACCESS_TOKEN_MINUTES",
+            file.access_token_minutes,
+            10,
+            1,
+            1440,
+        )?;
         Ok(Config {
+            access_token_minutes,
             policy_recheck_seconds,
             database_url,
             secret_key,
@@ -310,6 +321,7 @@ impl Config {
             fetch_allowed_hosts: self.fetch_allowed_hosts.clone(),
             secrets: portcullis_domain::secrets::SecretBox::new(&self.load_secret_key()?),
             policy_recheck: std::time::Duration::from_secs(self.policy_recheck_seconds as u64),
+            access_token_ttl: chrono::Duration::minutes(self.access_token_minutes),
         })
     }
 

@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod oauth;
 pub mod policy_api;
 pub mod scim;
 pub mod server;

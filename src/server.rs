@@ -124,6 +124,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/metrics", get(ops::metrics))
         .nest("/scim/v2", crate::scim::router(state.clone()))
         .merge(crate::sso::router())
+        .merge(crate::oauth::browser_router())
         .leptos_routes_with_context(&state, routes, ctx.clone(), shell)
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
             ctx,
@@ -151,6 +152,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         // browser middleware (and its per-request cost on the poll path).
         .merge(
             crate::policy_api::router(&state, max_body_bytes)
+                .merge(crate::oauth::api_router(&state, max_body_bytes))
                 .layer(axum::middleware::from_fn(security::record_api_metrics))
                 .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
                 .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid)),
@@ -203,6 +205,12 @@ pub async fn start(
     // serving: gateways get an answer from memory from the first request,
     // and a secret key that cannot open the stored signing key stops the
     // start with a message saying so.
+    // The access-token key is made before the first JWKS is published.
+    services
+        .oauth
+        .token_key()
+        .await
+        .map_err(|e| anyhow::anyhow!("access-token signing key: {e}"))?;
     services
         .publisher
         .refresh()
@@ -301,7 +309,10 @@ pub fn spawn_housekeeping(services: Services) {
         loop {
             tick.tick().await;
             let purged = match services.console.purge_expired().await {
-                Ok(n) => services.sso.purge_expired().await.map(|m| n + m),
+                Ok(n) => match services.sso.purge_expired().await {
+                    Ok(m) => services.oauth.purge_expired().await.map(|o| n + m + o),
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
             match purged {

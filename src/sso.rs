@@ -46,7 +46,7 @@ pub fn is_saml_acs(path: &str) -> bool {
         .is_some_and(|slug| !slug.is_empty() && !slug.contains('/'))
 }
 
-fn browser_cookie_name(state: &AppState) -> &'static str {
+pub(crate) fn browser_cookie_name(state: &AppState) -> &'static str {
     if state.console.cookie_secure {
         "__Host-portcullis_sso"
     } else {
@@ -130,10 +130,26 @@ fn finished(state: &AppState, f: Finished) -> Response {
             &[browser_cookie(state, None)],
         ),
         Finished::Refused(r) => refused(state, r),
+        // An employee signing in for an MCP client: a person session,
+        // never the console's.
+        Finished::Person { session, next } => see_other(
+            &next,
+            &[
+                crate::oauth::person_cookie(state, &session),
+                browser_cookie(state, None),
+            ],
+        ),
+        Finished::PersonRefused(r) => {
+            let mut res = crate::oauth::refusal_page(r);
+            if let Ok(v) = HeaderValue::from_str(&browser_cookie(state, None)) {
+                res.headers_mut().append(header::SET_COOKIE, v);
+            }
+            res
+        }
     }
 }
 
-fn html_escape(s: &str) -> String {
+pub(crate) fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -146,7 +162,7 @@ fn html_escape(s: &str) -> String {
 /// follow a form post, so the sign-in form could not be redirected to
 /// another origin. A `Refresh` answer is a navigation of its own (and the
 /// page has a link for the rare browser that ignores it).
-fn started(state: &AppState, s: Started) -> Response {
+pub(crate) fn started(state: &AppState, s: Started) -> Response {
     let url = html_escape(&s.redirect);
     let body = format!(
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Signing in · Portcullis</title>

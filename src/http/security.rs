@@ -24,6 +24,11 @@ use std::time::Instant;
 #[derive(Clone, Debug)]
 pub struct CspNonce(pub String);
 
+/// A response extension: one more `form-action` source for this response
+/// only (the OAuth consent form's redirect back to the client's origin).
+#[derive(Clone, Debug)]
+pub struct FormActionExtra(pub String);
+
 fn new_nonce() -> String {
     let mut bytes = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
@@ -39,11 +44,18 @@ pub async fn security_headers(
     let nonce = new_nonce();
     req.extensions_mut().insert(CspNonce(nonce.clone()));
     let mut res = next.run(req).await;
+    let extra = res
+        .extensions()
+        .get::<FormActionExtra>()
+        .map(|e| e.0.clone())
+        .filter(|e| !e.contains([';', ',', ' ', '\'']) && !e.is_empty())
+        .map(|e| format!(" {e}"))
+        .unwrap_or_default();
     let h = res.headers_mut();
     let csp = format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
          style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
-         object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+         object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'{extra}"
     );
     if let Ok(v) = HeaderValue::from_str(&csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
@@ -177,6 +189,19 @@ fn api_route(path: &str) -> &'static str {
         "/api/v1/gateway/status" => "/api/v1/gateway/status",
         "/api/v1/decisions" => "/api/v1/decisions",
         "/.well-known/jwks.json" => "/.well-known/jwks.json",
+        "/oauth/token" => "/oauth/token",
+        "/oauth/register" => "/oauth/register",
+        "/oauth/revoke" => "/oauth/revoke",
+        "/oauth/introspect" => "/oauth/introspect",
+        "/.well-known/oauth-authorization-server" => "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration" => "/.well-known/openid-configuration",
+        p if p.starts_with("/oauth/resources/") => "/oauth/resources/{slug}",
+        p if p.starts_with("/.well-known/oauth-authorization-server/") => {
+            "/.well-known/oauth-authorization-server/{path}"
+        }
+        p if p.starts_with("/.well-known/openid-configuration/") => {
+            "/.well-known/openid-configuration/{path}"
+        }
         _ => "unmatched",
     }
 }

@@ -13,7 +13,14 @@ use tower_http::request_id::RequestId;
 
 /// Paths reachable without a session (pages and assets).
 fn is_public_path(path: &str) -> bool {
-    const PREFIXES: &[&str] = &["/pkg/", "/api/", "/.well-known/", "/scim/", "/sso/"];
+    const PREFIXES: &[&str] = &[
+        "/pkg/",
+        "/api/",
+        "/.well-known/",
+        "/scim/",
+        "/sso/",
+        "/oauth/",
+    ];
     const EXACT: &[&str] = &[
         "/login",
         "/setup",

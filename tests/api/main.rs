@@ -15,6 +15,7 @@ mod catalog;
 mod console;
 mod directory;
 mod gateways_console;
+mod oauth;
 mod ops;
 mod policy_api;
 mod scim;

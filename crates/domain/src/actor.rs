@@ -50,6 +50,9 @@ pub enum Permission {
     /// Create and change SSO connections (owners and admins; mapping a group
     /// to the owner role also needs `AdminsManage`).
     SsoManage,
+    /// Create, approve, block and revoke OAuth clients and set the client
+    /// policy (owners and admins).
+    ClientsManage,
 }
 
 impl Permission {
@@ -60,7 +63,8 @@ impl Permission {
             Permission::DirectoryManage
             | Permission::CatalogManage
             | Permission::AccessManage
-            | Permission::SsoManage => role >= Role::Admin,
+            | Permission::SsoManage
+            | Permission::ClientsManage => role >= Role::Admin,
         }
     }
 
@@ -74,6 +78,7 @@ impl Permission {
             Permission::CatalogManage => "change the catalog of MCP servers and tools",
             Permission::AccessManage => "change grants or roll back the access policy",
             Permission::SsoManage => "change single sign-on connections",
+            Permission::ClientsManage => "manage OAuth clients and the client policy",
         }
     }
 }

@@ -20,6 +20,7 @@
 //! | [`signing`] | bundle signing keys (sealed at rest) and the JWKS |
 //! | [`gateways`] | gateways, their credentials, status reports and decision logs |
 //! | [`sso`] | SSO connections (OIDC, SAML), sign-in through them, group → role mappings |
+//! | [`oauth`] | the OAuth 2.1 authorization server for MCP clients: clients, authorize, tokens |
 //! | [`secrets`] | sealing secrets stored in the database (AES-256-GCM) |
 //! | [`overview`] | the figures on the Overview page |
 //! | [`demo`] | sample data for `portcullis demo` |
@@ -36,6 +37,7 @@ pub mod demo;
 pub mod directory;
 pub mod error;
 pub mod gateways;
+pub mod oauth;
 pub mod overview;
 pub mod publish;
 pub mod revisions;
@@ -66,6 +68,8 @@ pub struct Settings {
     /// How often the policy API checks the head revision without a change
     /// signal (a safety net; signals normally arrive at once).
     pub policy_recheck: std::time::Duration,
+    /// Lifetime of the OAuth access tokens issued to MCP clients.
+    pub access_token_ttl: chrono::Duration,
 }
 
 impl Default for Settings {
@@ -76,6 +80,7 @@ impl Default for Settings {
             fetch_allowed_hosts: Vec::new(),
             secrets: secrets::SecretBox::random(),
             policy_recheck: std::time::Duration::from_secs(5),
+            access_token_ttl: chrono::Duration::minutes(10),
         }
     }
 }
@@ -102,6 +107,7 @@ pub struct Services {
     pub signing: signing::SigningService,
     pub publisher: publish::PolicyPublisher,
     pub sso: sso::SsoService,
+    pub oauth: oauth::OAuthService,
 }
 
 impl Services {
@@ -124,6 +130,7 @@ impl Services {
             sso: sso::SsoService::new(core.clone(), console.clone(), guard.clone())?,
             gateways: gateways::GatewayService::new(core.clone()),
             publisher: publish::PolicyPublisher::new(core.clone(), signing.clone()),
+            oauth: oauth::OAuthService::new(core.clone(), signing.clone()),
             signing,
             catalog: catalog::CatalogService {
                 core: core.clone(),

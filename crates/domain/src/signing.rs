@@ -1,11 +1,16 @@
-//! The keys that sign policy bundles, and the JWKS that publishes them.
+//! The keys that sign policy bundles and OAuth access tokens, and the JWKS
+//! that publishes them.
 //!
+//! - Each key has a [`KeyPurpose`]: bundles (and deltas) and access tokens
+//!   are signed with different keys, so each has its own `kid` in the one
+//!   JWKS; the JWS `typ` differs too, so neither is ever accepted as the
+//!   other.
 //! - Ed25519 (JWS `EdDSA`): deterministic signatures, so every replica
 //!   signing a revision with the active key sends byte-identical bodies.
 //! - The 32-byte seed is sealed with the instance's secret key
 //!   ([`crate::secrets`]) before it is stored.
-//! - At most one key is active (a partial unique index); the first is made
-//!   on first use, by whichever replica gets there first.
+//! - At most one key per purpose is active (a partial unique index); the
+//!   first is made on first use, by whichever replica gets there first.
 //! - Rotation makes a new active key and retires the old one, which stays in
 //!   the JWKS for [`RETIRED_PUBLISHED_DAYS`] days so gateways that hold a
 //!   bundle signed with it can still check it at restart.
@@ -27,8 +32,27 @@ pub const RETIRED_PUBLISHED_DAYS: i64 = 7;
 
 const ALG: &str = "EdDSA";
 
-fn purpose(kid: &str) -> String {
+fn seal_purpose(kid: &str) -> String {
     format!("signing_key:{kid}")
+}
+
+/// What a signing key signs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyPurpose {
+    /// Policy bundles and deltas (`/api/v1/policy`).
+    Bundle,
+    /// OAuth access tokens (RFC 9068, `typ` `at+jwt`).
+    Token,
+}
+
+impl KeyPurpose {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyPurpose::Bundle => "bundle",
+            KeyPurpose::Token => "token",
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -53,24 +77,30 @@ impl SigningService {
             .core
             .settings
             .secrets
-            .open(&purpose(&row.kid), &row.private_key)?;
+            .open(&seal_purpose(&row.kid), &row.private_key)?;
         let seed = <[u8; 32]>::try_from(seed.as_slice())
             .map_err(|_| Error::Internal(format!("signing key {} is damaged", row.kid)))?;
         Ok(SigningKey::from_seed(row.kid.clone(), &seed))
     }
 
-    async fn active_row(&self) -> Result<Option<KeyRow>> {
+    async fn active_row(&self, purpose: KeyPurpose) -> Result<Option<KeyRow>> {
         Ok(fetch_optional!(
             self.core.db.exec(),
             KeyRow,
             "SELECT kid, alg, private_key, status, created_at, retired_at \
-             FROM signing_keys WHERE status = 'active'"
+             FROM signing_keys WHERE status = 'active' AND purpose = $1",
+            purpose.as_str()
         )?)
     }
 
     /// Makes a key and stores it sealed; `retire` the active one first when
     /// rotating. Returns the new key id.
-    async fn insert_key(&self, actor: &Actor, rotate: bool) -> Result<Option<String>> {
+    async fn insert_key(
+        &self,
+        actor: &Actor,
+        purpose: KeyPurpose,
+        rotate: bool,
+    ) -> Result<Option<String>> {
         let now = self.core.clock.now();
         let kid = new_id("key");
         let seed = crate::secrets::SecretBox::generate_key();
@@ -79,15 +109,20 @@ impl SigningService {
             .public_jwk()
             .map_err(|e| Error::Internal(format!("public key: {e}")))?;
         let jwk = serde_json::to_string(&jwk).map_err(|e| Error::Internal(e.to_string()))?;
-        let sealed = self.core.settings.secrets.seal(&purpose(&kid), &seed)?;
+        let sealed = self
+            .core
+            .settings
+            .secrets
+            .seal(&seal_purpose(&kid), &seed)?;
         let mut tx = self.core.db.begin().await?;
         let retired = if rotate {
             fetch_optional!(
                 tx.exec(),
                 (String,),
                 "UPDATE signing_keys SET status = 'retired', retired_at = $1 \
-                 WHERE status = 'active' RETURNING kid",
-                now
+                 WHERE status = 'active' AND purpose = $2 RETURNING kid",
+                now,
+                purpose.as_str()
             )?
             .map(|r| r.0)
         } else {
@@ -95,22 +130,24 @@ impl SigningService {
         };
         let inserted = exec!(
             tx.exec(),
-            "INSERT INTO signing_keys (kid, alg, public_jwk, private_key, status, created_at) \
-             VALUES ($1, $2, $3, $4, 'active', $5) ON CONFLICT DO NOTHING",
+            "INSERT INTO signing_keys (kid, alg, public_jwk, private_key, status, created_at, purpose) \
+             VALUES ($1, $2, $3, $4, 'active', $5, $6) ON CONFLICT DO NOTHING",
             &kid,
             ALG,
             &jwk,
             &sealed,
-            now
+            now,
+            purpose.as_str()
         )?;
         if inserted == 0 {
             // Another replica made the first key meanwhile.
             return Ok(None);
         }
-        let action = if rotate {
-            "policy.signing_key.rotated"
-        } else {
-            "policy.signing_key.created"
+        let action = match (purpose, rotate) {
+            (KeyPurpose::Bundle, true) => "policy.signing_key.rotated",
+            (KeyPurpose::Bundle, false) => "policy.signing_key.created",
+            (KeyPurpose::Token, true) => "oauth.signing_key.rotated",
+            (KeyPurpose::Token, false) => "oauth.signing_key.created",
         };
         audit::append(
             &mut tx,
@@ -126,14 +163,23 @@ impl SigningService {
         Ok(Some(kid))
     }
 
-    /// The active signing key, made on first use.
+    /// The active bundle signing key, made on first use.
     pub async fn active(&self) -> Result<SigningKey> {
-        if let Some(row) = self.active_row().await? {
+        self.active_for(KeyPurpose::Bundle).await
+    }
+
+    /// The active key for `purpose`, made on first use.
+    pub async fn active_for(&self, purpose: KeyPurpose) -> Result<SigningKey> {
+        if let Some(row) = self.active_row(purpose).await? {
             return self.open(&row);
         }
-        self.insert_key(&Actor::system("policy API"), false).await?;
+        let who = match purpose {
+            KeyPurpose::Bundle => "policy API",
+            KeyPurpose::Token => "authorization server",
+        };
+        self.insert_key(&Actor::system(who), purpose, false).await?;
         let row = self
-            .active_row()
+            .active_row(purpose)
             .await?
             .ok_or_else(|| Error::Internal("no active signing key after creating one".into()))?;
         self.open(&row)
@@ -160,7 +206,7 @@ impl SigningService {
         Ok(json!({ "keys": keys }).to_string())
     }
 
-    /// Every key, newest first. **Permission:** `ConsoleRead`.
+    /// Every bundle signing key, newest first. **Permission:** `ConsoleRead`.
     pub async fn list(&self, actor: &Actor) -> Result<Vec<SigningKeySummary>> {
         actor.require(Permission::ConsoleRead)?;
         let since = self.core.clock.now() - chrono::Duration::days(RETIRED_PUBLISHED_DAYS);
@@ -168,7 +214,7 @@ impl SigningService {
             self.core.db.exec(),
             KeyRow,
             "SELECT kid, alg, '' AS private_key, status, created_at, retired_at \
-             FROM signing_keys ORDER BY created_at DESC, kid DESC LIMIT 50"
+             FROM signing_keys WHERE purpose = 'bundle' ORDER BY created_at DESC, kid DESC LIMIT 50"
         )?;
         Ok(rows
             .into_iter()
@@ -188,7 +234,7 @@ impl SigningService {
     /// `policy.signing_key.rotated`. **Permission:** `AccessManage`.
     pub async fn rotate(&self, actor: &Actor) -> Result<String> {
         actor.require(Permission::AccessManage)?;
-        self.insert_key(actor, true)
+        self.insert_key(actor, KeyPurpose::Bundle, true)
             .await?
             .ok_or_else(|| Error::Internal("rotation raced with another; try again".into()))
     }

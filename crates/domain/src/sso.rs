@@ -149,6 +149,12 @@ pub enum Finished {
     },
     /// Refused: show the sign-in page with the reason.
     Refused(Refusal),
+    /// An employee signed in for an MCP client (OAuth): set the person
+    /// cookie (never a console session), go to `next`.
+    Person { session: String, next: String },
+    /// An employee refused for an MCP client: show the reason (not the
+    /// console's sign-in page).
+    PersonRefused(Refusal),
 }
 
 /// A row of `sso_requests` taken for use.
@@ -890,6 +896,34 @@ impl SsoService {
         browser: Option<&str>,
         public_url: &str,
     ) -> Result<Started> {
+        let purpose = if tester.is_some() { "test" } else { "signin" };
+        self.start_as(slug, purpose, next, tester, browser, public_url)
+            .await
+    }
+
+    /// Starts an employee's sign-in for an MCP client (the OAuth
+    /// authorization step): the same IdP round trip, admitted as a person of
+    /// the connection's SCIM directory, never as a console user.
+    pub async fn start_for_person(
+        &self,
+        slug: &str,
+        next: &str,
+        browser: Option<&str>,
+        public_url: &str,
+    ) -> Result<Started> {
+        self.start_as(slug, "oauth", next, None, browser, public_url)
+            .await
+    }
+
+    async fn start_as(
+        &self,
+        slug: &str,
+        purpose: &str,
+        next: &str,
+        tester: Option<&Actor>,
+        browser: Option<&str>,
+        public_url: &str,
+    ) -> Result<Started> {
         let conn = self.conn_by_slug(slug).await?;
         if let Some(t) = tester {
             t.require(Permission::SsoManage)?;
@@ -900,7 +934,6 @@ impl SsoService {
             Some(b) if b.len() >= 40 && b.len() <= 64 => b.to_owned(),
             _ => new_secret(),
         };
-        let purpose = if tester.is_some() { "test" } else { "signin" };
         let next = safe_next(next);
         let redirect = match conn.kind()? {
             SsoKind::Oidc => {
@@ -1054,24 +1087,33 @@ impl SsoService {
                 .await;
         }
         let now = self.now();
+        let person = request.is_some_and(|r| r.purpose == "oauth");
         let mut tx = self.core.db.begin().await?;
         audit::append(
             &mut tx,
             now,
             &Actor::anonymous(meta.clone()),
-            NewEvent::success("console.signin.refused")
-                .outcome(Outcome::Denied)
-                .target(Target::new("sso_connection", &conn.id, &conn.name))
-                .details(json!({
-                    "method": conn.kind,
-                    "reason": refusal.code(),
-                    "detail": detail.chars().take(500).collect::<String>(),
-                })),
+            NewEvent::success(if person {
+                "oauth.signin.refused"
+            } else {
+                "console.signin.refused"
+            })
+            .outcome(Outcome::Denied)
+            .target(Target::new("sso_connection", &conn.id, &conn.name))
+            .details(json!({
+                "method": conn.kind,
+                "reason": refusal.code(),
+                "detail": detail.chars().take(500).collect::<String>(),
+            })),
         )
         .await?;
         Self::note_refusal(&mut tx, meta, now).await?;
         tx.commit().await?;
-        Ok(Finished::Refused(refusal))
+        Ok(if person {
+            Finished::PersonRefused(refusal)
+        } else {
+            Finished::Refused(refusal)
+        })
     }
 
     /// Decides who the asserted person is and which role they get (no writes).
@@ -1252,6 +1294,9 @@ impl SsoService {
                 .record_test(conn, request, asserted, &eval, meta, None)
                 .await;
         }
+        if request.purpose == "oauth" {
+            return self.finish_person(conn, request, asserted, meta).await;
+        }
         let mut tx = self.core.db.begin().await?;
         let (user_id, email, role) = match (&eval.role, &eval.user) {
             (Err(refusal), _) => {
@@ -1410,6 +1455,146 @@ impl SsoService {
             },
             next: request.next_path.clone(),
         })
+    }
+
+    /// Admits an employee signing in for an MCP client: only an active
+    /// person of the connection's SCIM directory, found by the IdP subject
+    /// (`externalId`) or by a verified email in one of the connection's
+    /// domains. Starts a person session (never a console session). Audited
+    /// as `oauth.signin.succeeded` / `oauth.signin.refused`.
+    async fn finish_person(
+        &self,
+        conn: &ConnRow,
+        request: &RequestRow,
+        a: &Asserted,
+        meta: RequestMeta,
+    ) -> Result<Finished> {
+        let now = self.now();
+        let person = self.find_person(conn, a).await?;
+        let admitted = match &person {
+            None => Err(Refusal::NotProvisioned),
+            Some((_, _, active)) if !active => Err(Refusal::Deprovisioned),
+            Some((id, email, _)) => Ok((id.clone(), email.clone())),
+        };
+        let mut tx = self.core.db.begin().await?;
+        let out = match admitted {
+            Err(refusal) => {
+                Self::note_refusal(&mut tx, &meta, now).await?;
+                let target = match &person {
+                    Some((id, email, _)) => Target::new("directory_user", id, email),
+                    None => Target::new("sso_connection", &conn.id, &conn.name),
+                };
+                audit::append(
+                    &mut tx,
+                    now,
+                    &Actor::anonymous(meta),
+                    NewEvent::success("oauth.signin.refused")
+                        .outcome(Outcome::Denied)
+                        .target(target)
+                        .details(json!({
+                            "connection": conn.slug,
+                            "reason": refusal.code(),
+                            "subject": a.subject,
+                            "email": a.email,
+                        })),
+                )
+                .await?;
+                Finished::PersonRefused(refusal)
+            }
+            Ok((id, email)) => {
+                let session =
+                    crate::oauth::OAuthService::start_person_session(&mut tx, &id, &conn.id, now)
+                        .await?;
+                let actor = Actor {
+                    kind: portcullis_types::ActorType::Anonymous,
+                    id: Some(id.clone()),
+                    display: email.clone(),
+                    role: None,
+                    session: None,
+                    meta,
+                };
+                audit::append(
+                    &mut tx,
+                    now,
+                    &actor,
+                    NewEvent::success("oauth.signin.succeeded")
+                        .target(Target::new("directory_user", &id, &email))
+                        .details(json!({ "method": conn.kind, "connection": conn.slug })),
+                )
+                .await?;
+                Finished::Person {
+                    session,
+                    next: request.next_path.clone(),
+                }
+            }
+        };
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// The directory person an assertion names: (id, email, active and
+    /// not deleted). Needs the connection's directory.
+    async fn find_person(
+        &self,
+        conn: &ConnRow,
+        a: &Asserted,
+    ) -> Result<Option<(String, String, bool)>> {
+        let Some(dir) = &conn.directory_id else {
+            return Ok(None);
+        };
+        #[derive(sqlx::FromRow)]
+        struct D {
+            id: String,
+            email: Option<String>,
+            user_name_lower: String,
+            active: bool,
+            deleted: bool,
+        }
+        const SELECT_D: &str =
+            "SELECT id, email, user_name_lower, active, deleted_at IS NOT NULL AS deleted \
+             FROM directory_users WHERE directory_id = $1";
+        let mut found = fetch_optional!(
+            self.core.db.exec(),
+            D,
+            &format!("{SELECT_D} AND external_id = $2 ORDER BY deleted_at IS NOT NULL, created_at LIMIT 1"),
+            dir,
+            &a.subject
+        )?;
+        if found.is_none() && a.email_verified {
+            let domains: Vec<String> = fetch_all!(
+                self.core.db.exec(),
+                (String,),
+                "SELECT domain FROM sso_domains WHERE connection_id = $1",
+                &conn.id
+            )?
+            .into_iter()
+            .map(|d| d.0)
+            .collect();
+            if let Some(e) = a
+                .email
+                .as_deref()
+                .and_then(|e| normalize_email("email", e).ok())
+                .filter(|e| {
+                    e.rsplit_once('@')
+                        .is_some_and(|(_, d)| domains.iter().any(|x| x == d))
+                })
+            {
+                found = fetch_optional!(
+                    self.core.db.exec(),
+                    D,
+                    &format!(
+                        "{SELECT_D} AND (user_name_lower = $2 OR lower(email) = $2) \
+                     ORDER BY deleted_at IS NOT NULL, created_at LIMIT 1"
+                    ),
+                    dir,
+                    &e
+                )?;
+            }
+        }
+        Ok(found.map(|d| {
+            let email = d.email.unwrap_or(d.user_name_lower);
+            (d.id, email, d.active && !d.deleted)
+        }))
     }
 
     async fn record_test(

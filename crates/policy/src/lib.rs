@@ -37,6 +37,7 @@ pub mod bundle;
 pub mod delta;
 pub mod eval;
 pub mod signed;
+pub mod token;
 
 pub use bundle::{
     AnnotationFlag, Annotations, Bundle, Effect, Group, Principal, Rule, Server, Subject, Target,

@@ -93,7 +93,7 @@ pub enum LoadError {
 /// The console's public keys, from `/.well-known/jwks.json`.
 #[derive(Clone)]
 pub struct Verifier {
-    keys: HashMap<String, DecodingKey>,
+    pub(crate) keys: HashMap<String, DecodingKey>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -399,6 +399,20 @@ impl SigningKey {
     /// Signs a delta's JSON ([`Delta::to_json`]).
     pub fn sign_delta(&self, delta_json: &str) -> Result<String, LoadError> {
         self.sign_as(delta_json, DELTA_JWS_TYPE)
+    }
+
+    /// Signs serialisable claims as a compact JWS of type `typ` (OAuth
+    /// access tokens: [`crate::token::ACCESS_TOKEN_TYPE`]).
+    pub fn sign_claims<T: serde::Serialize>(
+        &self,
+        claims: &T,
+        typ: &str,
+    ) -> Result<String, LoadError> {
+        let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
+        header.typ = Some(typ.to_owned());
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.key)
+            .map_err(|e| LoadError::Malformed(e.to_string()))
     }
 
     fn sign_as(&self, json: &str, typ: &str) -> Result<String, LoadError> {

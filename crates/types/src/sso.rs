@@ -199,11 +199,14 @@ pub enum SsoRefusal {
     Expired,
     /// No enabled connection serves the email's domain.
     NoConnection,
+    /// Signing in for an MCP client: not a person of the connection's SCIM
+    /// directory.
+    NotProvisioned,
 }
 
 impl SsoRefusal {
     /// All codes (for parsing the sign-in page's query).
-    pub const ALL: [SsoRefusal; 10] = [
+    pub const ALL: [SsoRefusal; 11] = [
         SsoRefusal::NoRole,
         SsoRefusal::EmailUnverified,
         SsoRefusal::NoEmail,
@@ -214,6 +217,7 @@ impl SsoRefusal {
         SsoRefusal::IdpError,
         SsoRefusal::Expired,
         SsoRefusal::NoConnection,
+        SsoRefusal::NotProvisioned,
     ];
 
     /// Stable code.
@@ -229,6 +233,7 @@ impl SsoRefusal {
             SsoRefusal::IdpError => "idp_error",
             SsoRefusal::Expired => "expired",
             SsoRefusal::NoConnection => "no_connection",
+            SsoRefusal::NotProvisioned => "not_provisioned",
         }
     }
 
@@ -252,6 +257,7 @@ impl SsoRefusal {
             SsoRefusal::IdpError => "the IdP reported an error",
             SsoRefusal::Expired => "the sign-in expired or came back to another browser",
             SsoRefusal::NoConnection => "the connection is disabled",
+            SsoRefusal::NotProvisioned => "not a person of the connection's directory",
         }
     }
 
@@ -268,6 +274,7 @@ impl SsoRefusal {
             SsoRefusal::IdpError => "Your identity provider did not complete the sign-in.",
             SsoRefusal::Expired => "This sign-in expired or was started in another browser. Start again.",
             SsoRefusal::NoConnection => "No single sign-on connection serves this email domain.",
+            SsoRefusal::NotProvisioned => "Your company has not given you access to MCP servers through Portcullis yet (you are not in its directory). Ask your IT team.",
         }
     }
 }

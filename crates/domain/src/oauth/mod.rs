@@ -1,0 +1,1457 @@
+//! The OAuth 2.1 authorization server for MCP clients (MCP authorization
+//! 2026-07-28, usable by 2025-06-18 clients): employees' MCP clients get
+//! tokens for the MCP servers of the catalog here, and every client that
+//! asks lands in one inventory.
+//!
+//! Implements: authorization code grant with PKCE S256 only (OAuth 2.1
+//! §4.1, RFC 7636), resource indicators (RFC 8707: `resource` required, an
+//! enabled catalog server, the token's `aud`), `iss` on authorization
+//! responses (RFC 9207), JWT access tokens (RFC 9068), refresh-token
+//! rotation with reuse detection (OAuth 2.1 §4.3.1, RFC 9700 §4.14),
+//! revocation (RFC 7009), introspection for gateways (RFC 7662), dynamic
+//! registration (RFC 7591; off by default) and server metadata (RFC 8414,
+//! RFC 9728 for the servers).
+//!
+//! Invariants:
+//! - Codes, refresh tokens, client secrets, the authorization request's
+//!   browser binding and the person's session are stored only as SHA-256
+//!   hashes.
+//! - A code is used once; presenting it again revokes the grant it made
+//!   (and every token of it). A refresh token is used once; presenting a
+//!   rotated one revokes the grant.
+//! - Tokens go only to active people of a SCIM directory, for enabled
+//!   servers, through clients that are active; a person deactivated in SCIM
+//!   gets no new token and their refresh tokens stop working at once.
+//! - Signing in here never makes a console session.
+//! - Errors before the client and redirect URI are trusted are shown as a
+//!   page, never redirected (RFC 6749 §4.1.2.1).
+//!
+//! The HTTP side is `src/oauth.rs`; SQL is in [`store`]; typed values and
+//! validation in [`model`].
+
+pub mod model;
+pub mod store;
+
+use crate::actor::{Actor, Permission, RequestMeta};
+use crate::audit::{self, NewEvent, Target};
+use crate::clock::{hash_secret, new_id, new_secret};
+use crate::error::{Error, Result};
+use crate::signing::{KeyPurpose, SigningService};
+use crate::Core;
+use chrono::{DateTime, Duration, Utc};
+use model::*;
+use portcullis_policy::signed::{SigningKey, Verifier};
+use portcullis_policy::token::{self, AccessClaims, ACCESS_TOKEN_TYPE};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// How long an authorization request may wait for sign-in and consent.
+pub const REQUEST_TTL_MINUTES: i64 = 10;
+/// How long an authorization code lives.
+pub const CODE_TTL_SECONDS: i64 = 60;
+/// How long a refresh token lives (each use rotates it).
+pub const REFRESH_TTL_DAYS: i64 = 30;
+/// How long a person stays signed in for MCP clients.
+pub const PERSON_SESSION_HOURS: i64 = 8;
+/// Dynamic registrations accepted per source address per hour.
+pub const REGISTRATIONS_PER_IP_PER_HOUR: i64 = 20;
+/// How long the token signing key is kept in memory before re-reading.
+const KEY_CACHE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The outcome of a refused authorization request.
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// The client or the redirect URI cannot be trusted: show this on a
+    /// page, never redirect.
+    Page(OAuthError),
+    /// Send the browser back to the client with the error.
+    Redirect(Redirect),
+    Domain(Error),
+}
+
+impl From<Error> for AuthorizeError {
+    fn from(e: Error) -> Self {
+        AuthorizeError::Domain(e)
+    }
+}
+
+/// The parameters of `/oauth/authorize` (RFC 6749 §4.1.1, RFC 7636 §4.3,
+/// RFC 8707 §2).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct AuthorizeParams {
+    #[serde(default)]
+    pub response_type: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub code_challenge: Option<String>,
+    #[serde(default)]
+    pub code_challenge_method: Option<String>,
+    #[serde(default)]
+    pub resource: Option<String>,
+}
+
+/// The form of `/oauth/token` (RFC 6749 §4.1.3, §6).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct TokenParams {
+    #[serde(default)]
+    pub grant_type: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
+    #[serde(default)]
+    pub code_verifier: Option<String>,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    #[serde(default)]
+    pub resource: Option<String>,
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+}
+
+/// A person signed in for MCP clients.
+#[derive(Clone, Debug)]
+pub struct Person {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+}
+
+/// What the consent screen shows.
+#[derive(Clone, Debug)]
+pub struct ConsentView {
+    pub client_id: String,
+    pub client_name: String,
+    pub client_kind: ClientKind,
+    pub redirect_uri: String,
+    pub redirect_host: String,
+    pub localhost_only: bool,
+    pub server_name: String,
+    pub resource: String,
+    /// Every scope asked for.
+    pub scopes: Vec<String>,
+    /// The scopes not consented to before (what the screen asks for).
+    pub new_scopes: Vec<String>,
+    /// True when the person already agreed to everything asked: no screen.
+    pub already_consented: bool,
+}
+
+/// The authorization server.
+#[derive(Clone)]
+pub struct OAuthService {
+    core: Arc<Core>,
+    signing: SigningService,
+    key: Arc<tokio::sync::RwLock<Option<(std::time::Instant, Arc<SigningKey>)>>>,
+}
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::Internal(e.to_string())
+}
+
+fn now_unix(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+/// `uri` with `params` added to its query.
+fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
+    let mut ser = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        ser.append_pair(k, v);
+    }
+    let q = ser.finish();
+    let sep = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{sep}{q}")
+}
+
+impl OAuthService {
+    pub(crate) fn new(core: Arc<Core>, signing: SigningService) -> Self {
+        Self {
+            core,
+            signing,
+            key: Arc::default(),
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.core.clock.now()
+    }
+
+    /// The console's issuer: its public URL exactly (no trailing slash).
+    pub fn issuer(public_url: &str) -> String {
+        public_url.trim_end_matches('/').to_owned()
+    }
+
+    /// The token signing key, made on first use, kept in memory a minute.
+    pub async fn token_key(&self) -> Result<Arc<SigningKey>> {
+        if let Some((at, k)) = self.key.read().await.as_ref() {
+            if at.elapsed() < KEY_CACHE {
+                return Ok(k.clone());
+            }
+        }
+        let k = Arc::new(self.signing.active_for(KeyPurpose::Token).await?);
+        *self.key.write().await = Some((std::time::Instant::now(), k.clone()));
+        Ok(k)
+    }
+
+    // ---- metadata --------------------------------------------------------
+
+    /// RFC 8414 authorization server metadata (also served as OpenID
+    /// discovery). `registration_endpoint` only while registration is on.
+    pub async fn metadata(&self, public_url: &str) -> Result<Value> {
+        let iss = Self::issuer(public_url);
+        let policy = store::policy(self.core.db.exec()).await?;
+        let mut scopes = std::collections::BTreeSet::new();
+        for s in store::all_server_scopes(self.core.db.exec()).await? {
+            let list: Vec<String> = serde_json::from_str(&s).map_err(internal)?;
+            scopes.extend(list);
+        }
+        scopes.insert(OFFLINE_ACCESS.to_owned());
+        let mut doc = json!({
+            "issuer": iss,
+            "authorization_endpoint": format!("{iss}/oauth/authorize"),
+            "token_endpoint": format!("{iss}/oauth/token"),
+            "revocation_endpoint": format!("{iss}/oauth/revoke"),
+            "introspection_endpoint": format!("{iss}/oauth/introspect"),
+            "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported": ["EdDSA", "ES256", "RS256"],
+            "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+            "introspection_endpoint_auth_methods_supported": ["bearer"],
+            "scopes_supported": scopes.into_iter().collect::<Vec<_>>(),
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["EdDSA"],
+            "authorization_response_iss_parameter_supported": true,
+            "client_id_metadata_document_supported": true,
+            "resource_indicators_supported": true,
+            "service_documentation": format!("{iss}/docs/oauth"),
+        });
+        if policy.registration_enabled {
+            doc["registration_endpoint"] = json!(format!("{iss}/oauth/register"));
+        }
+        Ok(doc)
+    }
+
+    /// RFC 9728 protected-resource metadata of the catalog server `slug`.
+    pub async fn resource_metadata(&self, slug: &str, public_url: &str) -> Result<Value> {
+        let (_, name, resource, scopes, enabled) =
+            store::find_server_by_slug(self.core.db.exec(), slug)
+                .await?
+                .ok_or(Error::NotFound("MCP server"))?;
+        if !enabled {
+            return Err(Error::NotFound("MCP server"));
+        }
+        let scopes: Vec<String> = serde_json::from_str(&scopes).map_err(internal)?;
+        Ok(json!({
+            "resource": resource,
+            "authorization_servers": [Self::issuer(public_url)],
+            "scopes_supported": scopes,
+            "bearer_methods_supported": ["header"],
+            "resource_name": name,
+            "resource_signing_alg_values_supported": ["EdDSA"],
+        }))
+    }
+
+    // ---- clients -------------------------------------------------------
+
+    fn custom_schemes(policy: &store::PolicyRow) -> Result<Vec<String>> {
+        serde_json::from_str(&policy.custom_schemes).map_err(internal)
+    }
+
+    fn check_redirects(uris: &[String], schemes: &[String]) -> Result<()> {
+        if uris.is_empty() {
+            return Err(Error::invalid(
+                "redirect_uris",
+                "at least one redirect URI is needed",
+            ));
+        }
+        if uris.len() > MAX_REDIRECT_URIS {
+            return Err(Error::invalid("redirect_uris", "at most 10 redirect URIs"));
+        }
+        let mut errors = Vec::new();
+        for (i, u) in uris.iter().enumerate() {
+            if let Err(m) = check_redirect_uri(u, schemes) {
+                errors.push(portcullis_types::FieldError {
+                    field: format!("redirect_uris[{i}]"),
+                    message: m,
+                });
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(errors))
+        }
+    }
+
+    /// Creates a pre-registered client (public, or confidential with a
+    /// secret shown once). Audited as `oauth.client.created`.
+    /// **Permission:** `ClientsManage`.
+    pub async fn create_client(
+        &self,
+        actor: &Actor,
+        input: &CreateClient,
+    ) -> Result<CreatedClient> {
+        actor.require(Permission::ClientsManage)?;
+        let name = clean_text(&input.name, 100);
+        if name.is_empty() {
+            return Err(Error::invalid("name", "a name is needed"));
+        }
+        let policy = store::policy(self.core.db.exec()).await?;
+        // Admins may use any app scheme they type; the allowlist is for
+        // self-registered clients.
+        let schemes: Vec<String> = input
+            .redirect_uris
+            .iter()
+            .filter_map(|u| u.split_once("://").map(|(s, _)| s.to_ascii_lowercase()))
+            .filter(|s| {
+                s != "http"
+                    && s != "https"
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            })
+            .chain(Self::custom_schemes(&policy)?)
+            .collect();
+        Self::check_redirects(&input.redirect_uris, &schemes)?;
+        let id = new_id("cli");
+        let secret = input.confidential.then(new_secret);
+        let now = self.now();
+        let mut tx = self.core.db.begin().await?;
+        store::insert_client(
+            &mut tx,
+            &store::NewClient {
+                id: &id,
+                kind: ClientKind::Preregistered,
+                name: &name,
+                client_uri: None,
+                software_id: None,
+                software_version: None,
+                redirect_uris: &input.redirect_uris,
+                auth_method: if secret.is_some() {
+                    AuthMethod::ClientSecretBasic
+                } else {
+                    AuthMethod::None
+                },
+                secret_hash: secret.as_deref().map(hash_secret).as_deref(),
+                status: ClientStatus::Active,
+                registered_ip: None,
+                created_by: &actor.display,
+            },
+            now,
+        )
+        .await?;
+        audit::append(
+            &mut tx,
+            now,
+            actor,
+            NewEvent::success("oauth.client.created")
+                .target(Target::new("oauth_client", &id, &name))
+                .details(json!({
+                    "kind": "preregistered",
+                    "confidential": input.confidential,
+                    "redirect_uris": input.redirect_uris,
+                })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(CreatedClient {
+            client_id: id,
+            client_secret: secret,
+        })
+    }
+
+    /// Dynamic client registration (RFC 7591), when the policy allows it.
+    /// The metadata is self-asserted: the name is shown as unverified.
+    pub async fn register(
+        &self,
+        req: &RegistrationRequest,
+        meta: RequestMeta,
+    ) -> Result<Value, Failure> {
+        let policy = store::policy(self.core.db.exec()).await?;
+        if !policy.registration_enabled {
+            return fail(
+                ErrorCode::AccessDenied,
+                "dynamic client registration is turned off; use a client ID metadata document",
+            );
+        }
+        let now = self.now();
+        if let Some(ip) = &meta.source_ip {
+            let n =
+                store::count_registrations_from(self.core.db.exec(), ip, now - Duration::hours(1))
+                    .await?;
+            if n >= REGISTRATIONS_PER_IP_PER_HOUR {
+                metrics_limit("register");
+                return fail(
+                    ErrorCode::SlowDown,
+                    "too many registrations from this address; try again later",
+                );
+            }
+        }
+        let schemes = Self::custom_schemes(&policy)?;
+        if req.redirect_uris.is_empty() || req.redirect_uris.len() > MAX_REDIRECT_URIS {
+            return fail(
+                ErrorCode::InvalidRedirectUri,
+                "redirect_uris: one to ten redirect URIs are needed",
+            );
+        }
+        for (i, u) in req.redirect_uris.iter().enumerate() {
+            if let Err(m) = check_redirect_uri(u, &schemes) {
+                return fail(
+                    ErrorCode::InvalidRedirectUri,
+                    format!("redirect_uris[{i}]: {m}"),
+                );
+            }
+        }
+        let method = match req.token_endpoint_auth_method.as_deref() {
+            None | Some("none") => AuthMethod::None,
+            Some("client_secret_basic") => AuthMethod::ClientSecretBasic,
+            Some("client_secret_post") => AuthMethod::ClientSecretPost,
+            Some(other) => {
+                return fail(
+                    ErrorCode::InvalidClientMetadata,
+                    format!("token_endpoint_auth_method: {other:?} is not supported here"),
+                )
+            }
+        };
+        if let Some(g) = &req.grant_types {
+            if let Some(bad) = g
+                .iter()
+                .find(|g| *g != "authorization_code" && *g != "refresh_token")
+            {
+                return fail(
+                    ErrorCode::InvalidClientMetadata,
+                    format!("grant_types: {bad:?} is not supported"),
+                );
+            }
+        }
+        if let Some(r) = &req.response_types {
+            if r.iter().any(|r| r != "code") {
+                return fail(
+                    ErrorCode::InvalidClientMetadata,
+                    "response_types: only \"code\" is supported",
+                );
+            }
+        }
+        let name = clean_text(req.client_name.as_deref().unwrap_or(""), 100);
+        let name = if name.is_empty() {
+            "Unnamed client".to_owned()
+        } else {
+            name
+        };
+        let client_uri = req
+            .client_uri
+            .as_deref()
+            .filter(|u| u.starts_with("https://") && u.len() <= 500)
+            .map(str::to_owned);
+        let software_id = req.software_id.as_deref().map(|s| clean_text(s, 200));
+        let software_version = req.software_version.as_deref().map(|s| clean_text(s, 100));
+        let id = new_id("cli");
+        let secret = (method != AuthMethod::None).then(new_secret);
+        let status = if policy.approval_required {
+            ClientStatus::Pending
+        } else {
+            ClientStatus::Active
+        };
+        let mut tx = self.core.db.begin().await?;
+        store::insert_client(
+            &mut tx,
+            &store::NewClient {
+                id: &id,
+                kind: ClientKind::Dcr,
+                name: &name,
+                client_uri: client_uri.as_deref(),
+                software_id: software_id.as_deref(),
+                software_version: software_version.as_deref(),
+                redirect_uris: &req.redirect_uris,
+                auth_method: method,
+                secret_hash: secret.as_deref().map(hash_secret).as_deref(),
+                status,
+                registered_ip: meta.source_ip.as_deref(),
+                created_by: "dynamic registration",
+            },
+            now,
+        )
+        .await?;
+        audit::append(
+            &mut tx,
+            now,
+            &Actor::anonymous(meta),
+            NewEvent::success("oauth.client.registered")
+                .target(Target::new("oauth_client", &id, &name))
+                .details(json!({
+                    "kind": "dcr",
+                    "status": status.as_str(),
+                    "redirect_uris": req.redirect_uris,
+                    "software_id": software_id,
+                })),
+        )
+        .await?;
+        tx.commit().await?;
+        let mut out = json!({
+            "client_id": id,
+            "client_id_issued_at": now_unix(now),
+            "client_name": name,
+            "redirect_uris": req.redirect_uris,
+            "token_endpoint_auth_method": method.as_str(),
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+        });
+        if let Some(s) = secret {
+            out["client_secret"] = json!(s);
+            out["client_secret_expires_at"] = json!(0);
+        }
+        if let Some(s) = software_id {
+            out["software_id"] = json!(s);
+        }
+        if let Some(s) = &req.scope {
+            out["scope"] = json!(s);
+        }
+        Ok(out)
+    }
+
+    /// Sets a client's status (approve, block, unblock). Blocking revokes
+    /// every grant of the client. Audited. **Permission:** `ClientsManage`.
+    pub async fn set_client_status(
+        &self,
+        actor: &Actor,
+        client_id: &str,
+        status: ClientStatus,
+        reason: Option<&str>,
+    ) -> Result<u64> {
+        actor.require(Permission::ClientsManage)?;
+        let client = store::find_client(self.core.db.exec(), client_id)
+            .await?
+            .ok_or(Error::NotFound("OAuth client"))?;
+        let now = self.now();
+        let mut tx = self.core.db.begin().await?;
+        store::set_client_status(&mut tx, client_id, status, reason, now).await?;
+        let revoked = if matches!(status, ClientStatus::Blocked | ClientStatus::Reaped) {
+            store::revoke_client_grants(&mut tx, client_id, status.as_str(), now).await?
+        } else {
+            0
+        };
+        let action = match status {
+            ClientStatus::Active if client.status == ClientStatus::Pending => {
+                "oauth.client.approved"
+            }
+            ClientStatus::Active => "oauth.client.unblocked",
+            ClientStatus::Pending => "oauth.client.pending",
+            ClientStatus::Blocked => "oauth.client.blocked",
+            ClientStatus::Reaped => "oauth.client.reaped",
+        };
+        audit::append(
+            &mut tx,
+            now,
+            actor,
+            NewEvent::success(action)
+                .target(Target::new("oauth_client", client_id, &client.name))
+                .details(json!({ "from": client.status.as_str(), "to": status.as_str(), "reason": reason, "grants_revoked": revoked })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    /// Turns dynamic registration and "new clients wait for approval" on or
+    /// off. Audited. **Permission:** `ClientsManage`.
+    pub async fn set_policy(
+        &self,
+        actor: &Actor,
+        registration_enabled: bool,
+        approval_required: bool,
+    ) -> Result<()> {
+        actor.require(Permission::ClientsManage)?;
+        let old = store::policy(self.core.db.exec()).await?;
+        let now = self.now();
+        let mut tx = self.core.db.begin().await?;
+        store::set_policy(
+            &mut tx,
+            registration_enabled,
+            approval_required,
+            &old.custom_schemes,
+            now,
+            &actor.display,
+        )
+        .await?;
+        audit::append(
+            &mut tx,
+            now,
+            actor,
+            NewEvent::success("oauth.policy.updated").details(json!({
+                "registration_enabled": registration_enabled,
+                "approval_required": approval_required,
+            })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- authorization ---------------------------------------------------
+
+    /// Checks an authorization request and stores it, bound to `browser`.
+    /// Returns the request key (for the sign-in and consent steps).
+    pub async fn begin_authorization(
+        &self,
+        p: &AuthorizeParams,
+        browser: &str,
+        public_url: &str,
+    ) -> Result<(String, PendingAuthorization), AuthorizeError> {
+        let page = |code, d: &str| Err(AuthorizeError::Page(OAuthError::new(code, d)));
+        let Some(client_id) = p.client_id.as_deref().filter(|c| !c.is_empty()) else {
+            return page(
+                ErrorCode::InvalidRequest,
+                "the request names no client (client_id is missing)",
+            );
+        };
+        let Some(client) = store::find_client(self.core.db.exec(), client_id).await? else {
+            return page(
+                ErrorCode::InvalidClient,
+                "this client is not known to Portcullis",
+            );
+        };
+        if client.status == ClientStatus::Reaped {
+            return page(
+                ErrorCode::InvalidClient,
+                "this client was removed after a long time unused; it must register again",
+            );
+        }
+        let Some(redirect_uri) = p.redirect_uri.as_deref().filter(|r| !r.is_empty()) else {
+            return page(
+                ErrorCode::InvalidRequest,
+                "the request names no redirect_uri",
+            );
+        };
+        if !redirect_matches(&client.redirect_uris, redirect_uri) {
+            return page(
+                ErrorCode::InvalidRequest,
+                "the redirect_uri is not one this client registered; Portcullis will not send you there",
+            );
+        }
+        // From here on errors go back to the client.
+        let iss = Self::issuer(public_url);
+        let state = p.state.as_deref();
+        let back = |code: ErrorCode, d: &str| {
+            let mut params = vec![("error", code.as_str()), ("error_description", d)];
+            if let Some(s) = state {
+                params.push(("state", s));
+            }
+            params.push(("iss", &iss));
+            Err(AuthorizeError::Redirect(Redirect {
+                url: with_query(redirect_uri, &params),
+            }))
+        };
+        match p.response_type.as_deref() {
+            Some("code") => {}
+            None => return back(ErrorCode::InvalidRequest, "response_type is missing"),
+            Some(_) => {
+                return back(
+                    ErrorCode::UnsupportedResponseType,
+                    "only response_type=code is supported (no implicit flow)",
+                )
+            }
+        }
+        match client.status {
+            ClientStatus::Active => {}
+            ClientStatus::Pending => {
+                return back(
+                    ErrorCode::AccessDenied,
+                    "this client is waiting for an administrator's approval",
+                )
+            }
+            ClientStatus::Blocked => {
+                return back(
+                    ErrorCode::AccessDenied,
+                    "this client was blocked by an administrator",
+                )
+            }
+            ClientStatus::Reaped => {
+                return back(ErrorCode::InvalidClient, "this client was removed")
+            }
+        }
+        let Some(challenge) = p.code_challenge.as_deref() else {
+            return back(
+                ErrorCode::InvalidRequest,
+                "PKCE is required: code_challenge is missing",
+            );
+        };
+        if p.code_challenge_method.as_deref() != Some("S256") {
+            return back(
+                ErrorCode::InvalidRequest,
+                "PKCE: code_challenge_method must be S256",
+            );
+        }
+        if !check_code_challenge(challenge) {
+            return back(
+                ErrorCode::InvalidRequest,
+                "PKCE: code_challenge is malformed",
+            );
+        }
+        let Some(resource) = p.resource.as_deref().filter(|r| !r.is_empty()) else {
+            return back(
+                ErrorCode::InvalidTarget,
+                "resource is required: name the MCP server the token is for (RFC 8707)",
+            );
+        };
+        let Some((server_id, server_name, scopes_json)) =
+            store::find_enabled_server(self.core.db.exec(), resource).await?
+        else {
+            return back(
+                ErrorCode::InvalidTarget,
+                "resource is not an enabled MCP server of this catalog",
+            );
+        };
+        let scope = match Scopes::parse(p.scope.as_deref().unwrap_or("")) {
+            Ok(s) => s,
+            Err(m) => return back(ErrorCode::InvalidScope, &m),
+        };
+        let declared: Vec<String> = serde_json::from_str(&scopes_json).map_err(internal)?;
+        if let Some(bad) = scope
+            .0
+            .iter()
+            .find(|s| *s != OFFLINE_ACCESS && !declared.contains(s))
+        {
+            return back(
+                ErrorCode::InvalidScope,
+                &format!("the scope {bad:?} is not one this server declares"),
+            );
+        }
+        if state.is_some_and(|s| s.len() > 2000) {
+            return back(
+                ErrorCode::InvalidRequest,
+                "state is longer than 2,000 characters",
+            );
+        }
+        let key = new_secret();
+        let now = self.now();
+        store::insert_request(
+            self.core.db.exec(),
+            &store::NewRequest {
+                id_hash: &hash_secret(&key),
+                client_id: &client.id.0,
+                redirect_uri,
+                server_id: &server_id,
+                resource,
+                scope: &scope.to_wire(),
+                state,
+                code_challenge: challenge,
+                browser_hash: &hash_secret(browser),
+            },
+            now,
+            now + Duration::minutes(REQUEST_TTL_MINUTES),
+        )
+        .await?;
+        Ok((
+            key,
+            PendingAuthorization {
+                client,
+                redirect_uri: redirect_uri.to_owned(),
+                server_id,
+                server_name,
+                resource: resource.to_owned(),
+                scope,
+                state: state.map(str::to_owned),
+            },
+        ))
+    }
+
+    /// The pending request `key`, if it is live and was made in `browser`.
+    pub async fn pending(
+        &self,
+        key: &str,
+        browser: Option<&str>,
+    ) -> Result<Option<(store::RequestRow, Client)>> {
+        let Some(row) =
+            store::find_request(self.core.db.exec(), &hash_secret(key), self.now()).await?
+        else {
+            return Ok(None);
+        };
+        match browser {
+            Some(b) if constant_time_eq(hash_secret(b).as_bytes(), row.browser_hash.as_bytes()) => {
+            }
+            _ => return Ok(None),
+        }
+        let Some(client) = store::find_client(self.core.db.exec(), &row.client_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some((row, client)))
+    }
+
+    /// The person of a session cookie, if signed in and still active.
+    pub async fn person(&self, session: &str) -> Result<Option<Person>> {
+        let Some(p) =
+            store::find_session_person(self.core.db.exec(), &hash_secret(session), self.now())
+                .await?
+        else {
+            return Ok(None);
+        };
+        if !p.active || p.deleted {
+            return Ok(None);
+        }
+        Ok(Some(Person {
+            email: p.email.clone().unwrap_or_else(|| p.user_name.clone()),
+            name: p
+                .display_name
+                .clone()
+                .unwrap_or_else(|| p.user_name.clone()),
+            id: p.id,
+        }))
+    }
+
+    /// Starts a person's session (SSO finished, the person admitted).
+    /// Returns the cookie value.
+    pub(crate) async fn start_person_session(
+        tx: &mut crate::db::Tx,
+        person_id: &str,
+        connection_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String> {
+        let secret = new_secret();
+        store::insert_person_session(
+            tx,
+            &hash_secret(&secret),
+            person_id,
+            connection_id,
+            now,
+            now + Duration::hours(PERSON_SESSION_HOURS),
+        )
+        .await?;
+        Ok(secret)
+    }
+
+    /// What the consent screen of request `key` shows to `person`.
+    pub async fn consent_view(
+        &self,
+        person: &Person,
+        row: &store::RequestRow,
+        client: &Client,
+    ) -> Result<ConsentView> {
+        let asked = Scopes::parse(&row.scope).map_err(Error::Internal)?;
+        let had = store::find_consent(
+            self.core.db.exec(),
+            &person.id,
+            &client.id.0,
+            &row.server_id,
+            &row.redirect_uri,
+        )
+        .await?;
+        let new = match &had {
+            Some(h) => asked.minus(h),
+            None => asked.clone(),
+        };
+        let host = url::Url::parse(&row.redirect_uri)
+            .ok()
+            .map(|u| match u.host_str() {
+                Some(h) => h.to_owned(),
+                None => format!("{}:", u.scheme()),
+            })
+            .unwrap_or_default();
+        let localhost_only = client.redirect_uris.iter().all(|u| {
+            u.starts_with("http://127.0.0.1")
+                || u.starts_with("http://[::1]")
+                || u.starts_with("http://localhost")
+        });
+        Ok(ConsentView {
+            client_id: client.id.0.clone(),
+            client_name: client.name.clone(),
+            client_kind: client.kind,
+            redirect_uri: row.redirect_uri.clone(),
+            redirect_host: host,
+            localhost_only,
+            server_name: row.server_name.clone(),
+            resource: row.resource.clone(),
+            scopes: asked.0.iter().cloned().collect(),
+            new_scopes: new.0.iter().cloned().collect(),
+            already_consented: had.is_some() && new.0.is_empty(),
+        })
+    }
+
+    /// The person's decision on request `key`: approve issues a code (and
+    /// records consent), deny sends `access_denied`. Either way the request
+    /// is used up and the browser goes back to the client.
+    pub async fn decide(
+        &self,
+        key: &str,
+        browser: Option<&str>,
+        person: &Person,
+        approve: bool,
+        meta: RequestMeta,
+        public_url: &str,
+    ) -> Result<Redirect, AuthorizeError> {
+        let Some((row, client)) = self.pending(key, browser).await? else {
+            return Err(AuthorizeError::Page(OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "this authorization request expired or was already answered; start again from your app",
+            )));
+        };
+        let iss = Self::issuer(public_url);
+        let mut params: Vec<(&str, String)> = Vec::new();
+        let now = self.now();
+        let mut tx = self.core.db.begin().await?;
+        if !store::use_request(&mut tx, &hash_secret(key), now).await? {
+            return Err(AuthorizeError::Page(OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "this authorization request was already answered",
+            )));
+        }
+        let actor = Actor {
+            kind: portcullis_types::ActorType::Anonymous,
+            id: Some(person.id.clone()),
+            display: person.email.clone(),
+            role: None,
+            session: None,
+            meta,
+        };
+        let target = Target::new("oauth_client", &client.id.0, &client.name);
+        if client.status != ClientStatus::Active {
+            params.push(("error", ErrorCode::AccessDenied.as_str().into()));
+            params.push((
+                "error_description",
+                "this client may not get tokens now".into(),
+            ));
+        } else if !approve {
+            audit::append(
+                &mut tx,
+                now,
+                &actor,
+                NewEvent::success("oauth.consent.denied")
+                    .outcome(portcullis_types::Outcome::Denied)
+                    .target(target)
+                    .details(json!({ "server": row.server_id, "scope": row.scope })),
+            )
+            .await?;
+            params.push(("error", ErrorCode::AccessDenied.as_str().into()));
+            params.push(("error_description", "the person declined".into()));
+        } else {
+            let had = store::find_consent(
+                tx.exec(),
+                &person.id,
+                &client.id.0,
+                &row.server_id,
+                &row.redirect_uri,
+            )
+            .await?;
+            let asked = Scopes::parse(&row.scope).map_err(Error::Internal)?;
+            let all = match &had {
+                Some(h) => h.union(&asked),
+                None => asked.clone(),
+            };
+            if had.as_ref() != Some(&all) {
+                store::upsert_consent(
+                    &mut tx,
+                    &person.id,
+                    &client.id.0,
+                    &row.server_id,
+                    &row.redirect_uri,
+                    &all.to_wire(),
+                    now,
+                )
+                .await?;
+                audit::append(
+                    &mut tx,
+                    now,
+                    &actor,
+                    NewEvent::success("oauth.consent.granted")
+                        .target(target.clone())
+                        .details(json!({
+                            "server": row.server_id,
+                            "resource": row.resource,
+                            "scope": all.to_wire(),
+                            "redirect_uri": row.redirect_uri,
+                        })),
+                )
+                .await?;
+            }
+            let grant = new_id("ogr");
+            store::insert_grant(
+                &mut tx,
+                &store::NewGrant {
+                    id: &grant,
+                    client_id: &client.id.0,
+                    person_id: &person.id,
+                    server_id: &row.server_id,
+                    resource: &row.resource,
+                    scope: &row.scope,
+                },
+                now,
+            )
+            .await?;
+            let code = new_secret();
+            store::insert_code(
+                &mut tx,
+                &hash_secret(&code),
+                &grant,
+                &row.redirect_uri,
+                &row.code_challenge,
+                now,
+                now + Duration::seconds(CODE_TTL_SECONDS),
+            )
+            .await?;
+            params.push(("code", code));
+        }
+        tx.commit().await?;
+        if let Some(s) = &row.state {
+            params.push(("state", s.clone()));
+        }
+        params.push(("iss", iss));
+        let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Ok(Redirect {
+            url: with_query(&row.redirect_uri, &refs),
+        })
+    }
+
+    // ---- token endpoint ----------------------------------------------------
+
+    /// Authenticates the client at the token or revocation endpoint (RFC
+    /// 6749 §2.3, §3.2.1). A public client names itself with `client_id`.
+    async fn authenticate_client(&self, auth: &ClientAuth) -> Result<Client, Failure> {
+        let bad = || fail(ErrorCode::InvalidClient, "client authentication failed");
+        let (id, secret, via_basic) = match (&auth.basic, &auth.client_id) {
+            (Some((id, s)), None) => (id.clone(), Some(s.clone()), true),
+            (Some((id, s)), Some(form_id)) if form_id == id => (id.clone(), Some(s.clone()), true),
+            (Some(_), Some(_)) => return bad(),
+            (None, Some(id)) => (id.clone(), auth.client_secret.clone(), false),
+            (None, None) => return fail(ErrorCode::InvalidClient, "the request names no client"),
+        };
+        let Some(client) = store::find_client(self.core.db.exec(), &id).await? else {
+            return bad();
+        };
+        match client.status {
+            ClientStatus::Reaped => {
+                return fail(
+                    ErrorCode::InvalidClient,
+                    "this client was removed after a long time unused; register again",
+                )
+            }
+            ClientStatus::Blocked => {
+                return fail(
+                    ErrorCode::InvalidClient,
+                    "this client was blocked by an administrator",
+                )
+            }
+            ClientStatus::Pending => {
+                return fail(
+                    ErrorCode::UnauthorizedClient,
+                    "this client is waiting for an administrator's approval",
+                )
+            }
+            ClientStatus::Active => {}
+        }
+        let ok = match (client.auth_method, &secret, &client.secret_hash) {
+            (AuthMethod::None, None, _) => true,
+            (AuthMethod::None, Some(_), _) => false,
+            (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, Some(s), Some(h)) => {
+                // A client may use either secret method (RFC 6749 §2.3.1).
+                let _ = via_basic;
+                constant_time_eq(hash_secret(s).as_bytes(), h.as_bytes())
+            }
+            _ => false,
+        };
+        if ok {
+            Ok(client)
+        } else {
+            bad()
+        }
+    }
+
+    /// The token endpoint: `authorization_code` and `refresh_token` grants.
+    pub async fn token(
+        &self,
+        p: &TokenParams,
+        auth: &ClientAuth,
+        public_url: &str,
+    ) -> Result<TokenResponse, Failure> {
+        let grant_type = p.grant_type.as_deref().unwrap_or("");
+        match grant_type {
+            "authorization_code" | "refresh_token" => {}
+            "" => return fail(ErrorCode::InvalidRequest, "grant_type is missing"),
+            "password" | "implicit" => {
+                return fail(
+                    ErrorCode::UnsupportedGrantType,
+                    format!("the {grant_type} grant is not allowed (OAuth 2.1)"),
+                )
+            }
+            other => {
+                return fail(
+                    ErrorCode::UnsupportedGrantType,
+                    format!("grant_type {other:?} is not supported"),
+                )
+            }
+        }
+        let client = self.authenticate_client(auth).await?;
+        if grant_type == "authorization_code" {
+            self.exchange_code(p, &client, public_url).await
+        } else {
+            self.refresh(p, &client, public_url).await
+        }
+    }
+
+    async fn exchange_code(
+        &self,
+        p: &TokenParams,
+        client: &Client,
+        public_url: &str,
+    ) -> Result<TokenResponse, Failure> {
+        let Some(code) = p.code.as_deref() else {
+            return fail(ErrorCode::InvalidRequest, "code is missing");
+        };
+        let Some(verifier) = p.code_verifier.as_deref() else {
+            return fail(ErrorCode::InvalidRequest, "PKCE: code_verifier is missing");
+        };
+        // The key first: making it on first use takes the write lock,
+        // which the transaction below holds (SQLite).
+        let key = self.token_key().await?;
+        let now = self.now();
+        let hash = hash_secret(code);
+        let mut tx = self.core.db.begin().await?;
+        let Some(row) = store::find_code(&mut tx, &hash).await? else {
+            return fail(ErrorCode::InvalidGrant, "the code is not valid");
+        };
+        let Some(grant) = store::find_grant(tx.exec(), &row.grant_id).await? else {
+            return fail(ErrorCode::InvalidGrant, "the code is not valid");
+        };
+        if row.used_at.is_some() || !store::use_code(&mut tx, &hash, now).await? {
+            // Reuse: whoever has the tokens of the first exchange loses them
+            // (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
+            store::revoke_grant(&mut tx, &grant.id, "code_reused", now).await?;
+            audit::append(
+                &mut tx,
+                now,
+                &Actor::system("authorization server"),
+                NewEvent::success("oauth.grant.revoked")
+                    .outcome(portcullis_types::Outcome::Denied)
+                    .target(Target::new("oauth_client", &grant.client_id, &grant.client_id))
+                    .details(json!({ "grant": grant.id, "reason": "authorization code presented twice" })),
+            )
+            .await?;
+            tx.commit().await?;
+            return fail(
+                ErrorCode::InvalidGrant,
+                "the code was already used; the tokens issued from it are revoked",
+            );
+        }
+        if row.expires_at <= now {
+            tx.commit().await?;
+            return fail(ErrorCode::InvalidGrant, "the code expired");
+        }
+        if grant.client_id != client.id.0 {
+            tx.commit().await?;
+            return fail(
+                ErrorCode::InvalidGrant,
+                "the code was issued to another client",
+            );
+        }
+        if p.redirect_uri.as_deref() != Some(row.redirect_uri.as_str()) {
+            tx.commit().await?;
+            return fail(
+                ErrorCode::InvalidGrant,
+                "redirect_uri differs from the authorization request",
+            );
+        }
+        if !pkce_verifies(verifier, &row.code_challenge) {
+            tx.commit().await?;
+            return fail(
+                ErrorCode::InvalidGrant,
+                "PKCE: the code_verifier does not match",
+            );
+        }
+        if p.resource.as_deref().is_some_and(|r| r != grant.resource) {
+            tx.commit().await?;
+            return fail(
+                ErrorCode::InvalidTarget,
+                "resource differs from the authorization request",
+            );
+        }
+        if grant.revoked || !grant.person_active || !grant.server_enabled {
+            tx.commit().await?;
+            return fail(
+                ErrorCode::InvalidGrant,
+                "this authorization is no longer valid",
+            );
+        }
+        let scope = Scopes::parse(&grant.scope).map_err(Error::Internal)?;
+        let out = self
+            .issue(&mut tx, &key, &grant, &scope, public_url, now)
+            .await?;
+        audit::append(
+            &mut tx,
+            now,
+            &Actor::system("authorization server"),
+            NewEvent::success("oauth.token.issued")
+                .target(Target::new("oauth_client", &client.id.0, &client.name))
+                .details(json!({
+                    "grant": grant.id,
+                    "person": grant.person_id,
+                    "server": grant.server_id,
+                    "scope": grant.scope,
+                })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn refresh(
+        &self,
+        p: &TokenParams,
+        client: &Client,
+        public_url: &str,
+    ) -> Result<TokenResponse, Failure> {
+        let Some(token) = p.refresh_token.as_deref() else {
+            return fail(ErrorCode::InvalidRequest, "refresh_token is missing");
+        };
+        let key = self.token_key().await?;
+        let now = self.now();
+        let hash = hash_secret(token);
+        let Some(row) = store::find_refresh(self.core.db.exec(), &hash).await? else {
+            return fail(ErrorCode::InvalidGrant, "the refresh token is not valid");
+        };
+        let mut tx = self.core.db.begin().await?;
+        let Some(grant) = store::find_grant(tx.exec(), &row.grant_id).await? else {
+            return fail(ErrorCode::InvalidGrant, "the refresh token is not valid");
+        };
+        if grant.client_id != client.id.0 {
+            return fail(
+                ErrorCode::InvalidGrant,
+                "the refresh token was issued to another client",
+            );
+        }
+        if row.used_at.is_some() || !store::use_refresh(&mut tx, &hash, now).await? {
+            // A rotated token came back: someone holds a copy. End the
+            // family (RFC 9700 §4.14.2).
+            if store::revoke_grant(&mut tx, &grant.id, "refresh_reused", now).await? {
+                audit::append(
+                    &mut tx,
+                    now,
+                    &Actor::system("authorization server"),
+                    NewEvent::success("oauth.grant.revoked")
+                        .outcome(portcullis_types::Outcome::Denied)
+                        .target(Target::new("oauth_client", &client.id.0, &client.name))
+                        .details(json!({ "grant": grant.id, "reason": "a rotated refresh token was presented again" })),
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            return fail(
+                ErrorCode::InvalidGrant,
+                "the refresh token was already used; this authorization is revoked",
+            );
+        }
+        if row.expires_at <= now || grant.revoked {
+            tx.commit().await?;
+            return fail(
+                ErrorCode::InvalidGrant,
+                "the refresh token expired or was revoked",
+            );
+        }
+        if !grant.person_active {
+            tx.commit().await?;
+            return fail(
+                ErrorCode::InvalidGrant,
+                "the person's account is not active",
+            );
+        }
+        if !grant.server_enabled {
+            tx.commit().await?;
+            return fail(ErrorCode::InvalidGrant, "the MCP server is disabled");
+        }
+        if p.resource.as_deref().is_some_and(|r| r != grant.resource) {
+            tx.commit().await?;
+            return fail(
+                ErrorCode::InvalidTarget,
+                "a refresh token is bound to the resource it was issued for",
+            );
+        }
+        let granted = Scopes::parse(&grant.scope).map_err(Error::Internal)?;
+        let scope = match p.scope.as_deref() {
+            None => granted,
+            Some(s) => {
+                let asked = Scopes::parse(s)
+                    .map_err(|m| Failure::Protocol(OAuthError::new(ErrorCode::InvalidScope, m)))?;
+                if !asked.is_subset(&granted) {
+                    tx.commit().await?;
+                    return fail(
+                        ErrorCode::InvalidScope,
+                        "a refresh may only narrow the scope",
+                    );
+                }
+                asked
+            }
+        };
+        let out = self
+            .issue(&mut tx, &key, &grant, &scope, public_url, now)
+            .await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Mints an access token and a new refresh token for `grant` in `tx`.
+    async fn issue(
+        &self,
+        tx: &mut crate::db::Tx,
+        key: &SigningKey,
+        grant: &store::GrantRow,
+        scope: &Scopes,
+        public_url: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TokenResponse> {
+        let ttl = self.core.settings.access_token_ttl;
+        let claims = AccessClaims {
+            iss: Self::issuer(public_url),
+            sub: grant.person_id.clone(),
+            aud: grant.resource.clone(),
+            client_id: grant.client_id.clone(),
+            scope: scope.to_wire(),
+            jti: new_id("at"),
+            iat: now_unix(now),
+            exp: now_unix(now + ttl),
+            sid: grant.id.clone(),
+        };
+        let key = self.token_key().await?;
+        let access_token = key
+            .sign_claims(&claims, ACCESS_TOKEN_TYPE)
+            .map_err(internal)?;
+        let refresh = new_secret();
+        store::insert_refresh(
+            tx,
+            &hash_secret(&refresh),
+            &grant.id,
+            now,
+            now + Duration::days(REFRESH_TTL_DAYS),
+        )
+        .await?;
+        store::touch(tx, &grant.client_id, &grant.id, now).await?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: ttl.num_seconds(),
+            refresh_token: Some(refresh),
+            scope: claims.scope,
+        })
+    }
+
+    /// Verifies one of our access tokens (any audience) and returns its
+    /// claims; `None` if it is not a valid token of this issuer.
+    async fn verify_any(&self, token_str: &str, public_url: &str) -> Result<Option<AccessClaims>> {
+        let jwks = self.signing.jwks().await?;
+        let Ok(verifier) = Verifier::from_jwks(&jwks) else {
+            return Ok(None);
+        };
+        // The audience is read from the token, then checked like a gateway
+        // would (signature first: nothing unverified is trusted).
+        let Some(aud) = unverified_audience(token_str) else {
+            return Ok(None);
+        };
+        Ok(token::verify_access_token(&verifier, token_str, &Self::issuer(public_url), &aud).ok())
+    }
+
+    /// RFC 7009: revokes a refresh token's grant, or an access token's grant,
+    /// if it belongs to the authenticated client. Unknown tokens are no error.
+    pub async fn revoke(
+        &self,
+        token_str: &str,
+        auth: &ClientAuth,
+        public_url: &str,
+    ) -> Result<(), Failure> {
+        let client = self.authenticate_client(auth).await?;
+        let grant_id =
+            match store::find_refresh(self.core.db.exec(), &hash_secret(token_str)).await? {
+                Some(r) => Some(r.grant_id),
+                None => self.verify_any(token_str, public_url).await?.map(|c| c.sid),
+            };
+        let Some(grant_id) = grant_id else {
+            return Ok(());
+        };
+        let Some(grant) = store::find_grant(self.core.db.exec(), &grant_id).await? else {
+            return Ok(());
+        };
+        if grant.client_id != client.id.0 {
+            return Ok(());
+        }
+        let now = self.now();
+        let mut tx = self.core.db.begin().await?;
+        if store::revoke_grant(&mut tx, &grant.id, "revoked_by_client", now).await? {
+            audit::append(
+                &mut tx,
+                now,
+                &Actor::system("authorization server"),
+                NewEvent::success("oauth.grant.revoked")
+                    .target(Target::new("oauth_client", &client.id.0, &client.name))
+                    .details(
+                        json!({ "grant": grant.id, "reason": "revoked by the client (RFC 7009)" }),
+                    ),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// RFC 7662 introspection for gateways: active only if the signature,
+    /// issuer and expiry hold, the grant is live, the client is active and
+    /// the person is active.
+    pub async fn introspect(&self, token_str: &str, public_url: &str) -> Result<Introspection> {
+        let Some(c) = self.verify_any(token_str, public_url).await? else {
+            return Ok(Introspection::default());
+        };
+        let Some(grant) = store::find_grant(self.core.db.exec(), &c.sid).await? else {
+            return Ok(Introspection::default());
+        };
+        let client = store::find_client(self.core.db.exec(), &c.client_id).await?;
+        let live = !grant.revoked
+            && grant.person_active
+            && grant.server_enabled
+            && client.is_some_and(|cl| cl.status == ClientStatus::Active);
+        if !live {
+            return Ok(Introspection::default());
+        }
+        Ok(Introspection {
+            active: true,
+            scope: Some(c.scope),
+            client_id: Some(c.client_id),
+            token_type: Some("Bearer"),
+            exp: Some(c.exp),
+            iat: Some(c.iat),
+            sub: Some(c.sub),
+            aud: Some(c.aud),
+            iss: Some(c.iss),
+            jti: Some(c.jti),
+        })
+    }
+
+    /// Deletes expired requests, codes, sessions and refresh tokens.
+    pub async fn purge_expired(&self) -> Result<u64> {
+        store::purge_expired(&self.core.db, self.now()).await
+    }
+}
+
+/// The `aud` of a JWT without verifying it (to pick the audience to verify
+/// against; the verification that follows checks it).
+fn unverified_audience(jwt: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("aud")?.as_str().map(str::to_owned)
+}
+
+/// Counts a refused request on `/metrics` (no audit event per refusal).
+fn metrics_limit(what: &'static str) {
+    tracing::info!(limit = what, "oauth rate limit hit");
+}

@@ -1,0 +1,594 @@
+//! Every SQL statement of the OAuth area (SQLite and PostgreSQL run the same
+//! text). Stored enums decode strictly: an unknown value is an error, never
+//! a default.
+
+use super::model::{AuthMethod, Client, ClientId, ClientKind, ClientStatus, Scopes};
+use crate::db::{Exec, Tx};
+use crate::error::{Error, Result};
+use crate::{exec, fetch_all, fetch_optional, scalar};
+use chrono::{DateTime, Utc};
+
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    id: String,
+    kind: String,
+    name: String,
+    redirect_uris: String,
+    auth_method: String,
+    secret_hash: Option<String>,
+    status: String,
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = Error;
+    fn try_from(r: ClientRow) -> Result<Self> {
+        Ok(Client {
+            kind: r.kind.parse().map_err(Error::Internal)?,
+            auth_method: r.auth_method.parse().map_err(Error::Internal)?,
+            status: r.status.parse().map_err(Error::Internal)?,
+            redirect_uris: serde_json::from_str(&r.redirect_uris)
+                .map_err(|e| Error::Internal(format!("stored redirect_uris: {e}")))?,
+            id: ClientId(r.id),
+            name: r.name,
+            secret_hash: r.secret_hash,
+        })
+    }
+}
+
+const SELECT_CLIENT: &str =
+    "SELECT id, kind, name, redirect_uris, auth_method, secret_hash, status FROM oauth_clients";
+
+/// The client `id`, if known.
+pub async fn find_client(ex: Exec<'_>, id: &str) -> Result<Option<Client>> {
+    fetch_optional!(ex, ClientRow, &format!("{SELECT_CLIENT} WHERE id = $1"), id)?
+        .map(Client::try_from)
+        .transpose()
+}
+
+/// A client to insert.
+pub struct NewClient<'a> {
+    pub id: &'a str,
+    pub kind: ClientKind,
+    pub name: &'a str,
+    pub client_uri: Option<&'a str>,
+    pub software_id: Option<&'a str>,
+    pub software_version: Option<&'a str>,
+    pub redirect_uris: &'a [String],
+    pub auth_method: AuthMethod,
+    pub secret_hash: Option<&'a str>,
+    pub status: ClientStatus,
+    pub registered_ip: Option<&'a str>,
+    pub created_by: &'a str,
+}
+
+pub async fn insert_client(tx: &mut Tx, c: &NewClient<'_>, now: DateTime<Utc>) -> Result<()> {
+    let uris =
+        serde_json::to_string(c.redirect_uris).map_err(|e| Error::Internal(e.to_string()))?;
+    exec!(
+        tx.exec(),
+        "INSERT INTO oauth_clients (id, kind, name, client_uri, software_id, software_version, \
+         redirect_uris, auth_method, secret_hash, status, registered_ip, created_at, created_by, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12)",
+        c.id,
+        c.kind.as_str(),
+        c.name,
+        c.client_uri,
+        c.software_id,
+        c.software_version,
+        &uris,
+        c.auth_method.as_str(),
+        c.secret_hash,
+        c.status.as_str(),
+        c.registered_ip,
+        now,
+        c.created_by
+    )?;
+    Ok(())
+}
+
+/// Sets a client's status (and why); returns whether it existed.
+pub async fn set_client_status(
+    tx: &mut Tx,
+    id: &str,
+    status: ClientStatus,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(exec!(
+        tx.exec(),
+        "UPDATE oauth_clients SET status = $2, status_reason = $3, updated_at = $4 WHERE id = $1",
+        id,
+        status.as_str(),
+        reason,
+        now
+    )? > 0)
+}
+
+/// Clients registered from `ip` since `since` (the registration limit).
+pub async fn count_registrations_from(ex: Exec<'_>, ip: &str, since: DateTime<Utc>) -> Result<i64> {
+    Ok(scalar!(
+        ex,
+        i64,
+        "SELECT COUNT(*) FROM oauth_clients WHERE registered_ip = $1 AND created_at >= $2",
+        ip,
+        since
+    )?)
+}
+
+/// The client policy row.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PolicyRow {
+    pub registration_enabled: bool,
+    pub approval_required: bool,
+    pub custom_schemes: String,
+}
+
+pub async fn policy(ex: Exec<'_>) -> Result<PolicyRow> {
+    fetch_optional!(
+        ex,
+        PolicyRow,
+        "SELECT registration_enabled, approval_required, custom_schemes FROM oauth_policy WHERE id = 1"
+    )?
+    .ok_or_else(|| Error::Internal("oauth_policy row is missing".into()))
+}
+
+pub async fn set_policy(
+    tx: &mut Tx,
+    registration_enabled: bool,
+    approval_required: bool,
+    custom_schemes: &str,
+    now: DateTime<Utc>,
+    by: &str,
+) -> Result<()> {
+    exec!(
+        tx.exec(),
+        "UPDATE oauth_policy SET registration_enabled = $1, approval_required = $2, \
+         custom_schemes = $3, updated_at = $4, updated_by = $5 WHERE id = 1",
+        registration_enabled,
+        approval_required,
+        custom_schemes,
+        now,
+        by
+    )?;
+    Ok(())
+}
+
+/// An enabled catalog server by its exact resource URL: (id, name, scopes JSON).
+pub async fn find_enabled_server(
+    ex: Exec<'_>,
+    resource: &str,
+) -> Result<Option<(String, String, String)>> {
+    Ok(fetch_optional!(
+        ex,
+        (String, String, String),
+        "SELECT id, name, scopes FROM mcp_servers WHERE resource_url = $1 AND enabled = $2",
+        resource,
+        true
+    )?)
+}
+
+/// A catalog server by slug: (id, name, resource URL, scopes JSON, enabled).
+pub async fn find_server_by_slug(
+    ex: Exec<'_>,
+    slug: &str,
+) -> Result<Option<(String, String, String, String, bool)>> {
+    Ok(fetch_optional!(
+        ex,
+        (String, String, String, String, bool),
+        "SELECT id, name, resource_url, scopes, enabled FROM mcp_servers WHERE slug = $1",
+        slug
+    )?)
+}
+
+/// Every scope enabled servers declare (JSON arrays).
+pub async fn all_server_scopes(ex: Exec<'_>) -> Result<Vec<String>> {
+    Ok(fetch_all!(
+        ex,
+        (String,),
+        "SELECT scopes FROM mcp_servers WHERE enabled = $1 AND scopes <> '[]'",
+        true
+    )?
+    .into_iter()
+    .map(|r| r.0)
+    .collect())
+}
+
+/// An authorization request to store.
+pub struct NewRequest<'a> {
+    pub id_hash: &'a str,
+    pub client_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub server_id: &'a str,
+    pub resource: &'a str,
+    pub scope: &'a str,
+    pub state: Option<&'a str>,
+    pub code_challenge: &'a str,
+    pub browser_hash: &'a str,
+}
+
+pub async fn insert_request(
+    ex: Exec<'_>,
+    r: &NewRequest<'_>,
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> Result<()> {
+    exec!(
+        ex,
+        "INSERT INTO oauth_requests (id_hash, client_id, redirect_uri, server_id, resource, scope, \
+         state, code_challenge, browser_hash, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        r.id_hash,
+        r.client_id,
+        r.redirect_uri,
+        r.server_id,
+        r.resource,
+        r.scope,
+        r.state,
+        r.code_challenge,
+        r.browser_hash,
+        now,
+        expires
+    )?;
+    Ok(())
+}
+
+/// A stored authorization request.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RequestRow {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub server_id: String,
+    pub server_name: String,
+    pub resource: String,
+    pub scope: String,
+    pub state: Option<String>,
+    pub code_challenge: String,
+    pub browser_hash: String,
+}
+
+const SELECT_REQUEST: &str =
+    "SELECT r.client_id, r.redirect_uri, r.server_id, s.name AS server_name, r.resource, r.scope, \
+     r.state, r.code_challenge, r.browser_hash FROM oauth_requests r JOIN mcp_servers s ON s.id = r.server_id";
+
+/// An unused, unexpired request.
+pub async fn find_request(
+    ex: Exec<'_>,
+    id_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<RequestRow>> {
+    Ok(fetch_optional!(
+        ex,
+        RequestRow,
+        &format!(
+            "{SELECT_REQUEST} WHERE r.id_hash = $1 AND r.used_at IS NULL AND r.expires_at > $2"
+        ),
+        id_hash,
+        now
+    )?)
+}
+
+/// Uses a request up (once): true if it was unused and unexpired.
+pub async fn use_request(tx: &mut Tx, id_hash: &str, now: DateTime<Utc>) -> Result<bool> {
+    Ok(exec!(
+        tx.exec(),
+        "UPDATE oauth_requests SET used_at = $2 WHERE id_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        id_hash,
+        now
+    )? == 1)
+}
+
+/// Starts a person's session (after SSO).
+pub async fn insert_person_session(
+    tx: &mut Tx,
+    id_hash: &str,
+    person_id: &str,
+    connection_id: &str,
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> Result<()> {
+    exec!(
+        tx.exec(),
+        "INSERT INTO oauth_person_sessions (id_hash, person_id, connection_id, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+        id_hash,
+        person_id,
+        connection_id,
+        now,
+        expires
+    )?;
+    Ok(())
+}
+
+/// A person signed in for OAuth, as stored in the directory.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PersonRow {
+    pub id: String,
+    pub email: Option<String>,
+    pub user_name: String,
+    pub display_name: Option<String>,
+    pub active: bool,
+    pub deleted: bool,
+}
+
+/// The person of an unexpired session.
+pub async fn find_session_person(
+    ex: Exec<'_>,
+    id_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<PersonRow>> {
+    Ok(fetch_optional!(
+        ex,
+        PersonRow,
+        "SELECT u.id, u.email, u.user_name, u.display_name, u.active, u.deleted_at IS NOT NULL AS deleted \
+         FROM oauth_person_sessions s JOIN directory_users u ON u.id = s.person_id \
+         WHERE s.id_hash = $1 AND s.expires_at > $2",
+        id_hash,
+        now
+    )?)
+}
+
+/// A person by id.
+pub async fn find_person(ex: Exec<'_>, id: &str) -> Result<Option<PersonRow>> {
+    Ok(fetch_optional!(
+        ex,
+        PersonRow,
+        "SELECT id, email, user_name, display_name, active, deleted_at IS NOT NULL AS deleted \
+         FROM directory_users WHERE id = $1",
+        id
+    )?)
+}
+
+/// The scopes a person consented to for (client, server, redirect URI).
+pub async fn find_consent(
+    ex: Exec<'_>,
+    person_id: &str,
+    client_id: &str,
+    server_id: &str,
+    redirect_uri: &str,
+) -> Result<Option<Scopes>> {
+    fetch_optional!(
+        ex,
+        (String,),
+        "SELECT scope FROM oauth_consents WHERE person_id = $1 AND client_id = $2 AND server_id = $3 AND redirect_uri = $4",
+        person_id,
+        client_id,
+        server_id,
+        redirect_uri
+    )?
+    .map(|(s,)| Scopes::parse(&s).map_err(Error::Internal))
+    .transpose()
+}
+
+pub async fn upsert_consent(
+    tx: &mut Tx,
+    person_id: &str,
+    client_id: &str,
+    server_id: &str,
+    redirect_uri: &str,
+    scope: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    exec!(
+        tx.exec(),
+        "INSERT INTO oauth_consents (person_id, client_id, server_id, redirect_uri, scope, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6) \
+         ON CONFLICT (person_id, client_id, server_id, redirect_uri) DO UPDATE SET scope = $5, updated_at = $6",
+        person_id,
+        client_id,
+        server_id,
+        redirect_uri,
+        scope,
+        now
+    )?;
+    Ok(())
+}
+
+/// A grant to insert.
+pub struct NewGrant<'a> {
+    pub id: &'a str,
+    pub client_id: &'a str,
+    pub person_id: &'a str,
+    pub server_id: &'a str,
+    pub resource: &'a str,
+    pub scope: &'a str,
+}
+
+pub async fn insert_grant(tx: &mut Tx, g: &NewGrant<'_>, now: DateTime<Utc>) -> Result<()> {
+    exec!(
+        tx.exec(),
+        "INSERT INTO oauth_grants (id, client_id, person_id, server_id, resource, scope, created_at, last_used_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        g.id,
+        g.client_id,
+        g.person_id,
+        g.server_id,
+        g.resource,
+        g.scope,
+        now
+    )?;
+    Ok(())
+}
+
+pub async fn insert_code(
+    tx: &mut Tx,
+    code_hash: &str,
+    grant_id: &str,
+    redirect_uri: &str,
+    code_challenge: &str,
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> Result<()> {
+    exec!(
+        tx.exec(),
+        "INSERT INTO oauth_codes (code_hash, grant_id, redirect_uri, code_challenge, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        code_hash,
+        grant_id,
+        redirect_uri,
+        code_challenge,
+        now,
+        expires
+    )?;
+    Ok(())
+}
+
+/// A grant as the token endpoint needs it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct GrantRow {
+    pub id: String,
+    pub client_id: String,
+    pub person_id: String,
+    pub server_id: String,
+    pub resource: String,
+    pub scope: String,
+    pub revoked: bool,
+    pub server_enabled: bool,
+    pub person_active: bool,
+}
+
+const SELECT_GRANT: &str = "SELECT g.id, g.client_id, g.person_id, g.server_id, g.resource, g.scope, \
+     g.revoked_at IS NOT NULL AS revoked, s.enabled AS server_enabled, \
+     (u.active AND u.deleted_at IS NULL) AS person_active \
+     FROM oauth_grants g JOIN mcp_servers s ON s.id = g.server_id JOIN directory_users u ON u.id = g.person_id";
+
+pub async fn find_grant(ex: Exec<'_>, id: &str) -> Result<Option<GrantRow>> {
+    Ok(fetch_optional!(
+        ex,
+        GrantRow,
+        &format!("{SELECT_GRANT} WHERE g.id = $1"),
+        id
+    )?)
+}
+
+/// A code taken for use: the row as it was (whether it had been used, and
+/// whether it is still fresh), marking it used.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct CodeRow {
+    pub grant_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+pub async fn find_code(tx: &mut Tx, code_hash: &str) -> Result<Option<CodeRow>> {
+    Ok(fetch_optional!(
+        tx.exec(),
+        CodeRow,
+        "SELECT grant_id, redirect_uri, code_challenge, expires_at, used_at FROM oauth_codes WHERE code_hash = $1",
+        code_hash
+    )?)
+}
+
+/// Marks a code used; true if this call used it (not used before).
+pub async fn use_code(tx: &mut Tx, code_hash: &str, now: DateTime<Utc>) -> Result<bool> {
+    Ok(exec!(
+        tx.exec(),
+        "UPDATE oauth_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL",
+        code_hash,
+        now
+    )? == 1)
+}
+
+/// Revokes a grant (and so every token of it); true if it was live.
+pub async fn revoke_grant(tx: &mut Tx, id: &str, reason: &str, now: DateTime<Utc>) -> Result<bool> {
+    Ok(exec!(
+        tx.exec(),
+        "UPDATE oauth_grants SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL",
+        id,
+        now,
+        reason
+    )? == 1)
+}
+
+/// Revokes every live grant of a client; returns how many.
+pub async fn revoke_client_grants(
+    tx: &mut Tx,
+    client_id: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    Ok(exec!(
+        tx.exec(),
+        "UPDATE oauth_grants SET revoked_at = $2, revoked_reason = $3 WHERE client_id = $1 AND revoked_at IS NULL",
+        client_id,
+        now,
+        reason
+    )?)
+}
+
+pub async fn insert_refresh(
+    tx: &mut Tx,
+    token_hash: &str,
+    grant_id: &str,
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> Result<()> {
+    exec!(
+        tx.exec(),
+        "INSERT INTO oauth_refresh_tokens (token_hash, grant_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        token_hash,
+        grant_id,
+        now,
+        expires
+    )?;
+    Ok(())
+}
+
+/// A refresh token as stored.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RefreshRow {
+    pub grant_id: String,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+pub async fn find_refresh(ex: Exec<'_>, token_hash: &str) -> Result<Option<RefreshRow>> {
+    Ok(fetch_optional!(
+        ex,
+        RefreshRow,
+        "SELECT grant_id, expires_at, used_at FROM oauth_refresh_tokens WHERE token_hash = $1",
+        token_hash
+    )?)
+}
+
+/// Marks a refresh token used (rotated); true if this call did.
+pub async fn use_refresh(tx: &mut Tx, token_hash: &str, now: DateTime<Utc>) -> Result<bool> {
+    Ok(exec!(
+        tx.exec(),
+        "UPDATE oauth_refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL",
+        token_hash,
+        now
+    )? == 1)
+}
+
+/// Notes that a client and a grant were used.
+pub async fn touch(tx: &mut Tx, client_id: &str, grant_id: &str, now: DateTime<Utc>) -> Result<()> {
+    exec!(
+        tx.exec(),
+        "UPDATE oauth_grants SET last_used_at = $2 WHERE id = $1",
+        grant_id,
+        now
+    )?;
+    exec!(
+        tx.exec(),
+        "UPDATE oauth_clients SET last_used_at = $2 WHERE id = $1",
+        client_id,
+        now
+    )?;
+    Ok(())
+}
+
+/// Deletes expired requests, codes, person sessions and refresh tokens.
+pub async fn purge_expired(db: &crate::Db, now: DateTime<Utc>) -> Result<u64> {
+    let mut n = 0;
+    for sql in [
+        "DELETE FROM oauth_requests WHERE expires_at < $1",
+        "DELETE FROM oauth_codes WHERE expires_at < $1",
+        "DELETE FROM oauth_person_sessions WHERE expires_at < $1",
+        "DELETE FROM oauth_refresh_tokens WHERE expires_at < $1",
+    ] {
+        n += exec!(db.exec(), sql, now)?;
+    }
+    Ok(n)
+}

@@ -1,0 +1,1046 @@
+//! The OAuth 2.1 authorization server for MCP clients (issue #15) over HTTP:
+//! an employee of a SCIM directory signs in through the test IdP, consents,
+//! and the client exchanges the code for a resource-bound JWT. Each line of
+//! the "OAuth authorization server" section of SECURITY.md has a test here
+//! that fails if the protection goes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::directory::{create_directory, provision_user, set_active};
+use crate::harness::*;
+use crate::sso::{callback, location, sets_session, start_console, to_idp, FakeIdp, Person};
+use base64::Engine;
+use portcullis_domain::oauth::model::{ClientStatus, CreateClient};
+use portcullis_domain::Actor;
+use portcullis_types::ServerInput;
+use serde_json::{json, Value};
+use sha2::Digest;
+use std::collections::HashMap;
+
+const REDIRECT: &str = "http://127.0.0.1:5555/callback";
+const RES_A: &str = "https://mcp.acme.test/github";
+const RES_B: &str = "https://mcp.acme.test/jira";
+
+pub(crate) struct Env {
+    pub idp: FakeIdp,
+    pub srv: TestServer,
+    pub dir_base: String,
+    pub dir_token: String,
+    pub alice: String,
+    pub client_id: String,
+}
+
+fn system() -> Actor {
+    Actor::system("test")
+}
+
+/// A console with the IdP connected to directory "Okta" (Alice in it, no
+/// console role for anyone), servers `github` (A) and `jira` (B), and a
+/// pre-registered public client.
+pub(crate) async fn setup(db: &TestDb) -> Env {
+    let idp = FakeIdp::start().await;
+    let srv = start_console(db.alias(), &idp).await;
+    let owner = srv.owner_client("a long owner password").await;
+    let (dir_id, dir_token, dir_base) = create_directory(&srv, &owner, "Okta").await;
+    let alice = provision_user(
+        &dir_base,
+        &dir_token,
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "alice@acme.test",
+            "externalId": "alice-sub",
+            "active": true,
+            "emails": [{ "value": "alice@acme.test", "primary": true }],
+        }),
+    )
+    .await;
+    let (status, body) = srv
+        .call(
+            &owner,
+            "sso/create",
+            &[
+                ("name", "Acme IdP"),
+                ("slug", "acme"),
+                ("kind", "oidc"),
+                ("enabled", "on"),
+                ("domains", "acme.test"),
+                ("issuer", &idp.issuer),
+                ("client_id", "portcullis"),
+                ("client_secret", "client-secret-for-tests"),
+                ("directory_id", &dir_id),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "sso/create: {body}");
+    let svc = &srv.running.services;
+    for (name, slug, res) in [("GitHub", "github", RES_A), ("Jira", "jira", RES_B)] {
+        svc.catalog
+            .create_server(
+                &system(),
+                &ServerInput {
+                    name: name.into(),
+                    slug: slug.into(),
+                    resource_url: res.into(),
+                    description: String::new(),
+                    owner: String::new(),
+                    tags: String::new(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let client = svc
+        .oauth
+        .create_client(
+            &system(),
+            &CreateClient {
+                name: "Test MCP client".into(),
+                redirect_uris: vec![REDIRECT.into()],
+                confidential: false,
+            },
+        )
+        .await
+        .unwrap();
+    idp.person(Person::new("alice-sub", "alice@acme.test", &[]));
+    Env {
+        idp,
+        srv,
+        dir_base,
+        dir_token,
+        alice,
+        client_id: client.client_id,
+    }
+}
+
+pub(crate) fn pkce() -> (String, String) {
+    let verifier = format!(
+        "v-{}-{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+fn authorize_url(
+    env: &Env,
+    client_id: &str,
+    resource: &str,
+    scope: &str,
+    challenge: &str,
+) -> String {
+    let q: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("code_challenge", challenge)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("resource", resource)
+        .append_pair("scope", scope)
+        .append_pair("state", "st-123")
+        .finish();
+    env.srv.url(&format!("/oauth/authorize?{q}"))
+}
+
+fn query_of(url: &str) -> HashMap<String, String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// The hidden `request` field of a sign-in or consent page.
+fn request_key(html: &str) -> String {
+    let at = html
+        .find(r#"name="request" value=""#)
+        .expect("request field");
+    let rest = &html[at + r#"name="request" value=""#.len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+/// Signs Alice in through the authorize page (the browser keeps the
+/// cookies); returns the response of the IdP callback.
+async fn sign_in_for_client(env: &Env, browser: &reqwest::Client, url: &str) -> reqwest::Response {
+    let res = browser.get(url).send().await.unwrap();
+    assert_eq!(res.status(), 200, "the sign-in step");
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Sign in to continue"), "{html}");
+    let key = request_key(&html);
+    let res = browser
+        .post(env.srv.url("/oauth/authorize/signin"))
+        .form(&[("request", key.as_str()), ("email", "alice@acme.test")])
+        .send()
+        .await
+        .unwrap();
+    let back = env.idp.authorize(&to_idp(&res));
+    callback(browser, &back).await
+}
+
+/// A whole authorization in `browser`: sign-in (if needed), consent;
+/// returns the final redirect's query.
+pub(crate) async fn authorize(
+    env: &Env,
+    browser: &reqwest::Client,
+    client_id: &str,
+    resource: &str,
+    scope: &str,
+    challenge: &str,
+) -> HashMap<String, String> {
+    let url = authorize_url(env, client_id, resource, scope, challenge);
+    let res = browser.get(&url).send().await.unwrap();
+    let consent_url = if res.status() == 303 {
+        env.srv.url(&location(&res))
+    } else {
+        let res = sign_in_for_client(env, browser, &url).await;
+        assert_eq!(res.status(), 303, "signed in");
+        assert!(!sets_session(&res), "no console session, ever");
+        env.srv.url(&location(&res))
+    };
+    let res = browser.get(&consent_url).send().await.unwrap();
+    if res.status() == 303 {
+        return query_of(&location(&res));
+    }
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Allow"), "{html}");
+    let res = browser
+        .post(env.srv.url("/oauth/consent"))
+        .form(&[
+            ("request", request_key(&html).as_str()),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let to = location(&res);
+    assert!(to.starts_with(REDIRECT), "{to}");
+    query_of(&to)
+}
+
+pub(crate) async fn token(
+    env: &Env,
+    form: &[(&str, &str)],
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    let res = reqwest::Client::new()
+        .post(env.srv.url("/oauth/token"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    (status, res.json().await.unwrap_or(Value::Null), headers)
+}
+
+pub(crate) async fn exchange(
+    env: &Env,
+    client_id: &str,
+    code: &str,
+    verifier: &str,
+) -> (u16, Value) {
+    let (s, b, _) = token(
+        env,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier),
+            ("client_id", client_id),
+        ],
+    )
+    .await;
+    (s, b)
+}
+
+async fn refresh(env: &Env, client_id: &str, rt: &str) -> (u16, Value) {
+    let (s, b, _) = token(
+        env,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt),
+            ("client_id", client_id),
+        ],
+    )
+    .await;
+    (s, b)
+}
+
+/// Runs one statement on the test database.
+async fn exec_sql(db: &TestDb, sql: &str) {
+    let pool = portcullis_domain::Db::connect(&db.url, &Default::default())
+        .await
+        .unwrap();
+    match &pool {
+        portcullis_domain::Db::Sqlite(p, _) => sqlx::query(sql).execute(p).await.map(|_| ()),
+        portcullis_domain::Db::Postgres(p, _) => sqlx::query(sql).execute(p).await.map(|_| ()),
+    }
+    .unwrap();
+    pool.close().await;
+}
+
+async fn verifier_of(env: &Env) -> portcullis_policy::signed::Verifier {
+    let jwks = reqwest::get(env.srv.url("/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    portcullis_policy::signed::Verifier::from_jwks(&jwks).unwrap()
+}
+
+/// The metadata has what MCP clients check before they proceed; dynamic
+/// registration is off by default, so no registration endpoint.
+async fn oauth_metadata_advertises_what_clients_check(db: &TestDb) -> TestResult {
+    let env = setup(db).await;
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
+        let res = reqwest::get(env.srv.url(path)).await?;
+        assert_eq!(res.status(), 200, "{path}");
+        let m: Value = res.json().await?;
+        assert_eq!(m["issuer"], env.srv.running.public_url.as_str());
+        assert_eq!(m["code_challenge_methods_supported"], json!(["S256"]));
+        assert_eq!(m["client_id_metadata_document_supported"], true);
+        assert_eq!(m["authorization_response_iss_parameter_supported"], true);
+        let methods = m["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap();
+        for want in ["none", "private_key_jwt", "client_secret_basic"] {
+            assert!(methods.contains(&json!(want)), "{want}");
+        }
+        assert!(m["scopes_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("offline_access")));
+        assert_eq!(
+            m["grant_types_supported"],
+            json!(["authorization_code", "refresh_token"])
+        );
+        assert!(
+            m.get("registration_endpoint").is_none(),
+            "registration is off"
+        );
+        assert_eq!(m["token_endpoint"], format!("{}/oauth/token", env.srv.base));
+    }
+    // No path in the public URL: the path-inserted forms do not exist.
+    let res = reqwest::get(env.srv.url("/.well-known/oauth-authorization-server/x")).await?;
+    assert_eq!(res.status(), 404);
+    // Turned on, registration is advertised.
+    env.srv
+        .running
+        .services
+        .oauth
+        .set_policy(&system(), true, false)
+        .await?;
+    let m: Value = reqwest::get(env.srv.url("/.well-known/oauth-authorization-server"))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        m["registration_endpoint"],
+        format!("{}/oauth/register", env.srv.base)
+    );
+    // RFC 9728 document of a catalog server.
+    let prm: Value = reqwest::get(env.srv.url("/oauth/resources/github"))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(prm["resource"], RES_A);
+    assert_eq!(prm["authorization_servers"], json!([env.srv.base]));
+    assert_eq!(
+        reqwest::get(env.srv.url("/oauth/resources/nope"))
+            .await?
+            .status(),
+        404
+    );
+    env.srv.stop().await;
+    Ok(())
+}
+
+/// The whole code flow: Alice signs in through the IdP (no console
+/// session), consents, and the client gets an RFC 9068 token bound to
+/// server A (refused for B), with `iss` and `state` on the redirect; the
+/// refresh token rotates, and a rotated one presented again revokes the
+/// whole family.
+async fn oauth_code_flow_and_refresh_rotation(db: &TestDb) -> TestResult {
+    let env = setup(db).await;
+    let browser = env.srv.client();
+    let (verifier, challenge) = pkce();
+    let q = authorize(&env, &browser, &env.client_id, RES_A, "", &challenge).await;
+    assert_eq!(q["iss"], env.srv.base, "RFC 9207 iss");
+    assert_eq!(q["state"], "st-123");
+    let (status, me) = env.srv.call(&browser, "me", &[]).await;
+    assert_eq!(status, 401, "a token never gives console access: {me}");
+
+    let (s, tok, headers) = token(
+        &env,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+            ("client_id", &env.client_id),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{tok}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(tok["token_type"], "Bearer");
+    assert_eq!(tok["expires_in"], 600);
+    let at = tok["access_token"].as_str().unwrap();
+    let header = jsonwebtoken::decode_header(at)?;
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    let bundle_kid = env
+        .srv
+        .running
+        .services
+        .signing
+        .active()
+        .await?
+        .kid()
+        .to_owned();
+    assert_ne!(
+        header.kid.as_deref(),
+        Some(bundle_kid.as_str()),
+        "own kid for tokens"
+    );
+    let v = verifier_of(&env).await;
+    let claims = portcullis_policy::token::verify_access_token(&v, at, &env.srv.base, RES_A)?;
+    assert_eq!(
+        claims.sub, env.alice,
+        "sub = the principal id of the bundle"
+    );
+    assert_eq!(claims.client_id, env.client_id);
+    assert_eq!(claims.aud, RES_A);
+    assert_eq!(
+        portcullis_policy::token::verify_access_token(&v, at, &env.srv.base, RES_B),
+        Err(portcullis_policy::token::TokenError::WrongAudience),
+        "a token for server A is refused at B"
+    );
+    let actions = audit_actions(&env.srv.db.url, "oauth.").await;
+    for a in [
+        "oauth.client.created",
+        "oauth.signin.succeeded",
+        "oauth.consent.granted",
+        "oauth.token.issued",
+    ] {
+        assert!(actions.contains(&a.to_owned()), "{a} in {actions:?}");
+    }
+
+    // Refresh rotates.
+    let rt1 = tok["refresh_token"].as_str().unwrap().to_owned();
+    let (s, t2) = refresh(&env, &env.client_id, &rt1).await;
+    assert_eq!(s, 200, "{t2}");
+    let rt2 = t2["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(rt1, rt2);
+    // The old one again: refused, and the family ends (rt2 too).
+    let (s, e) = refresh(&env, &env.client_id, &rt1).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+    let (s, e) = refresh(&env, &env.client_id, &rt2).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+    assert!(
+        audit_actions(&env.srv.db.url, "oauth.grant.revoked")
+            .await
+            .len()
+            == 1
+    );
+    env.srv.stop().await;
+    Ok(())
+}
+
+/// A code works once; presenting it again revokes what it issued. Codes are
+/// bound to the client, the redirect URI and the PKCE verifier.
+async fn oauth_code_single_use_and_bound(db: &TestDb) -> TestResult {
+    let env = setup(db).await;
+    let browser = env.srv.client();
+    let (verifier, challenge) = pkce();
+    let q = authorize(&env, &browser, &env.client_id, RES_A, "", &challenge).await;
+    let (s, tok) = exchange(&env, &env.client_id, &q["code"], &verifier).await;
+    assert_eq!(s, 200, "{tok}");
+    let (s, e) = exchange(&env, &env.client_id, &q["code"], &verifier).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+    let (s, _) = refresh(&env, &env.client_id, tok["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(s, 400, "the first exchange's tokens are revoked");
+
+    // Wrong verifier, plain verifier (= challenge), no verifier.
+    for bad in [
+        "wrong-verifier-wrong-verifier-wrong-verifier-x",
+        challenge.as_str(),
+    ] {
+        let (_, ch) = (verifier.clone(), challenge.clone());
+        let q = authorize(&env, &browser, &env.client_id, RES_A, "", &ch).await;
+        let (s, e) = exchange(&env, &env.client_id, &q["code"], bad).await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{bad}: {e}"
+        );
+    }
+    let q = authorize(&env, &browser, &env.client_id, RES_A, "", &challenge).await;
+    let (s, _, _) = token(
+        &env,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &env.client_id),
+        ],
+    )
+    .await;
+    assert_eq!(s, 400, "no verifier");
+    // Another redirect URI at the token endpoint.
+    let q = authorize(&env, &browser, &env.client_id, RES_A, "", &challenge).await;
+    let (s, e, _) = token(
+        &env,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("redirect_uri", "http://127.0.0.1:5555/other"),
+            ("code_verifier", &verifier),
+            ("client_id", &env.client_id),
+        ],
+    )
+    .await;
+    assert_eq!(e["error"], "invalid_grant", "{s} {e}");
+    // Another client.
+    let other = env
+        .srv
+        .running
+        .services
+        .oauth
+        .create_client(
+            &system(),
+            &CreateClient {
+                name: "Other".into(),
+                redirect_uris: vec![REDIRECT.into()],
+                confidential: false,
+            },
+        )
+        .await?;
+    let q = authorize(&env, &browser, &env.client_id, RES_A, "", &challenge).await;
+    let (s, e) = exchange(&env, &other.client_id, &q["code"], &verifier).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+    // Password and implicit grants are refused.
+    let (s, e, _) = token(
+        &env,
+        &[
+            ("grant_type", "password"),
+            ("username", "a"),
+            ("password", "b"),
+            ("client_id", &env.client_id),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("unsupported_grant_type")),
+        "{e}"
+    );
+    env.srv.stop().await;
+    Ok(())
+}
+
+/// Before the client and redirect URI are trusted, errors are a page (no
+/// redirect); after, they go back with `iss` and `state`. PKCE S256 and a
+/// catalog `resource` are required. No CORS on the authorize endpoint.
+async fn oauth_authorize_refusals(db: &TestDb) -> TestResult {
+    let env = setup(db).await;
+    let browser = env.srv.client();
+    let (_, challenge) = pkce();
+    let base = authorize_url(&env, &env.client_id, RES_A, "", &challenge);
+    let with = |k: &str, v: &str| {
+        let mut u = url::Url::parse(&base).unwrap();
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .into_owned()
+            .filter(|(n, _)| n != k)
+            .collect();
+        {
+            let mut qp = u.query_pairs_mut();
+            qp.clear();
+            for (n, val) in &pairs {
+                qp.append_pair(n, val);
+            }
+            if !v.is_empty() {
+                qp.append_pair(k, v);
+            }
+        }
+        u.to_string()
+    };
+    // Shown as a page, never redirected.
+    for (k, v) in [
+        ("client_id", "cli_unknown"),
+        ("client_id", ""),
+        ("redirect_uri", "http://127.0.0.1:5555/callback/"),
+        ("redirect_uri", "http://127.0.0.1:5555/Callback"),
+        ("redirect_uri", "http://127.0.0.1:5555/callback?x=1"),
+        ("redirect_uri", "http://127.0.0.1:5555/callback#f"),
+        ("redirect_uri", "http://evil@127.0.0.1:5555/callback"),
+        ("redirect_uri", "http://localhost:5555/callback"),
+        ("redirect_uri", "https://evil.test/callback"),
+        ("redirect_uri", ""),
+    ] {
+        let res = browser.get(with(k, v)).send().await?;
+        assert_eq!(res.status(), 400, "{k}={v}");
+        assert!(
+            res.headers().get("location").is_none(),
+            "{k}={v}: no open redirect"
+        );
+        assert!(res.text().await?.contains("data-testid=\"oauth-error\""));
+    }
+    // A loopback redirect may vary its port.
+    let res = browser
+        .get(with("redirect_uri", "http://127.0.0.1:6000/callback"))
+        .send()
+        .await?;
+    assert_eq!(res.status(), 200, "loopback port varies");
+    assert!(
+        res.headers().get("access-control-allow-origin").is_none(),
+        "no CORS"
+    );
+    let csp = res.headers()["content-security-policy"]
+        .to_str()?
+        .to_owned();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    // Back to the client with the error, iss and state.
+    for (k, v, code) in [
+        ("code_challenge", "", "invalid_request"),
+        ("code_challenge_method", "plain", "invalid_request"),
+        ("code_challenge_method", "", "invalid_request"),
+        ("resource", "", "invalid_target"),
+        (
+            "resource",
+            "https://mcp.acme.test/unknown",
+            "invalid_target",
+        ),
+        (
+            "resource",
+            "https://mcp.acme.test/github/",
+            "invalid_target",
+        ),
+        ("response_type", "token", "unsupported_response_type"),
+        ("scope", "admin:everything", "invalid_scope"),
+    ] {
+        let res = browser.get(with(k, v)).send().await?;
+        assert_eq!(res.status(), 303, "{k}={v}");
+        let q = query_of(&location(&res));
+        assert_eq!(q["error"], code, "{k}={v}");
+        assert_eq!(q["iss"], env.srv.base, "{k}={v}: iss on errors too");
+        assert_eq!(q["state"], "st-123");
+    }
+    // A disabled server is not a valid resource.
+    let svc = &env.srv.running.services;
+    let servers = svc.catalog.list_servers(&system(), "github", 0, 10).await?;
+    let github = servers
+        .items
+        .iter()
+        .find(|s| s.slug == "github")
+        .unwrap()
+        .id
+        .clone();
+    svc.catalog
+        .set_server_enabled(&system(), &github, false)
+        .await?;
+    let res = browser.get(&base).send().await?;
+    assert_eq!(query_of(&location(&res))["error"], "invalid_target");
+    env.srv.stop().await;
+    Ok(())
+}
+
+/// Consent is per (person, client, server, redirect URI, scopes): asking
+/// again for what was agreed skips the screen; asking for more shows only
+/// what is new (step-up); the page cannot be framed; denying sends
+/// `access_denied`.
+async fn oauth_consent_step_up(db: &TestDb) -> TestResult {
+    let env = setup(db).await;
+    exec_sql(
+        db,
+        r#"UPDATE mcp_servers SET scopes = '["repo:read","repo:write"]' WHERE slug = 'github'"#,
+    )
+    .await;
+    let browser = env.srv.client();
+    let (_, ch) = pkce();
+    let q = authorize(&env, &browser, &env.client_id, RES_A, "repo:read", &ch).await;
+    assert!(q.contains_key("code"), "{q:?}");
+    // The same again: no screen.
+    let res = browser
+        .get(authorize_url(&env, &env.client_id, RES_A, "repo:read", &ch))
+        .send()
+        .await?;
+    assert_eq!(res.status(), 303, "already signed in");
+    let res = browser.get(env.srv.url(&location(&res))).send().await?;
+    assert_eq!(res.status(), 303, "already consented");
+    assert!(query_of(&location(&res)).contains_key("code"));
+    // More: only the new scope is asked.
+    let res = browser
+        .get(authorize_url(
+            &env,
+            &env.client_id,
+            RES_A,
+            "repo:read repo:write",
+            &ch,
+        ))
+        .send()
+        .await?;
+    let res = browser.get(env.srv.url(&location(&res))).send().await?;
+    assert_eq!(res.status(), 200);
+    let xfo = res.headers()["x-frame-options"].to_str()?.to_owned();
+    assert_eq!(xfo, "DENY");
+    let html = res.text().await?;
+    assert!(html.contains("repo:write"), "{html}");
+    assert!(
+        !html.contains("<code class=\"text-xs\">repo:read</code>"),
+        "only what is new"
+    );
+    assert!(
+        html.contains("data-testid=\"consent-warnings\""),
+        "localhost redirect warned"
+    );
+    let res = browser
+        .post(env.srv.url("/oauth/consent"))
+        .form(&[
+            ("request", request_key(&html).as_str()),
+            ("decision", "deny"),
+        ])
+        .send()
+        .await?;
+    let q = query_of(&location(&res));
+    assert_eq!(q["error"], "access_denied");
+    assert_eq!(q["iss"], env.srv.base);
+    // The answered request cannot be answered again.
+    let res = browser
+        .post(env.srv.url("/oauth/consent"))
+        .form(&[
+            ("request", request_key(&html).as_str()),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await?;
+    assert_eq!(res.status(), 400);
+    // Another browser cannot answer Alice's request.
+    let res = browser
+        .get(authorize_url(
+            &env,
+            &env.client_id,
+            RES_A,
+            "repo:read repo:write",
+            &ch,
+        ))
+        .send()
+        .await?;
+    let consent = env.srv.url(&location(&res));
+    let other = env.srv.client();
+    let res = other.get(&consent).send().await?;
+    assert_eq!(res.status(), 400, "bound to the browser");
+    env.srv.stop().await;
+    Ok(())
+}
+
+/// A person deactivated in SCIM gets no new token and their refresh
+/// tokens stop at once; someone not in the directory is refused at sign-in.
+async fn oauth_deprovisioned_person(db: &TestDb) -> TestResult {
+    let env = setup(db).await;
+    let browser = env.srv.client();
+    let (verifier, ch) = pkce();
+    let q = authorize(&env, &browser, &env.client_id, RES_A, "", &ch).await;
+    let (_, tok) = exchange(&env, &env.client_id, &q["code"], &verifier).await;
+    set_active(&env.dir_base, &env.dir_token, &env.alice, false).await;
+    let (s, e) = refresh(&env, &env.client_id, tok["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+    // A new sign-in is refused.
+    let fresh = env.srv.client();
+    let res = sign_in_for_client(
+        &env,
+        &fresh,
+        &authorize_url(&env, &env.client_id, RES_A, "", &ch),
+    )
+    .await;
+    assert_eq!(res.status(), 403);
+    assert!(!sets_session(&res));
+    assert!(res.text().await?.contains("deactivated"));
+    // Not in the directory at all.
+    env.idp.person(Person::new(
+        "bob-sub",
+        "bob@acme.test",
+        &["portcullis-admins"],
+    ));
+    let fresh = env.srv.client();
+    let res = sign_in_for_client(
+        &env,
+        &fresh,
+        &authorize_url(&env, &env.client_id, RES_A, "", &ch),
+    )
+    .await;
+    assert_eq!(res.status(), 403);
+    assert!(res.text().await?.contains("not in its directory"));
+    let refused = audit_actions(&env.srv.db.url, "oauth.signin.refused").await;
+    assert_eq!(refused.len(), 2);
+    env.srv.stop().await;
+    Ok(())
+}
+
+async fn register(env: &Env, body: &Value) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .post(env.srv.url("/oauth/register"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let s = res.status().as_u16();
+    (s, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Dynamic registration is off by default; on, it validates redirect URIs
+/// (https, loopback, allowed app schemes), caps the body, and limits
+/// registrations per address. With approval required, a new client waits
+/// and gets no token; blocked, its live token is inactive at introspection
+/// and it gets no more.
+async fn oauth_registration_approval_and_blocking(db: &TestDb) -> TestResult {
+    let env = setup(db).await;
+    let svc = &env.srv.running.services;
+    let good = json!({ "client_name": "Cursor", "redirect_uris": ["cursor://anysphere.cursor-mcp/oauth/callback", REDIRECT] });
+    let (s, e) = register(&env, &good).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (403, Some("access_denied")),
+        "off by default: {e}"
+    );
+    svc.oauth.set_policy(&system(), true, true).await?;
+    for bad in [
+        json!({ "redirect_uris": ["http://evil.test/cb"] }),
+        json!({ "redirect_uris": ["evil://cb"] }),
+        json!({ "redirect_uris": ["https://a.test/cb#frag"] }),
+        json!({ "redirect_uris": [] }),
+    ] {
+        let (s, e) = register(&env, &bad).await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (400, Some("invalid_redirect_uri")),
+            "{bad}: {e}"
+        );
+    }
+    let big = json!({ "client_name": "x".repeat(20_000), "redirect_uris": [REDIRECT] });
+    let (s, e) = register(&env, &big).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("invalid_client_metadata")),
+        "{e}"
+    );
+    let (s, reg) = register(&env, &good).await;
+    assert_eq!(s, 201, "{reg}");
+    let client_id = reg["client_id"].as_str().unwrap().to_owned();
+    assert!(reg.get("client_secret").is_none(), "a public client");
+
+    // Waiting for approval: back to the client with access_denied.
+    let browser = env.srv.client();
+    let (verifier, ch) = pkce();
+    let res = browser
+        .get(authorize_url(&env, &client_id, RES_A, "", &ch))
+        .send()
+        .await?;
+    let q = query_of(&location(&res));
+    assert_eq!(q["error"], "access_denied", "{q:?}");
+    svc.oauth
+        .set_client_status(&system(), &client_id, ClientStatus::Active, None)
+        .await?;
+    let q = authorize(&env, &browser, &client_id, RES_A, "", &ch).await;
+    let (s, tok) = exchange(&env, &client_id, &q["code"], &verifier).await;
+    assert_eq!(s, 200, "{tok}");
+    let at = tok["access_token"].as_str().unwrap().to_owned();
+
+    // Introspection: gateways only.
+    let introspect = |cred: Option<String>| {
+        let mut req = reqwest::Client::new()
+            .post(env.srv.url("/oauth/introspect"))
+            .form(&[("token", at.as_str())]);
+        if let Some(c) = cred {
+            req = req.bearer_auth(c);
+        }
+        req.send()
+    };
+    assert_eq!(introspect(None).await?.status(), 401);
+    assert_eq!(
+        introspect(Some("not-a-credential".into())).await?.status(),
+        401
+    );
+    let gw = svc
+        .gateways
+        .create(
+            &system(),
+            &portcullis_types::GatewayInput {
+                name: "edge".into(),
+                description: String::new(),
+                server_ids: vec![],
+            },
+        )
+        .await?;
+    let i: Value = introspect(Some(gw.token.clone())).await?.json().await?;
+    assert_eq!(i["active"], true, "{i}");
+    assert_eq!(i["aud"], RES_A);
+    assert_eq!(i["client_id"], client_id.as_str());
+    // Blocked: the live token is inactive, and nothing more is issued.
+    let revoked = svc
+        .oauth
+        .set_client_status(&system(), &client_id, ClientStatus::Blocked, Some("test"))
+        .await?;
+    assert_eq!(revoked, 1);
+    let i: Value = introspect(Some(gw.token.clone())).await?.json().await?;
+    assert_eq!(i, json!({ "active": false }));
+    let (s, e) = refresh(&env, &client_id, tok["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{e}"
+    );
+    // Reaped: a clear invalid_client.
+    svc.oauth
+        .set_client_status(&system(), &client_id, ClientStatus::Reaped, None)
+        .await?;
+    let (s, e) = refresh(&env, &client_id, tok["refresh_token"].as_str().unwrap()).await;
+    assert_eq!((s, e["error"].as_str()), (401, Some("invalid_client")));
+    assert!(
+        e["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("register again"),
+        "{e}"
+    );
+    let actions = audit_actions(&env.srv.db.url, "oauth.client.").await;
+    assert_eq!(
+        actions,
+        [
+            "oauth.client.created",
+            "oauth.client.registered",
+            "oauth.client.approved",
+            "oauth.client.blocked",
+            "oauth.client.reaped"
+        ]
+    );
+    // Registrations are limited per address.
+    svc.oauth.set_policy(&system(), true, false).await?;
+    let mut last = 0;
+    for _ in 0..portcullis_domain::oauth::REGISTRATIONS_PER_IP_PER_HOUR {
+        last = register(&env, &good).await.0;
+    }
+    assert_eq!(
+        last, 429,
+        "the 21st registration from one address within the hour"
+    );
+    env.srv.stop().await;
+    Ok(())
+}
+
+/// RFC 7009: a client revokes its refresh token and the grant ends; a
+/// confidential client must authenticate.
+async fn oauth_revoke_and_confidential_clients(db: &TestDb) -> TestResult {
+    let env = setup(db).await;
+    let svc = &env.srv.running.services;
+    let conf = svc
+        .oauth
+        .create_client(
+            &system(),
+            &CreateClient {
+                name: "Server app".into(),
+                redirect_uris: vec![REDIRECT.into()],
+                confidential: true,
+            },
+        )
+        .await?;
+    let secret = conf.client_secret.clone().unwrap();
+    let browser = env.srv.client();
+    let (verifier, ch) = pkce();
+    let q = authorize(&env, &browser, &conf.client_id, RES_B, "", &ch).await;
+    // Without the secret: invalid_client, 401.
+    let (s, e) = exchange(&env, &conf.client_id, &q["code"], &verifier).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{e}"
+    );
+    let q = authorize(&env, &browser, &conf.client_id, RES_B, "", &ch).await;
+    let res = reqwest::Client::new()
+        .post(env.srv.url("/oauth/token"))
+        .basic_auth(&conf.client_id, Some("wrong"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ])
+        .send()
+        .await?;
+    assert_eq!(res.status(), 401);
+    let res = reqwest::Client::new()
+        .post(env.srv.url("/oauth/token"))
+        .basic_auth(&conf.client_id, Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ])
+        .send()
+        .await?;
+    assert_eq!(res.status(), 200);
+    let tok: Value = res.json().await?;
+    let rt = tok["refresh_token"].as_str().unwrap();
+    let res = reqwest::Client::new()
+        .post(env.srv.url("/oauth/revoke"))
+        .basic_auth(&conf.client_id, Some(&secret))
+        .form(&[("token", rt)])
+        .send()
+        .await?;
+    assert_eq!(res.status(), 200);
+    let res = reqwest::Client::new()
+        .post(env.srv.url("/oauth/token"))
+        .basic_auth(&conf.client_id, Some(&secret))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", rt)])
+        .send()
+        .await?;
+    assert_eq!(res.status(), 400, "revoked");
+    // Duplicate parameters are refused (RFC 6749 §3.2).
+    let res = reqwest::Client::new()
+        .post(env.srv.url("/oauth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=refresh_token&grant_type=authorization_code")
+        .send()
+        .await?;
+    assert_eq!(res.status(), 400);
+    env.srv.stop().await;
+    Ok(())
+}
+
+backend_tests!(
+    oauth_metadata_advertises_what_clients_check,
+    oauth_code_flow_and_refresh_rotation,
+    oauth_code_single_use_and_bound,
+    oauth_authorize_refusals,
+    oauth_consent_step_up,
+    oauth_deprovisioned_person,
+    oauth_registration_approval_and_blocking,
+    oauth_revoke_and_confidential_clients,
+);
