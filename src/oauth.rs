@@ -368,7 +368,7 @@ async fn signin(
     match sso.route(email).await {
         Ok(Some((slug, _))) => {
             let next = format!("/oauth/consent?request={}", urlencode(&form.request));
-            let browser = read_cookie(&headers, &crate::sso::browser_cookie_name(&state));
+            let browser = read_cookie(&headers, crate::sso::browser_cookie_name(&state));
             match sso
                 .start_for_person(&slug, &next, browser, &state.console.public_url)
                 .await
@@ -665,32 +665,32 @@ fn basic_auth(headers: &HeaderMap) -> Result<Option<(String, String)>, ()> {
 fn form_of<T: serde::de::DeserializeOwned>(
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<T, Response> {
+) -> Result<T, OAuthError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if !ct.starts_with("application/x-www-form-urlencoded") {
-        return Err(oauth_error(&OAuthError::new(
+        return Err(OAuthError::new(
             portcullis_domain::oauth::model::ErrorCode::InvalidRequest,
             "the body must be application/x-www-form-urlencoded",
-        )));
+        ));
     }
     // RFC 6749 §3.2: a parameter must not appear twice.
     let mut seen = std::collections::HashSet::new();
     for (k, _) in url::form_urlencoded::parse(body) {
         if !seen.insert(k.into_owned()) {
-            return Err(oauth_error(&OAuthError::new(
+            return Err(OAuthError::new(
                 portcullis_domain::oauth::model::ErrorCode::InvalidRequest,
                 "a parameter appears more than once",
-            )));
+            ));
         }
     }
     serde_urlencoded::from_bytes(body).map_err(|e| {
-        oauth_error(&OAuthError::new(
+        OAuthError::new(
             portcullis_domain::oauth::model::ErrorCode::InvalidRequest,
             format!("the form cannot be read: {e}"),
-        ))
+        )
     })
 }
 
@@ -698,12 +698,12 @@ fn client_auth(
     headers: &HeaderMap,
     client_id: Option<String>,
     client_secret: Option<String>,
-) -> Result<ClientAuth, Response> {
+) -> Result<ClientAuth, OAuthError> {
     let basic = basic_auth(headers).map_err(|()| {
-        oauth_error(&OAuthError::new(
+        OAuthError::new(
             portcullis_domain::oauth::model::ErrorCode::InvalidClient,
             "the Authorization header is not valid Basic authentication",
-        ))
+        )
     })?;
     Ok(ClientAuth {
         basic,
@@ -720,11 +720,11 @@ async fn token(
 ) -> Response {
     let p: TokenParams = match form_of(&headers, &body) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return oauth_error(&e),
     };
     let auth = match client_auth(&headers, p.client_id.clone(), p.client_secret.clone()) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(e) => return oauth_error(&e),
     };
     match state
         .services
@@ -784,11 +784,11 @@ async fn revoke(
 ) -> Response {
     let f: RevokeForm = match form_of(&headers, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(e) => return oauth_error(&e),
     };
     let auth = match client_auth(&headers, f.client_id, f.client_secret) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(e) => return oauth_error(&e),
     };
     let Some(token) = f.token.filter(|t| !t.is_empty()) else {
         return oauth_error(&OAuthError::new(
@@ -844,7 +844,7 @@ async fn introspect(
     }
     let f: IntrospectForm = match form_of(&headers, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(e) => return oauth_error(&e),
     };
     let token = f.token.unwrap_or_default();
     match state

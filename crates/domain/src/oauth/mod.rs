@@ -147,12 +147,15 @@ pub struct ConsentView {
     pub already_consented: bool,
 }
 
+/// The token signing key and when it was read.
+type KeyCache = Arc<tokio::sync::RwLock<Option<(std::time::Instant, Arc<SigningKey>)>>>;
+
 /// The authorization server.
 #[derive(Clone)]
 pub struct OAuthService {
     core: Arc<Core>,
     signing: SigningService,
-    key: Arc<tokio::sync::RwLock<Option<(std::time::Instant, Arc<SigningKey>)>>>,
+    key: KeyCache,
 }
 
 fn internal(e: impl std::fmt::Display) -> Error {
@@ -1321,7 +1324,6 @@ impl OAuthService {
             exp: now_unix(now + ttl),
             sid: grant.id.clone(),
         };
-        let key = self.token_key().await?;
         let access_token = key
             .sign_claims(&claims, ACCESS_TOKEN_TYPE)
             .map_err(internal)?;
