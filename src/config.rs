@@ -56,6 +56,8 @@ pub struct Config {
     pub http_workers: usize,
     /// Hosts allowed past the SSRF guard's address checks.
     pub fetch_allowed_hosts: Vec<String>,
+    /// PEM bundle trusted for server-side fetches besides the system roots.
+    pub fetch_ca_file: Option<PathBuf>,
     pub bootstrap_owner_email: String,
     /// The secret key given directly (`PORTCULLIS_SECRET_KEY`).
     pub secret_key: Option<[u8; 32]>,
@@ -97,6 +99,7 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     http_workers: Option<usize>,
     fetch_allowed_hosts: Option<String>,
+    fetch_ca_file: Option<String>,
     bootstrap_owner_email: Option<String>,
     secret_key: Option<String>,
     secret_key_file: Option<String>,
@@ -247,6 +250,18 @@ impl Config {
             ..Default::default()
         })
         .map_err(|e| err("PORTCULLIS_FETCH_ALLOWED_HOSTS", e.to_string()))?;
+        let fetch_ca_file = get("PORTCULLIS_FETCH_CA_FILE", file.fetch_ca_file)
+            .filter(|f| !f.is_empty())
+            .map(PathBuf::from);
+        if let Some(f) = &fetch_ca_file {
+            let pem = std::fs::read(f)
+                .map_err(|e| err("PORTCULLIS_FETCH_CA_FILE", format!("{}: {e}", f.display())))?;
+            portcullis_discovery::Guard::new(portcullis_discovery::GuardConfig {
+                extra_roots_pem: vec![pem],
+                ..Default::default()
+            })
+            .map_err(|e| err("PORTCULLIS_FETCH_CA_FILE", e.to_string()))?;
+        }
         let bootstrap_owner_email = get(
             "PORTCULLIS_BOOTSTRAP_OWNER_EMAIL",
             file.bootstrap_owner_email,
@@ -301,6 +316,7 @@ impl Config {
             max_body_bytes,
             http_workers,
             fetch_allowed_hosts,
+            fetch_ca_file,
             bootstrap_owner_email,
         })
     }
@@ -319,6 +335,13 @@ impl Config {
             session_idle: chrono::Duration::minutes(self.session_idle_minutes),
             session_absolute: chrono::Duration::hours(self.session_max_hours),
             fetch_allowed_hosts: self.fetch_allowed_hosts.clone(),
+            fetch_extra_roots_pem: match &self.fetch_ca_file {
+                Some(f) => vec![std::fs::read(f).map_err(|e| ConfigError {
+                    key: "PORTCULLIS_FETCH_CA_FILE".into(),
+                    message: format!("{}: {e}", f.display()),
+                })?],
+                None => Vec::new(),
+            },
             secrets: portcullis_domain::secrets::SecretBox::new(&self.load_secret_key()?),
             policy_recheck: std::time::Duration::from_secs(self.policy_recheck_seconds as u64),
             access_token_ttl: chrono::Duration::minutes(self.access_token_minutes),

@@ -64,12 +64,15 @@ CREATE TABLE oauth_clients (
 CREATE INDEX oauth_clients_registered_ip_idx ON oauth_clients (registered_ip, created_at);
 CREATE INDEX oauth_clients_status_idx ON oauth_clients (status, created_at);
 
--- The console-wide client policy (one row).
+-- The console-wide client policy (one row). cimd_*_domains: JSON arrays of
+-- host names; an empty allow list allows every domain not blocked.
 CREATE TABLE oauth_policy (
     id                    INTEGER PRIMARY KEY CHECK (id = 1),
     registration_enabled  BOOLEAN NOT NULL,
     approval_required     BOOLEAN NOT NULL,
     custom_schemes        TEXT NOT NULL,
+    cimd_allowed_domains  TEXT NOT NULL DEFAULT '[]',
+    cimd_blocked_domains  TEXT NOT NULL DEFAULT '[]',
     updated_at            TIMESTAMPTZ NOT NULL,
     updated_by            TEXT NOT NULL
 );

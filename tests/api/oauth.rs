@@ -8,7 +8,7 @@
 
 use crate::directory::{create_directory, provision_user, set_active};
 use crate::harness::*;
-use crate::sso::{callback, location, sets_session, start_console, to_idp, FakeIdp, Person};
+use crate::sso::{callback, location, sets_session, to_idp, FakeIdp, Person};
 use base64::Engine;
 use portcullis_domain::oauth::model::{ClientStatus, CreateClient};
 use portcullis_domain::Actor;
@@ -38,8 +38,19 @@ fn system() -> Actor {
 /// console role for anyone), servers `github` (A) and `jira` (B), and a
 /// pre-registered public client.
 pub(crate) async fn setup(db: &TestDb) -> Env {
+    setup_with(db, &[], &[]).await
+}
+
+/// [`setup`] with more hosts the console may fetch from, and more
+/// configuration.
+pub(crate) async fn setup_with(db: &TestDb, hosts: &[&str], extra: &[(&str, &str)]) -> Env {
     let idp = FakeIdp::start().await;
-    let srv = start_console(db.alias(), &idp).await;
+    let mut allowed = vec![idp.issuer.trim_start_matches("http://").to_owned()];
+    allowed.extend(hosts.iter().map(|h| (*h).to_owned()));
+    let allowed = allowed.join(",");
+    let mut config = vec![("PORTCULLIS_FETCH_ALLOWED_HOSTS", allowed.as_str())];
+    config.extend_from_slice(extra);
+    let srv = TestServer::start_on(db.alias(), &config).await;
     let owner = srv.owner_client("a long owner password").await;
     let (dir_id, dir_token, dir_base) = create_directory(&srv, &owner, "Okta").await;
     let alice = provision_user(
@@ -1034,7 +1045,277 @@ async fn oauth_revoke_and_confidential_clients(db: &TestDb) -> TestResult {
     Ok(())
 }
 
+/// A test CA and a TLS server on 127.0.0.1 serving client ID metadata
+/// documents: `/{name}.json` answers `docs[name]` (with `Cache-Control:
+/// max-age=600`), counting fetches.
+struct DocServer {
+    port: u16,
+    ca_file: tempfile::NamedTempFile,
+    docs: std::sync::Arc<std::sync::Mutex<HashMap<String, String>>>,
+    hits: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl DocServer {
+    fn start() -> Self {
+        use openssl::asn1::Asn1Time;
+        use openssl::ec::{EcGroup, EcKey};
+        use openssl::hash::MessageDigest;
+        use openssl::nid::Nid;
+        use openssl::pkey::PKey;
+        use openssl::ssl::{SslAcceptor, SslMethod};
+        use openssl::x509::extension::{
+            BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+        };
+        use openssl::x509::{X509NameBuilder, X509};
+        use std::io::{Read, Write};
+        let key = || {
+            let g = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+            PKey::from_ec_key(EcKey::generate(&g).unwrap()).unwrap()
+        };
+        let name = |cn: &str| {
+            let mut n = X509NameBuilder::new().unwrap();
+            n.append_entry_by_text("CN", cn).unwrap();
+            n.build()
+        };
+        let serial = |n: u32| {
+            openssl::bn::BigNum::from_u32(n)
+                .unwrap()
+                .to_asn1_integer()
+                .unwrap()
+        };
+        let ca_key = key();
+        let mut b = X509::builder().unwrap();
+        b.set_version(2).unwrap();
+        b.set_serial_number(&serial(1)).unwrap();
+        b.set_subject_name(&name("Portcullis test CA")).unwrap();
+        b.set_issuer_name(&name("Portcullis test CA")).unwrap();
+        b.set_pubkey(&ca_key).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
+            .unwrap();
+        b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
+            .unwrap();
+        b.append_extension(
+            KeyUsage::new()
+                .critical()
+                .key_cert_sign()
+                .crl_sign()
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        b.sign(&ca_key, MessageDigest::sha256()).unwrap();
+        let ca = b.build();
+        let leaf_key = key();
+        let mut b = X509::builder().unwrap();
+        b.set_version(2).unwrap();
+        b.set_serial_number(&serial(2)).unwrap();
+        b.set_subject_name(&name("localhost")).unwrap();
+        b.set_issuer_name(ca.subject_name()).unwrap();
+        b.set_pubkey(&leaf_key).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
+            .unwrap();
+        let san = SubjectAlternativeName::new()
+            .dns("localhost")
+            .build(&b.x509v3_context(Some(&ca), None))
+            .unwrap();
+        b.append_extension(san).unwrap();
+        b.append_extension(BasicConstraints::new().build().unwrap())
+            .unwrap();
+        b.append_extension(ExtendedKeyUsage::new().server_auth().build().unwrap())
+            .unwrap();
+        b.sign(&ca_key, MessageDigest::sha256()).unwrap();
+        let leaf = b.build();
+        let mut ca_file = tempfile::NamedTempFile::new().unwrap();
+        ca_file.write_all(&ca.to_pem().unwrap()).unwrap();
+        let mut acc = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).unwrap();
+        acc.set_private_key(&leaf_key).unwrap();
+        acc.set_certificate(&leaf).unwrap();
+        acc.add_extra_chain_cert(ca.clone()).unwrap();
+        let acc = std::sync::Arc::new(acc.build());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let docs: std::sync::Arc<std::sync::Mutex<HashMap<String, String>>> = Default::default();
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let (d, h) = (docs.clone(), hits.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let Ok(mut tls) = acc.accept(stream) else {
+                    continue;
+                };
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let line = String::from_utf8_lossy(&req)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned();
+                let path = line.split(' ').nth(1).unwrap_or("/");
+                let name = path
+                    .trim_start_matches('/')
+                    .trim_end_matches(".json")
+                    .to_owned();
+                let body = d.lock().unwrap().get(&name).cloned();
+                let res = match body {
+                    Some(b) => format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: max-age=600\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}",
+                        b.len()
+                    ),
+                    None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned(),
+                };
+                let _ = tls.write_all(res.as_bytes());
+                let _ = tls.shutdown();
+            }
+        });
+        Self {
+            port,
+            ca_file,
+            docs,
+            hits,
+        }
+    }
+
+    fn url(&self, name: &str) -> String {
+        format!("https://localhost:{}/{name}.json", self.port)
+    }
+
+    fn serve(&self, name: &str, doc: Value) {
+        self.docs
+            .lock()
+            .unwrap()
+            .insert(name.to_owned(), doc.to_string());
+    }
+
+    fn hits(&self) -> u32 {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// CIMD: an https `client_id` is the URL of the client's metadata
+/// document, fetched through the SSRF guard over TLS (the console trusts the
+/// test CA), cached, checked (its `client_id` must equal the URL; its
+/// redirect URIs decide where codes may go), shown as unverified, and
+/// subject to the domain block list.
+async fn oauth_cimd_client(db: &TestDb) -> TestResult {
+    let docs = DocServer::start();
+    let host = format!("localhost:{}", docs.port);
+    let ca = docs.ca_file.path().display().to_string();
+    let env = setup_with(
+        db,
+        &[host.as_str()],
+        &[("PORTCULLIS_FETCH_CA_FILE", ca.as_str())],
+    )
+    .await;
+    let id = docs.url("claude");
+    docs.serve(
+        "claude",
+        json!({ "client_id": id, "client_name": "Claude <b>test</b>", "redirect_uris": [REDIRECT] }),
+    );
+    let browser = env.srv.client();
+    let (verifier, ch) = pkce();
+    // The sign-in page names the client from its document, as text.
+    let res = browser
+        .get(authorize_url(&env, &id, RES_A, "", &ch))
+        .send()
+        .await?;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await?;
+    assert!(html.contains("Claude &lt;b&gt;test&lt;/b&gt;"), "{html}");
+    let res = sign_in_for_client(&env, &browser, &authorize_url(&env, &id, RES_A, "", &ch)).await;
+    let res = browser.get(env.srv.url(&location(&res))).send().await?;
+    let html = res.text().await?;
+    assert!(
+        html.contains("data-testid=\"unverified\""),
+        "not pre-registered"
+    );
+    let res = browser
+        .post(env.srv.url("/oauth/consent"))
+        .form(&[
+            ("request", request_key(&html).as_str()),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await?;
+    let q = query_of(&location(&res));
+    let (s, tok) = exchange(&env, &id, &q["code"], &verifier).await;
+    assert_eq!(s, 200, "{tok}");
+    assert_eq!(docs.hits(), 1, "fetched once, then cached");
+    let kinds = audit_rows(&env.srv.db.url, "oauth.client.registered").await;
+    assert_eq!(kinds.len(), 1);
+
+    // A document that names another client_id is refused.
+    let evil = docs.url("evil");
+    docs.serve(
+        "evil",
+        json!({ "client_id": id, "redirect_uris": [REDIRECT] }),
+    );
+    let res = browser
+        .get(authorize_url(&env, &evil, RES_A, "", &ch))
+        .send()
+        .await?;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await?.contains("differs from its URL"));
+    // A redirect URI the document does not list: a page, no redirect.
+    let mut u = url::Url::parse(&authorize_url(&env, &id, RES_A, "", &ch))?;
+    let pairs: Vec<(String, String)> = u.query_pairs().into_owned().collect();
+    u.query_pairs_mut()
+        .clear()
+        .extend_pairs(pairs.iter().map(|(k, v)| {
+            (
+                k.as_str(),
+                if k == "redirect_uri" {
+                    "https://evil.test/cb"
+                } else {
+                    v.as_str()
+                },
+            )
+        }));
+    let res = browser.get(u.as_str()).send().await?;
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none());
+    // Not https: not a document, unknown client.
+    let res = browser
+        .get(authorize_url(
+            &env,
+            &format!("http://localhost:{}/claude.json", docs.port),
+            RES_A,
+            "",
+            &ch,
+        ))
+        .send()
+        .await?;
+    assert_eq!(res.status(), 400);
+    // The publisher's domain blocked by policy.
+    exec_sql(
+        db,
+        r#"UPDATE oauth_policy SET cimd_blocked_domains = '["localhost"]'"#,
+    )
+    .await;
+    let res = browser
+        .get(authorize_url(&env, &docs.url("other"), RES_A, "", &ch))
+        .send()
+        .await?;
+    assert_eq!(res.status(), 400);
+    assert!(res
+        .text()
+        .await?
+        .contains("does not allow apps published by localhost"));
+    env.srv.stop().await;
+    Ok(())
+}
+
 backend_tests!(
+    oauth_cimd_client,
     oauth_metadata_advertises_what_clients_check,
     oauth_code_flow_and_refresh_rotation,
     oauth_code_single_use_and_bound,

@@ -67,6 +67,9 @@ pub struct GuardConfig {
     pub https_only: bool,
     /// `User-Agent` sent with every request.
     pub user_agent: String,
+    /// PEM certificates trusted as roots besides the system's and the
+    /// webpki roots (an internal CA; the tests' CA).
+    pub extra_roots_pem: Vec<Vec<u8>>,
 }
 
 impl Default for GuardConfig {
@@ -79,6 +82,7 @@ impl Default for GuardConfig {
             max_redirects: 3,
             https_only: false,
             user_agent: concat!("portcullis/", env!("CARGO_PKG_VERSION")).to_owned(),
+            extra_roots_pem: Vec::new(),
         }
     }
 }
@@ -659,7 +663,15 @@ fn build_client(
     config: &GuardConfig,
     resolver: GuardResolver,
 ) -> Result<reqwest::Client, GuardError> {
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    for pem in &config.extra_roots_pem {
+        for cert in reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| GuardError::Config(format!("extra root certificate: {e}")))?
+        {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
         .use_rustls_tls()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())

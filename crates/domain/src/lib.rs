@@ -63,6 +63,9 @@ pub struct Settings {
     /// Hosts (`host` or `host:port`) the server may fetch from although they
     /// resolve to private or loopback addresses (MCP discovery, metadata).
     pub fetch_allowed_hosts: Vec<String>,
+    /// PEM root certificates trusted for server-side fetches besides the
+    /// system's (`PORTCULLIS_FETCH_CA_FILE`).
+    pub fetch_extra_roots_pem: Vec<Vec<u8>>,
     /// Seals secrets kept in the database (signing keys).
     pub secrets: secrets::SecretBox,
     /// How often the policy API checks the head revision without a change
@@ -78,6 +81,7 @@ impl Default for Settings {
             session_idle: chrono::Duration::hours(1),
             session_absolute: chrono::Duration::hours(12),
             fetch_allowed_hosts: Vec::new(),
+            fetch_extra_roots_pem: Vec::new(),
             secrets: secrets::SecretBox::random(),
             policy_recheck: std::time::Duration::from_secs(5),
             access_token_ttl: chrono::Duration::minutes(10),
@@ -115,9 +119,22 @@ impl Services {
     pub fn new(db: Db, clock: Arc<dyn Clock>, settings: Settings) -> Result<Self> {
         let guard = portcullis_discovery::Guard::new(portcullis_discovery::GuardConfig {
             allowed_hosts: settings.fetch_allowed_hosts.clone(),
+            extra_roots_pem: settings.fetch_extra_roots_pem.clone(),
             ..Default::default()
         })
         .map_err(|e| Error::invalid("PORTCULLIS_FETCH_ALLOWED_HOSTS", e.to_string()))?;
+        // Client ID metadata documents: https only, small, quick.
+        let cimd_guard = Arc::new(
+            portcullis_discovery::Guard::new(portcullis_discovery::GuardConfig {
+                allowed_hosts: settings.fetch_allowed_hosts.clone(),
+                extra_roots_pem: settings.fetch_extra_roots_pem.clone(),
+                https_only: true,
+                max_body_bytes: oauth::cimd::MAX_DOCUMENT_BYTES,
+                timeout: std::time::Duration::from_secs(5),
+                ..Default::default()
+            })
+            .map_err(|e| Error::invalid("PORTCULLIS_FETCH_CA_FILE", e.to_string()))?,
+        );
         let core = Arc::new(Core {
             db,
             clock,
@@ -130,7 +147,7 @@ impl Services {
             sso: sso::SsoService::new(core.clone(), console.clone(), guard.clone())?,
             gateways: gateways::GatewayService::new(core.clone()),
             publisher: publish::PolicyPublisher::new(core.clone(), signing.clone()),
-            oauth: oauth::OAuthService::new(core.clone(), signing.clone()),
+            oauth: oauth::OAuthService::new(core.clone(), signing.clone(), cimd_guard),
             signing,
             catalog: catalog::CatalogService {
                 core: core.clone(),

@@ -197,7 +197,10 @@ impl SsoService {
         console: ConsoleService,
         guard: Arc<portcullis_discovery::Guard>,
     ) -> Result<Self> {
-        let oidc_http = oidc::http_client(&core.settings.fetch_allowed_hosts)?;
+        let oidc_http = oidc::http_client(
+            &core.settings.fetch_allowed_hosts,
+            &core.settings.fetch_extra_roots_pem,
+        )?;
         Ok(Self {
             core,
             console,

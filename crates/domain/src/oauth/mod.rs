@@ -29,6 +29,7 @@
 //! The HTTP side is `src/oauth.rs`; SQL is in [`store`]; typed values and
 //! validation in [`model`].
 
+pub mod cimd;
 pub mod model;
 pub mod store;
 
@@ -156,6 +157,8 @@ pub struct OAuthService {
     core: Arc<Core>,
     signing: SigningService,
     key: KeyCache,
+    /// Fetches client ID metadata documents (https only, small).
+    guard: Arc<portcullis_discovery::Guard>,
 }
 
 fn internal(e: impl std::fmt::Display) -> Error {
@@ -178,11 +181,16 @@ fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
 }
 
 impl OAuthService {
-    pub(crate) fn new(core: Arc<Core>, signing: SigningService) -> Self {
+    pub(crate) fn new(
+        core: Arc<Core>,
+        signing: SigningService,
+        guard: Arc<portcullis_discovery::Guard>,
+    ) -> Self {
         Self {
             core,
             signing,
             key: Arc::default(),
+            guard,
         }
     }
 
@@ -606,6 +614,145 @@ impl OAuthService {
 
     // ---- authorization ---------------------------------------------------
 
+    /// The client `id`: one registered here, or — for an https URL — the
+    /// client its metadata document describes (fetched when not cached or
+    /// stale; see [`cimd`]). The error is for a page.
+    pub async fn resolve_client(&self, id: &str) -> Result<Result<Client, OAuthError>> {
+        let unknown = || {
+            OAuthError::new(
+                ErrorCode::InvalidClient,
+                "this client is not known to Portcullis",
+            )
+        };
+        if !cimd::is_cimd(id) {
+            return Ok(store::find_client(self.core.db.exec(), id)
+                .await?
+                .ok_or_else(unknown));
+        }
+        let domain = match cimd::check_url(id) {
+            Ok(d) => d,
+            Err(m) => return Ok(Err(OAuthError::new(ErrorCode::InvalidClient, m))),
+        };
+        let policy = store::policy(self.core.db.exec()).await?;
+        let list = |s: &str| serde_json::from_str::<Vec<String>>(s).map_err(internal);
+        if !cimd::domain_allowed(
+            &domain,
+            &list(&policy.cimd_allowed_domains)?,
+            &list(&policy.cimd_blocked_domains)?,
+        ) {
+            return Ok(Err(OAuthError::new(
+                ErrorCode::AccessDenied,
+                format!("your company does not allow apps published by {domain}"),
+            )));
+        }
+        let now = self.now();
+        let stored = store::find_cimd(self.core.db.exec(), id).await?;
+        if stored
+            .as_ref()
+            .and_then(|s| s.fetch_expires_at)
+            .is_some_and(|t| t > now)
+        {
+            return Ok(store::find_client(self.core.db.exec(), id)
+                .await?
+                .ok_or_else(unknown));
+        }
+        let fetched = match self.guard.get(id).await.and_then(|f| f.error_for_status()) {
+            Ok(f) => f,
+            Err(e) => {
+                return Ok(Err(OAuthError::new(
+                    ErrorCode::InvalidClient,
+                    format!("the client's metadata document could not be fetched: {e}"),
+                )))
+            }
+        };
+        let doc = match cimd::parse_document(id, &fetched.body, &Self::custom_schemes(&policy)?) {
+            Ok(d) => d,
+            Err(m) => return Ok(Err(OAuthError::new(ErrorCode::InvalidClient, m))),
+        };
+        let ttl = cimd::cache_seconds(
+            fetched
+                .headers
+                .get(http::header::CACHE_CONTROL)
+                .and_then(|v| v.to_str().ok()),
+        );
+        let expires = now + Duration::seconds(ttl);
+        let mut tx = self.core.db.begin().await?;
+        let system = Actor::system("authorization server");
+        match stored {
+            None => {
+                let status = if policy.approval_required {
+                    ClientStatus::Pending
+                } else {
+                    ClientStatus::Active
+                };
+                store::insert_client(
+                    &mut tx,
+                    &store::NewClient {
+                        id,
+                        kind: ClientKind::Cimd,
+                        name: &doc.name,
+                        client_uri: doc.client_uri.as_deref(),
+                        software_id: None,
+                        software_version: None,
+                        redirect_uris: &doc.redirect_uris,
+                        auth_method: AuthMethod::None,
+                        secret_hash: None,
+                        status,
+                        registered_ip: None,
+                        created_by: "client ID metadata document",
+                    },
+                    now,
+                )
+                .await?;
+                store::set_fetched(&mut tx, id, now, expires).await?;
+                audit::append(
+                    &mut tx,
+                    now,
+                    &system,
+                    NewEvent::success("oauth.client.registered")
+                        .target(Target::new("oauth_client", id, &doc.name))
+                        .details(json!({
+                            "kind": "cimd",
+                            "status": status.as_str(),
+                            "publisher_domain": domain,
+                            "redirect_uris": doc.redirect_uris,
+                        })),
+                )
+                .await?;
+            }
+            Some(old) => {
+                let old_uris: Vec<String> =
+                    serde_json::from_str(&old.redirect_uris).map_err(internal)?;
+                let changed = old_uris != doc.redirect_uris;
+                let current = store::find_client(tx.exec(), id).await?.map(|c| c.status);
+                // New redirect URIs are a new client as far as review goes.
+                let review =
+                    (changed && policy.approval_required && current == Some(ClientStatus::Active))
+                        .then_some(ClientStatus::Pending);
+                store::update_cimd(&mut tx, id, &doc, review, now, expires).await?;
+                if changed {
+                    audit::append(
+                        &mut tx,
+                        now,
+                        &system,
+                        NewEvent::success("oauth.client.metadata_changed")
+                            .target(Target::new("oauth_client", id, &doc.name))
+                            .details(json!({
+                                "from": old_uris,
+                                "to": doc.redirect_uris,
+                                "re_review": review.is_some(),
+                            })),
+                    )
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(store::find_client(self.core.db.exec(), id)
+            .await?
+            .ok_or_else(unknown))
+    }
+
     /// Checks an authorization request and stores it, bound to `browser`.
     /// Returns the request key (for the sign-in and consent steps).
     pub async fn begin_authorization(
@@ -621,11 +768,9 @@ impl OAuthService {
                 "the request names no client (client_id is missing)",
             );
         };
-        let Some(client) = store::find_client(self.core.db.exec(), client_id).await? else {
-            return page(
-                ErrorCode::InvalidClient,
-                "this client is not known to Portcullis",
-            );
+        let client = match self.resolve_client(client_id).await? {
+            Ok(c) => c,
+            Err(e) => return Err(AuthorizeError::Page(e)),
         };
         if client.status == ClientStatus::Reaped {
             return page(

@@ -115,19 +115,83 @@ pub async fn count_registrations_from(ex: Exec<'_>, ip: &str, since: DateTime<Ut
     )?)
 }
 
+/// A CIMD client's stored metadata and how fresh it is.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct CimdRow {
+    pub name: String,
+    pub redirect_uris: String,
+    pub fetch_expires_at: Option<DateTime<Utc>>,
+}
+
+pub async fn find_cimd(ex: Exec<'_>, id: &str) -> Result<Option<CimdRow>> {
+    Ok(fetch_optional!(
+        ex,
+        CimdRow,
+        "SELECT name, redirect_uris, fetch_expires_at FROM oauth_clients WHERE id = $1 AND kind = 'cimd'",
+        id
+    )?)
+}
+
+/// Stores what a client ID metadata document said (name, redirect URIs)
+/// and until when it is fresh; `status` only when given (re-review).
+pub async fn update_cimd(
+    tx: &mut Tx,
+    id: &str,
+    doc: &super::cimd::Document,
+    status: Option<ClientStatus>,
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> Result<()> {
+    let uris =
+        serde_json::to_string(&doc.redirect_uris).map_err(|e| Error::Internal(e.to_string()))?;
+    exec!(
+        tx.exec(),
+        "UPDATE oauth_clients SET name = $2, client_uri = $3, redirect_uris = $4, \
+         status = COALESCE($5, status), fetched_at = $6, fetch_expires_at = $7, updated_at = $6 WHERE id = $1",
+        id,
+        &doc.name,
+        &doc.client_uri,
+        &uris,
+        status.map(ClientStatus::as_str),
+        now,
+        expires
+    )?;
+    Ok(())
+}
+
+/// Sets when a newly inserted CIMD client's document was fetched.
+pub async fn set_fetched(
+    tx: &mut Tx,
+    id: &str,
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> Result<()> {
+    exec!(
+        tx.exec(),
+        "UPDATE oauth_clients SET fetched_at = $2, fetch_expires_at = $3 WHERE id = $1",
+        id,
+        now,
+        expires
+    )?;
+    Ok(())
+}
+
 /// The client policy row.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct PolicyRow {
     pub registration_enabled: bool,
     pub approval_required: bool,
     pub custom_schemes: String,
+    pub cimd_allowed_domains: String,
+    pub cimd_blocked_domains: String,
 }
 
 pub async fn policy(ex: Exec<'_>) -> Result<PolicyRow> {
     fetch_optional!(
         ex,
         PolicyRow,
-        "SELECT registration_enabled, approval_required, custom_schemes FROM oauth_policy WHERE id = 1"
+        "SELECT registration_enabled, approval_required, custom_schemes, cimd_allowed_domains, \
+         cimd_blocked_domains FROM oauth_policy WHERE id = 1"
     )?
     .ok_or_else(|| Error::Internal("oauth_policy row is missing".into()))
 }

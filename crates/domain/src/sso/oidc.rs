@@ -168,9 +168,13 @@ impl<'c> AsyncHttpClient<'c> for GuardedHttp {
 }
 
 /// A guard for OIDC: the instance's allowed hosts, no redirects, 1 MiB.
-pub(crate) fn http_client(allowed_hosts: &[String]) -> Result<GuardedHttp> {
+pub(crate) fn http_client(
+    allowed_hosts: &[String],
+    extra_roots_pem: &[Vec<u8>],
+) -> Result<GuardedHttp> {
     let guard = Guard::new(portcullis_discovery::GuardConfig {
         allowed_hosts: allowed_hosts.to_vec(),
+        extra_roots_pem: extra_roots_pem.to_vec(),
         max_redirects: 0,
         max_body_bytes: MAX_BODY,
         ..Default::default()
