@@ -19,6 +19,7 @@ pub mod admins;
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod clients;
 pub mod components;
 pub mod directory;
 pub mod error;
@@ -80,6 +81,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("access/simulator") view=access::SimulatorPage/>
                     <Route path=path!("access/revisions") view=access::RevisionsPage/>
                     <Route path=path!("gateways") view=gateways::GatewaysPage/>
+                    <Route path=path!("clients") view=clients::ClientsPage/>
                     <Route path=path!("audit") view=audit::AuditPage/>
                     <Route path=path!("settings/directories") view=directory::DirectoriesPage/>
                     <Route path=path!("settings/directories/:id") view=directory::DirectoryPage/>

@@ -52,8 +52,9 @@ async fn audit_list_caps_page_size() -> TestResult {
         .await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["limit"], 200);
-    // The owner's link and set-up, and the first bundle signing key.
-    assert_eq!(page["total"], 3);
+    // The owner's link and set-up, the first bundle signing key and the
+    // first access-token signing key.
+    assert_eq!(page["total"], 4);
     assert_eq!(page["items"][0]["action"], "console.owner.setup_completed");
     assert_eq!(page["items"][0]["outcome"], "success");
     assert_eq!(page["items"][0]["hash"].as_str().map(str::len), Some(64));

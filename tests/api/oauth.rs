@@ -24,6 +24,7 @@ const RES_B: &str = "https://mcp.acme.test/jira";
 pub(crate) struct Env {
     pub idp: FakeIdp,
     pub srv: TestServer,
+    pub owner: reqwest::Client,
     pub dir_base: String,
     pub dir_token: String,
     pub alice: String,
@@ -116,6 +117,7 @@ pub(crate) async fn setup_with(db: &TestDb, hosts: &[&str], extra: &[(&str, &str
     Env {
         idp,
         srv,
+        owner,
         dir_base,
         dir_token,
         alice,
@@ -1314,7 +1316,134 @@ async fn oauth_cimd_client(db: &TestDb) -> TestResult {
     Ok(())
 }
 
+/// The Clients page's server functions: the inventory (waiting clients
+/// first, with the people who consented and the live grants), search,
+/// approve and block by an admin; an auditor reads but changes nothing
+/// (403); a client pre-registered from the console gets its secret once,
+/// and a bad redirect URI is refused naming the field.
+async fn oauth_clients_console(db: &TestDb) -> TestResult {
+    let env = setup(db).await;
+    let browser = env.srv.client();
+    let (verifier, ch) = pkce();
+    let q = authorize(&env, &browser, &env.client_id, RES_A, "", &ch).await;
+    let (s, _) = exchange(&env, &env.client_id, &q["code"], &verifier).await;
+    assert_eq!(s, 200);
+    env.srv
+        .running
+        .services
+        .oauth
+        .set_policy(&system(), true, true)
+        .await?;
+    let (s, _) = register(
+        &env,
+        &json!({ "client_name": "Self-made", "redirect_uris": [REDIRECT] }),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let list = |who: &reqwest::Client, q: &str, status: &str| {
+        let who = who.clone();
+        let (q, status) = (q.to_owned(), status.to_owned());
+        let srv = &env.srv;
+        async move {
+            srv.call(
+                &who,
+                "clients/list",
+                &[("q", &q), ("status", &status), ("offset", "0")],
+            )
+            .await
+        }
+    };
+    let (s, v) = list(&env.owner, "", "").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["pending"], 1);
+    assert_eq!(v["total"], 2);
+    assert_eq!(
+        v["clients"][0]["status"], "pending",
+        "waiting clients first"
+    );
+    assert_eq!(v["clients"][0]["kind"], "dcr");
+    let ours = &v["clients"][1];
+    assert_eq!(ours["id"], env.client_id.as_str());
+    assert_eq!(
+        (ours["consents"].as_i64(), ours["live_grants"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(ours["redirect_hosts"], json!(["127.0.0.1"]));
+    let (_, v) = list(&env.owner, "test mcp", "").await;
+    assert_eq!(v["total"], 1, "search by name");
+    let (_, v) = list(&env.owner, "", "pending").await;
+    assert_eq!(v["total"], 1, "filter by status");
+
+    let auditor = crate::access_console::auditor(&env.srv, &env.owner, "audrey@acme.test").await;
+    let (s, _) = list(&auditor, "", "").await;
+    assert_eq!(s, 200, "auditors read");
+    let (s, _) = env
+        .srv
+        .call(
+            &auditor,
+            "clients/set_status",
+            &[("id", &env.client_id), ("status", "blocked")],
+        )
+        .await;
+    assert_eq!(s, 403);
+    let (s, _) = env
+        .srv
+        .call(
+            &auditor,
+            "clients/policy",
+            &[("registration_enabled", ""), ("approval_required", "")],
+        )
+        .await;
+    assert_eq!(s, 403);
+    let (s, n) = env
+        .srv
+        .call(
+            &env.owner,
+            "clients/set_status",
+            &[("id", &env.client_id), ("status", "blocked")],
+        )
+        .await;
+    assert_eq!((s, n.as_i64()), (200, Some(1)), "one live grant revoked");
+    let (_, v) = list(&env.owner, "", "blocked").await;
+    assert_eq!(v["clients"][0]["id"], env.client_id.as_str());
+
+    let (s, c) = env
+        .srv
+        .call(
+            &env.owner,
+            "clients/create",
+            &[
+                ("name", "Console app"),
+                (
+                    "redirect_uris",
+                    "https://app.example/cb\nhttp://127.0.0.1/cb",
+                ),
+                ("confidential", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{c}");
+    assert!(
+        c["client_secret"].as_str().is_some_and(|s| s.len() >= 40),
+        "{c}"
+    );
+    assert_eq!(c["issuer"], env.srv.base);
+    let (s, e) = env
+        .srv
+        .call(
+            &env.owner,
+            "clients/create",
+            &[("name", "Bad"), ("redirect_uris", "http://evil.test/cb")],
+        )
+        .await;
+    assert_eq!(s, 422, "{e}");
+    assert_eq!(e["fields"][0]["field"], "redirect_uris[0]", "{e}");
+    env.srv.stop().await;
+    Ok(())
+}
+
 backend_tests!(
+    oauth_clients_console,
     oauth_cimd_client,
     oauth_metadata_advertises_what_clients_check,
     oauth_code_flow_and_refresh_rotation,

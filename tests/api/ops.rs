@@ -89,8 +89,8 @@ async fn ops_oversized_body_is_refused() -> TestResult {
     assert_eq!(res.status(), 413);
     assert_eq!(
         crate::harness::audit_count(&srv.db.url).await,
-        2,
-        "only the owner's creation and the first signing key"
+        3,
+        "only the owner's creation and the first signing keys (bundles, access tokens)"
     );
     srv.stop().await;
     Ok(())

@@ -106,6 +106,10 @@ pub fn ConsoleLayout() -> impl IntoView {
                         </div>
                     </div>
                     <div class="space-y-1">
+                        <A href="/clients" attr:class=NAV_LINK>
+                            <NavIcon d="M4 5h12v8H4zM8 16h4M10 13v3M7 9h.01M10 9h3"/>
+                            "Clients"
+                        </A>
                         <A href="/gateways" attr:class=NAV_LINK>
                             <NavIcon d="M3 5.5h14v3H3zM3 11.5h14v3H3zM6 7h.01M6 13h.01M10 8.5v3"/>
                             "Gateways"

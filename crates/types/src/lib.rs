@@ -6,9 +6,11 @@
 //! queries `*Query`; pages of results [`Page`].
 
 pub mod access;
+pub mod clients;
 pub mod gateways;
 pub mod sso;
 pub use access::*;
+pub use clients::*;
 pub use gateways::*;
 pub use sso::*;
 

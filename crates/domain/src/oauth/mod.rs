@@ -577,6 +577,77 @@ impl OAuthService {
         Ok(revoked)
     }
 
+    /// The Clients page: clients (waiting ones first), filtered by status
+    /// and a search on name or id, with the client policy.
+    /// **Permission:** `ConsoleRead`.
+    pub async fn list_clients(
+        &self,
+        actor: &Actor,
+        q: &str,
+        status: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<portcullis_types::ClientsView> {
+        actor.require(Permission::ConsoleRead)?;
+        let status = match status {
+            "" => "",
+            s => s
+                .parse::<ClientStatus>()
+                .map_err(|_| Error::invalid("status", "one of active, pending, blocked, reaped"))?
+                .as_str(),
+        };
+        let pattern = format!("%{}%", crate::audit::like_escape(&q.trim().to_lowercase()));
+        let limit = limit.clamp(1, 200);
+        let offset = offset.max(0);
+        let rows =
+            store::list_clients(self.core.db.exec(), status, &pattern, offset, limit).await?;
+        let (total, pending) = store::count_clients(self.core.db.exec(), status, &pattern).await?;
+        let policy = store::policy(self.core.db.exec()).await?;
+        let mut clients = Vec::with_capacity(rows.len());
+        for r in rows {
+            let kind: ClientKind = r.kind.parse().map_err(Error::Internal)?;
+            let status: ClientStatus = r.status.parse().map_err(Error::Internal)?;
+            let method: AuthMethod = r.auth_method.parse().map_err(Error::Internal)?;
+            let uris: Vec<String> = serde_json::from_str(&r.redirect_uris).map_err(internal)?;
+            let mut hosts: Vec<String> = uris
+                .iter()
+                .filter_map(|u| url::Url::parse(u).ok())
+                .map(|u| match u.host_str() {
+                    Some(h) if u.scheme() == "http" || u.scheme() == "https" => h.to_owned(),
+                    _ => format!("{}://", u.scheme()),
+                })
+                .collect();
+            hosts.dedup();
+            clients.push(portcullis_types::ClientSummary {
+                publisher_domain: (kind == ClientKind::Cimd)
+                    .then(|| cimd::check_url(&r.id).ok())
+                    .flatten(),
+                kind: kind.as_str().to_owned(),
+                status: status.as_str().to_owned(),
+                confidential: method != AuthMethod::None,
+                id: r.id,
+                name: r.name,
+                status_reason: r.status_reason,
+                redirect_hosts: hosts,
+                software_id: r.software_id,
+                created_at: r.created_at,
+                created_by: r.created_by,
+                last_used_at: r.last_used_at,
+                consents: r.consents,
+                live_grants: r.live_grants,
+            });
+        }
+        Ok(portcullis_types::ClientsView {
+            clients,
+            total,
+            pending,
+            policy: portcullis_types::ClientPolicy {
+                registration_enabled: policy.registration_enabled,
+                approval_required: policy.approval_required,
+            },
+        })
+    }
+
     /// Turns dynamic registration and "new clients wait for approval" on or
     /// off. Audited. **Permission:** `ClientsManage`.
     pub async fn set_policy(

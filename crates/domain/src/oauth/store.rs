@@ -5,7 +5,7 @@
 use super::model::{AuthMethod, Client, ClientId, ClientKind, ClientStatus, Scopes};
 use crate::db::{Exec, Tx};
 use crate::error::{Error, Result};
-use crate::{exec, fetch_all, fetch_optional, scalar};
+use crate::{exec, fetch_all, fetch_one, fetch_optional, scalar};
 use chrono::{DateTime, Utc};
 
 #[derive(sqlx::FromRow)]
@@ -655,4 +655,67 @@ pub async fn purge_expired(db: &crate::Db, now: DateTime<Utc>) -> Result<u64> {
         n += exec!(db.exec(), sql, now)?;
     }
     Ok(n)
+}
+
+/// A row of the Clients page.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ClientListRow {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub redirect_uris: String,
+    pub auth_method: String,
+    pub software_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub consents: i64,
+    pub live_grants: i64,
+}
+
+/// `$1` status ('' for any), `$2` LIKE pattern on name or id.
+const CLIENT_FILTER: &str = " WHERE ($1 = '' OR c.status = $1) \
+     AND ($2 = '%%' OR LOWER(c.name) LIKE $2 ESCAPE '\\' OR LOWER(c.id) LIKE $2 ESCAPE '\\')";
+
+/// A page of clients, waiting ones first, newest first.
+pub async fn list_clients(
+    ex: Exec<'_>,
+    status: &str,
+    pattern: &str,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<ClientListRow>> {
+    Ok(fetch_all!(
+        ex,
+        ClientListRow,
+        &format!(
+            "SELECT c.id, c.kind, c.name, c.status, c.status_reason, c.redirect_uris, c.auth_method, \
+             c.software_id, c.created_at, c.created_by, c.last_used_at, \
+             (SELECT COUNT(DISTINCT k.person_id) FROM oauth_consents k WHERE k.client_id = c.id) AS consents, \
+             (SELECT COUNT(*) FROM oauth_grants g WHERE g.client_id = c.id AND g.revoked_at IS NULL) AS live_grants \
+             FROM oauth_clients c{CLIENT_FILTER} \
+             ORDER BY CASE c.status WHEN 'pending' THEN 0 WHEN 'active' THEN 1 WHEN 'blocked' THEN 2 ELSE 3 END, \
+             c.created_at DESC, c.id LIMIT $3 OFFSET $4"
+        ),
+        status,
+        pattern,
+        limit,
+        offset
+    )?)
+}
+
+/// How many clients match the filter, and how many wait for approval.
+pub async fn count_clients(ex: Exec<'_>, status: &str, pattern: &str) -> Result<(i64, i64)> {
+    Ok(fetch_one!(
+        ex,
+        (i64, i64),
+        &format!(
+            "SELECT COUNT(*), (SELECT COUNT(*) FROM oauth_clients WHERE status = 'pending') \
+             FROM oauth_clients c{CLIENT_FILTER}"
+        ),
+        status,
+        pattern
+    )?)
 }

@@ -1,0 +1,53 @@
+//! OAuth clients of MCP users as the console shows them (the Clients page).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One client of the inventory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientSummary {
+    /// The `client_id` (`cli_…`, or the metadata document URL for CIMD).
+    pub id: String,
+    /// `preregistered`, `dcr` or `cimd`.
+    pub kind: String,
+    /// Untrusted unless pre-registered (self-asserted by the client).
+    pub name: String,
+    /// `active`, `pending`, `blocked` or `reaped`.
+    pub status: String,
+    /// Why it was blocked, if an admin said.
+    pub status_reason: Option<String>,
+    /// The host of a CIMD URL (who publishes the client).
+    pub publisher_domain: Option<String>,
+    /// The hosts (or app schemes) its redirect URIs send codes to.
+    pub redirect_hosts: Vec<String>,
+    /// Whether it authenticates with a secret (confidential).
+    pub confidential: bool,
+    pub software_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// People who consented to it (any server).
+    pub consents: i64,
+    /// Grants not revoked (live refresh-token families).
+    pub live_grants: i64,
+}
+
+/// The console-wide client policy.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientPolicy {
+    /// Dynamic client registration (RFC 7591) is on.
+    pub registration_enabled: bool,
+    /// New clients wait for an admin's approval.
+    pub approval_required: bool,
+}
+
+/// The Clients page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientsView {
+    pub clients: Vec<ClientSummary>,
+    /// Clients matching the filter (all pages).
+    pub total: i64,
+    /// Clients waiting for approval (whatever the filter).
+    pub pending: i64,
+    pub policy: ClientPolicy,
+}
