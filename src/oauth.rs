@@ -154,11 +154,16 @@ pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
 
 /// An OAuth error shown on a page (never a redirect).
 fn error_page(e: &OAuthError) -> Response {
+    let mut chars = e.description.chars();
+    let sentence: String = match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    };
     let body = format!(
         r#"<h1 class="text-xl font-semibold tracking-tight">This app cannot sign you in</h1>
 <p class="mt-3 text-sm text-zinc-600 dark:text-zinc-300" data-testid="oauth-error">{}</p>
 <p class="mt-4 text-xs text-zinc-500">Error code: <code>{}</code>. Go back to the app and try again; if it keeps happening, tell your IT team.</p>"#,
-        esc(&e.description),
+        esc(&sentence),
         e.code.as_str()
     );
     page(StatusCode::BAD_REQUEST, "Authorization failed", &body)
@@ -238,7 +243,7 @@ fn signin_page(key: &str, client: &str, server: &str, error: Option<&str>) -> Re
 <input type="hidden" name="request" value="{key}">
 <label class="block text-sm font-medium" for="email">Work email</label>
 <input class="{INPUT}" id="email" name="email" type="email" autocomplete="email" required autofocus>
-<button class="btn-primary w-full" type="submit">Continue</button></form>"#,
+<button class="btn-primary w-full justify-center" type="submit">Continue</button></form>"#,
         client = esc(client),
         server = esc(server),
         key = esc(key),
@@ -249,9 +254,9 @@ fn signin_page(key: &str, client: &str, server: &str, error: Option<&str>) -> Re
 fn consent_page(key: &str, person: &Person, v: &ConsentView) -> Response {
     let verified = v.client_kind == ClientKind::Preregistered;
     let badge = if verified {
-        r#"<span class="ml-2 rounded-full bg-emerald-100 px-2 py-0.5 text-xs font-medium text-emerald-800 dark:bg-emerald-900/40 dark:text-emerald-300">Approved by your IT team</span>"#
+        r#"<span class="rounded-full bg-emerald-100 px-2 py-0.5 text-xs font-medium text-emerald-800 dark:bg-emerald-900/40 dark:text-emerald-300">Approved by your IT team</span>"#
     } else {
-        r#"<span class="ml-2 rounded-full bg-amber-100 px-2 py-0.5 text-xs font-medium text-amber-800 dark:bg-amber-900/40 dark:text-amber-300" data-testid="unverified">Unverified</span>"#
+        r#"<span class="rounded-full bg-amber-100 px-2 py-0.5 text-xs font-medium text-amber-800 dark:bg-amber-900/40 dark:text-amber-300" data-testid="unverified">Unverified</span>"#
     };
     let mut warnings = String::new();
     if !verified {
@@ -281,7 +286,8 @@ fn consent_page(key: &str, person: &Person, v: &ConsentView) -> Response {
         ""
     };
     let body = format!(
-        r#"<h1 class="text-xl font-semibold tracking-tight">Allow <span data-testid="client-name">{client}</span>{badge}</h1>
+        r#"<div class="mb-2">{badge}</div>
+<h1 class="break-words text-xl font-semibold tracking-tight">Allow <span data-testid="client-name">{client}</span></h1>
 <p class="mt-1 text-sm text-zinc-500 dark:text-zinc-400">to use <strong class="font-medium text-zinc-800 dark:text-zinc-200">{server}</strong> as {who}</p>
 <dl class="mt-5 space-y-2 text-sm">
 <div class="flex justify-between gap-4"><dt class="text-zinc-500">Sends you back to</dt><dd class="truncate font-mono text-xs" data-testid="redirect-host">{host}</dd></div>
@@ -290,11 +296,11 @@ fn consent_page(key: &str, person: &Person, v: &ConsentView) -> Response {
 <p class="mt-5 text-sm font-medium">It will be able to</p>
 <ul class="mt-1 list-disc pl-6 text-sm text-zinc-700 dark:text-zinc-300">{scopes}</ul>{asked}
 {warnings}
-<p class="mt-4 text-xs text-zinc-500">Your company's access policy still decides which tools you may call. You can take this back under My access.</p>
+<p class="mt-4 text-xs text-zinc-500">Your company's access policy still decides which tools you may call. Your IT team can withdraw this at any time.</p>
 <form method="post" action="/oauth/consent" class="mt-6 flex gap-3">
 <input type="hidden" name="request" value="{key}">
-<button class="btn-secondary flex-1" type="submit" name="decision" value="deny">Deny</button>
-<button class="btn-primary flex-1" type="submit" name="decision" value="allow">Allow</button></form>"#,
+<button class="btn-secondary flex-1 justify-center" type="submit" name="decision" value="deny">Deny</button>
+<button class="btn-primary flex-1 justify-center" type="submit" name="decision" value="allow">Allow</button></form>"#,
         client = esc(&v.client_name),
         server = esc(&v.server_name),
         who = esc(&person.email),

@@ -347,7 +347,7 @@ fn table(
                 <caption class="sr-only">"OAuth clients"</caption>
                 <thead class=HEAD>
                     <tr>
-                        <th scope="col" class="sticky left-0 bg-zinc-50 px-3 py-3 pl-4 dark:bg-zinc-900">"Client"</th>
+                        <th scope="col" class="sticky left-0 bg-zinc-50 px-3 py-3 pl-4 dark:bg-zinc-800">"Client"</th>
                         <th scope="col" class="px-3 py-3">"Status"</th>
                         <th scope="col" class="px-3 py-3">"Sends codes to"</th>
                         <th scope="col" class="px-3 py-3 text-right">"People"</th>
