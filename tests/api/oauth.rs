@@ -1297,6 +1297,35 @@ async fn oauth_cimd_client(db: &TestDb) -> TestResult {
         .send()
         .await?;
     assert_eq!(res.status(), 400);
+    // The document changes its redirect URIs while approval is required:
+    // the client waits for review again.
+    env.srv
+        .running
+        .services
+        .oauth
+        .set_policy(&system(), false, true)
+        .await?;
+    docs.serve(
+        "claude",
+        json!({ "client_id": id, "client_name": "Claude", "redirect_uris": [REDIRECT, "https://new.example/cb"] }),
+    );
+    exec_sql(db, "UPDATE oauth_clients SET fetch_expires_at = '2000-01-01T00:00:00+00:00' WHERE kind = 'cimd'").await;
+    let res = browser
+        .get(authorize_url(&env, &id, RES_A, "", &ch))
+        .send()
+        .await?;
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        query_of(&location(&res))["error"],
+        "access_denied",
+        "re-review"
+    );
+    assert_eq!(
+        audit_actions(&env.srv.db.url, "oauth.client.metadata_changed")
+            .await
+            .len(),
+        1
+    );
     // The publisher's domain blocked by policy.
     exec_sql(
         db,
@@ -1442,7 +1471,118 @@ async fn oauth_clients_console(db: &TestDb) -> TestResult {
     Ok(())
 }
 
+/// Codes are short-lived: with a fixed clock, a code exchanged 61 s after
+/// it was issued is refused (`invalid_grant`), one exchanged at 59 s works;
+/// a refresh token past its 30 days is refused too.
+async fn oauth_codes_and_refresh_tokens_expire(db: &TestDb) -> TestResult {
+    use portcullis_domain::oauth::model::ClientAuth;
+    use portcullis_domain::oauth::{AuthorizeParams, Person as OAuthPerson, TokenParams};
+    let (svc, clock) = crate::storage::services_on(db).await;
+    let okta = crate::access::directory(&svc).await;
+    let alice = crate::access::scim_user(&svc, &okta, "alice@corp.example").await;
+    crate::access::github(&svc, &system()).await;
+    let client = svc
+        .oauth
+        .create_client(
+            &system(),
+            &CreateClient {
+                name: "C".into(),
+                redirect_uris: vec![REDIRECT.into()],
+                confidential: false,
+            },
+        )
+        .await?;
+    let person = OAuthPerson {
+        id: alice,
+        email: "alice@corp.example".into(),
+        name: "Alice".into(),
+    };
+    let base = "https://pc.example";
+    let auth = ClientAuth {
+        client_id: Some(client.client_id.clone()),
+        ..Default::default()
+    };
+    let code_after = |secs: i64| {
+        let (svc, clock, client, person, auth) = (
+            svc.clone(),
+            clock.clone(),
+            client.client_id.clone(),
+            person.clone(),
+            auth.clone(),
+        );
+        async move {
+            let (verifier, challenge) = pkce();
+            let params = AuthorizeParams {
+                response_type: Some("code".into()),
+                client_id: Some(client),
+                redirect_uri: Some(REDIRECT.into()),
+                code_challenge: Some(challenge),
+                code_challenge_method: Some("S256".into()),
+                resource: Some("https://mcp.example.com/github".into()),
+                ..Default::default()
+            };
+            let (key, _) = svc
+                .oauth
+                .begin_authorization(&params, "browser-cookie-value-0123456789abcdefghijkl", base)
+                .await
+                .map_err(|e| format!("{e:?}"))
+                .unwrap();
+            let r = svc
+                .oauth
+                .decide(
+                    &key,
+                    Some("browser-cookie-value-0123456789abcdefghijkl"),
+                    &person,
+                    true,
+                    Default::default(),
+                    base,
+                )
+                .await
+                .map_err(|e| format!("{e:?}"))
+                .unwrap();
+            let code = query_of(&r.url)["code"].clone();
+            clock.advance(chrono::Duration::seconds(secs));
+            let p = TokenParams {
+                grant_type: Some("authorization_code".into()),
+                code: Some(code),
+                redirect_uri: Some(REDIRECT.into()),
+                code_verifier: Some(verifier),
+                ..Default::default()
+            };
+            svc.oauth.token(&p, &auth, base).await
+        }
+    };
+    match code_after(61).await {
+        Err(portcullis_domain::oauth::model::Failure::Protocol(e)) => {
+            assert_eq!(e.code.as_str(), "invalid_grant");
+            assert!(e.description.contains("expired"), "{e}");
+        }
+        other => panic!("a 61 s old code: {other:?}"),
+    }
+    let tok = match code_after(59).await {
+        Ok(t) => t,
+        Err(e) => panic!("a 59 s old code: {e:?}"),
+    };
+    clock.advance(
+        chrono::Duration::days(portcullis_domain::oauth::REFRESH_TTL_DAYS)
+            + chrono::Duration::seconds(1),
+    );
+    let p = TokenParams {
+        grant_type: Some("refresh_token".into()),
+        refresh_token: tok.refresh_token.clone(),
+        ..Default::default()
+    };
+    match svc.oauth.token(&p, &auth, base).await {
+        Err(portcullis_domain::oauth::model::Failure::Protocol(e)) => {
+            assert_eq!(e.code.as_str(), "invalid_grant")
+        }
+        other => panic!("an expired refresh token: {other:?}"),
+    }
+    Ok(())
+}
+
 backend_tests!(
+    oauth_codes_and_refresh_tokens_expire,
     oauth_clients_console,
     oauth_cimd_client,
     oauth_metadata_advertises_what_clients_check,

