@@ -686,11 +686,65 @@ async fn oauth_authorize_refusals(db: &TestDb) -> TestResult {
 /// `access_denied`.
 async fn oauth_consent_step_up(db: &TestDb) -> TestResult {
     let env = setup(db).await;
-    exec_sql(
-        db,
-        r#"UPDATE mcp_servers SET scopes = '["repo:read","repo:write"]' WHERE slug = 'github'"#,
-    )
-    .await;
+    // The server declares its scopes (catalog, server page's OAuth card).
+    let servers = env
+        .srv
+        .running
+        .services
+        .catalog
+        .list_servers(&system(), "github", 0, 10)
+        .await?;
+    let github = servers.items[0].id.clone();
+    let (s, e) = env
+        .srv
+        .call(
+            &env.owner,
+            "catalog/servers/scopes",
+            &[("id", &github), ("scopes", "repo:read offline_access")],
+        )
+        .await;
+    assert_eq!(
+        (s, e["fields"][0]["field"].as_str()),
+        (422, Some("scopes")),
+        "{e}"
+    );
+    let (s, v) = env
+        .srv
+        .call(
+            &env.owner,
+            "catalog/servers/scopes",
+            &[("id", &github), ("scopes", "repo:write, repo:read")],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v, json!(["repo:read", "repo:write"]));
+    let (_, o) = env
+        .srv
+        .call(&env.owner, "catalog/servers/oauth", &[("id", &github)])
+        .await;
+    assert_eq!(
+        o["metadata_url"],
+        format!("{}/oauth/resources/github", env.srv.base)
+    );
+    let prm: Value = reqwest::get(env.srv.url("/oauth/resources/github"))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(prm["scopes_supported"], json!(["repo:read", "repo:write"]));
+    let m: Value = reqwest::get(env.srv.url("/.well-known/oauth-authorization-server"))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        m["scopes_supported"],
+        json!(["offline_access", "repo:read", "repo:write"])
+    );
+    assert_eq!(
+        audit_actions(&env.srv.db.url, "catalog.server.scopes_updated")
+            .await
+            .len(),
+        1
+    );
     let browser = env.srv.client();
     let (_, ch) = pkce();
     let q = authorize(&env, &browser, &env.client_id, RES_A, "repo:read", &ch).await;

@@ -253,3 +253,26 @@ pub async fn set_tool_overrides(
     };
     Ok(svc.catalog.set_overrides(&actor, &id, overrides).await?)
 }
+
+/// A server's OAuth scopes and protected-resource metadata URL.
+/// **Permission:** `ConsoleRead`.
+#[server(endpoint = "console/catalog/servers/oauth")]
+pub async fn get_server_oauth(id: String) -> Result<portcullis_types::ServerOAuth, AppError> {
+    let (svc, actor) = crate::ssr::ctx_and_actor()?;
+    let (_, config) = crate::ssr::ctx()?;
+    Ok(svc
+        .oauth
+        .server_oauth(&actor, &id, &config.public_url)
+        .await?)
+}
+
+/// Sets the scopes a server declares (space-separated).
+/// **Permission:** `CatalogManage`.
+#[server(endpoint = "console/catalog/servers/scopes")]
+pub async fn set_server_scopes(
+    id: String,
+    #[server(default)] scopes: String,
+) -> Result<Vec<String>, AppError> {
+    let (svc, actor) = crate::ssr::ctx_and_actor()?;
+    Ok(svc.oauth.set_server_scopes(&actor, &id, &scopes).await?)
+}

@@ -3,7 +3,8 @@
 //! the access matrix (groups × tools) as a heatmap.
 
 use super::api::{
-    get_server, server_matrix, AddTool, DeleteServer, DiscoverServer, ServerView, SetServerEnabled,
+    get_server, get_server_oauth, server_matrix, AddTool, DeleteServer, DiscoverServer, ServerView,
+    SetServerEnabled, SetServerScopes,
 };
 use super::{clip, field_error, notice, HELP, INPUT, LABEL};
 use crate::components::misc::action_alert;
@@ -137,6 +138,7 @@ pub fn ServerPage() -> impl IntoView {
                             let ServerView { server, tools } = v;
                             let sid = server.id.clone();
                             let (sid_discover, sid_add) = (sid.clone(), sid.clone());
+                            let sid_oauth = sid.clone();
                             let name = server.name.clone();
                             let (n_tools, n_grants) = (server.tools, server.grants);
                             let ask_disable = {
@@ -229,6 +231,7 @@ pub fn ServerPage() -> impl IntoView {
                                         </Field>
                                     </dl>
                                 </section>
+                                <ServerOAuthCard id=sid_oauth/>
                                 <Tabs tabs/>
                                 {if tab == "matrix" {
                                     match m {
@@ -511,4 +514,71 @@ fn matrix_view(m: AccessMatrix) -> impl IntoView {
         </div>
     }
     .into_any()
+}
+
+/// The server as OAuth clients meet it: the authorization server, where its
+/// protected-resource metadata (RFC 9728) is served for its gateway, and
+/// the scopes it declares (editable by owners and admins).
+#[component]
+fn ServerOAuthCard(id: String) -> impl IntoView {
+    let save = ServerAction::<SetServerScopes>::new();
+    let sid = id.clone();
+    let data = Resource::new(
+        move || (sid.clone(), save.version().get()),
+        |(id, _)| get_server_oauth(id),
+    );
+    let me = Resource::new(|| (), |_| crate::auth::api::get_me());
+    let err = move || save.value().get().and_then(|r| r.err());
+    view! {
+        <section class=format!("{CARD} mb-6 px-5 py-3") aria-labelledby="oauth-title" data-testid="server-oauth">
+            <h2 id="oauth-title" class="py-2 text-sm font-semibold">"OAuth"</h2>
+            <Suspense fallback=|| view! { <Skeleton rows=2/> }>
+                {move || {
+                    let id = id.clone();
+                    Suspend::new(async move {
+                        let can = me.await.map(|m| m.role >= portcullis_types::Role::Admin).unwrap_or(false);
+                        match data.await {
+                            Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
+                            Ok(o) => {
+                                let scopes = o.scopes.join(" ");
+                                view! {
+                                    <dl class="divide-y divide-zinc-100 dark:divide-zinc-800">
+                                        <Field label="Authorization server">
+                                            <code class="break-all font-mono text-xs">{o.issuer.clone()}</code>
+                                        </Field>
+                                        <Field label="Resource metadata">
+                                            <span class="inline-flex max-w-full items-center gap-2">
+                                                <code class="min-w-0 break-all font-mono text-xs" data-testid="resource-metadata-url">{o.metadata_url.clone()}</code>
+                                                <CopyButton value=o.metadata_url.clone() label="Copy metadata URL" compact=true/>
+                                            </span>
+                                        </Field>
+                                        <Field label="Scopes">
+                                            {if can {
+                                                view! {
+                                                    <ActionForm action=save attr:class="flex flex-wrap items-start gap-2">
+                                                        <input type="hidden" name="id" value=id.clone()/>
+                                                        <div class="min-w-[14rem] flex-1">
+                                                            <input name="scopes" type="text" value=scopes aria-label="Scopes" class=format!("{INPUT} font-mono text-sm")
+                                                                placeholder="repo:read repo:write" data-testid="scopes-input"/>
+                                                            <p class=HELP>"Space-separated. Clients may ask for these and offline_access; a token carries what the person agreed to."</p>
+                                                            {move || field_error("scopes", "Scopes", err())}
+                                                        </div>
+                                                        <button type="submit" class="btn-secondary" disabled=move || save.pending().get()>"Save scopes"</button>
+                                                    </ActionForm>
+                                                }.into_any()
+                                            } else if o.scopes.is_empty() {
+                                                view! { <span class="text-zinc-400">"None declared"</span> }.into_any()
+                                            } else {
+                                                view! { <code class="font-mono text-xs">{scopes}</code> }.into_any()
+                                            }}
+                                        </Field>
+                                    </dl>
+                                }.into_any()
+                            }
+                        }
+                    })
+                }}
+            </Suspense>
+        </section>
+    }
 }

@@ -51,3 +51,14 @@ pub struct ClientsView {
     pub pending: i64,
     pub policy: ClientPolicy,
 }
+
+/// A catalog server as OAuth sees it (the server page's OAuth card).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerOAuth {
+    /// Scopes clients may ask for at this server (besides `offline_access`).
+    pub scopes: Vec<String>,
+    /// Its RFC 9728 protected-resource metadata, served by Portcullis.
+    pub metadata_url: String,
+    /// The authorization server (the console's issuer).
+    pub issuer: String,
+}

@@ -277,6 +277,65 @@ impl OAuthService {
         }))
     }
 
+    /// A catalog server's scopes and where its protected-resource metadata
+    /// is served. **Permission:** `ConsoleRead`.
+    pub async fn server_oauth(
+        &self,
+        actor: &Actor,
+        server_id: &str,
+        public_url: &str,
+    ) -> Result<portcullis_types::ServerOAuth> {
+        actor.require(Permission::ConsoleRead)?;
+        let (slug, _, scopes) = store::find_server_scopes(self.core.db.exec(), server_id)
+            .await?
+            .ok_or(Error::NotFound("server"))?;
+        let iss = Self::issuer(public_url);
+        Ok(portcullis_types::ServerOAuth {
+            scopes: serde_json::from_str(&scopes).map_err(internal)?,
+            metadata_url: format!("{iss}/oauth/resources/{slug}"),
+            issuer: iss,
+        })
+    }
+
+    /// Sets the scopes a server declares (space- or comma-separated; clients
+    /// may ask for these and `offline_access`). Audited as
+    /// `catalog.server.scopes_updated`. **Permission:** `CatalogManage`.
+    pub async fn set_server_scopes(
+        &self,
+        actor: &Actor,
+        server_id: &str,
+        scopes: &str,
+    ) -> Result<Vec<String>> {
+        actor.require(Permission::CatalogManage)?;
+        let parsed =
+            Scopes::parse(&scopes.replace(',', " ")).map_err(|m| Error::invalid("scopes", m))?;
+        if parsed.contains(OFFLINE_ACCESS) {
+            return Err(Error::invalid(
+                "scopes",
+                "offline_access is always available; do not list it",
+            ));
+        }
+        let (_, name, old) = store::find_server_scopes(self.core.db.exec(), server_id)
+            .await?
+            .ok_or(Error::NotFound("server"))?;
+        let list: Vec<String> = parsed.0.into_iter().collect();
+        let json = serde_json::to_string(&list).map_err(internal)?;
+        let now = self.now();
+        let mut tx = self.core.db.begin().await?;
+        store::set_server_scopes(&mut tx, server_id, &json, now).await?;
+        audit::append(
+            &mut tx,
+            now,
+            actor,
+            NewEvent::success("catalog.server.scopes_updated")
+                .target(Target::new("mcp_server", server_id, &name))
+                .details(json!({ "from": serde_json::from_str::<Value>(&old).unwrap_or(Value::Null), "to": list })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(list)
+    }
+
     // ---- clients -------------------------------------------------------
 
     fn custom_schemes(policy: &store::PolicyRow) -> Result<Vec<String>> {

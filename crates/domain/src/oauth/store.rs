@@ -719,3 +719,32 @@ pub async fn count_clients(ex: Exec<'_>, status: &str, pattern: &str) -> Result<
         pattern
     )?)
 }
+
+/// A server's declared scopes (JSON array) and slug.
+pub async fn find_server_scopes(
+    ex: Exec<'_>,
+    id: &str,
+) -> Result<Option<(String, String, String)>> {
+    Ok(fetch_optional!(
+        ex,
+        (String, String, String),
+        "SELECT slug, name, scopes FROM mcp_servers WHERE id = $1",
+        id
+    )?)
+}
+
+pub async fn set_server_scopes(
+    tx: &mut Tx,
+    id: &str,
+    scopes: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    exec!(
+        tx.exec(),
+        "UPDATE mcp_servers SET scopes = $2, updated_at = $3 WHERE id = $1",
+        id,
+        scopes,
+        now
+    )?;
+    Ok(())
+}
