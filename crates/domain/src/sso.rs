@@ -1119,17 +1119,22 @@ impl SsoService {
         })
     }
 
-    /// Decides who the asserted person is and which role they get (no writes).
-    async fn evaluate(&self, conn: &ConnRow, a: &Asserted) -> Result<Evaluation> {
-        let domains: Vec<String> = fetch_all!(
+    /// The email domains connection `id` serves.
+    async fn domains(&self, id: &str) -> Result<Vec<String>> {
+        Ok(fetch_all!(
             self.core.db.exec(),
             (String,),
             "SELECT domain FROM sso_domains WHERE connection_id = $1",
-            &conn.id
+            id
         )?
         .into_iter()
         .map(|d| d.0)
-        .collect();
+        .collect())
+    }
+
+    /// Decides who the asserted person is and which role they get (no writes).
+    async fn evaluate(&self, conn: &ConnRow, a: &Asserted) -> Result<Evaluation> {
+        let domains = self.domains(&conn.id).await?;
         let email = a
             .email
             .as_deref()
@@ -1564,15 +1569,7 @@ impl SsoService {
             &a.subject
         )?;
         if found.is_none() && a.email_verified {
-            let domains: Vec<String> = fetch_all!(
-                self.core.db.exec(),
-                (String,),
-                "SELECT domain FROM sso_domains WHERE connection_id = $1",
-                &conn.id
-            )?
-            .into_iter()
-            .map(|d| d.0)
-            .collect();
+            let domains = self.domains(&conn.id).await?;
             if let Some(e) = a
                 .email
                 .as_deref()

@@ -1298,11 +1298,11 @@ impl OAuthService {
     /// 6749 §2.3, §3.2.1). A public client names itself with `client_id`.
     async fn authenticate_client(&self, auth: &ClientAuth) -> Result<Client, Failure> {
         let bad = || fail(ErrorCode::InvalidClient, "client authentication failed");
-        let (id, secret, via_basic) = match (&auth.basic, &auth.client_id) {
-            (Some((id, s)), None) => (id.clone(), Some(s.clone()), true),
-            (Some((id, s)), Some(form_id)) if form_id == id => (id.clone(), Some(s.clone()), true),
+        let (id, secret) = match (&auth.basic, &auth.client_id) {
+            (Some((id, s)), None) => (id.clone(), Some(s.clone())),
+            (Some((id, s)), Some(form_id)) if form_id == id => (id.clone(), Some(s.clone())),
             (Some(_), Some(_)) => return bad(),
-            (None, Some(id)) => (id.clone(), auth.client_secret.clone(), false),
+            (None, Some(id)) => (id.clone(), auth.client_secret.clone()),
             (None, None) => return fail(ErrorCode::InvalidClient, "the request names no client"),
         };
         let Some(client) = store::find_client(self.core.db.exec(), &id).await? else {
@@ -1334,7 +1334,6 @@ impl OAuthService {
             (AuthMethod::None, Some(_), _) => false,
             (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, Some(s), Some(h)) => {
                 // A client may use either secret method (RFC 6749 §2.3.1).
-                let _ = via_basic;
                 constant_time_eq(hash_secret(s).as_bytes(), h.as_bytes())
             }
             _ => false,
