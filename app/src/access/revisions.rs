@@ -33,6 +33,7 @@ fn source_badge(source: &str) -> impl IntoView {
         "catalog" => (Tone::Neutral, "Catalog"),
         "directory" => (Tone::Neutral, "Directory"),
         "rollback" => (Tone::Attention, "Rollback"),
+        "clients" => (Tone::Attention, "OAuth clients"),
         _ => (Tone::Neutral, "Other"),
     };
     view! { <Badge tone label/> }

@@ -2,7 +2,7 @@
 //! from (`policy_facts`).
 //!
 //! Every write that changes an input of the policy — a server, a tool, a
-//! group, a person, a membership, a grant — calls one of the `sync_*`
+//! group, a person, a membership, a grant, a blocked OAuth client — calls one of the `sync_*`
 //! functions inside its own transaction. They compare what the bundle would
 //! hold now with the current facts and, only when something differs, close
 //! the old fact and insert the new one under a revision allocated from
@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::{exec, fetch_all, fetch_optional, scalar};
 use chrono::{DateTime, SecondsFormat, Utc};
 use portcullis_policy::bundle::{
-    Annotations, Bundle, Group, Principal, Rule, Server, Tool, FORMAT_V1,
+    Annotations, BlockedClient, Bundle, Group, Principal, Rule, Server, Tool, FORMAT_V1,
 };
 use portcullis_policy::delta::{Changes, Delta, DELTA_FORMAT_V1};
 use serde::{Deserialize, Serialize};
@@ -96,6 +96,8 @@ mod kind {
     pub const USER: &str = "user";
     pub const MEMBER: &str = "member";
     pub const GRANT: &str = "grant";
+    /// A blocked OAuth client (k1 = its client_id).
+    pub const CLIENT: &str = "client";
 }
 
 /// A server as the bundle sees it (its tools are facts of their own).
@@ -508,6 +510,25 @@ pub async fn sync_grant(
     }
 }
 
+/// Lists OAuth client `client_id` among the bundle's blocked clients while
+/// its status is `blocked`, and drops it otherwise (unblocked, or gone).
+pub async fn sync_client(tx: &mut Tx, change: &mut Change<'_>, client_id: &str) -> Result<()> {
+    let status = scalar!(
+        tx.exec(),
+        Option<String>,
+        "SELECT MIN(status) FROM oauth_clients WHERE id = $1",
+        client_id
+    )?;
+    if status.as_deref() == Some("blocked") {
+        let fact = BlockedClient {
+            client_id: client_id.to_owned(),
+        };
+        set_fact(tx, change, kind::CLIENT, client_id, "", &to_json(&fact)?).await
+    } else {
+        remove_fact(tx, change, kind::CLIENT, client_id, "").await
+    }
+}
+
 /// The current revision number (0 before the first change).
 pub async fn head(exec: Exec<'_>) -> Result<i64> {
     Ok(scalar!(
@@ -730,6 +751,11 @@ impl FactMap {
         }))
     }
 
+    /// The blocked client `id`, if it is blocked at this revision.
+    fn blocked_client(&self, id: &str) -> Result<Option<BlockedClient>> {
+        self.one(kind::CLIENT, id).map(|v| from_json(v)).transpose()
+    }
+
     /// The rule of grant `id`, if its server exists.
     fn rule(&self, id: &str) -> Result<Option<Rule>> {
         let Some(value) = self.one(kind::GRANT, id) else {
@@ -786,7 +812,8 @@ pub fn reassemble(
     if changed.len() > REASSEMBLE_MAX_CHANGES {
         return Ok(None);
     }
-    let (mut servers, mut groups, mut users, mut rules) = (
+    let (mut servers, mut groups, mut users, mut rules, mut clients) = (
+        BTreeSet::new(),
         BTreeSet::new(),
         BTreeSet::new(),
         BTreeSet::new(),
@@ -817,6 +844,9 @@ pub fn reassemble(
             kind::GRANT => {
                 rules.insert(k1.clone());
             }
+            kind::CLIENT => {
+                clients.insert(k1.clone());
+            }
             other => return Err(Error::Internal(format!("unknown policy fact kind {other}"))),
         }
     }
@@ -845,6 +875,12 @@ pub fn reassemble(
             |id| facts.principal(id),
         )?,
         rules: changes_for(&rules, &prev.rules, |r| &r.id, |id| facts.rule(id))?,
+        blocked_clients: changes_for(
+            &clients,
+            &prev.blocked_clients,
+            |c| &c.client_id,
+            |id| facts.blocked_client(id),
+        )?,
     };
     let next = delta
         .apply(prev)
@@ -870,6 +906,7 @@ pub fn assemble(facts: &FactMap, issued_at: DateTime<Utc>) -> Result<Bundle> {
     let mut principals: BTreeMap<String, Principal> = BTreeMap::new();
     let mut members: Vec<(&String, &String)> = Vec::new();
     let mut rules = Vec::new();
+    let mut blocked_clients = Vec::new();
     for ((kind, k1, k2), value) in &facts.facts {
         match kind.as_str() {
             kind::SERVER => {
@@ -912,6 +949,7 @@ pub fn assemble(facts: &FactMap, issued_at: DateTime<Utc>) -> Result<Bundle> {
             }
             kind::MEMBER => members.push((k1, k2)),
             kind::GRANT => rules.push(from_json::<GrantFact>(value)?.rule),
+            kind::CLIENT => blocked_clients.push(from_json::<BlockedClient>(value)?),
             other => return Err(Error::Internal(format!("unknown policy fact kind {other}"))),
         }
     }
@@ -939,6 +977,7 @@ pub fn assemble(facts: &FactMap, issued_at: DateTime<Utc>) -> Result<Bundle> {
         p.groups.sort();
     }
     rules.sort_by(|a, b| a.id.cmp(&b.id));
+    blocked_clients.sort_by(|a: &BlockedClient, b| a.client_id.cmp(&b.client_id));
     // Rules about a server that is gone at this revision match nothing.
     rules.retain(|r| {
         servers
@@ -953,5 +992,6 @@ pub fn assemble(facts: &FactMap, issued_at: DateTime<Utc>) -> Result<Bundle> {
         groups,
         principals,
         rules,
+        blocked_clients,
     })
 }

@@ -234,6 +234,7 @@ fn generate() -> Bundle {
         groups,
         principals,
         rules,
+        blocked_clients: Vec::new(),
     }
 }
 

@@ -29,6 +29,13 @@ pub struct Bundle {
     pub principals: Vec<Principal>,
     /// Grants, sorted by `id`.
     pub rules: Vec<Rule>,
+    /// OAuth clients an admin blocked, sorted by `client_id`: a gateway
+    /// refuses their access tokens even while those have not expired.
+    /// Added within v1: absent when empty, so a bundle without blocked
+    /// clients is byte-for-byte what it was before the field existed, and
+    /// readers that do not know the field ignore it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked_clients: Vec<BlockedClient>,
 }
 
 impl Bundle {
@@ -84,6 +91,15 @@ pub struct Annotations {
     pub destructive: bool,
     pub idempotent: bool,
     pub open_world: bool,
+}
+
+/// An OAuth client whose tokens gateways refuse (see
+/// [`Bundle::blocked_clients`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockedClient {
+    /// The token's `client_id` claim: a `cli_…` id or, for a client known
+    /// by its metadata document (CIMD), that document's https URL.
+    pub client_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

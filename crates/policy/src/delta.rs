@@ -5,7 +5,7 @@
 //!
 //! A delta names its base exactly — revision and the SHA-256 of the base
 //! bundle's canonical JSON — and the SHA-256 of the bundle it produces. The
-//! four lists of a bundle are keyed by `id` and sorted, so a delta is, per
+//! lists of a bundle are keyed by id (`client_id` for `blocked_clients`) and sorted, so a delta is, per
 //! list, the entries to insert or replace (`upsert`, whole entries, sorted
 //! by id) and the ids to drop (`remove`, sorted). Applying it is a sorted
 //! merge; the result is checked against the `sha256` the console signed, so
@@ -30,7 +30,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::bundle::{Bundle, Group, Principal, Rule, Server};
+use crate::bundle::{BlockedClient, Bundle, Group, Principal, Rule, Server};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
@@ -114,6 +114,11 @@ impl Keyed for Rule {
         &self.id
     }
 }
+impl Keyed for BlockedClient {
+    fn key(&self) -> &str {
+        &self.client_id
+    }
+}
 
 /// The change from the bundle of `base_revision` to the bundle of
 /// `revision` (the payload of a signed delta).
@@ -139,6 +144,9 @@ pub struct Delta {
     pub principals: Changes<Principal>,
     #[serde(default, skip_serializing_if = "Changes::is_empty")]
     pub rules: Changes<Rule>,
+    /// Keyed by `client_id` (added within v1, absent when unchanged).
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub blocked_clients: Changes<BlockedClient>,
 }
 
 /// Hex SHA-256 of a bundle's canonical JSON.
@@ -283,6 +291,7 @@ impl Delta {
             groups: diff(&base.groups, &next.groups),
             principals: diff(&base.principals, &next.principals),
             rules: diff(&base.rules, &next.rules),
+            blocked_clients: diff(&base.blocked_clients, &next.blocked_clients),
         })
     }
 
@@ -318,6 +327,11 @@ impl Delta {
             groups: apply_list("groups", &base.groups, &self.groups)?,
             principals: apply_list("principals", &base.principals, &self.principals)?,
             rules: apply_list("rules", &base.rules, &self.rules)?,
+            blocked_clients: apply_list(
+                "blocked_clients",
+                &base.blocked_clients,
+                &self.blocked_clients,
+            )?,
         })
     }
 }
@@ -351,6 +365,48 @@ mod tests {
         );
         assert_eq!(c.remove, ["d"]);
         assert_eq!(apply_list("groups", &base, &c), Ok(next));
+    }
+
+    #[test]
+    fn blocked_clients_travel_in_deltas_and_stay_out_of_the_json_when_empty() {
+        let json = r#"{"format":"portcullis.policy/v1","revision":1,"issued_at":"2025-06-15T09:30:00Z","servers":[],"groups":[],"principals":[],"rules":[]}"#;
+        let base = Bundle::from_json(json).unwrap();
+        assert!(base.blocked_clients.is_empty());
+        assert_eq!(
+            base.to_canonical_json().unwrap(),
+            json,
+            "absent field stays absent"
+        );
+        let mut next = base.clone();
+        next.revision = 2;
+        next.blocked_clients = vec![
+            BlockedClient {
+                client_id: "cli_a".into(),
+            },
+            BlockedClient {
+                client_id: "https://app.example/client.json".into(),
+            },
+        ];
+        let d = Delta::between(&base, &next).unwrap();
+        assert_eq!(d.blocked_clients.upsert, next.blocked_clients);
+        assert!(d
+            .to_json()
+            .unwrap()
+            .contains(r#""blocked_clients":{"upsert":[{"client_id":"cli_a"}"#));
+        assert_eq!(d.apply(&base).unwrap(), next);
+        assert!(next.to_canonical_json().unwrap().ends_with(
+            r#""rules":[],"blocked_clients":[{"client_id":"cli_a"},{"client_id":"https://app.example/client.json"}]}"#
+        ));
+        // Unblocking one is a removal by client_id.
+        let mut third = next.clone();
+        third.revision = 3;
+        third.blocked_clients.remove(0);
+        let d = Delta::between(&next, &third).unwrap();
+        assert_eq!(d.blocked_clients.remove, ["cli_a"]);
+        assert!(d.blocked_clients.upsert.is_empty());
+        assert_eq!(d.apply(&next).unwrap(), third);
+        // A delta that touches nothing else says nothing about the other lists.
+        assert!(d.servers.is_empty() && d.rules.is_empty());
     }
 
     #[test]

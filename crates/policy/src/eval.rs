@@ -62,7 +62,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 use crate::bundle::{
@@ -89,6 +89,8 @@ pub enum CompileError {
     DuplicatePrincipal { id: String },
     #[error("duplicate rule id {id:?}")]
     DuplicateRule { id: String },
+    #[error("duplicate blocked client {client_id:?}")]
+    DuplicateBlockedClient { client_id: String },
     #[error("rule {rule:?} refers to unknown server {server:?}")]
     UnknownServer { rule: String, server: String },
     #[error("bundle too large: more than 2^32 - 1 {what}")]
@@ -233,6 +235,8 @@ pub struct Policy {
     server_by_resource: FxHashMap<Box<str>, u32>,
     group_by_id: FxHashMap<Box<str>, u32>,
     rule_by_id: FxHashMap<Box<str>, u32>,
+    /// `client_id`s of [`Bundle::blocked_clients`].
+    blocked_clients: FxHashSet<Box<str>>,
     /// Parallel to `bundle.servers`.
     servers: Vec<CServer>,
     /// Every tool, server after server in bundle order; a tool's index is
@@ -467,6 +471,15 @@ impl Policy {
             }
         }
 
+        let mut blocked_clients = FxHashSet::default();
+        for c in &bundle.blocked_clients {
+            if !blocked_clients.insert(c.client_id.as_str().into()) {
+                return Err(CompileError::DuplicateBlockedClient {
+                    client_id: c.client_id.clone(),
+                });
+            }
+        }
+
         let mut principal_by_id = FxHashMap::default();
         for (p, principal) in bundle.principals.iter().enumerate() {
             if principal_by_id
@@ -649,6 +662,7 @@ impl Policy {
             server_by_resource,
             group_by_id,
             rule_by_id,
+            blocked_clients,
             servers,
             tools,
             principals,
@@ -841,6 +855,13 @@ impl Policy {
             .iter()
             .filter(move |t| rule.is_some_and(|r| rule_covers(r, t)))
             .map(|t| t.name.as_str())
+    }
+
+    /// Whether an admin blocked the OAuth client `client_id` (an access
+    /// token's `client_id` claim): a gateway refuses such a token whatever
+    /// the rules allow, even before it expires.
+    pub fn client_blocked(&self, client_id: &str) -> bool {
+        self.blocked_clients.contains(client_id)
     }
 
     /// The id of the server whose canonical `resource` URL this is: how a

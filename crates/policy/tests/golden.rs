@@ -63,6 +63,26 @@ fn golden_bundle_is_canonically_ordered() {
         .iter()
         .all(|p| sorted(&p.groups, |g| g.clone())));
     assert!(sorted(&b.rules, |r| r.id.clone()));
+    assert!(sorted(&b.blocked_clients, |c| c.client_id.clone()));
+}
+
+/// The golden lists blocked clients; the compiled policy knows them, and a
+/// client not listed is not blocked.
+#[test]
+fn blocked_clients_are_known_to_the_policy() {
+    let b = bundle();
+    assert_eq!(b.blocked_clients.len(), 2);
+    let policy = Policy::compile(&b).unwrap();
+    assert!(policy.client_blocked("cli_8f2kq0mzr4"));
+    assert!(policy.client_blocked("https://tools.example/mcp-client.json"));
+    assert!(!policy.client_blocked("cli_other"));
+    assert!(!policy.client_blocked("https://tools.example/"));
+    let mut dup = b.clone();
+    dup.blocked_clients.push(dup.blocked_clients[0].clone());
+    assert_eq!(
+        Policy::compile(&dup).unwrap_err().to_string(),
+        "duplicate blocked client \"cli_8f2kq0mzr4\""
+    );
 }
 
 /// Before any expiry, one second before 2026-01-01 (when grt_05 and grt_09

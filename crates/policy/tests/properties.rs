@@ -146,6 +146,7 @@ fn bundle() -> impl Strategy<Value = Bundle> {
                     .collect(),
                 principals,
                 rules,
+                blocked_clients: Vec::new(),
             }
         })
 }

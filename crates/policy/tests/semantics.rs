@@ -103,6 +103,7 @@ fn bundle(rules: Vec<Rule>) -> Bundle {
             principal("usr_erin", true, &["grp_gone"]),
         ],
         rules,
+        blocked_clients: Vec::new(),
     }
 }
 
