@@ -66,6 +66,10 @@ pub struct Config {
     pub policy_recheck_seconds: i64,
     /// Lifetime of OAuth access tokens, in minutes.
     pub access_token_minutes: i64,
+    /// Failed token requests per address per 10 minutes.
+    pub oauth_failed_tokens_per_ip: i64,
+    /// Tokens per OAuth client per minute (0: no limit).
+    pub oauth_client_tokens_per_minute: i64,
 }
 
 /// A configuration problem, naming the key.
@@ -105,6 +109,8 @@ struct FileConfig {
     secret_key_file: Option<String>,
     policy_recheck_seconds: Option<i64>,
     access_token_minutes: Option<i64>,
+    oauth_failed_tokens_per_ip: Option<i64>,
+    oauth_client_tokens_per_minute: Option<i64>,
 }
 
 impl Config {
@@ -299,8 +305,24 @@ impl Config {
             1,
             1440,
         )?;
+        let oauth_failed_tokens_per_ip = num(
+            "PORTCULLIS_OAUTH_FAILED_TOKENS_PER_IP",
+            file.oauth_failed_tokens_per_ip,
+            30,
+            1,
+            1_000_000,
+        )?;
+        let oauth_client_tokens_per_minute = num(
+            "PORTCULLIS_OAUTH_CLIENT_TOKENS_PER_MINUTE",
+            file.oauth_client_tokens_per_minute,
+            6_000,
+            0,
+            10_000_000,
+        )?;
         Ok(Config {
             access_token_minutes,
+            oauth_failed_tokens_per_ip,
+            oauth_client_tokens_per_minute,
             policy_recheck_seconds,
             database_url,
             secret_key,
@@ -345,6 +367,8 @@ impl Config {
             secrets: portcullis_domain::secrets::SecretBox::new(&self.load_secret_key()?),
             policy_recheck: std::time::Duration::from_secs(self.policy_recheck_seconds as u64),
             access_token_ttl: chrono::Duration::minutes(self.access_token_minutes),
+            oauth_failed_tokens_per_ip: self.oauth_failed_tokens_per_ip.unsigned_abs(),
+            oauth_client_tokens_per_minute: self.oauth_client_tokens_per_minute.unsigned_abs(),
         })
     }
 

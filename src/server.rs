@@ -302,7 +302,8 @@ fn spawn_policy_tasks(services: &Services, stop: tokio::sync::watch::Receiver<bo
 }
 
 /// Deletes expired sessions, throttling records, SSO sign-ins in flight and
-/// SAML replay entries every ten minutes.
+/// SAML replay entries, and reaps unused registered OAuth clients, every
+/// ten minutes.
 pub fn spawn_housekeeping(services: Services) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
@@ -322,6 +323,14 @@ pub fn spawn_housekeeping(services: Services) {
                 ),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+            }
+            match services.oauth.reap_unused().await {
+                Ok(n) if n > 0 => tracing::info!(
+                    clients = n,
+                    "housekeeping: removed registered OAuth clients unused past the policy's days"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "housekeeping: reaping OAuth clients failed"),
             }
         }
     });

@@ -39,11 +39,15 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /metrics`: Prometheus text format (requests by route and status,
-/// latency histogram, database pool).
+/// latency histogram, database pool, requests refused by the OAuth abuse
+/// limits as `oauth_limit_hits_total{limit=…}`).
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let (size, idle) = state.services.db().pool_stats();
     metrics::gauge!("db_pool_connections").set(f64::from(size));
     metrics::gauge!("db_pool_idle_connections").set(idle as f64);
+    for (limit, hits) in state.services.oauth.limits().hits() {
+        metrics::counter!("oauth_limit_hits_total", "limit" => limit.as_str()).absolute(hits);
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -347,7 +347,7 @@ async fn oauth_metadata_advertises_what_clients_check(db: &TestDb) -> TestResult
         .running
         .services
         .oauth
-        .set_policy(&system(), true, false)
+        .set_policy(&system(), true, false, None)
         .await?;
     let m: Value = reqwest::get(env.srv.url("/.well-known/oauth-authorization-server"))
         .await?
@@ -896,7 +896,7 @@ async fn oauth_registration_approval_and_blocking(db: &TestDb) -> TestResult {
         (403, Some("access_denied")),
         "off by default: {e}"
     );
-    svc.oauth.set_policy(&system(), true, true).await?;
+    svc.oauth.set_policy(&system(), true, true, None).await?;
     for bad in [
         json!({ "redirect_uris": ["http://evil.test/cb"] }),
         json!({ "redirect_uris": ["evil://cb"] }),
@@ -970,6 +970,9 @@ async fn oauth_registration_approval_and_blocking(db: &TestDb) -> TestResult {
     assert_eq!(i["aud"], RES_A);
     assert_eq!(i["client_id"], client_id.as_str());
     // Blocked: the live token is inactive, and nothing more is issued.
+    let before = crate::policy_api::head(svc).await;
+    crate::policy_api::published(svc, before).await;
+    let etag_before = svc.publisher.latest().map(|p| p.etag.clone()).unwrap();
     let revoked = svc
         .oauth
         .set_client_status(&system(), &client_id, ClientStatus::Blocked, Some("test"))
@@ -977,16 +980,58 @@ async fn oauth_registration_approval_and_blocking(db: &TestDb) -> TestResult {
     assert_eq!(revoked, 1);
     let i: Value = introspect(Some(gw.token.clone())).await?.json().await?;
     assert_eq!(i, json!({ "active": false }));
+    // ... and listed in the next bundle (one new revision), which gateways
+    // holding the previous one get as a delta naming just this client.
+    let blocked_rev = crate::policy_api::head(svc).await;
+    assert_eq!(blocked_rev, before + 1);
+    crate::policy_api::published(svc, blocked_rev).await;
+    let bundle = svc.publisher.latest().unwrap().bundle.clone();
+    assert_eq!(
+        bundle.blocked_clients,
+        [portcullis_policy::BlockedClient {
+            client_id: client_id.clone()
+        }]
+    );
+    assert!(portcullis_policy::Policy::compile(&bundle)?.client_blocked(&client_id));
+    let res = reqwest::Client::new()
+        .get(env.srv.url("/api/v1/policy"))
+        .bearer_auth(&gw.token)
+        .header("a-im", "portcullis-delta")
+        .header("if-none-match", &etag_before)
+        .send()
+        .await?;
+    assert_eq!(res.status(), 226);
+    let jws = res.text().await?;
+    let payload: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(jws.split('.').nth(1).unwrap())?,
+    )?;
+    assert_eq!(
+        payload["blocked_clients"],
+        json!({ "upsert": [{ "client_id": client_id }] }),
+        "{payload}"
+    );
+    assert!(payload.get("rules").is_none() && payload.get("principals").is_none());
     let (s, e) = refresh(&env, &client_id, tok["refresh_token"].as_str().unwrap()).await;
     assert_eq!(
         (s, e["error"].as_str()),
         (401, Some("invalid_client")),
         "{e}"
     );
-    // Reaped: a clear invalid_client.
+    // Reaped: a clear invalid_client (and no longer listed as blocked: it
+    // has no live token, and the list would grow forever).
     svc.oauth
         .set_client_status(&system(), &client_id, ClientStatus::Reaped, None)
         .await?;
+    let reaped_rev = crate::policy_api::head(svc).await;
+    assert_eq!(reaped_rev, blocked_rev + 1);
+    crate::policy_api::published(svc, reaped_rev).await;
+    assert!(svc
+        .publisher
+        .latest()
+        .unwrap()
+        .bundle
+        .blocked_clients
+        .is_empty());
     let (s, e) = refresh(&env, &client_id, tok["refresh_token"].as_str().unwrap()).await;
     assert_eq!((s, e["error"].as_str()), (401, Some("invalid_client")));
     assert!(
@@ -1008,7 +1053,7 @@ async fn oauth_registration_approval_and_blocking(db: &TestDb) -> TestResult {
         ]
     );
     // Registrations are limited per address.
-    svc.oauth.set_policy(&system(), true, false).await?;
+    svc.oauth.set_policy(&system(), true, false, None).await?;
     let mut last = 0;
     for _ in 0..portcullis_domain::oauth::REGISTRATIONS_PER_IP_PER_HOUR {
         last = register(&env, &good).await.0;
@@ -1357,7 +1402,7 @@ async fn oauth_cimd_client(db: &TestDb) -> TestResult {
         .running
         .services
         .oauth
-        .set_policy(&system(), false, true)
+        .set_policy(&system(), false, true, None)
         .await?;
     docs.serve(
         "claude",
@@ -1415,7 +1460,7 @@ async fn oauth_clients_console(db: &TestDb) -> TestResult {
         .running
         .services
         .oauth
-        .set_policy(&system(), true, true)
+        .set_policy(&system(), true, true, None)
         .await?;
     let (s, _) = register(
         &env,
@@ -1603,7 +1648,7 @@ async fn oauth_codes_and_refresh_tokens_expire(db: &TestDb) -> TestResult {
                 code_verifier: Some(verifier),
                 ..Default::default()
             };
-            svc.oauth.token(&p, &auth, base).await
+            svc.oauth.token(&p, &auth, base, None).await
         }
     };
     match code_after(61).await {
@@ -1626,7 +1671,7 @@ async fn oauth_codes_and_refresh_tokens_expire(db: &TestDb) -> TestResult {
         refresh_token: tok.refresh_token.clone(),
         ..Default::default()
     };
-    match svc.oauth.token(&p, &auth, base).await {
+    match svc.oauth.token(&p, &auth, base, None).await {
         Err(portcullis_domain::oauth::model::Failure::Protocol(e)) => {
             assert_eq!(e.code.as_str(), "invalid_grant")
         }
@@ -1635,7 +1680,450 @@ async fn oauth_codes_and_refresh_tokens_expire(db: &TestDb) -> TestResult {
     Ok(())
 }
 
+/// Registered clients unused for the policy's days are reaped by the
+/// housekeeping job (never with 0; never pre-registered ones; not those used
+/// lately), each audited; registrations of the same app (loopback ports
+/// aside) form one group an admin revokes in one step; the setting is
+/// checked and names its field.
+async fn oauth_reaping_and_duplicate_registrations(db: &TestDb) -> TestResult {
+    use portcullis_domain::clock::Clock;
+    use portcullis_domain::oauth::model::RegistrationRequest;
+    let (svc, clock) = crate::storage::services_on(db).await;
+    svc.oauth
+        .set_policy(&system(), true, false, Some(0))
+        .await?;
+    let reg = |name: &str, uri: &str| -> RegistrationRequest {
+        serde_json::from_value(json!({ "client_name": name, "redirect_uris": [uri] })).unwrap()
+    };
+    let mut ids = Vec::new();
+    for (name, uri, ip) in [
+        ("Claude Code", "http://localhost:53121/callback", "10.0.0.1"),
+        ("claude code", "http://localhost:61000/callback", "10.0.0.2"),
+        (
+            "Cursor",
+            "cursor://anysphere.cursor-mcp/oauth/callback",
+            "10.0.0.3",
+        ),
+        ("Used lately", "https://used.example/cb", "10.0.0.4"),
+    ] {
+        let out = svc
+            .oauth
+            .register(&reg(name, uri), crate::storage::meta(ip))
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        ids.push(out["client_id"].as_str().unwrap().to_owned());
+    }
+    let pre = svc
+        .oauth
+        .create_client(
+            &system(),
+            &CreateClient {
+                name: "Pre".into(),
+                redirect_uris: vec![REDIRECT.into()],
+                confidential: false,
+            },
+        )
+        .await?;
+
+    // One group: the two Claude Code registrations.
+    let view = svc.oauth.list_clients(&system(), "", "", 0, 50).await?;
+    assert_eq!(view.duplicates.len(), 1, "{:?}", view.duplicates);
+    let group = &view.duplicates[0];
+    assert_eq!((group.clients, group.live_grants), (2, 0));
+    assert_eq!(group.redirect_hosts, ["localhost"]);
+    assert_eq!(view.policy.reap_after_days, 0);
+    // An auditor may not revoke; an unknown group is not found.
+    let auditor = Actor::console_user(
+        "usr_aud",
+        "aud@acme.test",
+        Some(portcullis_types::Role::Auditor),
+        crate::storage::meta("10.1.1.1"),
+    );
+    assert!(matches!(
+        svc.oauth.revoke_duplicates(&auditor, &group.key).await,
+        Err(portcullis_domain::Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        svc.oauth
+            .revoke_duplicates(&system(), "no-such-group")
+            .await,
+        Err(portcullis_domain::Error::NotFound(_))
+    ));
+    assert_eq!(svc.oauth.revoke_duplicates(&system(), &group.key).await?, 2);
+    let view = svc
+        .oauth
+        .list_clients(&system(), "", "reaped", 0, 50)
+        .await?;
+    let mut reaped: Vec<&str> = view.clients.iter().map(|c| c.id.as_str()).collect();
+    reaped.sort();
+    let mut want = vec![ids[0].as_str(), ids[1].as_str()];
+    want.sort();
+    assert_eq!(reaped, want);
+    assert!(view.duplicates.is_empty());
+    let rows = audit_rows(&db.url, "oauth.client.duplicates_revoked").await;
+    assert_eq!(rows.len(), 1);
+
+    // Reaping: off (0) reaps nothing however old; 30 days reaps the unused
+    // registration, not the pre-registered client nor the one used lately.
+    clock.advance(chrono::Duration::days(31));
+    assert_eq!(svc.oauth.reap_unused().await?, 0, "0 days: never");
+    exec_sql(
+        db,
+        &format!(
+            "UPDATE oauth_clients SET last_used_at = '{}' WHERE id = '{}'",
+            (clock.now() - chrono::Duration::days(2))
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            ids[3]
+        ),
+    )
+    .await;
+    let bad = svc
+        .oauth
+        .set_policy(&system(), true, false, Some(5000))
+        .await;
+    assert!(
+        matches!(&bad, Err(portcullis_domain::Error::Invalid(f)) if f.iter().any(|f| f.field == "reap_after_days")),
+        "{bad:?}"
+    );
+    svc.oauth
+        .set_policy(&system(), true, false, Some(30))
+        .await?;
+    assert_eq!(svc.oauth.reap_unused().await?, 1);
+    assert_eq!(svc.oauth.reap_unused().await?, 0, "nothing left to reap");
+    let status = |id: String| {
+        let svc = svc.clone();
+        async move {
+            svc.oauth
+                .list_clients(&system(), &id, "", 0, 5)
+                .await
+                .unwrap()
+                .clients[0]
+                .status
+                .clone()
+        }
+    };
+    assert_eq!(status(ids[2].clone()).await, "reaped");
+    assert_eq!(status(ids[3].clone()).await, "active");
+    assert_eq!(status(pre.client_id.clone()).await, "active");
+    let rows = audit_rows(&db.url, "oauth.client.reaped").await;
+    assert_eq!(rows.len(), 1, "one event per reaped client");
+    // Its next request: a clear invalid_client.
+    let auth = portcullis_domain::oauth::model::ClientAuth {
+        client_id: Some(ids[2].clone()),
+        ..Default::default()
+    };
+    let params = portcullis_domain::oauth::TokenParams {
+        grant_type: Some("refresh_token".into()),
+        refresh_token: Some("anything".into()),
+        ..Default::default()
+    };
+    match svc
+        .oauth
+        .token(&params, &auth, "https://pc.example", None)
+        .await
+    {
+        Err(portcullis_domain::oauth::model::Failure::Protocol(e)) => {
+            assert_eq!(e.code.as_str(), "invalid_client");
+            assert!(e.description.contains("register again"), "{e:?}");
+        }
+        other => panic!("expected invalid_client, got {other:?}"),
+    }
+    Ok(())
+}
+
+/// Abuse limits: a client past its per-minute issuance is refused with 429
+/// `slow_down`, an address whose token requests failed too often is refused
+/// for the rest of the window, and both show on /metrics and the Clients
+/// page — without one audit event per refused request.
+async fn oauth_abuse_limits(db: &TestDb) -> TestResult {
+    let env = setup_with(
+        db,
+        &[],
+        &[
+            ("PORTCULLIS_OAUTH_FAILED_TOKENS_PER_IP", "3"),
+            ("PORTCULLIS_OAUTH_CLIENT_TOKENS_PER_MINUTE", "1"),
+        ],
+    )
+    .await;
+    let browser = env.srv.client();
+    let (verifier, ch) = pkce();
+    let q = authorize(&env, &browser, &env.client_id, RES_A, "", &ch).await;
+    let (s, tok) = exchange(&env, &env.client_id, &q["code"], &verifier).await;
+    assert_eq!(s, 200, "{tok}");
+    let audits = audit_rows(&env.srv.db.url, "").await.len();
+    // The client's budget (1 a minute) is spent: the refresh is refused,
+    // and the refresh token stays usable (nothing was rotated).
+    let rt = tok["refresh_token"].as_str().unwrap();
+    let (s, e) = refresh(&env, &env.client_id, rt).await;
+    assert_eq!((s, e["error"].as_str()), (429, Some("slow_down")), "{e}");
+    // Failed token requests (by another client, within its budget): three
+    // are answered, the fourth is refused before anything is checked, even
+    // a well-formed one.
+    let other = env
+        .srv
+        .running
+        .services
+        .oauth
+        .create_client(
+            &system(),
+            &CreateClient {
+                name: "Other".into(),
+                redirect_uris: vec![REDIRECT.into()],
+                confidential: false,
+            },
+        )
+        .await?;
+    let audits = audits + 1; // the other client's creation
+    for _ in 0..3 {
+        let (s, e) = exchange(&env, &other.client_id, "not-a-code", &verifier).await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{e}"
+        );
+    }
+    let (s, e) = refresh(&env, &env.client_id, rt).await;
+    assert_eq!((s, e["error"].as_str()), (429, Some("slow_down")), "{e}");
+    assert!(
+        e["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("failed token requests"),
+        "{e}"
+    );
+    assert_eq!(
+        audit_rows(&env.srv.db.url, "").await.len(),
+        audits,
+        "refusals are counted, not audited"
+    );
+    let metrics = reqwest::get(env.srv.url("/metrics")).await?.text().await?;
+    for line in [
+        r#"oauth_limit_hits_total{limit="client_issuance"} 1"#,
+        r#"oauth_limit_hits_total{limit="failed_token_requests"} 1"#,
+        r#"oauth_limit_hits_total{limit="registration"} 0"#,
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
+    let (s, v) = env
+        .srv
+        .call(
+            &env.owner,
+            "clients/list",
+            &[("q", ""), ("status", ""), ("offset", "0")],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["clients"][1]["id"],
+        env.client_id.as_str(),
+        "newest first"
+    );
+    assert_eq!(v["clients"][1]["limit_hits"], 1, "{v}");
+    assert_eq!(v["clients"][0]["limit_hits"], 0, "{v}");
+    assert_eq!(
+        v["limit_hits"],
+        json!([
+            { "limit": "registration", "hits": 0 },
+            { "limit": "failed_token_requests", "hits": 1 },
+            { "limit": "client_issuance", "hits": 1 },
+        ])
+    );
+    // The reaping setting through the console: checked, field named.
+    let (s, e) = env
+        .srv
+        .call(
+            &env.owner,
+            "clients/policy",
+            &[
+                ("registration_enabled", ""),
+                ("approval_required", ""),
+                ("reap_after_days", "soon"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 422, "{e}");
+    assert_eq!(e["fields"][0]["field"], "reap_after_days", "{e}");
+    let (s, _) = env
+        .srv
+        .call(
+            &env.owner,
+            "clients/policy",
+            &[
+                ("registration_enabled", ""),
+                ("approval_required", ""),
+                ("reap_after_days", "45"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, v) = env
+        .srv
+        .call(
+            &env.owner,
+            "clients/list",
+            &[("q", ""), ("status", ""), ("offset", "0")],
+        )
+        .await;
+    assert_eq!(v["policy"]["reap_after_days"], 45);
+    env.srv.stop().await;
+    Ok(())
+}
+
+/// "My access": without a person session, a work-email form (nothing of
+/// the console); signed in, the tools the person may call with the reason
+/// (and how many are not granted), the apps they allowed; withdrawing an
+/// app ends its grants at once, audited with the person as actor.
+async fn oauth_my_access(db: &TestDb) -> TestResult {
+    use portcullis_types::{GrantSubject, GrantTarget};
+    let env = setup(db).await;
+    let svc = &env.srv.running.services;
+    let notion = svc
+        .catalog
+        .create_server(
+            &system(),
+            &ServerInput {
+                name: "Notion".into(),
+                slug: "notion".into(),
+                resource_url: "https://mcp.acme.test/notion".into(),
+                description: String::new(),
+                owner: String::new(),
+                tags: String::new(),
+            },
+        )
+        .await?;
+    for (name, destructive) in [("search_pages", false), ("delete_page", true)] {
+        svc.catalog
+            .add_tool(
+                &system(),
+                &notion,
+                &portcullis_types::ManualToolInput {
+                    name: name.into(),
+                    hints: portcullis_types::ToolHints {
+                        destructive: Some(destructive),
+                        read_only: Some(!destructive),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+            )
+            .await?;
+    }
+    svc.access
+        .create_grant(
+            &system(),
+            &crate::access::grant(
+                GrantSubject::User {
+                    id: env.alice.clone(),
+                },
+                &notion,
+                GrantTarget::Server,
+                "allow",
+            ),
+        )
+        .await?;
+
+    // Not signed in: the email form.
+    let res = env
+        .srv
+        .client()
+        .get(env.srv.url("/oauth/access"))
+        .send()
+        .await?;
+    assert_eq!(res.status(), 200);
+    let frame = res
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(frame.contains("frame-ancestors 'none'"), "{frame}");
+    let html = res.text().await?;
+    assert!(html.contains(r#"action="/oauth/access/signin""#), "{html}");
+    assert!(!html.contains("Alice") && !html.contains("notion"));
+
+    // Signed in through a client's authorization: the page.
+    let browser = env.srv.client();
+    let (verifier, ch) = pkce();
+    let q = authorize(&env, &browser, &env.client_id, RES_A, "", &ch).await;
+    let (s, tok) = exchange(&env, &env.client_id, &q["code"], &verifier).await;
+    assert_eq!(s, 200, "{tok}");
+    let res = browser.get(env.srv.url("/oauth/access")).send().await?;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await?;
+    assert!(html.contains("alice@acme.test"), "{html}");
+    assert!(
+        html.contains("<code class=\"text-xs\">search_pages</code>"),
+        "{html}"
+    );
+    assert!(html.contains("granted to you"), "{html}");
+    assert!(
+        !html.contains(">delete_page<"),
+        "destructive tools are not covered: {html}"
+    );
+    assert!(
+        html.contains("1 other tool of this server not granted to you"),
+        "{html}"
+    );
+    assert!(html.contains("Test MCP client"), "{html}");
+    assert!(html.contains("Approved by your IT team"), "{html}");
+    assert!(
+        !html.contains("href=\"/overview") && !html.contains("href=\"/clients"),
+        "no console links"
+    );
+
+    // Withdraw: the grant ends, the app is gone from the page, audited.
+    let res = browser
+        .post(env.srv.url("/oauth/access/withdraw"))
+        .form(&[("client_id", env.client_id.as_str())])
+        .send()
+        .await?;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/oauth/access?withdrawn=Test+MCP+client");
+    let (s, e) = refresh(&env, &env.client_id, tok["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+    let html = browser
+        .get(env.srv.url("/oauth/access?withdrawn=Test+MCP+client"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(html.contains(r#"data-testid="no-apps""#), "{html}");
+    assert!(
+        html.contains("Test MCP client can no longer act for you"),
+        "{html}"
+    );
+    let rows = audit_rows(&env.srv.db.url, "oauth.consent.withdrawn").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    // Someone else's browser (no person session) withdraws nothing.
+    let res = env
+        .srv
+        .client()
+        .post(env.srv.url("/oauth/access/withdraw"))
+        .form(&[("client_id", env.client_id.as_str())])
+        .send()
+        .await?;
+    assert_eq!(
+        (res.status().as_u16(), location(&res)),
+        (303, "/oauth/access".to_owned())
+    );
+    assert_eq!(
+        audit_rows(&env.srv.db.url, "oauth.consent.withdrawn")
+            .await
+            .len(),
+        1
+    );
+    env.srv.stop().await;
+    Ok(())
+}
+
 backend_tests!(
+    oauth_my_access,
+    oauth_reaping_and_duplicate_registrations,
+    oauth_abuse_limits,
     oauth_codes_and_refresh_tokens_expire,
     oauth_clients_console,
     oauth_cimd_client,

@@ -87,19 +87,41 @@ pub async fn set_client_status(id: String, status: String) -> Result<u64, AppErr
 }
 
 /// Turns dynamic registration and "new clients wait for approval" on or
-/// off (`on` or empty). **Permission:** `ClientsManage`.
+/// off (`on` or empty) and, when given, sets after how many unused days
+/// registered clients are removed (`0`: never). **Permission:**
+/// `ClientsManage`.
 #[server(endpoint = "console/clients/policy")]
 pub async fn set_client_policy(
     registration_enabled: String,
     approval_required: String,
+    #[server(default)] reap_after_days: Option<String>,
 ) -> Result<(), AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
+    let reap = match reap_after_days.as_deref().map(str::trim) {
+        None => None,
+        Some(v) => Some(v.parse::<i64>().map_err(|_| {
+            portcullis_domain::Error::invalid(
+                "reap_after_days",
+                "a whole number of days (0: never)",
+            )
+        })?),
+    };
     Ok(svc
         .oauth
         .set_policy(
             &actor,
             registration_enabled == "on",
             approval_required == "on",
+            reap,
         )
         .await?)
+}
+
+/// Revokes every live registration of a group of duplicates (their grants
+/// end; each must register again). Returns how many.
+/// **Permission:** `ClientsManage`.
+#[server(endpoint = "console/clients/revoke_duplicates")]
+pub async fn revoke_duplicates(key: String) -> Result<u64, AppError> {
+    let (svc, actor) = crate::ssr::ctx_and_actor()?;
+    Ok(svc.oauth.revoke_duplicates(&actor, &key).await?)
 }

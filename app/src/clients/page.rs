@@ -2,7 +2,10 @@
 //! registration, approval), the approval queue, blocking with confirmation,
 //! and pre-registering a client (its secret shown once).
 
-use super::api::{list_clients, CreateClient, CreatedClientView, SetClientPolicy, SetClientStatus};
+use super::api::{
+    list_clients, CreateClient, CreatedClientView, RevokeDuplicates, SetClientPolicy,
+    SetClientStatus,
+};
 use crate::access::{field_error, HELP, INPUT, LABEL};
 use crate::auth::api::get_me;
 use crate::components::misc::action_alert;
@@ -13,7 +16,7 @@ use crate::components::{
 use crate::directory::{CARD, TABLE_CARD};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use portcullis_types::{ClientPolicy, ClientSummary, ClientsView, Role};
+use portcullis_types::{ClientPolicy, ClientSummary, ClientsView, DuplicateGroup, LimitHits, Role};
 
 const HEAD: &str = "bg-zinc-50 text-left text-xs font-medium uppercase tracking-wide text-zinc-500 dark:bg-zinc-800/60";
 const CLI: &str =
@@ -22,6 +25,8 @@ const PAGE: i64 = 50;
 
 /// A block waiting for the admin's confirmation: (id, name, live grants).
 type PendingBlock = (String, String, i64);
+/// A bulk revoke waiting for confirmation: (group key, name, clients, live grants).
+type PendingRevoke = (String, String, i64, i64);
 
 /// `/clients`.
 #[component]
@@ -29,6 +34,7 @@ pub fn ClientsPage() -> impl IntoView {
     let create = ServerAction::<CreateClient>::new();
     let set_status = ServerAction::<SetClientStatus>::new();
     let set_policy = ServerAction::<SetClientPolicy>::new();
+    let revoke_dups = ServerAction::<RevokeDuplicates>::new();
     let q = RwSignal::new(String::new());
     let status = RwSignal::new(String::new());
     let offset = RwSignal::new(0i64);
@@ -41,6 +47,7 @@ pub fn ClientsPage() -> impl IntoView {
                 create.version().get(),
                 set_status.version().get(),
                 set_policy.version().get(),
+                revoke_dups.version().get(),
             )
         },
         |(q, status, offset, ..)| list_clients(q, status, offset),
@@ -52,6 +59,8 @@ pub fn ClientsPage() -> impl IntoView {
     let confirm_open = RwSignal::new(false);
     let blocking = RwSignal::new(None::<PendingBlock>);
     let action_error = RwSignal::new(None::<String>);
+    let revoke_open = RwSignal::new(false);
+    let revoking = RwSignal::new(None::<PendingRevoke>);
 
     Effect::new(move |_| {
         if let Some(Ok(c)) = create.value().get() {
@@ -75,6 +84,35 @@ pub fn ClientsPage() -> impl IntoView {
         Some(Ok(())) => notice.set(Some("Client policy saved".to_owned())),
         Some(Err(e)) => action_error.set(Some(e.message)),
         None => {}
+    });
+    Effect::new(move |_| {
+        match revoke_dups.value().get() {
+            Some(Ok(n)) => notice.set(Some(format!("{n} duplicate registrations revoked"))),
+            Some(Err(e)) => action_error.set(Some(e.message)),
+            None => return,
+        }
+        revoke_open.set(false);
+    });
+    let ask_revoke = Callback::new(move |r: PendingRevoke| {
+        action_error.set(None);
+        revoking.set(Some(r));
+        revoke_open.set(true);
+    });
+    let revoke_title = Signal::derive(move || {
+        revoking
+            .get()
+            .map(|(_, n, c, _)| format!("Revoke {c} registrations of {n}?"))
+            .unwrap_or_default()
+    });
+    let revoke_body = Signal::derive(move || {
+        revoking.get().map(|(_, _, c, live)| format!(
+            "All {c} registrations are removed and their {live} live authorizations end at once. Each app that still runs must register again, and its people sign in again."
+        )).unwrap_or_default()
+    });
+    let on_revoke = Callback::new(move |_| {
+        if let Some((key, ..)) = revoking.get_untracked() {
+            revoke_dups.dispatch(RevokeDuplicates { key });
+        }
     });
     let ask_block = Callback::new(move |b: PendingBlock| {
         action_error.set(None);
@@ -151,7 +189,7 @@ pub fn ClientsPage() -> impl IntoView {
                 let can = me.await.map(|m| m.role >= Role::Admin).unwrap_or(false);
                 match data.await {
                     Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
-                    Ok(v) => content(v, can, set_policy, approve, ask_block, status, offset).into_any(),
+                    Ok(v) => content(v, can, Actions { set_policy, approve, ask_block, ask_revoke }, status, offset).into_any(),
                 }
             })}
         </Transition>
@@ -160,6 +198,8 @@ pub fn ClientsPage() -> impl IntoView {
         </Show>
         <ConfirmDialog open=confirm_open title body confirm_label="Block client"
             pending=Signal::derive(move || set_status.pending().get()) on_confirm/>
+        <ConfirmDialog open=revoke_open title=revoke_title body=revoke_body confirm_label="Revoke all"
+            pending=Signal::derive(move || revoke_dups.pending().get()) on_confirm=on_revoke/>
         {move || secret.get().map(|c| {
             let title = format!("Client “{}” added", c.name);
             let mut fields = vec![
@@ -184,25 +224,42 @@ pub fn ClientsPage() -> impl IntoView {
     }
 }
 
-fn content(
-    v: ClientsView,
-    can: bool,
+/// What the page's buttons do.
+#[derive(Clone, Copy)]
+struct Actions {
     set_policy: ServerAction<SetClientPolicy>,
     approve: Callback<String>,
     ask_block: Callback<PendingBlock>,
+    ask_revoke: Callback<PendingRevoke>,
+}
+
+fn content(
+    v: ClientsView,
+    can: bool,
+    actions: Actions,
     status: RwSignal<String>,
     offset: RwSignal<i64>,
 ) -> impl IntoView {
+    let Actions {
+        set_policy,
+        approve,
+        ask_block,
+        ask_revoke,
+    } = actions;
     let ClientsView {
         clients,
         total,
         pending,
         policy,
+        duplicates,
+        limit_hits,
     } = v;
     let shown = clients.len() as i64;
     let empty = clients.is_empty();
     view! {
         {policy_card(policy, pending, can, set_policy, status)}
+        {limits_line(&limit_hits)}
+        {(!duplicates.is_empty()).then(|| duplicates_card(duplicates, can, ask_revoke))}
         <section class=format!("{TABLE_CARD} mt-6") aria-labelledby="clients-title">
             <div class="flex items-baseline justify-between border-b border-zinc-200 px-5 py-3 dark:border-zinc-800">
                 <h2 id="clients-title" class="text-sm font-semibold">"Clients"</h2>
@@ -242,6 +299,7 @@ fn policy_card(
             set_policy.dispatch(SetClientPolicy {
                 registration_enabled: flag(!p.registration_enabled),
                 approval_required: flag(p.approval_required),
+                reap_after_days: None,
             });
         }
     };
@@ -251,6 +309,7 @@ fn policy_card(
             set_policy.dispatch(SetClientPolicy {
                 registration_enabled: flag(p.registration_enabled),
                 approval_required: flag(!p.approval_required),
+                reap_after_days: None,
             });
         }
     };
@@ -286,6 +345,13 @@ fn policy_card(
             </div>
             <div class=format!("{row} border-t border-zinc-100 dark:border-zinc-800")>
                 <div class="min-w-0 max-w-2xl">
+                    <p class="text-sm font-medium">"Remove unused registrations"</p>
+                    <p class=HELP>"Clients that registered themselves and were not used for this many days are removed; their people sign in again if the app comes back. 0 keeps them forever."</p>
+                </div>
+                {reap_control(p.clone(), can, set_policy)}
+            </div>
+            <div class=format!("{row} border-t border-zinc-100 dark:border-zinc-800")>
+                <div class="min-w-0 max-w-2xl">
                     <p class="text-sm font-medium">"New clients wait for approval"</p>
                     <p class=HELP>"A client seen for the first time gets no token until an owner or admin approves it here."</p>
                 </div>
@@ -298,6 +364,118 @@ fn policy_card(
                     })}
                 </div>
             </div>
+        </section>
+    }
+}
+
+/// The days setting: a number field and Save for admins, the value for others.
+fn reap_control(
+    p: ClientPolicy,
+    can: bool,
+    set_policy: ServerAction<SetClientPolicy>,
+) -> impl IntoView {
+    let days = RwSignal::new(p.reap_after_days.to_string());
+    let label = if p.reap_after_days == 0 {
+        "Never".to_owned()
+    } else {
+        format!("After {} days", p.reap_after_days)
+    };
+    let error = move || {
+        set_policy
+            .value()
+            .get()
+            .and_then(|r| r.err())
+            .and_then(|e| e.field("reap_after_days"))
+    };
+    if !can {
+        return view! { <span data-testid="reap-state"><Badge tone=Tone::Neutral label/></span> }
+            .into_any();
+    }
+    let flag = |b: bool| if b { "on".to_owned() } else { String::new() };
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        set_policy.dispatch(SetClientPolicy {
+            registration_enabled: flag(p.registration_enabled),
+            approval_required: flag(p.approval_required),
+            reap_after_days: Some(days.get_untracked()),
+        });
+    };
+    view! {
+        <form class="flex flex-col items-end gap-1" on:submit=save data-testid="reap-form">
+            <div class="flex items-center gap-2">
+                <label class="sr-only" for="reap-days">"Days unused before removal"</label>
+                <input id="reap-days" name="reap_after_days" type="number" min="0" max="3650" inputmode="numeric"
+                    class="block w-20 rounded-md border border-zinc-300 bg-white px-2 py-1 text-sm tabular-nums shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/30 dark:border-zinc-700 dark:bg-zinc-950"
+                    prop:value=move || days.get() on:input=move |ev| days.set(event_target_value(&ev))
+                    aria-describedby="reap-days-error"/>
+                <span class="text-sm text-zinc-500">"days"</span>
+                <button type="submit" class="btn-secondary px-2.5 py-1 text-xs" data-testid="save-reap">"Save"</button>
+            </div>
+            <p id="reap-days-error" class="text-xs text-red-600 dark:text-red-400" role="alert">{error}</p>
+        </form>
+    }.into_any()
+}
+
+/// Requests the abuse limits refused (this replica, since it started).
+fn limits_line(hits: &[LimitHits]) -> impl IntoView {
+    let label = |l: &str| match l {
+        "registration" => "registrations",
+        "failed_token_requests" => "token requests after repeated failures",
+        "client_issuance" => "tokens over a client's per-minute limit",
+        _ => "other",
+    };
+    let any = hits.iter().any(|h| h.hits > 0);
+    let parts = hits
+        .iter()
+        .map(|h| format!("{} {}", h.hits, label(&h.limit)))
+        .collect::<Vec<_>>()
+        .join(" · ");
+    view! {
+        <p class=if any { "mt-3 text-xs text-amber-700 dark:text-amber-400" } else { "mt-3 text-xs text-zinc-500" }
+            data-testid="limit-hits">
+            {format!("Refused by abuse limits since this server started: {parts}.")}
+        </p>
+    }
+}
+
+/// Groups of registrations of the same app, each with "Revoke all".
+fn duplicates_card(
+    groups: Vec<DuplicateGroup>,
+    can: bool,
+    ask_revoke: Callback<PendingRevoke>,
+) -> impl IntoView {
+    view! {
+        <section class=format!("{TABLE_CARD} mt-6") aria-labelledby="dups-title" data-testid="duplicates">
+            <div class="border-b border-zinc-200 px-5 py-3 dark:border-zinc-800">
+                <h2 id="dups-title" class="text-sm font-semibold">"Duplicate registrations"</h2>
+                <p class=HELP>"The same app registered more than once (same name, redirect addresses and software ID). Revoke a group to clean up; apps still in use register again."</p>
+            </div>
+            <ul class="divide-y divide-zinc-100 dark:divide-zinc-800">
+                {groups.into_iter().map(|g| {
+                    let pending: PendingRevoke = (g.key.clone(), g.name.clone(), g.clients, g.live_grants);
+                    view! {
+                        <li class="flex flex-wrap items-center justify-between gap-3 px-5 py-3" data-testid="duplicate-group">
+                            <div class="min-w-0">
+                                <p class="flex items-center gap-2">
+                                    <span class="truncate font-medium" title=g.name.clone()>{g.name.clone()}</span>
+                                    <Badge tone=Tone::Attention label="Unverified"/>
+                                </p>
+                                <p class="mt-0.5 text-xs text-zinc-500 dark:text-zinc-400">
+                                    {format!("{} registrations · {} live · sends codes to {}", g.clients, g.live_grants, g.redirect_hosts.join(", "))}
+                                    {g.software_id.clone().map(|s| format!(" · software {s}"))}
+                                </p>
+                            </div>
+                            {can.then(|| view! {
+                                <button type="button" data-testid="revoke-duplicates"
+                                    class="rounded-md px-2.5 py-1 text-xs font-medium text-red-700 hover:bg-red-50 dark:text-red-400 dark:hover:bg-red-500/10"
+                                    on:click=move |_| ask_revoke.run(pending.clone())>
+                                    {format!("Revoke all {}", g.clients)}
+                                </button>
+                            })}
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
         </section>
     }
 }
@@ -405,6 +583,11 @@ fn row(
                     {c.confidential.then_some(" · confidential")}
                 </p>
                 <p class="mt-0.5 truncate font-mono text-xs text-zinc-400" title=c.id.clone()>{c.id.clone()}</p>
+                {(c.limit_hits > 0).then(|| view! {
+                    <p class="mt-0.5 text-xs text-amber-700 dark:text-amber-400" data-testid="client-limit-hits">
+                        {format!("{} token requests refused (over its per-minute limit)", c.limit_hits)}
+                    </p>
+                })}
                 {actions}
             </td>
             <td class="px-3 py-3">

@@ -798,6 +798,13 @@ impl AccessService {
     /// why, at the current revision. **Permission:** `ConsoleRead`.
     pub async fn user_access(&self, actor: &Actor, principal: &str) -> Result<Vec<UserToolAccess>> {
         actor.require(Permission::ConsoleRead)?;
+        self.own_access(principal).await
+    }
+
+    /// [`AccessService::user_access`] for the person themselves (their My
+    /// access page, after the caller checked their session): no console
+    /// permission involved.
+    pub async fn own_access(&self, principal: &str) -> Result<Vec<UserToolAccess>> {
         let snap = self.current().await?;
         let p = &snap.policy;
         let now = self.now().timestamp();

@@ -96,6 +96,19 @@ impl Actor {
         }
     }
 
+    /// A directory person signed in for MCP clients, acting for themselves
+    /// (My access). Has no console role.
+    pub fn person(id: &str, email: &str, meta: RequestMeta) -> Self {
+        Self {
+            kind: ActorType::Person,
+            id: Some(id.to_owned()),
+            display: email.to_owned(),
+            role: None,
+            session: None,
+            meta,
+        }
+    }
+
     /// A SCIM directory authenticated by one of its bearer tokens.
     pub fn directory(id: &str, name: &str, meta: RequestMeta) -> Self {
         Self {

@@ -73,6 +73,11 @@ pub struct Settings {
     pub policy_recheck: std::time::Duration,
     /// Lifetime of the OAuth access tokens issued to MCP clients.
     pub access_token_ttl: chrono::Duration,
+    /// Failed token requests per source address per 10 minutes before the
+    /// address is refused for the rest of the window.
+    pub oauth_failed_tokens_per_ip: u64,
+    /// Tokens issued per OAuth client per minute (0: no limit).
+    pub oauth_client_tokens_per_minute: u64,
 }
 
 impl Default for Settings {
@@ -85,6 +90,8 @@ impl Default for Settings {
             secrets: secrets::SecretBox::random(),
             policy_recheck: std::time::Duration::from_secs(5),
             access_token_ttl: chrono::Duration::minutes(10),
+            oauth_failed_tokens_per_ip: 30,
+            oauth_client_tokens_per_minute: 6_000,
         }
     }
 }

@@ -30,6 +30,9 @@ pub struct ClientSummary {
     pub consents: i64,
     /// Grants not revoked (live refresh-token families).
     pub live_grants: i64,
+    /// Token requests this replica refused since it started because the
+    /// client was past its issuance limit.
+    pub limit_hits: u64,
 }
 
 /// The console-wide client policy.
@@ -39,6 +42,34 @@ pub struct ClientPolicy {
     pub registration_enabled: bool,
     /// New clients wait for an admin's approval.
     pub approval_required: bool,
+    /// Registered clients unused this many days are removed (0: never).
+    pub reap_after_days: i64,
+}
+
+/// How often one abuse limit refused a request (this replica, since it
+/// started; `/metrics` has the same as `oauth_limit_hits_total`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitHits {
+    /// `registration`, `failed_token_requests` or `client_issuance`.
+    pub limit: String,
+    pub hits: u64,
+}
+
+/// Registrations of the same app (same name, redirect URIs with loopback
+/// ports left out, software id), shown as one group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuplicateGroup {
+    /// The group's key (what "Revoke all" names).
+    pub key: String,
+    pub name: String,
+    pub software_id: Option<String>,
+    /// Redirect hosts of one of them.
+    pub redirect_hosts: Vec<String>,
+    /// Live (active or waiting) registrations in the group.
+    pub clients: i64,
+    /// Their live grants together.
+    pub live_grants: i64,
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 /// The Clients page.
@@ -50,6 +81,9 @@ pub struct ClientsView {
     /// Clients waiting for approval (whatever the filter).
     pub pending: i64,
     pub policy: ClientPolicy,
+    /// Groups of duplicate registrations, largest first.
+    pub duplicates: Vec<DuplicateGroup>,
+    pub limit_hits: Vec<LimitHits>,
 }
 
 /// A catalog server as OAuth sees it (the server page's OAuth card).

@@ -210,6 +210,9 @@ pub enum ActorType {
     Directory,
     /// A gateway reporting status or decisions.
     Gateway,
+    /// A person of a directory acting for themselves on the OAuth pages
+    /// (My access), never in the console.
+    Person,
 }
 
 impl ActorType {
@@ -221,6 +224,7 @@ impl ActorType {
             ActorType::System => "system",
             ActorType::Directory => "directory",
             ActorType::Gateway => "gateway",
+            ActorType::Person => "person",
         }
     }
 }
@@ -234,6 +238,7 @@ impl FromStr for ActorType {
             "system" => Self::System,
             "directory" => Self::Directory,
             "gateway" => Self::Gateway,
+            "person" => Self::Person,
             other => return Err(format!("unknown actor type `{other}`")),
         })
     }

@@ -30,6 +30,7 @@
 //! validation in [`model`].
 
 pub mod cimd;
+pub mod limits;
 pub mod model;
 pub mod store;
 
@@ -56,6 +57,12 @@ pub const REFRESH_TTL_DAYS: i64 = 30;
 pub const PERSON_SESSION_HOURS: i64 = 8;
 /// Dynamic registrations accepted per source address per hour.
 pub const REGISTRATIONS_PER_IP_PER_HOUR: i64 = 20;
+/// The longest "remove registrations unused for N days" setting.
+pub const MAX_REAP_AFTER_DAYS: i64 = 3650;
+/// Registrations reaped per housekeeping run at most (the rest next run).
+pub const REAP_BATCH: i64 = 500;
+/// Duplicate groups shown on the Clients page.
+pub const DUPLICATE_GROUPS_SHOWN: i64 = 20;
 /// How long the token signing key is kept in memory before re-reading.
 const KEY_CACHE: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -148,6 +155,19 @@ pub struct ConsentView {
     pub already_consented: bool,
 }
 
+/// A client a person allowed, for one server (the My access page).
+#[derive(Clone, Debug)]
+pub struct MyClient {
+    pub client_id: String,
+    pub client_name: String,
+    pub client_kind: ClientKind,
+    pub server_name: String,
+    pub scopes: Vec<String>,
+    pub consented_at: DateTime<Utc>,
+    /// Grants (refresh-token families) still live.
+    pub live_grants: i64,
+}
+
 /// The token signing key and when it was read.
 type KeyCache = Arc<tokio::sync::RwLock<Option<(std::time::Instant, Arc<SigningKey>)>>>;
 
@@ -159,6 +179,8 @@ pub struct OAuthService {
     key: KeyCache,
     /// Fetches client ID metadata documents (https only, small).
     guard: Arc<portcullis_discovery::Guard>,
+    /// Abuse limits and their hit counters (this process).
+    limits: Arc<limits::Limits>,
 }
 
 fn internal(e: impl std::fmt::Display) -> Error {
@@ -186,12 +208,22 @@ impl OAuthService {
         signing: SigningService,
         guard: Arc<portcullis_discovery::Guard>,
     ) -> Self {
+        let limits = Arc::new(limits::Limits::new(
+            core.settings.oauth_failed_tokens_per_ip,
+            core.settings.oauth_client_tokens_per_minute,
+        ));
         Self {
             core,
             signing,
             key: Arc::default(),
             guard,
+            limits,
         }
+    }
+
+    /// The abuse limits (hit counts for `/metrics` and the Clients page).
+    pub fn limits(&self) -> &limits::Limits {
+        &self.limits
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -464,7 +496,7 @@ impl OAuthService {
                 store::count_registrations_from(self.core.db.exec(), ip, now - Duration::hours(1))
                     .await?;
             if n >= REGISTRATIONS_PER_IP_PER_HOUR {
-                metrics_limit("register");
+                self.limits.refused(limits::Limit::Registration);
                 return fail(
                     ErrorCode::SlowDown,
                     "too many registrations from this address; try again later",
@@ -556,6 +588,12 @@ impl OAuthService {
             now,
         )
         .await?;
+        store::set_dup_key(
+            &mut tx,
+            &id,
+            &duplicate_key(&name, &req.redirect_uris, software_id.as_deref()),
+        )
+        .await?;
         audit::append(
             &mut tx,
             now,
@@ -593,8 +631,10 @@ impl OAuthService {
         Ok(out)
     }
 
-    /// Sets a client's status (approve, block, unblock). Blocking revokes
-    /// every grant of the client. Audited. **Permission:** `ClientsManage`.
+    /// Sets a client's status (approve, block, unblock). Blocking revokes every
+    /// grant of the client and lists it in the policy bundle's
+    /// `blocked_clients` (unblocking takes it off).
+    /// Audited. **Permission:** `ClientsManage`.
     pub async fn set_client_status(
         &self,
         actor: &Actor,
@@ -614,6 +654,15 @@ impl OAuthService {
         } else {
             0
         };
+        // Blocked clients travel in the policy bundle, so gateways refuse
+        // the access tokens already out there (they live a few minutes).
+        let mut change = crate::revisions::Change::new(
+            actor,
+            "clients",
+            format!("Client {}: {}", status.as_str(), client.name),
+            now,
+        );
+        crate::revisions::sync_client(&mut tx, &mut change, client_id).await?;
         let action = match status {
             ClientStatus::Active if client.status == ClientStatus::Pending => {
                 "oauth.client.approved"
@@ -663,11 +712,7 @@ impl OAuthService {
         let (total, pending) = store::count_clients(self.core.db.exec(), status, &pattern).await?;
         let policy = store::policy(self.core.db.exec()).await?;
         let mut clients = Vec::with_capacity(rows.len());
-        for r in rows {
-            let kind: ClientKind = r.kind.parse().map_err(Error::Internal)?;
-            let status: ClientStatus = r.status.parse().map_err(Error::Internal)?;
-            let method: AuthMethod = r.auth_method.parse().map_err(Error::Internal)?;
-            let uris: Vec<String> = serde_json::from_str(&r.redirect_uris).map_err(internal)?;
+        let redirect_hosts = |uris: &[String]| -> Vec<String> {
             let mut hosts: Vec<String> = uris
                 .iter()
                 .filter_map(|u| url::Url::parse(u).ok())
@@ -677,6 +722,15 @@ impl OAuthService {
                 })
                 .collect();
             hosts.dedup();
+            hosts
+        };
+        for r in rows {
+            let kind: ClientKind = r.kind.parse().map_err(Error::Internal)?;
+            let status: ClientStatus = r.status.parse().map_err(Error::Internal)?;
+            let method: AuthMethod = r.auth_method.parse().map_err(Error::Internal)?;
+            let uris: Vec<String> = serde_json::from_str(&r.redirect_uris).map_err(internal)?;
+            let hosts = redirect_hosts(&uris);
+            let limit_hits = self.limits.client_hits(&r.id);
             clients.push(portcullis_types::ClientSummary {
                 publisher_domain: (kind == ClientKind::Cimd)
                     .then(|| cimd::check_url(&r.id).ok())
@@ -694,8 +748,25 @@ impl OAuthService {
                 last_used_at: r.last_used_at,
                 consents: r.consents,
                 live_grants: r.live_grants,
+                limit_hits,
             });
         }
+        let duplicates = store::duplicate_groups(self.core.db.exec(), DUPLICATE_GROUPS_SHOWN)
+            .await?
+            .into_iter()
+            .map(|g| {
+                let uris: Vec<String> = serde_json::from_str(&g.redirect_uris).map_err(internal)?;
+                Ok(portcullis_types::DuplicateGroup {
+                    key: g.dup_key,
+                    name: g.name,
+                    software_id: g.software_id,
+                    redirect_hosts: redirect_hosts(&uris),
+                    clients: g.clients,
+                    live_grants: g.live_grants,
+                    last_used_at: g.last_used_at,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(portcullis_types::ClientsView {
             clients,
             total,
@@ -703,27 +774,47 @@ impl OAuthService {
             policy: portcullis_types::ClientPolicy {
                 registration_enabled: policy.registration_enabled,
                 approval_required: policy.approval_required,
+                reap_after_days: policy.reap_after_days,
             },
+            duplicates,
+            limit_hits: self
+                .limits
+                .hits()
+                .into_iter()
+                .map(|(l, hits)| portcullis_types::LimitHits {
+                    limit: l.as_str().to_owned(),
+                    hits,
+                })
+                .collect(),
         })
     }
 
     /// Turns dynamic registration and "new clients wait for approval" on or
-    /// off. Audited. **Permission:** `ClientsManage`.
+    /// off and sets after how many unused days registrations are reaped
+    /// (`None`: unchanged; 0: never). Audited. **Permission:** `ClientsManage`.
     pub async fn set_policy(
         &self,
         actor: &Actor,
         registration_enabled: bool,
         approval_required: bool,
+        reap_after_days: Option<i64>,
     ) -> Result<()> {
         actor.require(Permission::ClientsManage)?;
         let old = store::policy(self.core.db.exec()).await?;
+        let reap_after_days = reap_after_days.unwrap_or(old.reap_after_days);
+        if !(0..=MAX_REAP_AFTER_DAYS).contains(&reap_after_days) {
+            return Err(Error::invalid(
+                "reap_after_days",
+                format!("a number of days from 1 to {MAX_REAP_AFTER_DAYS}, or 0 to never remove unused registrations"),
+            ));
+        }
         let now = self.now();
         let mut tx = self.core.db.begin().await?;
         store::set_policy(
             &mut tx,
             registration_enabled,
             approval_required,
-            &old.custom_schemes,
+            reap_after_days,
             now,
             &actor.display,
         )
@@ -735,11 +826,160 @@ impl OAuthService {
             NewEvent::success("oauth.policy.updated").details(json!({
                 "registration_enabled": registration_enabled,
                 "approval_required": approval_required,
+                "reap_after_days": reap_after_days,
+                "before": {
+                    "registration_enabled": old.registration_enabled,
+                    "approval_required": old.approval_required,
+                    "reap_after_days": old.reap_after_days,
+                },
             })),
         )
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Reaps registered (RFC 7591) clients unused for the policy's
+    /// `reap_after_days` (never used: registered that long ago): their
+    /// grants end, one audit event each, and their next request gets
+    /// `invalid_client` saying to register again. Pre-registered and CIMD
+    /// clients are never reaped (an admin made the one; the other comes
+    /// back by its URL). At most [`REAP_BATCH`] per call. The housekeeping
+    /// job runs it every ten minutes.
+    pub async fn reap_unused(&self) -> Result<u64> {
+        let policy = store::policy(self.core.db.exec()).await?;
+        if policy.reap_after_days <= 0 {
+            return Ok(0);
+        }
+        let now = self.now();
+        let cutoff = now - Duration::days(policy.reap_after_days);
+        let due = store::reapable_clients(self.core.db.exec(), cutoff, REAP_BATCH).await?;
+        let actor = Actor::system("client reaping");
+        let mut tx = self.core.db.begin().await?;
+        for c in &due {
+            store::set_client_status(
+                &mut tx,
+                &c.id,
+                ClientStatus::Reaped,
+                Some("unused registration removed automatically"),
+                now,
+            )
+            .await?;
+            let revoked =
+                store::revoke_client_grants(&mut tx, &c.id, ClientStatus::Reaped.as_str(), now)
+                    .await?;
+            audit::append(
+                &mut tx,
+                now,
+                &actor,
+                NewEvent::success("oauth.client.reaped")
+                    .target(Target::new("oauth_client", &c.id, &c.name))
+                    .details(json!({
+                        "unused_days": policy.reap_after_days,
+                        "last_used_at": c.last_used_at,
+                        "grants_revoked": revoked,
+                    })),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(due.len() as u64)
+    }
+
+    /// Revokes every live registration of one duplicate group (the Clients
+    /// page's "Revoke all"): each is removed like a reaped client (its
+    /// grants end; its next request is told to register again). One audit
+    /// event naming them all. **Permission:** `ClientsManage`.
+    pub async fn revoke_duplicates(&self, actor: &Actor, group: &str) -> Result<u64> {
+        actor.require(Permission::ClientsManage)?;
+        let members = store::group_members(self.core.db.exec(), group).await?;
+        if members.len() < 2 {
+            return Err(Error::NotFound("group of duplicate registrations"));
+        }
+        let now = self.now();
+        let mut tx = self.core.db.begin().await?;
+        let mut revoked = 0;
+        for id in &members {
+            store::set_client_status(
+                &mut tx,
+                id,
+                ClientStatus::Reaped,
+                Some("duplicate registration revoked by an admin"),
+                now,
+            )
+            .await?;
+            revoked += store::revoke_client_grants(&mut tx, id, ClientStatus::Reaped.as_str(), now)
+                .await?;
+        }
+        audit::append(
+            &mut tx,
+            now,
+            actor,
+            NewEvent::success("oauth.client.duplicates_revoked").details(json!({
+                "group": group,
+                "clients": members,
+                "grants_revoked": revoked,
+            })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(members.len() as u64)
+    }
+
+    // ---- the person's own view -------------------------------------------
+
+    /// The clients `person_id` allowed, per server, with their live grants
+    /// (the person's My access page; the caller has checked the person's
+    /// session).
+    pub async fn my_clients(&self, person_id: &str) -> Result<Vec<MyClient>> {
+        store::person_consents(self.core.db.exec(), person_id)
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok(MyClient {
+                    client_kind: r.kind.parse().map_err(Error::Internal)?,
+                    client_id: r.client_id,
+                    client_name: r.client_name,
+                    server_name: r.server_name,
+                    scopes: r.scope.split_whitespace().map(str::to_owned).collect(),
+                    consented_at: r.updated_at,
+                    live_grants: r.live_grants,
+                })
+            })
+            .collect()
+    }
+
+    /// The person withdraws everything they allowed `client_id`: the
+    /// consents go (the next authorization asks again) and its grants end
+    /// at once. Audited with the person as actor. Returns the grants ended.
+    pub async fn withdraw_consent(
+        &self,
+        person: &Person,
+        client_id: &str,
+        meta: RequestMeta,
+    ) -> Result<u64> {
+        let now = self.now();
+        let mut tx = self.core.db.begin().await?;
+        let (consents, grants) =
+            store::withdraw_consents(&mut tx, &person.id, client_id, now).await?;
+        if consents == 0 && grants == 0 {
+            return Err(Error::NotFound("consent to this client"));
+        }
+        let name = store::find_client(tx.exec(), client_id)
+            .await?
+            .map(|c| c.name)
+            .unwrap_or_default();
+        audit::append(
+            &mut tx,
+            now,
+            &Actor::person(&person.id, &person.email, meta),
+            NewEvent::success("oauth.consent.withdrawn")
+                .target(Target::new("oauth_client", client_id, &name))
+                .details(json!({ "consents": consents, "grants_revoked": grants })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(grants)
     }
 
     // ---- authorization ---------------------------------------------------
@@ -905,7 +1145,7 @@ impl OAuthService {
         if client.status == ClientStatus::Reaped {
             return page(
                 ErrorCode::InvalidClient,
-                "this client was removed after a long time unused; it must register again",
+                "this client's registration was removed (unused for a long time, or revoked as a duplicate); it must register again",
             );
         }
         let Some(redirect_uri) = p.redirect_uri.as_deref().filter(|r| !r.is_empty()) else {
@@ -1312,7 +1552,7 @@ impl OAuthService {
             ClientStatus::Reaped => {
                 return fail(
                     ErrorCode::InvalidClient,
-                    "this client was removed after a long time unused; register again",
+                    "this client's registration was removed (unused for a long time, or revoked as a duplicate); register again",
                 )
             }
             ClientStatus::Blocked => {
@@ -1346,7 +1586,36 @@ impl OAuthService {
     }
 
     /// The token endpoint: `authorization_code` and `refresh_token` grants.
+    /// An address whose requests failed too often in the window is refused
+    /// (`slow_down`, 429) before anything is looked at, so codes, refresh
+    /// tokens and secrets cannot be guessed at speed; a client past its
+    /// issuance budget is refused the same way.
     pub async fn token(
+        &self,
+        p: &TokenParams,
+        auth: &ClientAuth,
+        public_url: &str,
+        source_ip: Option<&str>,
+    ) -> Result<TokenResponse, Failure> {
+        let now = self.now();
+        if let Some(ip) = source_ip {
+            if !self.limits.token_request_allowed(ip, now) {
+                return fail(
+                    ErrorCode::SlowDown,
+                    "too many failed token requests from this address; try again in a few minutes",
+                );
+            }
+        }
+        let out = self.token_unlimited(p, auth, public_url).await;
+        if let (Err(Failure::Protocol(e)), Some(ip)) = (&out, source_ip) {
+            if e.code != ErrorCode::SlowDown {
+                self.limits.token_request_failed(ip, now);
+            }
+        }
+        out
+    }
+
+    async fn token_unlimited(
         &self,
         p: &TokenParams,
         auth: &ClientAuth,
@@ -1370,11 +1639,21 @@ impl OAuthService {
             }
         }
         let client = self.authenticate_client(auth).await?;
-        if grant_type == "authorization_code" {
+        if !self.limits.may_issue(&client.id.0, self.now()) {
+            return fail(
+                ErrorCode::SlowDown,
+                "this client asked for too many tokens in the last minute; try again shortly",
+            );
+        }
+        let out = if grant_type == "authorization_code" {
             self.exchange_code(p, &client, public_url).await
         } else {
             self.refresh(p, &client, public_url).await
+        };
+        if out.is_ok() {
+            self.limits.issued(&client.id.0, self.now());
         }
+        out
     }
 
     async fn exchange_code(
@@ -1725,9 +2004,4 @@ fn unverified_audience(jwt: &str) -> Option<String> {
         .ok()?;
     let v: Value = serde_json::from_slice(&bytes).ok()?;
     v.get("aud")?.as_str().map(str::to_owned)
-}
-
-/// Counts a refused request on `/metrics` (no audit event per refusal).
-fn metrics_limit(what: &'static str) {
-    tracing::info!(limit = what, "oauth rate limit hit");
 }

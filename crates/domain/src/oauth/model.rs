@@ -249,6 +249,26 @@ fn loopback_rest(uri: &str) -> Option<(&'static str, &str)> {
     None
 }
 
+/// The key that makes registrations of the same app one group on the
+/// Clients page: the name (trimmed, lower case), the redirect URIs with
+/// loopback ports left out (a native app picks a new port per run) and
+/// sorted, and the software id. Hex SHA-256, 32 characters.
+pub fn duplicate_key(name: &str, redirect_uris: &[String], software_id: Option<&str>) -> String {
+    use sha2::Digest;
+    let mut uris: Vec<String> = redirect_uris
+        .iter()
+        .map(|u| match loopback_rest(u) {
+            Some((host, rest)) => format!("{host}{rest}"),
+            None => u.clone(),
+        })
+        .collect();
+    uris.sort();
+    uris.dedup();
+    let material = serde_json::json!([name.trim().to_lowercase(), uris, software_id]).to_string();
+    let digest = sha2::Sha256::digest(material.as_bytes());
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
 /// Whether `requested` is one of `registered` (RFC 9700 §4.1.3: exact
 /// string comparison), except that a loopback redirect may name another
 /// port (RFC 8252 §7.3). Case, trailing slash, query, fragment and userinfo
@@ -482,6 +502,61 @@ mod tests {
 
     fn reg(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn duplicate_key_ignores_loopback_ports_case_and_order() {
+        let a = duplicate_key(
+            "Claude Code",
+            &[
+                "http://localhost:53121/callback".into(),
+                "https://app.example/cb".into(),
+            ],
+            None,
+        );
+        let b = duplicate_key(
+            " claude code",
+            &[
+                "https://app.example/cb".into(),
+                "http://localhost:61000/callback".into(),
+            ],
+            None,
+        );
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 32);
+        assert_ne!(
+            a,
+            duplicate_key(
+                "Claude Code",
+                &[
+                    "http://localhost:1/other".into(),
+                    "https://app.example/cb".into()
+                ],
+                None
+            )
+        );
+        assert_ne!(
+            a,
+            duplicate_key(
+                "Claude Code",
+                &[
+                    "http://localhost:1/callback".into(),
+                    "https://app.example/cb".into()
+                ],
+                Some("x")
+            )
+        );
+        assert_ne!(
+            a,
+            duplicate_key(
+                "Cursor",
+                &[
+                    "http://localhost:1/callback".into(),
+                    "https://app.example/cb".into()
+                ],
+                None
+            )
+        );
     }
 
     /// Exact match only; loopback may vary only its port.

@@ -184,6 +184,7 @@ pub struct PolicyRow {
     pub custom_schemes: String,
     pub cimd_allowed_domains: String,
     pub cimd_blocked_domains: String,
+    pub reap_after_days: i64,
 }
 
 pub async fn policy(ex: Exec<'_>) -> Result<PolicyRow> {
@@ -191,7 +192,7 @@ pub async fn policy(ex: Exec<'_>) -> Result<PolicyRow> {
         ex,
         PolicyRow,
         "SELECT registration_enabled, approval_required, custom_schemes, cimd_allowed_domains, \
-         cimd_blocked_domains FROM oauth_policy WHERE id = 1"
+         cimd_blocked_domains, reap_after_days FROM oauth_policy WHERE id = 1"
     )?
     .ok_or_else(|| Error::Internal("oauth_policy row is missing".into()))
 }
@@ -200,21 +201,105 @@ pub async fn set_policy(
     tx: &mut Tx,
     registration_enabled: bool,
     approval_required: bool,
-    custom_schemes: &str,
+    reap_after_days: i64,
     now: DateTime<Utc>,
     by: &str,
 ) -> Result<()> {
     exec!(
         tx.exec(),
         "UPDATE oauth_policy SET registration_enabled = $1, approval_required = $2, \
-         custom_schemes = $3, updated_at = $4, updated_by = $5 WHERE id = 1",
+         reap_after_days = $3, updated_at = $4, updated_by = $5 WHERE id = 1",
         registration_enabled,
         approval_required,
-        custom_schemes,
+        reap_after_days,
         now,
         by
     )?;
     Ok(())
+}
+
+/// A registered client due for reaping.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ReapRow {
+    pub id: String,
+    pub name: String,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// Registered (DCR) clients, active or waiting, not used since `cutoff`
+/// (never used: registered before it); at most `limit`, oldest first.
+pub async fn reapable_clients(
+    ex: Exec<'_>,
+    cutoff: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<ReapRow>> {
+    Ok(fetch_all!(
+        ex,
+        ReapRow,
+        "SELECT id, name, last_used_at FROM oauth_clients \
+         WHERE kind = 'dcr' AND status IN ('active', 'pending') \
+         AND COALESCE(last_used_at, created_at) < $1 \
+         ORDER BY COALESCE(last_used_at, created_at), id LIMIT $2",
+        cutoff,
+        limit
+    )?)
+}
+
+/// Sets the duplicate-group key of a registered client.
+pub async fn set_dup_key(tx: &mut Tx, id: &str, key: &str) -> Result<()> {
+    exec!(
+        tx.exec(),
+        "UPDATE oauth_clients SET dup_key = $2 WHERE id = $1",
+        id,
+        key
+    )?;
+    Ok(())
+}
+
+/// A group of registrations of the same app.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct DupGroupRow {
+    pub dup_key: String,
+    pub name: String,
+    pub software_id: Option<String>,
+    pub redirect_uris: String,
+    pub clients: i64,
+    pub live_grants: i64,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// Groups of two or more live (active or waiting) registrations sharing a
+/// duplicate key, largest first.
+pub async fn duplicate_groups(ex: Exec<'_>, limit: i64) -> Result<Vec<DupGroupRow>> {
+    Ok(fetch_all!(
+        ex,
+        DupGroupRow,
+        "SELECT c.dup_key, MIN(c.name) AS name, MIN(c.software_id) AS software_id, \
+         MIN(c.redirect_uris) AS redirect_uris, COUNT(*) AS clients, \
+         (SELECT COUNT(*) FROM oauth_grants g JOIN oauth_clients d ON d.id = g.client_id \
+          WHERE d.dup_key = c.dup_key AND d.status IN ('active', 'pending') AND g.revoked_at IS NULL) AS live_grants, \
+         MAX(c.last_used_at) AS last_used_at \
+         FROM oauth_clients c WHERE c.dup_key IS NOT NULL AND c.status IN ('active', 'pending') \
+         GROUP BY c.dup_key HAVING COUNT(*) > 1 ORDER BY COUNT(*) DESC, c.dup_key LIMIT $1",
+        limit
+    )?)
+}
+
+/// The live registrations of one duplicate group.
+pub async fn group_members(ex: Exec<'_>, dup_key: &str) -> Result<Vec<String>> {
+    #[derive(sqlx::FromRow)]
+    struct Id {
+        id: String,
+    }
+    Ok(fetch_all!(
+        ex,
+        Id,
+        "SELECT id FROM oauth_clients WHERE dup_key = $1 AND status IN ('active', 'pending') ORDER BY id",
+        dup_key
+    )?
+    .into_iter()
+    .map(|r| r.id)
+    .collect())
 }
 
 /// An enabled catalog server by its exact resource URL: (id, name, scopes JSON).
@@ -579,6 +664,56 @@ pub async fn revoke_client_grants(
         now,
         reason
     )?)
+}
+
+/// One consent of a person (the My access page), with its live grants.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PersonConsentRow {
+    pub client_id: String,
+    pub client_name: String,
+    pub kind: String,
+    pub server_name: String,
+    pub scope: String,
+    pub updated_at: DateTime<Utc>,
+    pub live_grants: i64,
+}
+
+pub async fn person_consents(ex: Exec<'_>, person_id: &str) -> Result<Vec<PersonConsentRow>> {
+    Ok(fetch_all!(
+        ex,
+        PersonConsentRow,
+        "SELECT k.client_id, c.name AS client_name, c.kind, s.name AS server_name, k.scope, k.updated_at, \
+         (SELECT COUNT(*) FROM oauth_grants g WHERE g.person_id = k.person_id AND g.client_id = k.client_id \
+          AND g.server_id = k.server_id AND g.revoked_at IS NULL) AS live_grants \
+         FROM oauth_consents k JOIN oauth_clients c ON c.id = k.client_id JOIN mcp_servers s ON s.id = k.server_id \
+         WHERE k.person_id = $1 ORDER BY c.name, c.id, s.name, k.redirect_uri",
+        person_id
+    )?)
+}
+
+/// Withdraws a person's consents to a client and ends their grants with
+/// it; returns (consents deleted, grants revoked).
+pub async fn withdraw_consents(
+    tx: &mut Tx,
+    person_id: &str,
+    client_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(u64, u64)> {
+    let consents = exec!(
+        tx.exec(),
+        "DELETE FROM oauth_consents WHERE person_id = $1 AND client_id = $2",
+        person_id,
+        client_id
+    )?;
+    let grants = exec!(
+        tx.exec(),
+        "UPDATE oauth_grants SET revoked_at = $3, revoked_reason = 'withdrawn by the person' \
+         WHERE person_id = $1 AND client_id = $2 AND revoked_at IS NULL",
+        person_id,
+        client_id,
+        now
+    )?;
+    Ok((consents, grants))
 }
 
 pub async fn insert_refresh(

@@ -9,6 +9,7 @@
 //! | `GET /oauth/authorize` | RFC 6749 §4.1.1 + PKCE + RFC 8707; errors before the redirect URI is trusted are a page, later ones go back with `iss` (RFC 9207) |
 //! | `POST /oauth/authorize/signin` | the employee's email → the SSO connection of its domain |
 //! | `GET /oauth/consent`, `POST /oauth/consent` | consent per (person, client, server, redirect URI, scopes) |
+//! | `GET /oauth/access` (+ `signin`, `withdraw`) | the employee's "My access" page ([`access`]) |
 //!
 //! Machine routes (no cookies, `Cache-Control: no-store` on tokens):
 //!
@@ -26,6 +27,8 @@
 //! authorization request to the browser that made it, and
 //! `portcullis_person` is the employee's session for MCP clients (never a
 //! console session: the console's pages do not read it).
+
+mod access;
 
 use crate::http::session::{read_cookie, request_meta};
 use crate::server::AppState;
@@ -54,6 +57,7 @@ pub fn browser_router() -> Router<AppState> {
         .route("/oauth/authorize", get(authorize))
         .route("/oauth/authorize/signin", post(signin))
         .route("/oauth/consent", get(consent).post(decide))
+        .merge(access::router())
 }
 
 /// The machine routes (no cookies, no browser middleware).
@@ -130,13 +134,18 @@ fn urlencode(s: &str) -> String {
 
 /// A plain server-rendered page in the console's look (site CSS; no script).
 pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    page_sized(status, title, body, "max-w-md")
+}
+
+/// [`page`] with the card's width class (`max-w-md`, `max-w-3xl`).
+fn page_sized(status: StatusCode, title: &str, body: &str, width: &str) -> Response {
     let html = format!(
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · Portcullis</title><link rel="icon" href="/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/pkg/portcullis.css"></head>
 <body class="bg-zinc-50 text-zinc-900 antialiased dark:bg-zinc-950 dark:text-zinc-100">
 <main class="flex min-h-screen flex-col items-center justify-center px-4 py-12">
 <div class="mb-6 flex items-center gap-2.5"><img src="/favicon.svg" alt="" class="h-7 w-7"><span class="text-lg font-semibold tracking-tight">Portcullis</span></div>
-<div class="w-full max-w-md rounded-xl border border-zinc-200 bg-white p-8 shadow-sm dark:border-zinc-800 dark:bg-zinc-900">{body}</div>
+<div class="w-full {width} rounded-xl border border-zinc-200 bg-white p-8 shadow-sm dark:border-zinc-800 dark:bg-zinc-900">{body}</div>
 <p class="mt-6 text-xs text-zinc-400">Access control for MCP servers and tools</p>
 </main></body></html>"#,
         title = esc(title)
@@ -369,27 +378,48 @@ async fn signin(
             "this authorization request expired or was started in another browser; start again from your app",
         ));
     };
+    let next = format!("/oauth/consent?request={}", urlencode(&form.request));
+    person_signin(&state, &headers, &form.email, &next)
+        .await
+        .unwrap_or_else(|| {
+            signin_page(
+                &form.request,
+                &client.name,
+                &row.server_name,
+                Some(NO_CONNECTION),
+            )
+        })
+}
+
+/// What the email step says when no SSO connection serves the domain.
+const NO_CONNECTION: &str =
+    "No single sign-on connection serves this email's domain. Use your work email.";
+
+/// Sends a person on to the SSO connection of `email`'s domain, to come
+/// back to `next` signed in for MCP clients; `None` when no connection
+/// serves the domain (the caller shows its email form again).
+async fn person_signin(
+    state: &AppState,
+    headers: &HeaderMap,
+    email: &str,
+    next: &str,
+) -> Option<Response> {
     let sso = &state.services.sso;
-    let email = form.email.trim();
-    match sso.route(email).await {
+    match sso.route(email.trim()).await {
         Ok(Some((slug, _))) => {
-            let next = format!("/oauth/consent?request={}", urlencode(&form.request));
-            let browser = read_cookie(&headers, crate::sso::browser_cookie_name(&state));
-            match sso
-                .start_for_person(&slug, &next, browser, &state.console.public_url)
-                .await
-            {
-                Ok(s) => crate::sso::started(&state, s),
-                Err(e) => domain_failure(&e),
-            }
+            let browser = read_cookie(headers, crate::sso::browser_cookie_name(state));
+            Some(
+                match sso
+                    .start_for_person(&slug, next, browser, &state.console.public_url)
+                    .await
+                {
+                    Ok(s) => crate::sso::started(state, s),
+                    Err(e) => domain_failure(&e),
+                },
+            )
         }
-        Ok(None) | Err(Error::Invalid(_)) => signin_page(
-            &form.request,
-            &client.name,
-            &row.server_name,
-            Some("No single sign-on connection serves this email's domain. Use your work email."),
-        ),
-        Err(e) => domain_failure(&e),
+        Ok(None) | Err(Error::Invalid(_)) => None,
+        Err(e) => Some(domain_failure(&e)),
     }
 }
 
@@ -721,9 +751,11 @@ fn client_auth(
 /// `POST /oauth/token`.
 async fn token(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    let meta = request_meta(&headers, peer, headers.get("x-request-id"));
     let p: TokenParams = match form_of(&headers, &body) {
         Ok(p) => p,
         Err(e) => return oauth_error(&e),
@@ -735,7 +767,12 @@ async fn token(
     match state
         .services
         .oauth
-        .token(&p, &auth, &state.console.public_url)
+        .token(
+            &p,
+            &auth,
+            &state.console.public_url,
+            meta.source_ip.as_deref(),
+        )
         .await
     {
         Ok(t) => json_no_store(StatusCode::OK, serde_json::to_value(t).unwrap_or_default()),
