@@ -116,6 +116,14 @@ npm_ci end2end
 [ -x end2end/node_modules/.bin/playwright ] || die "playwright missing from end2end/node_modules/.bin"
 ok "end2end/: @playwright/test $(node -p 'require("./end2end/node_modules/@playwright/test/package.json").version')"
 
+# The MCP conformance suite (make test runs its authorization-server mode,
+# scripts/mcp-conformance.sh). It needs Node >= 22: npm `node` installs that
+# binary under end2end/conformance/node_modules/node/bin; the system's Node
+# stays as it is.
+npm_ci end2end/conformance
+[ -x end2end/conformance/node_modules/node/bin/node ] || die "node 22 missing from end2end/conformance/node_modules/node/bin"
+ok "end2end/conformance/: @modelcontextprotocol/conformance $(node -p 'require("./end2end/conformance/node_modules/@modelcontextprotocol/conformance/package.json").version'), node $(end2end/conformance/node_modules/node/bin/node --version)"
+
 # --- Python: the SCIM compliance suite ------------------------------------------
 # scim2-tester checks our /scim/v2 against RFC 7643/7644 (make test runs it).
 SCIM_PY_PACKAGES=(scim2-tester==0.5.2 scim2-cli==0.6.0)
@@ -126,5 +134,18 @@ if ! python3 -m pip show scim2-tester 2>/dev/null | grep -q '^Version: 0.5.2$' \
 fi
 command -v scim2 >/dev/null 2>&1 || die "scim2 (scim2-cli) not on PATH after pip install"
 ok "python: ${SCIM_PY_PACKAGES[*]}"
+
+# The PyPI `mcp` SDK for the Python MCP client the browser tests run
+# (end2end/mcp/py_client.py, end2end/tests/mcp-oauth.spec.ts), in its own venv.
+MCP_PY_VERSION=2.3.0
+MCP_VENV=end2end/.venv
+if [ ! -x "$MCP_VENV/bin/python" ] \
+   || ! "$MCP_VENV/bin/python" -m pip show mcp 2>/dev/null | grep -q "^Version: ${MCP_PY_VERSION}\$"; then
+  step "pip install mcp==${MCP_PY_VERSION} into ${MCP_VENV}"
+  [ -x "$MCP_VENV/bin/python" ] || python3 -m venv "$MCP_VENV"
+  "$MCP_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "mcp==${MCP_PY_VERSION}"
+fi
+"$MCP_VENV/bin/python" -c 'import mcp.client.auth' 2>/dev/null || die "the mcp SDK does not import in ${MCP_VENV}"
+ok "python: mcp ${MCP_PY_VERSION} (${MCP_VENV})"
 
 ok "setup complete"
