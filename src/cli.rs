@@ -71,8 +71,15 @@ pub enum ClientCommand {
         #[arg(long = "redirect-uri", required = true)]
         redirect_uris: Vec<String>,
         /// A confidential client: gets a secret (client_secret_basic).
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["jwks_uri", "jwks_file"])]
         confidential: bool,
+        /// A confidential client that signs client assertions
+        /// (private_key_jwt) with keys published at this https URL.
+        #[arg(long = "jwks-uri", conflicts_with = "jwks_file")]
+        jwks_uri: Option<String>,
+        /// The same with the public keys given as a JWKS file.
+        #[arg(long = "jwks-file")]
+        jwks_file: Option<std::path::PathBuf>,
     },
 }
 
@@ -244,7 +251,19 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
             name,
             redirect_uris,
             confidential,
+            jwks_uri,
+            jwks_file,
         }) => {
+            use portcullis_domain::oauth::model::ClientKeys;
+            let keys = match (jwks_uri, jwks_file) {
+                (Some(u), _) => Some(ClientKeys::JwksUri(u)),
+                (None, Some(f)) => Some(ClientKeys::Jwks(
+                    std::fs::read_to_string(&f)
+                        .map_err(|e| anyhow::anyhow!("--jwks-file {}: {e}", f.display()))?,
+                )),
+                (None, None) => None,
+            };
+            let private_key_jwt = keys.is_some();
             let db = server::open_database(&config).await?;
             let services = server::services(&config, db)?;
             let created = services
@@ -255,6 +274,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
                         name,
                         redirect_uris,
                         confidential,
+                        keys,
                     },
                 )
                 .await?;
@@ -266,6 +286,9 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
                     println!("Client secret (shown once; client_secret_basic):");
                     println!("  {secret}");
                 }
+                None if private_key_jwt => println!(
+                    "Confidential client: authenticates with private_key_jwt (RFC 7523), aud = {base}/oauth/token."
+                ),
                 None => println!("Public client: no secret (PKCE only)."),
             }
             Ok(0)

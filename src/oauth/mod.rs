@@ -464,7 +464,17 @@ async fn consent(
     if view.already_consented {
         return finish_decision(&state, &q.request, binding, &person, true, meta).await;
     }
-    consent_page(&q.request, &person, &view)
+    let mut res = consent_page(&q.request, &person, &view);
+    // Browsers check the consent form's `form-action` against the whole
+    // redirect chain of its submission (the POST here, then the 303 to the
+    // client), and they use the policy of the page that holds the form:
+    // so this page, too, must admit the client's redirect origin (only
+    // that one; the console's other pages allow 'self' alone).
+    if let Some(src) = form_action_source(&view.redirect_uri) {
+        res.extensions_mut()
+            .insert(crate::http::security::FormActionExtra(src));
+    }
+    res
 }
 
 #[derive(Deserialize)]
@@ -734,6 +744,7 @@ fn client_auth(
     headers: &HeaderMap,
     client_id: Option<String>,
     client_secret: Option<String>,
+    assertion: (Option<String>, Option<String>),
 ) -> Result<ClientAuth, OAuthError> {
     let basic = basic_auth(headers).map_err(|()| {
         OAuthError::new(
@@ -745,6 +756,8 @@ fn client_auth(
         basic,
         client_id,
         client_secret,
+        assertion_type: assertion.0,
+        assertion: assertion.1,
     })
 }
 
@@ -760,7 +773,12 @@ async fn token(
         Ok(p) => p,
         Err(e) => return oauth_error(&e),
     };
-    let auth = match client_auth(&headers, p.client_id.clone(), p.client_secret.clone()) {
+    let auth = match client_auth(
+        &headers,
+        p.client_id.clone(),
+        p.client_secret.clone(),
+        (p.client_assertion_type.clone(), p.client_assertion.clone()),
+    ) {
         Ok(a) => a,
         Err(e) => return oauth_error(&e),
     };
@@ -817,6 +835,8 @@ struct RevokeForm {
     token_type_hint: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    client_assertion_type: Option<String>,
+    client_assertion: Option<String>,
 }
 
 /// `POST /oauth/revoke` (RFC 7009): 200 whether or not the token was known.
@@ -829,7 +849,12 @@ async fn revoke(
         Ok(f) => f,
         Err(e) => return oauth_error(&e),
     };
-    let auth = match client_auth(&headers, f.client_id, f.client_secret) {
+    let auth = match client_auth(
+        &headers,
+        f.client_id,
+        f.client_secret,
+        (f.client_assertion_type, f.client_assertion),
+    ) {
         Ok(a) => a,
         Err(e) => return oauth_error(&e),
     };

@@ -109,6 +109,7 @@ pub(crate) async fn setup_with(db: &TestDb, hosts: &[&str], extra: &[(&str, &str
                 name: "Test MCP client".into(),
                 redirect_uris: vec![REDIRECT.into()],
                 confidential: false,
+                keys: None,
             },
         )
         .await
@@ -216,6 +217,18 @@ pub(crate) async fn authorize(
         return query_of(&location(&res));
     }
     assert_eq!(res.status(), 200);
+    // The consent page's own CSP admits the client's redirect origin as a
+    // form target: browsers check the page's form-action against the whole
+    // redirect chain of the form's submission.
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let form_src = csp
+        .split("form-action 'self' ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no extra form-action source: {csp}"))
+        .to_owned();
     let html = res.text().await.unwrap();
     assert!(html.contains("Allow"), "{html}");
     let res = browser
@@ -230,6 +243,10 @@ pub(crate) async fn authorize(
     assert_eq!(res.status(), 303);
     let to = location(&res);
     assert!(to.starts_with(REDIRECT), "{to}");
+    assert!(
+        to.starts_with(&format!("{form_src}/")),
+        "{form_src} admits {to}"
+    );
     query_of(&to)
 }
 
@@ -543,6 +560,7 @@ async fn oauth_code_single_use_and_bound(db: &TestDb) -> TestResult {
                 name: "Other".into(),
                 redirect_uris: vec![REDIRECT.into()],
                 confidential: false,
+                keys: None,
             },
         )
         .await?;
@@ -1079,6 +1097,7 @@ async fn oauth_revoke_and_confidential_clients(db: &TestDb) -> TestResult {
                 name: "Server app".into(),
                 redirect_uris: vec![REDIRECT.into()],
                 confidential: true,
+                keys: None,
             },
         )
         .await?;
@@ -1588,6 +1607,7 @@ async fn oauth_codes_and_refresh_tokens_expire(db: &TestDb) -> TestResult {
                 name: "C".into(),
                 redirect_uris: vec![REDIRECT.into()],
                 confidential: false,
+                keys: None,
             },
         )
         .await?;
@@ -1721,6 +1741,7 @@ async fn oauth_reaping_and_duplicate_registrations(db: &TestDb) -> TestResult {
                 name: "Pre".into(),
                 redirect_uris: vec![REDIRECT.into()],
                 confidential: false,
+                keys: None,
             },
         )
         .await?;
@@ -1870,6 +1891,7 @@ async fn oauth_abuse_limits(db: &TestDb) -> TestResult {
                 name: "Other".into(),
                 redirect_uris: vec![REDIRECT.into()],
                 confidential: false,
+                keys: None,
             },
         )
         .await?;
@@ -2120,7 +2142,205 @@ async fn oauth_my_access(db: &TestDb) -> TestResult {
     Ok(())
 }
 
+/// POSTs `form` to the token endpoint: (status, body).
+async fn post_form(env: &Env, form: Vec<(&str, String)>) -> (u16, Value) {
+    let refs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (s, b, _) = token(env, &refs).await;
+    (s, b)
+}
+
+/// The claims of a JWT, unverified.
+fn claims_of(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).unwrap_or_default();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap_or_default(),
+    )
+    .unwrap_or_default()
+}
+
+/// An Ed25519 key a `private_key_jwt` test client signs with (test only).
+const CLIENT_KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEILurNYK1K5TJCdEnXHBxgASRfNvGTia8ATfItwwM1t05\n-----END PRIVATE KEY-----\n";
+
+fn client_jwks() -> Value {
+    let enc = jsonwebtoken::EncodingKey::from_ed_pem(CLIENT_KEY_PEM.as_bytes()).unwrap();
+    let mut jwk = serde_json::to_value(
+        jsonwebtoken::jwk::Jwk::from_encoding_key(&enc, jsonwebtoken::Algorithm::EdDSA).unwrap(),
+    )
+    .unwrap();
+    jwk["kid"] = json!("k1");
+    json!({ "keys": [jwk] })
+}
+
+fn client_assertion(client_id: &str, aud: &str, jti: &str) -> String {
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    h.kid = Some("k1".into());
+    let claims = json!({
+        "iss": client_id, "sub": client_id, "aud": aud, "jti": jti,
+        "exp": chrono::Utc::now().timestamp() + 60,
+    });
+    jsonwebtoken::encode(
+        &h,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ed_pem(CLIENT_KEY_PEM.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+/// `private_key_jwt` (RFC 7523): clients registered with a JWKS, or a JWKS
+/// URL fetched over TLS through the SSRF guard (and cached), get tokens
+/// only with a fresh assertion signed by their key for this token
+/// endpoint; a replayed assertion, one for another audience or none at all
+/// is `invalid_client`. Registration refuses a key client that also wants
+/// a secret, an http JWKS URL and private key material.
+async fn oauth_private_key_jwt_clients(db: &TestDb) -> TestResult {
+    use portcullis_domain::oauth::model::ClientKeys;
+    let docs = DocServer::start();
+    let host = format!("localhost:{}", docs.port);
+    let ca = docs.ca_file.path().display().to_string();
+    let env = setup_with(
+        db,
+        &[host.as_str()],
+        &[("PORTCULLIS_FETCH_CA_FILE", ca.as_str())],
+    )
+    .await;
+    docs.serve("jwks", client_jwks());
+    let svc = &env.srv.running.services;
+    let create = |keys: Option<ClientKeys>, confidential: bool| {
+        let svc = svc.clone();
+        async move {
+            svc.oauth
+                .create_client(
+                    &system(),
+                    &CreateClient {
+                        name: "Agent".into(),
+                        redirect_uris: vec![REDIRECT.into()],
+                        confidential,
+                        keys,
+                    },
+                )
+                .await
+        }
+    };
+    let field_of =
+        |r: portcullis_domain::Result<portcullis_domain::oauth::model::CreatedClient>| match r {
+            Err(portcullis_domain::Error::Invalid(f)) => f[0].field.clone(),
+            other => panic!("expected a field error, got {other:?}"),
+        };
+    let jwks = client_jwks().to_string();
+    assert_eq!(
+        field_of(create(Some(ClientKeys::Jwks(jwks.clone())), true).await),
+        "keys"
+    );
+    assert_eq!(
+        field_of(
+            create(
+                Some(ClientKeys::JwksUri("http://keys.example/jwks".into())),
+                false
+            )
+            .await
+        ),
+        "jwks_uri"
+    );
+    let mut private = client_jwks();
+    private["keys"][0]["d"] = json!("c2VjcmV0");
+    assert_eq!(
+        field_of(create(Some(ClientKeys::Jwks(private.to_string())), false).await),
+        "jwks"
+    );
+
+    let inline = create(Some(ClientKeys::Jwks(jwks)), false).await?;
+    let remote = create(Some(ClientKeys::JwksUri(docs.url("jwks"))), false).await?;
+    assert!(inline.client_secret.is_none() && remote.client_secret.is_none());
+    let token_url = env.srv.url("/oauth/token");
+    let issuer = env.srv.url("");
+    let issuer = issuer.trim_end_matches('/');
+    for (n, client) in [inline.client_id, remote.client_id].into_iter().enumerate() {
+        let browser = env.srv.client();
+        let (verifier, ch) = pkce();
+        let q = authorize(&env, &browser, &client, RES_A, "", &ch).await;
+        let code_form = |extra: Vec<(&'static str, String)>| {
+            let mut f: Vec<(&str, String)> = vec![
+                ("grant_type", "authorization_code".into()),
+                ("code", q["code"].clone()),
+                ("redirect_uri", REDIRECT.into()),
+                ("code_verifier", verifier.clone()),
+            ];
+            f.extend(extra);
+            f
+        };
+        const TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+        // Its id alone (as a public client would) is not enough.
+        let (s, e) = post_form(&env, code_form(vec![("client_id", client.clone())])).await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (401, Some("invalid_client")),
+            "{e}"
+        );
+        // An assertion for another audience.
+        let (s, e) = post_form(
+            &env,
+            code_form(vec![
+                ("client_assertion_type", TYPE.into()),
+                (
+                    "client_assertion",
+                    client_assertion(&client, "https://elsewhere.example/token", &format!("a{n}")),
+                ),
+            ]),
+        )
+        .await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (401, Some("invalid_client")),
+            "{e}"
+        );
+        // A good one: the tokens.
+        let good = client_assertion(&client, &token_url, &format!("b{n}"));
+        let (s, tok) = post_form(
+            &env,
+            code_form(vec![
+                ("client_assertion_type", TYPE.into()),
+                ("client_assertion", good.clone()),
+            ]),
+        )
+        .await;
+        assert_eq!(s, 200, "{tok}");
+        assert_eq!(
+            claims_of(tok["access_token"].as_str().unwrap())["client_id"],
+            client.as_str()
+        );
+        let rt = tok["refresh_token"].as_str().unwrap().to_owned();
+        let refresh_form = |assertion: String| {
+            vec![
+                ("grant_type", "refresh_token".to_owned()),
+                ("refresh_token", rt.clone()),
+                ("client_assertion_type", TYPE.to_owned()),
+                ("client_assertion", assertion),
+            ]
+        };
+        // The same assertion again: a replay.
+        let (s, e) = post_form(&env, refresh_form(good)).await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (401, Some("invalid_client")),
+            "{e}"
+        );
+        // A fresh one, with the issuer as audience.
+        let (s, t) = post_form(
+            &env,
+            refresh_form(client_assertion(&client, issuer, &format!("c{n}"))),
+        )
+        .await;
+        assert_eq!(s, 200, "{t}");
+    }
+    assert_eq!(docs.hits(), 1, "the JWKS URL is fetched once, then cached");
+    env.srv.stop().await;
+    Ok(())
+}
+
 backend_tests!(
+    oauth_private_key_jwt_clients,
     oauth_my_access,
     oauth_reaping_and_duplicate_registrations,
     oauth_abuse_limits,

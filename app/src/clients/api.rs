@@ -28,6 +28,8 @@ pub struct ClientForm {
     pub redirect_uris: String,
     /// `on` for a confidential client.
     pub confidential: String,
+    /// For a `private_key_jwt` client: where its public keys are.
+    pub jwks_uri: String,
 }
 
 /// A page of clients (waiting ones first) and the client policy.
@@ -58,6 +60,9 @@ pub async fn create_client(
             .map(str::to_owned)
             .collect(),
         confidential: form.confidential == "on",
+        keys: Some(form.jwks_uri.trim())
+            .filter(|u| !u.is_empty())
+            .map(|u| portcullis_domain::oauth::model::ClientKeys::JwksUri(u.to_owned())),
     };
     let created = svc.oauth.create_client(&actor, &input).await?;
     Ok(CreatedClientView {

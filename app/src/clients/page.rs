@@ -647,6 +647,13 @@ fn AddClientDialog(create: ServerAction<CreateClient>, on_cancel: Callback<()>) 
                                 class="mt-0.5 h-4 w-4 rounded border-zinc-300 text-indigo-600 focus:ring-indigo-500 dark:border-zinc-600 dark:bg-zinc-900"/>
                             <span>"Confidential (a server-side app that can keep a secret)"</span>
                         </label>
+                        <div>
+                            <label for="cl-jwks" class=LABEL>"JWKS URL " <span class="font-normal text-zinc-500">"(optional)"</span></label>
+                            <input id="cl-jwks" name="jwks_uri" type="url" autocomplete="off" class=format!("{INPUT} font-mono text-sm")
+                                placeholder="https://agent.example.com/.well-known/jwks.json"/>
+                            <p class=HELP>"For a server-side app that signs with its own key (private_key_jwt) instead of a secret. Leave Confidential unticked."</p>
+                            {move || field_error("JWKS URL", err().and_then(|e| e.field("jwks_uri").or_else(|| e.field("keys"))))}
+                        </div>
                     </div>
                     <div class="mt-6 flex justify-end gap-2">
                         <button type="button" class="btn-secondary" on:click=move |_| on_cancel.run(())>"Cancel"</button>

@@ -29,6 +29,7 @@
 //! The HTTP side is `src/oauth.rs`; SQL is in [`store`]; typed values and
 //! validation in [`model`].
 
+pub mod assertion;
 pub mod cimd;
 pub mod limits;
 pub mod model;
@@ -126,6 +127,10 @@ pub struct TokenParams {
     pub client_id: Option<String>,
     #[serde(default)]
     pub client_secret: Option<String>,
+    #[serde(default)]
+    pub client_assertion_type: Option<String>,
+    #[serde(default)]
+    pub client_assertion: Option<String>,
 }
 
 /// A person signed in for MCP clients.
@@ -181,7 +186,20 @@ pub struct OAuthService {
     guard: Arc<portcullis_discovery::Guard>,
     /// Abuse limits and their hit counters (this process).
     limits: Arc<limits::Limits>,
+    /// Key sets fetched from `private_key_jwt` clients' JWKS URLs.
+    jwks_cache: JwksCache,
 }
+
+/// Fetched client key sets by client id, with when they were fetched.
+type JwksCache = Arc<
+    std::sync::Mutex<
+        std::collections::HashMap<String, (std::time::Instant, Arc<jsonwebtoken::jwk::JwkSet>)>,
+    >,
+>;
+/// How long a fetched client key set is used before it is fetched again.
+const JWKS_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+/// A key set is fetched again for an unknown `kid` at most this often.
+const JWKS_REFETCH: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
@@ -218,6 +236,7 @@ impl OAuthService {
             key: Arc::default(),
             guard,
             limits,
+            jwks_cache: Arc::default(),
         }
     }
 
@@ -272,8 +291,9 @@ impl OAuthService {
             "grant_types_supported": ["authorization_code", "refresh_token"],
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
-            "token_endpoint_auth_signing_alg_values_supported": ["EdDSA", "ES256", "RS256"],
-            "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+            "token_endpoint_auth_signing_alg_values_supported": ["EdDSA", "ES256", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"],
+            "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
+            "revocation_endpoint_auth_signing_alg_values_supported": ["EdDSA", "ES256", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"],
             "introspection_endpoint_auth_methods_supported": ["bearer"],
             "scopes_supported": scopes.into_iter().collect::<Vec<_>>(),
             "subject_types_supported": ["public"],
@@ -429,6 +449,30 @@ impl OAuthService {
             .chain(Self::custom_schemes(&policy)?)
             .collect();
         Self::check_redirects(&input.redirect_uris, &schemes)?;
+        let (jwks, jwks_uri) = match &input.keys {
+            None => (None, None),
+            Some(_) if input.confidential => {
+                return Err(Error::invalid(
+                    "keys",
+                    "a client authenticates with a secret or with its keys, not both",
+                ))
+            }
+            Some(ClientKeys::Jwks(text)) => {
+                assertion::parse_jwks(text).map_err(|m| Error::invalid("jwks", m))?;
+                (Some(text.trim().to_owned()), None)
+            }
+            Some(ClientKeys::JwksUri(u)) => {
+                let u = u.trim();
+                match url::Url::parse(u) {
+                    Ok(p) if p.scheme() == "https" && p.host_str().is_some() && u.len() <= 500 => {}
+                    _ => return Err(Error::invalid(
+                        "jwks_uri",
+                        "an https URL (at most 500 characters) serving the client's public keys",
+                    )),
+                }
+                (None, Some(u.to_owned()))
+            }
+        };
         let id = new_id("cli");
         let secret = input.confidential.then(new_secret);
         let now = self.now();
@@ -445,6 +489,8 @@ impl OAuthService {
                 redirect_uris: &input.redirect_uris,
                 auth_method: if secret.is_some() {
                     AuthMethod::ClientSecretBasic
+                } else if input.keys.is_some() {
+                    AuthMethod::PrivateKeyJwt
                 } else {
                     AuthMethod::None
                 },
@@ -452,6 +498,8 @@ impl OAuthService {
                 status: ClientStatus::Active,
                 registered_ip: None,
                 created_by: &actor.display,
+                jwks: jwks.as_deref(),
+                jwks_uri: jwks_uri.as_deref(),
             },
             now,
         )
@@ -464,7 +512,9 @@ impl OAuthService {
                 .target(Target::new("oauth_client", &id, &name))
                 .details(json!({
                     "kind": "preregistered",
-                    "confidential": input.confidential,
+                    "confidential": input.confidential || input.keys.is_some(),
+                    "auth": if input.confidential { "client_secret" } else if input.keys.is_some() { "private_key_jwt" } else { "none" },
+                    "jwks_uri": jwks_uri,
                     "redirect_uris": input.redirect_uris,
                 })),
         )
@@ -584,6 +634,8 @@ impl OAuthService {
                 status,
                 registered_ip: meta.source_ip.as_deref(),
                 created_by: "dynamic registration",
+                jwks: None,
+                jwks_uri: None,
             },
             now,
         )
@@ -1070,6 +1122,8 @@ impl OAuthService {
                         status,
                         registered_ip: None,
                         created_by: "client ID metadata document",
+                        jwks: None,
+                        jwks_uri: None,
                     },
                     now,
                 )
@@ -1534,10 +1588,24 @@ impl OAuthService {
 
     // ---- token endpoint ----------------------------------------------------
 
-    /// Authenticates the client at the token or revocation endpoint (RFC
-    /// 6749 §2.3, §3.2.1). A public client names itself with `client_id`.
-    async fn authenticate_client(&self, auth: &ClientAuth) -> Result<Client, Failure> {
+    /// Authenticates the client of a token or revocation request: a public
+    /// client by its id alone, a confidential one by its secret (Basic or
+    /// form) or, for `private_key_jwt`, by a client assertion whose `aud`
+    /// may be `endpoint` (the URL called) or the issuer. The client's
+    /// status (blocked, waiting, removed) is told only after its
+    /// credentials were checked.
+    async fn authenticate_client(
+        &self,
+        auth: &ClientAuth,
+        public_url: &str,
+        endpoint: &str,
+    ) -> Result<Client, Failure> {
         let bad = || fail(ErrorCode::InvalidClient, "client authentication failed");
+        if auth.assertion.is_some() || auth.assertion_type.is_some() {
+            return self
+                .authenticate_by_assertion(auth, public_url, endpoint)
+                .await;
+        }
         let (id, secret) = match (&auth.basic, &auth.client_id) {
             (Some((id, s)), None) => (id.clone(), Some(s.clone())),
             (Some((id, s)), Some(form_id)) if form_id == id => (id.clone(), Some(s.clone())),
@@ -1548,41 +1616,166 @@ impl OAuthService {
         let Some(client) = store::find_client(self.core.db.exec(), &id).await? else {
             return bad();
         };
-        match client.status {
-            ClientStatus::Reaped => {
-                return fail(
-                    ErrorCode::InvalidClient,
-                    "this client's registration was removed (unused for a long time, or revoked as a duplicate); register again",
-                )
-            }
-            ClientStatus::Blocked => {
-                return fail(
-                    ErrorCode::InvalidClient,
-                    "this client was blocked by an administrator",
-                )
-            }
-            ClientStatus::Pending => {
-                return fail(
-                    ErrorCode::UnauthorizedClient,
-                    "this client is waiting for an administrator's approval",
-                )
-            }
-            ClientStatus::Active => {}
-        }
         let ok = match (client.auth_method, &secret, &client.secret_hash) {
             (AuthMethod::None, None, _) => true,
-            (AuthMethod::None, Some(_), _) => false,
             (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, Some(s), Some(h)) => {
                 // A client may use either secret method (RFC 6749 §2.3.1).
                 constant_time_eq(hash_secret(s).as_bytes(), h.as_bytes())
             }
+            // A public client with a secret, a secret client without one,
+            // a key client without its assertion.
             _ => false,
         };
-        if ok {
-            Ok(client)
-        } else {
-            bad()
+        if !ok {
+            return bad();
         }
+        Self::usable(client)
+    }
+
+    /// The authenticated client, if its status lets it get tokens.
+    fn usable(client: Client) -> Result<Client, Failure> {
+        match client.status {
+            ClientStatus::Reaped => fail(
+                ErrorCode::InvalidClient,
+                "this client's registration was removed (unused for a long time, or revoked as a duplicate); register again",
+            ),
+            ClientStatus::Blocked => fail(
+                ErrorCode::InvalidClient,
+                "this client was blocked by an administrator",
+            ),
+            ClientStatus::Pending => fail(
+                ErrorCode::UnauthorizedClient,
+                "this client is waiting for an administrator's approval",
+            ),
+            ClientStatus::Active => Ok(client),
+        }
+    }
+
+    /// `private_key_jwt` (RFC 7523 §2.2): see [`assertion`]. Each
+    /// assertion is accepted once (its `jti` is kept until it expires).
+    async fn authenticate_by_assertion(
+        &self,
+        auth: &ClientAuth,
+        public_url: &str,
+        endpoint: &str,
+    ) -> Result<Client, Failure> {
+        let bad = || fail(ErrorCode::InvalidClient, "client authentication failed");
+        if auth.assertion_type.as_deref() != Some(assertion::ASSERTION_TYPE) {
+            return fail(
+                ErrorCode::InvalidClient,
+                format!(
+                    "client_assertion_type must be {}",
+                    assertion::ASSERTION_TYPE
+                ),
+            );
+        }
+        let Some(jwt) = auth.assertion.as_deref() else {
+            return fail(ErrorCode::InvalidClient, "client_assertion is missing");
+        };
+        if auth.basic.is_some() || auth.client_secret.is_some() {
+            return fail(
+                ErrorCode::InvalidClient,
+                "use one client authentication method, not a secret and an assertion",
+            );
+        }
+        let Some(id) = assertion::claimed_client(jwt) else {
+            return bad();
+        };
+        if auth.client_id.as_ref().is_some_and(|c| *c != id) {
+            return bad();
+        }
+        let Some(client) = store::find_client(self.core.db.exec(), &id).await? else {
+            return bad();
+        };
+        if client.auth_method != AuthMethod::PrivateKeyJwt {
+            return bad();
+        }
+        let issuer = Self::issuer(public_url);
+        let audiences = vec![endpoint.to_owned(), issuer];
+        let now = self.now();
+        let mut keys = self.client_keys(&client, false).await?;
+        let mut checked = assertion::verify(jwt, &keys, &id, &audiences, now.timestamp());
+        if matches!(&checked, Err(why) if why.contains("kid")) && client.jwks_uri.is_some() {
+            // A rotated key: fetch the set again (not more than every 30 s).
+            keys = self.client_keys(&client, true).await?;
+            checked = assertion::verify(jwt, &keys, &id, &audiences, now.timestamp());
+        }
+        let verified = match checked {
+            Ok(v) => v,
+            Err(why) => {
+                tracing::info!(client = %id, reason = %why, "client assertion refused");
+                return bad();
+            }
+        };
+        let expires =
+            DateTime::from_timestamp(verified.exp, 0).unwrap_or(now) + Duration::seconds(60);
+        let mut tx = self.core.db.begin().await?;
+        if !store::use_assertion_jti(&mut tx, &id, &verified.jti, expires).await? {
+            tracing::info!(client = %id, "client assertion replayed");
+            return bad();
+        }
+        tx.commit().await?;
+        Self::usable(client)
+    }
+
+    /// The public keys of a `private_key_jwt` client: registered inline, or
+    /// fetched from its JWKS URL through the SSRF guard and kept
+    /// [`JWKS_TTL`] (`refetch`: fetch again if the copy is older than
+    /// [`JWKS_REFETCH`]).
+    async fn client_keys(
+        &self,
+        client: &Client,
+        refetch: bool,
+    ) -> Result<Arc<jsonwebtoken::jwk::JwkSet>, Failure> {
+        if let Some(text) = &client.jwks {
+            return assertion::parse_jwks(text)
+                .map(Arc::new)
+                .map_err(|e| Failure::Domain(Error::Internal(format!("stored jwks: {e}"))));
+        }
+        let Some(uri) = &client.jwks_uri else {
+            return fail(ErrorCode::InvalidClient, "client authentication failed");
+        };
+        let cached = self
+            .jwks_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&client.id.0)
+            .cloned();
+        if let Some((at, set)) = cached {
+            let age = at.elapsed();
+            if age < JWKS_TTL && !(refetch && age >= JWKS_REFETCH) {
+                return Ok(set);
+            }
+        }
+        let fetched = match self.guard.get(uri).await.and_then(|f| f.error_for_status()) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(client = %client.id, error = %e, "fetching the client's jwks_uri failed");
+                return fail(
+                    ErrorCode::InvalidClient,
+                    "the client's keys could not be fetched from its jwks_uri",
+                );
+            }
+        };
+        let text = String::from_utf8_lossy(&fetched.body);
+        let set = match assertion::parse_jwks(&text) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                tracing::warn!(client = %client.id, error = %e, "the client's jwks_uri serves no usable key set");
+                return fail(
+                    ErrorCode::InvalidClient,
+                    "the client's jwks_uri does not serve a usable key set",
+                );
+            }
+        };
+        self.jwks_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                client.id.0.clone(),
+                (std::time::Instant::now(), set.clone()),
+            );
+        Ok(set)
     }
 
     /// The token endpoint: `authorization_code` and `refresh_token` grants.
@@ -1638,7 +1831,10 @@ impl OAuthService {
                 )
             }
         }
-        let client = self.authenticate_client(auth).await?;
+        let endpoint = format!("{}/oauth/token", Self::issuer(public_url));
+        let client = self
+            .authenticate_client(auth, public_url, &endpoint)
+            .await?;
         if !self.limits.may_issue(&client.id.0, self.now()) {
             return fail(
                 ErrorCode::SlowDown,
@@ -1922,7 +2118,10 @@ impl OAuthService {
         auth: &ClientAuth,
         public_url: &str,
     ) -> Result<(), Failure> {
-        let client = self.authenticate_client(auth).await?;
+        let endpoint = format!("{}/oauth/revoke", Self::issuer(public_url));
+        let client = self
+            .authenticate_client(auth, public_url, &endpoint)
+            .await?;
         let grant_id =
             match store::find_refresh(self.core.db.exec(), &hash_secret(token_str)).await? {
                 Some(r) => Some(r.grant_id),

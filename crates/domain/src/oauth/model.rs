@@ -377,6 +377,10 @@ pub struct Client {
     pub auth_method: AuthMethod,
     pub secret_hash: Option<String>,
     pub status: ClientStatus,
+    /// `private_key_jwt`: the registered public keys (a JWKS document)…
+    pub jwks: Option<String>,
+    /// …or where to fetch them.
+    pub jwks_uri: Option<String>,
 }
 
 /// An authorization request, checked (RFC 6749 §4.1.1 with PKCE, RFC 8707
@@ -442,6 +446,10 @@ pub struct ClientAuth {
     pub client_id: Option<String>,
     /// The `client_secret` form field.
     pub client_secret: Option<String>,
+    /// `client_assertion_type` (RFC 7523 §2.2).
+    pub assertion_type: Option<String>,
+    /// `client_assertion`: a JWT signed with the client's key.
+    pub assertion: Option<String>,
 }
 
 /// A dynamic registration request (RFC 7591 §2); only the fields used.
@@ -474,6 +482,18 @@ pub struct CreateClient {
     pub redirect_uris: Vec<String>,
     /// A confidential client gets a secret (shown once).
     pub confidential: bool,
+    /// A confidential client that authenticates with `private_key_jwt`
+    /// instead of a secret: its public keys.
+    pub keys: Option<ClientKeys>,
+}
+
+/// The public keys of a `private_key_jwt` client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientKeys {
+    /// A JWKS document (public keys only).
+    Jwks(String),
+    /// An https URL serving the JWKS (fetched through the SSRF guard).
+    JwksUri(String),
 }
 
 /// A client just created: its id and, for a confidential client, the

@@ -17,6 +17,8 @@ struct ClientRow {
     auth_method: String,
     secret_hash: Option<String>,
     status: String,
+    jwks: Option<String>,
+    jwks_uri: Option<String>,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -31,12 +33,14 @@ impl TryFrom<ClientRow> for Client {
             id: ClientId(r.id),
             name: r.name,
             secret_hash: r.secret_hash,
+            jwks: r.jwks,
+            jwks_uri: r.jwks_uri,
         })
     }
 }
 
 const SELECT_CLIENT: &str =
-    "SELECT id, kind, name, redirect_uris, auth_method, secret_hash, status FROM oauth_clients";
+    "SELECT id, kind, name, redirect_uris, auth_method, secret_hash, status, jwks, jwks_uri FROM oauth_clients";
 
 /// The client `id`, if known.
 pub async fn find_client(ex: Exec<'_>, id: &str) -> Result<Option<Client>> {
@@ -59,6 +63,8 @@ pub struct NewClient<'a> {
     pub status: ClientStatus,
     pub registered_ip: Option<&'a str>,
     pub created_by: &'a str,
+    pub jwks: Option<&'a str>,
+    pub jwks_uri: Option<&'a str>,
 }
 
 pub async fn insert_client(tx: &mut Tx, c: &NewClient<'_>, now: DateTime<Utc>) -> Result<()> {
@@ -67,8 +73,8 @@ pub async fn insert_client(tx: &mut Tx, c: &NewClient<'_>, now: DateTime<Utc>) -
     exec!(
         tx.exec(),
         "INSERT INTO oauth_clients (id, kind, name, client_uri, software_id, software_version, \
-         redirect_uris, auth_method, secret_hash, status, registered_ip, created_at, created_by, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12)",
+         redirect_uris, auth_method, secret_hash, status, registered_ip, created_at, created_by, updated_at, jwks, jwks_uri) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $14, $15)",
         c.id,
         c.kind.as_str(),
         c.name,
@@ -81,7 +87,9 @@ pub async fn insert_client(tx: &mut Tx, c: &NewClient<'_>, now: DateTime<Utc>) -
         c.status.as_str(),
         c.registered_ip,
         now,
-        c.created_by
+        c.created_by,
+        c.jwks,
+        c.jwks_uri
     )?;
     Ok(())
 }
@@ -666,6 +674,24 @@ pub async fn revoke_client_grants(
     )?)
 }
 
+/// Records the `jti` of a client assertion until it expires; false when it
+/// was seen before (a replay).
+pub async fn use_assertion_jti(
+    tx: &mut Tx,
+    client_id: &str,
+    jti: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(exec!(
+        tx.exec(),
+        "INSERT INTO oauth_assertion_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (client_id, jti) DO NOTHING",
+        client_id,
+        jti,
+        expires_at
+    )? == 1)
+}
+
 /// One consent of a person (the My access page), with its live grants.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct PersonConsentRow {
@@ -784,6 +810,7 @@ pub async fn purge_expired(db: &crate::Db, now: DateTime<Utc>) -> Result<u64> {
     for sql in [
         "DELETE FROM oauth_requests WHERE expires_at < $1",
         "DELETE FROM oauth_codes WHERE expires_at < $1",
+        "DELETE FROM oauth_assertion_jtis WHERE expires_at < $1",
         "DELETE FROM oauth_person_sessions WHERE expires_at < $1",
         "DELETE FROM oauth_refresh_tokens WHERE expires_at < $1",
     ] {
