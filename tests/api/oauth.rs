@@ -2339,7 +2339,119 @@ async fn oauth_private_key_jwt_clients(db: &TestDb) -> TestResult {
     Ok(())
 }
 
+/// Just-in-time people: with the connection's option off, someone not in
+/// the directory is refused; on (and the connection without a directory),
+/// their first sign-in makes a directory for the connection and the person
+/// in it with the IdP's groups, who then gets a token; the groups follow
+/// the IdP at the next sign-in; an unverified email is never admitted.
+async fn oauth_just_in_time_people(db: &TestDb) -> TestResult {
+    let env = setup(db).await;
+    let svc = &env.srv.running.services;
+    env.idp.person(Person::new(
+        "carol-sub",
+        "carol@acme.test",
+        &["Engineering", "Data"],
+    ));
+    let (verifier, ch) = pkce();
+    let res = sign_in_for_client(
+        &env,
+        &env.srv.client(),
+        &authorize_url(&env, &env.client_id, RES_A, "", &ch),
+    )
+    .await;
+    assert_eq!(res.status(), 403, "off: not provisioned");
+    assert!(res.text().await?.contains("not in its directory"));
+
+    exec_sql(
+        db,
+        "UPDATE sso_connections SET jit_people = TRUE, directory_id = NULL",
+    )
+    .await;
+    let browser = env.srv.client();
+    let q = authorize(&env, &browser, &env.client_id, RES_A, "", &ch).await;
+    let (s, tok) = exchange(&env, &env.client_id, &q["code"], &verifier).await;
+    assert_eq!(s, 200, "{tok}");
+    let (carol, email) = svc
+        .access
+        .find_person(&system(), "carol@acme.test")
+        .await?
+        .expect("carol was created");
+    assert_eq!(email, "carol@acme.test");
+    assert_eq!(
+        claims_of(tok["access_token"].as_str().unwrap())["sub"],
+        carol.as_str()
+    );
+    let groups_of = |id: String| {
+        let svc = svc.clone();
+        async move {
+            let snap = svc.access.current().await.unwrap();
+            let p = &snap.policy;
+            let mut names: Vec<String> = p
+                .principal(&id)
+                .expect("a principal of the bundle")
+                .groups
+                .iter()
+                .map(|g| p.group(g).unwrap().name.clone())
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    assert_eq!(groups_of(carol.clone()).await, ["Data", "Engineering"]);
+    let created = audit_rows(&env.srv.db.url, "directory.").await;
+    let actions: Vec<&str> = created.iter().map(|r| r.1.as_str()).collect();
+    assert!(actions.contains(&"directory.created"), "{actions:?}");
+    assert!(
+        actions.contains(&"directory.user.created_just_in_time"),
+        "{actions:?}"
+    );
+
+    // The next sign-in brings the IdP's groups now.
+    env.idp.person(Person::new(
+        "carol-sub",
+        "carol@acme.test",
+        &["engineering", "Security"],
+    ));
+    let (_, ch2) = pkce();
+    let fresh = env.srv.client();
+    let res = sign_in_for_client(
+        &env,
+        &fresh,
+        &authorize_url(&env, &env.client_id, RES_A, "", &ch2),
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(groups_of(carol.clone()).await, ["Engineering", "Security"]);
+    assert_eq!(
+        audit_actions(&env.srv.db.url, "directory.user.created_just_in_time")
+            .await
+            .len(),
+        1,
+        "created once"
+    );
+
+    // An unverified email is not enough.
+    let mut eve = Person::new("eve-sub", "eve@acme.test", &[]);
+    eve.email_verified = false;
+    env.idp.person(eve);
+    let res = sign_in_for_client(
+        &env,
+        &env.srv.client(),
+        &authorize_url(&env, &env.client_id, RES_A, "", &ch2),
+    )
+    .await;
+    assert_eq!(res.status(), 403);
+    assert!(svc
+        .access
+        .find_person(&system(), "eve@acme.test")
+        .await?
+        .is_none());
+    env.srv.stop().await;
+    Ok(())
+}
+
 backend_tests!(
+    oauth_just_in_time_people,
     oauth_private_key_jwt_clients,
     oauth_my_access,
     oauth_reaping_and_duplicate_registrations,

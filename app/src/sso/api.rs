@@ -35,6 +35,8 @@ pub struct SsoForm {
     pub name_attribute: String,
     pub groups_attribute: String,
     pub allow_idp_initiated: Option<String>,
+    /// `on`: create people on their first sign-in for MCP clients.
+    pub jit_people: Option<String>,
     pub mapping_groups: Vec<String>,
     pub mapping_roles: Vec<String>,
 }
@@ -101,6 +103,7 @@ impl SsoForm {
             allow_idp_initiated: self.allow_idp_initiated.is_some(),
             directory_id: Some(self.directory_id).filter(|d| !d.is_empty()),
             role_mappings,
+            jit_people: self.jit_people.is_some(),
         })
     }
 }

@@ -156,6 +156,7 @@ fn ConnectionFields(
     let slug = s.as_ref().map(|s| s.slug.clone()).unwrap_or_default();
     let domains = s.as_ref().map(|s| s.domains.join(", ")).unwrap_or_default();
     let enabled = s.as_ref().is_none_or(|s| s.enabled);
+    let jit_people = d.as_ref().is_some_and(|d| d.jit_people);
     let directory_id = d
         .as_ref()
         .and_then(|d| d.directory_id.clone())
@@ -325,6 +326,13 @@ fn ConnectionFields(
                 <label for="sso-enabled" class="text-sm">
                     "Enabled"
                     <span class="block text-xs text-zinc-500">"The sign-in page sends these domains here."</span>
+                </label>
+            </div>
+            <div class="flex items-start gap-2 sm:col-span-2">
+                <input id="sso-jit" name="jit_people" type="checkbox" class="mt-0.5 h-4 w-4 rounded border-zinc-300" checked=jit_people/>
+                <label for="sso-jit" class="text-sm">
+                    "Create people on their first sign-in (just in time)"
+                    <span class="block text-xs text-zinc-500">"For an IdP that does not push SCIM: someone of these domains who signs in for an MCP app and is not in the directory is added to it (a directory is made for this connection if it has none), with the IdP's groups as groups. Never gives console access."</span>
                 </label>
             </div>
         </div>

@@ -92,6 +92,7 @@ pub(crate) struct ConnRow {
     pub idp_metadata: Option<String>,
     pub directory_id: Option<String>,
     pub allow_idp_initiated: bool,
+    pub jit_people: bool,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -109,7 +110,7 @@ impl ConnRow {
 
 const SELECT_CONN: &str =
     "SELECT id, slug, name, kind, enabled, config, client_secret, idp_metadata, \
-     directory_id, allow_idp_initiated, updated_at FROM sso_connections";
+     directory_id, allow_idp_initiated, jit_people, updated_at FROM sso_connections";
 
 /// The sealed-secret purpose of a connection's client secret.
 fn secret_purpose(id: &str) -> String {
@@ -357,6 +358,7 @@ impl SsoService {
             has_client_secret: r.client_secret.is_some(),
             saml,
             allow_idp_initiated: r.allow_idp_initiated,
+            jit_people: r.jit_people,
             directory_id: r.directory_id.clone(),
             directory_name,
             role_mappings,
@@ -408,8 +410,8 @@ impl SsoService {
         exec!(
             tx.exec(),
             "INSERT INTO sso_connections (id, slug, name, kind, enabled, config, client_secret, idp_metadata, \
-             directory_id, allow_idp_initiated, created_at, updated_at, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)",
+             directory_id, allow_idp_initiated, created_at, updated_at, created_by, jit_people) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13)",
             &id,
             &checked.slug,
             &checked.name,
@@ -421,7 +423,8 @@ impl SsoService {
             &input.directory_id,
             checked.allow_idp_initiated,
             now,
-            &actor.display
+            &actor.display,
+            input.jit_people
         )?;
         Self::write_children(&mut tx, &id, &checked).await?;
         audit::append(
@@ -430,7 +433,7 @@ impl SsoService {
             actor,
             NewEvent::success("sso.connection.created")
                 .target(Target::new("sso_connection", &id, &checked.name))
-                .details(checked.audit_details(input.enabled)),
+                .details(checked.audit_details(input.enabled, input.jit_people)),
         )
         .await?;
         tx.commit().await?;
@@ -457,7 +460,7 @@ impl SsoService {
         exec!(
             tx.exec(),
             "UPDATE sso_connections SET slug = $2, name = $3, enabled = $4, config = $5, client_secret = $6, \
-             idp_metadata = $7, directory_id = $8, allow_idp_initiated = $9, updated_at = $10 WHERE id = $1",
+             idp_metadata = $7, directory_id = $8, allow_idp_initiated = $9, updated_at = $10, jit_people = $11 WHERE id = $1",
             id,
             &checked.slug,
             &checked.name,
@@ -467,7 +470,8 @@ impl SsoService {
             &checked.idp_metadata,
             &input.directory_id,
             checked.allow_idp_initiated,
-            now
+            now,
+            input.jit_people
         )?;
         exec!(
             tx.exec(),
@@ -480,7 +484,7 @@ impl SsoService {
             id
         )?;
         Self::write_children(&mut tx, id, &checked).await?;
-        let mut details = checked.audit_details(input.enabled);
+        let mut details = checked.audit_details(input.enabled, input.jit_people);
         details["client_secret_changed"] = json!(checked.client_secret.is_some());
         audit::append(
             &mut tx,
@@ -1478,7 +1482,14 @@ impl SsoService {
         meta: RequestMeta,
     ) -> Result<Finished> {
         let now = self.now();
-        let person = self.find_person(conn, a).await?;
+        let mut person = self.find_person(conn, a).await?;
+        if conn.jit_people {
+            match &person {
+                None => person = self.admit_jit(conn, a).await?,
+                Some((id, _, true)) => self.refresh_jit_groups(conn, id, a).await?,
+                Some(_) => {}
+            }
+        }
         let admitted = match &person {
             None => Err(Refusal::NotProvisioned),
             Some((_, _, active)) if !active => Err(Refusal::Deprovisioned),
@@ -1538,6 +1549,272 @@ impl SsoService {
         };
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Just-in-time people: creates the person an assertion names in the
+    /// connection's directory (made for the connection when it has none),
+    /// active, linked by the IdP subject, with the IdP's groups as groups
+    /// of that directory. Only for a verified email of one of the
+    /// connection's domains; `None` otherwise (the sign-in is refused as
+    /// not provisioned). Audited; makes a policy revision like SCIM does.
+    async fn admit_jit(
+        &self,
+        conn: &ConnRow,
+        a: &Asserted,
+    ) -> Result<Option<(String, String, bool)>> {
+        let domains = self.domains(&conn.id).await?;
+        let Some(email) = a
+            .email
+            .as_deref()
+            .filter(|_| a.email_verified)
+            .and_then(|e| normalize_email("email", e).ok())
+            .filter(|e| {
+                e.rsplit_once('@')
+                    .is_some_and(|(_, d)| domains.iter().any(|x| x == d))
+            })
+        else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let actor = Actor::system(&format!("just-in-time sign-in ({})", conn.slug));
+        let mut tx = self.core.db.begin().await?;
+        let dir = match &conn.directory_id {
+            Some(d) => d.clone(),
+            None => {
+                let id = new_id("dir");
+                let mut name = format!("{} (just in time)", conn.name);
+                let taken = scalar!(
+                    tx.exec(),
+                    i64,
+                    "SELECT COUNT(*) FROM directories WHERE name_lower = $1",
+                    name.to_lowercase()
+                )? > 0;
+                if taken {
+                    name = format!("{name} {}", &id[id.len().saturating_sub(6)..]);
+                }
+                exec!(
+                    tx.exec(),
+                    "INSERT INTO directories (id, name, name_lower, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+                    &id,
+                    &name,
+                    name.to_lowercase(),
+                    now
+                )?;
+                exec!(
+                    tx.exec(),
+                    "UPDATE sso_connections SET directory_id = $2 WHERE id = $1",
+                    &conn.id,
+                    &id
+                )?;
+                audit::append(
+                    &mut tx,
+                    now,
+                    &actor,
+                    NewEvent::success("directory.created")
+                        .target(Target::new("directory", &id, &name))
+                        .details(json!({ "just_in_time_for": conn.slug })),
+                )
+                .await?;
+                id
+            }
+        };
+        let user_id = new_id("u");
+        let display = a
+            .name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| email.clone());
+        let resource = json!({
+            "schemas": [portcullis_scim::USER_SCHEMA],
+            "userName": email,
+            "externalId": a.subject,
+            "displayName": display,
+            "active": true,
+            "emails": [{ "value": email, "type": "work", "primary": true }],
+        })
+        .to_string();
+        exec!(
+            tx.exec(),
+            "INSERT INTO directory_users (id, directory_id, user_name, user_name_lower, external_id, display_name, \
+             email, active, resource, version, created_at, updated_at, jit_connection_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10, $11)",
+            &user_id,
+            &dir,
+            &email,
+            email.to_lowercase(),
+            &a.subject,
+            &display,
+            &email,
+            true,
+            &resource,
+            now,
+            &conn.id
+        )?;
+        exec!(
+            tx.exec(),
+            "INSERT INTO directory_user_emails (user_id, value, type, primary_) VALUES ($1, $2, 'work', $3)",
+            &user_id,
+            &email,
+            true
+        )?;
+        let mut change = crate::revisions::Change::new(
+            &actor,
+            "directory",
+            format!("{email} added at first sign-in"),
+            now,
+        );
+        crate::revisions::sync_directory_user(&mut tx, &mut change, &user_id).await?;
+        let groups =
+            Self::sync_jit_groups(&mut tx, &mut change, &dir, &user_id, &email, &a.groups, now)
+                .await?;
+        audit::append(
+            &mut tx,
+            now,
+            &actor,
+            NewEvent::success("directory.user.created_just_in_time")
+                .target(Target::new("directory_user", &user_id, &email))
+                .details(
+                    json!({ "connection": conn.slug, "subject": a.subject, "groups": groups }),
+                ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some((user_id, email, true)))
+    }
+
+    /// A person created just in time by this connection takes the IdP's
+    /// groups at every sign-in (SCIM-provisioned people are left to SCIM).
+    async fn refresh_jit_groups(&self, conn: &ConnRow, user_id: &str, a: &Asserted) -> Result<()> {
+        #[derive(sqlx::FromRow)]
+        struct U {
+            directory_id: String,
+            email: Option<String>,
+            jit_connection_id: Option<String>,
+        }
+        let Some(u) = fetch_optional!(
+            self.core.db.exec(),
+            U,
+            "SELECT directory_id, email, jit_connection_id FROM directory_users WHERE id = $1",
+            user_id
+        )?
+        else {
+            return Ok(());
+        };
+        if u.jit_connection_id.as_deref() != Some(conn.id.as_str()) {
+            return Ok(());
+        }
+        let now = self.now();
+        let email = u.email.unwrap_or_default();
+        let actor = Actor::system(&format!("just-in-time sign-in ({})", conn.slug));
+        let mut tx = self.core.db.begin().await?;
+        let mut change = crate::revisions::Change::new(
+            &actor,
+            "directory",
+            format!("{email}: groups from the IdP at sign-in"),
+            now,
+        );
+        Self::sync_jit_groups(
+            &mut tx,
+            &mut change,
+            &u.directory_id,
+            user_id,
+            &email,
+            &a.groups,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Makes `user_id`'s groups in directory `dir` exactly the IdP's
+    /// `groups` (by name, case-insensitive; at most 100), creating missing
+    /// groups. Returns the group names.
+    async fn sync_jit_groups(
+        tx: &mut Tx,
+        change: &mut crate::revisions::Change<'_>,
+        dir: &str,
+        user_id: &str,
+        display: &str,
+        groups: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>> {
+        let mut wanted: std::collections::BTreeMap<String, String> =
+            std::collections::BTreeMap::new();
+        for g in groups
+            .iter()
+            .map(|g| g.trim())
+            .filter(|g| !g.is_empty() && g.len() <= 200)
+            .take(100)
+        {
+            wanted
+                .entry(g.to_lowercase())
+                .or_insert_with(|| g.to_owned());
+        }
+        #[derive(sqlx::FromRow)]
+        struct G {
+            id: String,
+            display_name_lower: String,
+        }
+        let current = fetch_all!(
+            tx.exec(),
+            G,
+            "SELECT g.id, g.display_name_lower FROM directory_group_members m \
+             JOIN directory_groups g ON g.id = m.group_id WHERE m.member_id = $1 AND g.directory_id = $2",
+            user_id,
+            dir
+        )?;
+        let have: BTreeSet<String> = current
+            .iter()
+            .map(|g| g.display_name_lower.clone())
+            .collect();
+        for g in current
+            .iter()
+            .filter(|g| !wanted.contains_key(&g.display_name_lower))
+        {
+            exec!(
+                tx.exec(),
+                "DELETE FROM directory_group_members WHERE group_id = $1 AND member_id = $2",
+                &g.id,
+                user_id
+            )?;
+            crate::revisions::sync_directory_group(tx, change, &g.id).await?;
+        }
+        for (lower, name) in wanted.iter().filter(|(l, _)| !have.contains(*l)) {
+            let existing = scalar!(
+                tx.exec(),
+                Option<String>,
+                "SELECT MIN(id) FROM directory_groups WHERE directory_id = $1 AND display_name_lower = $2",
+                dir,
+                lower
+            )?;
+            let gid = match existing {
+                Some(id) => id,
+                None => {
+                    let id = new_id("g");
+                    exec!(
+                        tx.exec(),
+                        "INSERT INTO directory_groups (id, directory_id, display_name, display_name_lower, version, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, 1, $5, $5)",
+                        &id,
+                        dir,
+                        name,
+                        lower,
+                        now
+                    )?;
+                    id
+                }
+            };
+            exec!(
+                tx.exec(),
+                "INSERT INTO directory_group_members (group_id, member_id, display) VALUES ($1, $2, $3)",
+                &gid,
+                user_id,
+                display
+            )?;
+            crate::revisions::sync_directory_group(tx, change, &gid).await?;
+        }
+        Ok(wanted.into_values().collect())
     }
 
     /// The directory person an assertion names: (id, email, active and
@@ -1734,8 +2011,9 @@ struct Checked {
 }
 
 impl Checked {
-    fn audit_details(&self, enabled: bool) -> serde_json::Value {
+    fn audit_details(&self, enabled: bool, jit_people: bool) -> serde_json::Value {
         json!({
+            "jit_people": jit_people,
             "slug": self.slug,
             "kind": self.kind.as_str(),
             "enabled": enabled,

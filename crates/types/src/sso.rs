@@ -102,6 +102,11 @@ pub struct SsoConnectionInput {
     /// The SCIM directory whose users and groups this IdP provisions.
     pub directory_id: Option<String>,
     pub role_mappings: Vec<RoleMapping>,
+    /// People signing in for MCP clients who are not in the directory are
+    /// created there on their first sign-in (just in time), with the IdP's
+    /// groups; for IdPs that do not push SCIM. Off by default.
+    #[serde(default)]
+    pub jit_people: bool,
 }
 
 /// A connection as listed on Settings → Single sign-on.
@@ -129,6 +134,7 @@ pub struct SsoConnectionDetail {
     pub has_client_secret: bool,
     pub saml: SamlSettings,
     pub allow_idp_initiated: bool,
+    pub jit_people: bool,
     pub directory_id: Option<String>,
     pub directory_name: Option<String>,
     pub role_mappings: Vec<RoleMapping>,
