@@ -188,7 +188,14 @@ pub struct OAuthService {
     limits: Arc<limits::Limits>,
     /// Key sets fetched from `private_key_jwt` clients' JWKS URLs.
     jwks_cache: JwksCache,
+    /// When this process last wrote a grant's `last_used_at` (and its
+    /// client's): written at most once a minute per grant, so a busy
+    /// refresh path saves two UPDATEs per token.
+    touched: Arc<std::sync::Mutex<std::collections::HashMap<String, DateTime<Utc>>>>,
 }
+
+/// How stale a `last_used_at` may get (the Clients page shows minutes).
+const TOUCH_EVERY_SECS: i64 = 60;
 
 /// Fetched client key sets by client id, with when they were fetched.
 type JwksCache = Arc<
@@ -237,6 +244,7 @@ impl OAuthService {
             guard,
             limits,
             jwks_cache: Arc::default(),
+            touched: Arc::default(),
         }
     }
 
@@ -2051,6 +2059,23 @@ impl OAuthService {
         Ok(out)
     }
 
+    /// Whether `grant`'s `last_used_at` should be written now (not written
+    /// by this process within [`TOUCH_EVERY_SECS`]); notes it if so.
+    fn due_for_touch(&self, grant: &str, now: DateTime<Utc>) -> bool {
+        let mut map = self.touched.lock().unwrap_or_else(|p| p.into_inner());
+        if map
+            .get(grant)
+            .is_some_and(|t| (now - *t).num_seconds() < TOUCH_EVERY_SECS)
+        {
+            return false;
+        }
+        if map.len() >= limits::MAX_KEYS {
+            map.retain(|_, t| (now - *t).num_seconds() < TOUCH_EVERY_SECS);
+        }
+        map.insert(grant.to_owned(), now);
+        true
+    }
+
     /// Mints an access token and a new refresh token for `grant` in `tx`.
     async fn issue(
         &self,
@@ -2085,7 +2110,9 @@ impl OAuthService {
             now + Duration::days(REFRESH_TTL_DAYS),
         )
         .await?;
-        store::touch(tx, &grant.client_id, &grant.id, now).await?;
+        if self.due_for_touch(&grant.id, now) {
+            store::touch(tx, &grant.client_id, &grant.id, now).await?;
+        }
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
