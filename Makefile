@@ -63,6 +63,11 @@ test:
 	header "setup: scripts/setup.sh"
 	scripts/setup.sh
 	source scripts/env.sh
+	# A one-off build gains nothing from incremental compilation, which
+	# would add ~14 GB of target/debug/incremental (a CI run once failed
+	# with a full disk). Developers may export CARGO_INCREMENTAL=1.
+	export CARGO_INCREMENTAL="$${CARGO_INCREMENTAL:-0}"
+	df -h . | awk 'NR == 2 { print "disk: " $$4 " free of " $$2 " on " $$6 }'
 	header "format: cargo fmt --all --check"
 	cargo fmt --all --check
 	header "lint (server): cargo clippy --workspace --all-targets -- -D warnings"

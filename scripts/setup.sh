@@ -127,8 +127,11 @@ ok "end2end/conformance/: @modelcontextprotocol/conformance $(node -p 'require("
 # --- Python: the SCIM compliance suite ------------------------------------------
 # scim2-tester checks our /scim/v2 against RFC 7643/7644 (make test runs it).
 SCIM_PY_PACKAGES=(scim2-tester==0.5.2 scim2-cli==0.6.0)
-if ! python3 -m pip show scim2-tester 2>/dev/null | grep -q '^Version: 0.5.2$' \
-   || ! python3 -m pip show scim2-cli 2>/dev/null | grep -q '^Version: 0.6.0$'; then
+# pip's output is read whole first: `pip show | grep -q` under pipefail
+# fails whenever grep exits before pip finishes writing (SIGPIPE), which
+# made every run reinstall.
+pip_version() { "$1" -m pip show "$2" 2>/dev/null | sed -n 's/^Version: //p' || true; }
+if [ "$(pip_version python3 scim2-tester)" != 0.5.2 ] || [ "$(pip_version python3 scim2-cli)" != 0.6.0 ]; then
   step "pip install ${SCIM_PY_PACKAGES[*]}"
   python3 -m pip install --quiet --disable-pip-version-check "${SCIM_PY_PACKAGES[@]}"
 fi
@@ -140,7 +143,7 @@ ok "python: ${SCIM_PY_PACKAGES[*]}"
 MCP_PY_VERSION=2.3.0
 MCP_VENV=end2end/.venv
 if [ ! -x "$MCP_VENV/bin/python" ] \
-   || ! "$MCP_VENV/bin/python" -m pip show mcp 2>/dev/null | grep -q "^Version: ${MCP_PY_VERSION}\$"; then
+   || [ "$(pip_version "$MCP_VENV/bin/python" mcp)" != "$MCP_PY_VERSION" ]; then
   step "pip install mcp==${MCP_PY_VERSION} into ${MCP_VENV}"
   [ -x "$MCP_VENV/bin/python" ] || python3 -m venv "$MCP_VENV"
   "$MCP_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "mcp==${MCP_PY_VERSION}"
