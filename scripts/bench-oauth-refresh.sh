@@ -99,20 +99,8 @@ trap cleanup EXIT
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
-# Waits for a line matching the extended regex $2 in file $1 written by
-# process $3; prints the first match.
-wait_for() {
-  local file="$1" re="$2" pid="$3" what="$4" line
-  for _ in $(seq 1 300); do
-    line="$(grep -m 1 -o -E "$re" "$file" || true)"
-    if [ -n "$line" ]; then printf '%s\n' "$line"; return 0; fi
-    kill -0 "$pid" 2>/dev/null || { cat "$file" >&2; die "$what exited"; }
-    sleep 0.1
-  done
-  cat "$file" >&2
-  die "$what did not start within 30 s"
-}
-json() { "$NODE" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=JSON.parse(s)[process.argv[1]];if(v===undefined)process.exit(1);console.log(v)})' "$1"; }
+# shellcheck source=scripts/lib/acme-console.sh
+source scripts/lib/acme-console.sh
 
 redirect="http://127.0.0.1/callback"
 resource="https://mcp.acme.test/bench"
@@ -155,39 +143,7 @@ start_portcullis "$ALL_CPUS" ""
 setup_link="$(wait_for "$portcullis_log" 'http://[0-9.:]+/setup\?token=[^ ]+' "$portcullis_pid" "portcullis serve")"
 
 # Console set-up through its server functions, as the owner's browser would.
-jar="$tmp/owner.cookies"
-console() {
-  local endpoint="$1"; shift
-  local args=() kv status
-  for kv in "$@"; do args+=(--data-urlencode "$kv"); done
-  status="$(curl -sS -o "$tmp/out.json" -w '%{http_code}' -b "$jar" -c "$jar" \
-    -H 'Sec-Fetch-Site: same-origin' "${args[@]}" "$purl/api/console/$endpoint")"
-  case "$status" in
-    200 | 302 | 303) cat "$tmp/out.json" ;;
-    *) cat "$tmp/out.json" >&2; echo >&2; die "POST /api/console/$endpoint: HTTP $status" ;;
-  esac
-}
-console accept_link "token=${setup_link#*token=}" "display_name=Bench Owner" \
-  "password=refresh benchmark owner password" >/dev/null
-dir="$(console directory/directories/create "name=Acme")"
-dir_id="$(json directory_id <<<"$dir")"
-scim_base="$(json base_url <<<"$dir")"
-scim_token="$(json token <<<"$dir")"
-status="$(curl -sS -o "$tmp/out.json" -w '%{http_code}' -X POST "$scim_base/Users" \
-  -H "Authorization: Bearer $scim_token" -H 'Content-Type: application/scim+json' \
-  -d '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"bob@acme.test",
-       "externalId":"bob","active":true,"displayName":"Bob Nobody",
-       "emails":[{"value":"bob@acme.test","type":"work","primary":true}]}')"
-[ "$status" = 201 ] || { cat "$tmp/out.json" >&2; die "SCIM POST /Users: HTTP $status"; }
-"$NODE" end2end/idp/oidc-idp.mjs --redirect-uri "$purl/sso/oidc/acme/callback" \
-  --auto-login bob >"$tmp/idp.log" 2>&1 &
-pids+=($!)
-idp="$(wait_for "$tmp/idp.log" 'listening on http://[0-9.:]+' "${pids[-1]}" "the test IdP" | cut -d' ' -f3)"
-console sso/create "name=Acme IdP" "slug=acme" "kind=oidc" "enabled=on" "domains=acme.test" \
-  "issuer=$idp" "client_id=portcullis" "client_secret=portcullis-e2e-secret" \
-  "directory_id=$dir_id" >/dev/null
-console catalog/servers/create "name=Bench MCP server" "slug=bench" \
-  "resource_url=$resource" >/dev/null
+acme_console "$purl" "$setup_link" "$NODE" "Bench MCP server" bench "$resource"
 
 echo "==> Portcullis: $CONNECTIONS refresh tokens through the code flow (sign-in through the test IdP, consent)"
 "$NODE" end2end/bench/obtain-refresh-tokens.mjs --issuer "$purl" --client-id "$client_id" \

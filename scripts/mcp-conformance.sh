@@ -39,26 +39,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Waits (a condition with a deadline) for a line matching the extended regex
-# $2 in file $1 written by process $3; prints the first match.
-wait_for() {
-  local file="$1" re="$2" pid="$3" what="$4" line
-  for _ in $(seq 1 300); do
-    line="$(grep -m 1 -o -E "$re" "$file" || true)"
-    if [ -n "$line" ]; then printf '%s\n' "$line"; return 0; fi
-    kill -0 "$pid" 2>/dev/null || { cat "$file" >&2; die "$what exited"; }
-    sleep 0.1
-  done
-  cat "$file" >&2
-  die "$what did not start within 30 s"
-}
-json() { "$node22" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=JSON.parse(s)[process.argv[1]];if(v===undefined)process.exit(1);console.log(v)})' "$1"; }
+# shellcheck source=scripts/lib/acme-console.sh
+source scripts/lib/acme-console.sh
 
 # The suite's callback port: a free loopback port (the client registers it).
 cb_port="$("$node22" -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 redirect="http://127.0.0.1:$cb_port/callback"
 resource="https://mcp.acme.test/conformance"
-owner_password="mcp conformance owner password"
 
 # Nothing of the caller's configuration (a public URL, a secret key) leaks in.
 unset "${!PORTCULLIS_@}"
@@ -80,40 +67,7 @@ url="$(wait_for "$tmp/server.log" 'listening on http://[0-9.:]+' "${pids[-1]}" "
 setup_link="$(wait_for "$tmp/server.log" 'http://[0-9.:]+/setup\?token=[^ ]+' "${pids[-1]}" "portcullis serve")"
 
 # Console set-up through its server functions, as the owner's browser would.
-jar="$tmp/owner.cookies"
-console() {
-  local endpoint="$1"; shift
-  local args=() kv status
-  for kv in "$@"; do args+=(--data-urlencode "$kv"); done
-  status="$(curl -sS -o "$tmp/out.json" -w '%{http_code}' -b "$jar" -c "$jar" \
-    -H 'Sec-Fetch-Site: same-origin' "${args[@]}" "$url/api/console/$endpoint")"
-  case "$status" in
-    200 | 302 | 303) cat "$tmp/out.json" ;;
-    *) cat "$tmp/out.json" >&2; echo >&2; die "POST /api/console/$endpoint: HTTP $status" ;;
-  esac
-}
-console accept_link "token=${setup_link#*token=}" "display_name=Conformance Owner" \
-  "password=$owner_password" > /dev/null
-dir="$(console directory/directories/create "name=Acme")"
-dir_id="$(json directory_id <<<"$dir")"
-scim_base="$(json base_url <<<"$dir")"
-scim_token="$(json token <<<"$dir")"
-status="$(curl -sS -o "$tmp/out.json" -w '%{http_code}' -X POST "$scim_base/Users" \
-  -H "Authorization: Bearer $scim_token" -H 'Content-Type: application/scim+json' \
-  -d '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"bob@acme.test",
-       "externalId":"bob","active":true,"displayName":"Bob Nobody",
-       "emails":[{"value":"bob@acme.test","type":"work","primary":true}]}')"
-[ "$status" = 201 ] || { cat "$tmp/out.json" >&2; die "SCIM POST /Users: HTTP $status"; }
-
-"$node22" end2end/idp/oidc-idp.mjs --redirect-uri "$url/sso/oidc/acme/callback" \
-  --auto-login bob > "$tmp/idp.log" 2>&1 &
-pids+=($!)
-idp="$(wait_for "$tmp/idp.log" 'listening on http://[0-9.:]+' "${pids[-1]}" "the test IdP" | cut -d' ' -f3)"
-console sso/create "name=Acme IdP" "slug=acme" "kind=oidc" "enabled=on" "domains=acme.test" \
-  "issuer=$idp" "client_id=portcullis" "client_secret=portcullis-e2e-secret" \
-  "directory_id=$dir_id" > /dev/null
-console catalog/servers/create "name=Conformance MCP server" "slug=conformance" \
-  "resource_url=$resource" > /dev/null
+acme_console "$url" "$setup_link" "$node22" "Conformance MCP server" conformance "$resource"
 
 # The suite, and the browser once it asks for one.
 echo "suite: conformance authorization --url $url --client-id $client_id --resource $resource --port $cb_port"
