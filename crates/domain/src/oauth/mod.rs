@@ -192,7 +192,19 @@ pub struct OAuthService {
     /// client's): written at most once a minute per grant, so a busy
     /// refresh path saves two UPDATEs per token.
     touched: Arc<std::sync::Mutex<std::collections::HashMap<String, DateTime<Utc>>>>,
+    /// Clients as the token endpoint last read them, kept
+    /// [`CLIENT_CACHE_SECS`] (dropped at once when this process changes
+    /// one). Safe to be that stale elsewhere: blocking or removing a client
+    /// also revokes its grants, which every token request reads fresh.
+    clients: ClientCache,
 }
+
+/// Clients by id with when they were read.
+type ClientCache =
+    Arc<std::sync::Mutex<std::collections::HashMap<String, (DateTime<Utc>, Client)>>>;
+
+/// How long the token endpoint reuses a client it read.
+const CLIENT_CACHE_SECS: i64 = 5;
 
 /// How stale a `last_used_at` may get (the Clients page shows minutes).
 const TOUCH_EVERY_SECS: i64 = 60;
@@ -245,6 +257,7 @@ impl OAuthService {
             limits,
             jwks_cache: Arc::default(),
             touched: Arc::default(),
+            clients: Arc::default(),
         }
     }
 
@@ -742,6 +755,7 @@ impl OAuthService {
         )
         .await?;
         tx.commit().await?;
+        self.forget_clients([client_id]);
         Ok(revoked)
     }
 
@@ -943,6 +957,7 @@ impl OAuthService {
             .await?;
         }
         tx.commit().await?;
+        self.forget_clients(due.iter().map(|c| c.id.as_str()));
         Ok(due.len() as u64)
     }
 
@@ -983,6 +998,7 @@ impl OAuthService {
         )
         .await?;
         tx.commit().await?;
+        self.forget_clients(members.iter().map(String::as_str));
         Ok(members.len() as u64)
     }
 
@@ -1180,6 +1196,7 @@ impl OAuthService {
             }
         }
         tx.commit().await?;
+        self.forget_clients([id]);
         Ok(store::find_client(self.core.db.exec(), id)
             .await?
             .ok_or_else(unknown))
@@ -1621,7 +1638,7 @@ impl OAuthService {
             (None, Some(id)) => (id.clone(), auth.client_secret.clone()),
             (None, None) => return fail(ErrorCode::InvalidClient, "the request names no client"),
         };
-        let Some(client) = store::find_client(self.core.db.exec(), &id).await? else {
+        let Some(client) = self.client(&id).await? else {
             return bad();
         };
         let ok = match (client.auth_method, &secret, &client.secret_hash) {
@@ -1692,7 +1709,7 @@ impl OAuthService {
         if auth.client_id.as_ref().is_some_and(|c| *c != id) {
             return bad();
         }
-        let Some(client) = store::find_client(self.core.db.exec(), &id).await? else {
+        let Some(client) = self.client(&id).await? else {
             return bad();
         };
         if client.auth_method != AuthMethod::PrivateKeyJwt {
@@ -1977,11 +1994,19 @@ impl OAuthService {
         let key = self.token_key().await?;
         let now = self.now();
         let hash = hash_secret(token);
-        let Some(row) = store::find_refresh(self.core.db.exec(), &hash).await? else {
-            return fail(ErrorCode::InvalidGrant, "the refresh token is not valid");
-        };
         let mut tx = self.core.db.begin().await?;
-        let Some(grant) = store::find_grant(tx.exec(), &row.grant_id).await? else {
+        // The common case in one statement: an unused token is marked used
+        // (the transaction rolls back on any refusal below that does not
+        // commit, leaving it unused).
+        let rotated = store::rotate_refresh(&mut tx, &hash, now).await?;
+        let (grant_id, expires_at) = match &rotated {
+            Some(r) => r.clone(),
+            None => match store::find_refresh(tx.exec(), &hash).await? {
+                Some(row) => (row.grant_id, row.expires_at),
+                None => return fail(ErrorCode::InvalidGrant, "the refresh token is not valid"),
+            },
+        };
+        let Some(grant) = store::find_grant(tx.exec(), &grant_id).await? else {
             return fail(ErrorCode::InvalidGrant, "the refresh token is not valid");
         };
         if grant.client_id != client.id.0 {
@@ -1990,7 +2015,7 @@ impl OAuthService {
                 "the refresh token was issued to another client",
             );
         }
-        if row.used_at.is_some() || !store::use_refresh(&mut tx, &hash, now).await? {
+        if rotated.is_none() {
             // A rotated token came back: someone holds a copy. End the
             // family (RFC 9700 §4.14.2).
             if store::revoke_grant(&mut tx, &grant.id, "refresh_reused", now).await? {
@@ -2011,7 +2036,7 @@ impl OAuthService {
                 "the refresh token was already used; this authorization is revoked",
             );
         }
-        if row.expires_at <= now || grant.revoked {
+        if expires_at <= now || grant.revoked {
             tx.commit().await?;
             return fail(
                 ErrorCode::InvalidGrant,
@@ -2057,6 +2082,43 @@ impl OAuthService {
             .await?;
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Client `id` for the token endpoint (see [`OAuthService::clients`]).
+    async fn client(&self, id: &str) -> Result<Option<Client>> {
+        let now = self.now();
+        if let Some((at, c)) = self
+            .clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+        {
+            if (now - *at).num_seconds() < CLIENT_CACHE_SECS {
+                return Ok(Some(c.clone()));
+            }
+        }
+        let found = store::find_client(self.core.db.exec(), id).await?;
+        let mut cache = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= limits::MAX_KEYS {
+            cache.clear();
+        }
+        match &found {
+            Some(c) => {
+                cache.insert(id.to_owned(), (now, c.clone()));
+            }
+            None => {
+                cache.remove(id);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Drops clients this process changed from the token endpoint's cache.
+    fn forget_clients<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
+        let mut cache = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        for id in ids {
+            cache.remove(id);
+        }
     }
 
     /// Whether `grant`'s `last_used_at` should be written now (not written

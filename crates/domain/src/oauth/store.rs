@@ -777,14 +777,28 @@ pub async fn find_refresh(ex: Exec<'_>, token_hash: &str) -> Result<Option<Refre
     )?)
 }
 
-/// Marks a refresh token used (rotated); true if this call did.
-pub async fn use_refresh(tx: &mut Tx, token_hash: &str, now: DateTime<Utc>) -> Result<bool> {
-    Ok(exec!(
+/// Rotates a refresh token: marks it used if it was not, in one statement,
+/// and gives its grant and expiry; `None` when it is unknown or was used
+/// before ([`find_refresh`] then tells which).
+pub async fn rotate_refresh(
+    tx: &mut Tx,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(String, DateTime<Utc>)>> {
+    #[derive(sqlx::FromRow)]
+    struct Rotated {
+        grant_id: String,
+        expires_at: DateTime<Utc>,
+    }
+    Ok(fetch_optional!(
         tx.exec(),
-        "UPDATE oauth_refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL",
+        Rotated,
+        "UPDATE oauth_refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
+         RETURNING grant_id, expires_at",
         token_hash,
         now
-    )? == 1)
+    )?
+    .map(|r| (r.grant_id, r.expires_at)))
 }
 
 /// Notes that a client and a grant were used.
