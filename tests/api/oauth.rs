@@ -935,8 +935,11 @@ async fn oauth_registration_approval_and_blocking(db: &TestDb) -> TestResult {
         (400, Some("invalid_client_metadata")),
         "{e}"
     );
-    let (s, reg) = register(&env, &good).await;
+    let mut with_scope = good.clone();
+    with_scope["scope"] = json!("  offline_access   ");
+    let (s, reg) = register(&env, &with_scope).await;
     assert_eq!(s, 201, "{reg}");
+    assert_eq!(reg["scope"], "offline_access", "echoed trimmed");
     let client_id = reg["client_id"].as_str().unwrap().to_owned();
     assert!(reg.get("client_secret").is_none(), "a public client");
 

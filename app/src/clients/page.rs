@@ -571,8 +571,10 @@ fn row(
         }
     });
     view! {
-        <tr class="align-top hover:bg-zinc-50 dark:hover:bg-zinc-800/40" data-testid="client-row" data-status=c.status.clone()>
-            <td class="sticky left-0 max-w-[18rem] bg-white py-3 pr-3 pl-4 dark:bg-zinc-900">
+        <tr class="group align-top hover:bg-zinc-50 dark:hover:bg-zinc-800/40" data-testid="client-row" data-status=c.status.clone()>
+            // The sticky cell has its own background (so scrolled cells do
+            // not show through): it follows the row's hover colour (zinc-800/40 over zinc-900, opaque).
+            <td class="sticky left-0 max-w-[18rem] bg-white py-3 pr-3 pl-4 group-hover:bg-zinc-50 dark:bg-zinc-900 dark:group-hover:bg-[#1e1e21]">
                 <p class="flex items-center gap-1.5">
                     <span class="truncate font-medium" title=c.name.clone() data-testid="client-name">{c.name.clone()}</span>
                     {(!verified).then(|| view! { <span title="The app named itself; nobody verified it."><Badge tone=Tone::Attention label="Unverified"/></span> })}

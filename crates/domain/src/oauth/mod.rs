@@ -698,7 +698,13 @@ impl OAuthService {
         if let Some(s) = software_id {
             out["software_id"] = json!(s);
         }
-        if let Some(s) = &req.scope {
+        // Echoed as a clean space-separated list (some SDKs send " offline_access").
+        let scope = req
+            .scope
+            .as_deref()
+            .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|s| !s.is_empty());
+        if let Some(s) = scope {
             out["scope"] = json!(s);
         }
         Ok(out)
