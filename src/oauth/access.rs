@@ -273,17 +273,6 @@ async fn withdraw(
     let Some(person) = person(&state, &headers).await else {
         return see_other("/oauth/access", &[]);
     };
-    let name = state
-        .services
-        .oauth
-        .my_clients(&person.id)
-        .await
-        .ok()
-        .and_then(|cs| {
-            cs.into_iter()
-                .find(|c| c.client_id == form.client_id)
-                .map(|c| c.client_name)
-        });
     let meta = request_meta(&headers, peer, headers.get("x-request-id"));
     match state
         .services
@@ -291,13 +280,12 @@ async fn withdraw(
         .withdraw_consent(&person, &form.client_id, meta)
         .await
     {
-        Ok(_) | Err(portcullis_domain::Error::NotFound(_)) => {
-            let to = match name {
-                Some(n) => format!("/oauth/access?withdrawn={}", super::urlencode(&n)),
-                None => "/oauth/access".to_owned(),
-            };
-            see_other(&to, &[])
-        }
+        Ok((_, name)) => see_other(
+            &format!("/oauth/access?withdrawn={}", super::urlencode(&name)),
+            &[],
+        ),
+        // Nothing to withdraw (already done, or never allowed).
+        Err(portcullis_domain::Error::NotFound(_)) => see_other("/oauth/access", &[]),
         Err(e) => domain_failure(&e),
     }
 }

@@ -110,6 +110,25 @@ pub struct DirectoryService {
     pub(crate) core: Arc<Core>,
 }
 
+/// Inserts directory `id` named `name` (also used for the directory an SSO
+/// connection makes for its just-in-time people).
+pub(crate) async fn insert_directory(
+    tx: &mut crate::db::Tx,
+    id: &str,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    exec!(
+        tx.exec(),
+        "INSERT INTO directories (id, name, name_lower, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+        id,
+        name,
+        name.to_lowercase(),
+        now
+    )?;
+    Ok(())
+}
+
 impl DirectoryService {
     fn now(&self) -> DateTime<Utc> {
         self.core.clock.now()
@@ -232,14 +251,7 @@ impl DirectoryService {
         let now = self.now();
         let id = new_id("dir");
         let mut tx = self.core.db.begin().await?;
-        exec!(
-            tx.exec(),
-            "INSERT INTO directories (id, name, name_lower, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
-            &id,
-            &name,
-            name.to_lowercase(),
-            now
-        )?;
+        insert_directory(&mut tx, &id, &name, now).await?;
         let (token_id, token) = Self::insert_token(&mut tx, &id, now).await?;
         audit::append(
             &mut tx,

@@ -1592,14 +1592,7 @@ impl SsoService {
                 if taken {
                     name = format!("{name} {}", &id[id.len().saturating_sub(6)..]);
                 }
-                exec!(
-                    tx.exec(),
-                    "INSERT INTO directories (id, name, name_lower, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
-                    &id,
-                    &name,
-                    name.to_lowercase(),
-                    now
-                )?;
+                crate::directory::insert_directory(&mut tx, &id, &name, now).await?;
                 exec!(
                     tx.exec(),
                     "UPDATE sso_connections SET directory_id = $2 WHERE id = $1",

@@ -1033,13 +1033,14 @@ impl OAuthService {
 
     /// The person withdraws everything they allowed `client_id`: the
     /// consents go (the next authorization asks again) and its grants end
-    /// at once. Audited with the person as actor. Returns the grants ended.
+    /// at once. Audited with the person as actor. Returns the grants ended
+    /// and the client's name.
     pub async fn withdraw_consent(
         &self,
         person: &Person,
         client_id: &str,
         meta: RequestMeta,
-    ) -> Result<u64> {
+    ) -> Result<(u64, String)> {
         let now = self.now();
         let mut tx = self.core.db.begin().await?;
         let (consents, grants) =
@@ -1061,7 +1062,7 @@ impl OAuthService {
         )
         .await?;
         tx.commit().await?;
-        Ok(grants)
+        Ok((grants, name))
     }
 
     // ---- authorization ---------------------------------------------------
