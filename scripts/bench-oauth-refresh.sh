@@ -10,12 +10,14 @@
 # with PORTCULLIS_OAUTH_CLIENT_TOKENS_PER_MINUTE=0: no per-client issuance
 # limit (the default, 6,000 tokens per client per minute, would cap the
 # benchmark at 100/s, all the grants being one client's), and with
-# PORTCULLIS_LOG=warn (LOG). Per refresh Portcullis: parses the form, looks
-# the client up, finds the refresh token by its hash, then in one write
-# transaction (SQLite WAL, synchronous=NORMAL) reads the grant (with its
-# person and server), marks the token used, signs an EdDSA access-token JWT
-# (RFC 9068), inserts the new refresh token's hash and notes the last use of
-# the grant and the client.
+# PORTCULLIS_LOG=warn (LOG). Per refresh Portcullis parses the form, takes
+# the client (read at most every 5 s), and queues the rotation; the
+# refreshes queued together share one write transaction on SQLite's writer
+# connection (WAL, synchronous=NORMAL): read every presented token with its
+# grant (person, server), mark the good ones used, insert their successors'
+# hashes (crates/domain/src/oauth/rotation.rs). Each request then signs its
+# EdDSA access-token JWT (RFC 9068). How many refreshes shared a
+# transaction is printed per set-up (from /metrics).
 #
 # Peer: end2end/bench/oidc-provider-bench.mjs (npm oidc-provider 9, an
 # in-memory adapter shaped like its Redis example adapter; its header says
@@ -231,6 +233,20 @@ profile() { # setup
   perf report -i "$tmp/perf.data" --stdio --no-children --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$' | sed "s/ *$//" | head -8
 }
 
+# How Portcullis batched the refreshes of this set-up's rounds (its
+# /metrics since it started: the rotation's transactions and what they held).
+batching() { # setup
+  local m b r o
+  m="$(curl -fsS "$purl/metrics")" || return 0
+  b="$(awk '$1 == "oauth_refresh_batches_total" {print $2}' <<<"$m")"
+  r="$(awk '$1 == "oauth_refresh_batched_total" {print $2}' <<<"$m")"
+  o="$(awk '$1 == "oauth_refresh_one_by_one_total" {print $2}' <<<"$m")"
+  [ -n "$b" ] && [ "$b" -gt 0 ] || return 0
+  awk -v s="$1" -v b="$b" -v r="$r" -v o="${o:-0}" 'BEGIN {
+    printf "batching (%s): %d refreshes rotated in %d transactions (%.1f per transaction), %d one by one\n", s, r, b, r / b, o }' \
+    | tee -a "$tmp/batching"
+}
+
 for setup in $SETUPS; do
   case "$setup" in
     pinned)
@@ -251,6 +267,7 @@ for setup in $SETUPS; do
     run_load "$setup" oidc-provider "$tmp/peer.tokens" "$load_cpus" || break 2
     run_load "$setup" portcullis "$tmp/portcullis.tokens" "$load_cpus" || break 2
   done
+  batching "$setup"
   profile "$setup"
 done
 
@@ -277,6 +294,7 @@ for setup in $SETUPS; do
   done
 done
 echo
+[ ! -f "$tmp/batching" ] || { cat "$tmp/batching"; echo; }
 for setup in $SETUPS; do
   p="$(awk -v s="$setup" '$1 == s && $2 == "portcullis" {print $3}' "$results" | median)"
   o="$(awk -v s="$setup" '$1 == s && $2 == "oidc-provider" {print $3}' "$results" | median)"

@@ -40,7 +40,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 
 /// `GET /metrics`: Prometheus text format (requests by route and status,
 /// latency histogram, database pool, requests refused by the OAuth abuse
-/// limits as `oauth_limit_hits_total{limit=…}`).
+/// limits as `oauth_limit_hits_total{limit=…}`, and the batched refresh
+/// rotation: transactions, tokens rotated in them, refreshes answered one
+/// by one).
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let (size, idle) = state.services.db().pool_stats();
     metrics::gauge!("db_pool_connections").set(f64::from(size));
@@ -48,6 +50,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     for (limit, hits) in state.services.oauth.limits().hits() {
         metrics::counter!("oauth_limit_hits_total", "limit" => limit.as_str()).absolute(hits);
     }
+    let r = state.services.oauth.rotation_stats();
+    metrics::counter!("oauth_refresh_batches_total").absolute(r.batches);
+    metrics::counter!("oauth_refresh_batched_total").absolute(r.rotated);
+    metrics::counter!("oauth_refresh_one_by_one_total").absolute(r.one_by_one);
     (
         [(
             header::CONTENT_TYPE,

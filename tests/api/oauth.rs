@@ -549,23 +549,9 @@ async fn oauth_code_single_use_and_bound(db: &TestDb) -> TestResult {
     .await;
     assert_eq!(e["error"], "invalid_grant", "{s} {e}");
     // Another client.
-    let other = env
-        .srv
-        .running
-        .services
-        .oauth
-        .create_client(
-            &system(),
-            &CreateClient {
-                name: "Other".into(),
-                redirect_uris: vec![REDIRECT.into()],
-                confidential: false,
-                keys: None,
-            },
-        )
-        .await?;
+    let other = public_client(&env, "Other").await;
     let q = authorize(&env, &browser, &env.client_id, RES_A, "", &challenge).await;
-    let (s, e) = exchange(&env, &other.client_id, &q["code"], &verifier).await;
+    let (s, e) = exchange(&env, &other, &q["code"], &verifier).await;
     assert_eq!(
         (s, e["error"].as_str()),
         (400, Some("invalid_grant")),
@@ -1883,24 +1869,10 @@ async fn oauth_abuse_limits(db: &TestDb) -> TestResult {
     // Failed token requests (by another client, within its budget): three
     // are answered, the fourth is refused before anything is checked, even
     // a well-formed one.
-    let other = env
-        .srv
-        .running
-        .services
-        .oauth
-        .create_client(
-            &system(),
-            &CreateClient {
-                name: "Other".into(),
-                redirect_uris: vec![REDIRECT.into()],
-                confidential: false,
-                keys: None,
-            },
-        )
-        .await?;
+    let other = public_client(&env, "Other").await;
     let audits = audits + 1; // the other client's creation
     for _ in 0..3 {
-        let (s, e) = exchange(&env, &other.client_id, "not-a-code", &verifier).await;
+        let (s, e) = exchange(&env, &other, "not-a-code", &verifier).await;
         assert_eq!(
             (s, e["error"].as_str()),
             (400, Some("invalid_grant")),
@@ -2453,7 +2425,207 @@ async fn oauth_just_in_time_people(db: &TestDb) -> TestResult {
     Ok(())
 }
 
+/// One number from the test database.
+async fn count_sql(db: &TestDb, sql: &str) -> i64 {
+    let pool = portcullis_domain::Db::connect(&db.url, &Default::default())
+        .await
+        .unwrap();
+    let n = portcullis_domain::db::count_dyn(pool.exec(), sql, &[])
+        .await
+        .unwrap();
+    pool.close().await;
+    n
+}
+
+/// A new pre-registered public client (redirect [`REDIRECT`]); its id.
+async fn public_client(env: &Env, name: &str) -> String {
+    env.srv
+        .running
+        .services
+        .oauth
+        .create_client(
+            &system(),
+            &CreateClient {
+                name: name.into(),
+                redirect_uris: vec![REDIRECT.into()],
+                confidential: false,
+                keys: None,
+            },
+        )
+        .await
+        .unwrap()
+        .client_id
+}
+
+/// Refreshes that arrive together share a transaction (the batched
+/// rotation); every refusal still gets its exact error, and a refusal that
+/// depends on the request leaves the token usable. A token presented twice
+/// at once is rotated once and its grant revoked, batch or not.
+async fn oauth_refresh_batches_and_refusals(db: &TestDb) -> TestResult {
+    let env = setup(db).await;
+    let browser = env.srv.client();
+    // Eight grants of Alice (consent is remembered after the first).
+    let mut tokens = Vec::new();
+    for _ in 0..8 {
+        let (verifier, challenge) = pkce();
+        let q = authorize(&env, &browser, &env.client_id, RES_A, "", &challenge).await;
+        let (s, tok) = exchange(&env, &env.client_id, &q["code"], &verifier).await;
+        assert_eq!(s, 200, "{tok}");
+        tokens.push(tok["refresh_token"].as_str().unwrap().to_owned());
+    }
+    let other = public_client(&env, "Another client").await;
+
+    // Refusals that depend on the request: exact errors, token unused.
+    let rt = tokens[7].clone();
+    for (form, error, description) in [
+        (
+            vec![("resource", RES_B), ("client_id", env.client_id.as_str())],
+            "invalid_target",
+            "a refresh token is bound to the resource it was issued for",
+        ),
+        (
+            vec![
+                ("scope", "admin:everything"),
+                ("client_id", env.client_id.as_str()),
+            ],
+            "invalid_scope",
+            "a refresh may only narrow the scope",
+        ),
+        (
+            vec![("client_id", other.as_str())],
+            "invalid_grant",
+            "the refresh token was issued to another client",
+        ),
+    ] {
+        let mut f = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt.as_str()),
+        ];
+        f.extend(form);
+        let (s, e, _) = token(&env, &f).await;
+        assert_eq!(s, 400, "{e}");
+        assert_eq!(e["error"], error, "{e}");
+        assert_eq!(e["error_description"], description, "{e}");
+    }
+    assert_eq!(
+        count_sql(
+            db,
+            "SELECT COUNT(*) FROM oauth_refresh_tokens WHERE used_at IS NOT NULL"
+        )
+        .await,
+        0,
+        "no refusal used the token"
+    );
+    let (s, t, _) = token(
+        &env,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt.as_str()),
+            ("resource", RES_A),
+            ("client_id", env.client_id.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "the token still works after the refusals: {t}");
+    tokens[7] = t["refresh_token"].as_str().unwrap().to_owned();
+
+    // All eight at once, the first twice.
+    let mut presented = tokens.clone();
+    presented.push(tokens[0].clone());
+    let mut set = tokio::task::JoinSet::new();
+    for rt in presented {
+        let (url, client_id) = (env.srv.url("/oauth/token"), env.client_id.clone());
+        set.spawn(async move {
+            let res = reqwest::Client::new()
+                .post(url)
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", rt.as_str()),
+                    ("client_id", client_id.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        });
+    }
+    let answers: Vec<(u16, Value)> = set.join_all().await;
+    let ok: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == 200)
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(ok.len(), 8, "{answers:?}");
+    let refused: Vec<&(u16, Value)> = answers.iter().filter(|(s, _)| *s != 200).collect();
+    assert_eq!(refused.len(), 1, "{answers:?}");
+    assert_eq!(refused[0].0, 400);
+    assert_eq!(refused[0].1["error"], "invalid_grant");
+    let mut successors: Vec<&str> = ok
+        .iter()
+        .map(|b| b["refresh_token"].as_str().unwrap())
+        .collect();
+    successors.sort_unstable();
+    successors.dedup();
+    assert_eq!(successors.len(), 8, "every successor is new");
+    let v = verifier_of(&env).await;
+    for b in &ok {
+        let c = portcullis_policy::token::verify_access_token(
+            &v,
+            b["access_token"].as_str().unwrap(),
+            &env.srv.base,
+            RES_A,
+        )?;
+        assert_eq!(c.sub, env.alice);
+        assert_eq!(c.client_id, env.client_id);
+    }
+    // The twice-presented token's grant is revoked: its successor is dead,
+    // the seven others work.
+    assert_eq!(
+        count_sql(
+            db,
+            "SELECT COUNT(*) FROM oauth_grants WHERE revoked_reason = 'refresh_reused'"
+        )
+        .await,
+        1
+    );
+    let mut live = 0;
+    for b in &ok {
+        let (s, _) = refresh(&env, &env.client_id, b["refresh_token"].as_str().unwrap()).await;
+        if s == 200 {
+            live += 1;
+        }
+    }
+    assert_eq!(live, 7);
+    assert_eq!(
+        count_sql(db, "SELECT COUNT(*) FROM oauth_refresh_tokens").await,
+        8 + 1 + 8 + 7,
+        "eight first tokens, one refresh, eight successors, seven more"
+    );
+    assert_eq!(
+        count_sql(
+            db,
+            "SELECT COUNT(*) FROM oauth_refresh_tokens WHERE used_at IS NULL"
+        )
+        .await,
+        7,
+        "the last successor of each live grant (the revoked grant's was used when refused)"
+    );
+    // The counts on /metrics: every 200 was rotated in a batch; each
+    // refusal went the one-request path.
+    let metrics = reqwest::get(env.srv.url("/metrics")).await?.text().await?;
+    for line in [
+        "oauth_refresh_batched_total 16",
+        "oauth_refresh_one_by_one_total 5",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
+    env.srv.stop().await;
+    Ok(())
+}
+
 backend_tests!(
+    oauth_refresh_batches_and_refusals,
     oauth_just_in_time_people,
     oauth_private_key_jwt_clients,
     oauth_my_access,

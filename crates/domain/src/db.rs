@@ -1,4 +1,4 @@
-//! Storage: one connection pool for SQLite or PostgreSQL, chosen by
+//! Storage: a connection pool for SQLite or PostgreSQL, chosen by
 //! `DATABASE_URL`, and the query macros the stores use.
 //!
 //! SQL is written once where both dialects agree (positional `$n`
@@ -10,6 +10,8 @@
 //!   every write transaction starts with `BEGIN IMMEDIATE`, so a
 //!   read-then-write transaction waits for the write lock instead of failing
 //!   with `SQLITE_BUSY` at its first write.
+//! - SQLite write transactions run on one connection of their own (reads
+//!   on a pool), queued first come, first served on a gate.
 //! - Migrations live in `migrations/sqlite` and `migrations/postgres` with the
 //!   same file names and the same constraint names.
 
@@ -40,11 +42,18 @@ pub enum Db {
     Postgres(PgPool, Shared),
 }
 
-/// What the clones of one pool share: the SQLite write gate and the change
-/// signals.
+/// What the clones of one pool share: the SQLite write gate, the SQLite
+/// writer connection and the change signals.
 #[derive(Clone, Debug, Default)]
 pub struct Shared {
     gate: Arc<tokio::sync::Mutex<()>>,
+    /// SQLite: the one connection write transactions run on (a pool of
+    /// one). Every write on the same connection keeps its page cache: a
+    /// connection drops its whole cache when it finds the database changed
+    /// by another connection, which with writes spread over the pool was
+    /// every transaction (the refresh benchmark spent a third of the
+    /// database thread re-reading pages).
+    writer: Option<SqlitePool>,
     signals: Arc<Signals>,
 }
 
@@ -149,6 +158,9 @@ impl Default for DbOptions {
     }
 }
 
+/// How much of a SQLite database file is read through a memory map.
+const SQLITE_MMAP_BYTES: &str = "268435456";
+
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 
@@ -163,14 +175,35 @@ impl Db {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10));
+                .busy_timeout(Duration::from_secs(10))
+                // Temporary tables, sort spills and statement journals in
+                // memory: a multi-row statement in a transaction (the
+                // batched refresh rotation) would otherwise create and
+                // unlink a file.
+                .pragma("temp_store", "memory")
+                // Pages read through a memory map rather than a `pread`
+                // each into every connection's own small cache (writes
+                // still go through the WAL).
+                .pragma("mmap_size", SQLITE_MMAP_BYTES);
             let pool = SqlitePoolOptions::new()
                 .max_connections(opts.max_connections)
+                .acquire_timeout(opts.acquire_timeout)
+                .connect_with(connect.clone())
+                .await
+                .map_err(Error::Unavailable)?;
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
                 .acquire_timeout(opts.acquire_timeout)
                 .connect_with(connect)
                 .await
                 .map_err(Error::Unavailable)?;
-            Ok(Db::Sqlite(pool, Shared::default()))
+            Ok(Db::Sqlite(
+                pool,
+                Shared {
+                    writer: Some(writer),
+                    ..Shared::default()
+                },
+            ))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let connect = PgConnectOptions::from_str(url)
                 .map_err(|e| Error::invalid("DATABASE_URL", e.to_string()))?;
@@ -239,8 +272,9 @@ impl Db {
         match self {
             Db::Sqlite(p, shared) => {
                 let turn = shared.gate.clone().lock_owned().await;
+                let writer = shared.writer.as_ref().unwrap_or(p);
                 Ok(Tx {
-                    inner: TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, turn),
+                    inner: TxInner::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?, turn),
                     signals: shared.signals.clone(),
                     pending: 0,
                 })
@@ -314,7 +348,12 @@ impl Db {
     /// Closes the pool (graceful shutdown, tests).
     pub async fn close(&self) {
         match self {
-            Db::Sqlite(p, _) => p.close().await,
+            Db::Sqlite(p, shared) => {
+                p.close().await;
+                if let Some(w) = &shared.writer {
+                    w.close().await;
+                }
+            }
             Db::Postgres(p, _) => p.close().await,
         }
     }

@@ -26,13 +26,15 @@
 //! - Errors before the client and redirect URI are trusted are shown as a
 //!   page, never redirected (RFC 6749 §4.1.2.1).
 //!
-//! The HTTP side is `src/oauth.rs`; SQL is in [`store`]; typed values and
-//! validation in [`model`].
+//! The HTTP side is `src/oauth/`; SQL is in [`store`]; typed values and
+//! validation in [`model`]; refresh tokens that arrive together rotate in
+//! one transaction ([`rotation`]).
 
 pub mod assertion;
 pub mod cimd;
 pub mod limits;
 pub mod model;
+pub mod rotation;
 pub mod store;
 
 use crate::actor::{Actor, Permission, RequestMeta};
@@ -189,14 +191,40 @@ pub struct OAuthService {
     /// Key sets fetched from `private_key_jwt` clients' JWKS URLs.
     jwks_cache: JwksCache,
     /// When this process last wrote a grant's `last_used_at` (and its
-    /// client's): written at most once a minute per grant, so a busy
-    /// refresh path saves two UPDATEs per token.
-    touched: Arc<std::sync::Mutex<std::collections::HashMap<String, DateTime<Utc>>>>,
+    /// client's).
+    touched: TouchLog,
+    /// Batches refreshes into shared transactions.
+    rotator: rotation::Rotator,
     /// Clients as the token endpoint last read them, kept
     /// [`CLIENT_CACHE_SECS`] (dropped at once when this process changes
     /// one). Safe to be that stale elsewhere: blocking or removing a client
     /// also revokes its grants, which every token request reads fresh.
     clients: ClientCache,
+}
+
+/// When this process last wrote each grant's `last_used_at` (and its
+/// client's): written at most once every [`TOUCH_EVERY_SECS`] per grant, so
+/// a busy refresh path saves two UPDATEs per token.
+#[derive(Clone, Default)]
+pub(crate) struct TouchLog(Arc<std::sync::Mutex<std::collections::HashMap<String, DateTime<Utc>>>>);
+
+impl TouchLog {
+    /// Whether `grant`'s `last_used_at` should be written now (not written
+    /// by this process within [`TOUCH_EVERY_SECS`]); notes it if so.
+    fn due(&self, grant: &str, now: DateTime<Utc>) -> bool {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map
+            .get(grant)
+            .is_some_and(|t| (now - *t).num_seconds() < TOUCH_EVERY_SECS)
+        {
+            return false;
+        }
+        if map.len() >= limits::MAX_KEYS {
+            map.retain(|_, t| (now - *t).num_seconds() < TOUCH_EVERY_SECS);
+        }
+        map.insert(grant.to_owned(), now);
+        true
+    }
 }
 
 /// Clients by id with when they were read.
@@ -256,7 +284,8 @@ impl OAuthService {
             guard,
             limits,
             jwks_cache: Arc::default(),
-            touched: Arc::default(),
+            touched: TouchLog::default(),
+            rotator: rotation::Rotator::default(),
             clients: Arc::default(),
         }
     }
@@ -264,6 +293,11 @@ impl OAuthService {
     /// The abuse limits (hit counts for `/metrics` and the Clients page).
     pub fn limits(&self) -> &limits::Limits {
         &self.limits
+    }
+
+    /// What the batched refresh-token rotation did (for `/metrics`).
+    pub fn rotation_stats(&self) -> rotation::RotationStats {
+        self.rotator.stats()
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -1998,7 +2032,54 @@ impl OAuthService {
         let Some(token) = p.refresh_token.as_deref() else {
             return fail(ErrorCode::InvalidRequest, "refresh_token is missing");
         };
+        let asked = p
+            .scope
+            .as_deref()
+            .map(|s| {
+                Scopes::parse(s)
+                    .map_err(|m| Failure::Protocol(OAuthError::new(ErrorCode::InvalidScope, m)))
+            })
+            .transpose()?;
         let key = self.token_key().await?;
+        let successor = new_secret();
+        let rotated = self
+            .rotator
+            .rotate(
+                &self.core,
+                &self.touched,
+                rotation::Refresh {
+                    presented: hash_secret(token),
+                    successor: hash_secret(&successor),
+                    client_id: client.id.0.clone(),
+                    resource: p.resource.clone(),
+                    scope: asked.clone(),
+                },
+            )
+            .await;
+        if let Some(grant) = rotated {
+            let scope = match asked {
+                Some(s) => s,
+                None => Scopes::parse(&grant.scope).map_err(Error::Internal)?,
+            };
+            return Ok(self.mint(&key, &grant, &scope, public_url, self.now(), successor)?);
+        }
+        self.refresh_one(token, p, client, public_url, &key, asked)
+            .await
+    }
+
+    /// A refresh on its own: every case the batch ([`rotation`]) leaves
+    /// to it, with the exact error for each refusal. A refusal that depends
+    /// on the request (another client's token, another resource, a wider
+    /// scope) leaves the token unused; a reused token revokes its grant.
+    async fn refresh_one(
+        &self,
+        token: &str,
+        p: &TokenParams,
+        client: &Client,
+        public_url: &str,
+        key: &SigningKey,
+        asked: Option<Scopes>,
+    ) -> Result<TokenResponse, Failure> {
         let now = self.now();
         let hash = hash_secret(token);
         let mut tx = self.core.db.begin().await?;
@@ -2062,30 +2143,24 @@ impl OAuthService {
             return fail(ErrorCode::InvalidGrant, "the MCP server is disabled");
         }
         if p.resource.as_deref().is_some_and(|r| r != grant.resource) {
-            tx.commit().await?;
             return fail(
                 ErrorCode::InvalidTarget,
                 "a refresh token is bound to the resource it was issued for",
             );
         }
         let granted = Scopes::parse(&grant.scope).map_err(Error::Internal)?;
-        let scope = match p.scope.as_deref() {
+        let scope = match asked {
             None => granted,
-            Some(s) => {
-                let asked = Scopes::parse(s)
-                    .map_err(|m| Failure::Protocol(OAuthError::new(ErrorCode::InvalidScope, m)))?;
-                if !asked.is_subset(&granted) {
-                    tx.commit().await?;
-                    return fail(
-                        ErrorCode::InvalidScope,
-                        "a refresh may only narrow the scope",
-                    );
-                }
-                asked
+            Some(asked) if asked.is_subset(&granted) => asked,
+            Some(_) => {
+                return fail(
+                    ErrorCode::InvalidScope,
+                    "a refresh may only narrow the scope",
+                )
             }
         };
         let out = self
-            .issue(&mut tx, &key, &grant, &scope, public_url, now)
+            .issue(&mut tx, key, &grant, &scope, public_url, now)
             .await?;
         tx.commit().await?;
         Ok(out)
@@ -2128,23 +2203,6 @@ impl OAuthService {
         }
     }
 
-    /// Whether `grant`'s `last_used_at` should be written now (not written
-    /// by this process within [`TOUCH_EVERY_SECS`]); notes it if so.
-    fn due_for_touch(&self, grant: &str, now: DateTime<Utc>) -> bool {
-        let mut map = self.touched.lock().unwrap_or_else(|p| p.into_inner());
-        if map
-            .get(grant)
-            .is_some_and(|t| (now - *t).num_seconds() < TOUCH_EVERY_SECS)
-        {
-            return false;
-        }
-        if map.len() >= limits::MAX_KEYS {
-            map.retain(|_, t| (now - *t).num_seconds() < TOUCH_EVERY_SECS);
-        }
-        map.insert(grant.to_owned(), now);
-        true
-    }
-
     /// Mints an access token and a new refresh token for `grant` in `tx`.
     async fn issue(
         &self,
@@ -2154,6 +2212,32 @@ impl OAuthService {
         scope: &Scopes,
         public_url: &str,
         now: DateTime<Utc>,
+    ) -> Result<TokenResponse> {
+        let refresh = new_secret();
+        store::insert_refresh(
+            tx,
+            &hash_secret(&refresh),
+            &grant.id,
+            now,
+            now + Duration::days(REFRESH_TTL_DAYS),
+        )
+        .await?;
+        if self.touched.due(&grant.id, now) {
+            store::touch(tx, &grant.client_id, &grant.id, now).await?;
+        }
+        self.mint(key, grant, scope, public_url, now, refresh)
+    }
+
+    /// The token response for `grant`: a signed access token (RFC 9068)
+    /// and `refresh`, the successor refresh token already stored.
+    fn mint(
+        &self,
+        key: &SigningKey,
+        grant: &store::GrantRow,
+        scope: &Scopes,
+        public_url: &str,
+        now: DateTime<Utc>,
+        refresh: String,
     ) -> Result<TokenResponse> {
         let ttl = self.core.settings.access_token_ttl;
         let claims = AccessClaims {
@@ -2170,18 +2254,6 @@ impl OAuthService {
         let access_token = key
             .sign_claims(&claims, ACCESS_TOKEN_TYPE)
             .map_err(internal)?;
-        let refresh = new_secret();
-        store::insert_refresh(
-            tx,
-            &hash_secret(&refresh),
-            &grant.id,
-            now,
-            now + Duration::days(REFRESH_TTL_DAYS),
-        )
-        .await?;
-        if self.due_for_touch(&grant.id, now) {
-            store::touch(tx, &grant.client_id, &grant.id, now).await?;
-        }
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",

@@ -3,7 +3,7 @@
 //! a default.
 
 use super::model::{AuthMethod, Client, ClientId, ClientKind, ClientStatus, Scopes};
-use crate::db::{Exec, Tx};
+use crate::db::{exec_dyn, fetch_all_dyn, Arg, Exec, Tx};
 use crate::error::{Error, Result};
 use crate::{exec, fetch_all, fetch_one, fetch_optional, scalar};
 use chrono::{DateTime, Utc};
@@ -603,10 +603,27 @@ pub struct GrantRow {
     pub person_active: bool,
 }
 
-const SELECT_GRANT: &str = "SELECT g.id, g.client_id, g.person_id, g.server_id, g.resource, g.scope, \
-     g.revoked_at IS NOT NULL AS revoked, s.enabled AS server_enabled, \
-     (u.active AND u.deleted_at IS NULL) AS person_active \
-     FROM oauth_grants g JOIN mcp_servers s ON s.id = g.server_id JOIN directory_users u ON u.id = g.person_id";
+/// The columns of a [`GrantRow`] (`g` the grant, `s` its server, `u` its person).
+macro_rules! grant_columns {
+    () => {
+        "g.id, g.client_id, g.person_id, g.server_id, g.resource, g.scope, \
+         g.revoked_at IS NOT NULL AS revoked, s.enabled AS server_enabled, \
+         (u.active AND u.deleted_at IS NULL) AS person_active"
+    };
+}
+/// The joins [`grant_columns`] reads.
+macro_rules! grant_joins {
+    () => {
+        "JOIN mcp_servers s ON s.id = g.server_id JOIN directory_users u ON u.id = g.person_id"
+    };
+}
+
+const SELECT_GRANT: &str = concat!(
+    "SELECT ",
+    grant_columns!(),
+    " FROM oauth_grants g ",
+    grant_joins!()
+);
 
 pub async fn find_grant(ex: Exec<'_>, id: &str) -> Result<Option<GrantRow>> {
     Ok(fetch_optional!(
@@ -815,6 +832,119 @@ pub async fn touch(tx: &mut Tx, client_id: &str, grant_id: &str, now: DateTime<U
         client_id,
         now
     )?;
+    Ok(())
+}
+
+// ---- batched rotation (see `super::rotation`) ------------------------------
+//
+// These statements take a run-time number of values (`IN ($2, $3, …)`,
+// several `VALUES` rows): a batch is one statement whatever its size.
+
+/// `$first, $first+1, …` for `n` values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A presented refresh token as stored, with its grant.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RefreshCandidate {
+    pub token_hash: String,
+    pub expires_at: DateTime<Utc>,
+    pub used: bool,
+    #[sqlx(flatten)]
+    pub grant: GrantRow,
+}
+
+/// The stored refresh tokens among `hashes`, each with its grant.
+pub async fn refresh_candidates(tx: &mut Tx, hashes: &[&str]) -> Result<Vec<RefreshCandidate>> {
+    let sql = format!(
+        concat!(
+            "SELECT r.token_hash, r.expires_at, r.used_at IS NOT NULL AS used, ",
+            grant_columns!(),
+            " FROM oauth_refresh_tokens r JOIN oauth_grants g ON g.id = r.grant_id ",
+            grant_joins!(),
+            " WHERE r.token_hash IN ({})"
+        ),
+        placeholders(1, hashes.len())
+    );
+    let args: Vec<Arg> = hashes.iter().map(|h| Arg::Text((*h).to_owned())).collect();
+    Ok(fetch_all_dyn(tx.exec(), &sql, &args).await?)
+}
+
+/// Marks the unused tokens among `hashes` used; returns the hashes this
+/// statement marked (a token another transaction used first is not among
+/// them).
+pub async fn use_refresh_batch(
+    tx: &mut Tx,
+    hashes: &[&str],
+    now: DateTime<Utc>,
+) -> Result<Vec<String>> {
+    #[derive(sqlx::FromRow)]
+    struct Used {
+        token_hash: String,
+    }
+    let sql = format!(
+        "UPDATE oauth_refresh_tokens SET used_at = $1 WHERE used_at IS NULL AND token_hash IN ({}) \
+         RETURNING token_hash",
+        placeholders(2, hashes.len())
+    );
+    let mut args = vec![Arg::Time(now)];
+    args.extend(hashes.iter().map(|h| Arg::Text((*h).to_owned())));
+    Ok(fetch_all_dyn::<Used>(tx.exec(), &sql, &args)
+        .await?
+        .into_iter()
+        .map(|u| u.token_hash)
+        .collect())
+}
+
+/// Inserts new refresh tokens, `(token_hash, grant_id)` each, in one statement.
+pub async fn insert_refresh_batch(
+    tx: &mut Tx,
+    tokens: &[(String, String)],
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> Result<()> {
+    if tokens.is_empty() {
+        return Ok(());
+    }
+    let rows = (0..tokens.len())
+        .map(|i| format!("(${}, ${}, $1, $2)", 3 + 2 * i, 4 + 2 * i))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "INSERT INTO oauth_refresh_tokens (token_hash, grant_id, created_at, expires_at) VALUES {rows}"
+    );
+    let mut args = vec![Arg::Time(now), Arg::Time(expires)];
+    for (hash, grant) in tokens {
+        args.push(Arg::Text(hash.clone()));
+        args.push(Arg::Text(grant.clone()));
+    }
+    exec_dyn(tx.exec(), &sql, &args).await?;
+    Ok(())
+}
+
+/// Notes that grants and clients were used (one statement per table).
+pub async fn touch_batch(
+    tx: &mut Tx,
+    grant_ids: &[&str],
+    client_ids: &[&str],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    for (table, ids) in [("oauth_grants", grant_ids), ("oauth_clients", client_ids)] {
+        if ids.is_empty() {
+            continue;
+        }
+        let sql = format!(
+            "UPDATE {table} SET last_used_at = $1 WHERE id IN ({})",
+            placeholders(2, ids.len())
+        );
+        let mut args = vec![Arg::Time(now)];
+        args.extend(ids.iter().map(|id| Arg::Text((*id).to_owned())));
+        exec_dyn(tx.exec(), &sql, &args).await?;
+    }
     Ok(())
 }
 
