@@ -2056,11 +2056,7 @@ impl OAuthService {
                 },
             )
             .await;
-        if let Some(grant) = rotated {
-            let scope = match asked {
-                Some(s) => s,
-                None => Scopes::parse(&grant.scope).map_err(Error::Internal)?,
-            };
+        if let Some((grant, scope)) = rotated {
             return Ok(self.mint(&key, &grant, &scope, public_url, self.now(), successor)?);
         }
         self.refresh_one(token, p, client, public_url, &key, asked)
@@ -2124,39 +2120,19 @@ impl OAuthService {
                 "the refresh token was already used; this authorization is revoked",
             );
         }
-        if expires_at <= now || grant.revoked {
-            tx.commit().await?;
-            return fail(
-                ErrorCode::InvalidGrant,
-                "the refresh token expired or was revoked",
-            );
-        }
-        if !grant.person_active {
-            tx.commit().await?;
-            return fail(
-                ErrorCode::InvalidGrant,
-                "the person's account is not active",
-            );
-        }
-        if !grant.server_enabled {
-            tx.commit().await?;
-            return fail(ErrorCode::InvalidGrant, "the MCP server is disabled");
-        }
-        if p.resource.as_deref().is_some_and(|r| r != grant.resource) {
-            return fail(
-                ErrorCode::InvalidTarget,
-                "a refresh token is bound to the resource it was issued for",
-            );
-        }
-        let granted = Scopes::parse(&grant.scope).map_err(Error::Internal)?;
-        let scope = match asked {
-            None => granted,
-            Some(asked) if asked.is_subset(&granted) => asked,
-            Some(_) => {
-                return fail(
-                    ErrorCode::InvalidScope,
-                    "a refresh may only narrow the scope",
-                )
+        let scope = match rotation::admit(
+            &grant,
+            expires_at,
+            now,
+            p.resource.as_deref(),
+            asked.as_ref(),
+        )? {
+            Ok(scope) => scope,
+            Err(refusal) => {
+                if !refusal.keeps_token {
+                    tx.commit().await?;
+                }
+                return fail(refusal.code, refusal.message);
             }
         };
         let out = self

@@ -32,11 +32,11 @@
 //! the runtime's threads): the batch returns the grant the token was minted
 //! for once the successor is committed.
 
-use super::model::Scopes;
+use super::model::{ErrorCode, Scopes};
 use super::store::{self, GrantRow};
 use super::REFRESH_TTL_DAYS;
 use crate::Core;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
@@ -59,10 +59,71 @@ pub(super) struct Refresh {
     pub scope: Option<Scopes>,
 }
 
+/// Why a refresh is refused (after the client and reuse checks).
+pub(super) struct Refusal {
+    pub code: ErrorCode,
+    pub message: &'static str,
+    /// The refusal depends on the request, not on the token: the token
+    /// stays unused.
+    pub keeps_token: bool,
+}
+
+/// The rules a refresh of `grant` must pass, for the batch and the
+/// one-request path alike: the scope to issue, or why not.
+pub(super) fn admit(
+    grant: &GrantRow,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    resource: Option<&str>,
+    asked: Option<&Scopes>,
+) -> crate::Result<Result<Scopes, Refusal>> {
+    let refuse = |code, message, keeps_token| {
+        Ok(Err(Refusal {
+            code,
+            message,
+            keeps_token,
+        }))
+    };
+    if expires_at <= now || grant.revoked {
+        return refuse(
+            ErrorCode::InvalidGrant,
+            "the refresh token expired or was revoked",
+            false,
+        );
+    }
+    if !grant.person_active {
+        return refuse(
+            ErrorCode::InvalidGrant,
+            "the person's account is not active",
+            false,
+        );
+    }
+    if !grant.server_enabled {
+        return refuse(ErrorCode::InvalidGrant, "the MCP server is disabled", false);
+    }
+    if resource.is_some_and(|r| r != grant.resource) {
+        return refuse(
+            ErrorCode::InvalidTarget,
+            "a refresh token is bound to the resource it was issued for",
+            true,
+        );
+    }
+    let granted = Scopes::parse(&grant.scope).map_err(crate::Error::Internal)?;
+    match asked {
+        None => Ok(Ok(granted)),
+        Some(asked) if asked.is_subset(&granted) => Ok(Ok(asked.clone())),
+        Some(_) => refuse(
+            ErrorCode::InvalidScope,
+            "a refresh may only narrow the scope",
+            true,
+        ),
+    }
+}
+
 /// A refresh waiting for its batch.
 struct Job {
     refresh: Refresh,
-    reply: oneshot::Sender<Option<GrantRow>>,
+    reply: oneshot::Sender<Option<(GrantRow, Scopes)>>,
 }
 
 /// Queues refreshes for the batch task (started on first use, on the
@@ -94,14 +155,14 @@ pub struct RotationStats {
 
 impl Rotator {
     /// Rotates `refresh.presented` into `refresh.successor` if it is the
-    /// common case; the grant on success, `None` when the caller must take
-    /// the one-request path.
+    /// common case; the grant and the scope to issue on success, `None`
+    /// when the caller must take the one-request path.
     pub async fn rotate(
         &self,
         core: &Arc<Core>,
         touch: &super::TouchLog,
         refresh: Refresh,
-    ) -> Option<GrantRow> {
+    ) -> Option<(GrantRow, Scopes)> {
         let queue = self.queue.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             tokio::spawn(run(core.clone(), touch.clone(), self.stats.clone(), rx));
@@ -136,7 +197,7 @@ async fn run(
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let batch = std::mem::take(&mut jobs);
-        let mut rotated = match rotate_batch(&core, &touch, &batch).await {
+        let rotated = match rotate_batch(&core, &touch, &batch).await {
             Ok(r) => {
                 stats.batches.fetch_add(1, Ordering::Relaxed);
                 let n = r.iter().flatten().count() as u64;
@@ -150,19 +211,19 @@ async fn run(
                 vec![None; batch.len()]
             }
         };
-        for (job, grant) in batch.into_iter().zip(rotated.drain(..)) {
+        for (job, grant) in batch.into_iter().zip(rotated) {
             let _ = job.reply.send(grant);
         }
     }
 }
 
-/// One transaction for `jobs`; for each job the grant if its token was
-/// rotated.
+/// One transaction for `jobs`; for each job the grant and scope if its
+/// token was rotated.
 async fn rotate_batch(
     core: &Core,
     touch: &super::TouchLog,
     jobs: &[Job],
-) -> crate::Result<Vec<Option<GrantRow>>> {
+) -> crate::Result<Vec<Option<(GrantRow, Scopes)>>> {
     let now = core.clock.now();
     let mut tx = core.db.begin().await?;
     let jobs: Vec<&Refresh> = jobs.iter().map(|j| &j.refresh).collect();
@@ -173,28 +234,29 @@ async fn rotate_batch(
     // The jobs whose token may be rotated here (a token presented twice
     // in one batch only the first time: the second is a reuse).
     let mut seen = std::collections::HashSet::new();
-    let good: Vec<Option<&store::RefreshCandidate>> = jobs
+    let good: Vec<Option<(&store::RefreshCandidate, Scopes)>> = jobs
         .iter()
         .map(|j| {
-            let c = by_hash.get(j.presented.as_str())?;
-            let g = &c.grant;
-            let fits = !c.used
-                && c.expires_at > now
-                && !g.revoked
-                && g.person_active
-                && g.server_enabled
-                && g.client_id == j.client_id
-                && j.resource.as_deref().is_none_or(|r| r == g.resource)
-                && j.scope.as_ref().is_none_or(|asked| {
-                    Scopes::parse(&g.scope).is_ok_and(|granted| asked.is_subset(&granted))
-                });
-            (fits && seen.insert(j.presented.as_str())).then_some(*c)
+            let c = *by_hash.get(j.presented.as_str())?;
+            if c.used || c.grant.client_id != j.client_id {
+                return None;
+            }
+            let scope = admit(
+                &c.grant,
+                c.expires_at,
+                now,
+                j.resource.as_deref(),
+                j.scope.as_ref(),
+            )
+            .ok()?
+            .ok()?;
+            seen.insert(j.presented.as_str()).then_some((c, scope))
         })
         .collect();
     let wanted: Vec<&str> = good
         .iter()
         .flatten()
-        .map(|c| c.token_hash.as_str())
+        .map(|(c, _)| c.token_hash.as_str())
         .collect();
     if wanted.is_empty() {
         return Ok(vec![None; jobs.len()]);
@@ -203,17 +265,15 @@ async fn rotate_batch(
         .await?
         .into_iter()
         .collect();
-    let out: Vec<Option<GrantRow>> = good
-        .iter()
-        .map(|c| {
-            c.filter(|c| used.contains(&c.token_hash))
-                .map(|c| c.grant.clone())
-        })
+    let out: Vec<Option<(GrantRow, Scopes)>> = good
+        .into_iter()
+        .map(|g| g.filter(|(c, _)| used.contains(&c.token_hash)))
+        .map(|g| g.map(|(c, scope)| (c.grant.clone(), scope)))
         .collect();
     let successors: Vec<(String, String)> = jobs
         .iter()
         .zip(&out)
-        .filter_map(|(j, g)| Some((j.successor.clone(), g.as_ref()?.id.clone())))
+        .filter_map(|(j, g)| Some((j.successor.clone(), g.as_ref()?.0.id.clone())))
         .collect();
     store::insert_refresh_batch(
         &mut tx,
@@ -225,6 +285,7 @@ async fn rotate_batch(
     let due: Vec<&GrantRow> = out
         .iter()
         .flatten()
+        .map(|(g, _)| g)
         .filter(|g| touch.due(&g.id, now))
         .collect();
     if !due.is_empty() {
