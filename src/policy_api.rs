@@ -7,7 +7,10 @@
 //!   Used` and the signed delta instead of the whole bundle (RFC 3229).
 //! - `POST /api/v1/gateway/status`: what the gateway enforces and its last
 //!   error.
-//! - `POST /api/v1/decisions`: a batch of decisions → audit events.
+//! - `POST /api/v1/decisions`: a batch of decisions → audit events (each
+//!   decision id once).
+//! - `POST /api/v1/tools/changed`: a tool whose live definition a gateway
+//!   saw differ from the approved one → quarantined for review.
 //! - `GET /.well-known/jwks.json`: the keys bundles are signed with.
 //!
 //! Thin adapter over [`portcullis_domain::publish`] and
@@ -28,6 +31,7 @@ use axum::Router;
 use portcullis_domain::gateways::{DecisionBatch, GatewayIdentity, StatusReport};
 use portcullis_domain::publish::{Published, SignedDelta, DELTA_IM};
 use portcullis_domain::Error;
+use portcullis_types::gateway_api::ChangedToolReport;
 use serde_json::json;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -50,6 +54,7 @@ pub struct ApiState(Arc<ApiInner>);
 
 pub struct ApiInner {
     gateways: portcullis_domain::gateways::GatewayService,
+    catalog: portcullis_domain::catalog::CatalogService,
     publisher: portcullis_domain::publish::PolicyPublisher,
     stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -68,6 +73,7 @@ impl ApiState {
     ) -> Self {
         ApiState(Arc::new(ApiInner {
             gateways: services.gateways.clone(),
+            catalog: services.catalog.clone(),
             publisher: services.publisher.clone(),
             stopping,
         }))
@@ -344,6 +350,7 @@ pub fn router(state: &AppState, max_body_bytes: usize) -> Router {
         .route("/api/v1/policy", get(policy))
         .route("/api/v1/gateway/status", post(status))
         .route("/api/v1/decisions", post(decisions))
+        .route("/api/v1/tools/changed", post(tool_changed))
         .route("/.well-known/jwks.json", get(jwks))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             max_body_bytes,
@@ -413,6 +420,13 @@ fn domain_error(e: Error) -> Response {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             res
         }
+        Error::Forbidden(message) => problem(StatusCode::FORBIDDEN, "forbidden", &message, None),
+        Error::NotFound(what) => problem(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("no such {what}"),
+            None,
+        ),
         other => {
             tracing::error!(error = %other, "policy API error");
             problem(
@@ -744,7 +758,51 @@ async fn decisions(
         .record_decisions(&gateway, meta, &batch)
         .await
     {
-        Ok(n) => json_response(StatusCode::ACCEPTED, json!({ "accepted": n })),
+        Ok(recorded) => json_response(
+            StatusCode::ACCEPTED,
+            json!({
+                "accepted": batch.decisions.len(),
+                "duplicates": batch.decisions.len() - recorded,
+            }),
+        ),
+        Err(e) => domain_error(e),
+    }
+}
+
+/// `POST /api/v1/tools/changed`: a gateway saw a tool whose live
+/// definition is not the approved one; the console quarantines it for
+/// review.
+async fn tool_changed(
+    State(state): State<ApiState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (gateway, report): (_, ChangedToolReport) = match authed_json(&state, &headers, &body).await
+    {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let tool = match portcullis_discovery::mcp::parse_tool(&report.definition) {
+        Ok(t) => t,
+        Err(why) => {
+            return domain_error(Error::invalid(
+                "definition",
+                format!("not an MCP tool: {why}"),
+            ))
+        }
+    };
+    let meta = crate::http::session::request_meta(&headers, peer, headers.get("x-request-id"));
+    match state
+        .0
+        .catalog
+        .report_changed_tool(&gateway.actor(meta), &report.server, &tool)
+        .await
+    {
+        Ok(revision) => json_response(
+            StatusCode::OK,
+            json!({ "quarantined": revision.is_some(), "revision": revision }),
+        ),
         Err(e) => domain_error(e),
     }
 }

@@ -14,6 +14,7 @@ mod audit;
 mod catalog;
 mod console;
 mod directory;
+mod gateway;
 mod gateways_console;
 mod oauth;
 mod ops;

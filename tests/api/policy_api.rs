@@ -564,6 +564,53 @@ async fn policy_api_status_and_decisions(db: &TestDb) -> TestResult {
         before + 2,
         "nothing written"
     );
+
+    // Decisions with ids: a batch sent again (its answer was lost) and an
+    // id repeated inside one batch are recorded once; another gateway's
+    // records with the same ids are its own.
+    let with_ids = json!({ "decisions": [
+        { "id": "d-1", "at": "2026-11-26T10:00:05Z", "user": "usr_alice", "server": "srv_github",
+          "tool": "search_code", "allowed": true, "revision": rev },
+        { "id": "d-2", "at": "2026-11-26T10:00:06Z", "user": "usr_alice", "server": "srv_github",
+          "tool": "search_code", "allowed": true, "revision": rev },
+        { "id": "d-2", "at": "2026-11-26T10:00:06Z", "user": "usr_alice", "server": "srv_github",
+          "tool": "search_code", "allowed": true, "revision": rev }
+    ]});
+    for expected_duplicates in [1, 3] {
+        let res = client
+            .post(srv.url("/api/v1/decisions"))
+            .bearer_auth(&token)
+            .json(&with_ids)
+            .send()
+            .await?;
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+        assert_eq!(
+            res.json::<Value>().await?,
+            json!({ "accepted": 3, "duplicates": expected_duplicates })
+        );
+    }
+    let decisions_now = || async { audit_rows(&srv.db.url, "gateway.decision").await.len() };
+    assert_eq!(decisions_now().await, 4);
+    let (_, other) = gateway(svc, "edge-2").await;
+    let res = client
+        .post(srv.url("/api/v1/decisions"))
+        .bearer_auth(&other)
+        .json(&with_ids)
+        .send()
+        .await?;
+    assert_eq!(res.json::<Value>().await?["duplicates"], 1);
+    assert_eq!(decisions_now().await, 6);
+    let res = client
+        .post(srv.url("/api/v1/decisions"))
+        .bearer_auth(&token)
+        .json(
+            &json!({ "decisions": [{ "id": "", "at": "2026-11-26T10:00:05Z", "user": "u",
+            "server": "s", "tool": "t", "allowed": true, "revision": rev }] }),
+        )
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(res.json::<Value>().await?["field"], "decisions[0].id");
     srv.stop().await;
     Ok(())
 }

@@ -715,6 +715,14 @@ fn schema(
     }
 }
 
+/// Reads one tool as a server lists it (an MCP `Tool` object) with the
+/// default limits, as discovery does: how a gateway hashes the live
+/// definitions it relays, and how the console reads a tool a gateway
+/// reports. The error says why it is not a valid tool.
+pub fn parse_tool(raw: &Value) -> Result<DiscoveredTool, String> {
+    validate_tool(raw, &DiscoveryLimits::default())
+}
+
 /// Checks one listed tool; the error is the reason it is rejected.
 fn validate_tool(raw: &Value, limits: &DiscoveryLimits) -> Result<DiscoveredTool, String> {
     let object = raw.as_object().ok_or("not a JSON object")?;

@@ -2,7 +2,8 @@
 //! (`rmcp`) behind its streamable HTTP transport, served by axum on
 //! `127.0.0.1` at a free port. It lists the tools it was given, `page_size`
 //! per `tools/list` page (the cursor is the offset), the tool set can be
-//! swapped while it runs ([`TestServer::set_tools`]), it can require a bearer
+//! swapped while it runs ([`TestServer::set_tools`]), a call of a listed tool
+//! answers `called <name> with <arguments>`, it can require a bearer
 //! token, and it stops when the [`TestServer`] is dropped.
 //!
 //! This is test support: it panics when it cannot bind a port.
@@ -16,7 +17,8 @@ use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use rmcp::model::{
-    Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -238,6 +240,33 @@ impl ServerHandler for Handler {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("portcullis-test-server", "1.2.3"))
+    }
+
+    /// Calls of a listed tool answer `called <name> with <arguments>`
+    /// (arguments as compact JSON); other names are unknown.
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let known = self
+            .tools
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|t| t.name == request.name);
+        if !known {
+            return Err(ErrorData::invalid_params(
+                format!("unknown tool {}", request.name),
+                None,
+            ));
+        }
+        let args = Value::Object(request.arguments.unwrap_or_default());
+        Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+            "called {} with {args}",
+            request.name
+        ))])
+        .into())
     }
 
     async fn list_tools(

@@ -327,6 +327,21 @@ fn to_json_text<T: serde::Serialize>(v: &T) -> Result<String> {
 /// Ends a catalog change: syncs the server's policy facts (a new revision
 /// when the policy changed), appends `event` with that revision added to its
 /// details, and commits. Returns the revision, if one was made.
+/// Quarantines an approved tool whose definition changed, keeping the new
+/// definition pending review (discovery and gateway reports alike).
+async fn quarantine_changed(tx: &mut Tx, id: &str, p: &Pinned, now: DateTime<Utc>) -> Result<()> {
+    exec!(
+        tx.exec(),
+        "UPDATE mcp_tools SET status = 'quarantined', quarantine_reason = 'changed', pending_definition = $2, \
+         pending_hash = $3, last_seen_at = $4 WHERE id = $1",
+        id,
+        &p.definition,
+        &p.hash,
+        now
+    )?;
+    Ok(())
+}
+
 async fn finish(
     mut tx: Tx,
     actor: &Actor,
@@ -805,15 +820,7 @@ impl CatalogService {
                     if e.pending_hash.as_deref() != Some(p.hash.as_str())
                         || e.status != "quarantined"
                     {
-                        exec!(
-                            tx.exec(),
-                            "UPDATE mcp_tools SET status = 'quarantined', quarantine_reason = 'changed', pending_definition = $2, \
-                             pending_hash = $3, last_seen_at = $4 WHERE id = $1",
-                            &e.id,
-                            &p.definition,
-                            &p.hash,
-                            now
-                        )?;
+                        quarantine_changed(&mut tx, &e.id, &p, now).await?;
                     }
                     report.quarantined.push(p.name.clone());
                 }
@@ -856,6 +863,112 @@ impl CatalogService {
         )
         .await?;
         Ok(report)
+    }
+
+    /// A gateway saw `tool` listed by `server_id` with a definition that is
+    /// not the approved one (a "rug pull" caught at the edge): the tool is
+    /// quarantined with the live definition pending review, exactly as a
+    /// discovery that found the change would, and the next revision hides it
+    /// on every gateway. A definition equal to the approved (or already
+    /// pending) one changes nothing. A gateway that names the servers it
+    /// fronts may report only those. Returns the revision made, if any.
+    /// Audited as `catalog.tool.changed` with the gateway as actor.
+    pub async fn report_changed_tool(
+        &self,
+        actor: &Actor,
+        server_id: &str,
+        tool: &DiscoveredTool,
+    ) -> Result<Option<i64>> {
+        let gateway_id = match (actor.kind, actor.id.as_deref()) {
+            (portcullis_types::ActorType::Gateway, Some(id)) => id.to_owned(),
+            _ => {
+                return Err(Error::Forbidden(
+                    "only gateways report changed tools".to_owned(),
+                ))
+            }
+        };
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: String,
+            definition_hash: String,
+            status: String,
+            pending_hash: Option<String>,
+            server_name: String,
+            slug: String,
+        }
+        let now = self.now();
+        let mut tx = self.core.db.begin().await?;
+        let fronted = scalar!(
+            tx.exec(),
+            i64,
+            "SELECT COUNT(*) FROM gateway_servers WHERE gateway_id = $1",
+            &gateway_id
+        )?;
+        let fronts_this = scalar!(
+            tx.exec(),
+            i64,
+            "SELECT COUNT(*) FROM gateway_servers WHERE gateway_id = $1 AND server_id = $2",
+            &gateway_id,
+            server_id
+        )?;
+        if fronted > 0 && fronts_this == 0 {
+            return Err(Error::Forbidden(
+                "this gateway does not front that server".to_owned(),
+            ));
+        }
+        let row = fetch_optional!(
+            tx.exec(),
+            Row,
+            "SELECT t.id, t.definition_hash, t.status, t.pending_hash, s.name AS server_name, s.slug \
+             FROM mcp_tools t JOIN mcp_servers s ON s.id = t.server_id WHERE t.server_id = $1 AND t.name = $2",
+            server_id,
+            &tool.name
+        )?
+        .ok_or(Error::NotFound("tool"))?;
+        let p = pin(tool);
+        if row.definition_hash == p.hash
+            || (row.status == "quarantined" && row.pending_hash.as_deref() == Some(p.hash.as_str()))
+        {
+            return Ok(None);
+        }
+        if row.status == "quarantined" && row.pending_hash.is_none() {
+            // New and never approved: nothing pinned; keep the latest.
+            exec!(
+                tx.exec(),
+                "UPDATE mcp_tools SET title = $2, description = $3, definition = $4, definition_hash = $5, last_seen_at = $6 WHERE id = $1",
+                &row.id,
+                p.title.as_deref(),
+                &p.description,
+                &p.definition,
+                &p.hash,
+                now
+            )?;
+        } else {
+            quarantine_changed(&mut tx, &row.id, &p, now).await?;
+        }
+        finish(
+            tx,
+            actor,
+            server_id,
+            format!(
+                "{} on {} changed upstream (seen by {})",
+                tool.name, row.slug, actor.display
+            ),
+            now,
+            NewEvent::success("catalog.tool.changed")
+                .target(Target::new(
+                    "mcp_tool",
+                    &row.id,
+                    format!("{} on {}", tool.name, row.server_name),
+                ))
+                .details(json!({
+                    "server": server_id,
+                    "tool": tool.name,
+                    "approved_hash": row.definition_hash,
+                    "live_hash": p.hash,
+                })),
+        )
+        .await
     }
 
     /// Adds a tool by hand (for servers the console cannot reach); approved

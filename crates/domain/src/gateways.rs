@@ -26,8 +26,7 @@ use portcullis_types::{
     FieldError, GatewayCreated, GatewayInput, GatewayServer, GatewayState, GatewaySummary,
     GatewaysView, Outcome,
 };
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -37,6 +36,10 @@ pub const STALE_AFTER: chrono::Duration = chrono::Duration::minutes(5);
 
 /// The most decisions one batch may carry.
 pub const MAX_DECISIONS: usize = 500;
+
+/// How long a decision id is remembered: a gateway resending a batch later
+/// than this records it again.
+const DECISION_ID_RETENTION: chrono::Duration = chrono::Duration::days(7);
 
 /// How long a remembered credential is trusted without asking the database.
 const CREDENTIAL_TTL: Duration = Duration::from_secs(60);
@@ -55,84 +58,9 @@ impl GatewayIdentity {
     }
 }
 
-/// `POST /api/v1/gateway/status`.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StatusReport {
-    /// The revision the gateway enforces (none yet: `null`).
-    pub active_revision: Option<i64>,
-    /// Its last successful fetch.
-    #[serde(default)]
-    pub last_fetch_at: Option<DateTime<Utc>>,
-    /// Its last error (fetch, verification, activation), `null` when fine.
-    #[serde(default)]
-    pub last_error: Option<String>,
-    /// Software name and version.
-    #[serde(default)]
-    pub software: Option<String>,
-}
-
-/// One decision a gateway made.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DecisionReport {
-    /// When, by the gateway's clock.
-    pub at: DateTime<Utc>,
-    /// Principal id (or email) the request was for.
-    pub user: String,
-    /// OAuth client id of the MCP client, if known.
-    #[serde(default)]
-    pub client: Option<String>,
-    /// Server id as in the bundle.
-    pub server: String,
-    pub tool: String,
-    pub allowed: bool,
-    /// The evaluator's reason code (`allowed`, `no_grant`, …).
-    #[serde(default)]
-    pub reason: Option<String>,
-    /// The rule that decided, if any.
-    #[serde(default)]
-    pub rule: Option<String>,
-    pub revision: i64,
-    /// The tool call's arguments; stored masked.
-    #[serde(default)]
-    pub arguments: Option<Value>,
-}
-
-/// `POST /api/v1/decisions`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DecisionBatch {
-    pub decisions: Vec<DecisionReport>,
-}
-
-/// Masks a tool call's arguments for the audit log: the shape stays (keys,
-/// nesting, list lengths up to a limit), every value becomes `"***"` (null
-/// stays null). Arguments may hold personal data or secrets; which keys were
-/// passed is what an investigation needs.
-pub fn mask_arguments(v: &Value) -> Value {
-    fn mask(v: &Value, depth: usize) -> Value {
-        const MAX_DEPTH: usize = 6;
-        const MAX_ITEMS: usize = 50;
-        match v {
-            Value::Null => Value::Null,
-            Value::Object(m) if depth < MAX_DEPTH => Value::Object(
-                m.iter()
-                    .take(MAX_ITEMS)
-                    .map(|(k, v)| (k.chars().take(100).collect(), mask(v, depth + 1)))
-                    .collect(),
-            ),
-            Value::Array(a) if depth < MAX_DEPTH => Value::Array(
-                a.iter()
-                    .take(MAX_ITEMS)
-                    .map(|v| mask(v, depth + 1))
-                    .collect(),
-            ),
-            _ => Value::String("***".to_owned()),
-        }
-    }
-    mask(v, 0)
-}
+pub use portcullis_types::gateway_api::{
+    mask_arguments, DecisionBatch, DecisionReport, StatusReport,
+};
 
 #[derive(sqlx::FromRow)]
 struct GatewayRow {
@@ -648,7 +576,8 @@ impl GatewayService {
     /// Records a batch of decisions as audit events (`gateway.decision`,
     /// outcome success for allow and denied for deny), arguments masked.
     /// The whole batch is checked first: one bad decision refuses the batch
-    /// and nothing is written.
+    /// and nothing is written. A decision whose `id` this gateway sent
+    /// before (within a week) is skipped; returns how many were recorded.
     pub async fn record_decisions(
         &self,
         gateway: &GatewayIdentity,
@@ -684,6 +613,16 @@ impl GatewayService {
                     "must be 0 or more",
                 );
             }
+            if d.id
+                .as_ref()
+                .is_some_and(|v| v.trim().is_empty() || v.chars().count() > 100)
+            {
+                field(
+                    &mut errors,
+                    format!("decisions[{i}].id"),
+                    "enter 1 to 100 characters",
+                );
+            }
             for (name, value) in [
                 ("client", &d.client),
                 ("reason", &d.reason),
@@ -704,7 +643,28 @@ impl GatewayService {
         let now = self.now();
         let actor = gateway.actor(meta);
         let mut tx = self.core.db.begin().await?;
+        exec!(
+            tx.exec(),
+            "DELETE FROM gateway_decision_ids WHERE recorded_at < $1",
+            now - DECISION_ID_RETENTION
+        )?;
+        let mut recorded = 0;
         for d in &batch.decisions {
+            if let Some(id) = &d.id {
+                let first = exec!(
+                    tx.exec(),
+                    "INSERT INTO gateway_decision_ids (gateway_id, decision_id, recorded_at) \
+                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    &gateway.id,
+                    id,
+                    now
+                )?;
+                if first == 0 {
+                    // Sent before (a retry after a lost answer): recorded once.
+                    continue;
+                }
+            }
+            recorded += 1;
             let mut event = NewEvent::success("gateway.decision")
                 .target(Target::new(
                     "mcp_tool",
@@ -712,6 +672,7 @@ impl GatewayService {
                     format!("{} on {}", d.tool, d.server),
                 ))
                 .details(json!({
+                    "id": d.id,
                     "at": d.at,
                     "user": d.user,
                     "client": d.client,
@@ -729,23 +690,6 @@ impl GatewayService {
             audit::append(&mut tx, now, &actor, event).await?;
         }
         tx.commit().await?;
-        Ok(batch.decisions.len())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn masking_keeps_the_shape_and_hides_every_value() {
-        let v = json!({"path": "/etc/passwd", "n": 3, "deep": {"token": "s3cr3t", "list": [1, "a", null]}, "none": null});
-        let m = mask_arguments(&v);
-        assert_eq!(
-            m,
-            json!({"path": "***", "n": "***", "deep": {"token": "***", "list": ["***", "***", null]}, "none": null})
-        );
-        assert!(!m.to_string().contains("s3cr3t"));
-        assert_eq!(mask_arguments(&json!("plain")), json!("***"));
+        Ok(recorded)
     }
 }

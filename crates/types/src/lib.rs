@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod clients;
+pub mod gateway_api;
 pub mod gateways;
 pub mod sso;
 pub use access::*;

@@ -1,0 +1,291 @@
+//! `portcullis-gateway`: the reference gateway. An MCP reverse proxy that
+//! enforces the Portcullis console's signed policy in front of real MCP
+//! servers, so every grant, revocation, quarantine and blocked client the
+//! console publishes governs real tool calls.
+//!
+//! ```text
+//!  MCP client ──token──▶ gateway ──(its own credential)──▶ upstream MCP server
+//!                          │  ▲
+//!   decisions, status,     │  │ signed bundle (long-poll, deltas), JWKS
+//!   changed tools          ▼  │
+//!                     Portcullis console
+//! ```
+//!
+//! - [`config`]: file, environment and flags.
+//! - [`sync`]: the policy loop (`GET /api/v1/policy`), the saved bundle, the
+//!   status reports.
+//! - [`auth`]: access tokens, challenges, protected-resource metadata.
+//! - [`proxy`]: the MCP relay, `tools/list` filtering, `tools/call`
+//!   decisions, pinning at the edge.
+//! - [`decisions`]: decision logs to the console with an on-disk spool.
+//! - [`metrics`], the `/metrics` endpoint.
+//!
+//! It depends on `portcullis-policy` (the evaluator the console's simulator
+//! runs), the wire types of `portcullis-types` and the tool hash of
+//! `portcullis-discovery`, never on the console itself. Operators' guide:
+//! `docs/gateway.md`.
+
+pub mod auth;
+pub mod config;
+pub mod decisions;
+pub mod metrics;
+pub mod proxy;
+pub mod sync;
+
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+
+use crate::config::Config;
+use crate::decisions::DecisionLog;
+use crate::metrics::Metrics;
+use crate::proxy::{ChangedTool, Pins};
+use crate::sync::PolicyState;
+
+/// The running gateway's shared state.
+pub struct Gateway {
+    pub config: Arc<Config>,
+    pub policy: Arc<PolicyState>,
+    pub decisions: DecisionLog,
+    pub metrics: Arc<Metrics>,
+    pub(crate) pins: Arc<Pins>,
+    pub(crate) reports: mpsc::UnboundedSender<ChangedTool>,
+    pub(crate) upstream_http: reqwest::Client,
+}
+
+/// A started gateway: its address, its state, and the tasks to wait for.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub gateway: Arc<Gateway>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish (up to the
+    /// configured grace), flushes the decision log, and returns.
+    pub async fn shutdown(self) {
+        self.stop.send_replace(true);
+        let grace = self.gateway.config.limits.shutdown_grace + Duration::from_secs(5);
+        for task in self.tasks {
+            let _ = tokio::time::timeout(grace, task).await;
+        }
+    }
+
+    /// Waits until the gateway enforces `revision` or later.
+    pub async fn wait_for_revision(&self, revision: u64, within: Duration) -> bool {
+        let mut rx = self.gateway.policy.revisions();
+        tokio::time::timeout(within, rx.wait_for(|r| r.is_some_and(|r| r >= revision)))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+}
+
+/// Binds `config.listen` and starts the proxy, the policy sync and the
+/// decision sender.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let config = Arc::new(config);
+    std::fs::create_dir_all(&config.state_dir)
+        .map_err(|e| anyhow::anyhow!("state_dir {}: {e}", config.state_dir.display()))?;
+    let console_http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .user_agent(concat!("portcullis-gateway/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    // Upstreams: no redirects (a redirect could carry the upstream
+    // credential elsewhere), no overall timeout (SSE streams are long);
+    // the time to the response headers is bounded per request.
+    let upstream_http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(256)
+        .tcp_nodelay(true)
+        .build()?;
+    let metrics = Arc::new(Metrics::default());
+    let policy = PolicyState::new(&config, console_http);
+    let (decisions, sender) = DecisionLog::new(
+        &config.state_dir,
+        config.limits.max_spool_bytes,
+        policy.clone(),
+        metrics.clone(),
+    );
+    let (reports, report_rx) = mpsc::unbounded_channel();
+    let gateway = Arc::new(Gateway {
+        config: config.clone(),
+        policy: policy.clone(),
+        decisions,
+        metrics: metrics.clone(),
+        pins: Arc::new(Pins::default()),
+        reports,
+        upstream_http,
+    });
+    let (stop, stop_rx) = watch::channel(false);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("listen {}: {e}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let app = router(gateway.clone());
+    let mut serve_stop = stop_rx.clone();
+    let mut stopping = stop_rx.clone();
+    let grace = config.limits.shutdown_grace;
+    let server = tokio::spawn(async move {
+        let serve = axum::serve(listener, app.into_make_service())
+            .with_graceful_shutdown(async move {
+                let _ = serve_stop.wait_for(|s| *s).await;
+            })
+            .into_future();
+        tokio::pin!(serve);
+        tokio::select! {
+            r = &mut serve => {
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "the gateway's listener failed");
+                }
+                return;
+            }
+            _ = stopping.wait_for(|s| *s) => {}
+        }
+        // In-flight requests (long SSE streams too) get `grace`.
+        if tokio::time::timeout(grace, serve).await.is_err() {
+            tracing::warn!("requests still open at the shutdown deadline were cut");
+        }
+    });
+    // The saved bundle is active before the first request is accepted.
+    let restored = policy.restore();
+    let sync = tokio::spawn(policy.clone().run(
+        restored,
+        config.clone(),
+        metrics.clone(),
+        stop_rx.clone(),
+    ));
+    let send = tokio::spawn(sender.run(stop_rx.clone()));
+    let report = tokio::spawn(report_changes(policy.clone(), report_rx, stop_rx.clone()));
+    tracing::info!(%addr, upstreams = config.upstreams.len(), "gateway listening");
+    Ok(Running {
+        addr,
+        gateway,
+        stop,
+        tasks: vec![server, sync, send, report],
+    })
+}
+
+fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .fallback(dispatch)
+        .with_state(gateway)
+}
+
+async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
+    match gw.policy.active() {
+        Some(a) => axum::Json(json!({"ready": true, "revision": a.revision})).into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"ready": false, "error": gw.policy.status().last_error})),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics_text(State(gw): State<Arc<Gateway>>) -> Response {
+    let active = gw.policy.active();
+    let age = active.as_ref().and_then(|a| {
+        let issued = chrono::DateTime::parse_from_rfc3339(&a.issued_at).ok()?;
+        (chrono::Utc::now() - issued.with_timezone(&chrono::Utc))
+            .to_std()
+            .ok()
+    });
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        gw.metrics.render(
+            active.map(|a| a.revision),
+            age,
+            gw.decisions.spool().bytes(),
+        ),
+    )
+        .into_response()
+}
+
+/// Routes by path: an upstream's MCP endpoint, or its protected-resource
+/// metadata.
+async fn dispatch(State(gw): State<Arc<Gateway>>, uri: Uri, request: Request) -> Response {
+    let path = uri.path();
+    if let Some(i) = gw.config.upstreams.iter().position(|u| u.path == path) {
+        return gw.clone().handle(i, request).await;
+    }
+    if let Some(rest) = path.strip_prefix("/.well-known/oauth-protected-resource") {
+        let wanted = if rest.is_empty() { "/" } else { rest };
+        if let Some(u) = gw
+            .config
+            .upstreams
+            .iter()
+            .find(|u| u.path.trim_end_matches('/') == wanted.trim_end_matches('/'))
+        {
+            let name = gw.policy.active().and_then(|a| {
+                let id = a.policy.server_id_by_resource(&u.resource)?.to_owned();
+                a.policy.server(&id).map(|s| s.slug.clone())
+            });
+            return (
+                [(header::CACHE_CONTROL, "public, max-age=300")],
+                axum::Json(auth::metadata(
+                    u,
+                    &gw.config.console.issuer,
+                    name.as_deref(),
+                )),
+            )
+                .into_response();
+        }
+    }
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({"error": "not_found"})),
+    )
+        .into_response()
+}
+
+/// Reports tools whose live definition changed to the console, which
+/// quarantines them for review (`POST /api/v1/tools/changed`).
+async fn report_changes(
+    policy: Arc<PolicyState>,
+    mut rx: mpsc::UnboundedReceiver<ChangedTool>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let change = tokio::select! {
+            c = rx.recv() => match c { Some(c) => c, None => break },
+            _ = stop.changed() => break,
+        };
+        let console = policy.console();
+        let body = json!({"server": change.server, "definition": change.definition});
+        for attempt in 0..5u32 {
+            let res = console
+                .http
+                .post(console.url("/api/v1/tools/changed"))
+                .header(header::AUTHORIZATION, console.bearer())
+                .json(&body)
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await;
+            match res {
+                Ok(r) if r.status().is_success() => break,
+                Ok(r) if r.status().is_client_error() => {
+                    tracing::warn!(
+                        status = r.status().as_u16(),
+                        "the console refused a changed-tool report"
+                    );
+                    break;
+                }
+                _ => tokio::time::sleep(Duration::from_secs(1 << attempt)).await,
+            }
+        }
+    }
+}

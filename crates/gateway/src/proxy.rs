@@ -1,0 +1,729 @@
+//! The MCP reverse proxy: streamable HTTP (MCP 2025-06-18 and 2026-07-28)
+//! in front of the configured upstreams, one per resource URL.
+//!
+//! For each request, in order:
+//! 1. the path picks the upstream; no policy yet → `503` (deny everything
+//!    before the first bundle);
+//! 2. the access token is checked ([`crate::auth`]);
+//! 3. a `POST` body must be one JSON-RPC message (batches are refused: they
+//!    were removed from MCP in 2025-06-18, and a batch would need every
+//!    member decided); `Mcp-Method` / `Mcp-Name` headers, when sent, must
+//!    say what the body says;
+//! 4. `tools/call` is decided by the console's evaluator for the token's
+//!    person — and refused when the tool's live definition no longer
+//!    matches the approved one ([`Pins`]) — and every decision goes to the
+//!    decision log; a refusal is a JSON-RPC error naming only the tool asked
+//!    for and why;
+//! 5. the request goes upstream with the upstream's own headers (the
+//!    client's token never does); the answer is relayed as it streams, JSON
+//!    or SSE, except that every `tools/list` result in it is filtered to the
+//!    caller's allowed tools, whose definitions are hashed on the way.
+//!
+//! `Mcp-Session-Id`, `MCP-Protocol-Version` and `Last-Event-ID` pass
+//! through, so sessions and stream resumption work as with the upstream
+//! itself.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use http_body_util::BodyExt;
+use portcullis_policy::signed::Active;
+use portcullis_policy::token::AccessClaims;
+use portcullis_types::gateway_api::{mask_arguments, DecisionReport};
+use serde_json::{json, Value};
+
+use crate::auth;
+use crate::config::Upstream;
+use crate::Gateway;
+
+/// JSON-RPC error code of a call refused by policy (in the range JSON-RPC
+/// leaves to implementations).
+pub const POLICY_DENIED: i64 = -32003;
+/// JSON-RPC "Invalid Request".
+const INVALID_REQUEST: i64 = -32600;
+/// JSON-RPC "Invalid params".
+const INVALID_PARAMS: i64 = -32602;
+
+/// Request headers passed upstream; everything else stays here (the
+/// client's `Authorization` and cookies above all).
+const FORWARDED_REQUEST: [&str; 8] = [
+    "accept",
+    "content-type",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "last-event-id",
+    "mcp-method",
+    "mcp-name",
+    "user-agent",
+];
+
+/// Response headers passed back.
+const FORWARDED_RESPONSE: [&str; 4] = [
+    "content-type",
+    "mcp-session-id",
+    "cache-control",
+    "mcp-protocol-version",
+];
+
+/// What the gateway learnt of each tool's live definition.
+#[derive(Default)]
+pub struct Pins {
+    /// (server id, tool name) → `sha256:…` of the definition last listed.
+    live: Mutex<HashMap<(String, String), String>>,
+    /// (server id, tool name, hash) already reported to the console.
+    reported: Mutex<HashSet<(String, String, String)>>,
+}
+
+impl Pins {
+    /// The live hash of a tool when it differs from the approved one.
+    fn changed(&self, server: &str, tool: &str, approved: &str) -> bool {
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(server.to_owned(), tool.to_owned()))
+            .is_some_and(|live| live != approved)
+    }
+
+    /// Notes a listed tool's live hash; true (and a report due) when it
+    /// differs from the approved one for the first time.
+    fn observe(&self, server: &str, tool: &str, live: &str, approved: Option<&str>) -> bool {
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((server.to_owned(), tool.to_owned()), live.to_owned());
+        match approved {
+            Some(a) if a != live => self
+                .reported
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert((server.to_owned(), tool.to_owned(), live.to_owned())),
+            _ => false,
+        }
+    }
+}
+
+/// Who is calling, for filtering and decisions.
+struct Caller {
+    claims: AccessClaims,
+    active: Arc<Active>,
+    server: String,
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A JSON-RPC error answer for request `id`.
+fn rpc_error(
+    status: StatusCode,
+    id: Value,
+    code: i64,
+    message: &str,
+    data: Option<Value>,
+) -> Response {
+    let mut error = json!({"code": code, "message": message});
+    if let Some(data) = data {
+        error["data"] = data;
+    }
+    (
+        status,
+        axum::Json(json!({"jsonrpc": "2.0", "id": id, "error": error})),
+    )
+        .into_response()
+}
+
+/// Why a tool call was refused, for the caller: names only the tool asked for.
+fn refusal_message(tool: &str, reason: &str) -> String {
+    let why = match reason {
+        "no_grant" => "you have no grant for it",
+        "denied_by_rule" => "a rule denies it to you",
+        "quarantined" => "it is quarantined until an administrator reviews it",
+        "definition_changed" => "its definition changed since it was approved; it is quarantined until an administrator reviews it",
+        "server_disabled" => "an administrator disabled this server",
+        "inactive_principal" => "your account is deactivated",
+        "unknown_principal" => "your account is not known to the access policy",
+        "unknown_tool" => "no such tool is approved on this server",
+        "unknown_server" => "this server is not in the access policy",
+        _ => "the access policy denies it",
+    };
+    format!("Tool call refused: {tool}: {why}.")
+}
+
+impl Gateway {
+    /// Entry point for every request to an upstream's path.
+    pub(crate) async fn handle(self: Arc<Self>, index: usize, request: Request) -> Response {
+        let Some(upstream) = self.config.upstreams.get(index) else {
+            return StatusCode::NOT_FOUND.into_response();
+        };
+        let Some(active) = self.policy.active() else {
+            let mut res = rpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Value::Null,
+                POLICY_DENIED,
+                "The gateway has no access policy yet; every call is refused until it has one.",
+                None,
+            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return res;
+        };
+        let claims = match auth::check(
+            &self.policy,
+            &active,
+            &self.config.console.issuer,
+            upstream,
+            request.headers(),
+        )
+        .await
+        {
+            Ok(c) => c,
+            Err(refusal) => {
+                self.metrics.unauthorized.fetch_add(1, Relaxed);
+                return auth::refuse(&refusal, upstream);
+            }
+        };
+        let Some(server) = active
+            .policy
+            .server_id_by_resource(&upstream.resource)
+            .map(str::to_owned)
+        else {
+            return rpc_error(
+                StatusCode::FORBIDDEN,
+                Value::Null,
+                POLICY_DENIED,
+                "This server is not in the access policy (its resource URL is not in the console's catalog).",
+                None,
+            );
+        };
+        let caller = Caller {
+            claims,
+            active,
+            server,
+        };
+        match *request.method() {
+            Method::POST => self.post(upstream, caller, request).await,
+            Method::GET | Method::DELETE => {
+                let (parts, _) = request.into_parts();
+                self.forward(
+                    upstream,
+                    &caller,
+                    parts.method,
+                    &parts.headers,
+                    Bytes::new(),
+                    false,
+                )
+                .await
+            }
+            _ => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                [(header::ALLOW, "GET, POST, DELETE")],
+            )
+                .into_response(),
+        }
+    }
+
+    async fn post(&self, upstream: &Upstream, caller: Caller, request: Request) -> Response {
+        let (parts, body) = request.into_parts();
+        let limit = self.config.limits.max_request_bytes;
+        let body = match http_body_util::Limited::new(body, limit).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                return rpc_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    Value::Null,
+                    INVALID_REQUEST,
+                    &format!("The request body is over {limit} bytes."),
+                    None,
+                )
+            }
+        };
+        let message: Value = match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(_) => {
+                return rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    Value::Null,
+                    -32700,
+                    "Parse error: the body is not JSON.",
+                    None,
+                )
+            }
+        };
+        let Value::Object(object) = &message else {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                Value::Null,
+                INVALID_REQUEST,
+                "Send one JSON-RPC message per request (batches are not supported).",
+                None,
+            );
+        };
+        let id = object.get("id").cloned().unwrap_or(Value::Null);
+        let method = object.get("method").and_then(Value::as_str);
+        if let Some(mismatch) = header_mismatch(&parts.headers, method, object.get("params")) {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                id,
+                INVALID_REQUEST,
+                &mismatch,
+                None,
+            );
+        }
+        let list = method == Some("tools/list");
+        if method == Some("tools/call") {
+            let params = object.get("params");
+            let Some(tool) = params.and_then(|p| p.get("name")).and_then(Value::as_str) else {
+                return rpc_error(
+                    StatusCode::OK,
+                    id,
+                    INVALID_PARAMS,
+                    "tools/call needs params.name.",
+                    None,
+                );
+            };
+            let arguments = params.and_then(|p| p.get("arguments"));
+            if let Err(reason) = self.decide(&caller, tool, arguments) {
+                return rpc_error(
+                    StatusCode::OK,
+                    id,
+                    POLICY_DENIED,
+                    &refusal_message(tool, reason),
+                    Some(json!({"reason": reason})),
+                );
+            }
+        }
+        self.forward(upstream, &caller, parts.method, &parts.headers, body, list)
+            .await
+    }
+
+    /// Decides a tool call and logs the decision.
+    fn decide(
+        &self,
+        caller: &Caller,
+        tool: &str,
+        arguments: Option<&Value>,
+    ) -> Result<(), &'static str> {
+        let policy = &caller.active.policy;
+        let decision = policy.decide(&caller.claims.sub, &caller.server, tool, now_secs());
+        let mut reason = decision.reason.code();
+        let mut allowed = decision.allowed;
+        if allowed {
+            if let Some(t) = policy.tool(&caller.server, tool) {
+                if self.pins.changed(&caller.server, tool, &t.definition_hash) {
+                    allowed = false;
+                    reason = "definition_changed";
+                    self.metrics.pin_mismatches.fetch_add(1, Relaxed);
+                }
+            }
+        }
+        let rule = decision
+            .reason
+            .rule()
+            .map(|r| policy.rule_id(r).to_owned())
+            .filter(|r| !r.is_empty());
+        if allowed {
+            self.metrics.allowed.fetch_add(1, Relaxed);
+        } else {
+            self.metrics.denied.fetch_add(1, Relaxed);
+        }
+        self.decisions.record(DecisionReport {
+            id: Some(uuid::Uuid::now_v7().to_string()),
+            at: chrono::Utc::now(),
+            user: caller.claims.sub.clone(),
+            client: Some(caller.claims.client_id.chars().take(200).collect()),
+            server: caller.server.clone(),
+            tool: tool.chars().take(200).collect(),
+            allowed,
+            reason: Some(reason.to_owned()),
+            rule,
+            revision: caller.active.revision as i64,
+            arguments: arguments.map(mask_arguments),
+        });
+        if allowed {
+            Ok(())
+        } else {
+            Err(reason)
+        }
+    }
+
+    /// Sends the request upstream and relays the answer, filtering
+    /// `tools/list` results.
+    async fn forward(
+        &self,
+        upstream: &Upstream,
+        caller: &Caller,
+        method: Method,
+        headers: &HeaderMap,
+        body: Bytes,
+        list: bool,
+    ) -> Response {
+        let mut req = self.upstream_http.request(method, upstream.url.clone());
+        for name in FORWARDED_REQUEST {
+            for value in headers.get_all(name) {
+                req = req.header(name, value);
+            }
+        }
+        for (name, value) in &upstream.headers {
+            req = req.header(name, value);
+        }
+        if !body.is_empty() {
+            req = req.body(body);
+        }
+        let started = Instant::now();
+        let res = match tokio::time::timeout(self.config.limits.upstream_timeout, req.send()).await
+        {
+            Ok(Ok(res)) => res,
+            Ok(Err(e)) => {
+                self.metrics.upstream_errors.fetch_add(1, Relaxed);
+                tracing::warn!(upstream = %upstream.resource, error = %crate::sync::without_url(&e), "upstream request failed");
+                return rpc_error(
+                    StatusCode::BAD_GATEWAY,
+                    Value::Null,
+                    -32603,
+                    "The MCP server cannot be reached.",
+                    None,
+                );
+            }
+            Err(_) => {
+                self.metrics.upstream_errors.fetch_add(1, Relaxed);
+                return rpc_error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    Value::Null,
+                    -32603,
+                    "The MCP server did not answer in time.",
+                    None,
+                );
+            }
+        };
+        self.metrics.upstream_latency(started.elapsed());
+        let status = res.status();
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            // The upstream refused the gateway's own credential: the caller's
+            // token was fine, so a 401 would send its client into a useless
+            // authorization loop.
+            tracing::error!(upstream = %upstream.resource, status = status.as_u16(), "the upstream refused the gateway's credentials");
+            return rpc_error(
+                StatusCode::BAD_GATEWAY,
+                Value::Null,
+                -32603,
+                "The MCP server refused the gateway's credentials.",
+                None,
+            );
+        }
+        let mut out = Response::builder().status(status);
+        for name in FORWARDED_RESPONSE {
+            for value in res.headers().get_all(name) {
+                out = out.header(name, value);
+            }
+        }
+        let content_type = res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let filter = ListFilter {
+            pins: self.pins.clone(),
+            caller_sub: caller.claims.sub.clone(),
+            server: caller.server.clone(),
+            active: caller.active.clone(),
+            report: self.reports.clone(),
+        };
+        let body = if content_type.starts_with("text/event-stream") {
+            Body::from_stream(sse_filter(
+                res.bytes_stream(),
+                filter,
+                self.config.limits.max_list_bytes,
+            ))
+        } else if list && content_type.starts_with("application/json") {
+            let limit = self.config.limits.max_list_bytes;
+            match read_limited(res, limit).await {
+                Some(bytes) => Body::from(filter.rewrite_json(&bytes).unwrap_or(bytes)),
+                None => {
+                    return rpc_error(
+                        StatusCode::BAD_GATEWAY,
+                        Value::Null,
+                        -32603,
+                        "The MCP server's tool list is too large to check.",
+                        None,
+                    );
+                }
+            }
+        } else {
+            Body::from_stream(res.bytes_stream())
+        };
+        out.body(body)
+            .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+    }
+}
+
+async fn read_limited(res: reqwest::Response, limit: usize) -> Option<Bytes> {
+    let mut out = Vec::new();
+    let mut stream = res.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.ok()?;
+        if out.len() + chunk.len() > limit {
+            return None;
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Some(Bytes::from(out))
+}
+
+/// The `Mcp-Method` / `Mcp-Name` headers (MCP 2026-07-28) must repeat the
+/// body, so that what an intermediary routed or logged on is what the
+/// server runs.
+fn header_mismatch(
+    headers: &HeaderMap,
+    method: Option<&str>,
+    params: Option<&Value>,
+) -> Option<String> {
+    let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    if let Some(h) = text("mcp-method") {
+        if Some(h) != method {
+            return Some(format!(
+                "The Mcp-Method header ({h:?}) does not match the request's method ({}).",
+                method.map_or("none".to_owned(), |m| format!("{m:?}"))
+            ));
+        }
+    }
+    if let Some(h) = text("mcp-name") {
+        let key = match method {
+            Some("resources/read" | "resources/subscribe" | "resources/unsubscribe") => "uri",
+            _ => "name",
+        };
+        let body = params.and_then(|p| p.get(key)).and_then(Value::as_str);
+        if Some(h) != body {
+            return Some(format!(
+                "The Mcp-Name header ({h:?}) does not match params.{key} of the request."
+            ));
+        }
+    }
+    None
+}
+
+/// A changed tool to report to the console.
+pub struct ChangedTool {
+    pub server: String,
+    pub definition: Value,
+}
+
+/// Filters `tools/list` results for one caller.
+struct ListFilter {
+    pins: Arc<Pins>,
+    caller_sub: String,
+    server: String,
+    active: Arc<Active>,
+    report: tokio::sync::mpsc::UnboundedSender<ChangedTool>,
+}
+
+impl ListFilter {
+    /// Rewrites a JSON-RPC response whose result lists tools; `None` when
+    /// the message is something else (relayed unchanged).
+    fn rewrite_json(&self, bytes: &[u8]) -> Option<Bytes> {
+        let mut message: Value = serde_json::from_slice(bytes).ok()?;
+        self.filter(&mut message)
+            .then(|| Bytes::from(message.to_string()))
+    }
+
+    /// Keeps only the tools the caller may call whose live definition is
+    /// the approved one; true when `message` was a tool list.
+    fn filter(&self, message: &mut Value) -> bool {
+        let Some(tools) = message
+            .get_mut("result")
+            .and_then(|r| r.get_mut("tools"))
+            .and_then(Value::as_array_mut)
+        else {
+            return false;
+        };
+        let policy = &self.active.policy;
+        let now = now_secs();
+        tools.retain(|raw| {
+            let Some(name) = raw.get("name").and_then(Value::as_str) else {
+                return false;
+            };
+            let approved = policy
+                .tool(&self.server, name)
+                .map(|t| t.definition_hash.as_str());
+            let live = portcullis_discovery::mcp::parse_tool(raw).map(|t| t.hash());
+            let Ok(live) = live else {
+                return false;
+            };
+            if self.pins.observe(&self.server, name, &live, approved) {
+                let _ = self.report.send(ChangedTool {
+                    server: self.server.clone(),
+                    definition: raw.clone(),
+                });
+            }
+            if approved.is_some_and(|a| a != live) {
+                return false;
+            }
+            policy
+                .decide(&self.caller_sub, &self.server, name, now)
+                .allowed
+        });
+        true
+    }
+}
+
+/// Relays an SSE stream event by event, rewriting the events whose data is
+/// a tool list. An event larger than `limit` ends the stream (it cannot be
+/// checked, and relaying it unchecked could show tools the caller may not
+/// see).
+fn sse_filter(
+    upstream: impl futures_util::Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
+    filter: ListFilter,
+    limit: usize,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    let upstream = Box::pin(upstream);
+    futures_util::stream::unfold(
+        (upstream, filter, Vec::<u8>::new(), false),
+        move |(mut upstream, filter, mut buf, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                if let Some(end) = event_end(&buf) {
+                    let rest = buf.split_off(end);
+                    let event = std::mem::replace(&mut buf, rest);
+                    let out = rewrite_event(&filter, &event);
+                    return Some((Ok(out), (upstream, filter, buf, false)));
+                }
+                match upstream.next().await {
+                    Some(Ok(chunk)) => {
+                        buf.extend_from_slice(&chunk);
+                        if buf.len() > limit && event_end(&buf).is_none() {
+                            tracing::warn!("an SSE event from the upstream is too large to check; stream ended");
+                            return Some((
+                                Err(std::io::Error::other("event too large")),
+                                (upstream, filter, Vec::new(), true),
+                            ));
+                        }
+                    }
+                    Some(Err(e)) => {
+                        return Some((
+                            Err(std::io::Error::other(e)),
+                            (upstream, filter, Vec::new(), true),
+                        ));
+                    }
+                    None => {
+                        if buf.is_empty() {
+                            return None;
+                        }
+                        let event = std::mem::take(&mut buf);
+                        let out = rewrite_event(&filter, &event);
+                        return Some((Ok(out), (upstream, filter, Vec::new(), true)));
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// The end (exclusive, after the blank line) of the first complete event.
+fn event_end(buf: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i + 1 < buf.len() {
+        if buf[i] == b'\n' && buf[i + 1] == b'\n' {
+            return Some(i + 2);
+        }
+        if buf[i] == b'\r' && buf.get(i + 1..i + 4) == Some(b"\n\r\n") {
+            return Some(i + 4);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// One SSE event, its data rewritten when it is a tool list.
+fn rewrite_event(filter: &ListFilter, event: &[u8]) -> Bytes {
+    // Only events that can hold a tool list are parsed.
+    if !event.windows(7).any(|w| w == b"\"tools\"") {
+        return Bytes::copy_from_slice(event);
+    }
+    let Ok(text) = std::str::from_utf8(event) else {
+        return Bytes::copy_from_slice(event);
+    };
+    let mut other = Vec::new();
+    let mut data = Vec::new();
+    for line in text.lines() {
+        if let Some(d) = line.strip_prefix("data:") {
+            data.push(d.strip_prefix(' ').unwrap_or(d));
+        } else if !line.is_empty() {
+            other.push(line);
+        }
+    }
+    let Ok(mut message) = serde_json::from_str::<Value>(&data.join("\n")) else {
+        return Bytes::copy_from_slice(event);
+    };
+    if !filter.filter(&mut message) {
+        return Bytes::copy_from_slice(event);
+    }
+    let mut out = String::with_capacity(event.len());
+    for line in other {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str("data: ");
+    out.push_str(&message.to_string());
+    out.push_str("\n\n");
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_split_on_blank_lines() {
+        assert_eq!(event_end(b"data: x\n\nrest"), Some(9));
+        assert_eq!(event_end(b"data: x\r\n\r\nrest"), Some(11));
+        assert_eq!(event_end(b"data: x\n"), None);
+    }
+
+    #[test]
+    fn mcp_headers_must_repeat_the_body() {
+        let mut h = HeaderMap::new();
+        h.insert("mcp-method", HeaderValue::from_static("tools/call"));
+        h.insert("mcp-name", HeaderValue::from_static("search"));
+        let params = json!({"name": "search"});
+        assert_eq!(header_mismatch(&h, Some("tools/call"), Some(&params)), None);
+        assert!(header_mismatch(&h, Some("tools/list"), Some(&params)).is_some());
+        let other = json!({"name": "delete_repo"});
+        assert!(header_mismatch(&h, Some("tools/call"), Some(&other))
+            .is_some_and(|m| m.contains("Mcp-Name")));
+        let mut r = HeaderMap::new();
+        r.insert("mcp-method", HeaderValue::from_static("resources/read"));
+        r.insert("mcp-name", HeaderValue::from_static("file:///a"));
+        assert_eq!(
+            header_mismatch(
+                &r,
+                Some("resources/read"),
+                Some(&json!({"uri": "file:///a"}))
+            ),
+            None
+        );
+        assert_eq!(
+            header_mismatch(&HeaderMap::new(), Some("tools/call"), None),
+            None
+        );
+    }
+
+    #[test]
+    fn refusals_name_only_the_tool_asked_for() {
+        let m = refusal_message("delete_repo", "no_grant");
+        assert_eq!(
+            m,
+            "Tool call refused: delete_repo: you have no grant for it."
+        );
+    }
+}
