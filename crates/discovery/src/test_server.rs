@@ -113,6 +113,8 @@ pub struct TestServerOptions {
     /// Stateless mode answering with `application/json` instead of an event
     /// stream, and without `Mcp-Session-Id`.
     pub json_response: bool,
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
 }
 
 /// A running test server; stops on drop.
@@ -190,7 +192,7 @@ pub async fn spawn_with(options: TestServerOptions) -> TestServer {
         let expected: Arc<str> = format!("Bearer {token}").into();
         router = router.layer(middleware::from_fn_with_state(expected, require_bearer));
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
         .await
         .expect("bind the test MCP server");
     let addr = listener.local_addr().expect("test MCP server address");

@@ -21,6 +21,12 @@
 //! # Scopes every token for this server must carry.
 //! scopes = ["repo"]
 //! ```
+//!
+//! Other settings: `allowed_origins` (browser origins allowed besides each
+//! upstream's own), `pin_max_age_secs` (default 5), `log_format`, and a
+//! `[limits]` table (`max_request_bytes`, `max_list_bytes`,
+//! `max_spool_bytes`, `upstream_timeout_secs`, `shutdown_grace_secs`).
+//! `docs/gateway.md` documents each.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -42,6 +48,13 @@ pub struct Config {
     pub limits: Limits,
     /// `json` or `text` logs.
     pub log_format: LogFormat,
+    /// Browser origins allowed besides each upstream's own (a request with
+    /// any other `Origin` header is refused: DNS rebinding).
+    pub allowed_origins: Vec<String>,
+    /// How old the gateway's knowledge of a server's live tool definitions
+    /// may be when a `tools/call` is decided; older, it lists the
+    /// upstream's tools itself first (0: before every call).
+    pub pin_max_age: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -128,6 +141,9 @@ pub struct FileConfig {
     pub listen: Option<String>,
     pub state_dir: Option<PathBuf>,
     pub log_format: Option<LogFormat>,
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    pub pin_max_age_secs: Option<u64>,
     #[serde(default)]
     pub console: FileConsole,
     #[serde(default)]
@@ -228,6 +244,20 @@ impl FileConfig {
             }
             upstreams.push(upstream);
         }
+        let mut allowed_origins = Vec::with_capacity(self.allowed_origins.len());
+        for (i, o) in self.allowed_origins.iter().enumerate() {
+            let origin = Url::parse(o)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.path() == "/")
+                .map(|u| u.origin().ascii_serialization())
+                .ok_or_else(|| {
+                    err(
+                        format!("allowed_origins[{i}]"),
+                        "use an origin such as https://app.example.com",
+                    )
+                })?;
+            allowed_origins.push(origin);
+        }
         let d = Limits::default();
         let l = self.limits;
         Ok(Config {
@@ -252,6 +282,8 @@ impl FileConfig {
                     .map_or(d.shutdown_grace, Duration::from_secs),
             },
             log_format: self.log_format.unwrap_or(LogFormat::Json),
+            allowed_origins,
+            pin_max_age: Duration::from_secs(self.pin_max_age_secs.unwrap_or(5)),
         })
     }
 }

@@ -48,7 +48,7 @@ use tokio::sync::{mpsc, watch};
 use crate::config::Config;
 use crate::decisions::DecisionLog;
 use crate::metrics::Metrics;
-use crate::proxy::{ChangedTool, Pins};
+use crate::proxy::{ChangedTool, Pins, Sessions};
 use crate::sync::PolicyState;
 
 /// The running gateway's shared state.
@@ -58,6 +58,7 @@ pub struct Gateway {
     pub decisions: DecisionLog,
     pub metrics: Arc<Metrics>,
     pub(crate) pins: Arc<Pins>,
+    pub(crate) sessions: Sessions,
     pub(crate) reports: mpsc::UnboundedSender<ChangedTool>,
     pub(crate) upstream_http: reqwest::Client,
 }
@@ -124,6 +125,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         decisions,
         metrics: metrics.clone(),
         pins: Arc::new(Pins::default()),
+        sessions: Sessions::default(),
         reports,
         upstream_http,
     });

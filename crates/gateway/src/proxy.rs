@@ -79,6 +79,56 @@ pub struct Pins {
     live: Mutex<HashMap<(String, String), String>>,
     /// (server id, tool name, hash) already reported to the console.
     reported: Mutex<HashSet<(String, String, String)>>,
+    /// Server id → when its whole tool list was last seen.
+    listed: Mutex<HashMap<String, Instant>>,
+    /// One refresh of the live definitions at a time.
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+/// The most sessions remembered (their owners); past it the oldest half is
+/// forgotten.
+const MAX_SESSIONS: usize = 100_000;
+
+/// Which person each MCP session belongs to: a session id seen with one
+/// person's token is refused with another's, so a leaked session id does
+/// not let anyone ride on someone else's session.
+#[derive(Default)]
+pub struct Sessions {
+    owners: Mutex<HashMap<String, (String, u64)>>,
+    counter: std::sync::atomic::AtomicU64,
+}
+
+impl Sessions {
+    /// Whether `sub` may use `session` (unknown sessions pass: the
+    /// upstream decides whether they exist).
+    fn allows(&self, session: &str, sub: &str) -> bool {
+        self.owners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(session)
+            .is_none_or(|(owner, _)| owner == sub)
+    }
+
+    fn bind(&self, session: &str, sub: &str) {
+        let n = self.counter.fetch_add(1, Relaxed);
+        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        if owners.len() >= MAX_SESSIONS && !owners.contains_key(session) {
+            let mut ages: Vec<u64> = owners.values().map(|(_, n)| *n).collect();
+            ages.sort_unstable();
+            let cut = ages.get(ages.len() / 2).copied().unwrap_or(0);
+            owners.retain(|_, (_, n)| *n > cut);
+        }
+        owners
+            .entry(session.to_owned())
+            .or_insert_with(|| (sub.to_owned(), n));
+    }
+
+    fn forget(&self, session: &str) {
+        self.owners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(session);
+    }
 }
 
 impl Pins {
@@ -89,6 +139,48 @@ impl Pins {
             .unwrap_or_else(|e| e.into_inner())
             .get(&(server.to_owned(), tool.to_owned()))
             .is_some_and(|live| live != approved)
+    }
+
+    /// Notes one listed tool (raw MCP `Tool`): its live hash, and a report
+    /// to the console the first time it differs from the approved one.
+    /// `Some(true)` when it may be shown (its definition is the approved
+    /// one, or it is not in the bundle at all: the evaluator then refuses
+    /// it), `None` when it is not a valid tool.
+    fn learn(
+        &self,
+        server: &str,
+        policy: &portcullis_policy::Policy,
+        raw: &Value,
+        report: &tokio::sync::mpsc::UnboundedSender<ChangedTool>,
+    ) -> Option<bool> {
+        let name = raw.get("name").and_then(Value::as_str)?;
+        let live = portcullis_discovery::mcp::parse_tool(raw).ok()?.hash();
+        let approved = policy
+            .tool(server, name)
+            .map(|t| t.definition_hash.as_str());
+        if self.observe(server, name, &live, approved) {
+            let _ = report.send(ChangedTool {
+                server: server.to_owned(),
+                definition: raw.clone(),
+            });
+        }
+        Some(approved.is_none_or(|a| a == live))
+    }
+
+    /// Whether the live definitions of `server` were listed within `max_age`.
+    fn fresh(&self, server: &str, max_age: std::time::Duration) -> bool {
+        self.listed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(server)
+            .is_some_and(|at| at.elapsed() <= max_age)
+    }
+
+    fn mark_listed(&self, server: &str) {
+        self.listed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(server.to_owned(), Instant::now());
     }
 
     /// Notes a listed tool's live hash; true (and a report due) when it
@@ -164,6 +256,17 @@ impl Gateway {
         let Some(upstream) = self.config.upstreams.get(index) else {
             return StatusCode::NOT_FOUND.into_response();
         };
+        if let Some(origin) = request.headers().get(header::ORIGIN) {
+            if !self.origin_allowed(upstream, origin) {
+                return rpc_error(
+                    StatusCode::FORBIDDEN,
+                    Value::Null,
+                    INVALID_REQUEST,
+                    "Requests from this origin are not accepted.",
+                    None,
+                );
+            }
+        }
         let Some(active) = self.policy.active() else {
             let mut res = rpc_error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -204,6 +307,22 @@ impl Gateway {
                 None,
             );
         };
+        let session = request
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if let Some(session) = &session {
+            if !self.sessions.allows(session, &claims.sub) {
+                return rpc_error(
+                    StatusCode::FORBIDDEN,
+                    Value::Null,
+                    INVALID_REQUEST,
+                    "This session belongs to another user; start a new session.",
+                    None,
+                );
+            }
+        }
         let caller = Caller {
             claims,
             active,
@@ -291,6 +410,7 @@ impl Gateway {
                 );
             };
             let arguments = params.and_then(|p| p.get("arguments"));
+            self.ensure_pins(upstream, &caller, &parts.headers).await;
             if let Err(reason) = self.decide(&caller, tool, arguments) {
                 return rpc_error(
                     StatusCode::OK,
@@ -303,6 +423,93 @@ impl Gateway {
         }
         self.forward(upstream, &caller, parts.method, &parts.headers, body, list)
             .await
+    }
+
+    /// A browser origin may call only an upstream's own origin, or one the
+    /// configuration allows (MCP: servers validate `Origin` against DNS
+    /// rebinding).
+    fn origin_allowed(&self, upstream: &Upstream, origin: &HeaderValue) -> bool {
+        let Ok(origin) = origin.to_str() else {
+            return false;
+        };
+        let own = url::Url::parse(&upstream.resource)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        origin == own || self.config.allowed_origins.iter().any(|o| o == origin)
+    }
+
+    /// Before a `tools/call` is decided, makes sure the live definitions of
+    /// the caller's server are at most `pin_max_age` old: if not, lists the
+    /// upstream's tools itself (in the caller's session, with the
+    /// upstream's credential), so a definition changed upstream is caught
+    /// at the first call even if no client listed the tools since. A failed
+    /// listing keeps what was known (the call itself then meets the same
+    /// upstream).
+    async fn ensure_pins(&self, upstream: &Upstream, caller: &Caller, headers: &HeaderMap) {
+        let max_age = self.config.pin_max_age;
+        if self.pins.fresh(&caller.server, max_age) {
+            return;
+        }
+        let _one = self.pins.refreshing.lock().await;
+        if self.pins.fresh(&caller.server, max_age) {
+            return;
+        }
+        let mut cursor: Option<String> = None;
+        for page in 0..MAX_PIN_PAGES {
+            let id = format!("portcullis-gateway-pins-{page}");
+            let mut params = json!({});
+            if let Some(c) = &cursor {
+                params["cursor"] = json!(c);
+            }
+            let body =
+                json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": params});
+            let mut req = self
+                .upstream_http
+                .post(upstream.url.clone())
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::ACCEPT, "application/json, text/event-stream")
+                .header("mcp-method", "tools/list")
+                .timeout(self.config.limits.upstream_timeout);
+            for name in ["mcp-session-id", "mcp-protocol-version"] {
+                if let Some(v) = headers.get(name) {
+                    req = req.header(name, v);
+                }
+            }
+            for (name, value) in &upstream.headers {
+                req = req.header(name, value);
+            }
+            let Ok(res) = req.body(body.to_string()).send().await else {
+                tracing::warn!(upstream = %upstream.resource, "cannot list the upstream's tools to check their definitions");
+                return;
+            };
+            let sse = res
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("text/event-stream"));
+            let Some(bytes) = read_limited(res, self.config.limits.max_list_bytes).await else {
+                return;
+            };
+            let Some(message) = response_with_id(&bytes, sse, &id) else {
+                tracing::warn!(upstream = %upstream.resource, "the upstream's tool list could not be read");
+                return;
+            };
+            let Some(tools) = message.pointer("/result/tools").and_then(Value::as_array) else {
+                return;
+            };
+            for raw in tools {
+                self.pins
+                    .learn(&caller.server, &caller.active.policy, raw, &self.reports);
+            }
+            cursor = message
+                .pointer("/result/nextCursor")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            if cursor.is_none() {
+                self.pins.mark_listed(&caller.server);
+                return;
+            }
+        }
     }
 
     /// Decides a tool call and logs the decision.
@@ -366,6 +573,7 @@ impl Gateway {
         body: Bytes,
         list: bool,
     ) -> Response {
+        let method_was_delete = method == Method::DELETE;
         let mut req = self.upstream_http.request(method, upstream.url.clone());
         for name in FORWARDED_REQUEST {
             for value in headers.get_all(name) {
@@ -406,6 +614,18 @@ impl Gateway {
         };
         self.metrics.upstream_latency(started.elapsed());
         let status = res.status();
+        if let Some(session) = res
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+        {
+            self.sessions.bind(session, &caller.claims.sub);
+        }
+        if method_was_delete && status.is_success() {
+            if let Some(session) = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()) {
+                self.sessions.forget(session);
+            }
+        }
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             // The upstream refused the gateway's own credential: the caller's
             // token was fine, so a 401 would send its client into a useless
@@ -479,6 +699,28 @@ async fn read_limited(res: reqwest::Response, limit: usize) -> Option<Bytes> {
     Some(Bytes::from(out))
 }
 
+/// Pages of `tools/list` the gateway follows when it lists tools itself.
+const MAX_PIN_PAGES: usize = 50;
+
+/// The JSON-RPC response with `id` in a JSON body or an SSE stream.
+fn response_with_id(bytes: &[u8], sse: bool, id: &str) -> Option<Value> {
+    let matches = |m: &Value| m.get("id").and_then(Value::as_str) == Some(id);
+    if !sse {
+        return serde_json::from_slice::<Value>(bytes).ok().filter(matches);
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    text.replace("\r\n", "\n").split("\n\n").find_map(|event| {
+        let data: Vec<&str> = event
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(|d| d.strip_prefix(' ').unwrap_or(d))
+            .collect();
+        serde_json::from_str::<Value>(&data.join("\n"))
+            .ok()
+            .filter(matches)
+    })
+}
+
 /// The `Mcp-Method` / `Mcp-Name` headers (MCP 2026-07-28) must repeat the
 /// body, so that what an intermediary routed or logged on is what the
 /// server runs.
@@ -548,28 +790,14 @@ impl ListFilter {
         let policy = &self.active.policy;
         let now = now_secs();
         tools.retain(|raw| {
-            let Some(name) = raw.get("name").and_then(Value::as_str) else {
-                return false;
-            };
-            let approved = policy
-                .tool(&self.server, name)
-                .map(|t| t.definition_hash.as_str());
-            let live = portcullis_discovery::mcp::parse_tool(raw).map(|t| t.hash());
-            let Ok(live) = live else {
-                return false;
-            };
-            if self.pins.observe(&self.server, name, &live, approved) {
-                let _ = self.report.send(ChangedTool {
-                    server: self.server.clone(),
-                    definition: raw.clone(),
-                });
-            }
-            if approved.is_some_and(|a| a != live) {
+            if self.pins.learn(&self.server, policy, raw, &self.report) != Some(true) {
                 return false;
             }
-            policy
-                .decide(&self.caller_sub, &self.server, name, now)
-                .allowed
+            raw.get("name").and_then(Value::as_str).is_some_and(|name| {
+                policy
+                    .decide(&self.caller_sub, &self.server, name, now)
+                    .allowed
+            })
         });
         true
     }
@@ -725,5 +953,39 @@ mod tests {
             m,
             "Tool call refused: delete_repo: you have no grant for it."
         );
+    }
+
+    #[test]
+    fn a_session_belongs_to_the_person_who_opened_it() {
+        let s = Sessions::default();
+        assert!(
+            s.allows("sess-1", "alice"),
+            "unknown sessions pass to the upstream"
+        );
+        s.bind("sess-1", "alice");
+        assert!(s.allows("sess-1", "alice"));
+        assert!(
+            !s.allows("sess-1", "bob"),
+            "someone else's token on Alice's session"
+        );
+        // A second binding does not hand the session over.
+        s.bind("sess-1", "bob");
+        assert!(!s.allows("sess-1", "bob"));
+        s.forget("sess-1");
+        assert!(s.allows("sess-1", "bob"));
+    }
+
+    #[test]
+    fn sessions_stay_bounded_forgetting_the_oldest() {
+        let s = Sessions::default();
+        for i in 0..MAX_SESSIONS {
+            s.bind(&format!("s{i}"), "alice");
+        }
+        s.bind("newest", "bob");
+        let owners = s.owners.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(owners.len() <= MAX_SESSIONS / 2 + 1, "{}", owners.len());
+        assert!(owners.contains_key("newest"));
+        assert!(owners.contains_key(&format!("s{}", MAX_SESSIONS - 1)));
+        assert!(!owners.contains_key("s0"));
     }
 }
