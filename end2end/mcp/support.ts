@@ -206,3 +206,88 @@ export function jwtClaims(token: string): Record<string, unknown> {
 export function jwtHeader(token: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString('utf8'));
 }
+
+/** An MCP client process that the test drives one command at a time (gateway-client.mjs, gateway_client.py). */
+export interface McpSession {
+  /** Sends one command (`{op: 'list'}`, `{op: 'call', name, arguments}`, `{op: 'token'}`) and resolves with its `OUT` line. */
+  send(command: Record<string, unknown>): Promise<ClientResult>;
+  /** `{op: 'quit'}`, then waits for the process to exit. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts an interactive MCP client: on its `AUTHORIZE <url>` line calls `authorize(url)`
+ * (the test drives the browser), and resolves once it prints `READY` (connected with a
+ * token). Each `send` then writes one JSON line to its stdin and resolves with the JSON
+ * of the next `OUT` line.
+ */
+export function startSession(
+  cmd: string,
+  args: string[],
+  authorize: (url: string) => Promise<void>,
+  timeoutMs = 60_000,
+): Promise<McpSession> {
+  const child = spawn(cmd, args, { cwd: end2endDir, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let pending = '';
+  const waiting: Array<{ resolve: (r: ClientResult) => void; reject: (e: Error) => void }> = [];
+  let exited = false;
+  const what = () => `${path.basename(args[0] ?? cmd)}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`;
+  return new Promise((resolve, reject) => {
+    let ready = false;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no READY within ${timeoutMs / 1000}s from ${what()}`));
+    }, timeoutMs);
+    const session: McpSession = {
+      send(command) {
+        if (exited) return Promise.reject(new Error(`the client has exited: ${what()}`));
+        return new Promise((res, rej) => {
+          waiting.push({ resolve: res, reject: rej });
+          child.stdin.write(`${JSON.stringify(command)}\n`);
+        });
+      },
+      async close() {
+        if (exited) return;
+        const done = new Promise<void>((res) => child.once('close', () => res()));
+        child.stdin.write('{"op":"quit"}\n');
+        const kill = setTimeout(() => child.kill('SIGTERM'), 5_000);
+        await done;
+        clearTimeout(kill);
+      },
+    };
+    child.stdout.on('data', (chunk: Buffer) => {
+      const text = chunk.toString();
+      stdout += text;
+      pending += text;
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        if (line.startsWith('AUTHORIZE ')) {
+          authorize(line.slice('AUTHORIZE '.length).trim()).catch((err) => {
+            clearTimeout(timer);
+            child.kill('SIGTERM');
+            reject(err);
+          });
+        } else if (line === 'READY') {
+          ready = true;
+          clearTimeout(timer);
+          resolve(session);
+        } else if (line.startsWith('OUT ')) {
+          waiting.shift()?.resolve(JSON.parse(line.slice('OUT '.length)));
+        }
+      }
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.once('close', (code) => {
+      exited = true;
+      clearTimeout(timer);
+      const err = new Error(`${path.basename(args[0] ?? cmd)} exited with ${code}: ${what()}`);
+      for (const w of waiting.splice(0)) w.reject(err);
+      if (!ready) reject(err);
+    });
+  });
+}
