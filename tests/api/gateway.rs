@@ -9,6 +9,7 @@
 use crate::directory::set_active;
 use crate::harness::*;
 use crate::oauth::{authorize, exchange, pkce, setup_with, Env};
+use base64::Engine as _;
 use portcullis_discovery::test_server::{self, TestTool};
 use portcullis_discovery::ToolAnnotations;
 use portcullis_domain::Actor;
@@ -624,6 +625,39 @@ async fn gateway_enforces_policy_end_to_end(db: &TestDb) -> TestResult {
     );
     gw.shutdown().await;
     srv.stop().await;
+
+    // A saved bundle that no longer verifies (edited on disk) is never
+    // enforced: with the console down the gateway starts with no policy
+    // and refuses every call, rather than trusting the file.
+    let saved = state.path().join("policy").join("bundle.jws");
+    let jws = std::fs::read_to_string(&saved)?;
+    let mut parts: Vec<String> = jws.trim().split('.').map(str::to_owned).collect();
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&parts[1])?;
+    let original = String::from_utf8(payload)?;
+    let edited = original.replacen("delete_repo", "delete_rep0", 1);
+    assert_ne!(edited, original);
+    parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(edited);
+    std::fs::write(&saved, parts.join("."))?;
+    let gw = portcullis_gateway::start(gateway_config(
+        &format!("http://{console_addr}"),
+        &created.token,
+        state.path(),
+        &upstream.url,
+    ))
+    .await?;
+    assert!(gw.gateway.policy.active().is_none());
+    let ready = reqwest::get(format!("http://{}/readyz", gw.addr)).await?;
+    assert_eq!(ready.status(), 503);
+    let mut alice = Mcp::new(format!("http://{}/github", gw.addr), Some(token));
+    let a = alice
+        .request(
+            "tools/call",
+            json!({"name": "list_issues", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(a.status, 503);
+    assert_eq!(a.response()["error"]["code"], -32003);
+    gw.shutdown().await;
     Ok(())
 }
 
