@@ -17,7 +17,7 @@ PG_URL := postgres://postgres@127.0.0.1:5432/postgres
 .PHONY: help setup run test fmt lint e2e clean-data
 
 help:
-	@echo "make run         build (release) and serve on PORTCULLIS_ADDR (default 127.0.0.1:3000), SQLite in data/"
+	@echo "make run         build (release) and serve on PORTCULLIS_ADDR (default 127.0.0.1:3000), SQLite in data/; GATEWAY=1 also starts portcullis-gateway with data/gateway.toml"
 	echo "make test        setup, fmt check, clippy (server + wasm), release site build, SQLite + PostgreSQL tests, SCIM fuzzing + compliance, MCP conformance (authorization server), Playwright"
 	echo "make fmt         cargo fmt --all"
 	echo "make lint        fmt check + both clippy runs"
@@ -34,6 +34,7 @@ run:
 	mkdir -p data
 	export DATABASE_URL="$${DATABASE_URL:-sqlite:data/portcullis.db?mode=rwc}"
 	export PORTCULLIS_ADDR="$${PORTCULLIS_ADDR:-127.0.0.1:3000}"
+	if [ "$${GATEWAY:-}" = 1 ]; then exec scripts/run-with-gateway.sh $(BIN); fi
 	exec $(BIN) serve
 
 fmt:

@@ -38,7 +38,13 @@ pub enum Command {
     #[command(subcommand)]
     Client(ClientCommand),
     /// Load a small, realistic sample into the database.
-    Demo,
+    Demo {
+        /// Also register `demo-gateway` for the demo's MCP servers and write
+        /// a `portcullis-gateway` configuration for it (with its credential)
+        /// to this file; `GATEWAY=1 make run` starts it.
+        #[arg(long, value_name = "PATH")]
+        gateway_config: Option<std::path::PathBuf>,
+    },
 }
 
 /// `portcullis gateway …`
@@ -293,7 +299,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        Command::Demo => {
+        Command::Demo { gateway_config } => {
             let db = server::open_database(&config).await?;
             let services = server::services(&config, db)?;
             let summary = portcullis_domain::demo::load(&services).await?;
@@ -310,7 +316,77 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
                 "Sign in as {} with password {}",
                 summary.owner_email, summary.owner_password
             );
+            if let Some(path) = gateway_config {
+                demo_gateway(&config, &services, &path).await?;
+                println!(
+                    "Gateway demo-gateway registered for the demo servers; its configuration is in {}",
+                    path.display()
+                );
+            }
             Ok(0)
         }
     }
+}
+
+/// Registers `demo-gateway` for every demo server and writes a
+/// `portcullis-gateway` configuration for it to `path` (mode 0600: it holds
+/// the credential). The demo's servers are fictional (`mcp.acme.example`),
+/// so each upstream URL is a placeholder on 127.0.0.1 that an operator
+/// replaces with the real server; until then the gateway still verifies
+/// tokens, enforces the policy and reports its revision, and an allowed call
+/// answers 502.
+async fn demo_gateway(
+    config: &Config,
+    services: &portcullis_domain::Services,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    use std::fmt::Write as _;
+    let actor = Actor::system("portcullis demo");
+    let servers = services.catalog.list_servers(&actor, "", 0, 200).await?;
+    let created = services
+        .gateways
+        .create(
+            &actor,
+            &portcullis_types::GatewayInput {
+                name: "demo-gateway".to_owned(),
+                description:
+                    "The reference gateway (portcullis-gateway) that `GATEWAY=1 make run` starts"
+                        .to_owned(),
+                server_ids: servers.items.iter().map(|s| s.id.clone()).collect(),
+            },
+        )
+        .await?;
+    let base = config.public_url_for(config.addr);
+    let state = path.with_file_name("gateway-state");
+    let mut toml = String::new();
+    let _ = writeln!(
+        toml,
+        "# portcullis-gateway configuration written by `portcullis demo` (docs/gateway.md)."
+    );
+    let _ = writeln!(toml, "listen = \"127.0.0.1:8443\"");
+    let _ = writeln!(toml, "state_dir = {:?}", state.display().to_string());
+    let _ = writeln!(
+        toml,
+        "\n[console]\nurl = {base:?}\ncredential = {:?}",
+        created.token
+    );
+    for s in &servers.items {
+        let path = url::Url::parse(&s.resource_url)
+            .map(|u| u.path().to_owned())
+            .unwrap_or_else(|_| format!("/{}", s.slug));
+        let _ = writeln!(
+            toml,
+            "\n# {} — replace url with the server's real address.\n[[upstream]]\nresource = {:?}\nurl = \"http://127.0.0.1:9{path}\"",
+            s.name, s.resource_url
+        );
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(path)?, toml.as_bytes())?;
+    Ok(())
 }

@@ -808,3 +808,68 @@ backend_tests!(
     gateway_enforces_policy_end_to_end,
     gateway_tool_change_reports
 );
+
+/// `portcullis demo --gateway-config PATH`: demo data plus a registered
+/// `demo-gateway` whose configuration file (0600, with its credential)
+/// starts a gateway that fetches the demo's policy.
+#[tokio::test]
+async fn demo_registers_a_gateway_with_a_working_configuration() -> TestResult {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("conf").join("gateway.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["demo", "--gateway-config"])
+        .arg(&path)
+        .env("DATABASE_URL", &db.url)
+        .env("PORTCULLIS_CONFIG", "")
+        .env(
+            "PORTCULLIS_SECRET_KEY",
+            "dGVzdC1zZWNyZXQta2V5LW9mLTMyLWJ5dGVzLWxvbmc=",
+        )
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Gateway demo-gateway registered"),
+        "{stdout}"
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path)?.permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let mut file = FileConfig::read(&path)?;
+    assert_eq!(file.upstream.len(), 6, "one upstream per demo server");
+    assert!(file
+        .upstream
+        .iter()
+        .any(|u| u.resource == "https://mcp.acme.example/github"));
+    assert!(file
+        .console
+        .credential
+        .as_deref()
+        .is_some_and(|c| c.starts_with("pcg_")));
+    // The file is valid as written; pointed at this test's console it works.
+    let srv = TestServer::start_on(db, &[]).await;
+    file.listen = Some("127.0.0.1:0".into());
+    file.state_dir = Some(dir.path().join("state"));
+    file.console.url = Some(srv.base.clone());
+    let gw = portcullis_gateway::start(file.validate()?).await?;
+    let head = srv.running.services.gateways.view(&system()).await?;
+    let revision = head.current_revision;
+    assert!(
+        gw.wait_for_revision(u64::try_from(revision)?, Duration::from_secs(10))
+            .await
+    );
+    let listed = head.gateways.iter().find(|g| g.name == "demo-gateway");
+    assert_eq!(listed.map(|g| g.servers.len()), Some(6));
+    gw.shutdown().await;
+    srv.stop().await;
+    Ok(())
+}
