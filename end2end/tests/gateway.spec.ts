@@ -20,6 +20,7 @@
 // gateway keeps enforcing, and a restarted gateway starts from its saved bundle.
 // Screenshots (light and dark): artifacts/screenshots/gateway-{gateways,quarantined,audit}[-dark].png.
 import { test, expect, screenshotPath, repoRoot } from './fixtures';
+import { consoleCall, setUpAcme, type Acme } from './acme';
 import type { APIRequestContext, BrowserContext, Page } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -31,7 +32,6 @@ import { startChild, startSession, jwtClaims, mcpDir, end2endDir, type Child, ty
 test.use({ serverEnv: { PORTCULLIS_FETCH_ALLOWED_HOSTS: '127.0.0.1' } });
 test.describe.configure({ mode: 'serial' });
 
-const OWNER_PASSWORD = 'a very long e2e password';
 const UPSTREAM_SECRET = 'only-the-gateway-knows-this';
 const PYTHON = path.join(end2endDir, '.venv', 'bin', 'python');
 
@@ -58,7 +58,7 @@ let adminContext: BrowserContext;
 let bobContext: BrowserContext;
 let admin: Page;
 let bob: Page;
-let dir: { base_url: string; token: string };
+let dir: Acme['dir'];
 let bobId = '';
 let serverA = '';
 let grantA = '';
@@ -116,15 +116,8 @@ async function startGateway(): Promise<Gateway> {
 }
 
 /** A console server function with form fields, as the signed-in owner. */
-async function call(request: APIRequestContext, name: string, form: Record<string, string>) {
-  const res = await request.post(`${base}/api/console/${name}`, { form, maxRedirects: 0 });
-  const text = await res.text();
-  expect([200, 302, 303], `${name}: ${res.status()} ${text}`).toContain(res.status());
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
+function call(request: APIRequestContext, name: string, form: Record<string, string>) {
+  return consoleCall(request, base, name, form);
 }
 
 async function scimActive(active: boolean) {
@@ -221,35 +214,7 @@ test.beforeAll(async ({ serverPool, browser }, testInfo) => {
   adminContext = await browser.newContext({ baseURL: base });
   admin = await adminContext.newPage();
   const request = adminContext.request;
-  const token = new URL(server.setupURL).searchParams.get('token') ?? '';
-  await call(request, 'accept_link', { token, display_name: 'Olivia Owner', password: OWNER_PASSWORD });
-  dir = await call(request, 'directory/directories/create', { name: 'Acme Okta' });
-  const scim = await fetch(`${dir.base_url}/Users`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${dir.token}`, 'Content-Type': 'application/scim+json' },
-    body: JSON.stringify({
-      schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
-      userName: 'bob@acme.test',
-      externalId: 'bob',
-      displayName: 'Bob Nobody',
-      active: true,
-      emails: [{ value: 'bob@acme.test', type: 'work', primary: true }],
-    }),
-  });
-  const scimBody = await scim.json();
-  expect(scim.status, JSON.stringify(scimBody)).toBe(201);
-  bobId = scimBody.id;
-  await call(request, 'sso/create', {
-    name: 'Acme IdP',
-    slug: 'acme',
-    kind: 'oidc',
-    enabled: 'on',
-    domains: 'acme.test',
-    issuer: idp.url,
-    client_id: 'portcullis',
-    client_secret: 'portcullis-e2e-secret',
-    directory_id: dir.directory_id,
-  });
+  ({ dir, bobId } = await setUpAcme(request, base, server.setupURL, idp.url));
   await call(request, 'clients/policy', { registration_enabled: 'on', approval_required: '' });
 
   // The catalog: each server's resource URL is its path on the gateway; discovery

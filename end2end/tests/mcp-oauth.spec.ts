@@ -20,6 +20,7 @@
 // what he may call and the apps he allowed, and he withdraws one. Screenshots (light
 // and dark): artifacts/screenshots/mcp-oauth-{signin,consent,clients,my-access}[-dark].png.
 import { test as fixtureTest, expect, screenshotPath, repoRoot } from './fixtures';
+import { consoleCall, setUpAcme } from './acme';
 import type { APIRequestContext, BrowserContext, Page } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -62,7 +63,6 @@ const test = fixtureTest.extend<object, { docs: DocServer }>({
 });
 test.describe.configure({ mode: 'serial' });
 
-const OWNER_PASSWORD = 'a very long e2e password';
 const PYTHON = path.join(end2endDir, '.venv', 'bin', 'python');
 const NODE_CLIENT = path.join(mcpDir, 'node-client.mjs');
 const PY_CLIENT = path.join(mcpDir, 'py_client.py');
@@ -92,15 +92,8 @@ async function shot(page: Page, name: string) {
 }
 
 /** A console server function with form fields, as the signed-in owner. */
-async function call(request: APIRequestContext, name: string, form: Record<string, string>) {
-  const res = await request.post(`${base}/api/console/${name}`, { form, maxRedirects: 0 });
-  const text = await res.text();
-  expect([200, 302, 303], `${name}: ${res.status()} ${text}`).toContain(res.status());
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
+function call(request: APIRequestContext, name: string, form: Record<string, string>) {
+  return consoleCall(request, base, name, form);
 }
 
 async function tokenRequest(form: Record<string, string>) {
@@ -261,36 +254,7 @@ test.beforeAll(async ({ serverPool, browser, docs: docServer }, testInfo) => {
   adminContext = await browser.newContext({ baseURL: base });
   admin = await adminContext.newPage();
   const request = adminContext.request;
-  const token = new URL(server.setupURL).searchParams.get('token') ?? '';
-  await call(request, 'accept_link', { token, display_name: 'Olivia Owner', password: OWNER_PASSWORD });
-  const dir = await call(request, 'directory/directories/create', { name: 'Acme Okta' });
-  // Bob, provisioned over SCIM with the IdP's subject as externalId.
-  const scim = await fetch(`${dir.base_url}/Users`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${dir.token}`, 'Content-Type': 'application/scim+json' },
-    body: JSON.stringify({
-      schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
-      userName: 'bob@acme.test',
-      externalId: 'bob',
-      displayName: 'Bob Nobody',
-      active: true,
-      emails: [{ value: 'bob@acme.test', type: 'work', primary: true }],
-    }),
-  });
-  const scimBody = await scim.json();
-  expect(scim.status, JSON.stringify(scimBody)).toBe(201);
-  bobId = scimBody.id;
-  await call(request, 'sso/create', {
-    name: 'Acme IdP',
-    slug: 'acme',
-    kind: 'oidc',
-    enabled: 'on',
-    domains: 'acme.test',
-    issuer: idp.url,
-    client_id: 'portcullis',
-    client_secret: 'portcullis-e2e-secret',
-    directory_id: dir.directory_id,
-  });
+  ({ bobId } = await setUpAcme(request, base, server.setupURL, idp.url));
   serverAId = await call(request, 'catalog/servers/create', { name: 'Sample MCP A', slug: 'mcp-a', resource_url: mcpA.url });
   await call(request, 'catalog/servers/create', { name: 'Sample MCP B', slug: 'mcp-b', resource_url: mcpB.url });
   bobContext = await browser.newContext({ baseURL: base });
