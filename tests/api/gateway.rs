@@ -414,6 +414,7 @@ async fn gateway_enforces_policy_end_to_end(db: &TestDb) -> TestResult {
         )
         .await;
     assert_eq!(a.status, 400);
+    assert_eq!(a.response()["error"]["code"], -32020, "HeaderMismatch");
     assert!(a.response()["error"]["message"]
         .as_str()
         .unwrap()

@@ -50,6 +50,12 @@ pub const POLICY_DENIED: i64 = -32003;
 const INVALID_REQUEST: i64 = -32600;
 /// JSON-RPC "Invalid params".
 const INVALID_PARAMS: i64 = -32602;
+/// MCP 2026-07-28 `HeaderMismatch`: a standard header missing or not
+/// repeating the body.
+const HEADER_MISMATCH: i64 = -32020;
+/// The first protocol version whose clients must send `Mcp-Method` /
+/// `Mcp-Name` (SEP-2243).
+const STANDARD_HEADERS_SINCE: &str = "2026-07-28";
 
 /// Request headers passed upstream; everything else stays here (the
 /// client's `Authorization` and cookies above all).
@@ -392,7 +398,7 @@ impl Gateway {
             return rpc_error(
                 StatusCode::BAD_REQUEST,
                 id,
-                INVALID_REQUEST,
+                HEADER_MISMATCH,
                 &mismatch,
                 None,
             );
@@ -580,6 +586,13 @@ impl Gateway {
                 req = req.header(name, value);
             }
         }
+        // MCP 2026-07-28 `Mcp-Param-*` headers mirror tool arguments the
+        // upstream declared (`x-mcp-header`); the upstream validates them.
+        for (name, value) in headers {
+            if name.as_str().starts_with("mcp-param-") {
+                req = req.header(name, value);
+            }
+        }
         for (name, value) in &upstream.headers {
             req = req.header(name, value);
         }
@@ -721,36 +734,78 @@ fn response_with_id(bytes: &[u8], sse: bool, id: &str) -> Option<Value> {
     })
 }
 
-/// The `Mcp-Method` / `Mcp-Name` headers (MCP 2026-07-28) must repeat the
-/// body, so that what an intermediary routed or logged on is what the
-/// server runs.
+/// The `Mcp-Method` / `Mcp-Name` headers (MCP 2026-07-28, SEP-2243) must
+/// repeat the body, so that what an intermediary routed or logged on is
+/// what the server runs. Present, they are checked whatever the version
+/// (values trimmed of surrounding whitespace; `=?base64?…?=` decoded);
+/// absent, they are refused when the request says 2026-07-28 or later and
+/// the body has what they mirror: `method`, and `params.name` of
+/// `tools/call` and `prompts/get` or `params.uri` of `resources/read`.
 fn header_mismatch(
     headers: &HeaderMap,
     method: Option<&str>,
     params: Option<&Value>,
 ) -> Option<String> {
-    let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
-    if let Some(h) = text("mcp-method") {
-        if Some(h) != method {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| header_text(v).unwrap_or_else(|| "\u{fffd}".to_owned()))
+    };
+    let required = headers
+        .get("mcp-protocol-version")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() >= STANDARD_HEADERS_SINCE);
+    match (text("mcp-method"), method) {
+        (Some(h), m) if Some(h.as_str()) != m => {
             return Some(format!(
                 "The Mcp-Method header ({h:?}) does not match the request's method ({}).",
-                method.map_or("none".to_owned(), |m| format!("{m:?}"))
+                m.map_or("none".to_owned(), |m| format!("{m:?}"))
             ));
         }
-    }
-    if let Some(h) = text("mcp-name") {
-        let key = match method {
-            Some("resources/read" | "resources/subscribe" | "resources/unsubscribe") => "uri",
-            _ => "name",
-        };
-        let body = params.and_then(|p| p.get(key)).and_then(Value::as_str);
-        if Some(h) != body {
+        (None, Some(m)) if required => {
             return Some(format!(
-                "The Mcp-Name header ({h:?}) does not match params.{key} of the request."
+                "The Mcp-Method header is missing; MCP {STANDARD_HEADERS_SINCE} requests repeat the method ({m:?}) in it."
             ));
         }
+        _ => {}
     }
-    None
+    let (key, mirrored) = match method {
+        Some("tools/call" | "prompts/get") => ("name", true),
+        Some("resources/read") => ("uri", true),
+        Some("resources/subscribe" | "resources/unsubscribe") => ("uri", false),
+        _ => ("name", false),
+    };
+    let body = params.and_then(|p| p.get(key)).and_then(Value::as_str);
+    match text("mcp-name") {
+        Some(h) if Some(h.as_str()) != body => Some(format!(
+            "The Mcp-Name header ({h:?}) does not match params.{key} of the request."
+        )),
+        None if required && mirrored && body.is_some() => Some(format!(
+            "The Mcp-Name header is missing; MCP {STANDARD_HEADERS_SINCE} requests repeat params.{key} in it."
+        )),
+        _ => None,
+    }
+}
+
+/// A standard header's value as text: surrounding whitespace dropped
+/// (RFC 9110 §5.5), the `=?base64?…?=` form (SEP-2243, for values that are
+/// not plain ASCII) decoded; `None` when it is neither valid text nor
+/// valid Base64 of UTF-8.
+fn header_text(value: &HeaderValue) -> Option<String> {
+    use base64::Engine as _;
+    let v = value.to_str().ok()?.trim();
+    match v
+        .strip_prefix("=?base64?")
+        .and_then(|r| r.strip_suffix("?="))
+    {
+        Some(encoded) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()?;
+            String::from_utf8(bytes).ok()
+        }
+        None => Some(v.to_owned()),
+    }
 }
 
 /// A changed tool to report to the console.
@@ -944,6 +999,54 @@ mod tests {
             header_mismatch(&HeaderMap::new(), Some("tools/call"), None),
             None
         );
+    }
+
+    #[test]
+    fn mcp_2026_requests_must_carry_the_standard_headers() {
+        let call = json!({"name": "search"});
+        let mut h = HeaderMap::new();
+        // A 2025-06-18 client sends none: fine.
+        h.insert(
+            "mcp-protocol-version",
+            HeaderValue::from_static("2025-06-18"),
+        );
+        assert_eq!(header_mismatch(&h, Some("tools/call"), Some(&call)), None);
+        // 2026-07-28: Mcp-Method and, for tools/call, Mcp-Name are required.
+        h.insert(
+            "mcp-protocol-version",
+            HeaderValue::from_static("2026-07-28"),
+        );
+        assert!(header_mismatch(&h, Some("tools/list"), None)
+            .is_some_and(|m| m.contains("Mcp-Method header is missing")));
+        h.insert("mcp-method", HeaderValue::from_static("tools/call"));
+        assert!(header_mismatch(&h, Some("tools/call"), Some(&call))
+            .is_some_and(|m| m.contains("Mcp-Name header is missing")));
+        // Surrounding whitespace is not part of the value; Base64 is decoded.
+        h.insert("mcp-name", HeaderValue::from_static("  search "));
+        assert_eq!(header_mismatch(&h, Some("tools/call"), Some(&call)), None);
+        h.insert("mcp-name", HeaderValue::from_static("=?base64?c2VhcmNo?="));
+        assert_eq!(header_mismatch(&h, Some("tools/call"), Some(&call)), None);
+        h.insert("mcp-name", HeaderValue::from_static("=?base64?c2VhcmNo?"));
+        assert!(header_mismatch(&h, Some("tools/call"), Some(&call)).is_some());
+        h.insert("mcp-name", HeaderValue::from_static("=?base64?c2VhcmN!?="));
+        assert!(header_mismatch(&h, Some("tools/call"), Some(&call)).is_some());
+        // Case matters in the value.
+        h.insert("mcp-method", HeaderValue::from_static("TOOLS/CALL"));
+        assert!(header_mismatch(&h, Some("tools/call"), Some(&call)).is_some());
+        // prompts/get mirrors params.name; a response (no method) needs nothing.
+        let mut p = HeaderMap::new();
+        p.insert(
+            "mcp-protocol-version",
+            HeaderValue::from_static("2026-07-28"),
+        );
+        p.insert("mcp-method", HeaderValue::from_static("prompts/get"));
+        assert!(header_mismatch(&p, Some("prompts/get"), Some(&json!({"name": "x"}))).is_some());
+        let mut r = HeaderMap::new();
+        r.insert(
+            "mcp-protocol-version",
+            HeaderValue::from_static("2026-07-28"),
+        );
+        assert_eq!(header_mismatch(&r, None, None), None);
     }
 
     #[test]
