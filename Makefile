@@ -18,7 +18,7 @@ PG_URL := postgres://postgres@127.0.0.1:5432/postgres
 
 help:
 	@echo "make run         build (release) and serve on PORTCULLIS_ADDR (default 127.0.0.1:3000), SQLite in data/; GATEWAY=1 also starts portcullis-gateway with data/gateway.toml"
-	echo "make test        setup, fmt check, clippy (server + wasm), release site build, SQLite + PostgreSQL tests, SCIM fuzzing + compliance, MCP conformance (authorization server), Playwright"
+	echo "make test        setup, fmt check, clippy (server + wasm), release site build, SQLite + PostgreSQL tests, SCIM fuzzing + compliance, MCP conformance (authorization server; the gateway against the suite's server scenarios), Playwright"
 	echo "make fmt         cargo fmt --all"
 	echo "make lint        fmt check + both clippy runs"
 	echo "make e2e         release build + Playwright tests only"
@@ -60,7 +60,7 @@ e2e:
 test:
 	@start=$$SECONDS
 	n=0
-	header() { n=$$((n + 1)); printf '\n==> [%d/11] %s   (%ds)\n' "$$n" "$$1" "$$((SECONDS - start))"; }
+	header() { n=$$((n + 1)); printf '\n==> [%d/12] %s   (%ds)\n' "$$n" "$$1" "$$((SECONDS - start))"; }
 	header "setup: scripts/setup.sh"
 	scripts/setup.sh
 	source scripts/env.sh
@@ -80,10 +80,11 @@ test:
 	header "tests (SQLite): PORTCULLIS_TEST_SQLITE=1 cargo test --workspace"
 	PORTCULLIS_TEST_SQLITE=1 cargo test --workspace
 	# The browser, SCIM compliance and MCP conformance runs use the server
-	# binary this step built (debug profile, every debug assertion on) rather
-	# than a second, release build of the whole dependency tree (~10 minutes
-	# on CI).
+	# and gateway binaries this step built (debug profile, every debug
+	# assertion on) rather than a second, release build of the whole
+	# dependency tree (~10 minutes on CI).
 	test -x $(TEST_BIN) || { echo "✗ $(TEST_BIN) was not built"; exit 1; }
+	test -x target/debug/portcullis-gateway || { echo "✗ target/debug/portcullis-gateway was not built"; exit 1; }
 	header "tests (PostgreSQL): cargo test --workspace --tests -- --ignored postgres"
 	pg_up() {
 	  if command -v pg_isready >/dev/null 2>&1; then pg_isready -q -h 127.0.0.1 -p 5432
@@ -114,10 +115,12 @@ test:
 	scripts/scim-compliance.sh $(TEST_BIN)
 	header "MCP conformance: authorization server (scripts/mcp-conformance.sh)"
 	scripts/mcp-conformance.sh $(TEST_BIN)
+	header "MCP conformance: server scenarios directly and through portcullis-gateway (scripts/mcp-conformance-gateway.sh)"
+	scripts/mcp-conformance-gateway.sh $(TEST_BIN) target/debug/portcullis-gateway
 	header "browser tests: Playwright (end2end/)"
 	(cd end2end && PORTCULLIS_BIN=../$(TEST_BIN) npx playwright test)
 	echo
-	echo "SUMMARY: make test OK in $$((SECONDS - start))s — fmt, clippy (server + wasm), release site build, SQLite tests, PostgreSQL tests ($$pg_suite), SCIM fuzzing, scim2-tester, MCP conformance, Playwright"
+	echo "SUMMARY: make test OK in $$((SECONDS - start))s — fmt, clippy (server + wasm), release site build, SQLite tests, PostgreSQL tests ($$pg_suite), SCIM fuzzing, scim2-tester, MCP conformance (authorization server), MCP conformance through the gateway, Playwright"
 
 clean-data:
 	@rm -rf data
