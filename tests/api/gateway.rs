@@ -12,6 +12,7 @@ use crate::oauth::{authorize, exchange, pkce, setup_with, Env};
 use base64::Engine as _;
 use portcullis_discovery::test_server::{self, TestTool};
 use portcullis_discovery::ToolAnnotations;
+use portcullis_domain::oauth::model::ClientStatus;
 use portcullis_domain::Actor;
 use portcullis_gateway::config::{FileConfig, FileConsole, FileUpstream};
 use portcullis_types::{GatewayInput, GrantInput, GrantSubject, GrantTarget};
@@ -443,6 +444,39 @@ async fn gateway_enforces_policy_end_to_end(db: &TestDb) -> TestResult {
         )
         .await;
     assert_eq!(a.status, 200);
+
+    // A client blocked in the console is refused at the next revision, even
+    // with a token the gateway verified before (its cache keeps what the
+    // signature proved, never the bundle's verdict); unblocked, it works.
+    let before = current_revision(&env).await;
+    svc.oauth
+        .set_client_status(
+            &system(),
+            &env.client_id,
+            ClientStatus::Blocked,
+            Some("test"),
+        )
+        .await?;
+    let blocked_at = next_revision(&env, before).await;
+    assert!(
+        gw.wait_for_revision(blocked_at, Duration::from_secs(2))
+            .await
+    );
+    let a = alice.request("tools/list", json!({})).await;
+    assert_eq!(a.status, 401);
+    assert!(a.headers["www-authenticate"]
+        .to_str()?
+        .contains("blocked by an administrator"));
+    let before = current_revision(&env).await;
+    svc.oauth
+        .set_client_status(&system(), &env.client_id, ClientStatus::Active, None)
+        .await?;
+    let unblocked_at = next_revision(&env, before).await;
+    assert!(
+        gw.wait_for_revision(unblocked_at, Duration::from_secs(2))
+            .await
+    );
+    assert_eq!(alice.tool_names().await, ["search"]);
 
     // Revoking the grant in the console is enforced within a second.
     let revoked_at = svc.access.revoke_grant(&system(), &grant_id).await?;

@@ -59,6 +59,7 @@ pub struct Gateway {
     pub metrics: Arc<Metrics>,
     pub(crate) pins: Arc<Pins>,
     pub(crate) sessions: Sessions,
+    pub(crate) tokens: auth::TokenCache,
     pub(crate) reports: mpsc::UnboundedSender<ChangedTool>,
     pub(crate) upstream_http: reqwest::Client,
 }
@@ -126,6 +127,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         metrics: metrics.clone(),
         pins: Arc::new(Pins::default()),
         sessions: Sessions::default(),
+        tokens: auth::TokenCache::default(),
         reports,
         upstream_http,
     });

@@ -81,8 +81,9 @@ const FORWARDED_RESPONSE: [&str; 4] = [
 /// What the gateway learnt of each tool's live definition.
 #[derive(Default)]
 pub struct Pins {
-    /// (server id, tool name) → `sha256:…` of the definition last listed.
-    live: Mutex<HashMap<(String, String), String>>,
+    /// Server id → tool name → `sha256:…` of the definition last listed
+    /// (nested so a call's lookup borrows its strings).
+    live: Mutex<HashMap<String, HashMap<String, String>>>,
     /// (server id, tool name, hash) already reported to the console.
     reported: Mutex<HashSet<(String, String, String)>>,
     /// Server id → when its whole tool list was last seen.
@@ -116,8 +117,11 @@ impl Sessions {
     }
 
     fn bind(&self, session: &str, sub: &str) {
-        let n = self.counter.fetch_add(1, Relaxed);
         let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        if owners.contains_key(session) {
+            return;
+        }
+        let n = self.counter.fetch_add(1, Relaxed);
         if owners.len() >= MAX_SESSIONS && !owners.contains_key(session) {
             let mut ages: Vec<u64> = owners.values().map(|(_, n)| *n).collect();
             ages.sort_unstable();
@@ -143,7 +147,8 @@ impl Pins {
         self.live
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&(server.to_owned(), tool.to_owned()))
+            .get(server)
+            .and_then(|tools| tools.get(tool))
             .is_some_and(|live| live != approved)
     }
 
@@ -195,7 +200,9 @@ impl Pins {
         self.live
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert((server.to_owned(), tool.to_owned()), live.to_owned());
+            .entry(server.to_owned())
+            .or_default()
+            .insert(tool.to_owned(), live.to_owned());
         match approved {
             Some(a) if a != live => self
                 .reported
@@ -209,12 +216,12 @@ impl Pins {
 
 /// Who is calling, for filtering and decisions.
 struct Caller {
-    claims: AccessClaims,
+    claims: Arc<AccessClaims>,
     active: Arc<Active>,
     server: String,
 }
 
-fn now_secs() -> i64 {
+pub(crate) fn now_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
@@ -287,9 +294,10 @@ impl Gateway {
         };
         let claims = match auth::check(
             &self.policy,
+            &self.tokens,
             &active,
             &self.config.console.issuer,
-            upstream,
+            (index, upstream),
             request.headers(),
         )
         .await
@@ -662,25 +670,26 @@ impl Gateway {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let filter = ListFilter {
+            .unwrap_or("");
+        let sse = starts_with_ignore_case(content_type, "text/event-stream");
+        let json = starts_with_ignore_case(content_type, "application/json");
+        let filter = || ListFilter {
             pins: self.pins.clone(),
             caller_sub: caller.claims.sub.clone(),
             server: caller.server.clone(),
             active: caller.active.clone(),
             report: self.reports.clone(),
         };
-        let body = if content_type.starts_with("text/event-stream") {
+        let body = if sse {
             Body::from_stream(sse_filter(
                 res.bytes_stream(),
-                filter,
+                filter(),
                 self.config.limits.max_list_bytes,
             ))
-        } else if list && content_type.starts_with("application/json") {
+        } else if list && json {
             let limit = self.config.limits.max_list_bytes;
             match read_limited(res, limit).await {
-                Some(bytes) => Body::from(filter.rewrite_json(&bytes).unwrap_or(bytes)),
+                Some(bytes) => Body::from(filter().rewrite_json(&bytes).unwrap_or(bytes)),
                 None => {
                     return rpc_error(
                         StatusCode::BAD_GATEWAY,
@@ -691,12 +700,27 @@ impl Gateway {
                     );
                 }
             }
+        } else if res.content_length().is_some_and(|n| n <= SMALL_BODY_BYTES) {
+            // A small answer of known length goes back whole, with its
+            // length, rather than as a chunked stream.
+            match res.bytes().await {
+                Ok(bytes) => Body::from(bytes),
+                Err(_) => return StatusCode::BAD_GATEWAY.into_response(),
+            }
         } else {
             Body::from_stream(res.bytes_stream())
         };
         out.body(body)
             .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
     }
+}
+
+/// Answers up to this size with a known length are relayed whole.
+const SMALL_BODY_BYTES: u64 = 256 << 10;
+
+fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
+    text.get(..prefix.len())
+        .is_some_and(|t| t.eq_ignore_ascii_case(prefix))
 }
 
 async fn read_limited(res: reqwest::Response, limit: usize) -> Option<Bytes> {
