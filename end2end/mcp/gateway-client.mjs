@@ -22,13 +22,14 @@
 //   node end2end/mcp/gateway-client.mjs --server-url <gateway>/<path> [--client-name N]
 
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+
+import { startRedirectReceiver } from './redirect-receiver.mjs';
 
 function fail(message) {
   process.stderr.write(`ERROR ${message}\n`);
@@ -52,25 +53,8 @@ if (!args['server-url']) fail('--server-url is required');
 const serverUrl = new URL(args['server-url']);
 
 // ---- the loopback redirect URI ------------------------------------------------------
-let deliver;
-const callback = new Promise((resolve) => {
-  deliver = resolve;
-});
-const redirectServer = createServer((req, res) => {
-  const url = new URL(req.url, 'http://127.0.0.1');
-  if (url.pathname !== '/callback') {
-    res.writeHead(404).end();
-    return;
-  }
-  const q = Object.fromEntries(url.searchParams);
-  res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-  res.end(q.error
-    ? '<!doctype html><title>Not authorized</title><p data-testid="client-callback">Not authorized</p>'
-    : '<!doctype html><title>Authorized</title><p data-testid="client-callback">You can close this window and go back to the app.</p>');
-  deliver(q);
-});
-await new Promise((resolve) => redirectServer.listen(0, '127.0.0.1', resolve));
-const redirectUrl = `http://127.0.0.1:${redirectServer.address().port}/callback`;
+const receiver = await startRedirectReceiver();
+const { redirectUrl, callback } = receiver;
 
 // ---- the OAuthClientProvider (in memory) --------------------------------------------
 const state = randomBytes(16).toString('base64url');
@@ -131,8 +115,7 @@ try {
   if (q.error) throw new Error(`authorization failed: ${q.error} ${q.error_description ?? ''}`);
   if (q.state !== state) throw new Error(`state ${q.state} is not ${state}`);
   await transport.finishAuth(q.code);
-  redirectServer.close();
-  redirectServer.closeAllConnections();
+  receiver.close();
 
   const client = new Client({ name: 'portcullis-e2e-gateway-client', version: '1.0.0' });
   await client.connect(new StreamableHTTPClientTransport(serverUrl, { authProvider: provider }));

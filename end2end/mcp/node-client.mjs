@@ -26,12 +26,13 @@
 //        [--client-metadata-url https://…/client.json] [--client-name N] [--timeout-seconds 60]
 
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+
+import { startRedirectReceiver } from './redirect-receiver.mjs';
 
 function fail(message) {
   process.stderr.write(`ERROR ${message}\n`);
@@ -87,25 +88,8 @@ async function loggingFetch(input, init) {
 }
 
 // ---- the loopback redirect URI ------------------------------------------------------
-let deliver;
-const callback = new Promise((resolve) => {
-  deliver = resolve;
-});
-const redirectServer = createServer((req, res) => {
-  const url = new URL(req.url, 'http://127.0.0.1');
-  if (url.pathname !== '/callback') {
-    res.writeHead(404).end();
-    return;
-  }
-  const q = Object.fromEntries(url.searchParams);
-  res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-  res.end(q.error
-    ? `<!doctype html><title>Not authorized</title><h1>Not authorized</h1><p data-testid="client-callback">${q.error}</p>`
-    : '<!doctype html><title>Authorized</title><h1>Authorized</h1><p data-testid="client-callback">You can close this window and go back to the app.</p>');
-  deliver(q);
-});
-await new Promise((resolve) => redirectServer.listen(0, '127.0.0.1', resolve));
-const redirectUrl = `http://127.0.0.1:${redirectServer.address().port}/callback`;
+const receiver = await startRedirectReceiver();
+const { redirectUrl, callback } = receiver;
 
 // ---- the OAuthClientProvider (in memory) --------------------------------------------
 const state = randomBytes(16).toString('base64url');
@@ -236,8 +220,7 @@ try {
   };
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
   clearTimeout(timer);
-  redirectServer.close();
-  redirectServer.closeAllConnections();
+  receiver.close();
   process.exit(0);
 } catch (err) {
   fail(`${err?.stack ?? err}\nexchanges so far: ${JSON.stringify(exchanges)}`);
