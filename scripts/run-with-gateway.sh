@@ -28,12 +28,19 @@ source scripts/env.sh
 echo "… cargo build --release -p portcullis-gateway"
 cargo build --release -p portcullis-gateway
 
-"$bin" serve &
-console=$!
-trap 'kill "$console" 2>/dev/null || true; wait "$console" 2>/dev/null || true' EXIT
+pids=()
+stop_all() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap stop_all EXIT
 trap 'exit 130' INT TERM
+"$bin" serve &
+pids+=($!)
 # The gateway retries the console until it answers, and refuses calls
 # until it has a bundle; no need to wait here.
 "$gateway" --config "$config" --log-format text &
-gw=$!
-wait "$gw"
+pids+=($!)
+# Either one stopping stops both.
+wait -n
