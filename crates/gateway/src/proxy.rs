@@ -2,26 +2,32 @@
 //! in front of the configured upstreams, one per resource URL.
 //!
 //! For each request, in order:
-//! 1. the path picks the upstream; no policy yet → `503` (deny everything
-//!    before the first bundle);
-//! 2. the access token is checked ([`crate::auth`]);
+//! 1. the path picks the upstream; a browser `Origin` other than the
+//!    upstream's own (or one configured) → `403` (DNS rebinding); no policy
+//!    yet → `503` (deny everything before the first bundle);
+//! 2. the access token is checked ([`crate::auth`]; verified tokens are
+//!    remembered until they expire, the bundle's checks run every time); an
+//!    `Mcp-Session-Id` opened by another person → `403` ([`Sessions`]);
 //! 3. a `POST` body must be one JSON-RPC message (batches are refused: they
 //!    were removed from MCP in 2025-06-18, and a batch would need every
-//!    member decided); `Mcp-Method` / `Mcp-Name` headers, when sent, must
-//!    say what the body says;
+//!    member decided); `Mcp-Method` / `Mcp-Name` headers must say what the
+//!    body says, and must be there when the request declares 2026-07-28
+//!    (`400`, `-32020` HeaderMismatch);
 //! 4. `tools/call` is decided by the console's evaluator for the token's
 //!    person — and refused when the tool's live definition no longer
-//!    matches the approved one ([`Pins`]) — and every decision goes to the
-//!    decision log; a refusal is a JSON-RPC error naming only the tool asked
-//!    for and why;
+//!    matches the approved one ([`Pins`]; when the gateway's view of the
+//!    server's tools is older than `pin_max_age`, it lists them itself
+//!    first) — and every decision goes to the decision log; a refusal is a
+//!    JSON-RPC error naming only the tool asked for and why;
 //! 5. the request goes upstream with the upstream's own headers (the
-//!    client's token never does); the answer is relayed as it streams, JSON
-//!    or SSE, except that every `tools/list` result in it is filtered to the
-//!    caller's allowed tools, whose definitions are hashed on the way.
+//!    client's token never does); the answer is relayed (small answers of
+//!    known length whole, others as they stream), JSON or SSE, except that
+//!    every `tools/list` result in it is filtered to the caller's allowed
+//!    tools, whose definitions are hashed on the way.
 //!
-//! `Mcp-Session-Id`, `MCP-Protocol-Version` and `Last-Event-ID` pass
-//! through, so sessions and stream resumption work as with the upstream
-//! itself.
+//! `Mcp-Session-Id`, `MCP-Protocol-Version`, `Last-Event-ID` and
+//! `Mcp-Param-*` pass through, so sessions, stream resumption and the
+//! upstream's own header checks work as with the upstream itself.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
@@ -122,15 +128,13 @@ impl Sessions {
             return;
         }
         let n = self.counter.fetch_add(1, Relaxed);
-        if owners.len() >= MAX_SESSIONS && !owners.contains_key(session) {
+        if owners.len() >= MAX_SESSIONS {
             let mut ages: Vec<u64> = owners.values().map(|(_, n)| *n).collect();
             ages.sort_unstable();
             let cut = ages.get(ages.len() / 2).copied().unwrap_or(0);
             owners.retain(|_, (_, n)| *n > cut);
         }
-        owners
-            .entry(session.to_owned())
-            .or_insert_with(|| (sub.to_owned(), n));
+        owners.insert(session.to_owned(), (sub.to_owned(), n));
     }
 
     fn forget(&self, session: &str) {
