@@ -133,14 +133,7 @@ export DATABASE_URL="sqlite:$tmp/portcullis.db" PORTCULLIS_CONFIG="" PORTCULLIS_
 # (Loopback fetches allowed: the IdP and the upstream's discovery. Tokens
 # for 30 minutes: the default 10 would do, with room for a slow machine.)
 
-client_id="$("$bin" client create --name "MCP conformance suite (via gateway)" --redirect-uri "$redirect" \
-  | sed -n 's/^Client ID: *//p')"
-[ -n "$client_id" ] || die "portcullis client create printed no client id"
-
-"$bin" serve >"$tmp/server.log" 2>&1 &
-pids+=($!)
-url="$(wait_for "$tmp/server.log" 'listening on http://[0-9.:]+' "${pids[-1]}" "portcullis serve" | cut -d' ' -f3)"
-setup_link="$(wait_for "$tmp/server.log" 'http://[0-9.:]+/setup\?token=[^ ]+' "${pids[-1]}" "portcullis serve")"
+start_console "$bin" "MCP conformance suite (via gateway)" "$redirect"
 
 acme_console "$url" "$setup_link" "$node22" "Everything (conformance)" everything "$resource"
 server_id="$(console catalog/servers/get id=everything | jget .server.id)"

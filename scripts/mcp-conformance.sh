@@ -57,14 +57,7 @@ export DATABASE_URL="sqlite:$tmp/portcullis.db" PORTCULLIS_CONFIG="" PORTCULLIS_
 
 # A pre-registered public client (the suite authenticates with `none`
 # whenever the metadata lists it, so a secret would go unused).
-client_id="$("$bin" client create --name "MCP conformance suite" --redirect-uri "$redirect" \
-  | sed -n 's/^Client ID: *//p')"
-[ -n "$client_id" ] || die "portcullis client create printed no client id"
-
-"$bin" serve > "$tmp/server.log" 2>&1 &
-pids+=($!)
-url="$(wait_for "$tmp/server.log" 'listening on http://[0-9.:]+' "${pids[-1]}" "portcullis serve" | cut -d' ' -f3)"
-setup_link="$(wait_for "$tmp/server.log" 'http://[0-9.:]+/setup\?token=[^ ]+' "${pids[-1]}" "portcullis serve")"
+start_console "$bin" "MCP conformance suite" "$redirect"
 
 # Console set-up through its server functions, as the owner's browser would.
 acme_console "$url" "$setup_link" "$node22" "Conformance MCP server" conformance "$resource"

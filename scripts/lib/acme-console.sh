@@ -9,6 +9,10 @@
 # connects it for acme.test bound to that directory, and registers one
 # catalog MCP server. The caller provides `die`, `$tmp` (a scratch folder)
 # and `pids` (an array its exit trap kills); the IdP's pid is appended.
+#   start_console <bin> <client name> <redirect URI>
+# (before acme_console) registers a public OAuth client with that redirect
+# URI and starts `<bin> serve` (log in $tmp/server.log); sets `client_id`,
+# `url` and `setup_link`.
 
 # Waits (up to 30 s) for a line matching the extended regex $2 in file $1
 # written by process $3 ($4 names it); prints the first match.
@@ -41,6 +45,17 @@ console() {
     200 | 302 | 303) cat "$tmp/out.json" ;;
     *) cat "$tmp/out.json" >&2; echo >&2; die "POST /api/console/$endpoint: HTTP $status" ;;
   esac
+}
+
+start_console() {
+  local bin="$1" name="$2" redirect="$3"
+  client_id="$("$bin" client create --name "$name" --redirect-uri "$redirect" \
+    | sed -n 's/^Client ID: *//p')"
+  [ -n "$client_id" ] || die "portcullis client create printed no client id"
+  "$bin" serve >"$tmp/server.log" 2>&1 &
+  pids+=($!)
+  url="$(wait_for "$tmp/server.log" 'listening on http://[0-9.:]+' "${pids[-1]}" "portcullis serve" | cut -d' ' -f3)"
+  setup_link="$(wait_for "$tmp/server.log" 'http://[0-9.:]+/setup\?token=[^ ]+' "${pids[-1]}" "portcullis serve")"
 }
 
 acme_console() {
