@@ -55,6 +55,24 @@ export function startChild(cmd: string, args: string[], ready: RegExp, what: str
   });
 }
 
+/**
+ * Calls `onLine` with each complete line `stream` prints; returns a function giving
+ * everything it printed so far (for error messages).
+ */
+function eachLine(stream: NodeJS.ReadableStream, onLine: (line: string) => void): () => string {
+  let all = '';
+  let pending = '';
+  stream.on('data', (chunk: Buffer) => {
+    const text = chunk.toString();
+    all += text;
+    pending += text;
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) onLine(line);
+  });
+  return () => all;
+}
+
 /** What an MCP client script printed on its `RESULT` line. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type ClientResult = Record<string, any>;
@@ -71,36 +89,28 @@ export function runClient(
   timeoutMs = 60_000,
 ): Promise<ClientResult> {
   const child = spawn(cmd, args, { cwd: end2endDir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
+  let stdout = () => '';
   let stderr = '';
-  let pending = '';
   let result: ClientResult | undefined;
   let authorizing: Promise<void> | undefined;
   let authorizeError: unknown;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${path.basename(args[0] ?? cmd)} gave no result within ${timeoutMs / 1000}s\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`));
+      reject(new Error(`${path.basename(args[0] ?? cmd)} gave no result within ${timeoutMs / 1000}s\n--- stdout ---\n${stdout()}\n--- stderr ---\n${stderr}`));
     }, timeoutMs);
-    child.stdout.on('data', (chunk: Buffer) => {
-      const text = chunk.toString();
-      stdout += text;
-      pending += text;
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) {
-        if (line.startsWith('AUTHORIZE ')) {
-          if (authorizing) {
-            authorizeError = new Error('the client asked for a second authorization');
-            continue;
-          }
-          authorizing = authorize(line.slice('AUTHORIZE '.length).trim()).catch((err) => {
-            authorizeError = err;
-            child.kill('SIGTERM');
-          });
-        } else if (line.startsWith('RESULT ')) {
-          result = JSON.parse(line.slice('RESULT '.length));
+    stdout = eachLine(child.stdout, (line) => {
+      if (line.startsWith('AUTHORIZE ')) {
+        if (authorizing) {
+          authorizeError = new Error('the client asked for a second authorization');
+          return;
         }
+        authorizing = authorize(line.slice('AUTHORIZE '.length).trim()).catch((err) => {
+          authorizeError = err;
+          child.kill('SIGTERM');
+        });
+      } else if (line.startsWith('RESULT ')) {
+        result = JSON.parse(line.slice('RESULT '.length));
       }
     });
     child.stderr.on('data', (chunk: Buffer) => {
@@ -114,7 +124,7 @@ export function runClient(
           ? Object.assign(authorizeError, { message: `${authorizeError.message}\n--- client stderr ---\n${stderr}` })
           : new Error(String(authorizeError)));
       } else if (code !== 0 || !result) {
-        reject(new Error(`${path.basename(args[0] ?? cmd)} exited with ${code}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`));
+        reject(new Error(`${path.basename(args[0] ?? cmd)} exited with ${code}\n--- stdout ---\n${stdout()}\n--- stderr ---\n${stderr}`));
       } else {
         resolve(result);
       }
@@ -228,12 +238,11 @@ export function startSession(
   timeoutMs = 60_000,
 ): Promise<McpSession> {
   const child = spawn(cmd, args, { cwd: end2endDir, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
+  let stdout = () => '';
   let stderr = '';
-  let pending = '';
   const waiting: Array<{ resolve: (r: ClientResult) => void; reject: (e: Error) => void }> = [];
   let exited = false;
-  const what = () => `${path.basename(args[0] ?? cmd)}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`;
+  const what = () => `${path.basename(args[0] ?? cmd)}\n--- stdout ---\n${stdout()}\n--- stderr ---\n${stderr}`;
   return new Promise((resolve, reject) => {
     let ready = false;
     const timer = setTimeout(() => {
@@ -257,26 +266,19 @@ export function startSession(
         clearTimeout(kill);
       },
     };
-    child.stdout.on('data', (chunk: Buffer) => {
-      const text = chunk.toString();
-      stdout += text;
-      pending += text;
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) {
-        if (line.startsWith('AUTHORIZE ')) {
-          authorize(line.slice('AUTHORIZE '.length).trim()).catch((err) => {
-            clearTimeout(timer);
-            child.kill('SIGTERM');
-            reject(err);
-          });
-        } else if (line === 'READY') {
-          ready = true;
+    stdout = eachLine(child.stdout, (line) => {
+      if (line.startsWith('AUTHORIZE ')) {
+        authorize(line.slice('AUTHORIZE '.length).trim()).catch((err) => {
           clearTimeout(timer);
-          resolve(session);
-        } else if (line.startsWith('OUT ')) {
-          waiting.shift()?.resolve(JSON.parse(line.slice('OUT '.length)));
-        }
+          child.kill('SIGTERM');
+          reject(err);
+        });
+      } else if (line === 'READY') {
+        ready = true;
+        clearTimeout(timer);
+        resolve(session);
+      } else if (line.startsWith('OUT ')) {
+        waiting.shift()?.resolve(JSON.parse(line.slice('OUT '.length)));
       }
     });
     child.stderr.on('data', (chunk: Buffer) => {
