@@ -137,15 +137,16 @@ pub async fn check(
 ) -> Result<Arc<AccessClaims>, Refusal> {
     let token = bearer(headers).ok_or(Refusal::Missing)?;
     let now = crate::proxy::now_secs();
-    let cached = policy
-        .keys()
-        .and_then(|keys| cache.get(token, index, &keys, now));
+    let keys = policy.keys();
+    let cached = keys
+        .as_ref()
+        .and_then(|keys| cache.get(token, index, keys, now));
     let claims = match cached {
         Some(claims) => claims,
         None => {
-            let (keys, verified) = match verify(policy, token, issuer, &upstream.resource) {
+            let (keys, verified) = match verify(keys, token, issuer, &upstream.resource) {
                 (_, Err(TokenError::UnknownKey)) if policy.refresh_keys().await => {
-                    verify(policy, token, issuer, &upstream.resource)
+                    verify(policy.keys(), token, issuer, &upstream.resource)
                 }
                 other => other,
             };
@@ -171,14 +172,14 @@ pub async fn check(
     Ok(claims)
 }
 
-/// The token verified with the key set in force (returned with it).
+/// The token verified with `keys` (returned with the result, for the cache).
 fn verify(
-    policy: &PolicyState,
+    keys: Option<Arc<Verifier>>,
     token: &str,
     issuer: &str,
     audience: &str,
 ) -> (Option<Arc<Verifier>>, Result<AccessClaims, TokenError>) {
-    let Some(keys) = policy.keys() else {
+    let Some(keys) = keys else {
         return (None, Err(TokenError::UnknownKey));
     };
     let verified = verify_access_token(&keys, token, issuer, audience);
