@@ -51,14 +51,14 @@
 //! during the saturation runs nothing is pinned (a closed loop with the
 //! client and the upstream confined to one core would compare one core
 //! direct with two through the gateway). `PIN=none`: never pinned. The
-//! gateway runs with `TOKIO_WORKER_THREADS` = the machine's CPU count.
+//! gateway runs with `PORTCULLIS_GATEWAY_WORKERS` = the machine's CPU count.
 //!
 //! Run: `source scripts/env.sh && cargo bench -p portcullis-gateway --bench
 //! proxy`. Env knobs: `DURATION_SECS` (10), `ROUNDS` (3), `RATE` (1000),
 //! `CONNECTIONS` (32, closed loop), `OPEN_CONNECTIONS` (16, fixed rate),
 //! `PERSONS` (10000), `WARMUP_SECS` (2), `PIN` (`split` or `none`),
 //! `SPIN_US` (50, the pacer's final busy-wait), `GATEWAY_WORKERS` (the
-//! gateway's `TOKIO_WORKER_THREADS`, default the CPU count).
+//! gateway's `PORTCULLIS_GATEWAY_WORKERS`, default the CPU count).
 //!
 //! `SAMPLES_DIR`: also write every fixed-rate call (intended start, latency,
 //! service time) to `fixed-r<round>-<direct|gateway>.csv` there.
@@ -703,7 +703,7 @@ impl GatewayProcess {
         let child = cmd
             .arg("--config")
             .arg(config)
-            .env("TOKIO_WORKER_THREADS", workers.to_string())
+            .env("PORTCULLIS_GATEWAY_WORKERS", workers.to_string())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

@@ -23,7 +23,8 @@
 //! ```
 //!
 //! Other settings: `allowed_origins` (browser origins allowed besides each
-//! upstream's own), `pin_max_age_secs` (default 5), `log_format`, and a
+//! upstream's own), `pin_max_age_secs` (default 5), `workers` (serving
+//! threads; default one per CPU), `log_format`, and a
 //! `[limits]` table (`max_request_bytes`, `max_list_bytes`,
 //! `max_spool_bytes`, `upstream_timeout_secs`, `shutdown_grace_secs`).
 //! `docs/gateway.md` documents each.
@@ -55,6 +56,9 @@ pub struct Config {
     /// may be when a `tools/call` is decided; older, it lists the
     /// upstream's tools itself first (0: before every call).
     pub pin_max_age: Duration,
+    /// Threads serving requests, each with its own runtime and upstream
+    /// connections (0: one per CPU this process may use).
+    pub workers: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -144,6 +148,7 @@ pub struct FileConfig {
     #[serde(default)]
     pub allowed_origins: Vec<String>,
     pub pin_max_age_secs: Option<u64>,
+    pub workers: Option<usize>,
     #[serde(default)]
     pub console: FileConsole,
     #[serde(default)]
@@ -258,6 +263,10 @@ impl FileConfig {
                 })?;
             allowed_origins.push(origin);
         }
+        let workers = self.workers.unwrap_or(0);
+        if workers > 1024 {
+            return Err(err("workers", "use 0 (one per CPU) to 1024"));
+        }
         let d = Limits::default();
         let l = self.limits;
         Ok(Config {
@@ -284,6 +293,7 @@ impl FileConfig {
             log_format: self.log_format.unwrap_or(LogFormat::Json),
             allowed_origins,
             pin_max_age: Duration::from_secs(self.pin_max_age_secs.unwrap_or(5)),
+            workers,
         })
     }
 }
@@ -387,10 +397,14 @@ mod tests {
         assert_eq!(c.console.issuer, "http://127.0.0.1:3000");
         assert_eq!(c.upstreams[0].path, "/github");
         assert_eq!(c.console.poll_wait, Duration::from_secs(30));
+        assert_eq!(c.workers, 0, "one worker per CPU unless configured");
     }
 
     #[test]
     fn errors_name_the_setting() {
+        let mut f = base();
+        f.workers = Some(5000);
+        assert_eq!(f.validate().err().map(|e| e.field), Some("workers".into()));
         let mut f = base();
         f.console.credential = None;
         assert_eq!(

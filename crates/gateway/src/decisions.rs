@@ -1,7 +1,8 @@
 //! Decision logs: every `tools/call` decision, allowed or denied, goes to
 //! the console's audit log (`POST /api/v1/decisions`) in batches.
 //!
-//! Records are queued in memory and sent every second (or at 500). When the
+//! Records are queued in memory and sent in batches: 100 ms after the first
+//! one, or at once when 500 are waiting. When the
 //! console cannot take them they are appended to a spool file on disk
 //! (`state_dir/decisions.spool`, one JSON record a line, arguments already
 //! masked so no secret reaches the disk), which is sent first, oldest
@@ -31,6 +32,8 @@ const BATCH: usize = 500;
 /// Records queued in memory before they go straight to the spool.
 const QUEUE: usize = 20_000;
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// How long records are gathered after the first one before a batch goes.
+const COLLECT_FOR: Duration = Duration::from_millis(100);
 
 /// The sending side, cloned into every request handler.
 #[derive(Clone)]
@@ -191,20 +194,23 @@ impl DecisionSender {
         let mut buf = Vec::with_capacity(BATCH);
         let mut console_up = true;
         loop {
-            let stopping = tokio::select! {
+            let mut stopping = tokio::select! {
                 n = self.rx.recv_many(&mut buf, BATCH) => n == 0,
                 _ = tokio::time::sleep(FLUSH_EVERY) => false,
                 _ = stop.changed() => true,
             };
-            // Collect what arrives within the flush window, up to a batch.
+            // Collect what arrives within the flush window. The queue is
+            // not watched meanwhile: a receiver waiting on it would be woken
+            // (another thread, a system call) by every decision.
             if !stopping && !buf.is_empty() && buf.len() < BATCH {
-                let deadline = tokio::time::sleep(Duration::from_millis(100));
-                tokio::pin!(deadline);
+                stopping = tokio::select! {
+                    _ = tokio::time::sleep(COLLECT_FOR) => false,
+                    _ = stop.changed() => true,
+                };
                 while buf.len() < BATCH {
-                    let room = BATCH - buf.len();
-                    tokio::select! {
-                        n = self.rx.recv_many(&mut buf, room) => if n == 0 { break },
-                        _ = &mut deadline => break,
+                    match self.rx.try_recv() {
+                        Ok(d) => buf.push(d),
+                        Err(_) => break,
                     }
                 }
             }

@@ -19,6 +19,8 @@
 //!   decisions, pinning at the edge.
 //! - [`decisions`]: decision logs to the console with an on-disk spool.
 //! - [`metrics`], the `/metrics` endpoint.
+//! - [`serve`]: one thread per core, each serving its own connections
+//!   with its own upstream connections.
 //!
 //! It depends on `portcullis-policy` (the evaluator the console's simulator
 //! runs), the wire types of `portcullis-types` and the tool hash of
@@ -30,9 +32,9 @@ pub mod config;
 pub mod decisions;
 pub mod metrics;
 pub mod proxy;
+pub mod serve;
 pub mod sync;
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +51,7 @@ use crate::config::Config;
 use crate::decisions::DecisionLog;
 use crate::metrics::Metrics;
 use crate::proxy::{ChangedTool, Pins, Sessions};
+use crate::serve::Worker;
 use crate::sync::PolicyState;
 
 /// The running gateway's shared state.
@@ -61,7 +64,6 @@ pub struct Gateway {
     pub(crate) sessions: Sessions,
     pub(crate) tokens: auth::TokenCache,
     pub(crate) reports: mpsc::UnboundedSender<ChangedTool>,
-    pub(crate) upstream_http: reqwest::Client,
 }
 
 /// A started gateway: its address, its state, and the tasks to wait for.
@@ -102,15 +104,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .connect_timeout(Duration::from_secs(5))
         .user_agent(concat!("portcullis-gateway/", env!("CARGO_PKG_VERSION")))
         .build()?;
-    // Upstreams: no redirects (a redirect could carry the upstream
-    // credential elsewhere), no overall timeout (SSE streams are long);
-    // the time to the response headers is bounded per request.
-    let upstream_http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(256)
-        .tcp_nodelay(true)
-        .build()?;
     let metrics = Arc::new(Metrics::default());
     let policy = PolicyState::new(&config, console_http);
     let (decisions, sender) = DecisionLog::new(
@@ -129,38 +122,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         sessions: Sessions::default(),
         tokens: auth::TokenCache::default(),
         reports,
-        upstream_http,
     });
     let (stop, stop_rx) = watch::channel(false);
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
+    let listener = std::net::TcpListener::bind(config.listen)
         .map_err(|e| anyhow::anyhow!("listen {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
-    let app = router(gateway.clone());
-    let mut serve_stop = stop_rx.clone();
-    let mut stopping = stop_rx.clone();
-    let grace = config.limits.shutdown_grace;
-    let server = tokio::spawn(async move {
-        let serve = axum::serve(listener, app.into_make_service())
-            .with_graceful_shutdown(async move {
-                let _ = serve_stop.wait_for(|s| *s).await;
-            })
-            .into_future();
-        tokio::pin!(serve);
-        tokio::select! {
-            r = &mut serve => {
-                if let Err(e) = r {
-                    tracing::error!(error = %e, "the gateway's listener failed");
-                }
-                return;
-            }
-            _ = stopping.wait_for(|s| *s) => {}
-        }
-        // In-flight requests (long SSE streams too) get `grace`.
-        if tokio::time::timeout(grace, serve).await.is_err() {
-            tracing::warn!("requests still open at the shutdown deadline were cut");
-        }
-    });
+    let workers = serve::worker_count(config.workers);
+    let server = serve::spawn(listener, workers, gateway.clone(), router, stop_rx.clone())?;
     // The saved bundle is active before the first request is accepted.
     let restored = policy.restore();
     let sync = tokio::spawn(policy.clone().run(
@@ -171,7 +139,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     ));
     let send = tokio::spawn(sender.run(stop_rx.clone()));
     let report = tokio::spawn(report_changes(policy.clone(), report_rx, stop_rx.clone()));
-    tracing::info!(%addr, upstreams = config.upstreams.len(), "gateway listening");
+    tracing::info!(%addr, workers, upstreams = config.upstreams.len(), "gateway listening");
     Ok(Running {
         addr,
         gateway,
@@ -180,16 +148,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     })
 }
 
-fn router(gateway: Arc<Gateway>) -> Router {
+fn router(worker: Worker) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .fallback(dispatch)
-        .with_state(gateway)
+        .with_state(worker)
 }
 
-async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
+async fn readyz(State(Worker { gateway: gw, .. }): State<Worker>) -> Response {
     match gw.policy.active() {
         Some(a) => axum::Json(json!({"ready": true, "revision": a.revision})).into_response(),
         None => (
@@ -200,7 +168,7 @@ async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
     }
 }
 
-async fn metrics_text(State(gw): State<Arc<Gateway>>) -> Response {
+async fn metrics_text(State(Worker { gateway: gw, .. }): State<Worker>) -> Response {
     let active = gw.policy.active();
     let age = active.as_ref().and_then(|a| {
         let issued = chrono::DateTime::parse_from_rfc3339(&a.issued_at).ok()?;
@@ -221,10 +189,11 @@ async fn metrics_text(State(gw): State<Arc<Gateway>>) -> Response {
 
 /// Routes by path: an upstream's MCP endpoint, or its protected-resource
 /// metadata.
-async fn dispatch(State(gw): State<Arc<Gateway>>, uri: Uri, request: Request) -> Response {
+async fn dispatch(State(worker): State<Worker>, uri: Uri, request: Request) -> Response {
     let path = uri.path();
+    let gw = &worker.gateway;
     if let Some(i) = gw.config.upstreams.iter().position(|u| u.path == path) {
-        return gw.clone().handle(i, request).await;
+        return gw.handle(&worker.upstream_http, i, request).await;
     }
     if let Some(rest) = path.strip_prefix("/.well-known/oauth-protected-resource") {
         let wanted = if rest.is_empty() { "/" } else { rest };

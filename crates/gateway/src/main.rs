@@ -30,6 +30,9 @@ struct Args {
     /// An upstream as RESOURCE_URL=UPSTREAM_URL (repeatable; adds to the file's).
     #[arg(long = "upstream")]
     upstreams: Vec<String>,
+    /// Serving threads (0: one per CPU this process may use).
+    #[arg(long, env = "PORTCULLIS_GATEWAY_WORKERS")]
+    workers: Option<usize>,
     /// Log format: json or text.
     #[arg(long, env = "PORTCULLIS_GATEWAY_LOG_FORMAT")]
     log_format: Option<String>,
@@ -56,7 +59,9 @@ fn main() -> std::process::ExitCode {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // The policy loop, the decision sender and the change reports; requests
+    // are served by the workers' own runtimes (`serve`).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
@@ -99,6 +104,9 @@ fn load(
     }
     if let Some(v) = &args.credential {
         file.console.credential = Some(v.clone());
+    }
+    if let Some(v) = args.workers {
+        file.workers = Some(v);
     }
     if let Some(v) = &args.state_dir {
         file.state_dir = Some(v.clone());

@@ -218,8 +218,10 @@ impl Pins {
     }
 }
 
-/// Who is calling, for filtering and decisions.
-struct Caller {
+/// Who is calling, for filtering and decisions, and the serving worker's
+/// upstream client.
+struct Caller<'a> {
+    http: &'a reqwest::Client,
     claims: Arc<AccessClaims>,
     active: Arc<Active>,
     server: String,
@@ -269,7 +271,12 @@ fn refusal_message(tool: &str, reason: &str) -> String {
 
 impl Gateway {
     /// Entry point for every request to an upstream's path.
-    pub(crate) async fn handle(self: Arc<Self>, index: usize, request: Request) -> Response {
+    pub(crate) async fn handle(
+        &self,
+        http: &reqwest::Client,
+        index: usize,
+        request: Request,
+    ) -> Response {
         let Some(upstream) = self.config.upstreams.get(index) else {
             return StatusCode::NOT_FOUND.into_response();
         };
@@ -342,6 +349,7 @@ impl Gateway {
             }
         }
         let caller = Caller {
+            http,
             claims,
             active,
             server,
@@ -368,7 +376,7 @@ impl Gateway {
         }
     }
 
-    async fn post(&self, upstream: &Upstream, caller: Caller, request: Request) -> Response {
+    async fn post(&self, upstream: &Upstream, caller: Caller<'_>, request: Request) -> Response {
         let (parts, body) = request.into_parts();
         let limit = self.config.limits.max_request_bytes;
         let body = match http_body_util::Limited::new(body, limit).collect().await {
@@ -463,7 +471,7 @@ impl Gateway {
     /// at the first call even if no client listed the tools since. A failed
     /// listing keeps what was known (the call itself then meets the same
     /// upstream).
-    async fn ensure_pins(&self, upstream: &Upstream, caller: &Caller, headers: &HeaderMap) {
+    async fn ensure_pins(&self, upstream: &Upstream, caller: &Caller<'_>, headers: &HeaderMap) {
         let max_age = self.config.pin_max_age;
         if self.pins.fresh(&caller.server, max_age) {
             return;
@@ -481,8 +489,8 @@ impl Gateway {
             }
             let body =
                 json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": params});
-            let mut req = self
-                .upstream_http
+            let mut req = caller
+                .http
                 .post(upstream.url.clone())
                 .header(header::CONTENT_TYPE, "application/json")
                 .header(header::ACCEPT, "application/json, text/event-stream")
@@ -533,7 +541,7 @@ impl Gateway {
     /// Decides a tool call and logs the decision.
     fn decide(
         &self,
-        caller: &Caller,
+        caller: &Caller<'_>,
         tool: &str,
         arguments: Option<&Value>,
     ) -> Result<(), &'static str> {
@@ -585,14 +593,14 @@ impl Gateway {
     async fn forward(
         &self,
         upstream: &Upstream,
-        caller: &Caller,
+        caller: &Caller<'_>,
         method: Method,
         headers: &HeaderMap,
         body: Bytes,
         list: bool,
     ) -> Response {
         let method_was_delete = method == Method::DELETE;
-        let mut req = self.upstream_http.request(method, upstream.url.clone());
+        let mut req = caller.http.request(method, upstream.url.clone());
         for name in FORWARDED_REQUEST {
             for value in headers.get_all(name) {
                 req = req.header(name, value);
