@@ -666,9 +666,172 @@ async fn access_simulator_agrees_with_reference_model(db: &TestDb) -> TestResult
     Ok(())
 }
 
+/// Runs `sql` on its own connection to the test database; `Err` is the
+/// database's message. With `unchecked`, CHECK constraints are bypassed
+/// first (SQLite: `ignore_check_constraints`; PostgreSQL: `grants`' are
+/// dropped), to store what only a hand edit or a bug could.
+async fn raw_sql(url: &str, sql: &str, unchecked: bool) -> Result<u64, String> {
+    let db = ok(
+        portcullis_domain::Db::connect(url, &Default::default()).await,
+        "connect",
+    );
+    let r = match &db {
+        portcullis_domain::Db::Sqlite(p, _) => {
+            let mut c = ok(p.acquire().await, "acquire");
+            if unchecked {
+                ok(
+                    sqlx::query("PRAGMA ignore_check_constraints = ON")
+                        .execute(&mut *c)
+                        .await,
+                    "pragma",
+                );
+            }
+            sqlx::query(sql)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
+        }
+        portcullis_domain::Db::Postgres(p, _) => {
+            if unchecked {
+                let names: Vec<(String,)> = ok(
+                    sqlx::query_as(
+                        "SELECT conname::text FROM pg_constraint \
+                         WHERE conrelid = 'grants'::regclass AND contype = 'c'",
+                    )
+                    .fetch_all(p)
+                    .await,
+                    "constraints",
+                );
+                for (name,) in names {
+                    ok(
+                        sqlx::query(&format!("ALTER TABLE grants DROP CONSTRAINT {name}"))
+                            .execute(p)
+                            .await,
+                        "drop constraint",
+                    );
+                }
+            }
+            sqlx::query(sql).execute(p).await.map(|r| r.rows_affected())
+        }
+    };
+    db.close().await;
+    r.map_err(|e| e.to_string())
+}
+
+/// Stored values the code does not know are refused: by the database (CHECK
+/// constraints) when written, and by the code when read anyway (a grant
+/// that does not decode is an error, never "everyone" or "allow"; a policy
+/// fact that does not decode stops the bundle from being built, and the
+/// last good one stays served).
+async fn access_stored_values_fail_closed(db: &TestDb) -> TestResult {
+    let (svc, _clock) = services_on(db).await;
+    let admin = owner(&svc).await;
+    let okta = directory(&svc).await;
+    let bob = scim_user(&svc, &okta, "bob@corp.example").await;
+    let srv = github(&svc, &admin).await;
+    let (grant_id, rev) = svc
+        .access
+        .create_grant(
+            &admin,
+            &grant(
+                GrantSubject::User { id: bob.clone() },
+                &srv,
+                GrantTarget::Tools {
+                    names: vec!["create_issue".into()],
+                },
+                "allow",
+            ),
+        )
+        .await?;
+    let served = svc.publisher.refresh().await?;
+    assert_eq!(served.revision, rev);
+
+    // 1. The database refuses unknown values in every enumerated column.
+    let insert = |kind: &str, target: &str, effect: &str| {
+        format!(
+            "INSERT INTO grants (id, subject_kind, subject_id, server_id, target_kind, tool_names, annotation, \
+             include_destructive, effect, expires_at, reason, created_by, created_at) \
+             VALUES ('grt_bad', '{kind}', NULL, '{srv}', '{target}', '[]', NULL, FALSE, '{effect}', NULL, '', 'x', \
+             '2026-01-01T00:00:00Z')"
+        )
+    };
+    for (sql, what) in [
+        (insert("admins", "server", "allow"), "subject_kind"),
+        (insert("everyone", "everything", "allow"), "target_kind"),
+        (insert("everyone", "server", "maybe"), "effect"),
+        (
+            format!("UPDATE grants SET subject_id = NULL WHERE id = '{grant_id}'"),
+            "a person grant without its person",
+        ),
+        (
+            "UPDATE mcp_tools SET status = 'approved'".to_owned(),
+            "tool status",
+        ),
+        (
+            "UPDATE policy_facts SET kind = 'rule' WHERE kind = 'grant'".to_owned(),
+            "fact kind",
+        ),
+    ] {
+        let err = raw_sql(&db.url, &sql, false)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{what}: the database took {sql}"));
+        assert!(
+            err.to_lowercase().contains("check"),
+            "{what}: refused, but not by a CHECK constraint: {err}"
+        );
+    }
+    assert_eq!(
+        svc.access
+            .list_grants(&admin, &Default::default())
+            .await?
+            .total,
+        1,
+        "nothing was written"
+    );
+
+    // 2. A grant row stored past the constraints is an error when read,
+    //    never a grant to everyone.
+    raw_sql(&db.url, &insert("admins", "server", "allow"), true).await?;
+    match svc.access.list_grants(&admin, &Default::default()).await {
+        Err(Error::Internal(m)) => assert!(
+            m.contains("grt_bad") && m.contains("subject_kind") && m.contains("admins"),
+            "the error names the row, the column and the value: {m}"
+        ),
+        other => panic!("a grant with an unknown subject was read as {other:?}"),
+    }
+    raw_sql(&db.url, "DELETE FROM grants WHERE id = 'grt_bad'", false).await?;
+
+    // 3. A policy fact that does not decode: a bundle built from the facts
+    //    (as a console starting on this database builds its first one, and
+    //    then refuses to start) is not built, and the error names the fact;
+    //    the bundle served is still the last good one.
+    let changed = raw_sql(
+        &db.url,
+        &format!(
+            "UPDATE policy_facts SET value = REPLACE(value, '\"allow\"', '\"maybe\"') \
+             WHERE kind = 'grant' AND k1 = '{grant_id}' AND rev_to IS NULL"
+        ),
+        false,
+    )
+    .await?;
+    assert_eq!(changed, 1);
+    match portcullis_domain::revisions::load_bundle(svc.db().exec(), rev, chrono::Utc::now()).await
+    {
+        Err(Error::Internal(m)) => assert!(
+            m.contains(&grant_id) && m.contains("maybe"),
+            "the error names the fact and the value: {m}"
+        ),
+        other => panic!("a bundle was built from an unreadable grant: {other:?}"),
+    }
+    assert_eq!(svc.publisher.latest().map(|p| p.revision), Some(rev));
+    Ok(())
+}
+
 backend_tests!(
     access_scim_membership_and_deactivation_drive_revisions,
     access_deny_wins_expiry_and_validation,
     access_rollback_and_diff,
     access_simulator_agrees_with_reference_model,
+    access_stored_values_fail_closed,
 );

@@ -101,51 +101,74 @@ struct GrantRow {
     created_at: DateTime<Utc>,
 }
 
+/// A stored grant that does not decode: an unknown enumerated value is an
+/// error that denies (the grant is refused), never a default that allows.
+fn bad_grant(id: &str, column: &str, value: &str) -> Error {
+    Error::Internal(format!(
+        "stored grant {id} has an invalid {column} ({value:?}); it is refused until the row is fixed"
+    ))
+}
+
 impl GrantRow {
-    fn subject(&self) -> GrantSubject {
-        let id = self.subject_id.clone().unwrap_or_default();
+    fn subject(&self) -> Result<GrantSubject> {
+        let id = || {
+            self.subject_id
+                .clone()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| bad_grant(&self.id, "subject_id", ""))
+        };
         match self.subject_kind.as_str() {
-            "user" => GrantSubject::User { id },
-            "group" => GrantSubject::Group { id },
-            _ => GrantSubject::Everyone,
+            "user" => Ok(GrantSubject::User { id: id()? }),
+            "group" => Ok(GrantSubject::Group { id: id()? }),
+            "everyone" => Ok(GrantSubject::Everyone),
+            other => Err(bad_grant(&self.id, "subject_kind", other)),
         }
     }
 
-    fn target(&self) -> GrantTarget {
+    fn target(&self) -> Result<GrantTarget> {
         match self.target_kind.as_str() {
-            "tools" => GrantTarget::Tools {
-                names: serde_json::from_str(&self.tool_names).unwrap_or_default(),
+            "server" => Ok(GrantTarget::Server),
+            "tools" => match serde_json::from_str::<Vec<String>>(&self.tool_names) {
+                Ok(names) if !names.is_empty() => Ok(GrantTarget::Tools { names }),
+                _ => Err(bad_grant(&self.id, "tool_names", &self.tool_names)),
             },
-            "annotation" => GrantTarget::Annotation {
-                annotation: self.annotation.clone().unwrap_or_default(),
+            "annotation" => match self.annotation.as_deref() {
+                Some(a) if annotation_flag(a).is_some() => Ok(GrantTarget::Annotation {
+                    annotation: a.to_owned(),
+                }),
+                other => Err(bad_grant(&self.id, "annotation", other.unwrap_or(""))),
             },
-            _ => GrantTarget::Server,
+            other => Err(bad_grant(&self.id, "target_kind", other)),
+        }
+    }
+
+    fn effect(&self) -> Result<Effect> {
+        match self.effect.as_str() {
+            "allow" => Ok(Effect::Allow),
+            "deny" => Ok(Effect::Deny),
+            other => Err(bad_grant(&self.id, "effect", other)),
         }
     }
 
     /// The fact the policy bundle is built from.
     fn fact(&self) -> Result<GrantFact> {
-        let subject = match self.subject() {
+        let subject = match self.subject()? {
             GrantSubject::User { id } => Subject::User { id },
             GrantSubject::Group { id } => Subject::Group { id },
             GrantSubject::Everyone => Subject::Everyone,
         };
-        let target = match self.target() {
+        let target = match self.target()? {
             GrantTarget::Server => RuleTarget::Server,
             GrantTarget::Tools { names } => RuleTarget::Tools { names },
             GrantTarget::Annotation { annotation } => RuleTarget::Annotation {
                 annotation: annotation_flag(&annotation)
-                    .ok_or_else(|| Error::Internal(format!("grant annotation {annotation}")))?,
+                    .ok_or_else(|| bad_grant(&self.id, "annotation", &annotation))?,
             },
         };
         Ok(GrantFact {
             rule: Rule {
                 id: self.id.clone(),
-                effect: if self.effect == "deny" {
-                    Effect::Deny
-                } else {
-                    Effect::Allow
-                },
+                effect: self.effect()?,
                 subject,
                 server: self.server_id.clone(),
                 target,
@@ -482,7 +505,7 @@ impl AccessService {
 
     /// "allow Engineering → github (read_only tools)".
     async fn describe(&self, tx: &mut Tx, g: &GrantRow) -> Result<String> {
-        let subject = self.subject_name(tx, &g.subject()).await?;
+        let subject = self.subject_name(tx, &g.subject()?).await?;
         let server = scalar!(
             tx.exec(),
             Option<String>,
@@ -490,7 +513,7 @@ impl AccessService {
             &g.server_id
         )?
         .unwrap_or_else(|| g.server_id.clone());
-        let what = match g.target() {
+        let what = match g.target()? {
             GrantTarget::Server => "all tools".to_owned(),
             GrantTarget::Tools { names } => names.join(", "),
             GrantTarget::Annotation { annotation } => format!("{annotation} tools"),
@@ -577,7 +600,7 @@ impl AccessService {
                     };
                     summary(r.g, display, r.server_name, now)
                 })
-                .collect(),
+                .collect::<Result<_>>()?,
             total,
             offset,
             limit,
@@ -669,10 +692,10 @@ impl AccessService {
                         let (subject, server) = names(snap, g);
                         summary(g.to_row(), subject, server, now)
                     })
-                    .collect::<Vec<_>>()
+                    .collect::<Result<Vec<_>>>()
             };
-        let grants_added = changed(&gb, &ga, &b);
-        let grants_removed = changed(&ga, &gb, &a);
+        let grants_added = changed(&gb, &ga, &b)?;
+        let grants_removed = changed(&ga, &gb, &a)?;
         let (access_added, access_removed, truncated) =
             access_changes(&a.policy, &b.policy, now.timestamp());
         Ok(RevisionDiff {
@@ -995,22 +1018,23 @@ fn summary(
     subject_display: String,
     server_name: String,
     now: DateTime<Utc>,
-) -> GrantSummary {
-    GrantSummary {
-        subject: g.subject(),
-        target: g.target(),
+) -> Result<GrantSummary> {
+    let effect = effect_name(g.effect()?).to_owned();
+    Ok(GrantSummary {
+        subject: g.subject()?,
+        target: g.target()?,
         expired: g.expires_at.is_some_and(|e| e <= now),
         id: g.id,
         subject_display,
         server_id: g.server_id,
         server_name,
-        effect: g.effect,
+        effect,
         include_destructive: g.include_destructive,
         expires_at: g.expires_at,
         reason: g.reason,
         created_by: g.created_by,
         created_at: g.created_at,
-    }
+    })
 }
 
 /// Effective access gained and lost from `a` to `b` at `now`.

@@ -141,6 +141,18 @@ fn from_json<T: for<'de> Deserialize<'de>>(s: &str) -> Result<T> {
     serde_json::from_str(s).map_err(|e| Error::Internal(format!("policy fact: {e}")))
 }
 
+/// Decodes a stored fact strictly, naming it when it does not decode: the
+/// bundle is then not built (the last good one stays served), rather than
+/// built without, or with a default for, what could not be read.
+fn fact_value<T: for<'de> Deserialize<'de>>(kind: &str, k1: &str, k2: &str, s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| {
+        Error::Internal(format!(
+            "policy fact {kind} {k1:?}{} does not decode ({e}); the bundle is not built until it is fixed",
+            if k2.is_empty() { String::new() } else { format!(" / {k2:?}") }
+        ))
+    })
+}
+
 /// Sets fact (kind, k1, k2) to `value`; a no-op when it already holds it.
 async fn set_fact(
     tx: &mut Tx,
@@ -908,9 +920,14 @@ pub fn assemble(facts: &FactMap, issued_at: DateTime<Utc>) -> Result<Bundle> {
     let mut rules = Vec::new();
     let mut blocked_clients = Vec::new();
     for ((kind, k1, k2), value) in &facts.facts {
+        macro_rules! fact {
+            () => {
+                fact_value(kind, k1, k2, value)?
+            };
+        }
         match kind.as_str() {
             kind::SERVER => {
-                let f: ServerFact = from_json(value)?;
+                let f: ServerFact = fact!();
                 servers.insert(
                     k1.clone(),
                     Server {
@@ -923,7 +940,7 @@ pub fn assemble(facts: &FactMap, issued_at: DateTime<Utc>) -> Result<Bundle> {
                 );
             }
             kind::TOOL => {
-                let f: ToolFact = from_json(value)?;
+                let f: ToolFact = fact!();
                 tools.push((
                     k1.clone(),
                     Tool {
@@ -934,9 +951,9 @@ pub fn assemble(facts: &FactMap, issued_at: DateTime<Utc>) -> Result<Bundle> {
                     },
                 ));
             }
-            kind::GROUP => groups.push(from_json::<Group>(value)?),
+            kind::GROUP => groups.push(fact_value::<Group>(kind, k1, k2, value)?),
             kind::USER => {
-                let f: UserFact = from_json(value)?;
+                let f: UserFact = fact!();
                 principals.insert(
                     k1.clone(),
                     Principal {
@@ -948,8 +965,8 @@ pub fn assemble(facts: &FactMap, issued_at: DateTime<Utc>) -> Result<Bundle> {
                 );
             }
             kind::MEMBER => members.push((k1, k2)),
-            kind::GRANT => rules.push(from_json::<GrantFact>(value)?.rule),
-            kind::CLIENT => blocked_clients.push(from_json::<BlockedClient>(value)?),
+            kind::GRANT => rules.push(fact_value::<GrantFact>(kind, k1, k2, value)?.rule),
+            kind::CLIENT => blocked_clients.push(fact!()),
             other => return Err(Error::Internal(format!("unknown policy fact kind {other}"))),
         }
     }
