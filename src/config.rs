@@ -23,6 +23,14 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("PORTCULLIS_DB_MAX_CONNECTIONS", "16", "database pool size"),
     ("PORTCULLIS_MAX_BODY_BYTES", "1048576", "largest request body accepted"),
     ("PORTCULLIS_HTTP_WORKERS", "0", "threads that accept and parse HTTP, each with its own event loop (0: one per CPU this process may use); the application's own work runs on the main runtime (`TOKIO_WORKER_THREADS`)"),
+    ("PORTCULLIS_HTTP_HEADER_TIMEOUT_SECS", "10", "a new connection, or a request whose first byte arrived, must have sent its whole request head within this (slow-header clients are cut off)"),
+    ("PORTCULLIS_HTTP_IDLE_TIMEOUT_SECS", "60", "a kept-alive connection with no request in flight is closed after this"),
+    ("PORTCULLIS_HTTP_BODY_TIMEOUT_SECS", "30", "a request body must arrive in full within this after its head"),
+    ("PORTCULLIS_HTTP_MAX_CONNECTIONS", "10000", "open connections in all; more are closed as they are accepted (keep it under the process's file-descriptor limit)"),
+    ("PORTCULLIS_HTTP_MAX_CONNECTIONS_PER_IP", "1000", "open connections from one source address (a load balancer is one address: set this above what it opens)"),
+    ("PORTCULLIS_HTTP_SHUTDOWN_SECS", "10", "at shutdown, how long requests in flight (long-polls end at once) get to finish before their connections are cut"),
+    ("PORTCULLIS_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs of the load balancers / reverse proxies in front of the console; only from these is the forwarding header read, and the client is its right-most hop that is not one of them (audit records, sign-in limits)"),
+    ("PORTCULLIS_FORWARDED_HEADER", "x-forwarded-for", "the header those proxies write: `x-forwarded-for` or `forwarded` (RFC 7239); the other is ignored"),
     ("PORTCULLIS_FETCH_ALLOWED_HOSTS", "", "comma-separated `host` or `host:port` the console may fetch from although they resolve to private, loopback or link-local addresses (MCP discovery of internal servers); everything else such is refused"),
     ("PORTCULLIS_SECRET_KEY", "", "base64 of 32 random bytes that seals secrets stored in the database (bundle signing keys); replicas sharing a database must share it. Empty: read `PORTCULLIS_SECRET_KEY_FILE`"),
     ("PORTCULLIS_SECRET_KEY_FILE", "secret.key beside the SQLite file, else data/secret.key", "file holding the secret key, created (mode 0600) with a random key when missing"),
@@ -54,6 +62,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// HTTP worker threads; 0 means one per CPU this process may use.
     pub http_workers: usize,
+    /// Timeouts and connection caps of the listener.
+    pub http_limits: crate::http::limits::HttpLimits,
+    /// Proxies whose forwarding headers name the client.
+    pub trusted_proxies: crate::http::forwarded::TrustedProxies,
     /// Hosts allowed past the SSRF guard's address checks.
     pub fetch_allowed_hosts: Vec<String>,
     /// PEM bundle trusted for server-side fetches besides the system roots.
@@ -102,6 +114,14 @@ struct FileConfig {
     db_max_connections: Option<u32>,
     max_body_bytes: Option<usize>,
     http_workers: Option<usize>,
+    http_header_timeout_secs: Option<u64>,
+    http_idle_timeout_secs: Option<u64>,
+    http_body_timeout_secs: Option<u64>,
+    http_max_connections: Option<u64>,
+    http_max_connections_per_ip: Option<u64>,
+    http_shutdown_secs: Option<u64>,
+    trusted_proxies: Option<String>,
+    forwarded_header: Option<String>,
     fetch_allowed_hosts: Option<String>,
     fetch_ca_file: Option<String>,
     bootstrap_owner_email: Option<String>,
@@ -244,6 +264,64 @@ impl Config {
             0,
             256,
         )? as usize;
+        let secs = |key: &str, file: Option<u64>, default: i64, max: i64| {
+            num(key, file.map(|v| v as i64), default, 1, max)
+                .map(|v| std::time::Duration::from_secs(v as u64))
+        };
+        let http_limits = crate::http::limits::HttpLimits {
+            header_timeout: secs(
+                "PORTCULLIS_HTTP_HEADER_TIMEOUT_SECS",
+                file.http_header_timeout_secs,
+                10,
+                3600,
+            )?,
+            idle_timeout: secs(
+                "PORTCULLIS_HTTP_IDLE_TIMEOUT_SECS",
+                file.http_idle_timeout_secs,
+                60,
+                86_400,
+            )?,
+            body_timeout: secs(
+                "PORTCULLIS_HTTP_BODY_TIMEOUT_SECS",
+                file.http_body_timeout_secs,
+                30,
+                3600,
+            )?,
+            max_connections: num(
+                "PORTCULLIS_HTTP_MAX_CONNECTIONS",
+                file.http_max_connections.map(|v| v as i64),
+                10_000,
+                1,
+                1_000_000,
+            )? as usize,
+            max_connections_per_ip: num(
+                "PORTCULLIS_HTTP_MAX_CONNECTIONS_PER_IP",
+                file.http_max_connections_per_ip.map(|v| v as i64),
+                1_000,
+                1,
+                1_000_000,
+            )? as usize,
+            shutdown_timeout: secs(
+                "PORTCULLIS_HTTP_SHUTDOWN_SECS",
+                file.http_shutdown_secs,
+                10,
+                3600,
+            )?,
+        };
+        let forwarded_header = get("PORTCULLIS_FORWARDED_HEADER", file.forwarded_header)
+            .filter(|h| !h.is_empty())
+            .map_or(
+                Ok(crate::http::forwarded::ForwardedHeader::XForwardedFor),
+                |h| {
+                    h.parse()
+                        .map_err(|m: String| err("PORTCULLIS_FORWARDED_HEADER", m))
+                },
+            )?;
+        let trusted_proxies = crate::http::forwarded::TrustedProxies::parse(
+            &get("PORTCULLIS_TRUSTED_PROXIES", file.trusted_proxies).unwrap_or_default(),
+            forwarded_header,
+        )
+        .map_err(|m| err("PORTCULLIS_TRUSTED_PROXIES", m))?;
         let fetch_allowed_hosts: Vec<String> =
             get("PORTCULLIS_FETCH_ALLOWED_HOSTS", file.fetch_allowed_hosts)
                 .unwrap_or_default()
@@ -337,6 +415,8 @@ impl Config {
             db_max_connections,
             max_body_bytes,
             http_workers,
+            http_limits,
+            trusted_proxies,
             fetch_allowed_hosts,
             fetch_ca_file,
             bootstrap_owner_email,

@@ -7,6 +7,8 @@
 //! | [`serve`] | HTTP workers (one single-threaded runtime per CPU), the fast path before the router, hand-off to the application runtime |
 //! | [`session`] | session cookie → caller, and the sign-in redirect for console pages |
 
+pub mod forwarded;
+pub mod limits;
 pub mod ops;
 pub mod security;
 pub mod serve;

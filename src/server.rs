@@ -222,7 +222,9 @@ pub async fn start(
         let api = crate::policy_api::ApiState::from(&state);
         Arc::new(move || Box::new(api.fast_path()))
     };
-    let app = router(state, config.max_body_bytes);
+    let app = router(state, config.max_body_bytes).layer(
+        tower_http::timeout::RequestBodyTimeoutLayer::new(config.http_limits.body_timeout),
+    );
     spawn_policy_tasks(&services, stop_rx.clone());
     let workers = serve::worker_count(config.http_workers);
     let http = Arc::new(serve::Stats::new(workers));
@@ -232,6 +234,10 @@ pub async fn start(
         app,
         fast,
         http.clone(),
+        serve::ListenerOptions {
+            limits: config.http_limits.clone(),
+            proxies: config.trusted_proxies.clone(),
+        },
         stop_rx,
     )?;
     let done = tokio::spawn(async move {

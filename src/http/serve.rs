@@ -25,6 +25,12 @@
 //! One socket shared by all workers (not one `SO_REUSEPORT` socket each):
 //! a second process on the same port fails to start instead of silently
 //! taking half the connections.
+//!
+//! Every connection is subject to [`super::limits`]: the caps on open
+//! connections (checked as it is accepted), the header and keep-alive idle
+//! timeouts (enforced by its I/O), and at shutdown a deadline after which
+//! connections still busy are cut. Behind trusted proxies the address
+//! handlers see (`ConnectInfo`) is the client's ([`super::forwarded`]).
 
 use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
@@ -48,6 +54,17 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
 use tokio_util::task::AbortOnDropHandle;
 use tower::ServiceExt;
+
+use super::forwarded::TrustedProxies;
+use super::limits::{ConnClock, ConnectionGate, HttpLimits, RequestGuard, TimedIo};
+
+/// How the listener treats connections: its limits, and whose forwarding
+/// headers it believes.
+#[derive(Clone, Debug, Default)]
+pub struct ListenerOptions {
+    pub limits: HttpLimits,
+    pub proxies: TrustedProxies,
+}
 
 /// Answers some requests from memory on an HTTP worker, before the
 /// router. Each worker gets its own (from a [`FastPaths`] factory), so it
@@ -119,6 +136,9 @@ impl Stats {
 /// What every worker shares.
 struct Shared {
     app: Router,
+    limits: HttpLimits,
+    proxies: TrustedProxies,
+    gate: Arc<ConnectionGate>,
     /// The application runtime.
     app_rt: Handle,
     stats: Arc<Stats>,
@@ -142,18 +162,23 @@ pub fn worker_count(configured: usize) -> usize {
 
 /// Serves `app` on `listener` with `workers` worker threads until `stop`
 /// turns true; the handle resolves (on the calling runtime) when every
-/// worker has finished its connections.
+/// worker has finished its connections (or cut them at the shutdown
+/// deadline).
 pub fn spawn(
     listener: std::net::TcpListener,
     workers: usize,
     app: Router,
     fast: FastPaths,
     stats: Arc<Stats>,
+    options: ListenerOptions,
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
     listener.set_nonblocking(true)?;
     let shared = Arc::new(Shared {
         app,
+        gate: ConnectionGate::new(&options.limits),
+        limits: options.limits,
+        proxies: options.proxies,
         app_rt: Handle::current(),
         stats,
     });
@@ -221,28 +246,47 @@ async fn serve_worker(
             },
             _ = stop.wait_for(|s| *s) => break,
         };
+        let admitted = match worker.shared.gate.admit(peer.ip()) {
+            Ok(a) => a,
+            Err(cap) => {
+                // Closed before anything is read: over a cap, a connection
+                // costs nothing but the accept.
+                metrics::counter!("http_connections_refused_total", "reason" => cap).increment(1);
+                tracing::debug!(%peer, cap, "connection refused: too many open connections");
+                continue;
+            }
+        };
         // No Nagle: streamed HTML and small JSON answers go out at once
         // (otherwise delayed ACKs add ~40 ms to a response).
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
+        let clock = ConnClock::new();
+        let io = TimedIo::new(tcp, clock.clone(), &worker.shared.limits);
         let worker = worker.clone();
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let worker = worker.clone();
-            async move { Ok::<_, std::convert::Infallible>(handle(&worker, req, peer).await) }
+            let guard = clock.request();
+            async move { Ok::<_, std::convert::Infallible>(handle(&worker, req, peer, guard).await) }
         });
         let conn = builder
-            .serve_connection(TokioIo::new(tcp), service)
+            .serve_connection(TokioIo::new(io), service)
             .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
+            let _admitted = admitted;
             if let Err(e) = conn.await {
                 tracing::trace!(error = %e, "connection ended with an error");
             }
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(worker.shared.limits.shutdown_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still busy at the shutdown deadline were cut");
+    }
     worker.fast.tick();
     Ok(())
 }
@@ -262,8 +306,15 @@ async fn accept_error(e: std::io::Error) {
 }
 
 /// The fast path's answer, or the router's (run on the application
-/// runtime).
-async fn handle(worker: &Worker, req: Request<Incoming>, peer: SocketAddr) -> Response {
+/// runtime). `guard` marks the request in flight (no idle timeout) until
+/// its response is complete: when the answer is, or with the body for one
+/// produced lazily.
+async fn handle(
+    worker: &Worker,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    guard: RequestGuard,
+) -> Response {
     let shared = &worker.shared;
     // `Stats::new(workers)` has a slot per worker.
     let stats = &shared.stats.workers[worker.index];
@@ -275,8 +326,10 @@ async fn handle(worker: &Worker, req: Request<Incoming>, peer: SocketAddr) -> Re
         };
     }
     stats.routed.fetch_add(1, Ordering::Relaxed);
+    // The client: the peer, or who a trusted proxy says it forwarded for.
+    let client = shared.proxies.client(peer, req.headers());
     let mut req = req.map(Body::new);
-    req.extensions_mut().insert(ConnectInfo(peer));
+    req.extensions_mut().insert(ConnectInfo(client));
     let app = shared.app.clone();
     // Aborted if the client goes away first (a long-poll must not wait on).
     let task = AbortOnDropHandle::new(shared.app_rt.spawn(async move {
@@ -284,7 +337,13 @@ async fn handle(worker: &Worker, req: Request<Incoming>, peer: SocketAddr) -> Re
         relay_lazy_body(res)
     }));
     match task.await {
-        Ok(res) => res,
+        Ok(res) if res.body().is_end_stream() || res.body().size_hint().exact().is_some() => res,
+        Ok(res) => res.map(|body| {
+            Body::new(Guarded {
+                body,
+                _guard: guard,
+            })
+        }),
         Err(e) => {
             tracing::error!(error = %e, "request handler failed");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
@@ -316,6 +375,33 @@ fn relay_lazy_body(res: Response) -> Response {
             _pump: AbortOnDropHandle::new(pump),
         }),
     )
+}
+
+/// A lazily produced body that keeps its request in flight until it is
+/// sent in full or dropped.
+struct Guarded {
+    body: Body,
+    _guard: RequestGuard,
+}
+
+impl http_body::Body for Guarded {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// A body relayed from the application runtime; dropping it (the client

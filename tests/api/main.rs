@@ -16,6 +16,7 @@ mod console;
 mod directory;
 mod gateway;
 mod gateways_console;
+mod http_limits;
 mod oauth;
 mod ops;
 mod policy_api;
