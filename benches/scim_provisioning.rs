@@ -1,6 +1,8 @@
 //! SCIM provisioning load: 10,000 users, 1,000 groups and 50,000
 //! memberships pushed through the real HTTP API of an in-process server,
-//! on SQLite and (when 127.0.0.1:5432 answers) on PostgreSQL.
+//! on SQLite (with `synchronous=full`, the default, and `normal` as its
+//! peer in the same run: what durability costs) and (when 127.0.0.1:5432
+//! answers) on PostgreSQL.
 //!
 //! Prints writes per second and p50/p99 latency per phase and overall, then
 //! the server-side render time of the directory pages over that data
@@ -103,9 +105,18 @@ async fn run(
     ))
 }
 
-async fn bench(label: &str, database_url: &str, users: usize, concurrency: usize) -> Res<()> {
+async fn bench(
+    label: &str,
+    database_url: &str,
+    extra: &[(&str, &str)],
+    users: usize,
+    concurrency: usize,
+) -> Res<()> {
     let mut env = BTreeMap::new();
     env.insert("DATABASE_URL".to_owned(), database_url.to_owned());
+    for (k, v) in extra {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
     env.insert("PORTCULLIS_ADDR".to_owned(), "127.0.0.1:0".to_owned());
     env.insert("PORTCULLIS_CONFIG".to_owned(), String::new());
     env.insert("PORTCULLIS_LOG".to_owned(), "warn".to_owned());
@@ -309,14 +320,22 @@ async fn main() -> Res<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(16);
-    let dir = tempfile::tempdir()?;
-    bench(
-        "SQLite",
-        &format!("sqlite:{}/bench.db", dir.path().display()),
-        users,
-        concurrency,
-    )
-    .await?;
+    // SQLite with every commit synced (the default) and, as its peer in
+    // the same run, with `synchronous=normal`: the cost of durability.
+    for (label, sync) in [
+        ("SQLite (synchronous=full)", "full"),
+        ("SQLite (synchronous=normal)", "normal"),
+    ] {
+        let dir = tempfile::tempdir()?;
+        bench(
+            label,
+            &format!("sqlite:{}/bench.db", dir.path().display()),
+            &[("PORTCULLIS_SQLITE_SYNCHRONOUS", sync)],
+            users,
+            concurrency,
+        )
+        .await?;
+    }
 
     let admin = std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
@@ -331,7 +350,14 @@ async fn main() -> Res<()> {
                 .rsplit_once('/')
                 .map(|(b, _)| b.to_owned())
                 .unwrap_or(admin.clone());
-            let r = bench("PostgreSQL", &format!("{base}/{name}"), users, concurrency).await;
+            let r = bench(
+                "PostgreSQL",
+                &format!("{base}/{name}"),
+                &[],
+                users,
+                concurrency,
+            )
+            .await;
             sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                 .execute(&mut conn)
                 .await?;

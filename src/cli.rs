@@ -1,6 +1,6 @@
 //! The `portcullis` command line: `serve` (default), `migrate`,
-//! `admin create-owner`, `audit verify`, `scim-token create`,
-//! `gateway create`, `client create`, `demo`.
+//! `admin create-owner`, `audit verify`, `secret-key rotate|reseal`,
+//! `scim-token create`, `gateway create`, `client create`, `demo`.
 
 use crate::config::Config;
 use crate::server;
@@ -28,6 +28,9 @@ pub enum Command {
     /// Inspect the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Rotate the secret key that seals stored secrets.
+    #[command(subcommand, name = "secret-key")]
+    SecretKey(SecretKeyCommand),
     /// Manage SCIM directory tokens.
     #[command(subcommand, name = "scim-token")]
     ScimToken(ScimTokenCommand),
@@ -118,6 +121,23 @@ pub enum ScimTokenCommand {
     },
 }
 
+/// `portcullis secret-key …`
+#[derive(Debug, Subcommand)]
+pub enum SecretKeyCommand {
+    /// Put a new key in PORTCULLIS_SECRET_KEY_FILE, keep the current one
+    /// accepted for the grace period, and re-seal every stored secret
+    /// under the new key (one transaction).
+    Rotate {
+        /// Hours the replaced key still opens what it sealed (replicas not
+        /// yet restarted, a re-seal to finish).
+        #[arg(long, default_value_t = 24)]
+        grace_hours: i64,
+    },
+    /// Re-seal every stored secret under the current key (opening each with
+    /// the current or a previous key).
+    Reseal,
+}
+
 /// `portcullis audit …`
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -194,6 +214,39 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
                     Ok(1)
                 }
             }
+        }
+        Command::SecretKey(SecretKeyCommand::Rotate { grace_hours }) => {
+            if config.secret_key.is_some() {
+                eprintln!(
+                    "The secret key comes from PORTCULLIS_SECRET_KEY, which this command cannot \
+                     change. Set PORTCULLIS_SECRET_KEY to a new key (base64 of 32 random bytes, \
+                     e.g. `openssl rand -base64 32`) and PORTCULLIS_SECRET_KEY_PREVIOUS to the \
+                     old one, then run `portcullis secret-key reseal`."
+                );
+                return Ok(2);
+            }
+            if !(1..=24 * 90).contains(&grace_hours) {
+                eprintln!("--grace-hours: use 1 to 2160");
+                return Ok(2);
+            }
+            // The current key (created now if there is none yet) and the
+            // database, before anything changes.
+            let current = config.load_secret_key()?;
+            let db = server::open_database(&config).await?;
+            let now = chrono::Utc::now();
+            let until = now + chrono::Duration::hours(grace_hours);
+            crate::secret_key::rotate_files(&config.secret_key_file, &current, until, now)
+                .map_err(|m| anyhow::anyhow!("PORTCULLIS_SECRET_KEY_FILE: {m}"))?;
+            println!(
+                "New secret key written to {}; the previous one opens what it sealed until {}.",
+                config.secret_key_file.display(),
+                until.format("%Y-%m-%d %H:%M UTC")
+            );
+            reseal(&config, db, "portcullis secret-key rotate").await
+        }
+        Command::SecretKey(SecretKeyCommand::Reseal) => {
+            let db = server::open_database(&config).await?;
+            reseal(&config, db, "portcullis secret-key reseal").await
         }
         Command::ScimToken(ScimTokenCommand::Create {
             directory,
@@ -389,4 +442,34 @@ async fn demo_gateway(
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     std::io::Write::write_all(&mut options.open(path)?, toml.as_bytes())?;
     Ok(())
+}
+
+/// Re-seals every stored secret under the configured key; prints what it did.
+async fn reseal(config: &Config, db: portcullis_domain::Db, command: &str) -> anyhow::Result<i32> {
+    // Opens with the current key and every previous one; seals with the
+    // current key alone.
+    let services = server::services(config, db)?;
+    let new = portcullis_domain::secrets::SecretBox::new(&config.load_secret_key()?);
+    match services.reseal_secrets(&Actor::system(command), &new).await {
+        Ok(r) => {
+            println!(
+                "Re-sealed {} stored secrets ({} signing keys, {} OIDC client secrets, {} SSO sign-ins in flight).",
+                r.total(),
+                r.signing_keys,
+                r.sso_client_secrets,
+                r.sso_requests
+            );
+            println!(
+                "Restart every console replica now; replicas sharing the database need the new key."
+            );
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!(
+                "Nothing was re-sealed: {e}. The stored secrets still open with the keys \
+                 configured; fix the cause and run `portcullis secret-key reseal`."
+            );
+            Ok(1)
+        }
+    }
 }

@@ -21,6 +21,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("PORTCULLIS_SESSION_IDLE_MINUTES", "60", "a console session unused this long ends"),
     ("PORTCULLIS_SESSION_MAX_HOURS", "12", "a console session ends this long after sign-in"),
     ("PORTCULLIS_DB_MAX_CONNECTIONS", "16", "database pool size"),
+    ("PORTCULLIS_SQLITE_SYNCHRONOUS", "full", "SQLite only: `full` (every acknowledged write survives a power loss) or `normal` (faster writes; survives a crash of the process but a power loss can drop the last acknowledged writes, audit events included)"),
     ("PORTCULLIS_MAX_BODY_BYTES", "1048576", "largest request body accepted"),
     ("PORTCULLIS_HTTP_WORKERS", "0", "threads that accept and parse HTTP, each with its own event loop (0: one per CPU this process may use); the application's own work runs on the main runtime (`TOKIO_WORKER_THREADS`)"),
     ("PORTCULLIS_HTTP_HEADER_TIMEOUT_SECS", "10", "a new connection, or a request whose first byte arrived, must have sent its whole request head within this (slow-header clients are cut off)"),
@@ -33,6 +34,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("PORTCULLIS_FORWARDED_HEADER", "x-forwarded-for", "the header those proxies write: `x-forwarded-for` or `forwarded` (RFC 7239); the other is ignored"),
     ("PORTCULLIS_FETCH_ALLOWED_HOSTS", "", "comma-separated `host` or `host:port` the console may fetch from although they resolve to private, loopback or link-local addresses (MCP discovery of internal servers); everything else such is refused"),
     ("PORTCULLIS_SECRET_KEY", "", "base64 of 32 random bytes that seals secrets stored in the database (bundle signing keys); replicas sharing a database must share it. Empty: read `PORTCULLIS_SECRET_KEY_FILE`"),
+    ("PORTCULLIS_SECRET_KEY_PREVIOUS", "", "comma-separated base64 keys that still open secrets sealed before a rotation (never seal); `portcullis secret-key rotate` keeps replaced keys in `<PORTCULLIS_SECRET_KEY_FILE>.previous` with a deadline instead"),
     ("PORTCULLIS_SECRET_KEY_FILE", "secret.key beside the SQLite file, else data/secret.key", "file holding the secret key, created (mode 0600) with a random key when missing"),
     ("PORTCULLIS_POLICY_RECHECK_SECONDS", "5", "how often the policy API checks for a new revision without a change signal (signals arrive at once, also across PostgreSQL replicas; this is the safety net)"),
     ("PORTCULLIS_BOOTSTRAP_OWNER_EMAIL", "owner@portcullis.local", "email of the first owner, created with a set-up link on an empty console"),
@@ -59,6 +61,8 @@ pub struct Config {
     pub session_idle_minutes: i64,
     pub session_max_hours: i64,
     pub db_max_connections: u32,
+    /// SQLite's `synchronous` setting.
+    pub sqlite_synchronous: portcullis_domain::SqliteSync,
     pub max_body_bytes: usize,
     /// HTTP worker threads; 0 means one per CPU this process may use.
     pub http_workers: usize,
@@ -75,6 +79,8 @@ pub struct Config {
     pub secret_key: Option<[u8; 32]>,
     /// Where the secret key is kept otherwise.
     pub secret_key_file: PathBuf,
+    /// Keys that still open what they sealed (`PORTCULLIS_SECRET_KEY_PREVIOUS`).
+    pub secret_key_previous: Vec<[u8; 32]>,
     pub policy_recheck_seconds: i64,
     /// Lifetime of OAuth access tokens, in minutes.
     pub access_token_minutes: i64,
@@ -112,6 +118,7 @@ struct FileConfig {
     session_idle_minutes: Option<i64>,
     session_max_hours: Option<i64>,
     db_max_connections: Option<u32>,
+    sqlite_synchronous: Option<String>,
     max_body_bytes: Option<usize>,
     http_workers: Option<usize>,
     http_header_timeout_secs: Option<u64>,
@@ -127,6 +134,7 @@ struct FileConfig {
     bootstrap_owner_email: Option<String>,
     secret_key: Option<String>,
     secret_key_file: Option<String>,
+    secret_key_previous: Option<String>,
     policy_recheck_seconds: Option<i64>,
     access_token_minutes: Option<i64>,
     oauth_failed_tokens_per_ip: Option<i64>,
@@ -250,6 +258,14 @@ impl Config {
             1,
             1000,
         )? as u32;
+        let sqlite_synchronous = match get("PORTCULLIS_SQLITE_SYNCHRONOUS", file.sqlite_synchronous)
+            .filter(|v| !v.is_empty())
+        {
+            Some(v) => v
+                .parse()
+                .map_err(|m: String| err("PORTCULLIS_SQLITE_SYNCHRONOUS", m))?,
+            None => portcullis_domain::SqliteSync::Full,
+        };
         let max_body_bytes = num(
             "PORTCULLIS_MAX_BODY_BYTES",
             file.max_body_bytes.map(|v| v as i64),
@@ -362,6 +378,21 @@ impl Config {
                     .map_err(|m| err("PORTCULLIS_SECRET_KEY", m))
             })
             .transpose()?;
+        let secret_key_previous = get("PORTCULLIS_SECRET_KEY_PREVIOUS", file.secret_key_previous)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .enumerate()
+            .map(|(i, k)| {
+                portcullis_domain::secrets::SecretBox::parse_key(k).map_err(|m| {
+                    err(
+                        "PORTCULLIS_SECRET_KEY_PREVIOUS",
+                        format!("key {}: {m}", i + 1),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let secret_key_file = get("PORTCULLIS_SECRET_KEY_FILE", file.secret_key_file)
             .map(PathBuf::from)
             .unwrap_or_else(|| {
@@ -405,6 +436,7 @@ impl Config {
             database_url,
             secret_key,
             secret_key_file,
+            secret_key_previous,
             addr,
             public_url,
             site_root,
@@ -413,6 +445,7 @@ impl Config {
             session_idle_minutes,
             session_max_hours,
             db_max_connections,
+            sqlite_synchronous,
             max_body_bytes,
             http_workers,
             http_limits,
@@ -444,7 +477,7 @@ impl Config {
                 })?],
                 None => Vec::new(),
             },
-            secrets: portcullis_domain::secrets::SecretBox::new(&self.load_secret_key()?),
+            secrets: self.secret_box()?,
             policy_recheck: std::time::Duration::from_secs(self.policy_recheck_seconds as u64),
             access_token_ttl: chrono::Duration::minutes(self.access_token_minutes),
             oauth_failed_tokens_per_ip: self.oauth_failed_tokens_per_ip.unsigned_abs(),
@@ -452,7 +485,25 @@ impl Config {
         })
     }
 
-    fn load_secret_key(&self) -> Result<[u8; 32], ConfigError> {
+    /// The secret box: the current key, and the keys it replaced that still
+    /// open what they sealed (the environment's, and the rotation file's
+    /// still in their grace period).
+    pub fn secret_box(&self) -> Result<portcullis_domain::secrets::SecretBox, ConfigError> {
+        let key = self.load_secret_key()?;
+        let mut previous = self.secret_key_previous.clone();
+        let file = crate::secret_key::previous_file(&self.secret_key_file);
+        previous.extend(
+            crate::secret_key::read_previous(&file, chrono::Utc::now())
+                .map_err(|m| err("PORTCULLIS_SECRET_KEY_FILE", m))?
+                .into_iter()
+                .map(|p| p.key),
+        );
+        Ok(portcullis_domain::secrets::SecretBox::with_previous(
+            &key, &previous,
+        ))
+    }
+
+    pub(crate) fn load_secret_key(&self) -> Result<[u8; 32], ConfigError> {
         use portcullis_domain::secrets::SecretBox;
         const KEY: &str = "PORTCULLIS_SECRET_KEY_FILE";
         if let Some(k) = self.secret_key {
@@ -483,6 +534,16 @@ impl Config {
                     base64::engine::general_purpose::STANDARD.encode(key)
                 )
                 .map_err(|e| err(KEY, format!("cannot write {}: {e}", path.display())))?;
+                // On disk before anything is sealed with it: a key lost to
+                // a power cut would make every sealed secret unreadable.
+                f.sync_all()
+                    .map_err(|e| err(KEY, format!("cannot sync {}: {e}", path.display())))?;
+                sync_dir(path).map_err(|e| {
+                    err(
+                        KEY,
+                        format!("cannot sync the folder of {}: {e}", path.display()),
+                    )
+                })?;
                 tracing::info!(path = %path.display(), "created a new secret key");
                 Ok(key)
             }
@@ -494,6 +555,22 @@ impl Config {
     pub fn sqlite_dir(&self) -> Option<PathBuf> {
         sqlite_dir_of(&self.database_url)
     }
+}
+
+/// Syncs the folder holding `path`, so a file just created in it survives
+/// a power loss (its directory entry is on disk too).
+pub(crate) fn sync_dir(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 fn sqlite_dir_of(database_url: &str) -> Option<PathBuf> {

@@ -15,6 +15,7 @@ pub mod http;
 pub mod oauth;
 pub mod policy_api;
 pub mod scim;
+pub mod secret_key;
 pub mod server;
 pub mod sso;
 pub mod telemetry;

@@ -71,6 +71,7 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
         &config.database_url,
         &DbOptions {
             max_connections: config.db_max_connections,
+            sqlite_synchronous: config.sqlite_synchronous,
             ..DbOptions::default()
         },
     )

@@ -21,6 +21,7 @@ mod oauth;
 mod ops;
 mod policy_api;
 mod scim;
+mod secret_key;
 mod sso;
 mod sso_saml;
 mod storage;

@@ -147,6 +147,32 @@ pub enum Exec<'a> {
 pub struct DbOptions {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+    /// SQLite's `synchronous` setting (PostgreSQL: ignored).
+    pub sqlite_synchronous: SqliteSync,
+}
+
+/// How hard SQLite makes a commit durable (WAL mode).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SqliteSync {
+    /// Every commit is on disk before it is acknowledged (the WAL is
+    /// synced at each commit): a power loss loses nothing acknowledged.
+    #[default]
+    Full,
+    /// The WAL is synced at checkpoints only: safe against a crash of the
+    /// process, but a power loss or kernel panic can drop the last commits,
+    /// audit events included. Faster writes.
+    Normal,
+}
+
+impl std::str::FromStr for SqliteSync {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "full" => Ok(SqliteSync::Full),
+            "normal" => Ok(SqliteSync::Normal),
+            _ => Err("use full or normal".to_owned()),
+        }
+    }
 }
 
 impl Default for DbOptions {
@@ -154,6 +180,7 @@ impl Default for DbOptions {
         Self {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
+            sqlite_synchronous: SqliteSync::Full,
         }
     }
 }
@@ -173,7 +200,10 @@ impl Db {
                 .map_err(|e| Error::invalid("DATABASE_URL", e.to_string()))?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(match opts.sqlite_synchronous {
+                    SqliteSync::Full => SqliteSynchronous::Full,
+                    SqliteSync::Normal => SqliteSynchronous::Normal,
+                })
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
                 // Temporary tables, sort spills and statement journals in

@@ -24,6 +24,7 @@
 //! | [`secrets`] | sealing secrets stored in the database (AES-256-GCM) |
 //! | [`overview`] | the figures on the Overview page |
 //! | [`demo`] | sample data for `portcullis demo` |
+//! | [`rekey`] | re-sealing every stored secret under a new secret key |
 //! | [`db`] | pools, transactions, migrations, query macros |
 
 pub mod access;
@@ -40,6 +41,7 @@ pub mod gateways;
 pub mod oauth;
 pub mod overview;
 pub mod publish;
+pub mod rekey;
 pub mod revisions;
 pub mod scim;
 pub mod secrets;
@@ -48,7 +50,7 @@ pub mod sso;
 
 pub use actor::{Actor, Permission, RequestMeta};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use db::{Backend, Db, DbOptions};
+pub use db::{Backend, Db, DbOptions, SqliteSync};
 pub use error::{Error, Result};
 
 use std::sync::Arc;

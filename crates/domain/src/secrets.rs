@@ -11,6 +11,11 @@
 //! `PORTCULLIS_SECRET_KEY_FILE` (created on first start); replicas sharing a
 //! PostgreSQL database must share it. A value sealed with another key fails
 //! to open with an error saying so.
+//!
+//! Rotation: a box may also hold *previous* keys, which open values but
+//! never seal; `portcullis secret-key rotate` makes a new key, keeps the old
+//! one as previous for a grace period, and re-seals every stored value
+//! under the new one in one transaction ([`crate::rekey`]).
 
 use crate::error::{Error, Result};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -27,6 +32,8 @@ const NONCE_LEN: usize = 12;
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: Arc<Aes256Gcm>,
+    /// Keys that still open values sealed before a rotation.
+    previous: Arc<[Aes256Gcm]>,
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -38,9 +45,21 @@ impl std::fmt::Debug for SecretBox {
 impl SecretBox {
     /// A box over a 32-byte key.
     pub fn new(key: &[u8; 32]) -> Self {
+        Self::with_previous(key, &[])
+    }
+
+    /// A box that seals with `key` and also opens what `previous` keys
+    /// sealed (during a rotation's grace period).
+    pub fn with_previous(key: &[u8; 32], previous: &[[u8; 32]]) -> Self {
         Self {
             cipher: Arc::new(Aes256Gcm::new(key.into())),
+            previous: previous.iter().map(|k| Aes256Gcm::new(k.into())).collect(),
         }
+    }
+
+    /// How many previous keys it still accepts.
+    pub fn previous_keys(&self) -> usize {
+        self.previous.len()
     }
 
     /// A box over a fresh random key (tests, and a console that keeps no
@@ -95,15 +114,14 @@ impl SecretBox {
             .filter(|b| b.len() > NONCE_LEN)
             .ok_or_else(|| Error::Internal(format!("{purpose}: not a sealed value")))?;
         let (nonce, ct) = bytes.split_at(NONCE_LEN);
-        self.cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: ct,
-                    aad: purpose.as_bytes(),
-                },
-            )
-            .map_err(|_| {
+        let payload = || Payload {
+            msg: ct,
+            aad: purpose.as_bytes(),
+        };
+        std::iter::once(&*self.cipher)
+            .chain(self.previous.iter())
+            .find_map(|c| c.decrypt(Nonce::from_slice(nonce), payload()).ok())
+            .ok_or_else(|| {
                 Error::Internal(format!(
                     "{purpose}: cannot be opened with this secret key \
                      (PORTCULLIS_SECRET_KEY differs from the one that sealed it)"
@@ -134,6 +152,22 @@ mod tests {
             .is_err());
         // Two seals of the same value differ (fresh nonce).
         assert_ne!(s, b.seal("signing_key:k1", b"seed").unwrap());
+    }
+
+    #[test]
+    fn previous_keys_open_but_never_seal() {
+        let old = SecretBox::generate_key();
+        let new = SecretBox::generate_key();
+        let sealed_old = SecretBox::new(&old).seal("p", b"v").unwrap();
+        let rotated = SecretBox::with_previous(&new, &[old]);
+        assert_eq!(rotated.previous_keys(), 1);
+        assert_eq!(rotated.open("p", &sealed_old).unwrap(), b"v");
+        // What it seals opens with the new key alone, not the old.
+        let sealed_new = rotated.seal("p", b"v").unwrap();
+        assert_eq!(SecretBox::new(&new).open("p", &sealed_new).unwrap(), b"v");
+        assert!(SecretBox::new(&old).open("p", &sealed_new).is_err());
+        // Without the old key, the old value no longer opens.
+        assert!(SecretBox::new(&new).open("p", &sealed_old).is_err());
     }
 
     #[test]
