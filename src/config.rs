@@ -38,6 +38,8 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("PORTCULLIS_SECRET_KEY_FILE", "secret.key beside the SQLite file, else data/secret.key", "file holding the secret key, created (mode 0600) with a random key when missing"),
     ("PORTCULLIS_POLICY_RECHECK_SECONDS", "5", "how often the policy API checks for a new revision without a change signal (signals arrive at once, also across PostgreSQL replicas; this is the safety net)"),
     ("PORTCULLIS_BOOTSTRAP_OWNER_EMAIL", "owner@portcullis.local", "email of the first owner, created with a set-up link on an empty console"),
+    ("PORTCULLIS_SCIM_REQUESTS_PER_MINUTE", "120000", "SCIM requests one directory token may make per minute (per replica) before it gets 429 with Retry-After (0: no limit); a brake against a runaway client, far above what IdPs send (2,000/s: above the in-process SCIM benchmark's peak and issue 21's 500/s goal)"),
+    ("PORTCULLIS_SSO_STARTS_PER_MINUTE", "60", "SSO sign-ins one source address may start per minute (per replica) before it gets 429 (0: no limit)"),
     ("PORTCULLIS_CONFIG", "portcullis.toml", "optional TOML file with the same keys in lower case without the prefix (`addr = \"…\"`); empty: no file"),
 ];
 
@@ -88,6 +90,10 @@ pub struct Config {
     pub oauth_failed_tokens_per_ip: i64,
     /// Tokens per OAuth client per minute (0: no limit).
     pub oauth_client_tokens_per_minute: i64,
+    /// SCIM requests per directory token per minute (0: no limit).
+    pub scim_requests_per_minute: i64,
+    /// SSO starts per source address per minute (0: no limit).
+    pub sso_starts_per_minute: i64,
 }
 
 /// A configuration problem, naming the key.
@@ -139,6 +145,8 @@ struct FileConfig {
     access_token_minutes: Option<i64>,
     oauth_failed_tokens_per_ip: Option<i64>,
     oauth_client_tokens_per_minute: Option<i64>,
+    scim_requests_per_minute: Option<i64>,
+    sso_starts_per_minute: Option<i64>,
 }
 
 impl Config {
@@ -428,8 +436,24 @@ impl Config {
             0,
             10_000_000,
         )?;
+        let scim_requests_per_minute = num(
+            "PORTCULLIS_SCIM_REQUESTS_PER_MINUTE",
+            file.scim_requests_per_minute,
+            120_000,
+            0,
+            100_000_000,
+        )?;
+        let sso_starts_per_minute = num(
+            "PORTCULLIS_SSO_STARTS_PER_MINUTE",
+            file.sso_starts_per_minute,
+            60,
+            0,
+            1_000_000,
+        )?;
         Ok(Config {
             access_token_minutes,
+            scim_requests_per_minute,
+            sso_starts_per_minute,
             oauth_failed_tokens_per_ip,
             oauth_client_tokens_per_minute,
             policy_recheck_seconds,
@@ -482,6 +506,8 @@ impl Config {
             access_token_ttl: chrono::Duration::minutes(self.access_token_minutes),
             oauth_failed_tokens_per_ip: self.oauth_failed_tokens_per_ip.unsigned_abs(),
             oauth_client_tokens_per_minute: self.oauth_client_tokens_per_minute.unsigned_abs(),
+            scim_requests_per_minute: self.scim_requests_per_minute.unsigned_abs(),
+            sso_starts_per_minute: self.sso_starts_per_minute.unsigned_abs(),
         })
     }
 

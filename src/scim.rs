@@ -151,6 +151,26 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         .into_response(),
         Err(e) => return Fail(ScimError::from(e)).into_response(),
     };
+    // A runaway client (a loop, a misconfigured IdP) is braked per token,
+    // in SCIM's error format; the IdP retries after `Retry-After`.
+    let token_key = portcullis_domain::clock::hash_secret(token);
+    if let Err(retry_after) = state
+        .services
+        .limits
+        .scim
+        .check(&token_key, chrono::Utc::now())
+    {
+        let mut res = Fail(ScimError {
+            status: 429,
+            scim_type: None,
+            detail: format!("too many requests with this token; retry after {retry_after} seconds"),
+        })
+        .into_response();
+        if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+        return res;
+    }
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let dir = actor.id.clone().unwrap_or_default();

@@ -201,11 +201,26 @@ fn urlencode(s: &str) -> String {
 }
 
 /// The email step: to the IdP serving the domain, else the password step.
+/// Braked per source address (each start is a row and a redirect).
 async fn start(
     State(state): State<AppState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     headers: axum::http::HeaderMap,
     Form(form): Form<StartForm>,
 ) -> Response {
+    if let Err(retry_after) = state
+        .services
+        .limits
+        .sso_start
+        .check(&peer.ip().to_string(), chrono::Utc::now())
+    {
+        return (
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            [(axum::http::header::RETRY_AFTER, retry_after.to_string())],
+            "Too many sign-ins started from this address. Wait a minute and try again.",
+        )
+            .into_response();
+    }
     let sso = &state.services.sso;
     let email = form.email.trim();
     let next = if form.next.is_empty() {

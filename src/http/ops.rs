@@ -40,7 +40,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 
 /// `GET /metrics`: Prometheus text format (requests by route and status,
 /// latency histogram, database pool, requests refused by the OAuth abuse
-/// limits as `oauth_limit_hits_total{limit=…}`, and the batched refresh
+/// limits as `oauth_limit_hits_total{limit=…}`, console sign-ins refused
+/// by the throttle as `console_signin_throttled_total`, the other limits as
+/// `rate_limit_hits_total{limit=scim|sso_start|gateway_credential}`, and the batched refresh
 /// rotation: transactions, tokens rotated in them, refreshes answered one
 /// by one).
 pub async fn metrics(State(state): State<AppState>) -> Response {
@@ -50,6 +52,13 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     for (limit, hits) in state.services.oauth.limits().hits() {
         metrics::counter!("oauth_limit_hits_total", "limit" => limit.as_str()).absolute(hits);
     }
+    for limit in state.services.limits.all() {
+        metrics::counter!("rate_limit_hits_total", "limit" => limit.name()).absolute(limit.hits());
+    }
+    metrics::counter!("rate_limit_hits_total", "limit" => "gateway_credential")
+        .absolute(state.services.gateways.rejected_credentials());
+    metrics::counter!("console_signin_throttled_total")
+        .absolute(state.services.console.signins_throttled());
     let r = state.services.oauth.rotation_stats();
     metrics::counter!("oauth_refresh_batches_total").absolute(r.batches);
     metrics::counter!("oauth_refresh_batched_total").absolute(r.rotated);

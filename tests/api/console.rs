@@ -670,3 +670,62 @@ async fn console_display_name_markup_renders_as_text() -> TestResult {
     srv.stop().await;
     Ok(())
 }
+
+/// Attempts made in parallel are counted before the password is checked:
+/// 12 wrong passwords at once for one account get at most 5 password
+/// checks (401), the rest 429; and a flood of refused attempts writes one
+/// `console.signin.throttled` event per account and window, not one each.
+#[tokio::test]
+async fn console_signin_parallel_attempts_are_counted_first_and_refusals_audited_once() -> TestResult
+{
+    let srv = TestServer::start().await;
+    let _ = srv.owner_client(OWNER_PW).await;
+    let attempts = (0..12).map(|i| {
+        let client = srv.client();
+        let url = srv.url("/api/console/sign_in");
+        async move {
+            client
+                .post(url)
+                .form(&[
+                    ("email", "owner@test.example"),
+                    ("password", format!("wrong-{i}").as_str()),
+                ])
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }
+    });
+    let statuses = futures_util::future::join_all(attempts).await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked + refused, 12, "{statuses:?}");
+    assert!(checked <= 5, "at most 5 password checks: {statuses:?}");
+    let failed = audit_rows(&srv.db.url, "console.signin.failed").await;
+    assert_eq!(failed.len(), checked);
+    // More refused attempts: still one throttled event for the account.
+    for _ in 0..5 {
+        let res = srv
+            .client()
+            .post(srv.url("/api/console/sign_in"))
+            .form(&[("email", "owner@test.example"), ("password", OWNER_PW)])
+            .send()
+            .await?;
+        assert_eq!(res.status(), 429);
+    }
+    let throttled = audit_rows(&srv.db.url, "console.signin.throttled").await;
+    assert_eq!(throttled.len(), 1, "one event per account and window");
+    let metrics = srv
+        .client()
+        .get(srv.url("/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        metrics.contains("console_signin_throttled_total"),
+        "refusals are counted on /metrics"
+    );
+    srv.stop().await;
+    Ok(())
+}

@@ -20,6 +20,7 @@ mod http_limits;
 mod oauth;
 mod ops;
 mod policy_api;
+mod rate_limits;
 mod scim;
 mod secret_key;
 mod sso;

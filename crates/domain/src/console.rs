@@ -159,9 +159,45 @@ async fn verify_password(password: String, stored: Option<String>) -> Result<boo
 #[derive(Clone)]
 pub struct ConsoleService {
     pub(crate) core: Arc<Core>,
+    pub(crate) throttle: Arc<SigninThrottle>,
+}
+
+/// Refused sign-in attempts: counted, and audited once per key and window.
+#[derive(Debug, Default)]
+pub struct SigninThrottle {
+    /// Attempts refused since start (`console_signin_throttled_total`).
+    pub refused: std::sync::atomic::AtomicU64,
+    /// Key → when its refusal was last audited.
+    audited: std::sync::Mutex<std::collections::HashMap<String, DateTime<Utc>>>,
+}
+
+impl SigninThrottle {
+    /// Whether a refusal of `key` at `now` is the first of its window (and
+    /// so audited); remembers it.
+    fn first_in_window(&self, key: &str, now: DateTime<Utc>) -> bool {
+        let window = Duration::minutes(THROTTLE_WINDOW_MINUTES);
+        let mut audited = self.audited.lock().unwrap_or_else(|e| e.into_inner());
+        if audited.len() >= 10_000 {
+            audited.retain(|_, at| *at + window > now);
+        }
+        match audited.get(key) {
+            Some(at) if *at + window > now => false,
+            _ => {
+                audited.insert(key.to_owned(), now);
+                true
+            }
+        }
+    }
 }
 
 impl ConsoleService {
+    /// Refused sign-in attempts since start.
+    pub fn signins_throttled(&self) -> u64 {
+        self.throttle
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn now(&self) -> DateTime<Utc> {
         self.core.clock.now()
     }
@@ -446,6 +482,18 @@ impl ConsoleService {
         Ok(secret)
     }
 
+    /// Withdraws attempts counted by `sign_in` (by their row ids).
+    async fn forget_attempts(&self, ids: &[i64]) -> Result<()> {
+        for id in ids {
+            exec!(
+                self.core.db.exec(),
+                "DELETE FROM signin_failures WHERE id = $1",
+                id
+            )?;
+        }
+        Ok(())
+    }
+
     pub(crate) async fn count_failures(&self, key: &str, since: DateTime<Utc>) -> Result<i64> {
         Ok(scalar!(
             self.core.db.exec(),
@@ -456,9 +504,11 @@ impl ConsoleService {
         )?)
     }
 
-    /// Signs in with email and password. Throttled per account and per IP;
-    /// every attempt is audited (`console.signin.succeeded`, `.failed`,
-    /// `.throttled`). The error never says whether the account exists.
+    /// Signs in with email and password. Throttled per account and per IP
+    /// (each attempt counted before the password is checked); every
+    /// attempt is audited (`console.signin.succeeded`, `.failed`), a refused
+    /// one once per key and window (`.throttled`). The error never says
+    /// whether the account exists.
     pub async fn sign_in(
         &self,
         meta: RequestMeta,
@@ -475,24 +525,64 @@ impl ConsoleService {
             display: audit_email(&email_norm),
             ..Actor::anonymous(meta.clone())
         };
-        let throttled = self.count_failures(&account_key, window_start).await?
-            >= MAX_FAILURES_PER_ACCOUNT
-            || match &ip_key {
-                Some(k) => self.count_failures(k, window_start).await? >= MAX_FAILURES_PER_IP,
-                None => false,
-            };
-        if throttled {
+        // The attempt is counted before anything is checked, so attempts
+        // made in parallel all count: at most the limit's worth of password
+        // checks (argon2) per window, however many arrive at once. Counted
+        // as failures until the password proves right.
+        let keys: Vec<&String> = std::iter::once(&account_key).chain(ip_key.iter()).collect();
+        let mut pending = Vec::with_capacity(keys.len());
+        {
             let mut tx = self.core.db.begin().await?;
-            audit::append(
-                &mut tx,
-                now,
-                &anon,
-                NewEvent::success("console.signin.throttled")
-                    .outcome(Outcome::Denied)
-                    .details(json!({ "email": audit_email(&email_norm) })),
-            )
-            .await?;
+            for key in &keys {
+                pending.push(scalar!(
+                    tx.exec(),
+                    i64,
+                    "INSERT INTO signin_failures (key, at) VALUES ($1, $2) RETURNING id",
+                    *key,
+                    now
+                )?);
+            }
             tx.commit().await?;
+        }
+        let over = if self.count_failures(&account_key, window_start).await?
+            > MAX_FAILURES_PER_ACCOUNT
+        {
+            Some(&account_key)
+        } else {
+            match &ip_key {
+                Some(k) if self.count_failures(k, window_start).await? > MAX_FAILURES_PER_IP => {
+                    Some(k)
+                }
+                _ => None,
+            }
+        };
+        if let Some(key) = over {
+            // A refused attempt is not a failure: it does not extend the
+            // lock-out. Audited once per key and window (the first
+            // refusal); the rest are counted (`/metrics`), so a flood of
+            // attempts cannot flood the audit log.
+            self.forget_attempts(&pending).await?;
+            self.throttle
+                .refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if self.throttle.first_in_window(key, now) {
+                let mut tx = self.core.db.begin().await?;
+                audit::append(
+                    &mut tx,
+                    now,
+                    &anon,
+                    NewEvent::success("console.signin.throttled")
+                        .outcome(Outcome::Denied)
+                        .details(json!({
+                            "email": audit_email(&email_norm),
+                            "limit": if key == &account_key { "account" } else { "source_address" },
+                            "window_minutes": THROTTLE_WINDOW_MINUTES,
+                            "note": "further refusals for this account or address in this window are counted on /metrics (console_signin_throttled_total), not audited one by one",
+                        })),
+                )
+                .await?;
+                tx.commit().await?;
+            }
             return Err(Error::RateLimited {
                 retry_after_secs: (THROTTLE_WINDOW_MINUTES * 60) as u64,
             });
@@ -523,6 +613,11 @@ impl ConsoleService {
                     "DELETE FROM signin_failures WHERE key = $1",
                     &account_key
                 )?;
+                // This attempt's count against its address is withdrawn
+                // (successes never count); earlier failures stay.
+                for id in &pending {
+                    exec!(tx.exec(), "DELETE FROM signin_failures WHERE id = $1", id)?;
+                }
                 let me = u.me()?;
                 let actor = Actor::console_user(&u.id, &u.email, Some(me.role), meta);
                 audit::append(
@@ -543,14 +638,7 @@ impl ConsoleService {
                     Some(_) if !password_ok => "wrong_password",
                     Some(_) => "account_not_active",
                 };
-                for key in std::iter::once(&account_key).chain(ip_key.iter()) {
-                    exec!(
-                        tx.exec(),
-                        "INSERT INTO signin_failures (key, at) VALUES ($1, $2)",
-                        key,
-                        now
-                    )?;
-                }
+                // The failure is already counted (above, before the check).
                 let mut event = NewEvent::success("console.signin.failed")
                     .outcome(Outcome::Failure)
                     .details(json!({ "email": audit_email(&email_norm), "reason": reason }));

@@ -43,6 +43,12 @@ const DECISION_ID_RETENTION: chrono::Duration = chrono::Duration::days(7);
 
 /// How long a remembered credential is trusted without asking the database.
 const CREDENTIAL_TTL: Duration = Duration::from_secs(60);
+/// How long a credential the database did not know is refused from memory
+/// (a gateway with a wrong or revoked credential retrying in a loop costs
+/// one query per this, not one per request).
+const REJECTED_TTL: Duration = Duration::from_secs(10);
+/// Rejected credentials remembered at most.
+const MAX_REJECTED: usize = 10_000;
 
 /// A gateway as the policy API knows it after authentication.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,6 +144,10 @@ pub struct GatewayService {
     pub core: Arc<Core>,
     credentials: Arc<Mutex<Credentials>>,
     polls: Arc<Mutex<PendingPolls>>,
+    /// Credentials refused recently (by digest), and how many requests
+    /// memory refused since start.
+    rejected: Arc<Mutex<HashMap<[u8; 32], Instant>>>,
+    rejected_hits: Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn field(errors: &mut Vec<FieldError>, field: impl Into<String>, message: impl Into<String>) {
@@ -157,7 +167,16 @@ impl GatewayService {
                 changes,
             })),
             polls: Arc::default(),
+            rejected: Arc::default(),
+            rejected_hits: Arc::default(),
         }
+    }
+
+    /// Requests with an unknown or revoked credential refused from memory
+    /// since start (`rate_limit_hits_total{limit="gateway_credential"}`).
+    pub fn rejected_credentials(&self) -> u64 {
+        self.rejected_hits
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -439,6 +458,18 @@ impl GatewayService {
             Recalled::Stale(identity) => Some(identity),
             Recalled::Unknown => None,
         };
+        if stale.is_none()
+            && self
+                .rejected
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&digest)
+                .is_some_and(|at| at.elapsed() < REJECTED_TTL)
+        {
+            self.rejected_hits
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Ok(None);
+        }
         let row = fetch_optional!(
             self.core.db.exec(),
             (String, String),
@@ -469,6 +500,14 @@ impl GatewayService {
             }
             None => {
                 c.known.remove(&digest);
+                drop(c);
+                let mut rejected = self.rejected.lock().unwrap_or_else(|e| e.into_inner());
+                if rejected.len() >= MAX_REJECTED {
+                    rejected.retain(|_, at| at.elapsed() < REJECTED_TTL);
+                }
+                if rejected.len() < MAX_REJECTED {
+                    rejected.insert(digest, Instant::now());
+                }
                 Ok(None)
             }
         }

@@ -24,6 +24,7 @@
 //! | [`secrets`] | sealing secrets stored in the database (AES-256-GCM) |
 //! | [`overview`] | the figures on the Overview page |
 //! | [`demo`] | sample data for `portcullis demo` |
+//! | [`ratelimit`] | per-key rate limits (SCIM tokens, SSO starts; OAuth's use it too) |
 //! | [`rekey`] | re-sealing every stored secret under a new secret key |
 //! | [`db`] | pools, transactions, migrations, query macros |
 
@@ -41,6 +42,7 @@ pub mod gateways;
 pub mod oauth;
 pub mod overview;
 pub mod publish;
+pub mod ratelimit;
 pub mod rekey;
 pub mod revisions;
 pub mod scim;
@@ -80,6 +82,10 @@ pub struct Settings {
     pub oauth_failed_tokens_per_ip: u64,
     /// Tokens issued per OAuth client per minute (0: no limit).
     pub oauth_client_tokens_per_minute: u64,
+    /// SCIM requests per directory token per minute (0: no limit).
+    pub scim_requests_per_minute: u64,
+    /// SSO sign-ins started per source address per minute (0: no limit).
+    pub sso_starts_per_minute: u64,
 }
 
 impl Default for Settings {
@@ -94,6 +100,8 @@ impl Default for Settings {
             access_token_ttl: chrono::Duration::minutes(10),
             oauth_failed_tokens_per_ip: 30,
             oauth_client_tokens_per_minute: 6_000,
+            scim_requests_per_minute: 120_000,
+            sso_starts_per_minute: 60,
         }
     }
 }
@@ -121,6 +129,8 @@ pub struct Services {
     pub publisher: publish::PolicyPublisher,
     pub sso: sso::SsoService,
     pub oauth: oauth::OAuthService,
+    /// Per-key rate limits (SCIM tokens, SSO starts).
+    pub limits: Arc<ratelimit::RateLimits>,
 }
 
 impl Services {
@@ -144,6 +154,10 @@ impl Services {
             })
             .map_err(|e| Error::invalid("PORTCULLIS_FETCH_CA_FILE", e.to_string()))?,
         );
+        let limits = Arc::new(ratelimit::RateLimits::new(
+            settings.scim_requests_per_minute,
+            settings.sso_starts_per_minute,
+        ));
         let core = Arc::new(Core {
             db,
             clock,
@@ -151,7 +165,10 @@ impl Services {
         });
         let signing = signing::SigningService { core: core.clone() };
         let guard = Arc::new(guard);
-        let console = console::ConsoleService { core: core.clone() };
+        let console = console::ConsoleService {
+            core: core.clone(),
+            throttle: Default::default(),
+        };
         Ok(Self {
             sso: sso::SsoService::new(core.clone(), console.clone(), guard.clone())?,
             gateways: gateways::GatewayService::new(core.clone()),
@@ -168,6 +185,7 @@ impl Services {
             overview: overview::OverviewService { core: core.clone() },
             directory: directory::DirectoryService { core: core.clone() },
             scim: scim::ScimService { core: core.clone() },
+            limits,
             core,
         })
     }

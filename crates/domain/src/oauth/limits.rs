@@ -16,8 +16,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-/// Tracked keys per map before ended windows are swept.
-pub const MAX_KEYS: usize = 100_000;
+use crate::ratelimit::Windows;
+pub use crate::ratelimit::MAX_KEYS;
 /// The window of the failed-token-request limit.
 pub const FAILED_TOKEN_WINDOW_MINUTES: i64 = 10;
 
@@ -46,73 +46,6 @@ impl Limit {
             Limit::FailedTokenRequests => "failed_token_requests",
             Limit::ClientIssuance => "client_issuance",
         }
-    }
-}
-
-#[derive(Clone, Copy)]
-struct Window {
-    start: DateTime<Utc>,
-    count: u64,
-}
-
-/// Fixed-window counters keyed by a string.
-struct Windows {
-    len: Duration,
-    map: Mutex<HashMap<String, Window>>,
-}
-
-impl Windows {
-    fn new(len: Duration) -> Self {
-        Self {
-            len,
-            map: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Window>> {
-        // A panic while holding the lock leaves only counters behind.
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The count of `key`'s current window.
-    fn count(&self, key: &str, now: DateTime<Utc>) -> u64 {
-        self.lock()
-            .get(key)
-            .filter(|w| now - w.start < self.len)
-            .map_or(0, |w| w.count)
-    }
-
-    /// Adds one to `key`'s window unless it already holds `max`; true when
-    /// added.
-    fn take(&self, key: &str, now: DateTime<Utc>, max: u64) -> bool {
-        let mut map = self.lock();
-        if let Some(w) = map.get_mut(key) {
-            if now - w.start >= self.len {
-                *w = Window {
-                    start: now,
-                    count: 0,
-                };
-            }
-            if w.count >= max {
-                return false;
-            }
-            w.count += 1;
-            return true;
-        }
-        if map.len() >= MAX_KEYS {
-            let len = self.len;
-            map.retain(|_, w| now - w.start < len);
-        }
-        if max > 0 && map.len() < MAX_KEYS {
-            map.insert(
-                key.to_owned(),
-                Window {
-                    start: now,
-                    count: 1,
-                },
-            );
-        }
-        max > 0
     }
 }
 
@@ -261,17 +194,5 @@ mod tests {
             unlimited.issued("cli_a", t(0));
             unlimited.may_issue("cli_a", t(0))
         }));
-    }
-
-    #[test]
-    fn the_maps_stay_bounded() {
-        let w = Windows::new(Duration::minutes(1));
-        for i in 0..MAX_KEYS + 10 {
-            w.take(&format!("k{i}"), t(0), 5);
-        }
-        assert_eq!(w.lock().len(), MAX_KEYS);
-        // Once the old windows ended, a sweep makes room.
-        assert!(w.take("new", t(61), 5));
-        assert_eq!(w.lock().len(), 1);
     }
 }

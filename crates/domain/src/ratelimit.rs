@@ -1,0 +1,194 @@
+//! Rate limits: one component for every per-key brake of the console —
+//! OAuth's failed token requests, token issuance and registrations
+//! ([`crate::oauth::limits`]), SCIM requests per directory token, SSO
+//! sign-ins started per source address ([`RateLimits`]); sign-in failures
+//! per account and address are counted in the database instead (they must
+//! hold across replicas and restarts: `console`).
+//!
+//! Fixed windows kept in memory, per replica: a limit of N per window lets
+//! N through on each replica, which is what a brake against floods needs.
+//! Windows follow the domain's clock (tests move it). Memory is bounded:
+//! the maps are swept of ended windows when they grow past [`MAX_KEYS`],
+//! and a new key is not tracked while a sweep leaves them full (the limit
+//! then fails open for new keys rather than growing without bound).
+//! Refusals are counted ([`Limiter::hits`], `/metrics`
+//! `rate_limit_hits_total{limit}`), never audited one by one.
+//!
+//! Hand-written rather than `governor`: the windows must run on the
+//! domain's injectable clock (tests advance it by minutes), and a fixed
+//! window per key is all these brakes need.
+
+use chrono::{DateTime, Duration, Utc};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Tracked keys per map before ended windows are swept.
+pub const MAX_KEYS: usize = 100_000;
+
+#[derive(Clone, Copy)]
+struct Window {
+    start: DateTime<Utc>,
+    count: u64,
+}
+
+/// Fixed-window counters keyed by a string.
+pub struct Windows {
+    len: Duration,
+    map: Mutex<HashMap<String, Window>>,
+}
+
+impl Windows {
+    pub fn new(len: Duration) -> Self {
+        Self {
+            len,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Window>> {
+        // A panic while holding the lock leaves only counters behind.
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The count of `key`'s current window.
+    pub fn count(&self, key: &str, now: DateTime<Utc>) -> u64 {
+        self.lock()
+            .get(key)
+            .filter(|w| now - w.start < self.len)
+            .map_or(0, |w| w.count)
+    }
+
+    /// Adds one to `key`'s window unless it already holds `max`; true when
+    /// added.
+    pub fn take(&self, key: &str, now: DateTime<Utc>, max: u64) -> bool {
+        let mut map = self.lock();
+        if let Some(w) = map.get_mut(key) {
+            if now - w.start >= self.len {
+                *w = Window {
+                    start: now,
+                    count: 0,
+                };
+            }
+            if w.count >= max {
+                return false;
+            }
+            w.count += 1;
+            return true;
+        }
+        if map.len() >= MAX_KEYS {
+            let len = self.len;
+            map.retain(|_, w| now - w.start < len);
+        }
+        if max > 0 && map.len() < MAX_KEYS {
+            map.insert(
+                key.to_owned(),
+                Window {
+                    start: now,
+                    count: 1,
+                },
+            );
+        }
+        max > 0
+    }
+}
+
+/// One limit: at most `max` per key per window (0: no limit), with its
+/// refusal count.
+pub struct Limiter {
+    name: &'static str,
+    max: u64,
+    windows: Windows,
+    hits: AtomicU64,
+}
+
+impl Limiter {
+    pub fn new(name: &'static str, window: Duration, max: u64) -> Self {
+        Self {
+            name,
+            max,
+            windows: Windows::new(window),
+            hits: AtomicU64::new(0),
+        }
+    }
+
+    /// Spends one of `key`'s window; `Err(seconds)` (and counted) when its
+    /// budget is spent, the seconds being when to try again at the latest.
+    pub fn check(&self, key: &str, now: DateTime<Utc>) -> Result<(), u64> {
+        if self.max == 0 || self.windows.take(key, now, self.max) {
+            return Ok(());
+        }
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(limit = self.name, "rate limit hit");
+        Err(self.windows.len.num_seconds().max(1) as u64)
+    }
+
+    /// The `limit` label.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Refusals since start.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+}
+
+/// The console's own limits (OAuth's are in [`crate::oauth::limits`]).
+pub struct RateLimits {
+    /// SCIM requests per directory token per minute.
+    pub scim: Limiter,
+    /// SSO sign-ins started per source address per minute (`/sso/start`,
+    /// each a redirect to the IdP and a row).
+    pub sso_start: Limiter,
+}
+
+impl RateLimits {
+    pub fn new(scim_per_minute: u64, sso_starts_per_minute: u64) -> Self {
+        Self {
+            scim: Limiter::new("scim", Duration::minutes(1), scim_per_minute),
+            sso_start: Limiter::new("sso_start", Duration::minutes(1), sso_starts_per_minute),
+        }
+    }
+
+    /// Every limit, for `/metrics`.
+    pub fn all(&self) -> [&Limiter; 2] {
+        [&self.scim, &self.sso_start]
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
+    }
+
+    #[test]
+    fn the_maps_stay_bounded() {
+        let w = Windows::new(Duration::minutes(1));
+        for i in 0..MAX_KEYS + 10 {
+            w.take(&format!("k{i}"), t(0), 5);
+        }
+        assert_eq!(w.lock().len(), MAX_KEYS);
+        // Once the old windows ended, a sweep makes room.
+        assert!(w.take("new", t(61), 5));
+        assert_eq!(w.lock().len(), 1);
+    }
+
+    #[test]
+    fn a_limiter_refuses_past_its_budget_until_the_window_ends() {
+        let l = Limiter::new("scim", Duration::minutes(1), 3);
+        for _ in 0..3 {
+            assert_eq!(l.check("dir_a", t(0)), Ok(()));
+        }
+        assert_eq!(l.check("dir_a", t(30)), Err(60));
+        assert_eq!(l.check("dir_b", t(30)), Ok(()), "another key has its own");
+        assert_eq!(l.check("dir_a", t(60)), Ok(()), "a new window");
+        assert_eq!(l.hits(), 1);
+        let unlimited = Limiter::new("scim", Duration::minutes(1), 0);
+        assert!((0..1000).all(|_| unlimited.check("k", t(0)).is_ok()));
+    }
+}
