@@ -276,6 +276,7 @@ async fn catalog_console_functions_check_role_and_fields() -> TestResult {
         )
         .await;
     assert_eq!(status, 200, "{body}");
+    let tool_id = body.as_str().unwrap_or_default().to_owned();
 
     // Bad input: 422 naming the fields, nothing written.
     let (status, body) = srv
@@ -330,6 +331,20 @@ async fn catalog_console_functions_check_role_and_fields() -> TestResult {
             "catalog/tools/add",
             vec![("server_id", id.as_str()), ("name", "x")],
         ),
+        (
+            "catalog/servers/update",
+            vec![
+                ("id", id.as_str()),
+                ("name", "Evil"),
+                ("slug", "github"),
+                ("resource_url", "https://evil.example/mcp"),
+            ],
+        ),
+        ("catalog/tools/approve", vec![("id", tool_id.as_str())]),
+        (
+            "catalog/tools/overrides",
+            vec![("id", tool_id.as_str()), ("destructive", "false")],
+        ),
     ] {
         let (status, body) = srv.call(&auditor, endpoint, &form).await;
         assert_eq!(status, 403, "{endpoint}: {body}");
@@ -350,6 +365,10 @@ async fn catalog_console_functions_check_role_and_fields() -> TestResult {
         .call(&auditor, "catalog/servers/get", &[("id", "github")])
         .await;
     assert_eq!(status, 200, "{server}");
+    assert_eq!(
+        server["server"]["name"], "GitHub",
+        "the auditor's update changed nothing"
+    );
     assert_eq!(
         server["tools"][0]["description"],
         "<script>alert(1)</script>"

@@ -11,6 +11,7 @@ mod harness;
 mod access;
 mod access_console;
 mod audit;
+mod authz;
 mod catalog;
 mod console;
 mod directory;

@@ -737,6 +737,40 @@ async fn sso_connection_rules() -> TestResult {
     let (status, id) = connect(&srv, &owner, &idp, &[("portcullis-owners", "owner")]).await;
     assert_eq!(status, 200, "{id}");
     let id = id.as_str().unwrap().to_owned();
+    // Auditors can neither change the connection nor run its test sign-in.
+    let (status, body) = srv
+        .call(
+            &reader,
+            "sso/update",
+            &[
+                ("id", id.as_str()),
+                ("name", "Renamed by an auditor"),
+                ("slug", "acme"),
+                ("kind", "oidc"),
+                ("enabled", "on"),
+                ("domains", "acme.test"),
+                ("issuer", &idp.issuer),
+                ("client_id", CLIENT_ID),
+                ("client_secret", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let res = reader.post(srv.url("/sso/test/acme")).send().await?;
+    assert_eq!(res.status(), 403, "an auditor cannot test the connection");
+    assert_eq!(
+        query_one::<i64>(
+            &db,
+            "SELECT COUNT(*) FROM sso_connections WHERE name = 'Acme IdP'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        query_one::<i64>(&db, "SELECT COUNT(*) FROM sso_requests").await,
+        0,
+        "no sign-in was started"
+    );
     // Another connection for the same domain.
     let (status, body) = srv
         .call(
