@@ -80,6 +80,13 @@ async fn start(database_url: &str, secret_key: &str) -> Res<Running> {
     env.insert("PORTCULLIS_CONFIG".to_owned(), String::new());
     env.insert("PORTCULLIS_LOG".to_owned(), "warn".to_owned());
     env.insert("PORTCULLIS_SECRET_KEY".to_owned(), secret_key.to_owned());
+    // Every simulated gateway connects from 127.0.0.1: the per-address
+    // connection cap (1,000 by default) is for real clients, not for a
+    // thousand gateways on one loopback address.
+    env.insert(
+        "PORTCULLIS_HTTP_MAX_CONNECTIONS_PER_IP".to_owned(),
+        "100000".to_owned(),
+    );
     let config = Config::load(&env)?;
     // Servers stop when the process ends (each run is a fresh database).
     Ok(portcullis::server::start(config, std::future::pending::<()>()).await?)
