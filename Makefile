@@ -18,7 +18,7 @@ PG_URL := postgres://postgres@127.0.0.1:5432/postgres
 
 help:
 	@echo "make run         build (release) and serve on PORTCULLIS_ADDR (default 127.0.0.1:3000), SQLite in data/; GATEWAY=1 also starts portcullis-gateway with data/gateway.toml"
-	echo "make test        setup, fmt check, clippy (server + wasm), release site build, SQLite + PostgreSQL tests, SCIM fuzzing + compliance, MCP conformance (authorization server; the gateway against the suite's server scenarios), Playwright"
+	echo "make test        setup, fmt check, cargo deny, clippy (server + wasm), release site build, SQLite + PostgreSQL tests, SCIM fuzzing + compliance, MCP conformance (authorization server; the gateway against the suite's server scenarios), Playwright"
 	echo "make fmt         cargo fmt --all"
 	echo "make lint        fmt check + both clippy runs"
 	echo "make e2e         release build + Playwright tests only"
@@ -60,7 +60,7 @@ e2e:
 test:
 	@start=$$SECONDS
 	n=0
-	header() { n=$$((n + 1)); printf '\n==> [%d/12] %s   (%ds)\n' "$$n" "$$1" "$$((SECONDS - start))"; }
+	header() { n=$$((n + 1)); printf '\n==> [%d/13] %s   (%ds)\n' "$$n" "$$1" "$$((SECONDS - start))"; }
 	header "setup: scripts/setup.sh"
 	scripts/setup.sh
 	source scripts/env.sh
@@ -71,6 +71,8 @@ test:
 	df -h . | awk 'NR == 2 { print "disk: " $$4 " free of " $$2 " on " $$6 }'
 	header "format: cargo fmt --all --check"
 	cargo fmt --all --check
+	header "supply chain: cargo deny check bans licenses sources (deny.toml)"
+	cargo deny check bans licenses sources
 	header "lint (server): cargo clippy --workspace --all-targets -- -D warnings"
 	cargo clippy --workspace --all-targets -- -D warnings
 	header "lint (wasm): cargo clippy -p app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings"
@@ -120,7 +122,7 @@ test:
 	header "browser tests: Playwright (end2end/)"
 	(cd end2end && PORTCULLIS_BIN=../$(TEST_BIN) npx playwright test)
 	echo
-	echo "SUMMARY: make test OK in $$((SECONDS - start))s — fmt, clippy (server + wasm), release site build, SQLite tests, PostgreSQL tests ($$pg_suite), SCIM fuzzing, scim2-tester, MCP conformance (authorization server), MCP conformance through the gateway, Playwright"
+	echo "SUMMARY: make test OK in $$((SECONDS - start))s — fmt, cargo deny (bans, licenses, sources), clippy (server + wasm), release site build, SQLite tests, PostgreSQL tests ($$pg_suite), SCIM fuzzing, scim2-tester, MCP conformance (authorization server), MCP conformance through the gateway, Playwright"
 
 clean-data:
 	@rm -rf data

@@ -90,6 +90,25 @@ if ! has_wasm_bindgen; then
 fi
 ok "wasm-bindgen-cli ${WASM_BINDGEN_VERSION} (matches Cargo.lock)"
 
+# --- cargo-deny: the supply-chain check of `make test` (deny.toml) ----------------
+CARGO_DENY_VERSION=0.20.2
+has_cargo_deny() {
+  [ "$(cargo-deny --version 2>/dev/null | awk '{print $2}')" = "$CARGO_DENY_VERSION" ]
+}
+if ! has_cargo_deny; then
+  wait_for_other_install cargo-deny
+fi
+if ! has_cargo_deny; then
+  step "cargo install cargo-deny ${CARGO_DENY_VERSION} (about 4 minutes)"
+  # Built from crates.io source with its own lock file. Its release profile
+  # asks for fat LTO and one codegen unit (a smaller binary, minutes more
+  # on two cores); the check runs once a build, so plain release is enough.
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked --quiet
+  has_cargo_deny || die "cargo-deny ${CARGO_DENY_VERSION} still not found after installing"
+fi
+ok "cargo-deny ${CARGO_DENY_VERSION}"
+
 # --- npm packages ----------------------------------------------------------------
 command -v npm >/dev/null 2>&1 || die "npm not found (Node 20 expected)"
 # npm ci when node_modules is missing or older than package.json/package-lock.json
