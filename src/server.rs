@@ -13,7 +13,7 @@
 //! gateway API (`policy_api`) has only request ids, metrics and a body limit.
 
 use crate::config::Config;
-use crate::http::{ops, security, serve, session};
+use crate::http::{ops, security, serve, session, too_large};
 use app::ssr::ConsoleConfig;
 use axum::extract::FromRef;
 use axum::routing::get;
@@ -134,6 +134,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), session::resolve_session))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::refuse_cross_site))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(max_body_bytes, too_large::explain_too_large))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::security_headers))
         .layer(axum::middleware::from_fn(security::record_metrics))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
@@ -154,6 +155,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(
             crate::policy_api::router(&state, max_body_bytes)
                 .merge(crate::oauth::api_router(&state, max_body_bytes))
+                .layer(axum::middleware::from_fn_with_state(
+                    max_body_bytes,
+                    too_large::explain_too_large,
+                ))
                 .layer(axum::middleware::from_fn(security::record_api_metrics))
                 .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
                 .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid)),
