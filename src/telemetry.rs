@@ -1,5 +1,9 @@
 //! Logs (`tracing`, text or JSON) and Prometheus metrics.
 //!
+//! Text logs are one line an event: [`OneLineStderr`] escapes CR, LF and
+//! other control characters inside an event (a field holding client input
+//! cannot start a forged line). JSON logs escape them by being JSON.
+//!
 //! The metrics recorder is process-global (the `metrics` facade allows one),
 //! installed once; every server in the process renders from it.
 
@@ -21,8 +25,72 @@ pub fn init_logging(format: LogFormat, filter: &str) {
         .with_target(false);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => builder.with_writer(OneLineStderr).try_init(),
     };
+}
+
+/// Standard error for text logs, one line an event (see the module docs).
+///
+/// `tracing-subscriber` formats an event into one buffer and writes it with
+/// one `write_all`, so one [`std::io::Write::write`] here is one whole event:
+/// its final newline is kept and every other control character escaped.
+/// Hand-written: the fmt layer has no option for this (it writes `%` fields
+/// as they are), and a custom `FormatFields` would have to re-implement the
+/// default format.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OneLineStderr;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for OneLineStderr {
+    type Writer = OneLine<std::io::Stderr>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        OneLine(std::io::stderr())
+    }
+}
+
+/// A writer that escapes control characters within each write but its
+/// final newline (see [`OneLineStderr`]).
+#[derive(Debug)]
+pub struct OneLine<W>(pub W);
+
+impl<W: std::io::Write> std::io::Write for OneLine<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write_all(&one_line(buf))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// `event` with CR, LF, the other C0 controls and DEL written as `\r`,
+/// `\n`, `\u{7}`…, except a last `\n`, tab, and ESC: ESC starts the
+/// formatter's own colours, and `tracing-subscriber` (≥ 0.3.20) already
+/// escapes ESC inside field values (RUSTSEC-2025-0055).
+pub fn one_line(event: &[u8]) -> Vec<u8> {
+    let (body, end) = match event.split_last() {
+        Some((b'\n', body)) => (body, &b"\n"[..]),
+        _ => (event, &b""[..]),
+    };
+    if !body.iter().any(|b| is_escaped(*b)) {
+        return event.to_vec();
+    }
+    let mut out = Vec::with_capacity(event.len() + 16);
+    for &b in body {
+        match b {
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b if is_escaped(b) => out.extend_from_slice(format!("\\u{{{b:x}}}").as_bytes()),
+            b => out.push(b),
+        }
+    }
+    out.extend_from_slice(end);
+    out
+}
+
+fn is_escaped(b: u8) -> bool {
+    (b < 0x20 && b != b'\t' && b != 0x1b) || b == 0x7f
 }
 
 /// How often recorded histogram samples are folded into their buckets.
@@ -64,4 +132,74 @@ pub fn metrics_handle() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{one_line, OneLine};
+    use std::sync::{Arc, Mutex};
+
+    /// A shared buffer behind the same [`OneLine`] writer the console uses.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::ErrorKind::Other)?
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Client input with CR/LF logged through the text formatter stays on its
+    /// event's line: the forged "line" is not a line of its own.
+    #[test]
+    fn text_logs_keep_one_line_an_event() {
+        let buf = Captured::default();
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_target(false)
+            .with_ansi(false)
+            .with_writer(move || OneLine(sink.clone()))
+            .finish();
+        let forged = "alice\r\n2026-12-03T00:00:00Z  INFO owner signed in email=mallory@evil.test";
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(client = %forged, "client assertion refused");
+            tracing::warn!("{forged}");
+            tracing::info!("next");
+        });
+        let out = String::from_utf8(buf.0.lock().map(|b| b.clone()).unwrap_or_default())
+            .unwrap_or_default();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        assert!(lines.iter().all(|l| !l.contains("\r")), "{out}");
+        assert!(
+            lines[0].contains("client=alice\\r\\n2026-12-03T00:00:00Z  INFO owner"),
+            "{out}"
+        );
+        assert!(
+            lines[1].contains("WARN") && lines[1].contains("alice\\r\\n2026"),
+            "{out}"
+        );
+        assert!(lines[2].ends_with("next"), "{out}");
+    }
+
+    #[test]
+    fn one_line_escapes_controls_but_the_final_newline() {
+        assert_eq!(one_line(b"plain\n"), b"plain\n");
+        assert_eq!(
+            one_line(b"a\nb\rc\x07d\te\x7f\n"),
+            b"a\\nb\\rc\\u{7}d\te\\u{7f}\n"
+        );
+        assert_eq!(one_line(b"no end\nhere"), b"no end\\nhere");
+        assert_eq!(
+            one_line(b"\x1b[2mcolour\x1b[0m\n"),
+            b"\x1b[2mcolour\x1b[0m\n"
+        );
+    }
 }
