@@ -48,6 +48,11 @@ impl IntoResponse for Fail {
                 HeaderValue::from_static("Bearer realm=\"scim\""),
             );
         }
+        // The database is not answering: the IdP retries after a pause.
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
         res.extensions_mut().insert(ScimFailure(self.0));
         res
     }
@@ -176,7 +181,13 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     let dir = actor.id.clone().unwrap_or_default();
     req.extensions_mut().insert(actor);
     let res = next.run(req).await;
-    if let Some(ScimFailure(e)) = res.extensions().get::<ScimFailure>() {
+    // A 503 is the database not answering: recording it would wait on
+    // the same database again.
+    if let Some(ScimFailure(e)) = res
+        .extensions()
+        .get::<ScimFailure>()
+        .filter(|f| f.0.status != 503)
+    {
         let r = state
             .services
             .directory

@@ -91,12 +91,7 @@ pub async fn resolve_session(
             Ok(found) => found,
             Err(e) => {
                 tracing::error!(error = %e, "session lookup failed");
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [(header::RETRY_AFTER, "5")],
-                    "The console's database is not answering. Try again in a moment.",
-                )
-                    .into_response();
+                return unavailable(req.method() == Method::GET && !path.starts_with("/api/"));
             }
         },
         _ => None,
@@ -122,6 +117,38 @@ pub async fn resolve_session(
     req.extensions_mut()
         .insert(actor.unwrap_or_else(|| Actor::anonymous(meta)));
     next.run(req).await
+}
+
+/// The answer while the database is not answering: a page for a browser
+/// loading one (it reloads itself), JSON for the console's own calls.
+/// Both say nothing was changed and to retry (`Retry-After: 5`).
+fn unavailable(page: bool) -> Response {
+    const MESSAGE: &str =
+        "The console's database is not answering. Nothing was changed; try again in a moment.";
+    if page {
+        let html = format!(
+            r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta http-equiv="refresh" content="10"><title>Database not answering · Portcullis</title></head><body style="font-family: ui-sans-serif, system-ui, sans-serif; background: #fafafa; color: #18181b; margin: 0"><main style="max-width: 32rem; margin: 12vh auto; padding: 2rem; background: #fff; border: 1px solid #e4e4e7; border-radius: 0.75rem"><h1 style="font-size: 1.125rem; margin: 0 0 0.5rem">Database not answering</h1><p style="margin: 0 0 1rem; line-height: 1.5">{MESSAGE}</p><p style="margin: 0; color: #52525b; font-size: 0.875rem">This page tries again every 10 seconds. If it goes on, check the database the console uses and its <code>/readyz</code> endpoint.</p></main></body></html>"#
+        );
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [
+                (header::RETRY_AFTER, "5"),
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            ],
+            html,
+        )
+            .into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [
+                (header::RETRY_AFTER, "5"),
+                (header::CONTENT_TYPE, "application/json"),
+            ],
+            serde_json::json!({ "code": "unavailable", "message": MESSAGE }).to_string(),
+        )
+            .into_response()
+    }
 }
 
 fn urlencode(s: &str) -> String {

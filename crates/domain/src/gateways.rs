@@ -4,9 +4,13 @@
 //!
 //! The policy API's hot path must not touch the database, so this service
 //! keeps two things in memory:
-//! - credentials it has seen (positive answers only, for a minute, dropped at
-//!   once when a gateway changes on any replica, see [`Topic::Gateways`];
-//!   served stale if the database is unreachable);
+//! - credentials it has seen (positive answers only, for a minute). When a
+//!   gateway changes on any replica (see [`Topic::Gateways`]; a reconnected
+//!   change listener counts as a change) every remembered answer turns
+//!   stale at once: the next request checks the database again, and a
+//!   stale answer is used only while the database is unreachable, so
+//!   gateways keep their policy through an outage. A credential revoked or
+//!   rotated on this replica is forgotten outright.
 //! - when each gateway last polled and which revision it was sent, written
 //!   to the database every few seconds by [`GatewayService::flush_polls`].
 //!
@@ -47,6 +51,14 @@ const CREDENTIAL_TTL: Duration = Duration::from_secs(60);
 /// (a gateway with a wrong or revoked credential retrying in a loop costs
 /// one query per this, not one per request).
 const REJECTED_TTL: Duration = Duration::from_secs(10);
+
+/// How long a check of a credential remembered before (stale) may wait on
+/// the database before the remembered answer is used instead.
+const STALE_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// After a stale check found the database away, how long stale answers are
+/// used without asking it again.
+const AWAY_FOR: Duration = Duration::from_secs(5);
 /// Rejected credentials remembered at most.
 const MAX_REJECTED: usize = 10_000;
 
@@ -130,12 +142,18 @@ enum Recalled {
 struct Remembered {
     identity: Arc<GatewayIdentity>,
     at: Instant,
+    /// A gateway changed since `at`: check again before trusting it.
+    changed_since: bool,
 }
 
 struct Credentials {
     /// By the SHA-256 of the credential (raw bytes: no hex string per poll).
     known: HashMap<[u8; 32], Remembered>,
     changes: tokio::sync::watch::Receiver<u64>,
+    /// A check of a stale credential found the database away: until this
+    /// instant stale answers are used without asking it again (a frozen
+    /// database would otherwise cost every poll [`STALE_CHECK_TIMEOUT`]).
+    away_until: Option<Instant>,
 }
 
 /// Gateways and what they report.
@@ -165,6 +183,7 @@ impl GatewayService {
             credentials: Arc::new(Mutex::new(Credentials {
                 known: HashMap::new(),
                 changes,
+                away_until: None,
             })),
             polls: Arc::default(),
             rejected: Arc::default(),
@@ -294,6 +313,7 @@ impl GatewayService {
         .await?;
         tx.signal(Topic::Gateways).await?;
         tx.commit().await?;
+        self.forget(id);
         Ok(GatewayCreated {
             id: id.to_owned(),
             name,
@@ -325,7 +345,31 @@ impl GatewayService {
         .await?;
         tx.signal(Topic::Gateways).await?;
         tx.commit().await?;
+        self.forget(id);
         Ok(())
+    }
+
+    /// Whether a stale check found the database away less than
+    /// [`AWAY_FOR`] ago.
+    fn database_away(&self) -> bool {
+        let c = self.credentials.lock().unwrap_or_else(|e| e.into_inner());
+        c.away_until.is_some_and(|t| Instant::now() < t)
+    }
+
+    fn note_away(&self) {
+        let mut c = self.credentials.lock().unwrap_or_else(|e| e.into_inner());
+        c.away_until = Some(Instant::now() + AWAY_FOR);
+    }
+
+    /// Drops what this replica remembers of gateway `id`'s credentials
+    /// (revoked or rotated here: not even a database outage brings them
+    /// back). Other replicas see the change signal and check again.
+    fn forget(&self, id: &str) {
+        self.credentials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .known
+            .retain(|_, r| r.identity.id != id);
     }
 
     /// Every gateway against the current revision, with the signing keys.
@@ -415,10 +459,12 @@ impl GatewayService {
         let mut c = self.credentials.lock().unwrap_or_else(|e| e.into_inner());
         if c.changes.has_changed().unwrap_or(false) {
             c.changes.mark_unchanged();
-            c.known.clear();
+            for r in c.known.values_mut() {
+                r.changed_since = true;
+            }
         }
         match c.known.get(digest) {
-            Some(r) if r.at.elapsed() < CREDENTIAL_TTL => {
+            Some(r) if !r.changed_since && r.at.elapsed() < CREDENTIAL_TTL => {
                 Recalled::Fresh(r.identity.clone(), r.at + CREDENTIAL_TTL)
             }
             Some(r) => Recalled::Stale(r.identity.clone()),
@@ -470,22 +516,37 @@ impl GatewayService {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Ok(None);
         }
-        let row = fetch_optional!(
-            self.core.db.exec(),
-            (String, String),
-            "SELECT id, name FROM gateways WHERE token_hash = $1 AND revoked_at IS NULL",
-            hex::encode(digest)
-        );
-        let row = match row {
-            Ok(r) => r,
-            // The database is away: keep gateways that were known working.
-            Err(e) if stale.is_some() => {
-                tracing::warn!(error = %e, "gateway credential check: database unreachable; using the remembered answer");
-                return Ok(stale);
-            }
-            Err(e) => return Err(e.into()),
+        if stale.is_some() && self.database_away() {
+            return Ok(stale);
+        }
+        let query = async {
+            fetch_optional!(
+                self.core.db.exec(),
+                (String, String),
+                "SELECT id, name FROM gateways WHERE token_hash = $1 AND revoked_at IS NULL",
+                hex::encode(digest)
+            )
+        };
+        let row = match stale {
+            // Known working before: the database gets a short while to
+            // confirm, else (away, hanging) the remembered answer stands.
+            Some(_) => match tokio::time::timeout(STALE_CHECK_TIMEOUT, query).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "gateway credential check: database unreachable; using the remembered answer");
+                    self.note_away();
+                    return Ok(stale);
+                }
+                Err(_) => {
+                    tracing::warn!("gateway credential check: database not answering; using the remembered answer");
+                    self.note_away();
+                    return Ok(stale);
+                }
+            },
+            None => query.await?,
         };
         let mut c = self.credentials.lock().unwrap_or_else(|e| e.into_inner());
+        c.away_until = None;
         match row {
             Some((id, name)) => {
                 let identity = Arc::new(GatewayIdentity { id, name });
@@ -494,6 +555,7 @@ impl GatewayService {
                     Remembered {
                         identity: identity.clone(),
                         at: Instant::now(),
+                        changed_since: false,
                     },
                 );
                 Ok(Some(identity))
