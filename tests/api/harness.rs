@@ -54,6 +54,15 @@ impl TestDb {
 }
 
 impl TestDb {
+    /// A database at `url` that the test manages itself (not dropped).
+    pub fn at(url: &str) -> TestDb {
+        TestDb {
+            url: url.to_owned(),
+            _dir: None,
+            pg_drop: None,
+        }
+    }
+
     /// The same database under another handle that does not drop it (a
     /// second replica's view).
     pub fn alias(&self) -> TestDb {
@@ -149,15 +158,7 @@ impl TestServer {
     /// A client that keeps cookies, follows no redirects, and sends the
     /// same-origin markings a browser would.
     pub fn client(&self) -> reqwest::Client {
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(
-            "sec-fetch-site",
-            reqwest::header::HeaderValue::from_static("same-origin"),
-        );
-        reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .default_headers(headers)
+        browser_client()
             .build()
             .unwrap_or_else(|e| panic!("client: {e}"))
     }
@@ -331,3 +332,17 @@ macro_rules! backend_tests {
     };
 }
 pub(crate) use backend_tests;
+
+/// A client builder that keeps cookies, follows no redirects, and sends
+/// the same-origin markings a browser would.
+pub fn browser_client() -> reqwest::ClientBuilder {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "sec-fetch-site",
+        reqwest::header::HeaderValue::from_static("same-origin"),
+    );
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+}
