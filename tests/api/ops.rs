@@ -74,6 +74,87 @@ async fn ops_request_id_and_not_found_page() -> TestResult {
     Ok(())
 }
 
+/// Every answer the browser stack makes — a page, a redirect, a 404, a
+/// server function's error, a 413 — carries the whole set of security
+/// headers; HSTS only when the public URL is https.
+#[tokio::test]
+async fn ops_security_headers_on_every_browser_answer() -> TestResult {
+    let srv =
+        TestServer::start_on(TestDb::sqlite(), &[("PORTCULLIS_MAX_BODY_BYTES", "4096")]).await;
+    let c = srv.client();
+    let answers = vec![
+        ("GET /login", c.get(srv.url("/login")).send().await?),
+        ("GET / signed out", c.get(srv.url("/")).send().await?),
+        (
+            "GET /pkg/missing.js",
+            c.get(srv.url("/pkg/missing.js")).send().await?,
+        ),
+        (
+            "POST sign_in, wrong password",
+            c.post(srv.url("/api/console/sign_in"))
+                .form(&[("email", "nobody@test.example"), ("password", "wrong")])
+                .send()
+                .await?,
+        ),
+        (
+            "POST sign_in, too large",
+            c.post(srv.url("/api/console/sign_in"))
+                .form(&[("email", "x".repeat(5000).as_str()), ("password", "p")])
+                .send()
+                .await?,
+        ),
+        ("GET /healthz", c.get(srv.url("/healthz")).send().await?),
+    ];
+    let statuses: Vec<u16> = answers.iter().map(|(_, r)| r.status().as_u16()).collect();
+    assert_eq!(statuses, [200, 303, 404, 401, 413, 200], "{statuses:?}");
+    for (what, res) in &answers {
+        let h = |name: &str| {
+            res.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_else(|| panic!("{what}: no {name}"))
+                .to_owned()
+        };
+        let csp = h("content-security-policy");
+        for part in [
+            "default-src 'self'",
+            "script-src 'self' 'nonce-",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+        ] {
+            assert!(csp.contains(part), "{what}: {part} missing from {csp}");
+        }
+        assert!(!csp.contains("'unsafe-eval'"), "{what}: {csp}");
+        assert_eq!(h("x-frame-options"), "DENY", "{what}");
+        assert_eq!(h("x-content-type-options"), "nosniff", "{what}");
+        assert_eq!(h("referrer-policy"), "same-origin", "{what}");
+        assert_eq!(h("cross-origin-opener-policy"), "same-origin", "{what}");
+        assert!(h("permissions-policy").contains("camera=()"), "{what}");
+        assert!(
+            res.headers().get("strict-transport-security").is_none(),
+            "{what}: no HSTS over http"
+        );
+    }
+    // Each answer has its own nonce.
+    let nonce = |r: &reqwest::Response| {
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap_or_default()
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|s| s.split('\'').next())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_ne!(nonce(&answers[0].1), nonce(&answers[2].1));
+    // HTML is not cached.
+    assert_eq!(answers[0].1.headers()["cache-control"], "no-store");
+    srv.stop().await;
+    Ok(())
+}
+
 /// An oversized body is refused with 413 before it is read whole.
 #[tokio::test]
 async fn ops_oversized_body_is_refused() -> TestResult {

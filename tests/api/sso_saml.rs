@@ -788,3 +788,53 @@ async fn saml_test_connection_signs_nobody_in() -> TestResult {
     srv.stop().await;
     Ok(())
 }
+
+/// SAML attribute values are shown as text: markup an IdP (or whoever
+/// controls a group name there) sends cannot reach the page as markup.
+#[tokio::test]
+async fn saml_attribute_values_are_escaped_in_the_page() -> TestResult {
+    let db = TestDb::sqlite();
+    let srv = TestServer::start_on(db.alias(), &[]).await;
+    let owner = srv.owner_client("a long owner password").await;
+    let (status, id) = connect(&srv, &owner, &metadata(true), false).await;
+    assert_eq!(status, 200);
+    let id = id.as_str().unwrap_or_default().to_owned();
+
+    let res = owner.post(srv.url("/sso/test/acme")).send().await?;
+    let req = request_id(&srv, &res);
+    // XML-escaped in the assertion, so the IdP's value is the raw markup.
+    let r = Resp {
+        groups: vec![
+            "&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;".into(),
+            "&lt;b&gt;bold&lt;/b&gt;".into(),
+        ],
+        ..Resp::honest(&srv, Some(&req))
+    };
+    let res = post_acs(&srv, &owner, &r.xml(), None).await;
+    let res = owner.get(srv.url(&location(&res))).send().await?;
+    let to = location(&res);
+    let tid = to.split("test=").nth(1).unwrap_or_default().to_owned();
+    let (_, result) = srv.call(&owner, "sso/test_result", &[("id", &tid)]).await;
+    assert!(
+        result["claims"]
+            .to_string()
+            .contains("<img src=x onerror=alert(1)>"),
+        "the value arrived as sent: {result}"
+    );
+
+    let res = owner
+        .get(srv.url(&format!("/settings/sso/{id}?test={tid}")))
+        .send()
+        .await?;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await?;
+    assert!(
+        html.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "the group is on the page, as text"
+    );
+    assert!(html.contains("&lt;b&gt;bold&lt;/b&gt;"));
+    assert!(!html.contains("<img src=x"), "no markup from the IdP");
+    assert!(!html.contains("<b>bold</b>"), "no markup from the IdP");
+    srv.stop().await;
+    Ok(())
+}
