@@ -126,8 +126,21 @@ fn unavailable(page: bool) -> Response {
     const MESSAGE: &str =
         "The console's database is not answering. Nothing was changed; try again in a moment.";
     if page {
+        // Self-contained (the stylesheet may be what cannot load), light
+        // and dark like the console.
         let html = format!(
-            r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta http-equiv="refresh" content="10"><title>Database not answering · Portcullis</title></head><body style="font-family: ui-sans-serif, system-ui, sans-serif; background: #fafafa; color: #18181b; margin: 0"><main style="max-width: 32rem; margin: 12vh auto; padding: 2rem; background: #fff; border: 1px solid #e4e4e7; border-radius: 0.75rem"><h1 style="font-size: 1.125rem; margin: 0 0 0.5rem">Database not answering</h1><p style="margin: 0 0 1rem; line-height: 1.5">{MESSAGE}</p><p style="margin: 0; color: #52525b; font-size: 0.875rem">This page tries again every 10 seconds. If it goes on, check the database the console uses and its <code>/readyz</code> endpoint.</p></main></body></html>"#
+            r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta http-equiv="refresh" content="10"><meta name="color-scheme" content="light dark"><title>Database not answering · Portcullis</title><style>
+body {{ font-family: ui-sans-serif, system-ui, sans-serif; background: #fafafa; color: #18181b; margin: 0 }}
+main {{ max-width: 32rem; margin: 12vh auto; padding: 2rem; background: #fff; border: 1px solid #e4e4e7; border-radius: 0.75rem }}
+h1 {{ font-size: 1.125rem; margin: 0 0 0.5rem }}
+p {{ margin: 0 0 1rem; line-height: 1.5 }}
+.hint {{ margin: 0; color: #52525b; font-size: 0.875rem }}
+@media (prefers-color-scheme: dark) {{
+  body {{ background: #09090b; color: #f4f4f5 }}
+  main {{ background: #18181b; border-color: #27272a }}
+  .hint {{ color: #a1a1aa }}
+}}
+</style></head><body><main><h1>Database not answering</h1><p>{MESSAGE}</p><p class="hint">This page tries again every 10 seconds. If it goes on, check the database the console uses and its <code>/readyz</code> endpoint.</p></main></body></html>"#
         );
         (
             StatusCode::SERVICE_UNAVAILABLE,
