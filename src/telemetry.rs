@@ -68,13 +68,14 @@ impl<W: std::io::Write> std::io::Write for OneLine<W> {
 /// `\n`, `\u{7}`…, except a last `\n`, tab, and ESC: ESC starts the
 /// formatter's own colours, and `tracing-subscriber` (≥ 0.3.20) already
 /// escapes ESC inside field values (RUSTSEC-2025-0055).
-pub fn one_line(event: &[u8]) -> Vec<u8> {
+pub fn one_line(event: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     let (body, end) = match event.split_last() {
         Some((b'\n', body)) => (body, &b"\n"[..]),
         _ => (event, &b""[..]),
     };
+    // The usual event has nothing to escape: written as it is, no copy.
     if !body.iter().any(|b| is_escaped(*b)) {
-        return event.to_vec();
+        return event.into();
     }
     let mut out = Vec::with_capacity(event.len() + 16);
     for &b in body {
@@ -86,7 +87,7 @@ pub fn one_line(event: &[u8]) -> Vec<u8> {
         }
     }
     out.extend_from_slice(end);
-    out
+    out.into()
 }
 
 fn is_escaped(b: u8) -> bool {
@@ -191,14 +192,14 @@ mod tests {
 
     #[test]
     fn one_line_escapes_controls_but_the_final_newline() {
-        assert_eq!(one_line(b"plain\n"), b"plain\n");
+        assert_eq!(&*one_line(b"plain\n"), b"plain\n");
         assert_eq!(
-            one_line(b"a\nb\rc\x07d\te\x7f\n"),
+            &*one_line(b"a\nb\rc\x07d\te\x7f\n"),
             b"a\\nb\\rc\\u{7}d\te\\u{7f}\n"
         );
-        assert_eq!(one_line(b"no end\nhere"), b"no end\\nhere");
+        assert_eq!(&*one_line(b"no end\nhere"), b"no end\\nhere");
         assert_eq!(
-            one_line(b"\x1b[2mcolour\x1b[0m\n"),
+            &*one_line(b"\x1b[2mcolour\x1b[0m\n"),
             b"\x1b[2mcolour\x1b[0m\n"
         );
     }

@@ -532,13 +532,12 @@ impl GatewayService {
             // confirm, else (away, hanging) the remembered answer stands.
             Some(_) => match tokio::time::timeout(STALE_CHECK_TIMEOUT, query).await {
                 Ok(Ok(r)) => r,
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "gateway credential check: database unreachable; using the remembered answer");
-                    self.note_away();
-                    return Ok(stale);
-                }
-                Err(_) => {
-                    tracing::warn!("gateway credential check: database not answering; using the remembered answer");
+                failed => {
+                    let error = match failed {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => format!("no answer within {STALE_CHECK_TIMEOUT:?}"),
+                    };
+                    tracing::warn!(%error, "gateway credential check: database away; using the remembered answer");
                     self.note_away();
                     return Ok(stale);
                 }
