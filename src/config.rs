@@ -69,7 +69,7 @@ pub struct Config {
     /// HTTP worker threads; 0 means one per CPU this process may use.
     pub http_workers: usize,
     /// Timeouts and connection caps of the listener.
-    pub http_limits: crate::http::limits::HttpLimits,
+    pub http_limits: portcullis_listener::HttpLimits,
     /// Proxies whose forwarding headers name the client.
     pub trusted_proxies: crate::http::forwarded::TrustedProxies,
     /// Hosts allowed past the SSRF guard's address checks.
@@ -292,7 +292,7 @@ impl Config {
             num(key, file.map(|v| v as i64), default, 1, max)
                 .map(|v| std::time::Duration::from_secs(v as u64))
         };
-        let http_limits = crate::http::limits::HttpLimits {
+        let http_limits = portcullis_listener::HttpLimits {
             header_timeout: secs(
                 "PORTCULLIS_HTTP_HEADER_TIMEOUT_SECS",
                 file.http_header_timeout_secs,

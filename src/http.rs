@@ -3,15 +3,13 @@
 //! | module | what |
 //! |---|---|
 //! | [`forwarded`] | the client address behind trusted proxies (`PORTCULLIS_TRUSTED_PROXIES`) |
-//! | [`limits`] | header, idle and body timeouts, connection caps, the shutdown deadline |
 //! | [`ops`] | `/healthz`, `/readyz`, `/metrics` |
 //! | [`security`] | security headers with a CSP nonce, CSRF refusal of cross-site writes, request metrics |
-//! | [`serve`] | HTTP workers (one single-threaded runtime per CPU), the fast path before the router, hand-off to the application runtime |
+//! | [`serve`] | HTTP workers on the shared listener (`portcullis-listener`: header, idle and body timeouts, connection caps, the shutdown deadline) (one single-threaded runtime per CPU), the fast path before the router, hand-off to the application runtime |
 //! | [`session`] | session cookie → caller, and the sign-in redirect for console pages |
 //! | [`too_large`] | 413 answers in the format of the route (SCIM, OAuth, JSON, text) |
 
 pub mod forwarded;
-pub mod limits;
 pub mod ops;
 pub mod security;
 pub mod serve;

@@ -232,7 +232,7 @@ pub async fn start(
         tower_http::timeout::RequestBodyTimeoutLayer::new(config.http_limits.body_timeout),
     );
     spawn_policy_tasks(&services, stop_rx.clone());
-    let workers = serve::worker_count(config.http_workers);
+    let workers = portcullis_listener::worker_count(config.http_workers);
     let http = Arc::new(serve::Stats::new(workers));
     let served = serve::spawn(
         listener.into_std()?,
@@ -350,23 +350,6 @@ pub fn spawn_housekeeping(services: Services) {
 
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
+    portcullis_listener::shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests");
 }

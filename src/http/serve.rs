@@ -26,10 +26,11 @@
 //! a second process on the same port fails to start instead of silently
 //! taking half the connections.
 //!
-//! Every connection is subject to [`super::limits`]: the caps on open
-//! connections (checked as it is accepted), the header and keep-alive idle
-//! timeouts (enforced by its I/O), and at shutdown a deadline after which
-//! connections still busy are cut. Behind trusted proxies the address
+//! Every connection is subject to the shared listener's limits
+//! (`portcullis-listener`, which the gateway serves on too): the caps on
+//! open connections (checked as it is accepted), the header and keep-alive
+//! idle timeouts (enforced by its I/O), and at shutdown a deadline after
+//! which connections still busy are cut. Behind trusted proxies the address
 //! handlers see (`ConnectInfo`) is the client's ([`super::forwarded`]).
 
 use axum::body::{Body, Bytes};
@@ -40,9 +41,6 @@ use http::{HeaderMap, Method, Request, StatusCode, Uri};
 use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -56,7 +54,7 @@ use tokio_util::task::AbortOnDropHandle;
 use tower::ServiceExt;
 
 use super::forwarded::TrustedProxies;
-use super::limits::{ConnClock, ConnectionGate, HttpLimits, RequestGuard, TimedIo};
+use portcullis_listener::{ConnectionGate, Guarded, HttpLimits, Observer, RequestGuard};
 
 /// How the listener treats connections: its limits, and whose forwarding
 /// headers it believes.
@@ -133,6 +131,21 @@ impl Stats {
     }
 }
 
+/// Counts the listener's refusals and timeouts in the process-wide
+/// metrics (`http_connections_refused_total{reason}`,
+/// `http_connection_timeouts_total{phase}`).
+struct Counted;
+
+impl Observer for Counted {
+    fn refused(&self, cap: &'static str) {
+        metrics::counter!("http_connections_refused_total", "reason" => cap).increment(1);
+    }
+
+    fn timed_out(&self, phase: &'static str) {
+        metrics::counter!("http_connection_timeouts_total", "phase" => phase).increment(1);
+    }
+}
+
 /// What every worker shares.
 struct Shared {
     app: Router,
@@ -151,15 +164,6 @@ struct Worker {
     index: usize,
 }
 
-/// How many workers `configured` (0: one per CPU this process may use)
-/// means.
-pub fn worker_count(configured: usize) -> usize {
-    if configured > 0 {
-        return configured;
-    }
-    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-}
-
 /// Serves `app` on `listener` with `workers` worker threads until `stop`
 /// turns true; the handle resolves (on the calling runtime) when every
 /// worker has finished its connections (or cut them at the shutdown
@@ -176,7 +180,7 @@ pub fn spawn(
     listener.set_nonblocking(true)?;
     let shared = Arc::new(Shared {
         app,
-        gate: ConnectionGate::new(&options.limits),
+        gate: ConnectionGate::new(&options.limits, Arc::new(Counted)),
         limits: options.limits,
         proxies: options.proxies,
         app_rt: Handle::current(),
@@ -216,11 +220,12 @@ pub fn spawn(
     }))
 }
 
-/// One worker: accept, serve, and at `stop` finish the open connections.
+/// One worker: the shared listener's loop, with this worker's fast path
+/// ticking beside it.
 async fn serve_worker(
     listener: std::net::TcpListener,
     worker: Arc<Worker>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
     // Ends with the worker's runtime.
@@ -233,76 +238,26 @@ async fn serve_worker(
             ticking.fast.tick();
         }
     });
-    let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => {
-                    accept_error(e).await;
-                    continue;
-                }
-            },
-            _ = stop.wait_for(|s| *s) => break,
-        };
-        let admitted = match worker.shared.gate.admit(peer.ip()) {
-            Ok(a) => a,
-            Err(cap) => {
-                // Closed before anything is read: over a cap, a connection
-                // costs nothing but the accept.
-                metrics::counter!("http_connections_refused_total", "reason" => cap).increment(1);
-                tracing::debug!(%peer, cap, "connection refused: too many open connections");
-                continue;
-            }
-        };
-        // No Nagle: streamed HTML and small JSON answers go out at once
-        // (otherwise delayed ACKs add ~40 ms to a response).
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-        let clock = ConnClock::new();
-        let io = TimedIo::new(tcp, clock.clone(), &worker.shared.limits);
-        let worker = worker.clone();
-        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+    let shared = worker.shared.clone();
+    portcullis_listener::serve_worker(
+        listener,
+        &shared.limits,
+        &shared.gate,
+        stop,
+        |peer, clock| {
             let worker = worker.clone();
-            let guard = clock.request();
-            async move { Ok::<_, std::convert::Infallible>(handle(&worker, req, peer, guard).await) }
-        });
-        let conn = builder
-            .serve_connection(TokioIo::new(io), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            let _admitted = admitted;
-            if let Err(e) = conn.await {
-                tracing::trace!(error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(worker.shared.limits.shutdown_timeout, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still busy at the shutdown deadline were cut");
-    }
+            hyper::service::service_fn(move |req: Request<Incoming>| {
+                let worker = worker.clone();
+                let guard = clock.request();
+                async move {
+                    Ok::<_, std::convert::Infallible>(handle(&worker, req, peer, guard).await)
+                }
+            })
+        },
+    )
+    .await;
     worker.fast.tick();
     Ok(())
-}
-
-/// As `axum::serve`: a peer that went away is nothing; anything else
-/// (e.g. out of file descriptors) is logged and accepting pauses a second.
-async fn accept_error(e: std::io::Error) {
-    use std::io::ErrorKind;
-    if matches!(
-        e.kind(),
-        ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
-    ) {
-        return;
-    }
-    tracing::error!(error = %e, "accept error");
-    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// The fast path's answer, or the router's (run on the application
@@ -338,12 +293,7 @@ async fn handle(
     }));
     match task.await {
         Ok(res) if res.body().is_end_stream() || res.body().size_hint().exact().is_some() => res,
-        Ok(res) => res.map(|body| {
-            Body::new(Guarded {
-                body,
-                _guard: guard,
-            })
-        }),
+        Ok(res) => res.map(|body| Body::new(Guarded::new(body, guard))),
         Err(e) => {
             tracing::error!(error = %e, "request handler failed");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
@@ -375,33 +325,6 @@ fn relay_lazy_body(res: Response) -> Response {
             _pump: AbortOnDropHandle::new(pump),
         }),
     )
-}
-
-/// A lazily produced body that keeps its request in flight until it is
-/// sent in full or dropped.
-struct Guarded {
-    body: Body,
-    _guard: RequestGuard,
-}
-
-impl http_body::Body for Guarded {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
 }
 
 /// A body relayed from the application runtime; dropping it (the client

@@ -14,24 +14,24 @@ use portcullis_discovery::test_server::{self, TestTool};
 use portcullis_discovery::ToolAnnotations;
 use portcullis_domain::oauth::model::ClientStatus;
 use portcullis_domain::Actor;
-use portcullis_gateway::config::{FileConfig, FileConsole, FileUpstream};
+use portcullis_gateway::config::{FileConfig, FileConsole, FileLimits, FileUpstream};
 use portcullis_types::{GatewayInput, GrantInput, GrantSubject, GrantTarget};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-const RES_A: &str = "https://mcp.acme.test/github";
+pub(crate) const RES_A: &str = "https://mcp.acme.test/github";
 const RES_B: &str = "https://mcp.acme.test/jira";
 /// The upstream's own credential: only the gateway has it, and the upstream
 /// refuses anything else (so a passed-through client token would fail).
-const UPSTREAM_SECRET: &str = "upstream-secret-of-the-gateway";
+pub(crate) const UPSTREAM_SECRET: &str = "upstream-secret-of-the-gateway";
 
-fn system() -> Actor {
+pub(crate) fn system() -> Actor {
     Actor::system("test")
 }
 
 /// `search` and `list_issues` say they are read-only; `delete_repo` says
 /// it is destructive (a tool that says nothing counts as destructive).
-fn tools() -> Vec<TestTool> {
+pub(crate) fn tools() -> Vec<TestTool> {
     let hints = |read_only: bool| ToolAnnotations {
         read_only_hint: Some(read_only),
         destructive_hint: Some(!read_only),
@@ -51,10 +51,10 @@ fn tools() -> Vec<TestTool> {
 }
 
 /// A minimal MCP client over streamable HTTP (JSON or SSE answers).
-struct Mcp {
+pub(crate) struct Mcp {
     url: String,
     token: Option<String>,
-    session: Option<String>,
+    pub(crate) session: Option<String>,
     http: reqwest::Client,
     next_id: i64,
 }
@@ -77,7 +77,7 @@ impl Answer {
 }
 
 impl Mcp {
-    fn new(url: String, token: Option<String>) -> Self {
+    pub(crate) fn new(url: String, token: Option<String>) -> Self {
         Mcp {
             url,
             token,
@@ -139,7 +139,7 @@ impl Mcp {
         self.send(msg, &[]).await
     }
 
-    async fn initialize(&mut self) {
+    pub(crate) async fn initialize(&mut self) {
         let a = self
             .request(
                 "initialize",
@@ -165,7 +165,7 @@ impl Mcp {
         assert_eq!(n.status, 202);
     }
 
-    async fn tool_names(&mut self) -> Vec<String> {
+    pub(crate) async fn tool_names(&mut self) -> Vec<String> {
         let a = self.request("tools/list", json!({})).await;
         assert_eq!(a.status, 200);
         let mut names: Vec<String> = a.response()["result"]["tools"]
@@ -198,7 +198,7 @@ impl Mcp {
     }
 }
 
-fn allow(user: &str, server: &str, target: GrantTarget) -> GrantInput {
+pub(crate) fn allow(user: &str, server: &str, target: GrantTarget) -> GrantInput {
     GrantInput {
         subject: GrantSubject::User {
             id: user.to_owned(),
@@ -213,7 +213,7 @@ fn allow(user: &str, server: &str, target: GrantTarget) -> GrantInput {
 }
 
 /// A token for Alice bound to `resource`.
-async fn token_for(env: &Env, resource: &str) -> String {
+pub(crate) async fn token_for(env: &Env, resource: &str) -> String {
     let browser = env.srv.client();
     let (verifier, challenge) = pkce();
     let q = authorize(env, &browser, &env.client_id, resource, "", &challenge).await;
@@ -227,6 +227,17 @@ fn gateway_config(
     credential: &str,
     state: &std::path::Path,
     upstream: &str,
+) -> portcullis_gateway::config::Config {
+    gateway_config_with(console, credential, state, upstream, FileLimits::default())
+}
+
+/// [`gateway_config`] with `limits`.
+pub(crate) fn gateway_config_with(
+    console: &str,
+    credential: &str,
+    state: &std::path::Path,
+    upstream: &str,
+    limits: FileLimits,
 ) -> portcullis_gateway::config::Config {
     FileConfig {
         listen: Some("127.0.0.1:0".into()),
@@ -248,13 +259,14 @@ fn gateway_config(
         // Before every call: a definition changed upstream is caught at the
         // very next call.
         pin_max_age_secs: Some(0),
+        limits,
         ..FileConfig::default()
     }
     .validate()
     .unwrap()
 }
 
-async fn current_revision(env: &Env) -> u64 {
+pub(crate) async fn current_revision(env: &Env) -> u64 {
     env.srv
         .running
         .services
@@ -296,7 +308,21 @@ where
     }
 }
 
-async fn gateway_enforces_policy_end_to_end(db: &TestDb) -> TestResult {
+/// The console (with Alice and the `github` server discovered from an rmcp
+/// upstream that wants the gateway's credential), Alice's grant, and a
+/// registered gateway for the server.
+pub(crate) struct Deployed {
+    pub(crate) upstream: test_server::TestServer,
+    pub(crate) env: Env,
+    pub(crate) server_id: String,
+    pub(crate) grant_id: String,
+    /// The gateway's `pcg_…` credential.
+    pub(crate) credential: String,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+pub(crate) async fn deploy(db: &TestDb, grant: GrantTarget) -> Result<Deployed, BoxError> {
     let upstream = test_server::spawn_with_token(tools(), 0, UPSTREAM_SECRET).await;
     let env = setup_with(db, &[&upstream.host_port()], &[]).await;
     let svc = env.srv.running.services.clone();
@@ -319,16 +345,7 @@ async fn gateway_enforces_policy_end_to_end(db: &TestDb) -> TestResult {
         .await?;
     let (grant_id, _) = svc
         .access
-        .create_grant(
-            &system(),
-            &allow(
-                &env.alice,
-                &server_id,
-                GrantTarget::Tools {
-                    names: vec!["search".into()],
-                },
-            ),
-        )
+        .create_grant(&system(), &allow(&env.alice, &server_id, grant))
         .await?;
     let created = svc
         .gateways
@@ -341,10 +358,34 @@ async fn gateway_enforces_policy_end_to_end(db: &TestDb) -> TestResult {
             },
         )
         .await?;
+    Ok(Deployed {
+        upstream,
+        env,
+        server_id,
+        grant_id,
+        credential: created.token,
+    })
+}
+
+async fn gateway_enforces_policy_end_to_end(db: &TestDb) -> TestResult {
+    let Deployed {
+        upstream,
+        env,
+        server_id,
+        grant_id,
+        credential,
+    } = deploy(
+        db,
+        GrantTarget::Tools {
+            names: vec!["search".into()],
+        },
+    )
+    .await?;
+    let svc = env.srv.running.services.clone();
     let state = tempfile::tempdir()?;
     let gw = portcullis_gateway::start(gateway_config(
         &env.srv.base,
-        &created.token,
+        &credential,
         state.path(),
         &upstream.url,
     ))
@@ -610,7 +651,7 @@ async fn gateway_enforces_policy_end_to_end(db: &TestDb) -> TestResult {
     gw.shutdown().await;
     let gw = portcullis_gateway::start(gateway_config(
         &format!("http://{console_addr}"),
-        &created.token,
+        &credential,
         state.path(),
         &upstream.url,
     ))
@@ -675,7 +716,7 @@ async fn gateway_enforces_policy_end_to_end(db: &TestDb) -> TestResult {
     std::fs::write(&saved, parts.join("."))?;
     let gw = portcullis_gateway::start(gateway_config(
         &format!("http://{console_addr}"),
-        &created.token,
+        &credential,
         state.path(),
         &upstream.url,
     ))

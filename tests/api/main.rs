@@ -18,6 +18,7 @@ mod console;
 mod directory;
 mod faults;
 mod gateway;
+mod gateway_limits;
 mod gateways_console;
 mod http_limits;
 mod oauth;

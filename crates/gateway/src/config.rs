@@ -26,7 +26,9 @@
 //! upstream's own), `pin_max_age_secs` (default 5), `workers` (serving
 //! threads; default one per CPU), `log_format`, and a
 //! `[limits]` table (`max_request_bytes`, `max_list_bytes`,
-//! `max_spool_bytes`, `upstream_timeout_secs`, `shutdown_grace_secs`).
+//! `max_spool_bytes`, `upstream_timeout_secs`, `shutdown_grace_secs`, and
+//! the listener's `header_timeout_secs`, `idle_timeout_secs`,
+//! `body_timeout_secs`, `max_connections`, `max_connections_per_ip`).
 //! `docs/gateway.md` documents each.
 
 use std::collections::BTreeMap;
@@ -34,6 +36,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use portcullis_listener::HttpLimits;
 use serde::Deserialize;
 use url::Url;
 
@@ -107,8 +110,10 @@ pub struct Limits {
     pub max_spool_bytes: u64,
     /// How long an upstream may take to start answering.
     pub upstream_timeout: Duration,
-    /// How long in-flight requests get on shutdown.
-    pub shutdown_grace: Duration,
+    /// The listener's: header, idle and body timeouts, connection caps,
+    /// and how long in-flight requests get on shutdown (`shutdown_timeout`,
+    /// the file's `shutdown_grace_secs`). The console's defaults.
+    pub listener: HttpLimits,
 }
 
 impl Default for Limits {
@@ -118,7 +123,7 @@ impl Default for Limits {
             max_list_bytes: 16 << 20,
             max_spool_bytes: 64 << 20,
             upstream_timeout: Duration::from_secs(30),
-            shutdown_grace: Duration::from_secs(10),
+            listener: HttpLimits::default(),
         }
     }
 }
@@ -185,6 +190,68 @@ pub struct FileLimits {
     pub max_spool_bytes: Option<u64>,
     pub upstream_timeout_secs: Option<u64>,
     pub shutdown_grace_secs: Option<u64>,
+    pub header_timeout_secs: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
+    pub body_timeout_secs: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub max_connections_per_ip: Option<usize>,
+}
+
+impl FileLimits {
+    fn validate(self) -> Result<Limits, ConfigError> {
+        let d = Limits::default();
+        let secs = |name: &str, v: Option<u64>, default: Duration, max: u64| match v {
+            None => Ok(default),
+            Some(v) if (1..=max).contains(&v) => Ok(Duration::from_secs(v)),
+            Some(_) => Err(err(format!("limits.{name}"), format!("use 1 to {max}"))),
+        };
+        let count = |name: &str, v: Option<usize>, default: usize| match v {
+            None => Ok(default),
+            Some(v) if (1..=1_000_000).contains(&v) => Ok(v),
+            Some(_) => Err(err(format!("limits.{name}"), "use 1 to 1000000")),
+        };
+        let l = d.listener;
+        Ok(Limits {
+            max_request_bytes: self.max_request_bytes.unwrap_or(d.max_request_bytes),
+            max_list_bytes: self.max_list_bytes.unwrap_or(d.max_list_bytes),
+            max_spool_bytes: self.max_spool_bytes.unwrap_or(d.max_spool_bytes),
+            upstream_timeout: self
+                .upstream_timeout_secs
+                .map_or(d.upstream_timeout, Duration::from_secs),
+            listener: HttpLimits {
+                header_timeout: secs(
+                    "header_timeout_secs",
+                    self.header_timeout_secs,
+                    l.header_timeout,
+                    3600,
+                )?,
+                idle_timeout: secs(
+                    "idle_timeout_secs",
+                    self.idle_timeout_secs,
+                    l.idle_timeout,
+                    86_400,
+                )?,
+                body_timeout: secs(
+                    "body_timeout_secs",
+                    self.body_timeout_secs,
+                    l.body_timeout,
+                    3600,
+                )?,
+                max_connections: count("max_connections", self.max_connections, l.max_connections)?,
+                max_connections_per_ip: count(
+                    "max_connections_per_ip",
+                    self.max_connections_per_ip,
+                    l.max_connections_per_ip,
+                )?,
+                shutdown_timeout: secs(
+                    "shutdown_grace_secs",
+                    self.shutdown_grace_secs,
+                    l.shutdown_timeout,
+                    3600,
+                )?,
+            },
+        })
+    }
 }
 
 impl FileConfig {
@@ -267,8 +334,7 @@ impl FileConfig {
         if workers > 1024 {
             return Err(err("workers", "use 0 (one per CPU) to 1024"));
         }
-        let d = Limits::default();
-        let l = self.limits;
+        let limits = self.limits.validate()?;
         Ok(Config {
             listen,
             state_dir,
@@ -279,17 +345,7 @@ impl FileConfig {
                 poll_wait: Duration::from_secs(poll_wait),
             },
             upstreams,
-            limits: Limits {
-                max_request_bytes: l.max_request_bytes.unwrap_or(d.max_request_bytes),
-                max_list_bytes: l.max_list_bytes.unwrap_or(d.max_list_bytes),
-                max_spool_bytes: l.max_spool_bytes.unwrap_or(d.max_spool_bytes),
-                upstream_timeout: l
-                    .upstream_timeout_secs
-                    .map_or(d.upstream_timeout, Duration::from_secs),
-                shutdown_grace: l
-                    .shutdown_grace_secs
-                    .map_or(d.shutdown_grace, Duration::from_secs),
-            },
+            limits,
             log_format: self.log_format.unwrap_or(LogFormat::Json),
             allowed_origins,
             pin_max_age: Duration::from_secs(self.pin_max_age_secs.unwrap_or(5)),
@@ -398,6 +454,20 @@ mod tests {
         assert_eq!(c.upstreams[0].path, "/github");
         assert_eq!(c.console.poll_wait, Duration::from_secs(30));
         assert_eq!(c.workers, 0, "one worker per CPU unless configured");
+        let l = &c.limits.listener;
+        assert_eq!(
+            (l.header_timeout, l.idle_timeout, l.body_timeout),
+            (
+                Duration::from_secs(10),
+                Duration::from_secs(60),
+                Duration::from_secs(30)
+            )
+        );
+        assert_eq!(
+            (l.max_connections, l.max_connections_per_ip),
+            (10_000, 1_000)
+        );
+        assert_eq!(l.shutdown_timeout, Duration::from_secs(10));
     }
 
     #[test]
@@ -430,6 +500,18 @@ mod tests {
         assert_eq!(
             f.validate().err().map(|e| e.field),
             Some("upstream[0].headers".into())
+        );
+        let mut f = base();
+        f.limits.header_timeout_secs = Some(0);
+        assert_eq!(
+            f.validate().err().map(|e| e.field),
+            Some("limits.header_timeout_secs".into())
+        );
+        let mut f = base();
+        f.limits.max_connections_per_ip = Some(0);
+        assert_eq!(
+            f.validate().err().map(|e| e.field),
+            Some("limits.max_connections_per_ip".into())
         );
         let mut f = base();
         f.console.poll_wait_secs = Some(61);

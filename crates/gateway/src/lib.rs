@@ -79,7 +79,7 @@ impl Running {
     /// configured grace), flushes the decision log, and returns.
     pub async fn shutdown(self) {
         self.stop.send_replace(true);
-        let grace = self.gateway.config.limits.shutdown_grace + Duration::from_secs(5);
+        let grace = self.gateway.config.limits.listener.shutdown_timeout + Duration::from_secs(5);
         for task in self.tasks {
             let _ = tokio::time::timeout(grace, task).await;
         }

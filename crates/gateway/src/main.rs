@@ -79,7 +79,7 @@ fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::FAILURE;
             }
         };
-        shutdown_signal().await;
+        portcullis_listener::shutdown_signal().await;
         tracing::info!("shutting down");
         running.shutdown().await;
         std::process::ExitCode::SUCCESS
@@ -127,25 +127,4 @@ fn load(
         file.upstream.push(FileUpstream::parse_flag(flag)?);
     }
     file.validate()
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
 }

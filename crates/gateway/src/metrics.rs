@@ -28,8 +28,33 @@ pub struct Metrics {
     pub decisions_spooled: AtomicU64,
     pub decisions_dropped: AtomicU64,
     pub upstream_errors: AtomicU64,
+    /// Connections closed unread: over the total cap, over the per-address cap.
+    refused_total: AtomicU64,
+    refused_per_ip: AtomicU64,
+    /// Connections closed by the header-read or the keep-alive idle timeout.
+    header_timeouts: AtomicU64,
+    idle_timeouts: AtomicU64,
     latency: [AtomicU64; BUCKETS.len() + 1],
     latency_sum_micros: AtomicU64,
+}
+
+/// The listener reports its refusals and timeouts here.
+impl portcullis_listener::Observer for Metrics {
+    fn refused(&self, cap: &'static str) {
+        match cap {
+            "per_ip" => &self.refused_per_ip,
+            _ => &self.refused_total,
+        }
+        .fetch_add(1, Relaxed);
+    }
+
+    fn timed_out(&self, phase: &'static str) {
+        match phase {
+            "header" => &self.header_timeouts,
+            _ => &self.idle_timeouts,
+        }
+        .fetch_add(1, Relaxed);
+    }
 }
 
 impl Metrics {
@@ -98,6 +123,22 @@ impl Metrics {
             "Upstream requests that failed before an answer.",
             &[("", self.upstream_errors.load(Relaxed))],
         );
+        counter(
+            "gateway_connections_refused_total",
+            "Connections closed before anything was read, by the cap they were over.",
+            &[
+                ("{reason=\"total\"}", self.refused_total.load(Relaxed)),
+                ("{reason=\"per_ip\"}", self.refused_per_ip.load(Relaxed)),
+            ],
+        );
+        counter(
+            "gateway_connection_timeouts_total",
+            "Connections closed by the header-read or the keep-alive idle timeout.",
+            &[
+                ("{phase=\"header\"}", self.header_timeouts.load(Relaxed)),
+                ("{phase=\"idle\"}", self.idle_timeouts.load(Relaxed)),
+            ],
+        );
         let _ = writeln!(
             out,
             "# HELP gateway_bundle_revision The policy revision enforced (absent before the first bundle).\n# TYPE gateway_bundle_revision gauge"
@@ -152,6 +193,9 @@ mod tests {
         m.upstream_latency(Duration::from_millis(3));
         m.upstream_latency(Duration::from_secs(9));
         m.allowed.fetch_add(2, Relaxed);
+        portcullis_listener::Observer::refused(&m, "per_ip");
+        portcullis_listener::Observer::timed_out(&m, "header");
+        portcullis_listener::Observer::timed_out(&m, "header");
         let text = m.render(Some(7), None, 0);
         assert!(
             text.contains("gateway_upstream_latency_seconds_bucket{le=\"0.0005\"} 1\n"),
@@ -170,5 +214,14 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("gateway_bundle_revision 7\n"), "{text}");
+        assert!(
+            text.contains("gateway_connections_refused_total{reason=\"per_ip\"} 1\n")
+                && text.contains("gateway_connections_refused_total{reason=\"total\"} 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("gateway_connection_timeouts_total{phase=\"header\"} 2\n"),
+            "{text}"
+        );
     }
 }

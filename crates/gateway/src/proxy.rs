@@ -379,9 +379,38 @@ impl Gateway {
     async fn post(&self, upstream: &Upstream, caller: Caller<'_>, request: Request) -> Response {
         let (parts, body) = request.into_parts();
         let limit = self.config.limits.max_request_bytes;
-        let body = match http_body_util::Limited::new(body, limit).collect().await {
-            Ok(b) => b.to_bytes(),
+        // The listener's body timeout: a body that stops arriving ends the
+        // request (and frees its connection) instead of holding it.
+        let timeout = self.config.limits.listener.body_timeout;
+        let read = http_body_util::Limited::new(body, limit).collect();
+        let body = match tokio::time::timeout(timeout, read).await {
+            Ok(Ok(b)) => b.to_bytes(),
             Err(_) => {
+                return rpc_error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    Value::Null,
+                    INVALID_REQUEST,
+                    &format!(
+                        "The request body did not arrive within {} s.",
+                        timeout.as_secs()
+                    ),
+                    None,
+                )
+            }
+            Ok(Err(e))
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_none() =>
+            {
+                // The client went away or sent a malformed body.
+                return rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    Value::Null,
+                    INVALID_REQUEST,
+                    "The request body could not be read.",
+                    None,
+                );
+            }
+            Ok(Err(_)) => {
                 return rpc_error(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     Value::Null,

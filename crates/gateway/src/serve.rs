@@ -14,11 +14,13 @@
 //! The policy loop, the decision sender and the change reports run on the
 //! runtime that called [`crate::start`].
 //!
-//! One socket shared by all workers (not one `SO_REUSEPORT` socket each):
-//! a second gateway on the same port fails to start instead of silently
-//! taking half the connections. Connections are served by `hyper-util`'s
-//! auto (HTTP/1.1 + h2c) builder as in `axum::serve`, with `TCP_NODELAY`
-//! and a graceful shutdown that lets requests in flight finish.
+//! Each worker runs the console's listener loop (`portcullis-listener`), so
+//! the gateway has the same protections against slow and numerous clients:
+//! header-read and keep-alive idle timeouts, caps on open connections (in
+//! all and per source address, shared by the workers), and a shutdown
+//! deadline, from the `[limits]` table. A response is in flight until its
+//! body is sent in full, so an SSE stream is never cut as idle. Refusals
+//! and timeouts are counted on `/metrics`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -26,9 +28,7 @@ use std::time::Duration;
 
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use portcullis_listener::{ConnectionGate, Guarded, HttpLimits};
 use tokio::sync::watch;
 use tower::ServiceExt;
 
@@ -44,12 +44,7 @@ pub(crate) struct Worker {
 
 /// How many workers `configured` (0: one per CPU this process may use)
 /// means.
-pub fn worker_count(configured: usize) -> usize {
-    if configured > 0 {
-        return configured;
-    }
-    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-}
+pub use portcullis_listener::worker_count;
 
 /// The client for the upstreams, one per worker: no redirects (a redirect
 /// could carry the upstream credential elsewhere), no overall timeout (SSE
@@ -75,6 +70,9 @@ pub(crate) fn spawn(
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     listener.set_nonblocking(true)?;
+    let limits = gateway.config.limits.listener.clone();
+    // One gate for all workers: the caps are the process's.
+    let gate = ConnectionGate::new(&limits, gateway.metrics.clone());
     let mut finished = Vec::with_capacity(workers);
     for i in 0..workers {
         let listener = listener.try_clone()?;
@@ -83,16 +81,18 @@ pub(crate) fn spawn(
             upstream_http: upstream_client()?,
         };
         let stop = stop.clone();
+        let (limits, gate) = (limits.clone(), gate.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         std::thread::Builder::new()
             .name(format!("gateway-{i}"))
             .spawn(move || {
-                let grace = worker.gateway.config.limits.shutdown_grace;
                 match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                 {
-                    Ok(rt) => rt.block_on(serve_worker(listener, router(worker), stop, grace)),
+                    Ok(rt) => {
+                        rt.block_on(serve_worker(listener, router(worker), limits, gate, stop))
+                    }
                     Err(e) => tracing::error!(error = %e, "cannot start a worker's runtime"),
                 }
                 let _ = tx.send(());
@@ -106,13 +106,14 @@ pub(crate) fn spawn(
     }))
 }
 
-/// One worker: accept, serve, and at `stop` give the open connections
-/// `grace` to finish (long SSE streams too).
+/// One worker: the shared listener's loop, each request through `app`
+/// and its response guarded until sent in full.
 async fn serve_worker(
     listener: std::net::TcpListener,
     app: Router,
-    mut stop: watch::Receiver<bool>,
-    grace: Duration,
+    limits: HttpLimits,
+    gate: Arc<ConnectionGate>,
+    stop: watch::Receiver<bool>,
 ) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
@@ -121,60 +122,19 @@ async fn serve_worker(
             return;
         }
     };
-    let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
-    loop {
-        let tcp = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
-                Err(e) => {
-                    accept_error(e).await;
-                    continue;
-                }
-            },
-            _ = stop.wait_for(|s| *s) => break,
-        };
-        // No Nagle: small JSON-RPC answers and SSE events go out at once.
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
+    portcullis_listener::serve_worker(listener, &limits, &gate, stop, |_peer, clock| {
         let app = app.clone();
-        let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+        hyper::service::service_fn(move |req: http::Request<Incoming>| {
             let app = app.clone();
+            let guard = clock.request();
             async move {
-                let res = app.oneshot(req).await;
-                Ok::<_, Infallible>(res.unwrap_or_else(|never| match never {}))
+                let res = app
+                    .oneshot(req)
+                    .await
+                    .unwrap_or_else(|never| match never {});
+                Ok::<_, Infallible>(res.map(|body| Guarded::new(body, guard)))
             }
-        });
-        let conn = builder
-            .serve_connection(TokioIo::new(tcp), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::trace!(error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("requests still open at the shutdown deadline were cut");
-    }
-}
-
-/// As `axum::serve`: a peer that went away is nothing; anything else
-/// (e.g. out of file descriptors) is logged and accepting pauses a second.
-async fn accept_error(e: std::io::Error) {
-    use std::io::ErrorKind;
-    if matches!(
-        e.kind(),
-        ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
-    ) {
-        return;
-    }
-    tracing::error!(error = %e, "accept error");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+        })
+    })
+    .await;
 }

@@ -1,6 +1,6 @@
-//! Connection limits for the HTTP listener: how long a client may take to
-//! send a request head, how long a kept-alive connection may sit idle, and
-//! how many connections may be open (in all, and from one address).
+//! Connection limits: how long a client may take to send a request head,
+//! how long a kept-alive connection may sit idle, and how many connections
+//! may be open (in all, and from one address).
 //!
 //! hyper has a header-read timeout, but it runs from the end of the
 //! previous response, so it is also the keep-alive idle timeout, and it
@@ -12,12 +12,12 @@
 //! first byte of a new request, and `idle_timeout` after the previous
 //! response was sent in full. While a request is in flight nothing here
 //! applies (long-polls wait as long as they are meant to); the request
-//! body has its own timeout (a tower-http layer on the router).
+//! body has its own timeout, applied where the body is read (the console:
+//! a tower-http layer on the router; the gateway: around its bounded read).
 //!
 //! Connections over a cap are closed as soon as they are accepted, before
-//! anything is read; every refusal and timeout is counted on `/metrics`
-//! (`http_connections_refused_total{reason}`,
-//! `http_connection_timeouts_total{phase}`).
+//! anything is read; every refusal and timeout is reported to the
+//! listener's [`Observer`] (both binaries count them on `/metrics`).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -33,7 +33,17 @@ use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// The listener's limits (`PORTCULLIS_HTTP_*`).
+/// Told of every connection the listener refuses or times out, to count
+/// them (each binary has its own metrics).
+pub trait Observer: Send + Sync + 'static {
+    /// A connection over a cap (`"total"` or `"per_ip"`) was closed unread.
+    fn refused(&self, cap: &'static str);
+    /// A connection was closed by its `"header"` or `"idle"` timeout.
+    fn timed_out(&self, phase: &'static str);
+}
+
+/// The listener's limits (the console's `PORTCULLIS_HTTP_*`, the
+/// gateway's `[limits]`).
 #[derive(Clone, Debug)]
 pub struct HttpLimits {
     /// A new connection, or a request whose first byte arrived, must have
@@ -71,6 +81,13 @@ pub struct ConnectionGate {
     max_per_ip: usize,
     total: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
+    observer: Arc<dyn Observer>,
+}
+
+impl std::fmt::Debug for dyn Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
 }
 
 /// An admitted connection: counted until dropped.
@@ -81,19 +98,29 @@ pub struct Admitted {
 }
 
 impl ConnectionGate {
-    pub fn new(limits: &HttpLimits) -> Arc<Self> {
+    /// A gate for `limits`' caps that reports refusals (and, through the
+    /// connections' [`TimedIo`], timeouts) to `observer`.
+    pub fn new(limits: &HttpLimits, observer: Arc<dyn Observer>) -> Arc<Self> {
         Arc::new(ConnectionGate {
             max_total: limits.max_connections.max(1),
             max_per_ip: limits.max_connections_per_ip.max(1),
             total: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
+            observer,
         })
     }
 
-    /// Admits a connection from `ip`, or says which cap it is over.
+    /// Who is told of refusals and timeouts.
+    pub fn observer(&self) -> Arc<dyn Observer> {
+        self.observer.clone()
+    }
+
+    /// Admits a connection from `ip`, or says which cap it is over (and
+    /// tells the observer).
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admitted, &'static str> {
         if self.total.fetch_add(1, Ordering::AcqRel) >= self.max_total {
             self.total.fetch_sub(1, Ordering::AcqRel);
+            self.observer.refused("total");
             return Err("total");
         }
         let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
@@ -101,6 +128,7 @@ impl ConnectionGate {
         if *n >= self.max_per_ip {
             drop(per_ip);
             self.total.fetch_sub(1, Ordering::AcqRel);
+            self.observer.refused("per_ip");
             return Err("per_ip");
         }
         *n += 1;
@@ -217,13 +245,19 @@ struct Timeouts {
 pub struct TimedIo<T> {
     inner: T,
     clock: Arc<ConnClock>,
+    observer: Arc<dyn Observer>,
     timeouts: Timeouts,
     sleep: Pin<Box<Sleep>>,
     armed: Instant,
 }
 
 impl<T> TimedIo<T> {
-    pub fn new(inner: T, clock: Arc<ConnClock>, limits: &HttpLimits) -> Self {
+    pub fn new(
+        inner: T,
+        clock: Arc<ConnClock>,
+        limits: &HttpLimits,
+        observer: Arc<dyn Observer>,
+    ) -> Self {
         let timeouts = Timeouts {
             header: limits.header_timeout,
             idle: limits.idle_timeout,
@@ -232,6 +266,7 @@ impl<T> TimedIo<T> {
         TimedIo {
             inner,
             clock,
+            observer,
             timeouts,
             sleep: Box::pin(tokio::time::sleep_until(armed)),
             armed,
@@ -279,8 +314,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
                     } else {
                         "header"
                     };
-                    metrics::counter!("http_connection_timeouts_total", "phase" => phase)
-                        .increment(1);
+                    this.observer.timed_out(phase);
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         format!("connection closed: {phase} timeout"),
@@ -327,13 +361,30 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
 mod tests {
     use super::*;
 
+    /// Counts what it is told.
+    #[derive(Default)]
+    struct Counted(Mutex<Vec<&'static str>>);
+
+    impl Observer for Counted {
+        fn refused(&self, cap: &'static str) {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).push(cap);
+        }
+        fn timed_out(&self, phase: &'static str) {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).push(phase);
+        }
+    }
+
     #[test]
     fn the_gate_caps_in_all_and_per_address() {
-        let gate = ConnectionGate::new(&HttpLimits {
-            max_connections: 3,
-            max_connections_per_ip: 2,
-            ..HttpLimits::default()
-        });
+        let counted = Arc::new(Counted::default());
+        let gate = ConnectionGate::new(
+            &HttpLimits {
+                max_connections: 3,
+                max_connections_per_ip: 2,
+                ..HttpLimits::default()
+            },
+            counted.clone(),
+        );
         let a: IpAddr = [10, 0, 0, 1].into();
         let b: IpAddr = [10, 0, 0, 2].into();
         let a1 = gate
@@ -358,5 +409,10 @@ mod tests {
             .admit(b)
             .unwrap_or_else(|e| panic!("b has room again: {e}"));
         assert_eq!(gate.open(), 3);
+        assert_eq!(
+            *counted.0.lock().unwrap_or_else(|e| e.into_inner()),
+            ["per_ip", "total"],
+            "each refusal is reported with its cap"
+        );
     }
 }
