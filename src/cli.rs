@@ -355,7 +355,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
         Command::Demo { gateway_config } => {
             let db = server::open_database(&config).await?;
             let services = server::services(&config, db)?;
-            let summary = portcullis_domain::demo::load(&services).await?;
+            let summary = crate::demo::load(&services).await?;
             println!(
                 "Demo data loaded: {} console users, directory \"Okta\" with {} people and {} groups, {} MCP servers with {} tools, {} grants, and their audit trail.",
                 summary.admins,

@@ -11,6 +11,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod http;
 pub mod oauth;
 pub mod policy_api;

@@ -23,7 +23,6 @@
 //! | [`oauth`] | the OAuth 2.1 authorization server for MCP clients: clients, authorize, tokens |
 //! | [`secrets`] | sealing secrets stored in the database (AES-256-GCM) |
 //! | [`overview`] | the figures on the Overview page |
-//! | [`demo`] | sample data for `portcullis demo` |
 //! | [`ratelimit`] | per-key rate limits (SCIM tokens, SSO starts; OAuth's use it too) |
 //! | [`rekey`] | re-sealing every stored secret under a new secret key |
 //! | [`db`] | pools, transactions, migrations, query macros |
@@ -35,7 +34,6 @@ pub mod catalog;
 pub mod clock;
 pub mod console;
 pub mod db;
-pub mod demo;
 pub mod directory;
 pub mod error;
 pub mod gateways;

@@ -1,10 +1,14 @@
 //! Sample data for `portcullis demo`: a small, realistic console so a
-//! newcomer sees a living product. Everything goes through the services,
-//! so the audit log it produces is real and its chain verifies.
+//! newcomer sees a living product. Everything goes through the domain's
+//! public services, as an administrator and an identity provider would
+//! (no SQL of its own), so the audit log it produces is real and its chain
+//! verifies. Kept out of `portcullis-domain`: sample data is not a rule of
+//! the product.
 
-use crate::actor::{Actor, RequestMeta};
-use crate::error::{Error, Result};
-use crate::Services;
+use std::collections::HashMap;
+
+use portcullis_domain::clock::new_secret;
+use portcullis_domain::{Actor, Error, RequestMeta, Result, Services};
 use portcullis_types::Role;
 
 /// What the demo created; the password is printed once by the CLI.
@@ -70,9 +74,17 @@ const GROUPS: &[(&str, usize)] = &[
     ("Release Managers", 18),
 ];
 
+/// What the demo directory holds: its people's ids in the order they were
+/// created, who is still active, and its groups' ids by name.
+struct Directory {
+    users: Vec<String>,
+    first_active: Option<String>,
+    groups: HashMap<&'static str, String>,
+}
+
 /// A directory "Okta" with a few hundred people and tens of groups, pushed
 /// through the SCIM service as Okta would.
-async fn load_directory(services: &Services) -> Result<(usize, usize)> {
+async fn load_directory(services: &Services) -> Result<Directory> {
     use serde_json::json;
     let system = Actor::system("portcullis demo");
     let token = services
@@ -123,6 +135,7 @@ async fn load_directory(services: &Services) -> Result<(usize, usize)> {
             ids.push(created["id"].as_str().unwrap_or_default().to_owned());
         }
     }
+    let mut groups = HashMap::new();
     for (g, (name, stride)) in GROUPS.iter().enumerate() {
         let members: Vec<_> = ids
             .iter()
@@ -130,14 +143,16 @@ async fn load_directory(services: &Services) -> Result<(usize, usize)> {
             .filter(|(k, _)| (k + g).is_multiple_of(*stride))
             .map(|(_, id)| json!({ "value": id }))
             .collect();
-        services
+        let created = services
             .scim
             .create_group(&okta, base, json!({ "displayName": name, "externalId": format!("00g{g:04}"), "members": members }))
             .await
             .map_err(scim_err)?;
+        groups.insert(*name, created["id"].as_str().unwrap_or_default().to_owned());
     }
     // People who left: deactivated by Okta.
-    for id in ids.iter().step_by(37) {
+    const LEFT_EVERY: usize = 37;
+    for id in ids.iter().step_by(LEFT_EVERY) {
         services
             .scim
             .patch_user(
@@ -150,7 +165,16 @@ async fn load_directory(services: &Services) -> Result<(usize, usize)> {
             .await
             .map_err(scim_err)?;
     }
-    Ok((ids.len(), GROUPS.len()))
+    let first_active = ids
+        .iter()
+        .enumerate()
+        .find(|(k, _)| !k.is_multiple_of(LEFT_EVERY))
+        .map(|(_, id)| id.clone());
+    Ok(Directory {
+        users: ids,
+        first_active,
+        groups,
+    })
 }
 
 fn meta(ip: &str, ua: &str) -> RequestMeta {
@@ -166,7 +190,7 @@ pub async fn load(services: &Services) -> Result<DemoSummary> {
     let browser =
         "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 Safari/605.1.15";
     let owner_email = "dana.owner@acme.example";
-    let owner_password = crate::clock::new_secret()[..20].to_owned();
+    let owner_password = new_secret()[..20].to_owned();
     let console = &services.console;
     let link = console
         .create_owner(
@@ -223,7 +247,7 @@ pub async fn load(services: &Services) -> Result<DemoSummary> {
                 .split_once("token=")
                 .map(|(_, t)| t.to_owned())
                 .unwrap_or_default();
-            let password = crate::clock::new_secret()[..20].to_owned();
+            let password = new_secret()[..20].to_owned();
             console
                 .accept_link(
                     meta(&format!("10.20.1.{}", 20 + i), browser),
@@ -258,14 +282,14 @@ pub async fn load(services: &Services) -> Result<DemoSummary> {
         console.set_role(&owner_actor, &p.id, Role::Auditor).await?;
         console.set_role(&owner_actor, &p.id, Role::Admin).await?;
     }
-    let (directory_users, directory_groups) = load_directory(services).await?;
-    let (servers, tools, grants) = load_catalog(services, &owner_actor).await?;
+    let directory = load_directory(services).await?;
+    let (servers, tools, grants) = load_catalog(services, &owner_actor, &directory).await?;
     Ok(DemoSummary {
         owner_email: owner_email.to_owned(),
         owner_password,
         admins: people.len() + 1,
-        directory_users,
-        directory_groups,
+        directory_users: directory.users.len(),
+        directory_groups: directory.groups.len(),
         servers,
         tools,
         grants,
@@ -499,7 +523,11 @@ fn demo_tool(t: &DemoTool) -> portcullis_discovery::DiscoveredTool {
 /// MCP servers with their tools (as if discovered, one of them since
 /// changed: a quarantined tool and a new one to review) and grants to the
 /// demo directory's groups.
-async fn load_catalog(services: &Services, admin: &Actor) -> Result<(usize, usize, usize)> {
+async fn load_catalog(
+    services: &Services,
+    admin: &Actor,
+    directory: &Directory,
+) -> Result<(usize, usize, usize)> {
     use portcullis_types::{GrantInput, GrantSubject, GrantTarget, ServerInput};
     let catalog = &services.catalog;
     let mut ids = std::collections::HashMap::new();
@@ -551,15 +579,11 @@ async fn load_catalog(services: &Services, admin: &Actor) -> Result<(usize, usiz
         tools += 1;
     }
     let group = |name: &'static str| async move {
-        crate::scalar!(
-            services.core.db.exec(),
-            Option<String>,
-            "SELECT MIN(id) FROM directory_groups WHERE display_name = $1",
-            name
-        )
-        .map_err(Error::from)?
-        .map(|id| GrantSubject::Group { id })
-        .ok_or(Error::NotFound("demo group"))
+        directory
+            .groups
+            .get(name)
+            .map(|id| GrantSubject::Group { id: id.clone() })
+            .ok_or(Error::NotFound("demo group"))
     };
     let server = |slug: &str| ids.get(slug).cloned().unwrap_or_default();
     let now = services.core.clock.now();
@@ -678,13 +702,7 @@ async fn load_catalog(services: &Services, admin: &Actor) -> Result<(usize, usiz
             reason: "Incident investigations".into(),
         },
     ];
-    if let Some(id) = crate::scalar!(
-        services.core.db.exec(),
-        Option<String>,
-        "SELECT MIN(id) FROM directory_users WHERE active = TRUE"
-    )
-    .map_err(Error::from)?
-    {
+    if let Some(id) = directory.first_active.clone() {
         grants.push(GrantInput {
             subject: GrantSubject::User { id },
             server_id: server("slack"),
