@@ -4,6 +4,7 @@
 //! |---|---|
 //! | [`forwarded`] | the client address behind trusted proxies (`PORTCULLIS_TRUSTED_PROXIES`) |
 //! | [`ops`] | `/healthz`, `/readyz`, `/metrics` |
+//! | [`problem`] | RFC 9457 problem details: the errors of every JSON endpoint but SCIM's and OAuth's |
 //! | [`security`] | security headers with a CSP nonce, CSRF refusal of cross-site writes, request metrics |
 //! | [`serve`] | HTTP workers on the shared listener (`portcullis-listener`: header, idle and body timeouts, connection caps, the shutdown deadline) (one single-threaded runtime per CPU), the fast path before the router, hand-off to the application runtime |
 //! | [`session`] | session cookie → caller, and the sign-in redirect for console pages |
@@ -11,6 +12,7 @@
 
 pub mod forwarded;
 pub mod ops;
+pub mod problem;
 pub mod security;
 pub mod serve;
 pub mod session;

@@ -20,6 +20,7 @@
 //! middleware (sessions, CSP, CSRF) — they take no cookies — but keep
 //! request ids, metrics and a body limit.
 
+use crate::http::problem::Problem;
 use crate::http::serve::FastAnswer;
 use crate::server::AppState;
 use axum::body::{Body, Bytes};
@@ -358,18 +359,13 @@ pub fn router(state: &AppState, max_body_bytes: usize) -> Router {
         .with_state(ApiState::from(state))
 }
 
-fn problem(status: StatusCode, code: &str, message: &str, field: Option<&str>) -> Response {
-    let mut body = json!({ "code": code, "message": message });
-    if let Some(f) = field {
-        body["field"] = json!(f);
-    }
-    let mut res = (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response();
-    if status == StatusCode::UNAUTHORIZED {
+/// A 401 with the policy API's challenge.
+fn unauthenticated(detail: &str) -> Response {
+    challenge(Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail).into_response())
+}
+
+fn challenge(mut res: Response) -> Response {
+    if res.status() == StatusCode::UNAUTHORIZED {
         res.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer realm=\"portcullis-policy\""),
@@ -378,65 +374,9 @@ fn problem(status: StatusCode, code: &str, message: &str, field: Option<&str>) -
     res
 }
 
-/// A refused request (kept small so `Result`s stay cheap).
-struct Problem {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    field: Option<String>,
-}
-
-impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
-        problem(self.status, self.code, &self.message, self.field.as_deref())
-    }
-}
-
+/// A domain error as problem details (with the challenge on a 401).
 fn domain_error(e: Error) -> Response {
-    match e {
-        Error::Invalid(fields) => {
-            let first = fields.first().map(|f| f.field.clone());
-            let body = json!({
-                "code": "invalid",
-                "message": fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; "),
-                "field": first,
-                "errors": fields,
-            });
-            (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                [(header::CONTENT_TYPE, "application/json")],
-                body.to_string(),
-            )
-                .into_response()
-        }
-        Error::Unavailable(_) => {
-            let mut res = problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the database is unreachable; retry shortly",
-                None,
-            );
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            res
-        }
-        Error::Forbidden(message) => problem(StatusCode::FORBIDDEN, "forbidden", &message, None),
-        Error::NotFound(what) => problem(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            &format!("no such {what}"),
-            None,
-        ),
-        other => {
-            tracing::error!(error = %other, "policy API error");
-            problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "something went wrong; the request id is in the x-request-id header",
-                None,
-            )
-        }
-    }
+    challenge(Problem::from(e).into_response())
 }
 
 /// The gateway named by the `Authorization: Bearer` credential.
@@ -445,20 +385,14 @@ async fn authenticate(
     headers: &HeaderMap,
 ) -> Result<Arc<GatewayIdentity>, Response> {
     let Some(token) = crate::http::bearer_token(headers) else {
-        return Err(problem(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+        return Err(unauthenticated(
             "send the gateway credential as Authorization: Bearer <credential>",
-            None,
         ));
     };
     match state.0.gateways.authenticate(token).await {
         Ok(Some(g)) => Ok(g),
-        Ok(None) => Err(problem(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+        Ok(None) => Err(unauthenticated(
             "the gateway credential is not valid (unknown or revoked)",
-            None,
         )),
         Err(e) => Err(domain_error(e)),
     }
@@ -474,11 +408,13 @@ fn parse_wait(query: Option<&str>) -> Result<u64, Problem> {
                 .parse::<u64>()
                 .ok()
                 .filter(|w| *w <= MAX_WAIT_SECS)
-                .ok_or_else(|| Problem {
-                    status: StatusCode::BAD_REQUEST,
-                    code: "invalid",
-                    message: "wait: give whole seconds from 0 to 60".to_owned(),
-                    field: Some("wait".to_owned()),
+                .ok_or_else(|| {
+                    Problem::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid",
+                        "wait: give whole seconds from 0 to 60",
+                    )
+                    .field("wait")
                 })?;
         }
     }
@@ -576,14 +512,13 @@ async fn answer(
     match state.0.publisher.full(p, FULL_BODY_WAIT).await {
         Some(f) => (f.revision, full(&f, gzip)),
         None => {
-            let mut res = problem(
+            let res = Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "the bundle of this revision is still being built; retry shortly",
-                None,
-            );
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            )
+            .retry_after(1)
+            .into_response();
             (p.revision, res)
         }
     }
@@ -681,25 +616,23 @@ fn read_json<T: serde::de::DeserializeOwned>(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     if !json {
-        return Err(Problem {
-            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            code: "unsupported_media_type",
-            message: "send Content-Type: application/json".to_owned(),
-            field: None,
-        });
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send Content-Type: application/json",
+        ));
     }
     let mut de = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let field = (path != ".").then_some(path);
         Problem {
-            status: StatusCode::BAD_REQUEST,
-            code: "invalid_json",
-            message: match &field {
+            detail: match &field {
                 Some(f) => format!("{f}: {}", e.inner()),
                 None => format!("the body is not valid JSON of this shape: {}", e.inner()),
             },
             field,
+            ..Problem::new(StatusCode::BAD_REQUEST, "invalid_json", "")
         }
     })
 }

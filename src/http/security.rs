@@ -11,7 +11,6 @@
 //!   not from a browser and carry no ambient credentials (`SameSite=Lax`).
 
 use crate::server::AppState;
-use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -128,14 +127,12 @@ pub async fn refuse_cross_site(
                 sec_fetch_site = ?hdr("sec-fetch-site"),
                 "refused a cross-site request"
             );
-            return (
+            return super::problem::Problem::new(
                 StatusCode::FORBIDDEN,
-                [(header::CONTENT_TYPE, "application/json")],
-                Body::from(
-                    r#"{"code":"cross_site_refused","message":"Cross-site requests cannot change anything here. Use the console itself."}"#,
-                ),
+                "cross_site_refused",
+                "Cross-site requests cannot change anything here. Use the console itself.",
             )
-                .into_response();
+            .into_response();
         }
     }
     next.run(req).await

@@ -152,14 +152,8 @@ p {{ margin: 0 0 1rem; line-height: 1.5 }}
         )
             .into_response()
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [
-                (header::RETRY_AFTER, "5"),
-                (header::CONTENT_TYPE, "application/json"),
-            ],
-            serde_json::json!({ "code": "unavailable", "message": MESSAGE }).to_string(),
-        )
+        super::problem::Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", MESSAGE)
+            .retry_after(5)
             .into_response()
     }
 }

@@ -40,10 +40,15 @@ pub async fn explain_too_large(State(limit): State<usize>, req: Request, next: N
             let body = json!({ "error": "invalid_request", "error_description": sentence });
             ("application/json", body.to_string())
         }
-        Caller::Api => {
-            let body = json!({ "code": "payload_too_large", "message": sentence });
-            ("application/json", body.to_string())
-        }
+        Caller::Api => (
+            "application/problem+json",
+            super::problem::Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                sentence,
+            )
+            .body(),
+        ),
         Caller::Browser => ("text/plain; charset=utf-8", sentence),
     };
     let headers = res.headers_mut();

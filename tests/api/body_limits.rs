@@ -242,8 +242,10 @@ async fn browser_and_oauth_body_limits() -> TestResult {
         .send()
         .await?;
     assert_eq!(res.status(), 413);
+    assert_eq!(content_type(&res), "application/problem+json");
     let body: Value = res.json().await?;
     assert_eq!(body["code"], "payload_too_large");
+    assert_eq!(body["detail"], body["message"]);
 
     assert_eq!(audit_count(&srv.db.url).await, before, "nothing audited");
     let pool = sqlx::SqlitePool::connect(&srv.db.url).await?;
@@ -288,9 +290,17 @@ async fn policy_api_body_and_count_limits() -> TestResult {
             .send()
             .await?;
         assert_eq!(res.status(), 413, "{path}");
-        assert_eq!(content_type(&res), "application/json", "{path}");
+        assert_eq!(content_type(&res), "application/problem+json", "{path}");
         let body: Value = res.json().await?;
         assert_eq!(body["code"], "payload_too_large", "{path}: {body}");
+        assert_eq!(
+            (&body["type"], &body["status"]),
+            (
+                &json!("urn:portcullis:problem:payload_too_large"),
+                &json!(413)
+            ),
+            "RFC 9457 members: {body}"
+        );
     }
 
     let decision = |i: usize| {

@@ -167,8 +167,18 @@ async fn policy_api_requires_a_gateway_credential() -> TestResult {
         header(&res, "www-authenticate"),
         "Bearer realm=\"portcullis-policy\""
     );
+    assert_eq!(header(&res, "content-type"), "application/problem+json");
     let body: Value = res.json().await?;
     assert_eq!(body["code"], "unauthenticated");
+    assert_eq!(
+        (&body["type"], &body["title"], &body["status"]),
+        (
+            &json!("urn:portcullis:problem:unauthenticated"),
+            &json!("Unauthorized"),
+            &json!(401)
+        ),
+        "RFC 9457 problem details: {body}"
+    );
 
     let res = poll(&srv, Some("pcg_not-a-real-credential"), "", &[]).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
