@@ -17,6 +17,15 @@
 //! Status reports (`POST /api/v1/gateway/status`) are written at once;
 //! decision batches (`POST /api/v1/decisions`) become audit events with the
 //! tool arguments masked.
+//!
+//! The area has the domain's target shape: this file is the service (roles,
+//! rules, audit, the credential memory; no SQL text), `model` the values
+//! and their checks, `store` every SQL statement.
+
+mod model;
+mod store;
+
+pub use model::GatewayIdentity;
 
 use crate::actor::{Actor, Permission, RequestMeta};
 use crate::audit::{self, NewEvent, Target};
@@ -24,11 +33,11 @@ use crate::clock::{hash_secret, new_id, new_secret};
 use crate::db::Topic;
 use crate::directory::hint_of;
 use crate::error::{Error, Result};
-use crate::{exec, fetch_all, fetch_optional, revisions, Core};
+use crate::{revisions, Core};
 use chrono::{DateTime, Utc};
 use portcullis_types::{
-    FieldError, GatewayCreated, GatewayInput, GatewayServer, GatewayState, GatewaySummary,
-    GatewaysView, Outcome,
+    GatewayCreated, GatewayInput, GatewayServer, GatewayState, GatewaySummary, GatewaysView,
+    Outcome,
 };
 use serde_json::json;
 use std::collections::HashMap;
@@ -62,70 +71,9 @@ const AWAY_FOR: Duration = Duration::from_secs(5);
 /// Rejected credentials remembered at most.
 const MAX_REJECTED: usize = 10_000;
 
-/// A gateway as the policy API knows it after authentication.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GatewayIdentity {
-    pub id: String,
-    pub name: String,
-}
-
-impl GatewayIdentity {
-    /// The audit actor for this gateway.
-    pub fn actor(&self, meta: RequestMeta) -> Actor {
-        Actor::gateway(&self.id, &self.name, meta)
-    }
-}
-
 pub use portcullis_types::gateway_api::{
     mask_arguments, DecisionBatch, DecisionReport, StatusReport,
 };
-
-#[derive(sqlx::FromRow)]
-struct GatewayRow {
-    id: String,
-    name: String,
-    description: String,
-    token_hint: String,
-    created_at: DateTime<Utc>,
-    created_by: String,
-    revoked_at: Option<DateTime<Utc>>,
-    last_poll_at: Option<DateTime<Utc>>,
-    served_revision: Option<i64>,
-    reported_at: Option<DateTime<Utc>>,
-    active_revision: Option<i64>,
-    last_fetch_at: Option<DateTime<Utc>>,
-    last_error: Option<String>,
-    last_error_at: Option<DateTime<Utc>>,
-    software: Option<String>,
-}
-
-const GATEWAY_COLUMNS: &str = "id, name, description, token_hint, created_at, created_by, \
-    revoked_at, last_poll_at, served_revision, reported_at, active_revision, last_fetch_at, \
-    last_error, last_error_at, software";
-
-/// What the gateway enforces and how it stands, from its row.
-fn state_of(r: &GatewayRow, current: i64, now: DateTime<Utc>) -> (GatewayState, Option<i64>) {
-    let enforced = r.active_revision.or(r.served_revision);
-    let lag = enforced.map(|e| (current - e).max(0));
-    let last_seen = r.last_poll_at.max(r.reported_at);
-    let state = if r.revoked_at.is_some() {
-        GatewayState::Revoked
-    } else if last_seen.is_none() {
-        GatewayState::Never
-    } else if r.last_error.is_some()
-        && r.last_error_at.is_some()
-        && r.last_error_at >= r.last_fetch_at
-    {
-        GatewayState::Error
-    } else if last_seen.is_some_and(|t| now - t > STALE_AFTER) {
-        GatewayState::Stale
-    } else if lag == Some(0) {
-        GatewayState::Current
-    } else {
-        GatewayState::Behind
-    };
-    (state, lag)
-}
 
 /// gateway id → (last poll, revision sent), not yet written.
 type PendingPolls = HashMap<String, (DateTime<Utc>, i64)>;
@@ -168,13 +116,6 @@ pub struct GatewayService {
     rejected_hits: Arc<std::sync::atomic::AtomicU64>,
 }
 
-fn field(errors: &mut Vec<FieldError>, field: impl Into<String>, message: impl Into<String>) {
-    errors.push(FieldError {
-        field: field.into(),
-        message: message.into(),
-    });
-}
-
 impl GatewayService {
     pub fn new(core: Arc<Core>) -> Self {
         let changes = core.db.signals().subscribe(Topic::Gateways);
@@ -204,14 +145,7 @@ impl GatewayService {
 
     async fn check(&self, input: &GatewayInput) -> Result<(String, String, Vec<String>)> {
         let mut errors = Vec::new();
-        let name = input.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 100 {
-            field(&mut errors, "name", "enter a name of 1 to 100 characters");
-        }
-        let description = input.description.trim().to_owned();
-        if description.chars().count() > 500 {
-            field(&mut errors, "description", "use at most 500 characters");
-        }
+        let (name, description) = model::name_and_description(input, &mut errors);
         // Servers by id or slug.
         let mut servers = Vec::new();
         for s in input
@@ -220,23 +154,15 @@ impl GatewayService {
             .map(|s| s.trim())
             .filter(|s| !s.is_empty())
         {
-            match fetch_optional!(
-                self.core.db.exec(),
-                (String,),
-                "SELECT id FROM mcp_servers WHERE id = $1 OR slug = $1",
-                s
-            )? {
-                Some((id,)) => servers.push(id),
-                None => field(&mut errors, "server_ids", format!("no MCP server {s}")),
+            match store::server_id(self.core.db.exec(), s).await? {
+                Some(id) => servers.push(id),
+                None => model::unknown_server(&mut errors, s),
             }
         }
         servers.sort();
         servers.dedup();
-        if errors.is_empty() {
-            Ok((name, description, servers))
-        } else {
-            Err(Error::Invalid(errors))
-        }
+        model::checked(errors)?;
+        Ok((name, description, servers))
     }
 
     /// Registers a gateway and issues its credential (shown once). Audited
@@ -249,27 +175,20 @@ impl GatewayService {
         let id = new_id("gw");
         let token = format!("pcg_{}", new_secret());
         let mut tx = self.core.db.begin().await?;
-        exec!(
-            tx.exec(),
-            "INSERT INTO gateways (id, name, name_lower, description, token_hash, token_hint, created_at, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &id,
-            &name,
-            name.to_lowercase(),
-            &description,
-            hash_secret(&token),
-            hint_of(&token),
-            now,
-            &actor.display
-        )?;
-        for s in &servers {
-            exec!(
-                tx.exec(),
-                "INSERT INTO gateway_servers (gateway_id, server_id) VALUES ($1, $2)",
-                &id,
-                s
-            )?;
-        }
+        store::insert(
+            &mut tx,
+            &store::NewGateway {
+                id: &id,
+                name: &name,
+                description: &description,
+                token_hash: &hash_secret(&token),
+                token_hint: &hint_of(&token),
+                created_at: now,
+                created_by: &actor.display,
+                servers: &servers,
+            },
+        )
+        .await?;
         audit::append(
             &mut tx,
             now,
@@ -291,17 +210,9 @@ impl GatewayService {
         let now = self.now();
         let token = format!("pcg_{}", new_secret());
         let mut tx = self.core.db.begin().await?;
-        let name = fetch_optional!(
-            tx.exec(),
-            (String,),
-            "UPDATE gateways SET token_hash = $1, token_hint = $2 \
-             WHERE id = $3 AND revoked_at IS NULL RETURNING name",
-            hash_secret(&token),
-            hint_of(&token),
-            id
-        )?
-        .ok_or(Error::NotFound("gateway"))?
-        .0;
+        let name = store::set_credential(tx.exec(), id, &hash_secret(&token), &hint_of(&token))
+            .await?
+            .ok_or(Error::NotFound("gateway"))?;
         audit::append(
             &mut tx,
             now,
@@ -327,15 +238,9 @@ impl GatewayService {
         actor.require(Permission::AccessManage)?;
         let now = self.now();
         let mut tx = self.core.db.begin().await?;
-        let name = fetch_optional!(
-            tx.exec(),
-            (String,),
-            "UPDATE gateways SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING name",
-            now,
-            id
-        )?
-        .ok_or(Error::NotFound("gateway"))?
-        .0;
+        let name = store::revoke(tx.exec(), id, now)
+            .await?
+            .ok_or(Error::NotFound("gateway"))?;
         audit::append(
             &mut tx,
             now,
@@ -380,20 +285,8 @@ impl GatewayService {
         let now = self.now();
         let current = revisions::head(self.core.db.exec()).await?;
         let current_revision_at = revisions::created_at(self.core.db.exec(), current).await?;
-        let rows = fetch_all!(
-            self.core.db.exec(),
-            GatewayRow,
-            &format!(
-                "SELECT {GATEWAY_COLUMNS} FROM gateways \
-                 ORDER BY revoked_at IS NOT NULL, name_lower LIMIT 1000"
-            )
-        )?;
-        let fronts = fetch_all!(
-            self.core.db.exec(),
-            (String, String, String),
-            "SELECT gs.gateway_id, s.id, s.name FROM gateway_servers gs \
-             JOIN mcp_servers s ON s.id = gs.server_id ORDER BY s.name"
-        )?;
+        let rows = store::list(self.core.db.exec()).await?;
+        let fronts = store::fronted_servers(self.core.db.exec()).await?;
         let mut by_gateway: HashMap<String, Vec<GatewayServer>> = HashMap::new();
         for (g, id, name) in fronts {
             by_gateway
@@ -404,27 +297,8 @@ impl GatewayService {
         let gateways: Vec<GatewaySummary> = rows
             .into_iter()
             .map(|r| {
-                let (state, lag) = state_of(&r, current, now);
-                GatewaySummary {
-                    servers: by_gateway.remove(&r.id).unwrap_or_default(),
-                    id: r.id,
-                    name: r.name,
-                    description: r.description,
-                    token_hint: r.token_hint,
-                    created_at: r.created_at,
-                    created_by: r.created_by,
-                    revoked_at: r.revoked_at,
-                    last_poll_at: r.last_poll_at,
-                    served_revision: r.served_revision,
-                    active_revision: r.active_revision,
-                    reported_at: r.reported_at,
-                    last_fetch_at: r.last_fetch_at,
-                    last_error: r.last_error,
-                    last_error_at: r.last_error_at,
-                    software: r.software,
-                    lag,
-                    state,
-                }
+                let servers = by_gateway.remove(&r.id).unwrap_or_default();
+                model::summary(r, servers, current, now)
             })
             .collect();
         let active = gateways.iter().filter(|g| g.revoked_at.is_none()).count() as i64;
@@ -519,14 +393,8 @@ impl GatewayService {
         if stale.is_some() && self.database_away() {
             return Ok(stale);
         }
-        let query = async {
-            fetch_optional!(
-                self.core.db.exec(),
-                (String, String),
-                "SELECT id, name FROM gateways WHERE token_hash = $1 AND revoked_at IS NULL",
-                hex::encode(digest)
-            )
-        };
+        let hash = hex::encode(digest);
+        let query = store::find_by_credential(self.core.db.exec(), &hash);
         let row = match stale {
             // Known working before: the database gets a short while to
             // confirm, else (away, hanging) the remembered answer stands.
@@ -601,14 +469,7 @@ impl GatewayService {
         let written = async {
             let mut tx = self.core.db.begin().await?;
             for (id, (at, rev)) in &polls {
-                exec!(
-                    tx.exec(),
-                    "UPDATE gateways SET last_poll_at = $1, served_revision = $2 \
-                     WHERE id = $3 AND (last_poll_at IS NULL OR last_poll_at <= $1)",
-                    *at,
-                    *rev,
-                    id
-                )?;
+                store::note_poll(tx.exec(), id, *at, *rev).await?;
             }
             tx.commit().await
         }
@@ -630,27 +491,7 @@ impl GatewayService {
         gateway: &GatewayIdentity,
         report: &StatusReport,
     ) -> Result<()> {
-        let mut errors = Vec::new();
-        if report.active_revision.is_some_and(|r| r < 0) {
-            field(&mut errors, "active_revision", "must be 0 or more");
-        }
-        if report
-            .last_error
-            .as_ref()
-            .is_some_and(|e| e.chars().count() > 2000)
-        {
-            field(&mut errors, "last_error", "use at most 2000 characters");
-        }
-        if report
-            .software
-            .as_ref()
-            .is_some_and(|e| e.chars().count() > 200)
-        {
-            field(&mut errors, "software", "use at most 200 characters");
-        }
-        if !errors.is_empty() {
-            return Err(Error::Invalid(errors));
-        }
+        model::check_status(report)?;
         let now = self.now();
         let error = report
             .last_error
@@ -658,18 +499,18 @@ impl GatewayService {
             .map(str::trim)
             .filter(|e| !e.is_empty());
         let mut tx = self.core.db.begin().await?;
-        exec!(
+        store::report_status(
             tx.exec(),
-            "UPDATE gateways SET reported_at = $1, active_revision = $2, last_fetch_at = $3, \
-             last_error = $4, last_error_at = CASE WHEN $4 IS NULL THEN last_error_at ELSE $1 END, \
-             software = COALESCE($5, software) WHERE id = $6",
-            now,
-            report.active_revision,
-            report.last_fetch_at,
-            error,
-            report.software.as_deref(),
-            &gateway.id
-        )?;
+            &gateway.id,
+            &store::Status {
+                at: now,
+                active_revision: report.active_revision,
+                last_fetch_at: report.last_fetch_at,
+                error,
+                software: report.software.as_deref(),
+            },
+        )
+        .await?;
         tx.commit().await
     }
 
@@ -684,82 +525,15 @@ impl GatewayService {
         meta: RequestMeta,
         batch: &DecisionBatch,
     ) -> Result<usize> {
-        let mut errors = Vec::new();
-        if batch.decisions.len() > MAX_DECISIONS {
-            field(
-                &mut errors,
-                "decisions",
-                format!("send at most {MAX_DECISIONS} decisions a batch"),
-            );
-        }
-        for (i, d) in batch.decisions.iter().enumerate() {
-            for (name, value, max) in [
-                ("user", d.user.as_str(), 320),
-                ("server", d.server.as_str(), 200),
-                ("tool", d.tool.as_str(), 200),
-            ] {
-                if value.trim().is_empty() || value.chars().count() > max {
-                    field(
-                        &mut errors,
-                        format!("decisions[{i}].{name}"),
-                        format!("enter 1 to {max} characters"),
-                    );
-                }
-            }
-            if d.revision < 0 {
-                field(
-                    &mut errors,
-                    format!("decisions[{i}].revision"),
-                    "must be 0 or more",
-                );
-            }
-            if d.id
-                .as_ref()
-                .is_some_and(|v| v.trim().is_empty() || v.chars().count() > 100)
-            {
-                field(
-                    &mut errors,
-                    format!("decisions[{i}].id"),
-                    "enter 1 to 100 characters",
-                );
-            }
-            for (name, value) in [
-                ("client", &d.client),
-                ("reason", &d.reason),
-                ("rule", &d.rule),
-            ] {
-                if value.as_ref().is_some_and(|v| v.chars().count() > 200) {
-                    field(
-                        &mut errors,
-                        format!("decisions[{i}].{name}"),
-                        "use at most 200 characters",
-                    );
-                }
-            }
-        }
-        if !errors.is_empty() {
-            return Err(Error::Invalid(errors));
-        }
+        model::check_decisions(batch)?;
         let now = self.now();
         let actor = gateway.actor(meta);
         let mut tx = self.core.db.begin().await?;
-        exec!(
-            tx.exec(),
-            "DELETE FROM gateway_decision_ids WHERE recorded_at < $1",
-            now - DECISION_ID_RETENTION
-        )?;
+        store::forget_decision_ids(tx.exec(), now - DECISION_ID_RETENTION).await?;
         let mut recorded = 0;
         for d in &batch.decisions {
             if let Some(id) = &d.id {
-                let first = exec!(
-                    tx.exec(),
-                    "INSERT INTO gateway_decision_ids (gateway_id, decision_id, recorded_at) \
-                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                    &gateway.id,
-                    id,
-                    now
-                )?;
-                if first == 0 {
+                if !store::first_decision(tx.exec(), &gateway.id, id, now).await? {
                     // Sent before (a retry after a lost answer): recorded once.
                     continue;
                 }
