@@ -1,0 +1,186 @@
+//! The audit area's values without storage: the event to append, the
+//! stored record, its canonical form and the chain hash over it.
+
+use crate::error::{Error, Result};
+use chrono::{DateTime, SecondsFormat, Utc};
+use portcullis_types::{AuditEventSummary, Outcome};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// The hash that precedes the first event.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What an event is about.
+#[derive(Clone, Debug, Default)]
+pub struct Target {
+    pub kind: String,
+    pub id: String,
+    pub display: String,
+}
+
+impl Target {
+    /// A target of `kind` with its id and display name.
+    pub fn new(kind: &str, id: impl Into<String>, display: impl Into<String>) -> Self {
+        Self {
+            kind: kind.to_owned(),
+            id: id.into(),
+            display: display.into(),
+        }
+    }
+}
+
+/// An event to append.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    /// Dotted name, `area.object.verb` (`console.admin.invited`).
+    pub action: &'static str,
+    pub target: Option<Target>,
+    pub outcome: Outcome,
+    /// Structured details; never secrets.
+    pub details: serde_json::Value,
+}
+
+impl NewEvent {
+    /// A successful `action` with no target and no details.
+    pub fn success(action: &'static str) -> Self {
+        Self {
+            action,
+            target: None,
+            outcome: Outcome::Success,
+            details: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    /// The same event, about `target`.
+    pub fn target(mut self, target: Target) -> Self {
+        self.target = Some(target);
+        self
+    }
+
+    /// The same event, with `outcome`.
+    pub fn outcome(mut self, outcome: Outcome) -> Self {
+        self.outcome = outcome;
+        self
+    }
+
+    /// The same event, with details.
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+/// The fields the hash covers, in their fixed order.
+#[derive(Serialize)]
+struct Canonical<'a> {
+    seq: i64,
+    id: &'a str,
+    occurred_at: String,
+    actor_type: &'a str,
+    actor_id: Option<&'a str>,
+    actor_display: &'a str,
+    action: &'a str,
+    target_type: Option<&'a str>,
+    target_id: Option<&'a str>,
+    target_display: Option<&'a str>,
+    outcome: &'a str,
+    source_ip: Option<&'a str>,
+    user_agent: Option<&'a str>,
+    request_id: Option<&'a str>,
+    details: &'a str,
+}
+
+/// An event as stored (and hashed).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(super) struct EventRow {
+    pub seq: i64,
+    pub id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_type: String,
+    pub actor_id: Option<String>,
+    pub actor_display: String,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub target_display: Option<String>,
+    pub outcome: String,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub details: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl EventRow {
+    fn canonical(&self) -> Canonical<'_> {
+        Canonical {
+            seq: self.seq,
+            id: &self.id,
+            occurred_at: self
+                .occurred_at
+                .to_rfc3339_opts(SecondsFormat::Micros, true),
+            actor_type: &self.actor_type,
+            actor_id: self.actor_id.as_deref(),
+            actor_display: &self.actor_display,
+            action: &self.action,
+            target_type: self.target_type.as_deref(),
+            target_id: self.target_id.as_deref(),
+            target_display: self.target_display.as_deref(),
+            outcome: &self.outcome,
+            source_ip: self.source_ip.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            request_id: self.request_id.as_deref(),
+            details: &self.details,
+        }
+    }
+
+    pub(super) fn compute_hash(&self) -> Result<String> {
+        chain_hash(&self.prev_hash, &self.canonical())
+    }
+
+    pub(super) fn into_summary(self) -> Result<AuditEventSummary> {
+        Ok(AuditEventSummary {
+            seq: self.seq,
+            id: self.id,
+            occurred_at: self.occurred_at,
+            actor_type: self.actor_type.parse().map_err(Error::Internal)?,
+            actor_id: self.actor_id,
+            actor_display: self.actor_display,
+            action: self.action,
+            target_type: self.target_type,
+            target_id: self.target_id,
+            target_display: self.target_display,
+            outcome: self.outcome.parse().map_err(Error::Internal)?,
+            source_ip: self.source_ip,
+            user_agent: self.user_agent,
+            request_id: self.request_id,
+            details: serde_json::from_str(&self.details)
+                .map_err(|e| Error::Internal(format!("audit details: {e}")))?,
+            hash: self.hash,
+        })
+    }
+}
+
+fn chain_hash(prev_hash: &str, canonical: &Canonical<'_>) -> Result<String> {
+    let json = serde_json::to_string(canonical)
+        .map_err(|e| Error::Internal(format!("audit canonical form: {e}")))?;
+    let mut h = Sha256::new();
+    h.update(prev_hash.as_bytes());
+    h.update(b"\n");
+    h.update(json.as_bytes());
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Clips untrusted text kept in an audit field (user agents, emails typed
+/// at sign-in) so a hostile client cannot bloat the log.
+pub(super) fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}

@@ -1,0 +1,163 @@
+//! Every SQL statement of the audit area (SQLite and PostgreSQL run the
+//! same text).
+
+use super::model::EventRow;
+use crate::db::{Exec, Tx};
+use crate::error::Result;
+use crate::{exec, fetch_all, fetch_one, scalar};
+use chrono::{DateTime, Utc};
+
+/// The chain head: the last sequence number and its hash.
+#[derive(sqlx::FromRow)]
+pub(super) struct Head {
+    pub seq: i64,
+    pub hash: String,
+}
+
+/// Takes the next sequence number (the head row is updated first, which
+/// serialises concurrent appenders on both backends); the head's hash is
+/// still the previous event's.
+pub(super) async fn advance_head(tx: &mut Tx) -> Result<Head> {
+    Ok(fetch_one!(
+        tx.exec(),
+        Head,
+        "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash"
+    )?)
+}
+
+/// Inserts `row` (its `hash` computed) and makes it the chain head.
+pub(super) async fn insert(tx: &mut Tx, row: &EventRow) -> Result<()> {
+    exec!(
+        tx.exec(),
+        "INSERT INTO audit_events (seq, id, occurred_at, actor_type, actor_id, actor_display, \
+         action, target_type, target_id, target_display, outcome, source_ip, user_agent, \
+         request_id, details, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        row.seq,
+        &row.id,
+        row.occurred_at,
+        &row.actor_type,
+        &row.actor_id,
+        &row.actor_display,
+        &row.action,
+        &row.target_type,
+        &row.target_id,
+        &row.target_display,
+        &row.outcome,
+        &row.source_ip,
+        &row.user_agent,
+        &row.request_id,
+        &row.details,
+        &row.prev_hash,
+        &row.hash
+    )?;
+    exec!(
+        tx.exec(),
+        "UPDATE audit_head SET hash = $1 WHERE id = 1",
+        &row.hash
+    )?;
+    Ok(())
+}
+
+/// The chain head as stored.
+pub(super) async fn head(ex: Exec<'_>) -> Result<Head> {
+    Ok(fetch_one!(
+        ex,
+        Head,
+        "SELECT seq, hash FROM audit_head WHERE id = 1"
+    )?)
+}
+
+const SELECT_EVENT: &str =
+    "SELECT seq, id, occurred_at, actor_type, actor_id, actor_display, action, \
+     target_type, target_id, target_display, outcome, source_ip, user_agent, request_id, \
+     details, prev_hash, hash FROM audit_events";
+
+/// The latest `limit` events about one target, newest first
+/// (`audit_events_target_idx`).
+pub(super) async fn about(
+    ex: Exec<'_>,
+    target_type: &str,
+    target_id: &str,
+    limit: i64,
+) -> Result<Vec<EventRow>> {
+    Ok(fetch_all!(
+        ex,
+        EventRow,
+        &format!(
+            "{SELECT_EVENT} WHERE target_type = $1 AND target_id = $2 ORDER BY seq DESC LIMIT $3"
+        ),
+        target_type,
+        target_id,
+        limit
+    )?)
+}
+
+/// Events from sequence number `from` on, at most `limit`, in order.
+pub(super) async fn from_seq(ex: Exec<'_>, from: i64, limit: i64) -> Result<Vec<EventRow>> {
+    Ok(fetch_all!(
+        ex,
+        EventRow,
+        &format!("{SELECT_EVENT} WHERE seq >= $1 ORDER BY seq LIMIT $2"),
+        from,
+        limit
+    )?)
+}
+
+/// The list's filter, its values already normalised.
+pub(super) struct Filter<'a> {
+    /// An action, exact or as a dotted prefix; empty for any.
+    pub action: &'a str,
+    /// `action` escaped for LIKE, with `.%` appended.
+    pub action_prefix: &'a str,
+    /// Lower-case actor text (a display-name substring or an exact id);
+    /// empty for any.
+    pub actor: &'a str,
+    /// `actor` escaped for LIKE, inside `%…%`.
+    pub actor_like: &'a str,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// `$1` action, `$2` actor, `$3` since, `$4` until, `$5` action prefix,
+/// `$6` actor pattern.
+const FILTER: &str = " WHERE ($1 = '' OR action = $1 OR action LIKE $5 ESCAPE '\\') \
+     AND ($2 = '' OR LOWER(actor_display) LIKE $6 ESCAPE '\\' OR actor_id = $2) \
+     AND ($3 IS NULL OR occurred_at >= $3) AND ($4 IS NULL OR occurred_at < $4)";
+
+/// How many events match `f`.
+pub(super) async fn count(ex: Exec<'_>, f: &Filter<'_>) -> Result<i64> {
+    Ok(scalar!(
+        ex,
+        i64,
+        &format!("SELECT COUNT(*) FROM audit_events{FILTER}"),
+        f.action,
+        f.actor,
+        f.since,
+        f.until,
+        f.action_prefix,
+        f.actor_like
+    )?)
+}
+
+/// A page of the events matching `f`, newest first.
+pub(super) async fn list(
+    ex: Exec<'_>,
+    f: &Filter<'_>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<EventRow>> {
+    Ok(fetch_all!(
+        ex,
+        EventRow,
+        &format!("{SELECT_EVENT}{FILTER} ORDER BY seq DESC LIMIT $7 OFFSET $8"),
+        f.action,
+        f.actor,
+        f.since,
+        f.until,
+        f.action_prefix,
+        f.actor_like,
+        limit,
+        offset
+    )?)
+}
