@@ -162,7 +162,8 @@ async fn the_gateway_cuts_slow_and_surplus_clients_but_not_long_streams() -> Tes
     gw.shutdown().await;
 
     // The per-address cap: a second gateway allowing 2 connections from
-    // one address closes the third unread, and counts it.
+    // one address closes the third unread, and counts it. It also has a
+    // 1 s shutdown deadline and a body timeout far longer than the test.
     let state = tempfile::tempdir()?;
     let gw = portcullis_gateway::start(gateway_config_with(
         &env.srv.base,
@@ -171,6 +172,8 @@ async fn the_gateway_cuts_slow_and_surplus_clients_but_not_long_streams() -> Tes
         &upstream.url,
         FileLimits {
             max_connections_per_ip: Some(2),
+            shutdown_grace_secs: Some(1),
+            body_timeout_secs: Some(600),
             ..FileLimits::default()
         },
     ))
@@ -200,6 +203,33 @@ async fn the_gateway_cuts_slow_and_surplus_clients_but_not_long_streams() -> Tes
         text.contains("gateway_connections_refused_total{reason=\"per_ip\"} 1\n"),
         "{text}"
     );
-    gw.shutdown().await;
+
+    // At shutdown, a request still busy (its body never arrives) is cut at
+    // the shutdown deadline instead of holding the process.
+    let mut busy = TcpStream::connect(gw.addr).await?;
+    busy.write_all(
+        format!(
+            "POST /github HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+             Accept: application/json, text/event-stream\r\nContent-Type: application/json\r\n\
+             Mcp-Protocol-Version: 2025-06-18\r\nContent-Length: 100\r\n\r\n{{\"jsonrpc\":"
+        )
+        .as_bytes(),
+    )
+    .await?;
+    // Its head is read and the gateway waits on the body.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stopping = Instant::now();
+    tokio::time::timeout(PATIENCE, gw.shutdown())
+        .await
+        .unwrap_or_else(|_| panic!("the shutdown waited on a request that never ends"));
+    assert!(
+        stopping.elapsed() < Duration::from_secs(4),
+        "cut at the 1 s deadline, not after the body timeout: {:?}",
+        stopping.elapsed()
+    );
+    assert!(
+        until_closed(&mut busy).await.is_some(),
+        "the busy connection was cut"
+    );
     Ok(())
 }

@@ -11,7 +11,7 @@
 //! - the caps on open connections, in all and per source address, checked
 //!   as it is accepted (over a cap it is closed before anything is read);
 //! - the header-read and keep-alive idle timeouts, enforced by its I/O
-//!   ([`TimedIo`], see [`limits`]);
+//!   ([`limits::TimedIo`], see [`limits`]);
 //! - at shutdown, a deadline after which connections still busy are cut.
 //!
 //! The request-body timeout is applied where a body is read (it needs the
@@ -47,7 +47,8 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::sync::watch;
 
-pub use limits::{ConnClock, ConnectionGate, HttpLimits, Observer, RequestGuard, TimedIo};
+use limits::TimedIo;
+pub use limits::{ConnClock, ConnectionGate, HttpLimits, Observer, RequestGuard};
 
 /// How many workers `configured` (0: one per CPU this process may use)
 /// means.
@@ -96,11 +97,14 @@ pub async fn serve_worker<F, S, B>(
             },
             _ = stop.wait_for(|s| *s) => break,
         };
-        let Ok(admitted) = gate.admit(peer.ip()) else {
-            // Closed before anything is read: over a cap, a connection
-            // costs nothing but the accept (the gate told the observer).
-            tracing::debug!(%peer, "connection refused: too many open connections");
-            continue;
+        let admitted = match gate.admit(peer.ip()) {
+            Ok(a) => a,
+            Err(cap) => {
+                // Closed before anything is read: over a cap, a connection
+                // costs nothing but the accept (the gate told the observer).
+                tracing::debug!(%peer, cap, "connection refused: too many open connections");
+                continue;
+            }
         };
         // No Nagle: small JSON answers, SSE events and streamed HTML go
         // out at once (otherwise delayed ACKs add ~40 ms to a response).

@@ -161,7 +161,7 @@ impl GatewayService {
         }
         servers.sort();
         servers.dedup();
-        model::checked(errors)?;
+        model::refuse_if_any(errors)?;
         Ok((name, description, servers))
     }
 

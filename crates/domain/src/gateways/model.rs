@@ -31,7 +31,8 @@ fn field(errors: &mut Vec<FieldError>, field: impl Into<String>, message: impl I
     });
 }
 
-fn refuse_if_any(errors: Vec<FieldError>) -> Result<()> {
+/// `Ok` when no field is at fault, else every fault at once.
+pub(super) fn refuse_if_any(errors: Vec<FieldError>) -> Result<()> {
     if errors.is_empty() {
         Ok(())
     } else {
@@ -59,11 +60,6 @@ pub(super) fn name_and_description(
 /// The error for a server id or slug the catalog does not have.
 pub(super) fn unknown_server(errors: &mut Vec<FieldError>, server: &str) {
     field(errors, "server_ids", format!("no MCP server {server}"));
-}
-
-/// The registration's verdict once every field was checked.
-pub(super) fn checked(errors: Vec<FieldError>) -> Result<()> {
-    refuse_if_any(errors)
 }
 
 /// What a status report must hold.

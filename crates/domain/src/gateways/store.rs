@@ -1,7 +1,7 @@
 //! Every SQL statement of the gateways area (SQLite and PostgreSQL run the
 //! same text).
 
-use crate::db::Exec;
+use crate::db::{Exec, Tx};
 use crate::error::Result;
 use crate::{exec, fetch_all, fetch_optional};
 use chrono::{DateTime, Utc};
@@ -49,9 +49,9 @@ pub(super) struct NewGateway<'a> {
     pub servers: &'a [String],
 }
 
-pub(super) async fn insert(ex: &mut crate::db::Tx, g: &NewGateway<'_>) -> Result<()> {
+pub(super) async fn insert(tx: &mut Tx, g: &NewGateway<'_>) -> Result<()> {
     exec!(
-        ex.exec(),
+        tx.exec(),
         "INSERT INTO gateways (id, name, name_lower, description, token_hash, token_hint, created_at, created_by) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         g.id,
@@ -65,7 +65,7 @@ pub(super) async fn insert(ex: &mut crate::db::Tx, g: &NewGateway<'_>) -> Result
     )?;
     for s in g.servers {
         exec!(
-            ex.exec(),
+            tx.exec(),
             "INSERT INTO gateway_servers (gateway_id, server_id) VALUES ($1, $2)",
             g.id,
             s
