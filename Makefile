@@ -18,7 +18,7 @@ PG_URL := postgres://postgres@127.0.0.1:5432/postgres
 
 help:
 	@echo "make run         build (release) and serve on PORTCULLIS_ADDR (default 127.0.0.1:3000), SQLite in data/; GATEWAY=1 also starts portcullis-gateway with data/gateway.toml"
-	echo "make test        setup, fmt check, cargo deny, clippy (server + wasm), release site build, SQLite + PostgreSQL tests, SCIM fuzzing + compliance, MCP conformance (authorization server; the gateway against the suite's server scenarios), Playwright"
+	echo "make test        setup, fmt check, cargo deny, clippy (server + wasm), release site build, SQLite + PostgreSQL tests, SCIM fuzzing + compliance, MCP conformance (authorization server; the gateway against the suite's server scenarios), admin API (onboarding script, schemathesis), Playwright"
 	echo "make fmt         cargo fmt --all"
 	echo "make lint        fmt check + both clippy runs"
 	echo "make e2e         release build + Playwright tests only"
@@ -60,7 +60,7 @@ e2e:
 test:
 	@start=$$SECONDS
 	n=0
-	header() { n=$$((n + 1)); printf '\n==> [%d/13] %s   (%ds)\n' "$$n" "$$1" "$$((SECONDS - start))"; }
+	header() { n=$$((n + 1)); printf '\n==> [%d/14] %s   (%ds)\n' "$$n" "$$1" "$$((SECONDS - start))"; }
 	header "setup: scripts/setup.sh"
 	scripts/setup.sh
 	source scripts/env.sh
@@ -119,10 +119,12 @@ test:
 	scripts/mcp-conformance.sh $(TEST_BIN)
 	header "MCP conformance: server scenarios directly and through portcullis-gateway (scripts/mcp-conformance-gateway.sh)"
 	scripts/mcp-conformance-gateway.sh $(TEST_BIN) target/debug/portcullis-gateway
+	header "admin REST API: onboarding script (curl + jq) and schemathesis against /api/openapi.json (scripts/api-checks.sh)"
+	scripts/api-checks.sh $(TEST_BIN)
 	header "browser tests: Playwright (end2end/)"
 	(cd end2end && PORTCULLIS_BIN=../$(TEST_BIN) npx playwright test)
 	echo
-	echo "SUMMARY: make test OK in $$((SECONDS - start))s — fmt, cargo deny (bans, licenses, sources), clippy (server + wasm), release site build, SQLite tests, PostgreSQL tests ($$pg_suite), SCIM fuzzing, scim2-tester, MCP conformance (authorization server), MCP conformance through the gateway, Playwright"
+	echo "SUMMARY: make test OK in $$((SECONDS - start))s — fmt, cargo deny (bans, licenses, sources), clippy (server + wasm), release site build, SQLite tests, PostgreSQL tests ($$pg_suite), SCIM fuzzing, scim2-tester, MCP conformance (authorization server), MCP conformance through the gateway, admin API (onboarding script, schemathesis), Playwright"
 
 clean-data:
 	@rm -rf data

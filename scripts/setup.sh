@@ -12,7 +12,7 @@ source "$ROOT/scripts/env.sh"
 
 # libxmlsec1-dev, libxml2-dev, libxslt1-dev and libclang-dev build samael (SAML
 # signature checks with xmlsec); xmlsec1 gives tests a command-line signer.
-APT_PACKAGES=(chromium pkg-config libssl-dev libxmlsec1-dev libxml2-dev libxslt1-dev libclang-dev xmlsec1)
+APT_PACKAGES=(chromium pkg-config libssl-dev libxmlsec1-dev libxml2-dev libxslt1-dev libclang-dev xmlsec1 jq curl)
 # How long to wait for a `cargo install` of the same crate that another
 # process (an earlier setup run, a developer) already started.
 INSTALL_WAIT_SECONDS="${INSTALL_WAIT_SECONDS:-1800}"
@@ -169,5 +169,17 @@ if [ ! -x "$MCP_VENV/bin/python" ] \
 fi
 "$MCP_VENV/bin/python" -c 'import mcp.client.auth' 2>/dev/null || die "the mcp SDK does not import in ${MCP_VENV}"
 ok "python: mcp ${MCP_PY_VERSION} (${MCP_VENV})"
+
+# schemathesis checks the admin REST API against its OpenAPI document
+# (scripts/api-checks.sh, run by make test), in its own venv.
+SCHEMATHESIS_VERSION=4.32.5
+ST_VENV=end2end/.venv-schemathesis
+if [ ! -x "$ST_VENV/bin/schemathesis" ] \
+   || [ "$(pip_version "$ST_VENV/bin/python" schemathesis)" != "$SCHEMATHESIS_VERSION" ]; then
+  step "pip install schemathesis==${SCHEMATHESIS_VERSION} into ${ST_VENV}"
+  [ -x "$ST_VENV/bin/python" ] || python3 -m venv "$ST_VENV"
+  "$ST_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==${SCHEMATHESIS_VERSION}"
+fi
+ok "python: schemathesis ${SCHEMATHESIS_VERSION} (${ST_VENV})"
 
 ok "setup complete"

@@ -1,6 +1,7 @@
 //! The `portcullis` command line: `serve` (default), `migrate`,
 //! `admin create-owner`, `audit verify`, `secret-key rotate|reseal`,
-//! `scim-token create`, `gateway create`, `client create`, `demo`.
+//! `scim-token create`, `gateway create`, `client create`, `api-key create`,
+//! `demo`.
 
 use crate::config::Config;
 use crate::server;
@@ -40,6 +41,9 @@ pub enum Command {
     /// Manage OAuth clients of MCP users.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage API keys of the admin REST API.
+    #[command(subcommand, name = "api-key")]
+    ApiKey(ApiKeyCommand),
     /// Load a small, realistic sample into the database.
     Demo {
         /// Also register `demo-gateway` for the demo's MCP servers and write
@@ -89,6 +93,24 @@ pub enum ClientCommand {
         /// The same with the public keys given as a JWKS file.
         #[arg(long = "jwks-file")]
         jwks_file: Option<std::path::PathBuf>,
+    },
+}
+
+/// `portcullis api-key …`
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create an API key and print its secret (shown once): automation
+    /// bootstrap and break-glass.
+    Create {
+        /// The key's name, e.g. "terraform" or "soar-playbook".
+        #[arg(long)]
+        name: String,
+        /// `admin` (read and change) or `auditor` (read only).
+        #[arg(long)]
+        role: String,
+        /// Days until the key stops working (1 to 3650); without it, until revoked.
+        #[arg(long = "expires-days")]
+        expires_days: Option<i64>,
     },
 }
 
@@ -276,6 +298,40 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
                 token.directory_name
             );
             println!("  {}", token.token);
+            Ok(0)
+        }
+        Command::ApiKey(ApiKeyCommand::Create {
+            name,
+            role,
+            expires_days,
+        }) => {
+            let db = server::open_database(&config).await?;
+            let services = server::services(&config, db)?;
+            let created = services
+                .api_keys
+                .create(
+                    &Actor::system("portcullis api-key create"),
+                    &portcullis_types::ApiKeyInput {
+                        name,
+                        role,
+                        expires_days,
+                    },
+                )
+                .await?;
+            let base = config.public_url_for(config.addr);
+            println!("Admin API:   {base}/api/v1/admin/");
+            println!("OpenAPI:     {base}/api/openapi.json");
+            println!(
+                "API key {} ({}{}), shown once; send as Authorization: Bearer:",
+                created.key.name,
+                created.key.role.as_str(),
+                created
+                    .key
+                    .expires_at
+                    .map(|t| format!(", expires {}", t.format("%Y-%m-%d %H:%M UTC")))
+                    .unwrap_or_default()
+            );
+            println!("  {}", created.secret);
             Ok(0)
         }
         Command::Gateway(GatewayCommand::Create {

@@ -9,6 +9,7 @@
 
 #![recursion_limit = "512"]
 
+pub mod admin_api;
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -20,7 +20,7 @@
 //! middleware (sessions, CSP, CSRF) — they take no cookies — but keep
 //! request ids, metrics and a body limit.
 
-use crate::http::problem::Problem;
+use crate::http::problem::{read_json, Problem};
 use crate::http::serve::FastAnswer;
 use crate::server::AppState;
 use axum::body::{Body, Bytes};
@@ -605,36 +605,6 @@ async fn policy(State(state): State<ApiState>, req: Request) -> Response {
         .await;
     state.0.gateways.note_poll(&gateway, revision);
     res
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<T, Problem> {
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !json {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send Content-Type: application/json",
-        ));
-    }
-    let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let field = (path != ".").then_some(path);
-        Problem {
-            detail: match &field {
-                Some(f) => format!("{f}: {}", e.inner()),
-                None => format!("the body is not valid JSON of this shape: {}", e.inner()),
-            },
-            field,
-            ..Problem::new(StatusCode::BAD_REQUEST, "invalid_json", "")
-        }
-    })
 }
 
 /// A JSON response.

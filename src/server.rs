@@ -10,7 +10,9 @@
 //! there from memory, everything else goes to the router on this runtime.
 //! Console middleware, outermost first: request id → trace span → metrics →
 //! security headers → body limit → CSRF refusal → session resolution. The
-//! gateway API (`policy_api`) has only request ids, metrics and a body limit.
+//! gateway API (`policy_api`), OAuth's endpoints and the admin REST API
+//! (`admin_api`) have only request ids, metrics and a body limit (they take
+//! no cookies).
 
 use crate::config::Config;
 use crate::http::{ops, security, serve, session, too_large};
@@ -105,6 +107,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         move || {
             provide_context(services.clone());
             provide_context(console.clone());
+            provide_context(app::ssr::ApiReferenceDoc(crate::admin_api::openapi_json()));
             if let Some(nonce) = use_context::<http::request::Parts>().and_then(|p| {
                 p.extensions
                     .get::<security::CspNonce>()
@@ -155,6 +158,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(
             crate::policy_api::router(&state, max_body_bytes)
                 .merge(crate::oauth::api_router(&state, max_body_bytes))
+                .merge(crate::admin_api::router(&state, max_body_bytes))
                 .layer(axum::middleware::from_fn_with_state(
                     max_body_bytes,
                     too_large::explain_too_large,
@@ -323,7 +327,14 @@ pub fn spawn_housekeeping(services: Services) {
             tick.tick().await;
             let purged = match services.console.purge_expired().await {
                 Ok(n) => match services.sso.purge_expired().await {
-                    Ok(m) => services.oauth.purge_expired().await.map(|o| n + m + o),
+                    Ok(m) => match services.oauth.purge_expired().await {
+                        Ok(o) => services
+                            .api_keys
+                            .purge_expired()
+                            .await
+                            .map(|k| n + m + o + k),
+                        Err(e) => Err(e),
+                    },
                     Err(e) => Err(e),
                 },
                 Err(e) => Err(e),

@@ -16,6 +16,7 @@
 
 pub mod access;
 pub mod admins;
+pub mod apikeys;
 pub mod audit;
 pub mod auth;
 pub mod catalog;
@@ -86,6 +87,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("settings/directories") view=directory::DirectoriesPage/>
                     <Route path=path!("settings/directories/:id") view=directory::DirectoryPage/>
                     <Route path=path!("settings/admins") view=admins::AdminsPage/>
+                    <Route path=path!("settings/api-keys") view=apikeys::ApiKeysPage/>
+                    <Route path=path!("settings/api-reference") view=apikeys::reference::ApiReferencePage/>
                     <Route path=path!("settings/sso") view=sso::SsoPage/>
                     <Route path=path!("settings/sso/new") view=sso::SsoNewPage/>
                     <Route path=path!("settings/sso/:id") view=sso::SsoConnectionPage/>

@@ -7,6 +7,11 @@ use http::request::Parts;
 use leptos::prelude::*;
 use portcullis_domain::{Actor, RequestMeta, Services};
 
+/// The admin REST API's OpenAPI document (JSON text), for the API
+/// reference page; provided by the server with the other contexts.
+#[derive(Clone, Copy, Debug)]
+pub struct ApiReferenceDoc(pub &'static str);
+
 /// Per-process settings the console's server functions need.
 #[derive(Clone, Debug)]
 pub struct ConsoleConfig {

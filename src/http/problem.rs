@@ -23,7 +23,6 @@ use http::header::{self, HeaderValue};
 use http::StatusCode;
 use portcullis_domain::Error;
 use portcullis_types::FieldError;
-use serde_json::json;
 
 /// A refused request (small, so `Result<T, Problem>` stays cheap).
 #[derive(Debug)]
@@ -67,22 +66,77 @@ impl Problem {
 
     /// The body as JSON text.
     pub fn body(&self) -> String {
-        let mut body = json!({
-            "type": format!("urn:portcullis:problem:{}", self.code),
-            "title": self.status.canonical_reason().unwrap_or("Error"),
-            "status": self.status.as_u16(),
-            "detail": self.detail,
-            "code": self.code,
-            "message": self.detail,
-        });
-        if let Some(field) = &self.field {
-            body["field"] = json!(field);
-        }
-        if !self.errors.is_empty() {
-            body["errors"] = json!(self.errors);
-        }
-        body.to_string()
+        serde_json::to_string(&ProblemBody {
+            type_: format!("urn:portcullis:problem:{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            code: self.code.to_owned(),
+            message: self.detail.clone(),
+            field: self.field.clone(),
+            errors: self.errors.clone(),
+        })
+        .unwrap_or_default()
     }
+}
+
+/// The JSON of a [`Problem`] (also its schema, `Problem`, in the OpenAPI
+/// document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
+pub struct ProblemBody {
+    /// `urn:portcullis:problem:<code>`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// The HTTP status's reason phrase.
+    pub title: String,
+    pub status: u16,
+    /// What went wrong and, where it helps, what to do.
+    pub detail: String,
+    /// Stable machine-readable code: `invalid`, `invalid_json`, `not_found`,
+    /// `conflict`, `forbidden`, `unauthenticated`, `precondition_failed`, …
+    pub code: String,
+    /// The same as `detail` (kept for clients of the API before RFC 9457).
+    pub message: String,
+    /// The input at fault, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Every field at fault (validation errors).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// Reads a JSON body of type `T`: 415 without `Content-Type:
+/// application/json`, 400 naming the field (`decisions[3].at`) when the
+/// JSON does not fit the type.
+pub fn read_json<T: serde::de::DeserializeOwned>(
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Result<T, Problem> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send Content-Type: application/json",
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = (path != ".").then_some(path);
+        Problem {
+            detail: match &field {
+                Some(f) => format!("{f}: {}", e.inner()),
+                None => format!("the body is not valid JSON of this shape: {}", e.inner()),
+            },
+            field,
+            ..Problem::new(StatusCode::BAD_REQUEST, "invalid_json", "")
+        }
+    })
 }
 
 impl From<Error> for Problem {

@@ -10,6 +10,7 @@ mod harness;
 
 mod access;
 mod access_console;
+mod admin_api;
 mod audit;
 mod authz;
 mod body_limits;

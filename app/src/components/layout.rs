@@ -130,6 +130,10 @@ pub fn ConsoleLayout() -> impl IntoView {
                                 <NavIcon d="M7 9V6.5a3 3 0 016 0V9M5 9h10v8H5zM10 12v2"/>
                                 "Single sign-on"
                             </A>
+                            <A href="/settings/api-keys" attr:class=NAV_LINK>
+                                <NavIcon d="M4 10a3 3 0 106 0 3 3 0 00-6 0zM10 10h7M14 10v3M16.5 10v2"/>
+                                "API keys"
+                            </A>
                             // Read inside Suspense: a resource read outside one renders
                             // differently on the server (not loaded) and in the browser
                             // (loaded), which breaks hydration.

@@ -70,6 +70,37 @@ fn effect_name(e: Effect) -> &'static str {
 }
 
 /// Says a decision's reason in words.
+/// The tables a listed grant is read from (with its server's and
+/// subject's names).
+const LISTED_GRANT_FROM: &str = "FROM grants g JOIN mcp_servers s ON s.id = g.server_id \
+     LEFT JOIN directory_users u ON g.subject_kind = 'user' AND u.id = g.subject_id \
+     LEFT JOIN directory_groups dg ON g.subject_kind = 'group' AND dg.id = g.subject_id";
+
+/// The columns a listed grant adds to [`GRANT_COLUMNS`].
+const LISTED_GRANT_EXTRA: &str =
+    "s.name AS server_name, COALESCE(u.email, u.user_name, dg.display_name) AS subject_display";
+
+/// A grant with its server's and subject's names.
+#[derive(sqlx::FromRow)]
+struct ListedGrant {
+    #[sqlx(flatten)]
+    g: GrantRow,
+    server_name: String,
+    subject_display: Option<String>,
+}
+
+impl ListedGrant {
+    fn into_summary(self, now: DateTime<Utc>) -> Result<GrantSummary> {
+        let display = match self.g.subject_kind.as_str() {
+            "everyone" => "Everyone".to_owned(),
+            _ => self
+                .subject_display
+                .unwrap_or_else(|| self.g.subject_id.clone().unwrap_or_default()),
+        };
+        summary(self.g, display, self.server_name, now)
+    }
+}
+
 fn explain_reason(reason: Reason) -> &'static str {
     match reason {
         Reason::Allowed { .. } => "Allowed by a grant, and no deny grant applies.",
@@ -548,14 +579,14 @@ impl AccessService {
         let limit = if q.limit <= 0 { 50 } else { q.limit.min(200) };
         let offset = q.offset.max(0);
         let pattern = format!("%{}%", like_escape(&q.q.trim().to_lowercase()));
-        let from = " FROM grants g JOIN mcp_servers s ON s.id = g.server_id \
-             LEFT JOIN directory_users u ON g.subject_kind = 'user' AND u.id = g.subject_id \
-             LEFT JOIN directory_groups dg ON g.subject_kind = 'group' AND dg.id = g.subject_id \
+        let from = format!(
+            " {LISTED_GRANT_FROM} \
              WHERE ($1 = '' OR g.server_id = $1) AND ($2 = '' OR g.subject_id = $2) \
              AND ($3 = '%%' OR LOWER(s.slug) LIKE $3 ESCAPE '\\' OR LOWER(s.name) LIKE $3 ESCAPE '\\' \
                OR LOWER(COALESCE(u.email, u.user_name, '')) LIKE $3 ESCAPE '\\' \
                OR LOWER(COALESCE(dg.display_name, '')) LIKE $3 ESCAPE '\\' OR LOWER(g.reason) LIKE $3 ESCAPE '\\' \
-               OR LOWER(g.tool_names) LIKE $3 ESCAPE '\\')";
+               OR LOWER(g.tool_names) LIKE $3 ESCAPE '\\')"
+        );
         let server = q.server_id.clone().unwrap_or_default();
         let subject = q.subject_id.clone().unwrap_or_default();
         let total = scalar!(
@@ -566,19 +597,11 @@ impl AccessService {
             &subject,
             &pattern
         )?;
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            #[sqlx(flatten)]
-            g: GrantRow,
-            server_name: String,
-            subject_display: Option<String>,
-        }
         let rows = fetch_all!(
             self.core.db.exec(),
-            Row,
+            ListedGrant,
             &format!(
-                "SELECT {GRANT_COLUMNS}, s.name AS server_name, \
-                 COALESCE(u.email, u.user_name, dg.display_name) AS subject_display{from} \
+                "SELECT {GRANT_COLUMNS}, {LISTED_GRANT_EXTRA}{from} \
                  ORDER BY g.created_at DESC, g.id DESC LIMIT $4 OFFSET $5"
             ),
             &server,
@@ -591,20 +614,27 @@ impl AccessService {
         Ok(Page {
             items: rows
                 .into_iter()
-                .map(|r| {
-                    let display = match r.g.subject_kind.as_str() {
-                        "everyone" => "Everyone".to_owned(),
-                        _ => r
-                            .subject_display
-                            .unwrap_or_else(|| r.g.subject_id.clone().unwrap_or_default()),
-                    };
-                    summary(r.g, display, r.server_name, now)
-                })
+                .map(|r| r.into_summary(now))
                 .collect::<Result<_>>()?,
             total,
             offset,
             limit,
         })
+    }
+
+    /// One grant. **Permission:** `ConsoleRead`.
+    pub async fn grant(&self, actor: &Actor, id: &str) -> Result<GrantSummary> {
+        actor.require(Permission::ConsoleRead)?;
+        fetch_optional!(
+            self.core.db.exec(),
+            ListedGrant,
+            &format!(
+                "SELECT {GRANT_COLUMNS}, {LISTED_GRANT_EXTRA} {LISTED_GRANT_FROM} WHERE g.id = $1"
+            ),
+            id
+        )?
+        .ok_or(Error::NotFound("grant"))?
+        .into_summary(self.now())
     }
 
     /// Policy revisions, newest first. **Permission:** `ConsoleRead`.

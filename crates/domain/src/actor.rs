@@ -145,6 +145,18 @@ impl Actor {
         }
     }
 
+    /// An API key of the admin REST API, with its role (admin or auditor).
+    pub fn api_key(id: &str, name: &str, role: Role, meta: RequestMeta) -> Self {
+        Self {
+            kind: ActorType::ApiKey,
+            id: Some(id.to_owned()),
+            display: format!("API key {name}"),
+            role: Some(role),
+            session: None,
+            meta,
+        }
+    }
+
     /// The operator on the host (CLI) or Portcullis itself.
     pub fn system(display: &str) -> Self {
         Self {
@@ -158,16 +170,24 @@ impl Actor {
     }
 
     /// Fails with `Unauthenticated` for anonymous callers and `Forbidden` when
-    /// the role does not grant `permission`. The system actor passes.
+    /// the role does not grant `permission`. The system actor passes. An API
+    /// key never manages admins or keys, whatever its role.
     pub fn require(&self, permission: Permission) -> Result<()> {
         match (self.kind, self.role) {
             (ActorType::System, _) => Ok(()),
-            (ActorType::ConsoleUser, Some(role)) if permission.allows(role) => Ok(()),
-            (ActorType::ConsoleUser, Some(role)) => Err(Error::Forbidden(format!(
-                "the {} role cannot {}",
-                role.as_str(),
-                permission.describe()
-            ))),
+            (ActorType::ApiKey, _) if permission == Permission::AdminsManage => Err(
+                Error::Forbidden("an API key cannot manage console admins or API keys".to_owned()),
+            ),
+            (ActorType::ConsoleUser | ActorType::ApiKey, Some(role)) if permission.allows(role) => {
+                Ok(())
+            }
+            (ActorType::ConsoleUser | ActorType::ApiKey, Some(role)) => {
+                Err(Error::Forbidden(format!(
+                    "the {} role cannot {}",
+                    role.as_str(),
+                    permission.describe()
+                )))
+            }
             _ => Err(Error::Unauthenticated("sign in first".to_owned())),
         }
     }

@@ -10,6 +10,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`console`] | console users, one-time links, passwords, sessions, throttling |
+//! | [`apikeys`] | API keys of the admin REST API, `Idempotency-Key` answers |
 //! | [`audit`] | the hash-chained audit log: append, list, verify |
 //! | [`directory`] | SCIM directories, their bearer tokens, failed-request log |
 //! | [`scim`] | SCIM 2.0 Users and Groups of a directory (on `portcullis-scim`) |
@@ -29,6 +30,7 @@
 
 pub mod access;
 pub mod actor;
+pub mod apikeys;
 pub mod audit;
 pub mod catalog;
 pub mod clock;
@@ -127,6 +129,7 @@ pub struct Services {
     pub publisher: publish::PolicyPublisher,
     pub sso: sso::SsoService,
     pub oauth: oauth::OAuthService,
+    pub api_keys: apikeys::ApiKeyService,
     /// Per-key rate limits (SCIM tokens, SSO starts).
     pub limits: Arc<ratelimit::RateLimits>,
 }
@@ -180,6 +183,7 @@ impl Services {
             access: access::AccessService::new(core.clone()),
             console,
             audit: audit::AuditService { core: core.clone() },
+            api_keys: apikeys::ApiKeyService { core: core.clone() },
             overview: overview::OverviewService { core: core.clone() },
             directory: directory::DirectoryService { core: core.clone() },
             scim: scim::ScimService { core: core.clone() },

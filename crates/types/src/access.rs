@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Tool annotations as hints: `None` where the server (or the admin's
 /// override) said nothing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ToolHints {
     pub read_only: Option<bool>,
     pub destructive: Option<bool>,
@@ -18,6 +19,7 @@ pub struct ToolHints {
 /// defaults for what neither says (not read-only, destructive, not
 /// idempotent, open-world). A read-only tool is never destructive.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EffectiveAnnotations {
     pub read_only: bool,
     pub destructive: bool,
@@ -50,6 +52,7 @@ impl ToolHints {
 
 /// Where a tool stands in review.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ToolStatus {
     /// Approved: grants apply.
@@ -81,6 +84,7 @@ impl ToolStatus {
 
 /// An MCP server as listed in Catalog → Servers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServerSummary {
     pub id: String,
     pub slug: String,
@@ -100,6 +104,7 @@ pub struct ServerSummary {
 
 /// Input for registering or editing an MCP server.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServerInput {
     pub name: String,
     pub slug: String,
@@ -115,6 +120,7 @@ pub struct ServerInput {
 
 /// A tool as listed on a server page or in Catalog → Tools.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ToolSummary {
     pub id: String,
     pub server_id: String,
@@ -140,6 +146,7 @@ pub struct ToolSummary {
 
 /// A tool with its definitions, for review.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ToolDetail {
     pub tool: ToolSummary,
     /// The approved definition, pretty-printed canonical JSON.
@@ -155,6 +162,7 @@ pub struct ToolDetail {
 
 /// One line of a text diff.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DiffLine {
     /// `+`, `-` or ` `.
     pub op: char,
@@ -163,6 +171,7 @@ pub struct DiffLine {
 
 /// Input for a tool entered by hand.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ManualToolInput {
     pub name: String,
     #[serde(default)]
@@ -178,6 +187,7 @@ pub struct ManualToolInput {
 
 /// What a discovery run found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DiscoveryReport {
     pub found: i64,
     pub added: i64,
@@ -190,6 +200,7 @@ pub struct DiscoveryReport {
 
 /// Who a grant applies to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum GrantSubject {
     User { id: String },
@@ -199,6 +210,7 @@ pub enum GrantSubject {
 
 /// Which tools of the server a grant covers.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum GrantTarget {
     Server,
@@ -213,6 +225,7 @@ pub enum GrantTarget {
 
 /// Input for a new grant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GrantInput {
     pub subject: GrantSubject,
     pub server_id: String,
@@ -229,6 +242,7 @@ pub struct GrantInput {
 
 /// A grant as listed in Access → Grants.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GrantSummary {
     pub id: String,
     pub subject: GrantSubject,
@@ -248,6 +262,7 @@ pub struct GrantSummary {
 
 /// Filters for the grant list.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GrantQuery {
     #[serde(default)]
     pub q: String,
@@ -263,6 +278,7 @@ pub struct GrantQuery {
 
 /// A policy revision.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevisionSummary {
     pub number: i64,
     pub created_at: DateTime<Utc>,
@@ -274,6 +290,7 @@ pub struct RevisionSummary {
 
 /// How a principal matched a rule.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MatchedVia {
     Direct,
@@ -283,6 +300,7 @@ pub enum MatchedVia {
 
 /// A rule that matched a simulated call.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MatchedRule {
     pub grant_id: String,
     pub effect: String,
@@ -295,6 +313,7 @@ pub struct MatchedRule {
 
 /// The answer to "can U call tool T on server S (at revision R)?".
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SimulationResult {
     pub revision: i64,
     pub allowed: bool,
@@ -309,6 +328,7 @@ pub struct SimulationResult {
 
 /// One tool a user can or cannot call, with why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserToolAccess {
     pub server_id: String,
     pub server_name: String,
@@ -324,6 +344,7 @@ pub struct UserToolAccess {
 /// A server's access matrix: groups × tools, each cell the share of the
 /// group's active members allowed to call the tool.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccessMatrix {
     pub revision: i64,
     pub tools: Vec<String>,
@@ -331,6 +352,7 @@ pub struct AccessMatrix {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MatrixRow {
     pub group_id: String,
     pub group_name: String,
@@ -341,6 +363,7 @@ pub struct MatrixRow {
 
 /// What changed between two revisions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevisionDiff {
     pub from: i64,
     pub to: i64,
@@ -354,6 +377,7 @@ pub struct RevisionDiff {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccessChange {
     pub principal_id: String,
     pub email: String,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// One client of the inventory.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientSummary {
     /// The `client_id` (`cli_…`, or the metadata document URL for CIMD).
     pub id: String,
@@ -37,6 +38,7 @@ pub struct ClientSummary {
 
 /// The console-wide client policy.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientPolicy {
     /// Dynamic client registration (RFC 7591) is on.
     pub registration_enabled: bool,
@@ -49,6 +51,7 @@ pub struct ClientPolicy {
 /// How often one abuse limit refused a request (this replica, since it
 /// started; `/metrics` has the same as `oauth_limit_hits_total`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LimitHits {
     /// `registration`, `failed_token_requests` or `client_issuance`.
     pub limit: String,
@@ -58,6 +61,7 @@ pub struct LimitHits {
 /// Registrations of the same app (same name, redirect URIs with loopback
 /// ports left out, software id), shown as one group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DuplicateGroup {
     /// The group's key (what "Revoke all" names).
     pub key: String,
@@ -74,6 +78,7 @@ pub struct DuplicateGroup {
 
 /// The Clients page.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientsView {
     pub clients: Vec<ClientSummary>,
     /// Clients matching the filter (all pages).
@@ -88,6 +93,7 @@ pub struct ClientsView {
 
 /// A catalog server as OAuth sees it (the server page's OAuth card).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServerOAuth {
     /// Scopes clients may ask for at this server (besides `offline_access`).
     pub scopes: Vec<String>,

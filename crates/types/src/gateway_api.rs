@@ -9,6 +9,7 @@ use serde_json::Value;
 
 /// `POST /api/v1/gateway/status`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StatusReport {
     /// The revision the gateway enforces (none yet: `null`).
@@ -27,6 +28,7 @@ pub struct StatusReport {
 
 /// One decision a gateway made.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DecisionReport {
     /// The gateway's id for this record (at most 100 characters): the
@@ -59,6 +61,7 @@ pub struct DecisionReport {
 
 /// `POST /api/v1/decisions`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DecisionBatch {
     pub decisions: Vec<DecisionReport>,
@@ -67,6 +70,7 @@ pub struct DecisionBatch {
 /// `POST /api/v1/tools/changed`: a gateway saw a tool whose live definition
 /// is not the approved one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ChangedToolReport {
     /// Server id as in the bundle.

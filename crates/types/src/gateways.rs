@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// A server a gateway fronts (id and name, for display).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GatewayServer {
     pub id: String,
     pub name: String,
@@ -12,6 +13,7 @@ pub struct GatewayServer {
 
 /// Where a gateway stands against the current policy revision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum GatewayState {
     /// Never fetched the policy.
@@ -44,6 +46,7 @@ impl GatewayState {
 
 /// A gateway as listed on the Gateways page.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GatewaySummary {
     pub id: String,
     pub name: String,
@@ -75,6 +78,7 @@ pub struct GatewaySummary {
 
 /// The Gateways page: every gateway against the current revision.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GatewaysView {
     pub current_revision: i64,
     /// When the current revision was made.
@@ -89,6 +93,7 @@ pub struct GatewaysView {
 
 /// Input for registering a gateway.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GatewayInput {
     pub name: String,
     #[serde(default)]
@@ -100,6 +105,7 @@ pub struct GatewayInput {
 
 /// A new gateway with its credential (shown once).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GatewayCreated {
     pub id: String,
     pub name: String,
@@ -108,6 +114,7 @@ pub struct GatewayCreated {
 
 /// A policy signing key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SigningKeySummary {
     pub kid: String,
     pub alg: String,

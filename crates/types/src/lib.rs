@@ -26,6 +26,7 @@ macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(transparent)]
         pub struct $name(pub String);
 
@@ -44,6 +45,10 @@ macro_rules! id_type {
     };
 }
 
+// Declared after `id_type!` so the module can use it.
+pub mod apikeys;
+pub use apikeys::*;
+
 id_type!(
     /// A console user (an admin, owner or auditor of Portcullis itself).
     ConsoleUserId
@@ -51,6 +56,7 @@ id_type!(
 
 /// A console role. Ordered by power: `Auditor < Admin < Owner`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Read-only access to everything an admin can see, including the audit log.
@@ -106,6 +112,7 @@ impl FromStr for Role {
 
 /// Lifecycle state of a console user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ConsoleUserStatus {
     /// Invited (or created by `admin create-owner`) but no password set yet.
@@ -141,6 +148,7 @@ impl FromStr for ConsoleUserStatus {
 
 /// The signed-in console user, as the UI shows it in the top bar.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Me {
     pub id: ConsoleUserId,
     pub email: String,
@@ -150,6 +158,7 @@ pub struct Me {
 
 /// A console admin as listed on Settings → Admins.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AdminSummary {
     pub id: ConsoleUserId,
     pub email: String,
@@ -163,6 +172,7 @@ pub struct AdminSummary {
 
 /// A one-time link: the set-up link of a new owner or an invitation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OneTimeLink {
     pub user_id: ConsoleUserId,
     pub email: String,
@@ -173,6 +183,7 @@ pub struct OneTimeLink {
 
 /// What a one-time link is for, shown on the set-up page before it is used.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkInfo {
     pub email: String,
     pub display_name: String,
@@ -183,6 +194,7 @@ pub struct LinkInfo {
 
 /// One page of a list, with the total count of matching rows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub total: i64,
@@ -199,6 +211,7 @@ impl<T> Page<T> {
 
 /// Who did something, as recorded in the audit log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ActorType {
     /// A signed-in console user.
@@ -214,6 +227,8 @@ pub enum ActorType {
     /// A person of a directory acting for themselves on the OAuth pages
     /// (My access), never in the console.
     Person,
+    /// An API key calling the admin REST API.
+    ApiKey,
 }
 
 impl ActorType {
@@ -226,6 +241,7 @@ impl ActorType {
             ActorType::Directory => "directory",
             ActorType::Gateway => "gateway",
             ActorType::Person => "person",
+            ActorType::ApiKey => "api_key",
         }
     }
 }
@@ -240,6 +256,7 @@ impl FromStr for ActorType {
             "directory" => Self::Directory,
             "gateway" => Self::Gateway,
             "person" => Self::Person,
+            "api_key" => Self::ApiKey,
             other => return Err(format!("unknown actor type `{other}`")),
         })
     }
@@ -247,6 +264,7 @@ impl FromStr for ActorType {
 
 /// Whether the audited attempt succeeded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Success,
@@ -279,6 +297,7 @@ impl FromStr for Outcome {
 
 /// One audit event as listed in the Audit log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEventSummary {
     pub seq: i64,
     pub id: String,
@@ -300,6 +319,7 @@ pub struct AuditEventSummary {
 
 /// Filters for the audit log list. Empty strings mean "no filter".
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditQuery {
     /// Action name or prefix (`console.signin` matches `console.signin.failed`).
     #[serde(default)]
@@ -321,6 +341,7 @@ pub struct AuditQuery {
 
 /// Figures for the Overview page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OverviewStats {
     pub admins: i64,
     pub active_sessions: i64,
@@ -346,6 +367,7 @@ pub struct OverviewStats {
 
 /// A count for one calendar day (UTC).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DayCount {
     pub day: String,
     pub count: i64,
@@ -353,6 +375,7 @@ pub struct DayCount {
 
 /// The result of verifying the audit hash chain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChainReport {
     pub checked: i64,
     pub head_seq: i64,
@@ -363,13 +386,25 @@ pub struct ChainReport {
 
 /// Errors the console UI shows. Stable `code`s; `field` names the offending input.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     pub field: String,
     pub message: String,
 }
 
+impl FieldError {
+    /// `field` at fault because of `message`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
 /// A SCIM directory as listed in Settings → Directories.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DirectorySummary {
     pub id: String,
     pub name: String,
@@ -385,6 +420,7 @@ pub struct DirectorySummary {
 
 /// A directory's bearer token (never its value).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScimTokenSummary {
     pub id: String,
     /// The last four characters, to tell tokens apart.
@@ -398,6 +434,7 @@ pub struct ScimTokenSummary {
 
 /// One SCIM request that failed, for debugging an IdP.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScimRequestSummary {
     pub at: DateTime<Utc>,
     pub method: String,
@@ -409,6 +446,7 @@ pub struct ScimRequestSummary {
 
 /// A directory with its tokens and recent failed requests.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DirectoryDetail {
     pub summary: DirectorySummary,
     pub tokens: Vec<ScimTokenSummary>,
@@ -420,6 +458,7 @@ pub struct DirectoryDetail {
 
 /// A newly created SCIM token: shown once.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewScimToken {
     pub directory_id: String,
     pub directory_name: String,
@@ -430,6 +469,7 @@ pub struct NewScimToken {
 
 /// Ascending or descending order of a sorted list.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SortDir {
     #[default]
@@ -470,6 +510,7 @@ impl FromStr for SortDir {
 
 /// Whether a directory user may be granted access (SCIM `active`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DirectoryUserStatus {
     Active,
@@ -499,6 +540,7 @@ impl FromStr for DirectoryUserStatus {
 
 /// The columns the directory user list sorts by.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum DirectoryUserSort {
     /// SCIM `userName`, case-insensitively.
@@ -549,6 +591,7 @@ impl FromStr for DirectoryUserSort {
 /// Filters, order and page of the directory user list. Empty strings mean
 /// "no filter"; a limit of 0 means the default page size.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DirectoryUserQuery {
     /// Substring of userName, displayName or email (case-insensitive), or
     /// an exact id or externalId.
@@ -571,6 +614,7 @@ pub struct DirectoryUserQuery {
 
 /// A person provisioned by a directory, as listed on Directory → Users.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DirectoryUserSummary {
     pub id: String,
     pub directory_id: String,
@@ -586,6 +630,7 @@ pub struct DirectoryUserSummary {
 
 /// One email address of a directory user.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DirectoryEmail {
     pub value: String,
     /// `work`, `home`, … as the IdP sent it.
@@ -595,6 +640,7 @@ pub struct DirectoryEmail {
 
 /// A group, named, as shown next to a user.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DirectoryGroupRef {
     pub id: String,
     pub display_name: String,
@@ -602,6 +648,7 @@ pub struct DirectoryGroupRef {
 
 /// The enterprise extension's `manager` of a directory user.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DirectoryManager {
     /// `manager.value` as the IdP sent it (normally the manager's SCIM id).
     pub value: String,
@@ -614,6 +661,7 @@ pub struct DirectoryManager {
 
 /// A person provisioned by a directory, with everything the detail page shows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DirectoryUserDetail {
     pub id: String,
     pub directory_id: String,
@@ -648,6 +696,7 @@ pub struct DirectoryUserDetail {
 
 /// The columns the directory group list sorts by.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum DirectoryGroupSort {
     /// SCIM `displayName`, case-insensitively.
@@ -685,6 +734,7 @@ impl FromStr for DirectoryGroupSort {
 
 /// Filters, order and page of the directory group list.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DirectoryGroupQuery {
     /// Substring of displayName (case-insensitive), or an exact id or externalId.
     #[serde(default)]
@@ -704,6 +754,7 @@ pub struct DirectoryGroupQuery {
 
 /// A group provisioned by a directory, as listed on Directory → Groups.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DirectoryGroupSummary {
     pub id: String,
     pub directory_id: String,
@@ -719,6 +770,7 @@ pub struct DirectoryGroupSummary {
 /// A member of a group. `provisioned` is false when the IdP listed an id
 /// that is not a user of the directory (it grants nothing).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DirectoryGroupMember {
     /// The member id the IdP sent (a user id when provisioned).
     pub id: String,
@@ -732,6 +784,7 @@ pub struct DirectoryGroupMember {
 
 /// A group with a page of its members.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DirectoryGroupDetail {
     pub id: String,
     pub directory_id: String,

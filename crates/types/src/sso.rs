@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// The protocol of a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SsoKind {
     Oidc,
@@ -43,6 +44,7 @@ impl std::str::FromStr for SsoKind {
 
 /// An IdP group that gives a console role.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RoleMapping {
     /// The group as the IdP sends it (claim or attribute value), or a SCIM
     /// group's display name in the connection's directory. Exact match.
@@ -52,6 +54,7 @@ pub struct RoleMapping {
 
 /// OIDC settings (everything but the client secret).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OidcSettings {
     /// Issuer URL; discovery is at `{issuer}/.well-known/openid-configuration`.
     pub issuer: String,
@@ -68,6 +71,7 @@ pub struct OidcSettings {
 
 /// SAML settings.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SamlSettings {
     /// Where the IdP metadata was fetched from (empty: uploaded).
     pub metadata_url: String,
@@ -83,6 +87,7 @@ pub struct SamlSettings {
 
 /// What the form sends to create or change a connection.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SsoConnectionInput {
     pub name: String,
     /// Lowercase letters, digits and hyphens; used in the connection's URLs.
@@ -111,6 +116,7 @@ pub struct SsoConnectionInput {
 
 /// A connection as listed on Settings → Single sign-on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SsoConnectionSummary {
     pub id: String,
     pub slug: String,
@@ -127,6 +133,7 @@ pub struct SsoConnectionSummary {
 
 /// One connection with everything the edit page shows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SsoConnectionDetail {
     pub summary: SsoConnectionSummary,
     pub oidc: OidcSettings,
@@ -150,6 +157,7 @@ pub struct SsoConnectionDetail {
 
 /// The settings page: connections and the directories one may link.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SsoView {
     pub connections: Vec<SsoConnectionSummary>,
     /// (id, name) of SCIM directories.
@@ -162,6 +170,7 @@ pub struct SsoView {
 
 /// What a "Test connection" run saw.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SsoTestResult {
     pub id: String,
     pub connection_id: String,
@@ -183,6 +192,7 @@ pub struct SsoTestResult {
 /// Why a sign-in was refused. The code goes into the sign-in page's URL;
 /// the page shows [`SsoRefusal::message`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SsoRefusal {
     /// No console role for this person.

@@ -103,6 +103,39 @@ pub struct AuditService {
 }
 
 impl AuditService {
+    /// Records a call of the admin REST API that made no audited change
+    /// itself (a read, or a refused request) as `api.call`, with the
+    /// method, path and status: every call of an API key leaves a trace.
+    pub async fn record_api_call(
+        &self,
+        actor: &Actor,
+        method: &str,
+        path: &str,
+        status: u16,
+    ) -> Result<()> {
+        let outcome = match status {
+            200..=399 => portcullis_types::Outcome::Success,
+            401 | 403 => portcullis_types::Outcome::Denied,
+            _ => portcullis_types::Outcome::Failure,
+        };
+        let now = self.core.clock.now();
+        let mut tx = self.core.db.begin().await?;
+        append(
+            &mut tx,
+            now,
+            actor,
+            NewEvent::success("api.call")
+                .outcome(outcome)
+                .details(serde_json::json!({
+                    "method": method,
+                    "path": clip(path, 512),
+                    "status": status,
+                })),
+        )
+        .await?;
+        tx.commit().await
+    }
+
     /// Lists events newest first. **Permission:** `AuditRead`.
     pub async fn list_events(
         &self,
