@@ -8,8 +8,8 @@ pub mod reference;
 
 use crate::auth::api::get_me;
 use crate::components::{
-    Badge, ConfirmDialog, EmptyState, ErrorPanel, PageHeader, RelTime, RoleBadge, SecretDialog,
-    Skeleton, Tone,
+    AbsTime, Badge, ConfirmDialog, EmptyState, ErrorPanel, PageHeader, RelTime, RoleBadge,
+    SecretDialog, Skeleton, Tone,
 };
 use api::{list_api_keys, CreateApiKey, RevokeApiKey};
 use leptos::prelude::*;
@@ -150,10 +150,10 @@ pub fn ApiKeysPage() -> impl IntoView {
                                 <thead class="bg-zinc-50 text-left text-xs font-medium uppercase tracking-wide text-zinc-500 dark:bg-zinc-800/60">
                                     <tr>
                                         <th scope="col" class="px-4 py-3">"Key"</th>
-                                        <th scope="col" class="px-4 py-3">"Role"</th>
+                                        <th scope="col" class="hidden px-4 py-3 sm:table-cell">"Role"</th>
                                         <th scope="col" class="px-4 py-3">"Status"</th>
-                                        <th scope="col" class="px-4 py-3">"Last used"</th>
-                                        <th scope="col" class="px-4 py-3">"Created"</th>
+                                        <th scope="col" class="hidden px-4 py-3 md:table-cell">"Last used"</th>
+                                        <th scope="col" class="hidden px-4 py-3 lg:table-cell">"Created"</th>
                                         <th scope="col" class="px-4 py-3"><span class="sr-only">"Actions"</span></th>
                                     </tr>
                                 </thead>
@@ -198,15 +198,22 @@ fn key_row(
             <td class="px-4 py-3">
                 <p class="font-medium">{k.name.clone()}</p>
                 <p class="font-mono text-xs text-zinc-500">{format!("pck_…{}", k.hint)}</p>
+                <p class="mt-1 sm:hidden"><RoleBadge role=k.role/></p>
+                <p class="mt-1 text-xs text-zinc-500 md:hidden">
+                    {match k.last_used_at {
+                        Some(t) => view! { "Used " <RelTime at=t/> }.into_any(),
+                        None => view! { "Never used" }.into_any(),
+                    }}
+                </p>
             </td>
-            <td class="px-4 py-3"><RoleBadge role=k.role/></td>
+            <td class="hidden px-4 py-3 sm:table-cell"><RoleBadge role=k.role/></td>
             <td class="px-4 py-3">
                 <Badge tone label/>
                 {k.expires_at.filter(|_| active).map(|t| view! {
-                    <p class="mt-1 text-xs text-zinc-500">"Expires " <RelTime at=t/></p>
+                    <p class="mt-1 text-xs text-zinc-500">"Expires " <AbsTime at=t/></p>
                 })}
             </td>
-            <td class="px-4 py-3 text-zinc-600 dark:text-zinc-400">
+            <td class="hidden px-4 py-3 text-zinc-600 dark:text-zinc-400 md:table-cell">
                 {match k.last_used_at {
                     Some(t) => view! {
                         <RelTime at=t/>
@@ -215,7 +222,7 @@ fn key_row(
                     None => view! { <span class="text-zinc-400">"Never"</span> }.into_any(),
                 }}
             </td>
-            <td class="px-4 py-3 text-zinc-600 dark:text-zinc-400">
+            <td class="hidden px-4 py-3 text-zinc-600 dark:text-zinc-400 lg:table-cell">
                 <RelTime at=k.created_at/>
                 <p class="text-xs text-zinc-500">{format!("by {}", k.created_by)}</p>
             </td>

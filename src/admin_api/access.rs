@@ -10,8 +10,8 @@ use crate::server::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use portcullis_types::{
-    GrantInput, GrantQuery, GrantSummary, RevisionDiff, RevisionSummary, SimulationResult,
-    UserToolAccess,
+    GrantInput, GrantQuery, GrantSummary, GrantUpdate, RevisionDiff, RevisionSummary,
+    SimulationResult, UserToolAccess,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -29,13 +29,6 @@ pub struct GrantListParams {
     /// Only grants to this person or group (id).
     #[serde(default)]
     pub subject_id: Option<String>,
-    /// `next_cursor` of the previous page; leave out for the first page.
-    #[serde(default)]
-    pub cursor: Option<String>,
-    /// Items per page, 1 to 200 (default 50).
-    #[serde(default)]
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
 }
 
 /// A grant and the policy revision that made it.
@@ -83,13 +76,6 @@ pub struct WhoParams {
     /// Server id or slug.
     pub server: String,
     pub tool: String,
-    /// `next_cursor` of the previous page; leave out for the first page.
-    #[serde(default)]
-    pub cursor: Option<String>,
-    /// Items per page, 1 to 200 (default 50).
-    #[serde(default)]
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
 }
 
 /// "What can this person call?"
@@ -108,14 +94,15 @@ pub struct PersonRef {
 }
 
 /// List grants, newest first.
-#[utoipa::path(get, path = "/grants", tag = "access", params(GrantListParams),
+#[utoipa::path(get, path = "/grants", tag = "access", params(GrantListParams, PageParams),
     responses((status = 200, body = List<GrantSummary>), (status = 400, body = ProblemBody), (status = 401, body = ProblemBody)))]
 pub async fn list_grants(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<GrantListParams>,
+    Query(page): Query<PageParams>,
 ) -> ApiResult {
-    let (offset, limit) = PageParams::window_of(q.cursor.as_deref(), q.limit)?;
+    let (offset, limit) = page.window()?;
     let page = state
         .services
         .access
@@ -174,6 +161,39 @@ pub async fn get_grant(
     Path(id): Path<String>,
 ) -> ApiResult {
     with_etag(&state.services.access.grant(&caller.0, &id).await?)
+}
+
+/// A grant after a change, and the policy revision the change made (none
+/// when the change left the grant as it was).
+#[derive(Serialize, ToSchema)]
+pub struct GrantUpdated {
+    pub grant: GrantSummary,
+    pub revision: Option<i64>,
+}
+
+/// Change a grant's expiry or reason (`If-Match` refuses a lost update).
+#[utoipa::path(patch, path = "/grants/{id}", tag = "access", request_body = GrantUpdate,
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag read last")),
+    responses((status = 200, body = GrantUpdated), (status = 400, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 404, body = ProblemBody), (status = 412, body = ProblemBody), (status = 415, body = ProblemBody), (status = 422, body = ProblemBody)))]
+pub async fn update_grant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(update): Json<GrantUpdate>,
+) -> ApiResult {
+    let access = &state.services.access;
+    let current = access.grant(&caller.0, &id).await?;
+    super::support::check_if_match(&headers, &current)?;
+    let revision = access.update_grant(&caller.0, &id, &update).await?;
+    json(
+        StatusCode::OK,
+        &GrantUpdated {
+            grant: access.grant(&caller.0, &id).await?,
+            revision,
+        },
+    )
 }
 
 /// Revoke a grant (a new policy revision).
@@ -291,14 +311,15 @@ pub async fn can_call(
 }
 
 /// Who can call this tool now.
-#[utoipa::path(get, path = "/simulate/who-can-call", tag = "simulate", params(WhoParams),
+#[utoipa::path(get, path = "/simulate/who-can-call", tag = "simulate", params(WhoParams, PageParams),
     responses((status = 200, body = List<PersonRef>), (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 404, body = ProblemBody)))]
 pub async fn who_can_call(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<WhoParams>,
+    Query(page): Query<PageParams>,
 ) -> ApiResult {
-    let (offset, limit) = PageParams::window_of(q.cursor.as_deref(), q.limit)?;
+    let (offset, limit) = page.window()?;
     let access = &state.services.access;
     let server = state.services.catalog.server(&caller.0, &q.server).await?;
     let (_, people) = access

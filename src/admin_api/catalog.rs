@@ -20,13 +20,6 @@ pub struct ServerListParams {
     /// Matches name, slug, resource URL or tag.
     #[serde(default)]
     pub q: String,
-    /// `next_cursor` of the previous page; leave out for the first page.
-    #[serde(default)]
-    pub cursor: Option<String>,
-    /// Items per page, 1 to 200 (default 50).
-    #[serde(default)]
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
 }
 
 /// A server to register.
@@ -79,14 +72,15 @@ fn server_location(id: &str) -> String {
 }
 
 /// List MCP servers.
-#[utoipa::path(get, path = "/servers", tag = "catalog", params(ServerListParams),
+#[utoipa::path(get, path = "/servers", tag = "catalog", params(ServerListParams, PageParams),
     responses((status = 200, body = List<ServerSummary>), (status = 400, body = ProblemBody), (status = 401, body = ProblemBody)))]
 pub async fn list_servers(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<ServerListParams>,
+    Query(page): Query<PageParams>,
 ) -> ApiResult {
-    let (offset, limit) = PageParams::window_of(q.cursor.as_deref(), q.limit)?;
+    let (offset, limit) = page.window()?;
     let page = state
         .services
         .catalog

@@ -1,7 +1,7 @@
 //! Read-only views: `/people`, `/groups`, `/audit/events`, `/gateways`,
 //! `/api-keys`.
 
-use super::support::{json, with_etag, ApiResult, Caller, List, PageParams, Query};
+use super::support::{json, with_etag, ApiResult, Caller, Json, List, PageParams, Query};
 use crate::http::problem::ProblemBody;
 use crate::server::AppState;
 use axum::extract::{Path, State};
@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use portcullis_types::{
     ApiKeySummary, AuditEventSummary, AuditQuery, DirectoryGroupDetail, DirectoryGroupQuery,
     DirectoryGroupSummary, DirectoryUserDetail, DirectoryUserQuery, DirectoryUserStatus,
-    DirectoryUserSummary, GatewaysView,
+    DirectoryUserSummary, GatewayCreated, GatewayInput, GatewaysView,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -27,13 +27,6 @@ pub struct PeopleParams {
     pub directory_id: String,
     #[serde(default)]
     pub status: Option<DirectoryUserStatus>,
-    /// `next_cursor` of the previous page; leave out for the first page.
-    #[serde(default)]
-    pub cursor: Option<String>,
-    /// Items per page, 1 to 200 (default 50).
-    #[serde(default)]
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
 }
 
 /// Filters of `GET /groups`.
@@ -46,13 +39,6 @@ pub struct GroupParams {
     /// Only groups of this directory (id).
     #[serde(default)]
     pub directory_id: String,
-    /// `next_cursor` of the previous page; leave out for the first page.
-    #[serde(default)]
-    pub cursor: Option<String>,
-    /// Items per page, 1 to 200 (default 50).
-    #[serde(default)]
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
 }
 
 /// Filters of `GET /audit/events`.
@@ -71,24 +57,18 @@ pub struct AuditParams {
     /// Before this time (RFC 3339, exclusive).
     #[serde(default)]
     pub until: Option<DateTime<Utc>>,
-    /// `next_cursor` of the previous page; leave out for the first page.
-    #[serde(default)]
-    pub cursor: Option<String>,
-    /// Items per page, 1 to 200 (default 50).
-    #[serde(default)]
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
 }
 
 /// People provisioned by the directories.
-#[utoipa::path(get, path = "/people", tag = "directory", params(PeopleParams),
+#[utoipa::path(get, path = "/people", tag = "directory", params(PeopleParams, PageParams),
     responses((status = 200, body = List<DirectoryUserSummary>), (status = 400, body = ProblemBody), (status = 401, body = ProblemBody)))]
 pub async fn list_people(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<PeopleParams>,
+    Query(page): Query<PageParams>,
 ) -> ApiResult {
-    let (offset, limit) = PageParams::window_of(q.cursor.as_deref(), q.limit)?;
+    let (offset, limit) = page.window()?;
     let page = state
         .services
         .directory
@@ -119,14 +99,15 @@ pub async fn get_person(
 }
 
 /// Groups provisioned by the directories.
-#[utoipa::path(get, path = "/groups", tag = "directory", params(GroupParams),
+#[utoipa::path(get, path = "/groups", tag = "directory", params(GroupParams, PageParams),
     responses((status = 200, body = List<DirectoryGroupSummary>), (status = 400, body = ProblemBody), (status = 401, body = ProblemBody)))]
 pub async fn list_groups(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<GroupParams>,
+    Query(page): Query<PageParams>,
 ) -> ApiResult {
-    let (offset, limit) = PageParams::window_of(q.cursor.as_deref(), q.limit)?;
+    let (offset, limit) = page.window()?;
     let page = state
         .services
         .directory
@@ -162,14 +143,15 @@ pub async fn get_group(
 }
 
 /// The audit log, newest first.
-#[utoipa::path(get, path = "/audit/events", tag = "audit", params(AuditParams),
+#[utoipa::path(get, path = "/audit/events", tag = "audit", params(AuditParams, PageParams),
     responses((status = 200, body = List<AuditEventSummary>), (status = 400, body = ProblemBody), (status = 401, body = ProblemBody)))]
 pub async fn audit_events(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<AuditParams>,
+    Query(page): Query<PageParams>,
 ) -> ApiResult {
-    let (offset, limit) = PageParams::window_of(q.cursor.as_deref(), q.limit)?;
+    let (offset, limit) = page.window()?;
     let page = state
         .services
         .audit
@@ -196,6 +178,51 @@ pub async fn gateways(State(state): State<AppState>, caller: Caller) -> ApiResul
         StatusCode::OK,
         &state.services.gateways.view(&caller.0).await?,
     )
+}
+
+/// Register a gateway; its credential is in the answer, once (no
+/// `Idempotency-Key`: replaying would mean storing the credential).
+#[utoipa::path(post, path = "/gateways", tag = "gateways", request_body = GatewayInput,
+    responses((status = 201, body = GatewayCreated), (status = 400, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 409, body = ProblemBody), (status = 415, body = ProblemBody), (status = 422, body = ProblemBody)))]
+pub async fn create_gateway(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(input): Json<GatewayInput>,
+) -> ApiResult {
+    let created = state.services.gateways.create(&caller.0, &input).await?;
+    json(StatusCode::CREATED, &created)
+}
+
+/// Replace a gateway's credential (the old one stops working now; the new
+/// one is in the answer, once).
+#[utoipa::path(post, path = "/gateways/{id}/credential", tag = "gateways", params(("id" = String, Path)),
+    responses((status = 201, body = GatewayCreated), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody)))]
+pub async fn rotate_gateway_credential(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let created = state
+        .services
+        .gateways
+        .rotate_credential(&caller.0, &id)
+        .await?;
+    json(StatusCode::CREATED, &created)
+}
+
+/// Revoke a gateway: its credential stops working now.
+#[utoipa::path(delete, path = "/gateways/{id}", tag = "gateways", params(("id" = String, Path)),
+    responses((status = 204, description = "Revoked"), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody)))]
+pub async fn revoke_gateway(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult {
+    state.services.gateways.revoke(&caller.0, &id).await?;
+    Ok(axum::response::IntoResponse::into_response(
+        StatusCode::NO_CONTENT,
+    ))
 }
 
 /// API keys (never their secrets). Keys are created and revoked by owners

@@ -24,11 +24,13 @@
 //! | [`catalog`] | `/servers`, `/servers/{id}/discovery`, `/servers/{id}/tools`, `/tools/{id}/…` |
 //! | [`access`] | `/grants`, `/revisions`, `/simulate/…` |
 //! | [`directory`] | `/people`, `/groups`, `/audit/events`, `/gateways`, `/api-keys` |
+//! | [`settings`] | `/directories` (and their tokens), `/sso-connections`, `/clients` |
 //! | [`support`] | caller, cursors, `ETag`, `Idempotency-Key`, parsing |
 
 pub mod access;
 pub mod catalog;
 pub mod directory;
+pub mod settings;
 pub mod support;
 
 use crate::http::problem::{Problem, ProblemBody};
@@ -59,11 +61,15 @@ pub const PREFIX: &str = "/api/v1/admin";
     paths(
         catalog::list_servers, catalog::create_server, catalog::get_server, catalog::update_server,
         catalog::discover, catalog::server_tools, catalog::approve_tool, catalog::set_annotations,
-        access::list_grants, access::create_grant, access::get_grant, access::revoke_grant,
+        access::list_grants, access::create_grant, access::get_grant, access::update_grant, access::revoke_grant,
         access::list_revisions, access::diff, access::rollback,
         access::can_call, access::who_can_call, access::what_can_call,
         directory::list_people, directory::get_person, directory::list_groups, directory::get_group,
-        directory::audit_events, directory::gateways, directory::api_keys,
+        directory::audit_events, directory::gateways, directory::create_gateway,
+        directory::rotate_gateway_credential, directory::revoke_gateway, directory::api_keys,
+        settings::list_directories, settings::get_directory, settings::create_directory,
+        settings::rotate_token, settings::revoke_token, settings::sso_connections, settings::sso_connection,
+        settings::list_clients, settings::get_client, settings::set_client_standing,
     ),
     components(schemas(ProblemBody, portcullis_types::DirectoryUserStatus)),
     modifiers(&Security),
@@ -74,8 +80,11 @@ pub const PREFIX: &str = "/api/v1/admin";
         (name = "simulate", description = "Who can call what, and why"),
         (name = "directory", description = "People and groups provisioned over SCIM (read only)"),
         (name = "audit", description = "The audit log"),
-        (name = "gateways", description = "Gateways and the revision each enforces"),
+        (name = "gateways", description = "Gateways: register, rotate credentials, revoke; the revision each enforces"),
         (name = "api-keys", description = "The keys of this API (read only here)"),
+        (name = "directories", description = "SCIM directories and their bearer tokens"),
+        (name = "sso", description = "Single sign-on connections (read only here)"),
+        (name = "clients", description = "OAuth clients of MCP users: approve, block, unblock"),
     )
 )]
 struct ApiDoc;
@@ -190,7 +199,9 @@ pub fn router(state: &AppState, max_body_bytes: usize) -> Router {
         )
         .route(
             "/grants/{id}",
-            get(access::get_grant).delete(access::revoke_grant),
+            get(access::get_grant)
+                .patch(access::update_grant)
+                .delete(access::revoke_grant),
         )
         .route("/revisions", get(access::list_revisions))
         .route("/revisions/{number}/diff", get(access::diff))
@@ -203,8 +214,36 @@ pub fn router(state: &AppState, max_body_bytes: usize) -> Router {
         .route("/groups", get(directory::list_groups))
         .route("/groups/{id}", get(directory::get_group))
         .route("/audit/events", get(directory::audit_events))
-        .route("/gateways", get(directory::gateways))
+        .route(
+            "/gateways",
+            get(directory::gateways).post(directory::create_gateway),
+        )
+        .route(
+            "/gateways/{id}",
+            axum::routing::delete(directory::revoke_gateway),
+        )
+        .route(
+            "/gateways/{id}/credential",
+            post(directory::rotate_gateway_credential),
+        )
         .route("/api-keys", get(directory::api_keys))
+        .route(
+            "/directories",
+            get(settings::list_directories).post(settings::create_directory),
+        )
+        .route("/directories/{id}", get(settings::get_directory))
+        .route("/directories/{id}/tokens", post(settings::rotate_token))
+        .route(
+            "/directories/{id}/tokens/{token_id}",
+            axum::routing::delete(settings::revoke_token),
+        )
+        .route("/sso-connections", get(settings::sso_connections))
+        .route("/sso-connections/{id}", get(settings::sso_connection))
+        .route("/clients", get(settings::list_clients))
+        .route(
+            "/clients/{id}",
+            get(settings::get_client).patch(settings::set_client_standing),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

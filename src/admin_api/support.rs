@@ -95,14 +95,10 @@ pub struct PageParams {
 
 impl PageParams {
     /// `(offset, limit)` of the page asked for.
+    /// The two parameters are read from the same query string as a list's
+    /// own filters (its handler takes both extractors).
     pub fn window(&self) -> Result<(i64, i64), Problem> {
-        Self::window_of(self.cursor.as_deref(), self.limit)
-    }
-
-    /// `(offset, limit)` of the page `cursor` and `limit` ask for (the
-    /// same two parameters in a list's own filter struct).
-    pub fn window_of(cursor: Option<&str>, limit: Option<i64>) -> Result<(i64, i64), Problem> {
-        let limit = match limit {
+        let limit = match self.limit {
             None => 50,
             Some(l) if (1..=200).contains(&l) => l,
             Some(_) => {
@@ -114,7 +110,7 @@ impl PageParams {
                 .field("limit"))
             }
         };
-        let offset = match cursor.filter(|c| !c.is_empty()) {
+        let offset = match self.cursor.as_deref().filter(|c| !c.is_empty()) {
             None => 0,
             Some(c) => decode_cursor(c).ok_or_else(|| {
                 Problem::new(

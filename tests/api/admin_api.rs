@@ -6,7 +6,9 @@
 //! audit trail naming the key, and the OpenAPI document.
 
 use crate::access::{directory, scim_group, scim_user};
-use crate::harness::{audit_count, audit_rows, backend_tests, TestDb, TestResult, TestServer};
+use crate::harness::{
+    audit_count, audit_rows, audit_text, backend_tests, TestDb, TestResult, TestServer,
+};
 use portcullis_domain::Actor;
 use portcullis_types::{ApiKeyInput, NewApiKey};
 use reqwest::{Method, StatusCode};
@@ -35,6 +37,17 @@ impl Api {
             )
             .await
             .unwrap_or_else(|e| panic!("create key: {e}"))
+    }
+
+    /// The status of `GET path` (outside the admin API) with `token` as bearer.
+    async fn status_with(&self, path: &str, token: String) -> u16 {
+        self.http
+            .get(self.srv.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
     }
 
     /// `method path` with `key`, an optional JSON body and extra headers:
@@ -647,11 +660,287 @@ async fn admin_api_onboard_grant_simulate_roll_back(db: &TestDb) -> TestResult {
     Ok(())
 }
 
+/// Grants change expiry and reason under `If-Match`; directories are
+/// created and their tokens rotated and revoked (the SCIM endpoint agrees);
+/// SSO connections read; a gateway registered, its credential rotated and
+/// revoked (the policy API agrees); an OAuth client is blocked.
+async fn admin_api_grants_directories_gateways_and_clients(db: &TestDb) -> TestResult {
+    let api = api_on(db).await;
+    let key = api.key("soar", "admin").await;
+    let k = Some(key.secret.as_str());
+    let svc = &api.srv.running.services;
+    let okta = directory(svc).await;
+    let ada = scim_user(svc, &okta, "ada@corp.example").await;
+    let (_, _, server) = api
+        .send(k, Method::POST, "/servers", Some(&github()), &[])
+        .await;
+    let grant = json!({"subject": {"kind": "user", "id": ada}, "server_id": server["id"],
+        "target": {"kind": "server"}, "effect": "allow", "reason": "incident 42"});
+    let (status, _, made) = api
+        .send(k, Method::POST, "/grants", Some(&grant), &[])
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["grant"]["id"].as_str().unwrap_or_default().to_owned();
+    let path = format!("/grants/{id}");
+    let (_, headers, _) = api.send(k, Method::GET, &path, None, &[]).await;
+    let etag = headers["etag"].to_str()?.to_owned();
+    let until = (chrono::Utc::now() + chrono::Duration::days(2))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let change = json!({"expires_at": until, "reason": "incident 42, until the fix ships"});
+    let (status, _, body) = api
+        .send(
+            k,
+            Method::PATCH,
+            &path,
+            Some(&change),
+            &[("If-Match", "\"stale\"")],
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["field"].as_str()),
+        (412, Some("If-Match"))
+    );
+    let (status, _, body) = api
+        .send(
+            k,
+            Method::PATCH,
+            &path,
+            Some(&change),
+            &[("If-Match", &etag)],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["grant"]["expires_at"], until);
+    assert_eq!(body["grant"]["reason"], "incident 42, until the fix ships");
+    assert!(
+        body["revision"].as_i64().unwrap_or_default()
+            > made["revision"].as_i64().unwrap_or_default()
+    );
+    assert_eq!(audit_rows(&db.url, "access.grant.updated").await.len(), 1);
+    let (status, _, body) = api
+        .send(
+            k,
+            Method::PATCH,
+            &path,
+            Some(&json!({"expires_at": "2001-01-01T00:00:00Z"})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["field"].as_str()),
+        (422, Some("expires_at"))
+    );
+    let (status, _, body) = api
+        .send(
+            k,
+            Method::PATCH,
+            &path,
+            Some(&json!({"expires_at": null})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["grant"]["expires_at"].is_null());
+    assert_eq!(body["grant"]["reason"], "incident 42, until the fix ships");
+    let (status, _, body) = api
+        .send(k, Method::PATCH, &path, Some(&json!({"subject": "x"})), &[])
+        .await;
+    assert_eq!(status, 400, "{body}");
+
+    // Directories and their tokens, checked against the SCIM endpoint.
+    let scim = |token: String| api.status_with("/scim/v2/Users", token);
+    let (status, headers, made) = api
+        .send(
+            k,
+            Method::POST,
+            "/directories",
+            Some(&json!({"name": "Entra ID"})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let dir = made["directory_id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(
+        headers["location"].to_str()?,
+        format!("{API}/directories/{dir}")
+    );
+    assert_eq!(made["base_url"], api.srv.url("/scim/v2"));
+    let first = made["token"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(scim(first.clone()).await, 200);
+    let (status, _, rotated) = api
+        .send(
+            k,
+            Method::POST,
+            &format!("/directories/{dir}/tokens"),
+            Some(&json!({"overlap_hours": 0})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{rotated}");
+    let second = rotated["token"].as_str().unwrap_or_default().to_owned();
+    assert_eq!((scim(first).await, scim(second.clone()).await), (401, 200));
+    let (_, _, detail) = api
+        .send(k, Method::GET, &format!("/directories/{dir}"), None, &[])
+        .await;
+    let tokens = detail["tokens"].as_array().cloned().unwrap_or_default();
+    let newest = tokens
+        .iter()
+        .find(|t| second.ends_with(t["hint"].as_str().unwrap_or("-")))
+        .cloned()
+        .unwrap_or_default();
+    let token_id = newest["id"].as_str().unwrap_or_default();
+    let (status, _, _) = api
+        .send(
+            k,
+            Method::DELETE,
+            &format!("/directories/{dir}/tokens/{token_id}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(scim(second).await, 401);
+    let (status, _, _) = api
+        .send(
+            k,
+            Method::DELETE,
+            &format!("/directories/{dir}/tokens/{token_id}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert!(!audit_text(&db.url)
+        .await
+        .contains(&made["token"].as_str().unwrap_or("none")[..20]));
+
+    let (status, _, sso) = api
+        .send(k, Method::GET, "/sso-connections", None, &[])
+        .await;
+    assert_eq!(status, 200, "{sso}");
+    assert_eq!(sso["connections"], json!([]));
+
+    // A gateway: its credential works at the policy API until replaced or revoked.
+    let policy = |token: String| api.status_with("/api/v1/policy", token);
+    let (status, _, gw) = api
+        .send(
+            k,
+            Method::POST,
+            "/gateways",
+            Some(&json!({"name": "edge-eu-1", "server_ids": [server["id"]]})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{gw}");
+    let gw_id = gw["id"].as_str().unwrap_or_default().to_owned();
+    let first = gw["token"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(policy(first.clone()).await, 200);
+    let (status, _, rotated) = api
+        .send(
+            k,
+            Method::POST,
+            &format!("/gateways/{gw_id}/credential"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{rotated}");
+    let second = rotated["token"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(
+        (policy(first).await, policy(second.clone()).await),
+        (401, 200)
+    );
+    let (status, _, _) = api
+        .send(k, Method::DELETE, &format!("/gateways/{gw_id}"), None, &[])
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(policy(second).await, 401);
+    let (status, _, body) = api
+        .send(
+            k,
+            Method::POST,
+            "/gateways",
+            Some(&json!({"name": ""})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["field"].as_str()),
+        (422, Some("name"))
+    );
+
+    // An OAuth client blocked.
+    let made = svc
+        .oauth
+        .create_client(
+            &Actor::system("test"),
+            &portcullis_domain::oauth::model::CreateClient {
+                name: "Claude Desktop".into(),
+                redirect_uris: vec!["http://127.0.0.1/callback".into()],
+                confidential: false,
+                keys: None,
+            },
+        )
+        .await?;
+    let path = format!("/clients/{}", made.client_id);
+    let (status, headers, body) = api.send(k, Method::GET, &path, None, &[]).await;
+    assert_eq!(
+        (status.as_u16(), body["status"].as_str()),
+        (200, Some("active")),
+        "{body}"
+    );
+    let etag = headers["etag"].to_str()?.to_owned();
+    let block = json!({"status": "blocked", "reason": "unsanctioned"});
+    let (status, _, body) = api
+        .send(
+            k,
+            Method::PATCH,
+            &path,
+            Some(&block),
+            &[("If-Match", &etag)],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["client"]["status"], "blocked");
+    let (status, _, _) = api
+        .send(
+            k,
+            Method::PATCH,
+            &path,
+            Some(&json!({"status": "active"})),
+            &[("If-Match", &etag)],
+        )
+        .await;
+    assert_eq!(status, 412);
+    let (status, _, body) = api
+        .send(
+            k,
+            Method::PATCH,
+            &path,
+            Some(&json!({"status": "gone"})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["field"].as_str()),
+        (422, Some("status"))
+    );
+    let (_, _, list) = api
+        .send(k, Method::GET, "/clients?status=blocked", None, &[])
+        .await;
+    assert_eq!(list["total"], 1, "{list}");
+    assert_eq!(audit_rows(&db.url, "oauth.client.blocked").await.len(), 1);
+    api.srv.stop().await;
+    Ok(())
+}
+
 backend_tests!(
     admin_api_refuses_missing_revoked_and_expired_keys,
     admin_api_auditor_key_changes_nothing,
     admin_api_idempotency_etags_and_validation,
     admin_api_onboard_grant_simulate_roll_back,
+    admin_api_grants_directories_gateways_and_clients,
 );
 
 /// The OpenAPI 3.1 document lists every operation under the prefix, with

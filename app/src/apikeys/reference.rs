@@ -110,11 +110,12 @@ mod ssr {
         }
     }
 
+    /// A text of the document; Markdown code spans (`x`) are shown plain.
     fn text(v: &Value, key: &str) -> String {
         v.get(key)
             .and_then(Value::as_str)
             .unwrap_or_default()
-            .to_owned()
+            .replace('`', "")
     }
 
     pub fn reference(doc: &Value) -> ReferenceView {
@@ -209,7 +210,7 @@ mod ssr {
                 .pointer("/info/description")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
-                .to_owned(),
+                .replace('`', ""),
             tags,
         }
     }
@@ -230,7 +231,7 @@ pub fn ApiReferencePage() -> impl IntoView {
     let reference = Resource::new(|| (), |_| api_reference());
     view! {
         <Title text="API reference · Portcullis"/>
-        <PageHeader title="API reference" description="The admin REST API under /api/v1/admin/. Authenticate with an API key as Authorization: Bearer; errors are RFC 9457 problem details naming the field at fault.">
+        <PageHeader title="API reference" description="Every operation of the admin REST API under /api/v1/admin/, from its OpenAPI document.">
             <a href="/api/openapi.json" class="btn-secondary" rel="external">"OpenAPI document"</a>
             <a href="/settings/api-keys" class="btn-secondary">"API keys"</a>
         </PageHeader>
@@ -242,7 +243,7 @@ pub fn ApiReferencePage() -> impl IntoView {
                         <p class="mb-6 max-w-3xl text-sm text-zinc-600 dark:text-zinc-400">{r.description.clone()} " Version " {r.version.clone()} "."</p>
                         <nav aria-label="Sections" class="mb-6 flex flex-wrap gap-2">
                             {r.tags.iter().map(|t| view! {
-                                <a href=format!("#tag-{}", t.name) class="rounded-md border border-zinc-200 px-2.5 py-1 text-xs font-medium text-zinc-700 hover:bg-zinc-50 dark:border-zinc-700 dark:text-zinc-300 dark:hover:bg-zinc-800">{t.name.clone()}</a>
+                                <a href=format!("#tag-{}", t.name) class="rounded-md border border-zinc-200 px-2.5 py-1 text-xs font-medium text-zinc-700 hover:bg-zinc-50 dark:border-zinc-700 dark:text-zinc-300 dark:hover:bg-zinc-800">{tag_title(&t.name)}</a>
                             }).collect_view()}
                         </nav>
                         <div class="space-y-8">
@@ -255,10 +256,25 @@ pub fn ApiReferencePage() -> impl IntoView {
     }
 }
 
+/// A tag's heading: `api-keys` → "API keys".
+fn tag_title(tag: &str) -> String {
+    match tag {
+        "api-keys" => "API keys".to_owned(),
+        "sso" => "Single sign-on".to_owned(),
+        "clients" => "OAuth clients".to_owned(),
+        other => {
+            let mut c = other.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect())
+                .unwrap_or_default()
+        }
+    }
+}
+
 fn tag_section(t: TagDoc) -> impl IntoView {
     view! {
         <section id=format!("tag-{}", t.name) aria-labelledby=format!("tag-title-{}", t.name)>
-            <h2 id=format!("tag-title-{}", t.name) class="text-lg font-semibold capitalize">{t.name.clone()}</h2>
+            <h2 id=format!("tag-title-{}", t.name) class="text-lg font-semibold">{tag_title(&t.name)}</h2>
             <p class="mb-3 text-sm text-zinc-500">{t.description.clone()}</p>
             <div class="space-y-3">
                 {t.operations.into_iter().map(operation_card).collect_view()}

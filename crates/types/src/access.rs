@@ -240,6 +240,30 @@ pub struct GrantInput {
     pub reason: String,
 }
 
+/// Changes to a grant's expiry and reason (who and what it covers do not
+/// change: revoke and grant again). A field left out stays as it is;
+/// `"expires_at": null` removes the expiry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GrantUpdate {
+    #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<DateTime<Utc>>))]
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A field that is present (`null` included) as `Some`, so `None` means
+/// "left out".
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 /// A grant as listed in Access → Grants.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
