@@ -64,10 +64,13 @@ PORTCULLIS_URL="$url" PORTCULLIS_API_KEY="$key" scripts/api-onboard.sh \
 echo "--- schemathesis $("$st" --version 2>&1 | tail -n 1) against $url/api/openapi.json"
 # Examples and the coverage phase (boundaries and invalid inputs of every
 # parameter) plus bounded fuzzing; discovery's fetches go to loopback only.
-"$st" --no-color run "$url/api/openapi.json" \
+# Run from the scratch folder: schemathesis keeps a cache (.schemathesis/)
+# in its working directory, and every run starts from none.
+st="$PWD/$st"
+(cd "$tmp" && "$st" --no-color run "$url/api/openapi.json" \
   -H "Authorization: Bearer $key" \
   --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
   --phases examples,coverage,fuzzing --max-examples 25 --request-timeout 20 \
-  --seed 1 --workers 1 \
+  --seed 1 --workers 1) \
   || { echo "--- server log (last 30 lines)"; tail -n 30 "$tmp/server.log"; die "schemathesis found problems (above)"; }
 echo "✓ admin API: onboarding script and schemathesis"
