@@ -210,7 +210,7 @@ fn key_row(
             <td class="px-4 py-3">
                 <Badge tone label/>
                 {k.expires_at.filter(|_| active).map(|t| view! {
-                    <p class="mt-1 text-xs text-zinc-500">"Expires " <AbsTime at=t/></p>
+                    <p class="mt-1 hidden text-xs text-zinc-500 sm:block">"Expires " <AbsTime at=t/></p>
                 })}
             </td>
             <td class="hidden px-4 py-3 text-zinc-600 dark:text-zinc-400 md:table-cell">
