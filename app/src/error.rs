@@ -46,14 +46,43 @@ impl AppError {
 impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
+    /// Errors of the server function machinery. Arguments that do not
+    /// decode (missing, or of the wrong type) are the caller's fault: 400
+    /// with the argument named where the decoder says which
+    /// (`missing field `search``); the rest stay `transport` errors.
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        AppError {
-            code: "transport".to_owned(),
-            message: value.to_string(),
-            fields: Vec::new(),
-            request_id: None,
+        match value {
+            ServerFnErrorErr::Args(message) | ServerFnErrorErr::MissingArg(message) => {
+                #[cfg(feature = "ssr")]
+                crate::ssr::set_status(http::StatusCode::BAD_REQUEST);
+                let field = named_field(&message);
+                AppError {
+                    code: "invalid_arguments".to_owned(),
+                    message: match &field {
+                        Some(f) => format!("{f}: {message}"),
+                        None => message.clone(),
+                    },
+                    fields: field
+                        .map(|f| vec![FieldError::new(f, message)])
+                        .unwrap_or_default(),
+                    request_id: None,
+                }
+            }
+            other => AppError {
+                code: "transport".to_owned(),
+                message: other.to_string(),
+                fields: Vec::new(),
+                request_id: None,
+            },
         }
     }
+}
+
+/// The argument a decoder's message names: `missing field `search`` → `search`.
+fn named_field(message: &str) -> Option<String> {
+    let rest = &message[message.find("field `")? + "field `".len()..];
+    let name = &rest[..rest.find('`')?];
+    (!name.is_empty()).then(|| name.to_owned())
 }
 
 #[cfg(feature = "ssr")]

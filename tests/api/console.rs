@@ -206,6 +206,31 @@ async fn console_https_public_url_secures_cookie_and_hsts() -> TestResult {
     Ok(())
 }
 
+/// A server function called with an argument missing or of the wrong type
+/// gets 400 naming the argument (not a 500), and nothing runs.
+#[tokio::test]
+async fn console_server_function_bad_arguments_name_the_field() -> TestResult {
+    let srv = TestServer::start().await;
+    let owner = srv.owner_client(OWNER_PW).await;
+    let (status, body) = srv.call(&owner, "admins/list", &[("offset", "0")]).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "invalid_arguments");
+    assert_eq!(body["fields"][0]["field"], "search", "{body}");
+    let (status, body) = srv
+        .call(&owner, "admins/list", &[("search", ""), ("offset", "many")])
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "invalid_arguments");
+    let before = crate::harness::audit_count(&srv.db.url).await;
+    let (status, body) = srv
+        .call(&owner, "admins/invite", &[("email", "x@test.example")])
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(crate::harness::audit_count(&srv.db.url).await, before);
+    srv.stop().await;
+    Ok(())
+}
+
 /// An auditor calling a mutating server function directly gets 403, and nothing changes.
 #[tokio::test]
 async fn console_auditor_direct_post_to_mutation_is_forbidden() -> TestResult {
