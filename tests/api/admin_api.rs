@@ -248,6 +248,27 @@ async fn admin_api_auditor_key_changes_nothing(db: &TestDb) -> TestResult {
         .await;
     assert_eq!(status, 201, "{made}");
     let grant_id = made["grant"]["id"].as_str().unwrap_or_default().to_owned();
+    let dir_id = okta.id.clone().unwrap_or_default();
+    let token_id = svc
+        .directory
+        .get_directory(&Actor::system("test"), &dir_id)
+        .await?
+        .tokens[0]
+        .id
+        .clone();
+    let client_id = svc
+        .oauth
+        .create_client(
+            &Actor::system("test"),
+            &portcullis_domain::oauth::model::CreateClient {
+                name: "Claude Desktop".into(),
+                redirect_uris: vec!["http://127.0.0.1/callback".into()],
+                confidential: false,
+                keys: None,
+            },
+        )
+        .await?
+        .client_id;
     let changes_before = audit_rows(&db.url, "")
         .await
         .into_iter()
@@ -282,6 +303,38 @@ async fn admin_api_auditor_key_changes_nothing(db: &TestDb) -> TestResult {
         (Method::POST, "/grants".into(), Some(grant.clone())),
         (Method::DELETE, format!("/grants/{grant_id}"), None),
         (Method::POST, "/revisions/1/rollback".into(), None),
+        (
+            Method::PATCH,
+            format!("/grants/{grant_id}"),
+            Some(json!({"reason": "changed"})),
+        ),
+        (
+            Method::POST,
+            "/directories".into(),
+            Some(json!({"name": "Entra ID"})),
+        ),
+        (
+            Method::POST,
+            format!("/directories/{dir_id}/tokens"),
+            Some(json!({})),
+        ),
+        (
+            Method::DELETE,
+            format!("/directories/{dir_id}/tokens/{token_id}"),
+            None,
+        ),
+        (
+            Method::POST,
+            "/gateways".into(),
+            Some(json!({"name": "edge-eu-1"})),
+        ),
+        (Method::POST, "/gateways/gw_missing/credential".into(), None),
+        (Method::DELETE, "/gateways/gw_missing".into(), None),
+        (
+            Method::PATCH,
+            format!("/clients/{client_id}"),
+            Some(json!({"status": "blocked"})),
+        ),
     ];
     for (method, path, body) in &mutations {
         let (status, _, answer) = api
