@@ -230,7 +230,7 @@ async fn populate(s: &Services, size: &Size) -> Res<Populated> {
                     },
                 )
                 .await?;
-            let summary = svc.catalog.server(&system, &id).await?;
+            let summary = svc.catalog.server(&system, &id.as_str().into()).await?;
             let tools: Vec<DiscoveredTool> = names
                 .iter()
                 .enumerate()
@@ -252,7 +252,7 @@ async fn populate(s: &Services, size: &Size) -> Res<Populated> {
             svc.catalog
                 .apply_discovery(&system, &summary, &tools, None)
                 .await?;
-            Ok(id)
+            Ok(id.to_string())
         }
     })
     .await?;

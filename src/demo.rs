@@ -158,7 +158,7 @@ async fn load_directory(services: &Services) -> Result<Directory> {
             .patch_user(
                 &okta,
                 base,
-                id,
+                &id.as_str().into(),
                 &json!({ "Operations": [{ "op": "replace", "value": { "active": false } }] }),
                 None,
             )
@@ -546,20 +546,20 @@ async fn load_catalog(
                 },
             )
             .await?;
-        let server = catalog.server(admin, &id).await?;
+        let server = catalog.server(admin, &id.as_str().into()).await?;
         let found: Vec<_> = list.iter().map(demo_tool).collect();
         catalog
             .apply_discovery(admin, &server, &found, None)
             .await?;
         tools += found.len();
-        ids.insert(*slug, id);
+        ids.insert(*slug, id.to_string());
     }
     // GitHub's server changed a description and added a tool since: both
     // wait for review.
     if let (Some(id), Some((_, _, _, _, _, list))) =
         (ids.get("github"), SERVERS.iter().find(|s| s.1 == "github"))
     {
-        let server = catalog.server(admin, id).await?;
+        let server = catalog.server(admin, &id.into()).await?;
         let mut found: Vec<_> = list.iter().map(demo_tool).collect();
         if let Some(t) = found.iter_mut().find(|t| t.name == "create_issue") {
             t.description = Some(

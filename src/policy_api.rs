@@ -699,7 +699,11 @@ async fn tool_changed(
     match state
         .0
         .catalog
-        .report_changed_tool(&gateway.actor(meta), &report.server, &tool)
+        .report_changed_tool(
+            &gateway.actor(meta),
+            &portcullis_types::ServerId::from(&report.server),
+            &tool,
+        )
         .await
     {
         Ok(revision) => json_response(

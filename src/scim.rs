@@ -19,6 +19,7 @@ use axum::{Extension, Router};
 use portcullis_domain::{Actor, RequestMeta};
 use portcullis_scim::list::{list_response, project, ListParams};
 use portcullis_scim::{ScimError, ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
+use portcullis_types::{DirectoryId, GroupId, PersonId};
 use serde_json::{json, Value};
 
 const SCIM_JSON: &str = "application/scim+json";
@@ -178,7 +179,7 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     }
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let dir = actor.id.clone().unwrap_or_default();
+    let dir = DirectoryId::from(actor.id.clone().unwrap_or_default());
     req.extensions_mut().insert(actor);
     let res = next.run(req).await;
     // A 503 is the database not answering: recording it would wait on
@@ -318,7 +319,11 @@ async fn get_user(
     RawQuery(q): RawQuery,
 ) -> ScimReply {
     let p = ListParams::from_query(&query_pairs(q))?;
-    let v = s.services.scim.get_user(&a, &base_url(&s), &id).await?;
+    let v = s
+        .services
+        .scim
+        .get_user(&a, &base_url(&s), &PersonId::from(id))
+        .await?;
     Ok(scim_json(StatusCode::OK, shape(v, &p)))
 }
 
@@ -336,7 +341,7 @@ async fn replace_user(
         .replace_user(
             &a,
             &base_url(&s),
-            &id,
+            &PersonId::from(id),
             parse_body(&body)?,
             if_match(&h).as_deref(),
         )
@@ -358,7 +363,7 @@ async fn patch_user(
         .patch_user(
             &a,
             &base_url(&s),
-            &id,
+            &PersonId::from(id),
             &parse_body(&body)?,
             if_match(&h).as_deref(),
         )
@@ -375,7 +380,7 @@ async fn delete_user(
 ) -> ScimReply {
     s.services
         .scim
-        .delete_user(&a, &id, if_match(&h).as_deref())
+        .delete_user(&a, &PersonId::from(id), if_match(&h).as_deref())
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -436,7 +441,7 @@ async fn get_group(
     let v = s
         .services
         .scim
-        .get_group(&a, &base_url(&s), &id, wants_members(&p))
+        .get_group(&a, &base_url(&s), &GroupId::from(id), wants_members(&p))
         .await?;
     Ok(scim_json(StatusCode::OK, shape(v, &p)))
 }
@@ -455,7 +460,7 @@ async fn replace_group(
         .replace_group(
             &a,
             &base_url(&s),
-            &id,
+            &GroupId::from(id),
             parse_body(&body)?,
             if_match(&h).as_deref(),
         )
@@ -479,7 +484,7 @@ async fn patch_group(
         .patch_group(
             &a,
             &base_url(&s),
-            &id,
+            &GroupId::from(id),
             &parse_body(&body)?,
             if_match(&h).as_deref(),
             wants_members(&p),
@@ -497,7 +502,7 @@ async fn delete_group(
 ) -> ScimReply {
     s.services
         .scim
-        .delete_group(&a, &id, if_match(&h).as_deref())
+        .delete_group(&a, &GroupId::from(id), if_match(&h).as_deref())
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

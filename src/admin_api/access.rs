@@ -321,7 +321,11 @@ pub async fn who_can_call(
 ) -> ApiResult {
     let (offset, limit) = page.window()?;
     let access = &state.services.access;
-    let server = state.services.catalog.server(&caller.0, &q.server).await?;
+    let server = state
+        .services
+        .catalog
+        .server(&caller.0, &q.server.as_str().into())
+        .await?;
     let (_, people) = access
         .callers(&caller.0, &server.id, &q.tool, usize::MAX)
         .await?;

@@ -9,7 +9,10 @@ use crate::http::problem::ProblemBody;
 use crate::server::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use portcullis_types::{DiscoveryReport, ServerInput, ServerSummary, ToolHints, ToolSummary};
+use portcullis_types::{
+    DiscoveryReport, ServerId, ServerInput, ServerRef, ServerSummary, ToolHints, ToolId,
+    ToolSummary,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -118,8 +121,8 @@ pub async fn create_server(
                 tags: body.tags.join(","),
             };
             let id = catalog.create_server(&caller.0, &input).await?;
-            let server = catalog.server(&caller.0, &id).await?;
-            created(&server_location(&id), &server)
+            let server = catalog.server(&caller.0, &id.as_str().into()).await?;
+            created(&server_location(id.as_str()), &server)
         },
     )
     .await
@@ -133,7 +136,11 @@ pub async fn get_server(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let server = state.services.catalog.server(&caller.0, &id).await?;
+    let server = state
+        .services
+        .catalog
+        .server(&caller.0, &ServerRef::from(id))
+        .await?;
     with_etag(&server)
 }
 
@@ -152,7 +159,7 @@ pub async fn update_server(
     Json(patch): Json<ServerPatch>,
 ) -> ApiResult {
     let catalog = &state.services.catalog;
-    let current = catalog.server(&caller.0, &id).await?;
+    let current = catalog.server(&caller.0, &ServerRef::from(id)).await?;
     check_if_match(&headers, &current)?;
     let changes_fields = patch.name.is_some()
         || patch.slug.is_some()
@@ -160,6 +167,7 @@ pub async fn update_server(
         || patch.description.is_some()
         || patch.owner.is_some()
         || patch.tags.is_some();
+    let current_id = ServerId::from(&current.id);
     if changes_fields {
         let input = ServerInput {
             name: patch.name.unwrap_or_else(|| current.name.clone()),
@@ -174,15 +182,19 @@ pub async fn update_server(
             tags: patch.tags.unwrap_or_else(|| current.tags.clone()).join(","),
         };
         catalog
-            .update_server(&caller.0, &current.id, &input)
+            .update_server(&caller.0, &current_id, &input)
             .await?;
     }
     if let Some(enabled) = patch.enabled.filter(|e| *e != current.enabled) {
         catalog
-            .set_server_enabled(&caller.0, &current.id, enabled)
+            .set_server_enabled(&caller.0, &current_id, enabled)
             .await?;
     }
-    with_etag(&catalog.server(&caller.0, &current.id).await?)
+    with_etag(
+        &catalog
+            .server(&caller.0, &ServerRef::from(current.id))
+            .await?,
+    )
 }
 
 /// Connect to the server as an MCP client and record its tools (new tools
@@ -202,7 +214,7 @@ pub async fn discover(
         .catalog
         .discover(
             &caller.0,
-            &id,
+            &ServerRef::from(id),
             body.url.as_deref(),
             body.credential.as_deref(),
         )
@@ -221,8 +233,10 @@ pub async fn server_tools(
 ) -> ApiResult {
     let (offset, limit) = page.window()?;
     let catalog = &state.services.catalog;
-    let server = catalog.server(&caller.0, &id).await?;
-    let tools = catalog.server_tools(&caller.0, &server.id).await?;
+    let server = catalog.server(&caller.0, &ServerRef::from(id)).await?;
+    let tools = catalog
+        .server_tools(&caller.0, &ServerId::from(server.id))
+        .await?;
     json(StatusCode::OK, &List::from_all(tools, offset, limit))
 }
 
@@ -236,6 +250,7 @@ pub async fn approve_tool(
     Path(id): Path<String>,
 ) -> ApiResult {
     let catalog = &state.services.catalog;
+    let id = ToolId::from(id);
     catalog.approve_tool(&caller.0, &id).await?;
     json(StatusCode::OK, &catalog.tool(&caller.0, &id).await?.tool)
 }
@@ -252,6 +267,7 @@ pub async fn set_annotations(
     Json(hints): Json<ToolHints>,
 ) -> ApiResult {
     let catalog = &state.services.catalog;
+    let id = ToolId::from(id);
     catalog.set_overrides(&caller.0, &id, hints).await?;
     json(StatusCode::OK, &catalog.tool(&caller.0, &id).await?.tool)
 }

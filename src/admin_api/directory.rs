@@ -12,6 +12,7 @@ use portcullis_types::{
     DirectoryGroupSummary, DirectoryUserDetail, DirectoryUserQuery, DirectoryUserStatus,
     DirectoryUserSummary, GatewayCreated, GatewayInput, GatewaysView,
 };
+use portcullis_types::{GroupId, PersonId};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -95,7 +96,13 @@ pub async fn get_person(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    with_etag(&state.services.directory.get_user(&caller.0, &id).await?)
+    with_etag(
+        &state
+            .services
+            .directory
+            .get_user(&caller.0, &PersonId::from(id))
+            .await?,
+    )
 }
 
 /// Groups provisioned by the directories.
@@ -137,7 +144,7 @@ pub async fn get_group(
         &state
             .services
             .directory
-            .get_group(&caller.0, &id, 0, 200)
+            .get_group(&caller.0, &GroupId::from(id), 0, 200)
             .await?,
     )
 }
@@ -206,7 +213,7 @@ pub async fn rotate_gateway_credential(
     let created = state
         .services
         .gateways
-        .rotate_credential(&caller.0, &id)
+        .rotate_credential(&caller.0, &portcullis_types::GatewayId::from(id))
         .await?;
     json(StatusCode::CREATED, &created)
 }
@@ -219,7 +226,11 @@ pub async fn revoke_gateway(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    state.services.gateways.revoke(&caller.0, &id).await?;
+    state
+        .services
+        .gateways
+        .revoke(&caller.0, &portcullis_types::GatewayId::from(id))
+        .await?;
     Ok(axum::response::IntoResponse::into_response(
         StatusCode::NO_CONTENT,
     ))

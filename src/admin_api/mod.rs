@@ -69,6 +69,7 @@ pub const PREFIX: &str = "/api/v1/admin";
         directory::rotate_gateway_credential, directory::revoke_gateway, directory::api_keys,
         settings::list_directories, settings::get_directory, settings::create_directory,
         settings::rotate_token, settings::revoke_token, settings::sso_connections, settings::sso_connection,
+        settings::create_sso_connection, settings::update_sso_connection, settings::delete_sso_connection,
         settings::list_clients, settings::get_client, settings::set_client_standing,
     ),
     components(schemas(ProblemBody, portcullis_types::DirectoryUserStatus)),
@@ -83,7 +84,7 @@ pub const PREFIX: &str = "/api/v1/admin";
         (name = "gateways", description = "Gateways: register, rotate credentials, revoke; the revision each enforces"),
         (name = "api-keys", description = "The keys of this API (read only here)"),
         (name = "directories", description = "SCIM directories and their bearer tokens"),
-        (name = "sso", description = "Single sign-on connections (read only here)"),
+        (name = "sso", description = "Single sign-on connections (OIDC and SAML)"),
         (name = "clients", description = "OAuth clients of MCP users: approve, block, unblock"),
     )
 )]
@@ -237,8 +238,16 @@ pub fn router(state: &AppState, max_body_bytes: usize) -> Router {
             "/directories/{id}/tokens/{token_id}",
             axum::routing::delete(settings::revoke_token),
         )
-        .route("/sso-connections", get(settings::sso_connections))
-        .route("/sso-connections/{id}", get(settings::sso_connection))
+        .route(
+            "/sso-connections",
+            get(settings::sso_connections).post(settings::create_sso_connection),
+        )
+        .route(
+            "/sso-connections/{id}",
+            get(settings::sso_connection)
+                .put(settings::update_sso_connection)
+                .delete(settings::delete_sso_connection),
+        )
         .route("/clients", get(settings::list_clients))
         .route(
             "/clients/{id}",

@@ -1,19 +1,24 @@
 //! `/directories` (SCIM directories and their bearer tokens),
-//! `/sso-connections` (read) and `/clients` (the OAuth clients of MCP
+//! `/sso-connections` (create, read, replace, delete) and `/clients` (the OAuth clients of MCP
 //! users: list, approve, block, unblock).
 //!
 //! Answers that carry a secret (a new SCIM token) take no
 //! `Idempotency-Key`: replaying them would mean storing the secret.
 
-use super::support::{created, json, with_etag, ApiResult, Caller, Json, List, PageParams, Query};
+use super::support::{
+    created, idempotent, json, with_etag, ApiResult, Caller, Json, List, PageParams, Query,
+};
 use crate::http::problem::{Problem, ProblemBody};
 use crate::server::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use portcullis_domain::oauth::model::ClientStatus;
+use portcullis_types::{ClientId, SsoConnectionId};
 use portcullis_types::{
-    ClientSummary, DirectoryDetail, DirectorySummary, NewScimToken, SsoConnectionDetail, SsoView,
+    ClientSummary, DirectoryDetail, DirectorySummary, NewScimToken, SsoConnectionDetail,
+    SsoConnectionInput, SsoView,
 };
+use portcullis_types::{DirectoryId, ScimTokenId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -95,7 +100,7 @@ pub async fn get_directory(
     let mut detail = state
         .services
         .directory
-        .get_directory(&caller.0, &id)
+        .get_directory(&caller.0, &DirectoryId::from(id))
         .await?;
     detail.base_url = scim_base(&state);
     with_etag(&detail)
@@ -140,7 +145,7 @@ pub async fn rotate_token(
     let mut token = state
         .services
         .directory
-        .rotate_token(&caller.0, &id, overlap)
+        .rotate_token(&caller.0, &DirectoryId::from(id), overlap)
         .await?;
     token.base_url = scim_base(&state);
     json(StatusCode::CREATED, &token)
@@ -155,21 +160,96 @@ pub async fn revoke_token(
     caller: Caller,
     Path((id, token_id)): Path<(String, String)>,
 ) -> ApiResult {
-    let directory = state
-        .services
-        .directory
-        .get_directory(&caller.0, &id)
-        .await?;
-    if !directory.tokens.iter().any(|t| t.id == token_id) {
-        return Err(Problem::from(portcullis_domain::Error::NotFound(
-            "token of this directory",
-        )));
-    }
     state
         .services
         .directory
-        .revoke_token(&caller.0, &token_id)
+        .revoke_token(
+            &caller.0,
+            &DirectoryId::from(id),
+            &ScimTokenId::from(token_id),
+        )
         .await?;
+    Ok(axum::response::IntoResponse::into_response(
+        StatusCode::NO_CONTENT,
+    ))
+}
+
+fn sso_location(id: &str) -> String {
+    format!("/api/v1/admin/sso-connections/{id}")
+}
+
+/// Create an SSO connection (send an `Idempotency-Key` to make retries
+/// safe). OIDC: discovery at the issuer runs first and must name the same
+/// issuer; SAML: the IdP metadata (pasted or fetched from `saml.metadata_url`)
+/// must parse and carry a signing certificate.
+#[utoipa::path(post, path = "/sso-connections", tag = "sso", request_body = SsoConnectionInput,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry create once (24 hours)")),
+    responses((status = 201, body = SsoConnectionDetail, headers(("Location" = String))), (status = 400, body = ProblemBody),
+        (status = 403, body = ProblemBody), (status = 409, body = ProblemBody), (status = 415, body = ProblemBody), (status = 422, body = ProblemBody)))]
+pub async fn create_sso_connection(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<SsoConnectionInput>,
+) -> ApiResult {
+    let fingerprint = serde_json::to_vec(&body).unwrap_or_default();
+    idempotent(
+        &state,
+        &caller,
+        &headers,
+        &[b"POST /sso-connections", &fingerprint],
+        || async {
+            let sso = &state.services.sso;
+            let id = sso.create(&caller.0, &body).await?;
+            let detail = sso.get(&caller.0, &id, &state.console.public_url).await?;
+            created(&sso_location(id.as_str()), &detail)
+        },
+    )
+    .await
+}
+
+/// Replace an SSO connection's settings (`If-Match` refuses a lost update;
+/// an empty `client_secret` keeps the stored one).
+#[utoipa::path(put, path = "/sso-connections/{id}", tag = "sso", request_body = SsoConnectionInput,
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag read last")),
+    responses((status = 200, body = SsoConnectionDetail, headers(("ETag" = String))), (status = 400, body = ProblemBody),
+        (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 409, body = ProblemBody),
+        (status = 412, body = ProblemBody), (status = 415, body = ProblemBody), (status = 422, body = ProblemBody)))]
+pub async fn update_sso_connection(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<SsoConnectionInput>,
+) -> ApiResult {
+    let sso = &state.services.sso;
+    let public_url = &state.console.public_url;
+    let id = SsoConnectionId::from(id);
+    let current = sso.get(&caller.0, &id, public_url).await?;
+    super::support::check_if_match(&headers, &current)?;
+    sso.update(&caller.0, &id, &body).await?;
+    with_etag(&sso.get(&caller.0, &id, public_url).await?)
+}
+
+/// Delete an SSO connection with its domains, role mappings and sign-in
+/// links (the console users stay).
+#[utoipa::path(delete, path = "/sso-connections/{id}", tag = "sso",
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag read last")),
+    responses((status = 204, description = "Deleted"), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
+        (status = 412, body = ProblemBody)))]
+pub async fn delete_sso_connection(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult {
+    let sso = &state.services.sso;
+    let id = SsoConnectionId::from(id);
+    if headers.contains_key(axum::http::header::IF_MATCH) {
+        let current = sso.get(&caller.0, &id, &state.console.public_url).await?;
+        super::support::check_if_match(&headers, &current)?;
+    }
+    sso.delete(&caller.0, &id).await?;
     Ok(axum::response::IntoResponse::into_response(
         StatusCode::NO_CONTENT,
     ))
@@ -194,22 +274,22 @@ pub async fn sso_connection(
         &state
             .services
             .sso
-            .get(&caller.0, &id, &state.console.public_url)
+            .get(
+                &caller.0,
+                &SsoConnectionId::from(id),
+                &state.console.public_url,
+            )
             .await?,
     )
 }
 
-async fn client(state: &AppState, caller: &Caller, id: &str) -> Result<ClientSummary, Problem> {
+async fn client(
+    state: &AppState,
+    caller: &Caller,
+    id: &ClientId,
+) -> Result<ClientSummary, Problem> {
     // Client ids can be URLs (metadata documents): matched exactly.
-    let view = state
-        .services
-        .oauth
-        .list_clients(&caller.0, id, "", 0, 200)
-        .await?;
-    view.clients
-        .into_iter()
-        .find(|c| c.id == id)
-        .ok_or_else(|| Problem::from(portcullis_domain::Error::NotFound("OAuth client")))
+    Ok(state.services.oauth.client(&caller.0, id).await?)
 }
 
 /// OAuth clients of MCP users, waiting ones first.
@@ -246,7 +326,7 @@ pub async fn get_client(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    with_etag(&client(&state, &caller, &id).await?)
+    with_etag(&client(&state, &caller, &ClientId::from(id)).await?)
 }
 
 /// Approve, block or unblock a client (`If-Match` refuses a lost update).
@@ -261,6 +341,7 @@ pub async fn set_client_standing(
     headers: axum::http::HeaderMap,
     Json(body): Json<ClientStanding>,
 ) -> ApiResult {
+    let id = ClientId::from(id);
     let current = client(&state, &caller, &id).await?;
     super::support::check_if_match(&headers, &current)?;
     let status = match body.status.as_str() {

@@ -25,9 +25,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use portcullis_domain::oauth::model::ClientKind;
+use portcullis_domain::oauth::model::{ClientId, ClientKind};
 use portcullis_domain::oauth::{MyClient, Person};
-use portcullis_types::{MatchedVia, UserToolAccess};
+use portcullis_types::{MatchedVia, PersonId, UserToolAccess};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -86,7 +86,12 @@ async fn my_access(
         Ok(a) => a,
         Err(e) => return domain_failure(&e),
     };
-    let clients = match state.services.oauth.my_clients(&person.id).await {
+    let clients = match state
+        .services
+        .oauth
+        .my_clients(&PersonId::from(&person.id))
+        .await
+    {
         Ok(c) => c,
         Err(e) => return domain_failure(&e),
     };
@@ -277,7 +282,7 @@ async fn withdraw(
     match state
         .services
         .oauth
-        .withdraw_consent(&person, &form.client_id, meta)
+        .withdraw_consent(&person, &ClientId::from(&form.client_id), meta)
         .await
     {
         Ok((_, name)) => see_other(

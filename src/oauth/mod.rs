@@ -44,6 +44,7 @@ use portcullis_domain::oauth::model::{
 };
 use portcullis_domain::oauth::{AuthorizeError, AuthorizeParams, ConsentView, Person, TokenParams};
 use portcullis_domain::{Error, RequestMeta};
+use portcullis_types::ServerRef;
 use serde::Deserialize;
 use serde_json::json;
 use std::net::SocketAddr;
@@ -664,7 +665,7 @@ async fn resource_metadata(
     match state
         .services
         .oauth
-        .resource_metadata(&slug, &state.console.public_url)
+        .resource_metadata(&ServerRef::from(slug), &state.console.public_url)
         .await
     {
         Ok(doc) => (

@@ -73,7 +73,7 @@ pub(crate) async fn add_member(svc: &Services, okta: &Actor, group: &str, user: 
             .patch_group(
                 okta,
                 BASE,
-                group,
+                &group.into(),
                 &json!({ "schemas": [PATCH], "Operations": [
                     { "op": "add", "path": "members", "value": [{ "value": user }] }] }),
                 None,
@@ -132,7 +132,7 @@ pub(crate) async fn github(svc: &Services, admin: &Actor) -> String {
             "add tool",
         );
     }
-    id
+    id.to_string()
 }
 
 pub(crate) fn grant(
@@ -265,7 +265,7 @@ async fn access_scim_membership_and_deactivation_drive_revisions(db: &TestDb) ->
             .patch_user(
                 &okta,
                 BASE,
-                &alice,
+                &alice.as_str().into(),
                 &json!({ "schemas": [PATCH], "Operations": [{ "op": "replace", "path": "displayName", "value": "Alice A." }] }),
                 None,
             )
@@ -284,7 +284,7 @@ async fn access_scim_membership_and_deactivation_drive_revisions(db: &TestDb) ->
             .patch_user(
                 &okta,
                 BASE,
-                &alice,
+                &alice.as_str().into(),
                 &json!({ "schemas": [PATCH], "Operations": [{ "op": "replace", "path": "active", "value": false }] }),
                 None,
             )
@@ -301,7 +301,12 @@ async fn access_scim_membership_and_deactivation_drive_revisions(db: &TestDb) ->
     );
     assert!(off.revision > after.revision);
     // Deleted by the IdP: no longer a principal at all.
-    ok(svc.scim.delete_user(&okta, &alice, None).await, "delete");
+    ok(
+        svc.scim
+            .delete_user(&okta, &alice.as_str().into(), None)
+            .await,
+        "delete",
+    );
     assert_eq!(
         allowed(&svc, &admin, &alice, &srv, "search_code").await,
         (false, "unknown_principal".into())

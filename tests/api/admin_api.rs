@@ -251,7 +251,7 @@ async fn admin_api_auditor_key_changes_nothing(db: &TestDb) -> TestResult {
     let dir_id = okta.id.clone().unwrap_or_default();
     let token_id = svc
         .directory
-        .get_directory(&Actor::system("test"), &dir_id)
+        .get_directory(&Actor::system("test"), &dir_id.as_str().into())
         .await?
         .tokens[0]
         .id
@@ -373,7 +373,10 @@ async fn admin_api_auditor_key_changes_nothing(db: &TestDb) -> TestResult {
         "an auditor's call changed something"
     );
     assert_eq!(svc.access.current().await?.revision, head_before);
-    let server_now = svc.catalog.server(&Actor::system("test"), &id).await?;
+    let server_now = svc
+        .catalog
+        .server(&Actor::system("test"), &id.as_str().into())
+        .await?;
     assert!(server_now.enabled);
     // Every refused call is on record with the key as actor.
     let denied: Vec<_> = rows
@@ -439,7 +442,10 @@ async fn admin_api_idempotency_etags_and_validation(db: &TestDb) -> TestResult {
     assert_eq!(status, 412, "{body}");
     assert_eq!(body["code"], "precondition_failed");
     assert_eq!(
-        svc.catalog.server(&Actor::system("test"), &id).await?.name,
+        svc.catalog
+            .server(&Actor::system("test"), &id.as_str().into())
+            .await?
+            .name,
         "GitHub"
     );
     let (status, headers, body) = api
@@ -467,7 +473,7 @@ async fn admin_api_idempotency_etags_and_validation(db: &TestDb) -> TestResult {
     assert_eq!(status, 412);
     assert!(
         svc.catalog
-            .server(&Actor::system("test"), &id)
+            .server(&Actor::system("test"), &id.as_str().into())
             .await?
             .enabled
     );
@@ -555,7 +561,7 @@ async fn admin_api_onboard_grant_simulate_roll_back(db: &TestDb) -> TestResult {
     svc.catalog
         .add_tool(
             &Actor::system("test"),
-            &id,
+            &id.as_str().into(),
             &portcullis_types::ManualToolInput {
                 name: "search_code".into(),
                 title: String::new(),
@@ -988,7 +994,111 @@ async fn admin_api_grants_directories_gateways_and_clients(db: &TestDb) -> TestR
     Ok(())
 }
 
+/// SSO connections over the API: a SAML connection created once under an
+/// `Idempotency-Key`, a missing name refused naming the field, a stale
+/// `If-Match` refused with nothing changed, a replace, an auditor refused,
+/// a delete; each change audited once.
+async fn admin_api_sso_connections(db: &TestDb) -> TestResult {
+    let api = api_on(db).await;
+    let key = api.key("idp-automation", "admin").await;
+    let k = Some(key.secret.as_str());
+    let conn = json!({
+        "name": "Acme SAML",
+        "slug": "acme",
+        "kind": "saml",
+        "enabled": true,
+        "domains": "acme.test",
+        "idp_metadata_xml": crate::sso_saml::metadata(true),
+        "role_mappings": [{"group": "portcullis-admins", "role": "admin"}],
+    });
+    let idem = [("Idempotency-Key", "acme-saml-1")];
+    let (s1, h1, first) = api
+        .send(k, Method::POST, "/sso-connections", Some(&conn), &idem)
+        .await;
+    let (s2, h2, second) = api
+        .send(k, Method::POST, "/sso-connections", Some(&conn), &idem)
+        .await;
+    assert_eq!((s1.as_u16(), s2.as_u16()), (201, 201), "{first} {second}");
+    assert_eq!(first, second);
+    assert_eq!(h2["idempotent-replayed"], "true");
+    let id = first["summary"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        h1["location"].to_str()?,
+        format!("{API}/sso-connections/{id}")
+    );
+    assert_eq!(first["summary"]["kind"], "saml", "{first}");
+    assert_eq!(first["summary"]["name"], "Acme SAML");
+    assert_eq!(audit_rows(&db.url, "sso.connection.created").await.len(), 1);
+
+    let mut nameless = conn.clone();
+    nameless["name"] = json!("");
+    nameless["slug"] = json!("acme-2");
+    let (status, _, body) = api
+        .send(k, Method::POST, "/sso-connections", Some(&nameless), &[])
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["field"], "name", "{body}");
+    let (status, _, body) = api
+        .send(k, Method::GET, "/sso-connections", None, &[])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["connections"].as_array().map(Vec::len),
+        Some(1),
+        "{body}"
+    );
+
+    let path = format!("/sso-connections/{id}");
+    let (_, headers, _) = api.send(k, Method::GET, &path, None, &[]).await;
+    let etag = headers["etag"].to_str()?.to_owned();
+    let mut renamed = conn.clone();
+    renamed["name"] = json!("Acme Okta");
+    let (status, _, body) = api
+        .send(
+            k,
+            Method::PUT,
+            &path,
+            Some(&renamed),
+            &[("If-Match", "\"0\"")],
+        )
+        .await;
+    assert_eq!(status, 412, "{body}");
+    assert_eq!(audit_rows(&db.url, "sso.connection.updated").await.len(), 0);
+    let (status, headers, body) = api
+        .send(
+            k,
+            Method::PUT,
+            &path,
+            Some(&renamed),
+            &[("If-Match", &etag)],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["summary"]["name"], "Acme Okta");
+    assert_ne!(headers["etag"].to_str()?, etag);
+    assert_eq!(audit_rows(&db.url, "sso.connection.updated").await.len(), 1);
+
+    let auditor = api.key("sso-review", "auditor").await;
+    let (status, _, body) = api
+        .send(Some(&auditor.secret), Method::DELETE, &path, None, &[])
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, _, body) = api.send(k, Method::DELETE, &path, None, &[]).await;
+    assert_eq!(status, 204, "{body}");
+    let (status, _, body) = api.send(k, Method::GET, &path, None, &[]).await;
+    assert_eq!(status, 404, "{body}");
+    let deleted = audit_rows(&db.url, "sso.connection.deleted").await;
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(deleted[0].2, "API key idp-automation", "{deleted:?}");
+    api.srv.stop().await;
+    Ok(())
+}
+
 backend_tests!(
+    admin_api_sso_connections,
     admin_api_refuses_missing_revoked_and_expired_keys,
     admin_api_auditor_key_changes_nothing,
     admin_api_idempotency_etags_and_validation,

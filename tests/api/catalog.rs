@@ -36,6 +36,7 @@ async fn register(svc: &Services, url: &str) -> String {
         )
         .await
         .unwrap_or_else(|e| panic!("create server: {e}"))
+        .to_string()
 }
 
 #[tokio::test]
@@ -52,10 +53,16 @@ async fn catalog_discovery_pages_pins_and_quarantines_changes() -> TestResult {
 
     // First discovery: all 120 tools over three pages, approved by the act
     // of registering; annotations kept as hints.
-    let report = svc.catalog.discover(&system, &id, None, None).await?;
+    let report = svc
+        .catalog
+        .discover(&system, &id.as_str().into(), None, None)
+        .await?;
     assert_eq!((report.found, report.added), (120, 120));
     assert!(report.quarantined.is_empty() && report.removed.is_empty());
-    let listed = svc.catalog.server_tools(&system, &id).await?;
+    let listed = svc
+        .catalog
+        .server_tools(&system, &id.as_str().into())
+        .await?;
     assert_eq!(listed.len(), 120);
     assert!(listed.iter().all(|t| t.status == ToolStatus::Active));
     let t0 = listed
@@ -114,7 +121,10 @@ async fn catalog_discovery_pages_pins_and_quarantines_changes() -> TestResult {
     next.retain(|t| t.name != "tool_009");
     next.push(TestTool::new("tool_new"));
     mcp.set_tools(next);
-    let report = svc.catalog.discover(&system, &id, None, None).await?;
+    let report = svc
+        .catalog
+        .discover(&system, &id.as_str().into(), None, None)
+        .await?;
     assert_eq!(report.found, 120);
     assert_eq!(
         report.quarantined,
@@ -128,13 +138,19 @@ async fn catalog_discovery_pages_pins_and_quarantines_changes() -> TestResult {
     assert_eq!(sim("tool_008").await, (true, "allowed".into()));
 
     // The review shows the diff; approval pins the new definition.
-    let listed = svc.catalog.server_tools(&system, &id).await?;
+    let listed = svc
+        .catalog
+        .server_tools(&system, &id.as_str().into())
+        .await?;
     let changed = listed
         .iter()
         .find(|t| t.name == "tool_007")
         .unwrap_or_else(|| panic!("tool_007"));
     assert_eq!(changed.quarantine_reason.as_deref(), Some("changed"));
-    let detail = svc.catalog.tool(&system, &changed.id).await?;
+    let detail = svc
+        .catalog
+        .tool(&system, &changed.id.as_str().into())
+        .await?;
     assert!(detail
         .diff
         .iter()
@@ -144,9 +160,14 @@ async fn catalog_discovery_pages_pins_and_quarantines_changes() -> TestResult {
         .iter()
         .any(|l| l.op == '-' && l.text.contains("The tool_007 tool.")));
     let old_hash = changed.definition_hash.clone();
-    svc.catalog.approve_tool(&system, &changed.id).await?;
+    svc.catalog
+        .approve_tool(&system, &changed.id.as_str().into())
+        .await?;
     assert_eq!(sim("tool_007").await, (true, "allowed".into()));
-    let approved = svc.catalog.tool(&system, &changed.id).await?;
+    let approved = svc
+        .catalog
+        .tool(&system, &changed.id.as_str().into())
+        .await?;
     assert_ne!(approved.tool.definition_hash, old_hash);
     assert_eq!(
         Some(approved.tool.definition_hash.clone()),
@@ -155,12 +176,17 @@ async fn catalog_discovery_pages_pins_and_quarantines_changes() -> TestResult {
     assert!(approved.tool.description.contains("exfiltrate"));
     // Approving twice is refused.
     assert!(matches!(
-        svc.catalog.approve_tool(&system, &changed.id).await,
+        svc.catalog
+            .approve_tool(&system, &changed.id.as_str().into())
+            .await,
         Err(Error::PreconditionFailed(_))
     ));
     // Discovering the same set again quarantines nothing new and makes no
     // revision; tool_new stays quarantined until reviewed.
-    let again = svc.catalog.discover(&system, &id, None, None).await?;
+    let again = svc
+        .catalog
+        .discover(&system, &id.as_str().into(), None, None)
+        .await?;
     assert!(
         again.quarantined.is_empty() && again.removed.is_empty(),
         "{again:?}"
@@ -181,14 +207,18 @@ async fn catalog_discovery_pages_pins_and_quarantines_changes() -> TestResult {
     svc.catalog
         .set_overrides(
             &system,
-            &t1.id,
+            &t1.id.as_str().into(),
             ToolHints {
                 read_only: Some(true),
                 ..Default::default()
             },
         )
         .await?;
-    let t1 = svc.catalog.tool(&system, &t1.id).await?.tool;
+    let t1 = svc
+        .catalog
+        .tool(&system, &t1.id.as_str().into())
+        .await?
+        .tool;
     assert!(t1.effective.read_only && !t1.effective.destructive);
 
     let events = audit_rows(&srv.db.url, "catalog.").await;
@@ -213,7 +243,7 @@ async fn catalog_discovery_refuses_loopback_unless_allowed() -> TestResult {
     let id = register(svc, &mcp.url).await;
     let err = svc
         .catalog
-        .discover(&Actor::system("test"), &id, None, None)
+        .discover(&Actor::system("test"), &id.as_str().into(), None, None)
         .await;
     match err {
         Err(Error::Invalid(f)) => {
@@ -222,7 +252,10 @@ async fn catalog_discovery_refuses_loopback_unless_allowed() -> TestResult {
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
-    let server = svc.catalog.server(&Actor::system("test"), &id).await?;
+    let server = svc
+        .catalog
+        .server(&Actor::system("test"), &id.as_str().into())
+        .await?;
     assert!(server
         .discovery_error
         .as_deref()
@@ -230,7 +263,7 @@ async fn catalog_discovery_refuses_loopback_unless_allowed() -> TestResult {
     assert_eq!(server.tools, 0);
     assert!(svc
         .catalog
-        .server_tools(&Actor::system("test"), &id)
+        .server_tools(&Actor::system("test"), &id.as_str().into())
         .await?
         .is_empty());
     let failed = audit_rows(&srv.db.url, "catalog.server.discovery_failed").await;

@@ -555,7 +555,7 @@ async fn directory_auditor_reads_but_cannot_manage_tokens() -> TestResult {
         .call(
             &auditor,
             "directory/tokens/revoke",
-            &[("token_id", &token_id)],
+            &[("directory_id", &id), ("token_id", &token_id)],
         )
         .await;
     assert_eq!(status, 403);
@@ -607,7 +607,11 @@ async fn directory_rotate_keeps_old_token_during_overlap_and_revoke_ends_it() ->
 
     let old_id = old_row["id"].as_str().unwrap_or_default().to_owned();
     let (status, body) = srv
-        .call(&owner, "directory/tokens/revoke", &[("token_id", &old_id)])
+        .call(
+            &owner,
+            "directory/tokens/revoke",
+            &[("directory_id", &id), ("token_id", &old_id)],
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let (status, _) = scim(&base, &old, reqwest::Method::GET, "/Users", None).await;
@@ -616,7 +620,11 @@ async fn directory_rotate_keeps_old_token_during_overlap_and_revoke_ends_it() ->
     assert_eq!(status, 200);
     // Revoking twice finds no active token.
     let (status, _) = srv
-        .call(&owner, "directory/tokens/revoke", &[("token_id", &old_id)])
+        .call(
+            &owner,
+            "directory/tokens/revoke",
+            &[("directory_id", &id), ("token_id", &old_id)],
+        )
         .await;
     assert_eq!(status, 404);
 

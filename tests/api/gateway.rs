@@ -12,7 +12,7 @@ use crate::oauth::{authorize, exchange, pkce, setup_with, Env};
 use base64::Engine as _;
 use portcullis_discovery::test_server::{self, TestTool};
 use portcullis_discovery::ToolAnnotations;
-use portcullis_domain::oauth::model::ClientStatus;
+use portcullis_domain::oauth::model::{ClientId, ClientStatus};
 use portcullis_domain::Actor;
 use portcullis_gateway::config::{FileConfig, FileConsole, FileLimits, FileUpstream};
 use portcullis_types::{GatewayInput, GrantInput, GrantSubject, GrantTarget};
@@ -338,7 +338,7 @@ pub(crate) async fn deploy(db: &TestDb, grant: GrantTarget) -> Result<Deployed, 
     svc.catalog
         .discover(
             &system(),
-            &server_id,
+            &server_id.as_str().into(),
             Some(&upstream.url),
             Some(UPSTREAM_SECRET),
         )
@@ -493,7 +493,7 @@ async fn gateway_enforces_policy_end_to_end(db: &TestDb) -> TestResult {
     svc.oauth
         .set_client_status(
             &system(),
-            &env.client_id,
+            &ClientId::from(&env.client_id),
             ClientStatus::Blocked,
             Some("test"),
         )
@@ -510,7 +510,12 @@ async fn gateway_enforces_policy_end_to_end(db: &TestDb) -> TestResult {
         .contains("blocked by an administrator"));
     let before = current_revision(&env).await;
     svc.oauth
-        .set_client_status(&system(), &env.client_id, ClientStatus::Active, None)
+        .set_client_status(
+            &system(),
+            &ClientId::from(&env.client_id),
+            ClientStatus::Active,
+            None,
+        )
         .await?;
     let unblocked_at = next_revision(&env, before).await;
     assert!(
@@ -579,7 +584,7 @@ async fn gateway_enforces_policy_end_to_end(db: &TestDb) -> TestResult {
         let sid = sid.clone();
         async move {
             catalog
-                .server_tools(&system(), &sid)
+                .server_tools(&system(), &sid.as_str().into())
                 .await
                 .unwrap()
                 .iter()
@@ -763,13 +768,19 @@ async fn gateway_tool_change_reports(db: &TestDb) -> TestResult {
                         tags: String::new(),
                     },
                 )
-                .await?,
+                .await?
+                .to_string(),
         );
     }
     let github = ids[0].clone();
     let discovered = svc
         .catalog
-        .discover(&system(), &github, Some(&upstream.url), None)
+        .discover(
+            &system(),
+            &github.as_str().into(),
+            Some(&upstream.url),
+            None,
+        )
         .await?
         .revision
         .unwrap();
@@ -851,13 +862,16 @@ async fn gateway_tool_change_reports(db: &TestDb) -> TestResult {
     assert!(revision > discovered);
     let tool = svc
         .catalog
-        .server_tools(&system(), &github)
+        .server_tools(&system(), &github.as_str().into())
         .await?
         .into_iter()
         .find(|t| t.name == "search")
         .unwrap();
     assert_eq!(tool.status, portcullis_types::ToolStatus::Quarantined);
-    let detail = svc.catalog.tool(&system(), &tool.id).await?;
+    let detail = svc
+        .catalog
+        .tool(&system(), &tool.id.as_str().into())
+        .await?;
     assert!(detail
         .pending_definition
         .unwrap_or_default()

@@ -10,7 +10,7 @@ use crate::directory::{create_directory, provision_user, set_active};
 use crate::harness::*;
 use crate::sso::{callback, location, sets_session, to_idp, FakeIdp, Person};
 use base64::Engine;
-use portcullis_domain::oauth::model::{ClientStatus, CreateClient};
+use portcullis_domain::oauth::model::{ClientId, ClientStatus, CreateClient};
 use portcullis_domain::Actor;
 use portcullis_types::ServerInput;
 use serde_json::{json, Value};
@@ -676,7 +676,7 @@ async fn oauth_authorize_refusals(db: &TestDb) -> TestResult {
         .id
         .clone();
     svc.catalog
-        .set_server_enabled(&system(), &github, false)
+        .set_server_enabled(&system(), &github.as_str().into(), false)
         .await?;
     let res = browser.get(&base).send().await?;
     assert_eq!(query_of(&location(&res))["error"], "invalid_target");
@@ -939,7 +939,12 @@ async fn oauth_registration_approval_and_blocking(db: &TestDb) -> TestResult {
     let q = query_of(&location(&res));
     assert_eq!(q["error"], "access_denied", "{q:?}");
     svc.oauth
-        .set_client_status(&system(), &client_id, ClientStatus::Active, None)
+        .set_client_status(
+            &system(),
+            &ClientId::from(&client_id),
+            ClientStatus::Active,
+            None,
+        )
         .await?;
     let q = authorize(&env, &browser, &client_id, RES_A, "", &ch).await;
     let (s, tok) = exchange(&env, &client_id, &q["code"], &verifier).await;
@@ -982,7 +987,12 @@ async fn oauth_registration_approval_and_blocking(db: &TestDb) -> TestResult {
     let etag_before = svc.publisher.latest().map(|p| p.etag.clone()).unwrap();
     let revoked = svc
         .oauth
-        .set_client_status(&system(), &client_id, ClientStatus::Blocked, Some("test"))
+        .set_client_status(
+            &system(),
+            &ClientId::from(&client_id),
+            ClientStatus::Blocked,
+            Some("test"),
+        )
         .await?;
     assert_eq!(revoked, 1);
     let i: Value = introspect(Some(gw.token.clone())).await?.json().await?;
@@ -1027,7 +1037,12 @@ async fn oauth_registration_approval_and_blocking(db: &TestDb) -> TestResult {
     // Reaped: a clear invalid_client (and no longer listed as blocked: it
     // has no live token, and the list would grow forever).
     svc.oauth
-        .set_client_status(&system(), &client_id, ClientStatus::Reaped, None)
+        .set_client_status(
+            &system(),
+            &ClientId::from(&client_id),
+            ClientStatus::Reaped,
+            None,
+        )
         .await?;
     let reaped_rev = crate::policy_api::head(svc).await;
     assert_eq!(reaped_rev, blocked_rev + 1);
@@ -2012,7 +2027,7 @@ async fn oauth_my_access(db: &TestDb) -> TestResult {
                 GrantSubject::User {
                     id: env.alice.clone(),
                 },
-                &notion,
+                notion.as_str(),
                 GrantTarget::Server,
                 "allow",
             ),

@@ -207,7 +207,10 @@ async fn policy_api_requires_a_gateway_credential() -> TestResult {
     );
 
     // Rotation: the old credential stops at once, the new one works.
-    let rotated = svc.gateways.rotate_credential(&system(), &id).await?;
+    let rotated = svc
+        .gateways
+        .rotate_credential(&system(), &id.as_str().into())
+        .await?;
     assert_eq!(
         poll(&srv, Some(&token), "", &[]).await.status(),
         StatusCode::UNAUTHORIZED
@@ -217,7 +220,7 @@ async fn policy_api_requires_a_gateway_credential() -> TestResult {
         StatusCode::OK
     );
     // Revocation: refused from the next request on.
-    svc.gateways.revoke(&system(), &id).await?;
+    svc.gateways.revoke(&system(), &id.as_str().into()).await?;
     assert_eq!(
         poll(&srv, Some(&rotated.token), "", &[]).await.status(),
         StatusCode::UNAUTHORIZED
@@ -796,7 +799,7 @@ async fn policy_api_incremental_bundle_equals_the_whole(db: &TestDb) -> TestResu
         .patch_user(
             &okta,
             "http://127.0.0.1/scim/v2",
-            &bob,
+            &bob.as_str().into(),
             &json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                      "Operations": [{ "op": "replace", "path": "active", "value": false }] }),
             None,
@@ -818,20 +821,22 @@ async fn policy_api_incremental_bundle_equals_the_whole(db: &TestDb) -> TestResu
         .await?;
     seen = rebuilt(svc, seen, "a grant", true).await?;
     svc.catalog
-        .set_server_enabled(&admin, &server, false)
+        .set_server_enabled(&admin, &server.as_str().into(), false)
         .await?;
     seen = rebuilt(svc, seen, "a server disabled", true).await?;
     let carol = scim_user(svc, &okta, "carol@corp.example").await;
     add_member(svc, &okta, &eng, &carol).await;
     seen = rebuilt(svc, seen, "a person and a membership", true).await?;
     svc.scim
-        .delete_group(&okta, &eng, None)
+        .delete_group(&okta, &eng.as_str().into(), None)
         .await
         .map_err(|e| format!("{e:?}"))?;
     seen = rebuilt(svc, seen, "a group deleted (members lose it)", true).await?;
     svc.access.revoke_grant(&admin, &grant_id).await?;
     seen = rebuilt(svc, seen, "a grant revoked", true).await?;
-    svc.catalog.delete_server(&admin, &server).await?;
+    svc.catalog
+        .delete_server(&admin, &server.as_str().into())
+        .await?;
     rebuilt(svc, seen, "a server deleted (whole assembly)", false).await?;
     srv.stop().await;
     Ok(())
@@ -967,7 +972,7 @@ async fn policy_api_304_from_memory_before_the_router() -> TestResult {
     assert_eq!(counts(), (fast0 + 3, routed0 + 7));
 
     // Revoked: refused from the next request on, never answered from memory.
-    svc.gateways.revoke(&system(), &id).await?;
+    svc.gateways.revoke(&system(), &id.as_str().into()).await?;
     let res = poll(&srv, Some(&token), "", &inm).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(counts(), (fast0 + 3, routed0 + 8));

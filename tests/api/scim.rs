@@ -3,6 +3,7 @@
 
 use crate::harness::{audit_rows, TestDb, TestResult, TestServer};
 use portcullis_domain::Actor;
+use portcullis_types::{DirectoryId, ScimTokenId};
 use serde_json::{json, Value};
 
 /// A console with one directory; returns the server and the directory's token.
@@ -166,12 +167,16 @@ async fn scim_auth_missing_wrong_or_revoked_token_returns_401() -> TestResult {
         .running
         .services
         .directory
-        .get_directory(&Actor::system("t"), &detail[0].id)
+        .get_directory(&Actor::system("t"), &DirectoryId::from(&detail[0].id))
         .await?;
     srv.running
         .services
         .directory
-        .revoke_token(&Actor::system("t"), &dir.tokens[0].id)
+        .revoke_token(
+            &Actor::system("t"),
+            &DirectoryId::from(&detail[0].id),
+            &ScimTokenId::from(&dir.tokens[0].id),
+        )
         .await?;
     assert_eq!(
         http.get(&url).bearer_auth(&token).send().await?.status(),
@@ -198,7 +203,7 @@ async fn scim_token_rotation_overlap() -> TestResult {
         .running
         .services
         .directory
-        .rotate_token(&sys, &dir, 24)
+        .rotate_token(&sys, &DirectoryId::from(&dir), 24)
         .await?
         .token;
     let http = reqwest::Client::new();
@@ -209,7 +214,7 @@ async fn scim_token_rotation_overlap() -> TestResult {
         .running
         .services
         .directory
-        .rotate_token(&sys, &dir, 0)
+        .rotate_token(&sys, &DirectoryId::from(&dir), 0)
         .await?
         .token;
     assert_eq!(http.get(&url).bearer_auth(&old).send().await?.status(), 401);
@@ -223,6 +228,75 @@ async fn scim_token_rotation_overlap() -> TestResult {
     assert!(
         rotated.iter().all(|e| !format!("{e:?}").contains(&newest)),
         "no token in the audit log"
+    );
+    srv.stop().await;
+    Ok(())
+}
+
+/// Revoking a token checks the role first (an auditor is refused even for
+/// an unknown token), then that the token is an active one of the named
+/// directory: another directory's token is not found and keeps working.
+#[tokio::test]
+async fn scim_token_revoke_checks_role_then_directory() -> TestResult {
+    use portcullis_domain::Error;
+    let (srv, okta_token) = with_directory(TestDb::sqlite()).await;
+    let sys = Actor::system("t");
+    let svc = &srv.running.services;
+    let entra = svc.directory.create_directory(&sys, "Entra").await?;
+    let entra_id = DirectoryId::from(&entra.directory_id);
+    let dirs = svc.directory.list_directories(&sys).await?;
+    let okta_id = DirectoryId::from(&dirs.iter().find(|d| d.name == "Okta").ok_or("no Okta")?.id);
+    let okta_token_id =
+        ScimTokenId::from(&svc.directory.get_directory(&sys, &okta_id).await?.tokens[0].id);
+    let auditor = Actor::console_user(
+        "usr_aud",
+        "aud@acme.test",
+        Some(portcullis_types::Role::Auditor),
+        crate::storage::meta("10.1.1.1"),
+    );
+    let unknown = ScimTokenId::from("tok_unknown");
+    assert!(matches!(
+        svc.directory
+            .revoke_token(&auditor, &okta_id, &unknown)
+            .await,
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        svc.directory.revoke_token(&sys, &okta_id, &unknown).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        svc.directory
+            .revoke_token(&sys, &entra_id, &okta_token_id)
+            .await,
+        Err(Error::NotFound(_))
+    ));
+    let url = srv.url("/scim/v2/Users");
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.get(&url)
+            .bearer_auth(&okta_token)
+            .send()
+            .await?
+            .status(),
+        200
+    );
+    svc.directory
+        .revoke_token(&sys, &okta_id, &okta_token_id)
+        .await?;
+    assert_eq!(
+        http.get(&url)
+            .bearer_auth(&okta_token)
+            .send()
+            .await?
+            .status(),
+        401
+    );
+    assert_eq!(
+        audit_rows(&srv.db.url, "directory.token.revoked")
+            .await
+            .len(),
+        1
     );
     srv.stop().await;
     Ok(())
@@ -682,7 +756,7 @@ async fn scim_failed_requests_are_recorded_for_the_directory() -> TestResult {
         .running
         .services
         .directory
-        .get_directory(&sys, &dir[0].id)
+        .get_directory(&sys, &DirectoryId::from(&dir[0].id))
         .await?;
     assert_eq!(detail.recent_errors[0].status, 400);
     assert_eq!(

@@ -31,7 +31,7 @@ fn cert_b64(path: &str) -> String {
 }
 
 /// IdP metadata with (or without) the signing certificate.
-fn metadata(with_cert: bool) -> String {
+pub(crate) fn metadata(with_cert: bool) -> String {
     let key = if with_cert {
         format!(
             r#"<md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#,

@@ -462,7 +462,7 @@ async fn storage_directory_user_list_filters_sorts_and_pages(db: &TestDb) -> Tes
         .patch_user(
             &okta,
             "http://x/scim/v2",
-            &ids[2],
+            &ids[2].as_str().into(),
             &serde_json::json!({
                 "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                 "Operations": [{ "op": "replace", "path": "active", "value": false }],
@@ -470,7 +470,9 @@ async fn storage_directory_user_list_filters_sorts_and_pages(db: &TestDb) -> Tes
             None,
         )
         .await?;
-    svc.scim.delete_user(&okta, &ids[3], None).await?;
+    svc.scim
+        .delete_user(&okta, &ids[3].as_str().into(), None)
+        .await?;
     let list = |q: DirectoryUserQuery| {
         let svc = svc.clone();
         let owner = owner.clone();
@@ -545,7 +547,10 @@ async fn storage_directory_user_list_filters_sorts_and_pages(db: &TestDb) -> Tes
     );
 
     // The deleted user keeps its detail page and history.
-    let deleted = svc.directory.get_user(&owner, &ids[3]).await?;
+    let deleted = svc
+        .directory
+        .get_user(&owner, &ids[3].as_str().into())
+        .await?;
     assert!(deleted.deleted_at.is_some());
     let actions: Vec<&str> = deleted.history.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["scim.user.deleted", "scim.user.created"]);
@@ -564,7 +569,9 @@ async fn storage_directory_group_members_join_own_directory_users(db: &TestDb) -
     let b = scim_user(&svc, &okta, "b@x.example", Some("Bea")).await;
     let a = scim_user(&svc, &okta, "a@x.example", None).await;
     let gone = scim_user(&svc, &okta, "gone@x.example", None).await;
-    svc.scim.delete_user(&okta, &gone, None).await?;
+    svc.scim
+        .delete_user(&okta, &gone.as_str().into(), None)
+        .await?;
     let other = scim_user(&svc, &entra, "o@y.example", None).await;
     let members: Vec<serde_json::Value> = [&b, &a, &gone, &other, &"zz-unknown".to_owned()]
         .iter()
@@ -625,7 +632,10 @@ async fn storage_directory_group_members_join_own_directory_users(db: &TestDb) -
         .await?;
     assert_eq!(searched.total, 1);
 
-    let detail = svc.directory.get_group(&owner, &gid, 0, 0).await?;
+    let detail = svc
+        .directory
+        .get_group(&owner, &gid.as_str().into(), 0, 0)
+        .await?;
     assert_eq!(detail.provisioned_members, 2);
     assert_eq!(detail.members.total, 5);
     let order: Vec<(&str, bool)> = detail
@@ -647,9 +657,12 @@ async fn storage_directory_group_members_join_own_directory_users(db: &TestDb) -
         ]
     );
     assert_eq!(detail.members.items[1].display_name.as_deref(), Some("Bea"));
-    let page2 = svc.directory.get_group(&owner, &gid, 4, 2).await?;
+    let page2 = svc
+        .directory
+        .get_group(&owner, &gid.as_str().into(), 4, 2)
+        .await?;
     assert_eq!(page2.members.items.len(), 1);
-    let user = svc.directory.get_user(&owner, &b).await?;
+    let user = svc.directory.get_user(&owner, &b.as_str().into()).await?;
     let groups: Vec<&str> = user
         .groups
         .iter()

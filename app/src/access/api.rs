@@ -303,8 +303,12 @@ pub async fn list_access_servers() -> Result<Vec<ServerSummary>, AppError> {
 #[server(endpoint = "console/access/server_tools")]
 pub async fn list_access_tools(server: String) -> Result<Vec<ToolSummary>, AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
-    let id = match svc.catalog.server(&actor, &server).await {
-        Ok(s) => s.id,
+    let id = match svc
+        .catalog
+        .server(&actor, &portcullis_types::ServerRef::from(server))
+        .await
+    {
+        Ok(s) => portcullis_types::ServerId::from(s.id),
         Err(portcullis_domain::Error::NotFound(_)) => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
     };

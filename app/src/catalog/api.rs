@@ -10,6 +10,8 @@ use portcullis_types::{
 };
 #[cfg(feature = "ssr")]
 use portcullis_types::{ManualToolInput, ServerInput, ToolHints, ToolStatus};
+#[cfg(feature = "ssr")]
+use portcullis_types::{ServerId, ServerRef, ToolId};
 use serde::{Deserialize, Serialize};
 
 /// A server with its tools (each with how many people may call it now).
@@ -40,8 +42,11 @@ pub async fn list_servers(q: String, offset: i64) -> Result<Page<ServerSummary>,
 #[server(endpoint = "console/catalog/servers/get")]
 pub async fn get_server(id: String) -> Result<ServerView, AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
-    let server = svc.catalog.server(&actor, &id).await?;
-    let mut tools = svc.catalog.server_tools(&actor, &server.id).await?;
+    let server = svc.catalog.server(&actor, &ServerRef::from(id)).await?;
+    let mut tools = svc
+        .catalog
+        .server_tools(&actor, &ServerId::from(&server.id))
+        .await?;
     let callers = svc.access.callers_per_tool(&actor, &server.id).await?;
     for t in &mut tools {
         t.callers = Some(callers.get(&t.name).copied().unwrap_or(0));
@@ -87,7 +92,7 @@ pub async fn create_server(
 ) -> Result<String, AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
     let input = server_input(name, slug, resource_url, description, owner, tags);
-    Ok(svc.catalog.create_server(&actor, &input).await?)
+    Ok(svc.catalog.create_server(&actor, &input).await?.to_string())
 }
 
 /// Edits a server. **Permission:** `CatalogManage`.
@@ -103,21 +108,29 @@ pub async fn update_server(
 ) -> Result<(), AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
     let input = server_input(name, slug, resource_url, description, owner, tags);
-    Ok(svc.catalog.update_server(&actor, &id, &input).await?)
+    Ok(svc
+        .catalog
+        .update_server(&actor, &ServerId::from(id), &input)
+        .await?)
 }
 
 /// Enables or disables a server. **Permission:** `CatalogManage`.
 #[server(endpoint = "console/catalog/servers/enable")]
 pub async fn set_server_enabled(id: String, enabled: bool) -> Result<(), AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
-    Ok(svc.catalog.set_server_enabled(&actor, &id, enabled).await?)
+    Ok(svc
+        .catalog
+        .set_server_enabled(&actor, &ServerId::from(id), enabled)
+        .await?)
 }
 
 /// Deletes a server with its tools and grants. **Permission:** `CatalogManage`.
 #[server(endpoint = "console/catalog/servers/delete")]
 pub async fn delete_server(id: String) -> Result<(), AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
-    svc.catalog.delete_server(&actor, &id).await?;
+    svc.catalog
+        .delete_server(&actor, &ServerId::from(id))
+        .await?;
     leptos_axum::redirect("/catalog/servers");
     Ok(())
 }
@@ -134,7 +147,7 @@ pub async fn discover_server(
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
     Ok(svc
         .catalog
-        .discover(&actor, &id, Some(&url), Some(&credential))
+        .discover(&actor, &ServerRef::from(id), Some(&url), Some(&credential))
         .await?)
 }
 
@@ -183,8 +196,9 @@ pub async fn add_tool(#[server(flatten)] form: ManualToolForm) -> Result<String,
     };
     Ok(svc
         .catalog
-        .add_tool(&actor, &form.server_id, &input)
-        .await?)
+        .add_tool(&actor, &ServerId::from(form.server_id), &input)
+        .await?
+        .to_string())
 }
 
 /// Tools across servers. `status` is `active`, `quarantined`, `removed` or
@@ -206,7 +220,7 @@ pub async fn list_tools(
 #[server(endpoint = "console/catalog/tools/get")]
 pub async fn get_tool(id: String) -> Result<ToolView, AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
-    let detail = svc.catalog.tool(&actor, &id).await?;
+    let detail = svc.catalog.tool(&actor, &ToolId::from(id)).await?;
     let (callers, some_callers) = svc
         .access
         .callers(&actor, &detail.tool.server_id, &detail.tool.name, 25)
@@ -222,7 +236,7 @@ pub async fn get_tool(id: String) -> Result<ToolView, AppError> {
 #[server(endpoint = "console/catalog/tools/approve")]
 pub async fn approve_tool(id: String) -> Result<(), AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
-    Ok(svc.catalog.approve_tool(&actor, &id).await?)
+    Ok(svc.catalog.approve_tool(&actor, &ToolId::from(id)).await?)
 }
 
 #[cfg(feature = "ssr")]
@@ -251,7 +265,10 @@ pub async fn set_tool_overrides(
         idempotent: tri(&idempotent),
         open_world: tri(&open_world),
     };
-    Ok(svc.catalog.set_overrides(&actor, &id, overrides).await?)
+    Ok(svc
+        .catalog
+        .set_overrides(&actor, &ToolId::from(id), overrides)
+        .await?)
 }
 
 /// A server's OAuth scopes and protected-resource metadata URL.
@@ -262,7 +279,11 @@ pub async fn get_server_oauth(id: String) -> Result<portcullis_types::ServerOAut
     let (_, config) = crate::ssr::ctx()?;
     Ok(svc
         .oauth
-        .server_oauth(&actor, &id, &config.public_url)
+        .server_oauth(
+            &actor,
+            &portcullis_types::ServerId::from(id),
+            &config.public_url,
+        )
         .await?)
 }
 
@@ -274,5 +295,8 @@ pub async fn set_server_scopes(
     #[server(default)] scopes: String,
 ) -> Result<Vec<String>, AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
-    Ok(svc.oauth.set_server_scopes(&actor, &id, &scopes).await?)
+    Ok(svc
+        .oauth
+        .set_server_scopes(&actor, &portcullis_types::ServerId::from(id), &scopes)
+        .await?)
 }

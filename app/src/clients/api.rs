@@ -87,7 +87,12 @@ pub async fn set_client_status(id: String, status: String) -> Result<u64, AppErr
         .then_some("blocked by an admin");
     Ok(svc
         .oauth
-        .set_client_status(&actor, &id, status, reason)
+        .set_client_status(
+            &actor,
+            &portcullis_types::ClientId::from(id),
+            status,
+            reason,
+        )
         .await?)
 }
 

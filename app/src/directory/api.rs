@@ -24,7 +24,10 @@ pub async fn list_directory_users(
 #[server(endpoint = "console/directory/users/get")]
 pub async fn get_directory_user(id: String) -> Result<DirectoryUserDetail, AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
-    Ok(svc.directory.get_user(&actor, &id).await?)
+    Ok(svc
+        .directory
+        .get_user(&actor, &portcullis_types::PersonId::from(id))
+        .await?)
 }
 
 /// Lists provisioned groups. **Permission:** `DirectoryRead`.
@@ -46,7 +49,12 @@ pub async fn get_directory_group(
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
     Ok(svc
         .directory
-        .get_group(&actor, &id, member_offset, member_limit)
+        .get_group(
+            &actor,
+            &portcullis_types::GroupId::from(id),
+            member_offset,
+            member_limit,
+        )
         .await?)
 }
 
@@ -63,7 +71,10 @@ pub async fn list_directories() -> Result<Vec<DirectorySummary>, AppError> {
 pub async fn get_directory(id: String) -> Result<DirectoryDetail, AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
     let (_, config) = crate::ssr::ctx()?;
-    let mut detail = svc.directory.get_directory(&actor, &id).await?;
+    let mut detail = svc
+        .directory
+        .get_directory(&actor, &portcullis_types::DirectoryId::from(id))
+        .await?;
     detail.base_url = format!("{}/scim/v2", config.public_url);
     Ok(detail)
 }
@@ -91,15 +102,27 @@ pub async fn rotate_scim_token(
     let (_, config) = crate::ssr::ctx()?;
     let mut token = svc
         .directory
-        .rotate_token(&actor, &directory_id, overlap_hours)
+        .rotate_token(
+            &actor,
+            &portcullis_types::DirectoryId::from(directory_id),
+            overlap_hours,
+        )
         .await?;
     token.base_url = format!("{}/scim/v2", config.public_url);
     Ok(token)
 }
 
-/// Revokes one SCIM token now. **Permission:** `DirectoryManage`.
+/// Revokes one SCIM token of a directory now; not found when the token is
+/// not an active token of that directory. **Permission:** `DirectoryManage`.
 #[server(endpoint = "console/directory/tokens/revoke")]
-pub async fn revoke_scim_token(token_id: String) -> Result<(), AppError> {
+pub async fn revoke_scim_token(directory_id: String, token_id: String) -> Result<(), AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
-    Ok(svc.directory.revoke_token(&actor, &token_id).await?)
+    Ok(svc
+        .directory
+        .revoke_token(
+            &actor,
+            &portcullis_types::DirectoryId::from(directory_id),
+            &portcullis_types::ScimTokenId::from(token_id),
+        )
+        .await?)
 }

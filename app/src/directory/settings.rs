@@ -242,7 +242,10 @@ pub fn DirectoryPage() -> impl IntoView {
                 });
             }
             Some(Pending::Revoke { token, .. }) => {
-                revoke.dispatch(RevokeScimToken { token_id: token.id });
+                revoke.dispatch(RevokeScimToken {
+                    directory_id: id(),
+                    token_id: token.id,
+                });
             }
             None => {}
         }

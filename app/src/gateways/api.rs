@@ -99,14 +99,21 @@ pub async fn create_gateway(
 #[server(endpoint = "console/gateways/rotate")]
 pub async fn rotate_gateway_credential(id: String) -> Result<GatewayCredential, AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
-    credential(svc.gateways.rotate_credential(&actor, &id).await?)
+    credential(
+        svc.gateways
+            .rotate_credential(&actor, &portcullis_types::GatewayId::from(id))
+            .await?,
+    )
 }
 
 /// Revokes a gateway's credential for good. **Permission:** `AccessManage`.
 #[server(endpoint = "console/gateways/revoke")]
 pub async fn revoke_gateway(id: String) -> Result<(), AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
-    Ok(svc.gateways.revoke(&actor, &id).await?)
+    Ok(svc
+        .gateways
+        .revoke(&actor, &portcullis_types::GatewayId::from(id))
+        .await?)
 }
 
 /// Rotates the policy signing key: the current revision is re-signed with a

@@ -128,6 +128,7 @@ pub async fn get_sso() -> Result<SsoView, AppError> {
 pub async fn get_sso_connection(id: String) -> Result<SsoConnectionDetail, AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
     let (_, config) = crate::ssr::ctx()?;
+    let id = portcullis_types::SsoConnectionId::from(id);
     Ok(svc.sso.get(&actor, &id, &config.public_url).await?)
 }
 
@@ -137,7 +138,7 @@ pub async fn create_sso_connection(#[server(flatten)] form: SsoForm) -> Result<S
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
     let id = svc.sso.create(&actor, &form.input()?).await?;
     leptos_axum::redirect(&format!("/settings/sso/{id}?saved=created"));
-    Ok(id)
+    Ok(id.0)
 }
 
 /// Changes a connection (an empty client secret keeps the stored one).
@@ -148,6 +149,7 @@ pub async fn update_sso_connection(
     #[server(flatten)] form: SsoForm,
 ) -> Result<(), AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
+    let id = portcullis_types::SsoConnectionId::from(id);
     Ok(svc.sso.update(&actor, &id, &form.input()?).await?)
 }
 
@@ -155,7 +157,9 @@ pub async fn update_sso_connection(
 #[server(endpoint = "console/sso/delete")]
 pub async fn delete_sso_connection(id: String) -> Result<(), AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
-    svc.sso.delete(&actor, &id).await?;
+    svc.sso
+        .delete(&actor, &portcullis_types::SsoConnectionId::from(id))
+        .await?;
     leptos_axum::redirect("/settings/sso");
     Ok(())
 }

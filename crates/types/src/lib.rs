@@ -42,6 +42,42 @@ macro_rules! id_type {
                 f.write_str(&self.0)
             }
         }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                Self(s)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                Self(s.to_owned())
+            }
+        }
+
+        impl From<&String> for $name {
+            fn from(s: &String) -> Self {
+                Self(s.clone())
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
     };
 }
 
@@ -52,6 +88,62 @@ pub use apikeys::*;
 id_type!(
     /// A console user (an admin, owner or auditor of Portcullis itself).
     ConsoleUserId
+);
+
+id_type!(
+    /// A SCIM directory (one identity provider's provisioning endpoint).
+    DirectoryId
+);
+
+id_type!(
+    /// A bearer token of a SCIM directory.
+    ScimTokenId
+);
+
+id_type!(
+    /// A person provisioned by a directory (a SCIM User's `id`).
+    PersonId
+);
+
+id_type!(
+    /// A group provisioned by a directory (a SCIM Group's `id`).
+    GroupId
+);
+
+id_type!(
+    /// An MCP server of the catalog.
+    ServerId
+);
+
+id_type!(
+    /// An MCP server named by its id or its slug (URLs and the CLI take either).
+    ServerRef
+);
+
+id_type!(
+    /// A tool of an MCP server.
+    ToolId
+);
+
+id_type!(
+    /// A grant of access to a server or tool.
+    GrantId
+);
+
+id_type!(
+    /// A gateway that polls the policy API.
+    GatewayId
+);
+
+id_type!(
+    /// An SSO connection (OIDC or SAML).
+    SsoConnectionId
+);
+
+id_type!(
+    /// An OAuth client of MCP users: a registered id, or the URL of its
+    /// metadata document (CIMD).
+    ClientId
 );
 
 /// A console role. Ordered by power: `Auditor < Admin < Owner`.

@@ -85,9 +85,12 @@ pub struct SamlSettings {
     pub groups_attribute: String,
 }
 
-/// What the form sends to create or change a connection.
+/// What the form sends to create or change a connection (the admin API
+/// takes the same body; fields left out take their defaults, so a caller
+/// sends only the settings of its connection's kind).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
 pub struct SsoConnectionInput {
     pub name: String,
     /// Lowercase letters, digits and hyphens; used in the connection's URLs.

@@ -36,8 +36,8 @@ use crate::error::{Error, Result};
 use crate::{revisions, Core};
 use chrono::{DateTime, Utc};
 use portcullis_types::{
-    GatewayCreated, GatewayInput, GatewayServer, GatewayState, GatewaySummary, GatewaysView,
-    Outcome,
+    GatewayCreated, GatewayId, GatewayInput, GatewayServer, GatewayState, GatewaySummary,
+    GatewaysView, Outcome,
 };
 use serde_json::json;
 use std::collections::HashMap;
@@ -205,8 +205,9 @@ impl GatewayService {
 
     /// Issues a new credential; the old one stops working at once. Audited
     /// as `gateway.credential.rotated`. **Permission:** `AccessManage`.
-    pub async fn rotate_credential(&self, actor: &Actor, id: &str) -> Result<GatewayCreated> {
+    pub async fn rotate_credential(&self, actor: &Actor, id: &GatewayId) -> Result<GatewayCreated> {
         actor.require(Permission::AccessManage)?;
+        let id = id.as_str();
         let now = self.now();
         let token = format!("pcg_{}", new_secret());
         let mut tx = self.core.db.begin().await?;
@@ -234,8 +235,9 @@ impl GatewayService {
 
     /// Revokes a gateway's credential for good. Audited as
     /// `gateway.revoked`. **Permission:** `AccessManage`.
-    pub async fn revoke(&self, actor: &Actor, id: &str) -> Result<()> {
+    pub async fn revoke(&self, actor: &Actor, id: &GatewayId) -> Result<()> {
         actor.require(Permission::AccessManage)?;
+        let id = id.as_str();
         let now = self.now();
         let mut tx = self.core.db.begin().await?;
         let name = store::revoke(tx.exec(), id, now)

@@ -13,8 +13,10 @@
 //! keys without breaking sign-in and a flood of bad tokens cannot make us
 //! hammer it.
 
-use super::{Asserted, ConnRow, Finished, Refusal, RequestRow, SsoService};
-use crate::actor::{Actor, RequestMeta};
+use super::model::{Asserted, Finished, Flight, InFlight, Purpose};
+use super::store::ConnRow;
+use super::{Refusal, SsoService};
+use crate::actor::RequestMeta;
 use crate::error::{Error, Result};
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreIdTokenVerifier, CoreJsonWebKeySet,
@@ -307,13 +309,10 @@ impl SsoService {
     }
 
     /// Builds the authorization URL and stores the sign-in in flight.
-    pub(crate) async fn start_oidc(
+    pub(super) async fn start_oidc(
         &self,
         conn: &ConnRow,
-        purpose: &str,
-        next: &str,
-        tester: Option<&Actor>,
-        browser: &str,
+        flight: &Flight<'_>,
         public_url: &str,
     ) -> Result<String> {
         let settings = conn.oidc()?;
@@ -342,12 +341,9 @@ impl SsoService {
         self.insert_request(
             conn,
             state.secret(),
-            purpose,
-            browser,
+            flight,
             Some(nonce.secret()),
             Some(verifier.secret()),
-            next,
-            tester,
         )
         .await?;
         Ok(url.to_string())
@@ -376,13 +372,12 @@ impl SsoService {
                 )
                 .await;
         };
-        let request = match self.take_request(&conn, state, browser, false).await? {
+        let request = match self
+            .take_or_refuse(&conn, state, browser, false, &meta)
+            .await?
+        {
             Ok(r) => r,
-            Err(why) => {
-                return self
-                    .refuse_early(&conn, None, &meta, Refusal::Expired, why)
-                    .await
-            }
+            Err(refused) => return Ok(refused),
         };
         if let Some(err) = &params.error {
             let detail = format!(
@@ -397,7 +392,7 @@ impl SsoService {
                 .refuse_early(&conn, Some(&request), &meta, Refusal::IdpError, &detail)
                 .await;
         }
-        if !conn.enabled && request.purpose != "test" {
+        if !conn.enabled && request.purpose != Purpose::Test {
             return self
                 .refuse_early(
                     &conn,
@@ -422,7 +417,7 @@ impl SsoService {
     async fn redeem(
         &self,
         conn: &ConnRow,
-        request: &RequestRow,
+        request: &InFlight,
         params: &Callback,
         public_url: &str,
     ) -> Result<std::result::Result<Asserted, String>> {

@@ -14,56 +14,32 @@
 //! - Rotation makes a new active key and retires the old one, which stays in
 //!   the JWKS for [`RETIRED_PUBLISHED_DAYS`] days so gateways that hold a
 //!   bundle signed with it can still check it at restart.
+//!
+//! The area has the domain's target shape: this file is the service (roles,
+//! making, opening and rotating keys, audit, the change signal; no SQL
+//! text), `model` the key purpose and the values derived from it, `store`
+//! every SQL statement.
+
+mod model;
+mod store;
+
+pub use model::KeyPurpose;
 
 use crate::actor::{Actor, Permission};
 use crate::audit::{self, NewEvent, Target};
 use crate::clock::new_id;
 use crate::db::Topic;
 use crate::error::{Error, Result};
-use crate::{exec, fetch_all, fetch_optional, Core};
-use chrono::{DateTime, Utc};
+use crate::Core;
+use model::{seal_purpose, ALG};
 use portcullis_policy::signed::SigningKey;
 use portcullis_types::SigningKeySummary;
 use serde_json::json;
 use std::sync::Arc;
+use store::KeyRow;
 
 /// How long a retired key stays in the JWKS.
 pub const RETIRED_PUBLISHED_DAYS: i64 = 7;
-
-const ALG: &str = "EdDSA";
-
-fn seal_purpose(kid: &str) -> String {
-    format!("signing_key:{kid}")
-}
-
-/// What a signing key signs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyPurpose {
-    /// Policy bundles and deltas (`/api/v1/policy`).
-    Bundle,
-    /// OAuth access tokens (RFC 9068, `typ` `at+jwt`).
-    Token,
-}
-
-impl KeyPurpose {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyPurpose::Bundle => "bundle",
-            KeyPurpose::Token => "token",
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct KeyRow {
-    kid: String,
-    alg: String,
-    private_key: String,
-    status: String,
-    created_at: DateTime<Utc>,
-    retired_at: Option<DateTime<Utc>>,
-}
 
 /// Signing keys.
 #[derive(Clone)]
@@ -84,13 +60,7 @@ impl SigningService {
     }
 
     async fn active_row(&self, purpose: KeyPurpose) -> Result<Option<KeyRow>> {
-        Ok(fetch_optional!(
-            self.core.db.exec(),
-            KeyRow,
-            "SELECT kid, alg, private_key, status, created_at, retired_at \
-             FROM signing_keys WHERE status = 'active' AND purpose = $1",
-            purpose.as_str()
-        )?)
+        store::active(self.core.db.exec(), purpose).await
     }
 
     /// Makes a key and stores it sealed; `retire` the active one first when
@@ -116,44 +86,31 @@ impl SigningService {
             .seal(&seal_purpose(&kid), &seed)?;
         let mut tx = self.core.db.begin().await?;
         let retired = if rotate {
-            fetch_optional!(
-                tx.exec(),
-                (String,),
-                "UPDATE signing_keys SET status = 'retired', retired_at = $1 \
-                 WHERE status = 'active' AND purpose = $2 RETURNING kid",
-                now,
-                purpose.as_str()
-            )?
-            .map(|r| r.0)
+            store::retire_active(tx.exec(), purpose, now).await?
         } else {
             None
         };
-        let inserted = exec!(
+        let inserted = store::insert(
             tx.exec(),
-            "INSERT INTO signing_keys (kid, alg, public_jwk, private_key, status, created_at, purpose) \
-             VALUES ($1, $2, $3, $4, 'active', $5, $6) ON CONFLICT DO NOTHING",
-            &kid,
-            ALG,
-            &jwk,
-            &sealed,
-            now,
-            purpose.as_str()
-        )?;
+            &store::NewKeyRow {
+                kid: &kid,
+                alg: ALG,
+                public_jwk: &jwk,
+                private_key: &sealed,
+                created_at: now,
+                purpose,
+            },
+        )
+        .await?;
         if inserted == 0 {
             // Another replica made the first key meanwhile.
             return Ok(None);
         }
-        let action = match (purpose, rotate) {
-            (KeyPurpose::Bundle, true) => "policy.signing_key.rotated",
-            (KeyPurpose::Bundle, false) => "policy.signing_key.created",
-            (KeyPurpose::Token, true) => "oauth.signing_key.rotated",
-            (KeyPurpose::Token, false) => "oauth.signing_key.created",
-        };
         audit::append(
             &mut tx,
             now,
             actor,
-            NewEvent::success(action)
+            NewEvent::success(purpose.created_action(rotate))
                 .target(Target::new("signing_key", &kid, &kid))
                 .details(json!({ "alg": ALG, "retired": retired })),
         )
@@ -173,11 +130,8 @@ impl SigningService {
         if let Some(row) = self.active_row(purpose).await? {
             return self.open(&row);
         }
-        let who = match purpose {
-            KeyPurpose::Bundle => "policy API",
-            KeyPurpose::Token => "authorization server",
-        };
-        self.insert_key(&Actor::system(who), purpose, false).await?;
+        self.insert_key(&Actor::system(purpose.first_maker()), purpose, false)
+            .await?;
         let row = self
             .active_row(purpose)
             .await?
@@ -189,15 +143,9 @@ impl SigningService {
     /// [`RETIRED_PUBLISHED_DAYS`] ago, newest first.
     pub async fn jwks(&self) -> Result<String> {
         let since = self.core.clock.now() - chrono::Duration::days(RETIRED_PUBLISHED_DAYS);
-        let rows = fetch_all!(
-            self.core.db.exec(),
-            (String,),
-            "SELECT public_jwk FROM signing_keys \
-             WHERE status = 'active' OR retired_at > $1 ORDER BY created_at DESC, kid DESC",
-            since
-        )?;
+        let rows = store::published_jwks(self.core.db.exec(), since).await?;
         let mut keys = Vec::with_capacity(rows.len());
-        for (jwk,) in rows {
+        for jwk in rows {
             keys.push(
                 serde_json::from_str::<serde_json::Value>(&jwk)
                     .map_err(|e| Error::Internal(format!("stored JWK: {e}")))?,
@@ -210,23 +158,8 @@ impl SigningService {
     pub async fn list(&self, actor: &Actor) -> Result<Vec<SigningKeySummary>> {
         actor.require(Permission::ConsoleRead)?;
         let since = self.core.clock.now() - chrono::Duration::days(RETIRED_PUBLISHED_DAYS);
-        let rows = fetch_all!(
-            self.core.db.exec(),
-            KeyRow,
-            "SELECT kid, alg, '' AS private_key, status, created_at, retired_at \
-             FROM signing_keys WHERE purpose = 'bundle' ORDER BY created_at DESC, kid DESC LIMIT 50"
-        )?;
-        Ok(rows
-            .into_iter()
-            .map(|r| SigningKeySummary {
-                published: r.status == "active" || r.retired_at.is_some_and(|t| t > since),
-                kid: r.kid,
-                alg: r.alg,
-                status: r.status,
-                created_at: r.created_at,
-                retired_at: r.retired_at,
-            })
-            .collect())
+        let rows = store::list_bundle_keys(self.core.db.exec()).await?;
+        Ok(rows.into_iter().map(|r| r.into_summary(since)).collect())
     }
 
     /// Rotates: a new active key; the old one is retired (still published

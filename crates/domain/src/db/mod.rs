@@ -15,6 +15,8 @@
 //! - Migrations live in `migrations/sqlite` and `migrations/postgres` with the
 //!   same file names and the same constraint names.
 
+mod store;
+
 use crate::error::{Error, Result};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -274,13 +276,13 @@ impl Db {
         let (expected, applied): (i64, i64) = match self {
             Db::Sqlite(p, _) => (
                 SQLITE_MIGRATOR.iter().count() as i64,
-                sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = TRUE")
+                sqlx::query_scalar(store::MIGRATIONS_APPLIED)
                     .fetch_one(p)
                     .await?,
             ),
             Db::Postgres(p, _) => (
                 POSTGRES_MIGRATOR.iter().count() as i64,
-                sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = TRUE")
+                sqlx::query_scalar(store::MIGRATIONS_APPLIED)
                     .fetch_one(p)
                     .await?,
             ),
@@ -291,8 +293,8 @@ impl Db {
     /// A round trip to the database (for `/readyz`).
     pub async fn ping(&self) -> Result<()> {
         match self {
-            Db::Sqlite(p, _) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
-            Db::Postgres(p, _) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
+            Db::Sqlite(p, _) => sqlx::query(store::PING).execute(p).await.map(|_| ()),
+            Db::Postgres(p, _) => sqlx::query(store::PING).execute(p).await.map(|_| ()),
         }
         .map_err(Error::Unavailable)
     }
@@ -414,7 +416,7 @@ impl Tx {
             return Ok(());
         }
         if let TxInner::Postgres(t) = &mut self.inner {
-            sqlx::query("SELECT pg_notify($1, $2)")
+            sqlx::query(store::NOTIFY)
                 .bind(NOTIFY_CHANNEL)
                 .bind(topic.as_str())
                 .execute(&mut **t)

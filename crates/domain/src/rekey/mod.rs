@@ -13,8 +13,14 @@
 //! one), sealed with the new box and written back in one transaction, with
 //! an audit event; a value that does not open stops the whole re-seal
 //! before anything is written, naming it. Adding a sealed column means
-//! adding it here (the test in `tests/api/storage.rs` seals one value of
-//! every kind and checks each opens with the new key alone).
+//! adding it to `store::SEALED` (the test in `tests/api/storage.rs` seals
+//! one value of every kind and checks each opens with the new key alone).
+//!
+//! The area has the domain's target shape: this file is the service (the
+//! role check, the re-seal and its audit event; no SQL text), `store` the
+//! table of sealed columns with every SQL statement.
+
+mod store;
 
 use serde_json::json;
 
@@ -22,7 +28,8 @@ use crate::actor::{Actor, Permission};
 use crate::audit::{self, NewEvent};
 use crate::error::Result;
 use crate::secrets::SecretBox;
-use crate::{exec, fetch_all, Services};
+use crate::Services;
+use store::SEALED;
 
 /// What a re-seal changed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -38,33 +45,6 @@ impl ResealReport {
     }
 }
 
-/// One sealed column: how to read it (id, value), how to write it back,
-/// and the purpose its values are sealed for.
-struct SealedColumn {
-    select: &'static str,
-    update: &'static str,
-    purpose: fn(&str) -> String,
-}
-
-/// Every sealed column, in [`ResealReport`] order.
-const SEALED: [SealedColumn; 3] = [
-    SealedColumn {
-        select: "SELECT kid, private_key FROM signing_keys ORDER BY kid",
-        update: "UPDATE signing_keys SET private_key = $1 WHERE kid = $2",
-        purpose: |kid| format!("signing_key:{kid}"),
-    },
-    SealedColumn {
-        select: "SELECT id, client_secret FROM sso_connections WHERE client_secret IS NOT NULL ORDER BY id",
-        update: "UPDATE sso_connections SET client_secret = $1 WHERE id = $2",
-        purpose: |id| format!("sso_client_secret:{id}"),
-    },
-    SealedColumn {
-        select: "SELECT id_hash, pkce_verifier FROM sso_requests WHERE pkce_verifier IS NOT NULL ORDER BY id_hash",
-        update: "UPDATE sso_requests SET pkce_verifier = $1 WHERE id_hash = $2",
-        purpose: |_| "sso_pkce".to_owned(),
-    },
-];
-
 impl Services {
     /// Re-seals every stored secret: opened with the current secret box
     /// (its key or a previous one), sealed with `new`. One transaction;
@@ -77,7 +57,7 @@ impl Services {
         let mut tx = self.core.db.begin().await?;
         let mut resealed: Vec<Vec<(String, String)>> = Vec::with_capacity(SEALED.len());
         for column in &SEALED {
-            let rows = fetch_all!(tx.exec(), (String, String), column.select)?;
+            let rows = column.read(tx.exec()).await?;
             let mut out = Vec::with_capacity(rows.len());
             for (id, value) in rows {
                 let purpose = (column.purpose)(&id);
@@ -88,7 +68,7 @@ impl Services {
         let mut counts = [0u64; 3];
         for ((column, rows), count) in SEALED.iter().zip(&resealed).zip(&mut counts) {
             for (id, value) in rows {
-                *count += exec!(tx.exec(), column.update, value, id)?;
+                *count += column.write(tx.exec(), id, value).await?;
             }
         }
         let [signing_keys, sso_client_secrets, sso_requests] = counts;

@@ -1,0 +1,85 @@
+//! The figures on the Overview page: counts, activity per day, latest events.
+//!
+//! The area has the domain's target shape: this file is the service (the
+//! role check and how the figures are put together; no SQL text), `store`
+//! every SQL statement.
+
+mod store;
+
+use crate::actor::{Actor, Permission};
+use crate::error::Result;
+use crate::Core;
+use chrono::Duration;
+use portcullis_types::{AuditQuery, DayCount, OverviewStats};
+use std::sync::Arc;
+
+/// Reads the Overview figures.
+#[derive(Clone)]
+pub struct OverviewService {
+    pub(crate) core: Arc<Core>,
+}
+
+impl OverviewService {
+    /// Counts and recent activity. **Permission:** `ConsoleRead`.
+    pub async fn get_stats(
+        &self,
+        actor: &Actor,
+        audit: &crate::audit::AuditService,
+    ) -> Result<OverviewStats> {
+        actor.require(Permission::ConsoleRead)?;
+        let db = &self.core.db;
+        let now = self.core.clock.now();
+        let day_ago = now - Duration::hours(24);
+        let admins = store::admins(db.exec()).await?;
+        let active_sessions = store::active_sessions(db.exec(), now).await?;
+        let audit_events = store::audit_events(db.exec()).await?;
+        let audit_events_24h = store::audit_events_since(db.exec(), day_ago).await?;
+        let failed_signins_24h = store::failed_signins_since(db.exec(), day_ago).await?;
+        let today = now.date_naive();
+        let first_day = today - chrono::Days::new(13);
+        let since = first_day
+            .and_hms_opt(0, 0, 0)
+            .map(|d| d.and_utc())
+            .unwrap_or(now);
+        let rows = store::events_per_day(db.exec(), db.backend(), since).await?;
+        let events_per_day = first_day
+            .iter_days()
+            .take(14)
+            .map(|d| {
+                let day = d.format("%Y-%m-%d").to_string();
+                let count = rows.iter().find(|r| r.day == day).map_or(0, |r| r.count);
+                DayCount { day, count }
+            })
+            .collect();
+        let latest_events = audit
+            .list_events(
+                actor,
+                AuditQuery {
+                    limit: 8,
+                    ..Default::default()
+                },
+            )
+            .await?
+            .items;
+        let servers = store::servers(db.exec()).await?;
+        let tools_awaiting_review = store::tools_awaiting_review(db.exec()).await?;
+        let grants = store::grants(db.exec()).await?;
+        let policy_revision = crate::revisions::head(db.exec()).await?;
+        let (gateways, gateways_current) = store::gateways(db.exec(), policy_revision).await?;
+        Ok(OverviewStats {
+            gateways,
+            gateways_current,
+            servers,
+            tools_awaiting_review,
+            grants,
+            policy_revision,
+            admins,
+            active_sessions,
+            audit_events,
+            audit_events_24h,
+            failed_signins_24h,
+            events_per_day,
+            latest_events,
+        })
+    }
+}

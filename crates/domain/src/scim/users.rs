@@ -1,0 +1,235 @@
+//! The `/Users` endpoints: create, read, replace, patch, delete (soft) and
+//! list a directory's users.
+
+use super::model::{self, user_fields, user_json, UserFields};
+use super::store::{self, UserRow, USER_LIST};
+use super::{directory_of, Resource, ScimResult, ScimService};
+use crate::actor::Actor;
+use crate::audit::{self, NewEvent, Target};
+use crate::clock::new_id;
+use crate::db::{Exec, Tx};
+use chrono::{DateTime, Utc};
+use portcullis_scim::{
+    list::ListParams,
+    patch::{self, PatchRules},
+    ScimError,
+};
+use portcullis_types::PersonId;
+use serde_json::{json, Value};
+
+impl Resource for UserRow {
+    /// User `id` of directory `dir` (not deleted), or 404.
+    async fn load(ex: Exec<'_>, dir: &str, id: &str) -> ScimResult<Self> {
+        store::user(ex, dir, id)
+            .await?
+            .ok_or_else(|| ScimError::not_found(format!("User {id} not found")))
+    }
+
+    fn version(&self) -> i64 {
+        self.version
+    }
+}
+
+/// Commits a change to user `id` and answers with the user and its groups
+/// as they are after it.
+async fn commit_with_user(mut tx: Tx, dir: &str, base: &str, id: &str) -> ScimResult<Value> {
+    let row = UserRow::load(tx.exec(), dir, id).await?;
+    let groups = store::groups_of(tx.exec(), std::slice::from_ref(&row.id)).await?;
+    tx.commit().await?;
+    user_json(&row, &groups, base)
+}
+
+impl ScimService {
+    /// `POST /Users`.
+    pub async fn create_user(&self, actor: &Actor, base: &str, body: Value) -> ScimResult<Value> {
+        let dir = directory_of(actor)?;
+        let f = user_fields(body)?;
+        let now = self.now();
+        let id = new_id("u");
+        let mut tx = self.core.db.begin().await?;
+        store::insert_user(&mut tx, &id, dir, &f.columns(), now).await?;
+        store::write_emails(&mut tx, &id, &f.emails).await?;
+        Self::sync_policy(
+            &mut tx,
+            actor,
+            now,
+            format!("{} provisioned", f.user_name),
+            Some(&id),
+            None,
+        )
+        .await?;
+        audit::append(
+            &mut tx,
+            now,
+            actor,
+            NewEvent::success("scim.user.created")
+                .target(Target::new("directory_user", &id, &f.user_name))
+                .details(json!({ "active": f.active, "externalId": f.external_id })),
+        )
+        .await?;
+        let row = UserRow::load(tx.exec(), dir, &id).await?;
+        tx.commit().await?;
+        user_json(&row, &[], base)
+    }
+
+    /// `GET /Users/{id}`.
+    pub async fn get_user(&self, actor: &Actor, base: &str, id: &PersonId) -> ScimResult<Value> {
+        let dir = directory_of(actor)?;
+        let id = id.as_str();
+        let row = UserRow::load(self.core.db.exec(), dir, id).await?;
+        let groups = store::groups_of(self.core.db.exec(), std::slice::from_ref(&row.id)).await?;
+        user_json(&row, &groups, base)
+    }
+
+    /// Writes the new state `f` of user `old` (`how`: PUT or PATCH), audited
+    /// as updated, deactivated or reactivated.
+    async fn store_user(
+        &self,
+        actor: &Actor,
+        tx: &mut Tx,
+        old: &UserRow,
+        f: UserFields,
+        now: DateTime<Utc>,
+        how: &str,
+    ) -> ScimResult<()> {
+        store::update_user(tx, &old.id, &f.columns(), now).await?;
+        store::write_emails(tx, &old.id, &f.emails).await?;
+        let action = match (old.active, f.active) {
+            (true, false) => "scim.user.deactivated",
+            (false, true) => "scim.user.reactivated",
+            _ => "scim.user.updated",
+        };
+        Self::sync_policy(
+            tx,
+            actor,
+            now,
+            format!("{} updated", f.user_name),
+            Some(&old.id),
+            None,
+        )
+        .await?;
+        audit::append(
+            tx,
+            now,
+            actor,
+            NewEvent::success(action)
+                .target(Target::new("directory_user", &old.id, &f.user_name))
+                .details(json!({ "via": how, "active": f.active })),
+        )
+        .await?;
+        if old.active && !f.active {
+            Self::disable_console_account(
+                tx,
+                actor,
+                old.email.as_deref().or(f.email.as_deref()),
+                now,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// `PUT /Users/{id}`: replaces the user.
+    pub async fn replace_user(
+        &self,
+        actor: &Actor,
+        base: &str,
+        id: &PersonId,
+        body: Value,
+        if_match: Option<&str>,
+    ) -> ScimResult<Value> {
+        let dir = directory_of(actor)?;
+        let id = id.as_str();
+        let f = user_fields(body)?;
+        let now = self.now();
+        let (mut tx, old): (Tx, UserRow) = self.begin_change(dir, id, if_match).await?;
+        self.store_user(actor, &mut tx, &old, f, now, "PUT").await?;
+        commit_with_user(tx, dir, base, id).await
+    }
+
+    /// `PATCH /Users/{id}` (RFC 7644 §3.5.2, with Entra ID's dialect).
+    pub async fn patch_user(
+        &self,
+        actor: &Actor,
+        base: &str,
+        id: &PersonId,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> ScimResult<Value> {
+        let dir = directory_of(actor)?;
+        let id = id.as_str();
+        let ops = patch::parse_patch(body, &PatchRules::USER)?;
+        let now = self.now();
+        let (mut tx, old): (Tx, UserRow) = self.begin_change(dir, id, if_match).await?;
+        let mut resource = model::stored_resource(&old)?;
+        if let Some(obj) = resource.as_object_mut() {
+            obj.insert("id".into(), Value::String(old.id.clone()));
+        }
+        patch::apply(&mut resource, &ops, &PatchRules::USER)?;
+        let f = user_fields(resource)?;
+        self.store_user(actor, &mut tx, &old, f, now, "PATCH")
+            .await?;
+        commit_with_user(tx, dir, base, id).await
+    }
+
+    /// `DELETE /Users/{id}`: deactivates and hides the user (soft delete),
+    /// removing its group memberships.
+    pub async fn delete_user(
+        &self,
+        actor: &Actor,
+        id: &PersonId,
+        if_match: Option<&str>,
+    ) -> ScimResult<()> {
+        let dir = directory_of(actor)?;
+        let id = id.as_str();
+        let now = self.now();
+        let (mut tx, old): (Tx, UserRow) = self.begin_change(dir, id, if_match).await?;
+        store::delete_user(&mut tx, id, now).await?;
+        let groups = store::leave_groups(&mut tx, id).await?;
+        Self::sync_policy(
+            &mut tx,
+            actor,
+            now,
+            format!("{} deleted", old.user_name),
+            Some(id),
+            None,
+        )
+        .await?;
+        audit::append(
+            &mut tx,
+            now,
+            actor,
+            NewEvent::success("scim.user.deleted")
+                .target(Target::new("directory_user", id, &old.user_name))
+                .details(json!({ "was_active": old.active, "groups_left": groups })),
+        )
+        .await?;
+        if old.active {
+            Self::disable_console_account(&mut tx, actor, old.email.as_deref(), now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `GET /Users` and `POST /Users/.search`: (resources, total).
+    pub async fn list_users(
+        &self,
+        actor: &Actor,
+        base: &str,
+        params: &ListParams,
+    ) -> ScimResult<(Vec<Value>, i64)> {
+        let dir = directory_of(actor)?;
+        let (rows, total): (Vec<UserRow>, i64) = self.list_page(dir, &USER_LIST, params).await?;
+        let groups = if model::wants_groups(params) {
+            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            store::groups_of(self.core.db.exec(), &ids).await?
+        } else {
+            Vec::new()
+        };
+        let items = rows
+            .iter()
+            .map(|r| user_json(r, &groups, base))
+            .collect::<ScimResult<Vec<_>>>()?;
+        Ok((items, total))
+    }
+}
