@@ -8,9 +8,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use portcullis_types::{
-    ApiKeySummary, AuditEventSummary, AuditQuery, DirectoryGroupDetail, DirectoryGroupQuery,
-    DirectoryGroupSummary, DirectoryUserDetail, DirectoryUserQuery, DirectoryUserStatus,
-    DirectoryUserSummary, GatewayCreated, GatewayInput, GatewaysView,
+    AdminSummary, ApiKeySummary, AuditEventSummary, AuditQuery, DirectoryGroupDetail,
+    DirectoryGroupQuery, DirectoryGroupSummary, DirectoryUserDetail, DirectoryUserQuery,
+    DirectoryUserStatus, DirectoryUserSummary, GatewayCreated, GatewayInput, GatewaysView,
 };
 use portcullis_types::{GroupId, PersonId};
 use serde::Deserialize;
@@ -234,6 +234,35 @@ pub async fn revoke_gateway(
     Ok(axum::response::IntoResponse::into_response(
         StatusCode::NO_CONTENT,
     ))
+}
+
+/// Filters of `GET /admins`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AdminParams {
+    /// Matches email or display name.
+    #[serde(default)]
+    pub q: String,
+}
+
+/// Console admins (owners, admins, auditors) with their role, status, last
+/// sign-in and active sessions, for access reviews. Any key may read them;
+/// inviting, changing and disabling admins stays with owners in the console.
+#[utoipa::path(get, path = "/admins", tag = "admins", params(AdminParams, PageParams),
+    responses((status = 200, body = List<AdminSummary>), (status = 400, body = ProblemBody), (status = 401, body = ProblemBody)))]
+pub async fn admins(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<AdminParams>,
+    Query(page): Query<PageParams>,
+) -> ApiResult {
+    let (offset, limit) = page.window()?;
+    let page = state
+        .services
+        .console
+        .list_admins(&caller.0, &q.q, offset, limit)
+        .await?;
+    json(StatusCode::OK, &List::from_page(page))
 }
 
 /// API keys (never their secrets). Keys are created and revoked by owners

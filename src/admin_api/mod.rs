@@ -66,7 +66,7 @@ pub const PREFIX: &str = "/api/v1/admin";
         access::can_call, access::who_can_call, access::what_can_call,
         directory::list_people, directory::get_person, directory::list_groups, directory::get_group,
         directory::audit_events, directory::gateways, directory::create_gateway,
-        directory::rotate_gateway_credential, directory::revoke_gateway, directory::api_keys,
+        directory::rotate_gateway_credential, directory::revoke_gateway, directory::api_keys, directory::admins,
         settings::list_directories, settings::get_directory, settings::create_directory,
         settings::rotate_token, settings::revoke_token, settings::sso_connections, settings::sso_connection,
         settings::create_sso_connection, settings::update_sso_connection, settings::delete_sso_connection,
@@ -83,6 +83,7 @@ pub const PREFIX: &str = "/api/v1/admin";
         (name = "audit", description = "The audit log"),
         (name = "gateways", description = "Gateways: register, rotate credentials, revoke; the revision each enforces"),
         (name = "api-keys", description = "The keys of this API (read only here)"),
+        (name = "admins", description = "Console admins, for access reviews (read only here)"),
         (name = "directories", description = "SCIM directories and their bearer tokens"),
         (name = "sso", description = "Single sign-on connections (OIDC and SAML)"),
         (name = "clients", description = "OAuth clients of MCP users: approve, block, unblock"),
@@ -228,6 +229,7 @@ pub fn router(state: &AppState, max_body_bytes: usize) -> Router {
             post(directory::rotate_gateway_credential),
         )
         .route("/api-keys", get(directory::api_keys))
+        .route("/admins", get(directory::admins))
         .route(
             "/directories",
             get(settings::list_directories).post(settings::create_directory),

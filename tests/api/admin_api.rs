@@ -366,6 +366,25 @@ async fn admin_api_auditor_key_changes_nothing(db: &TestDb) -> TestResult {
             .await;
         assert_eq!(status, 200, "GET {path}: {body}");
     }
+    // Any key may list the console admins (access reviews); only the
+    // console's owners manage them.
+    svc.console
+        .create_owner(&Actor::system("test"), "root@corp.example", "Root")
+        .await?;
+    let (status, _, admins) = api
+        .send(
+            Some(&auditor.secret),
+            Method::GET,
+            "/admins?q=root",
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{admins}");
+    assert_eq!(admins["total"], 1, "{admins}");
+    assert_eq!(admins["items"][0]["email"], "root@corp.example");
+    assert_eq!(admins["items"][0]["role"], "owner");
+    let changes_before = changes_before + 1; // the owner created above
     let rows = audit_rows(&db.url, "").await;
     let changes_after = rows.iter().filter(|r| r.1 != "api.call").count();
     assert_eq!(
@@ -1126,6 +1145,8 @@ async fn admin_api_openapi_document() -> TestResult {
         "/api/v1/admin/revisions/{number}/rollback",
         "/api/v1/admin/simulate/can-call",
         "/api/v1/admin/audit/events",
+        "/api/v1/admin/admins",
+        "/api/v1/admin/sso-connections/{id}",
     ] {
         assert!(paths.iter().any(|k| k == p), "{p} missing from {paths:?}");
     }

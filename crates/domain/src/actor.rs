@@ -39,6 +39,10 @@ pub enum Permission {
     AuditRead,
     /// Invite, change, disable console admins (owners only).
     AdminsManage,
+    /// Read the list of console admins: owners, and API keys of any role
+    /// (an owner minted the key; access reviews read who administers the
+    /// console without an owner's session).
+    AdminsRead,
     /// See directories, their users and groups (every role).
     DirectoryRead,
     /// Create directories and their SCIM tokens (owners and admins).
@@ -59,7 +63,7 @@ impl Permission {
     fn allows(self, role: Role) -> bool {
         match self {
             Permission::ConsoleRead | Permission::AuditRead | Permission::DirectoryRead => true,
-            Permission::AdminsManage => role == Role::Owner,
+            Permission::AdminsManage | Permission::AdminsRead => role == Role::Owner,
             Permission::DirectoryManage
             | Permission::CatalogManage
             | Permission::AccessManage
@@ -73,6 +77,7 @@ impl Permission {
             Permission::ConsoleRead => "view the console",
             Permission::AuditRead => "read the audit log",
             Permission::AdminsManage => "manage console admins (owners only)",
+            Permission::AdminsRead => "list console admins (owners only)",
             Permission::DirectoryRead => "view directories",
             Permission::DirectoryManage => "manage directories and SCIM tokens",
             Permission::CatalogManage => "change the catalog of MCP servers and tools",
@@ -171,10 +176,12 @@ impl Actor {
 
     /// Fails with `Unauthenticated` for anonymous callers and `Forbidden` when
     /// the role does not grant `permission`. The system actor passes. An API
-    /// key never manages admins or keys, whatever its role.
+    /// key never manages admins or keys, whatever its role, and always may
+    /// list the admins (`AdminsRead`).
     pub fn require(&self, permission: Permission) -> Result<()> {
         match (self.kind, self.role) {
             (ActorType::System, _) => Ok(()),
+            (ActorType::ApiKey, Some(_)) if permission == Permission::AdminsRead => Ok(()),
             (ActorType::ApiKey, _) if permission == Permission::AdminsManage => Err(
                 Error::Forbidden("an API key cannot manage console admins or API keys".to_owned()),
             ),

@@ -15,7 +15,8 @@ use portcullis_types::{AdminSummary, ConsoleUserId, ConsoleUserStatus, OneTimeLi
 use serde_json::json;
 
 impl ConsoleService {
-    /// Lists console users, searchable by email or name. **Permission:** `AdminsManage`.
+    /// Lists console users, searchable by email or name. **Permission:**
+    /// `AdminsRead` (owners and API keys).
     pub async fn list_admins(
         &self,
         actor: &Actor,
@@ -23,7 +24,7 @@ impl ConsoleService {
         offset: i64,
         limit: i64,
     ) -> Result<Page<AdminSummary>> {
-        actor.require(Permission::AdminsManage)?;
+        actor.require(Permission::AdminsRead)?;
         let limit = if limit <= 0 { 50 } else { limit.min(MAX_PAGE) };
         let offset = offset.max(0);
         let pattern = format!("%{}%", like_escape(&search.trim().to_lowercase()));
