@@ -27,6 +27,15 @@
 //! | [`ratelimit`] | per-key rate limits (SCIM tokens, SSO starts; OAuth's use it too) |
 //! | [`rekey`] | re-sealing every stored secret under a new secret key |
 //! | [`db`] | pools, transactions, migrations, query macros |
+//!
+//! Every area is a folder of one shape: `mod.rs` is the service (role
+//! check, rules, audit events, revision sync; no SQL text), `model.rs` the
+//! typed values, commands and stored enums (an unknown stored value is an
+//! error, never a silent default), `store.rs` (or `store/`) every SQL
+//! string of the area. Larger areas split their service along its seams
+//! into further files of the folder. Services take and return the typed ids
+//! of `portcullis_types` (`ServerId`, `GrantId`, `PersonId`, …), never bare
+//! strings; sample data lives in the binary (`src/demo.rs`), not here.
 
 pub mod access;
 pub mod actor;
