@@ -302,6 +302,63 @@ async fn scim_token_revoke_checks_role_then_directory() -> TestResult {
     Ok(())
 }
 
+/// Directories stay apart: a group of one directory naming another
+/// directory's user id is not that user's group, and deleting the user
+/// leaves the other directory's group alone.
+#[tokio::test]
+async fn scim_directories_do_not_see_each_others_groups() -> TestResult {
+    let (srv, okta_token) = with_directory(TestDb::sqlite()).await;
+    let entra = srv
+        .running
+        .services
+        .directory
+        .create_directory(&Actor::system("t"), "Entra")
+        .await?;
+    let okta = Scim::new(&srv, &okta_token);
+    let other = Scim::new(&srv, &entra.token);
+    let ada = okta.user("ada@corp.example", json!({})).await;
+    let (status, own) = okta
+        .post(
+            "/Groups",
+            json!({"schemas": [portcullis_scim::GROUP_SCHEMA], "displayName": "Engineering",
+                   "members": [{"value": ada}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{own}");
+    let (status, foreign) = other
+        .post(
+            "/Groups",
+            json!({"schemas": [portcullis_scim::GROUP_SCHEMA], "displayName": "Intruders",
+                   "members": [{"value": ada}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{foreign}");
+    let (status, user) = okta.get(&format!("/Users/{ada}")).await;
+    assert_eq!(status, 200, "{user}");
+    let groups: Vec<&str> = user["groups"]
+        .as_array()
+        .map(|g| g.iter().filter_map(|g| g["display"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(groups, ["Engineering"], "{user}");
+
+    let (status, _, _) = okta
+        .send(reqwest::Method::DELETE, &format!("/Users/{ada}"), None, &[])
+        .await;
+    assert_eq!(status, 204);
+    let foreign_id = foreign["id"].as_str().unwrap_or_default();
+    let (status, group) = other.get(&format!("/Groups/{foreign_id}")).await;
+    assert_eq!(status, 200, "{group}");
+    assert_eq!(group["members"][0]["value"], ada, "{group}");
+    let own_id = own["id"].as_str().unwrap_or_default();
+    let (_, group) = okta.get(&format!("/Groups/{own_id}")).await;
+    assert!(
+        group["members"].as_array().is_none_or(Vec::is_empty),
+        "{group}"
+    );
+    srv.stop().await;
+    Ok(())
+}
+
 /// A case-variant duplicate userName is 409 uniqueness; nothing is written.
 #[tokio::test]
 async fn scim_create_user_duplicate_username_case_variant_returns_409() -> TestResult {

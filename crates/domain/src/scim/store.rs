@@ -152,12 +152,16 @@ pub(super) async fn delete_user(tx: &mut Tx, id: &str, now: DateTime<Utc>) -> Re
     Ok(())
 }
 
-/// Removes a user from every group; returns how many memberships ended.
-pub(super) async fn leave_groups(tx: &mut Tx, user_id: &str) -> Result<u64> {
+/// Removes a user from every group of its directory (another directory's
+/// groups are that directory's to change); returns how many memberships
+/// ended.
+pub(super) async fn leave_groups(tx: &mut Tx, dir: &str, user_id: &str) -> Result<u64> {
     Ok(exec!(
         tx.exec(),
-        "DELETE FROM directory_group_members WHERE member_id = $1",
-        user_id
+        "DELETE FROM directory_group_members WHERE member_id = $1 \
+         AND group_id IN (SELECT id FROM directory_groups WHERE directory_id = $2)",
+        user_id,
+        dir
     )?)
 }
 
@@ -250,7 +254,9 @@ pub(super) struct MemberRow {
     pub known: bool,
 }
 
-/// Groups of the given users (for the read-only `groups` attribute).
+/// Groups of the given users in the users' own directory (for the
+/// read-only `groups` attribute; another directory's group naming the same
+/// id is not this user's group).
 pub(super) async fn groups_of(ex: Exec<'_>, user_ids: &[String]) -> Result<Vec<MemberRow>> {
     if user_ids.is_empty() {
         return Ok(Vec::new());
@@ -259,7 +265,9 @@ pub(super) async fn groups_of(ex: Exec<'_>, user_ids: &[String]) -> Result<Vec<M
     let sql = format!(
         "SELECT m.member_id AS owner, g.id AS id, g.display_name AS display, NULL AS ref_, NULL AS kind, \
          TRUE AS known FROM directory_group_members m \
-         JOIN directory_groups g ON g.id = m.group_id WHERE m.member_id IN ({placeholders}) ORDER BY g.display_name_lower"
+         JOIN directory_groups g ON g.id = m.group_id \
+         JOIN directory_users u ON u.id = m.member_id AND u.directory_id = g.directory_id \
+         WHERE m.member_id IN ({placeholders}) ORDER BY g.display_name_lower"
     );
     Ok(fetch_all_dyn(ex, &sql, &args).await?)
 }

@@ -185,7 +185,7 @@ impl ScimService {
         let now = self.now();
         let (mut tx, old): (Tx, UserRow) = self.begin_change(dir, id, if_match).await?;
         store::delete_user(&mut tx, id, now).await?;
-        let groups = store::leave_groups(&mut tx, id).await?;
+        let groups = store::leave_groups(&mut tx, dir, id).await?;
         Self::sync_policy(
             &mut tx,
             actor,
