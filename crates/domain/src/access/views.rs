@@ -1,0 +1,221 @@
+//! The views that explain access, all evaluated by the policy engine over
+//! a compiled revision: the simulator, a person's access, a server's
+//! callers and its access matrix, and the person look-up their forms use.
+
+use super::model::{effect_name, explain_reason, via};
+use super::{store, AccessService};
+use crate::actor::{Actor, Permission};
+use crate::error::{Error, Result};
+use portcullis_types::{AccessMatrix, MatchedRule, MatrixRow, SimulationResult, UserToolAccess};
+use std::collections::HashMap;
+
+impl AccessService {
+    /// "Can this person call this tool on this server?", at the current
+    /// revision or revision `rev`, at the current time, with every rule that
+    /// matched and how. **Permission:** `ConsoleRead`.
+    pub async fn simulate(
+        &self,
+        actor: &Actor,
+        principal: &str,
+        server: &str,
+        tool: &str,
+        rev: Option<i64>,
+    ) -> Result<SimulationResult> {
+        actor.require(Permission::ConsoleRead)?;
+        let snap = self.at(rev).await?;
+        let p = &snap.policy;
+        let server_id = p
+            .servers()
+            .iter()
+            .find(|s| s.id == server || s.slug == server)
+            .map(|s| s.id.as_str())
+            .unwrap_or(server);
+        let ex = p.explain(principal, server_id, tool, self.now().timestamp());
+        let deciding = ex.decision.reason.rule();
+        Ok(SimulationResult {
+            revision: snap.revision,
+            allowed: ex.decision.allowed,
+            reason: ex.decision.reason.code().to_owned(),
+            explanation: explain_reason(ex.decision.reason).to_owned(),
+            rules: ex
+                .matches
+                .iter()
+                .map(|m| MatchedRule {
+                    grant_id: m.rule_id.to_owned(),
+                    effect: effect_name(m.effect).to_owned(),
+                    via: via(p, m.matched_by),
+                    expired: m.expired,
+                    deciding: Some(m.rule) == deciding,
+                })
+                .collect(),
+        })
+    }
+
+    /// Every tool of every server with whether this person may call it and
+    /// why, at the current revision. **Permission:** `ConsoleRead`.
+    pub async fn user_access(&self, actor: &Actor, principal: &str) -> Result<Vec<UserToolAccess>> {
+        actor.require(Permission::ConsoleRead)?;
+        self.own_access(principal).await
+    }
+
+    /// [`AccessService::user_access`] for the person themselves (their My
+    /// access page, after the caller checked their session): no console
+    /// permission involved.
+    pub async fn own_access(&self, principal: &str) -> Result<Vec<UserToolAccess>> {
+        let snap = self.current().await?;
+        let p = &snap.policy;
+        let now = self.now().timestamp();
+        let mut out = Vec::new();
+        for s in p.servers() {
+            for t in &s.tools {
+                let ex = p.explain(principal, &s.id, &t.name, now);
+                let deciding = ex.decision.reason.rule();
+                let m = ex.matches.iter().find(|m| Some(m.rule) == deciding);
+                out.push(UserToolAccess {
+                    server_id: s.id.clone(),
+                    server_name: s.slug.clone(),
+                    tool: t.name.clone(),
+                    effective: portcullis_types::EffectiveAnnotations {
+                        read_only: t.annotations.read_only,
+                        destructive: t.annotations.destructive,
+                        idempotent: t.annotations.idempotent,
+                        open_world: t.annotations.open_world,
+                    },
+                    allowed: ex.decision.allowed,
+                    reason: ex.decision.reason.code().to_owned(),
+                    via: m.map(|m| via(p, m.matched_by)),
+                    grant_id: m.map(|m| m.rule_id.to_owned()),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many people may call each tool of a server now, by tool name.
+    /// **Permission:** `ConsoleRead`.
+    pub async fn callers_per_tool(
+        &self,
+        actor: &Actor,
+        server: &str,
+    ) -> Result<HashMap<String, i64>> {
+        actor.require(Permission::ConsoleRead)?;
+        let snap = self.current().await?;
+        let p = &snap.policy;
+        let now = self.now().timestamp();
+        Ok(p.tools(server)
+            .unwrap_or_default()
+            .iter()
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    p.who_can_call(server, &t.name, now).len() as i64,
+                )
+            })
+            .collect())
+    }
+
+    /// The people who may call one tool now (id, email), at most `limit`.
+    /// **Permission:** `ConsoleRead`.
+    pub async fn callers(
+        &self,
+        actor: &Actor,
+        server: &str,
+        tool: &str,
+        limit: usize,
+    ) -> Result<(i64, Vec<(String, String)>)> {
+        actor.require(Permission::ConsoleRead)?;
+        let snap = self.current().await?;
+        let p = &snap.policy;
+        let ids = p.who_can_call(server, tool, self.now().timestamp());
+        let list = ids
+            .iter()
+            .take(limit)
+            .filter_map(|id| p.principal(id).map(|x| (x.id.clone(), x.email.clone())))
+            .collect();
+        Ok((ids.len() as i64, list))
+    }
+
+    /// Groups × tools of a server: how many active members of each group may
+    /// call each tool now. Groups with no access to any tool are left out.
+    /// **Permission:** `ConsoleRead`.
+    pub async fn matrix(&self, actor: &Actor, server: &str) -> Result<AccessMatrix> {
+        actor.require(Permission::ConsoleRead)?;
+        let snap = self.current().await?;
+        let p = &snap.policy;
+        let now = self.now().timestamp();
+        let tools: Vec<String> = p
+            .tools(server)
+            .unwrap_or_default()
+            .iter()
+            .map(|t| t.name.clone())
+            .collect();
+        let mut members: HashMap<&str, Vec<&str>> = HashMap::new();
+        for pr in p.principals().iter().filter(|x| x.active) {
+            for g in &pr.groups {
+                members.entry(g.as_str()).or_default().push(pr.id.as_str());
+            }
+        }
+        let mut rows = Vec::new();
+        for g in p.groups() {
+            let ids = members
+                .get(g.id.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let allowed: Vec<i64> = tools
+                .iter()
+                .map(|t| {
+                    ids.iter()
+                        .filter(|id| p.decide(id, server, t, now).allowed)
+                        .count() as i64
+                })
+                .collect();
+            if allowed.iter().any(|&n| n > 0) {
+                rows.push(MatrixRow {
+                    group_id: g.id.clone(),
+                    group_name: g.name.clone(),
+                    members: ids.len() as i64,
+                    allowed,
+                });
+            }
+        }
+        rows.sort_by(|a, b| {
+            a.group_name
+                .to_lowercase()
+                .cmp(&b.group_name.to_lowercase())
+        });
+        Ok(AccessMatrix {
+            revision: snap.revision,
+            tools,
+            groups: rows,
+        })
+    }
+
+    // --- Look-ups for the console's Access pages ---
+
+    /// The directory person an admin typed into a form (the simulator, a
+    /// grant for one person): an email, a userName or a user id, matched
+    /// case-insensitively; deleted people are not found. Returns
+    /// `(id, email or userName)`. The same address in two directories is
+    /// ambiguous: `Invalid` on field `person` asks for the user id.
+    /// **Permission:** `ConsoleRead`.
+    pub async fn find_person(&self, actor: &Actor, who: &str) -> Result<Option<(String, String)>> {
+        actor.require(Permission::ConsoleRead)?;
+        let who = who.trim();
+        if who.is_empty() {
+            return Ok(None);
+        }
+        let mut rows = store::find_people(self.core.db.exec(), who, &who.to_lowercase()).await?;
+        if let Some(i) = rows.iter().position(|r| r.id == who) {
+            let r = rows.swap_remove(i);
+            return Ok(Some((r.id, r.label)));
+        }
+        match rows.len() {
+            0 => Ok(None),
+            1 => Ok(rows.pop().map(|r| (r.id, r.label))),
+            _ => Err(Error::invalid(
+                "person",
+                "several people in different directories have this address; use the user id",
+            )),
+        }
+    }
+}

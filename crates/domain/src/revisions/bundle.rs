@@ -1,0 +1,244 @@
+//! Bundles from facts: the whole bundle of a revision ([`assemble`],
+//! [`load_bundle`]) and the next bundle with its delta, recomputing only
+//! what the changed facts touch ([`reassemble`]).
+
+use super::facts::{FactKey, FactMap};
+use super::model::{fact_value, kind, GrantFact, ServerFact, ToolFact, UserFact};
+use crate::db::Exec;
+use crate::error::{Error, Result};
+use chrono::{DateTime, SecondsFormat, Utc};
+use portcullis_policy::bundle::{BlockedClient, Bundle, Group, Principal, Server, Tool, FORMAT_V1};
+use portcullis_policy::delta::{Changes, Delta, DELTA_FORMAT_V1};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Above this many changed facts [`reassemble`] is not worth it.
+const REASSEMBLE_MAX_CHANGES: usize = 5_000;
+
+/// Entries recomputed for `ids`, as changes against the sorted `prev` list
+/// (unchanged entries left out).
+fn changes_for<T: PartialEq>(
+    ids: &BTreeSet<String>,
+    prev: &[T],
+    id_of: impl Fn(&T) -> &str,
+    entry: impl Fn(&str) -> Result<Option<T>>,
+) -> Result<Changes<T>> {
+    let mut out = Changes::default();
+    for id in ids {
+        let before = prev
+            .binary_search_by(|p| id_of(p).cmp(id.as_str()))
+            .ok()
+            .map(|i| &prev[i]);
+        match (before, entry(id)?) {
+            (Some(b), Some(e)) if *b == e => {}
+            (_, Some(e)) => out.upsert.push(e),
+            (Some(_), None) => out.remove.push(id.clone()),
+            (None, None) => {}
+        }
+    }
+    Ok(out)
+}
+
+/// The bundle of `facts`' revision built from `prev` (the bundle of the
+/// revision the facts were at before [`FactMap::advance`] returned
+/// `changed`) by recomputing only the entries the changed facts touch, and
+/// the delta from `prev` to it (hashes left empty). `None` when a full
+/// [`assemble`] is the simpler way: many changes, or a server that appeared
+/// or disappeared (the grants about it come or go with it). The result
+/// equals [`assemble`]'s (debug builds check it).
+pub fn reassemble(
+    prev: &Bundle,
+    facts: &FactMap,
+    changed: &BTreeSet<FactKey>,
+    issued_at: DateTime<Utc>,
+) -> Result<Option<(Bundle, Delta)>> {
+    if changed.len() > REASSEMBLE_MAX_CHANGES {
+        return Ok(None);
+    }
+    let (mut servers, mut groups, mut users, mut rules, mut clients) = (
+        BTreeSet::new(),
+        BTreeSet::new(),
+        BTreeSet::new(),
+        BTreeSet::new(),
+        BTreeSet::new(),
+    );
+    for (kind, k1, k2) in changed {
+        match kind.as_str() {
+            kind::SERVER | kind::TOOL => {
+                servers.insert(k1.clone());
+            }
+            kind::GROUP => {
+                groups.insert(k1.clone());
+                // Its members now, and those who had it before.
+                users.extend(facts.family(kind::MEMBER, k1).map(|(u, _)| u.to_owned()));
+                users.extend(
+                    prev.principals
+                        .iter()
+                        .filter(|p| p.groups.iter().any(|g| g == k1))
+                        .map(|p| p.id.clone()),
+                );
+            }
+            kind::USER => {
+                users.insert(k1.clone());
+            }
+            kind::MEMBER => {
+                users.insert(k2.clone());
+            }
+            kind::GRANT => {
+                rules.insert(k1.clone());
+            }
+            kind::CLIENT => {
+                clients.insert(k1.clone());
+            }
+            other => return Err(Error::Internal(format!("unknown policy fact kind {other}"))),
+        }
+    }
+    for id in &servers {
+        let was = prev
+            .servers
+            .binary_search_by(|s| s.id.as_str().cmp(id))
+            .is_ok();
+        if was != facts.one(kind::SERVER, id).is_some() {
+            return Ok(None);
+        }
+    }
+    let delta = Delta {
+        format: DELTA_FORMAT_V1.to_owned(),
+        base_revision: prev.revision,
+        base_sha256: String::new(),
+        revision: u64::try_from(facts.revision).unwrap_or_default(),
+        issued_at: issued_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        sha256: String::new(),
+        servers: changes_for(&servers, &prev.servers, |s| &s.id, |id| facts.server(id))?,
+        groups: changes_for(&groups, &prev.groups, |g| &g.id, |id| facts.group(id))?,
+        principals: changes_for(
+            &users,
+            &prev.principals,
+            |p| &p.id,
+            |id| facts.principal(id),
+        )?,
+        rules: changes_for(&rules, &prev.rules, |r| &r.id, |id| facts.rule(id))?,
+        blocked_clients: changes_for(
+            &clients,
+            &prev.blocked_clients,
+            |c| &c.client_id,
+            |id| facts.blocked_client(id),
+        )?,
+    };
+    let next = delta
+        .apply(prev)
+        .map_err(|e| Error::Internal(format!("policy delta: {e}")))?;
+    Ok(Some((next, delta)))
+}
+
+/// Builds the bundle of revision `rev` from the facts valid at it. Callers
+/// read [`super::head`] first and pass it, so the bundle is consistent even while
+/// newer revisions commit.
+pub async fn load_bundle(exec: Exec<'_>, rev: i64, issued_at: DateTime<Utc>) -> Result<Bundle> {
+    assemble(&FactMap::load(exec, rev).await?, issued_at)
+}
+
+/// The bundle of the facts in `facts` (its revision), `issued_at` being
+/// that revision's creation time. Lists are sorted as the format requires,
+/// so the result does not depend on the order facts were read in.
+pub fn assemble(facts: &FactMap, issued_at: DateTime<Utc>) -> Result<Bundle> {
+    let rev = facts.revision;
+    let mut servers: BTreeMap<String, Server> = BTreeMap::new();
+    let mut tools: Vec<(String, Tool)> = Vec::new();
+    let mut groups = Vec::new();
+    let mut principals: BTreeMap<String, Principal> = BTreeMap::new();
+    let mut members: Vec<(&String, &String)> = Vec::new();
+    let mut rules = Vec::new();
+    let mut blocked_clients = Vec::new();
+    for ((kind, k1, k2), value) in &facts.facts {
+        macro_rules! fact {
+            () => {
+                fact_value(kind, k1, k2, value)?
+            };
+        }
+        match kind.as_str() {
+            kind::SERVER => {
+                let f: ServerFact = fact!();
+                servers.insert(
+                    k1.clone(),
+                    Server {
+                        id: k1.clone(),
+                        slug: f.slug,
+                        resource: f.resource,
+                        enabled: f.enabled,
+                        tools: Vec::new(),
+                    },
+                );
+            }
+            kind::TOOL => {
+                let f: ToolFact = fact!();
+                tools.push((
+                    k1.clone(),
+                    Tool {
+                        name: k2.clone(),
+                        annotations: f.annotations,
+                        approved: f.approved,
+                        definition_hash: f.definition_hash,
+                    },
+                ));
+            }
+            kind::GROUP => groups.push(fact_value::<Group>(kind, k1, k2, value)?),
+            kind::USER => {
+                let f: UserFact = fact!();
+                principals.insert(
+                    k1.clone(),
+                    Principal {
+                        id: k1.clone(),
+                        email: f.email,
+                        active: f.active,
+                        groups: Vec::new(),
+                    },
+                );
+            }
+            kind::MEMBER => members.push((k1, k2)),
+            kind::GRANT => rules.push(fact_value::<GrantFact>(kind, k1, k2, value)?.rule),
+            kind::CLIENT => blocked_clients.push(fact!()),
+            other => return Err(Error::Internal(format!("unknown policy fact kind {other}"))),
+        }
+    }
+    for (server_id, tool) in tools {
+        if let Some(s) = servers.get_mut(&server_id) {
+            s.tools.push(tool);
+        }
+    }
+    let group_ids: BTreeSet<&str> = groups.iter().map(|g| g.id.as_str()).collect();
+    for (group_id, user_id) in members {
+        if let (Some(p), true) = (
+            principals.get_mut(user_id),
+            group_ids.contains(group_id.as_str()),
+        ) {
+            p.groups.push(group_id.clone());
+        }
+    }
+    let mut servers: Vec<Server> = servers.into_values().collect();
+    for s in &mut servers {
+        s.tools.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    groups.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut principals: Vec<Principal> = principals.into_values().collect();
+    for p in &mut principals {
+        p.groups.sort();
+    }
+    rules.sort_by(|a, b| a.id.cmp(&b.id));
+    blocked_clients.sort_by(|a: &BlockedClient, b| a.client_id.cmp(&b.client_id));
+    // Rules about a server that is gone at this revision match nothing.
+    rules.retain(|r| {
+        servers
+            .binary_search_by(|s| s.id.as_str().cmp(&r.server))
+            .is_ok()
+    });
+    Ok(Bundle {
+        format: FORMAT_V1.to_owned(),
+        revision: u64::try_from(rev).unwrap_or_default(),
+        issued_at: issued_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        servers,
+        groups,
+        principals,
+        rules,
+        blocked_clients,
+    })
+}
