@@ -10,7 +10,7 @@ use crate::server::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use portcullis_types::{
-    GrantInput, GrantQuery, GrantSummary, GrantUpdate, RevisionDiff, RevisionSummary,
+    GrantId, GrantInput, GrantQuery, GrantSummary, GrantUpdate, RevisionDiff, RevisionSummary,
     SimulationResult, UserToolAccess,
 };
 use serde::{Deserialize, Serialize};
@@ -158,7 +158,7 @@ pub async fn create_grant(
 pub async fn get_grant(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<GrantId>,
 ) -> ApiResult {
     with_etag(&state.services.access.grant(&caller.0, &id).await?)
 }
@@ -179,7 +179,7 @@ pub struct GrantUpdated {
 pub async fn update_grant(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<GrantId>,
     headers: HeaderMap,
     Json(update): Json<GrantUpdate>,
 ) -> ApiResult {
@@ -202,7 +202,7 @@ pub async fn update_grant(
 pub async fn revoke_grant(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<GrantId>,
 ) -> ApiResult {
     let revision = state.services.access.revoke_grant(&caller.0, &id).await?;
     json(StatusCode::OK, &RevisionMade { revision })

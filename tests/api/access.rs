@@ -357,7 +357,7 @@ async fn access_deny_wins_expiry_and_validation(db: &TestDb) -> TestResult {
         .filter(|m| m.deciding)
         .map(|m| m.grant_id.clone())
         .collect();
-    assert_eq!(deciding, vec![deny_id]);
+    assert_eq!(deciding, vec![deny_id.0]);
     assert_eq!(r.rules.len(), 2, "the allow also matched: {r:?}");
     assert_eq!(
         allowed(&svc, &admin, &bob, &srv, "search_code").await,
@@ -496,7 +496,7 @@ async fn access_rollback_and_diff(db: &TestDb) -> TestResult {
             .iter()
             .map(|g| g.id.clone())
             .collect::<Vec<_>>(),
-        vec![b_id.clone()]
+        vec![b_id.0.clone()]
     );
     assert!(d.grants_removed.is_empty());
     assert_eq!(d.access_added.len(), 1);
@@ -824,7 +824,7 @@ async fn access_stored_values_fail_closed(db: &TestDb) -> TestResult {
     match portcullis_domain::revisions::load_bundle(svc.db().exec(), rev, chrono::Utc::now()).await
     {
         Err(Error::Internal(m)) => assert!(
-            m.contains(&grant_id) && m.contains("maybe"),
+            m.contains(grant_id.as_str()) && m.contains("maybe"),
             "the error names the fact and the value: {m}"
         ),
         other => panic!("a bundle was built from an unreadable grant: {other:?}"),

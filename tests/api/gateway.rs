@@ -315,7 +315,7 @@ pub(crate) struct Deployed {
     pub(crate) upstream: test_server::TestServer,
     pub(crate) env: Env,
     pub(crate) server_id: String,
-    pub(crate) grant_id: String,
+    pub(crate) grant_id: portcullis_types::GrantId,
     /// The gateway's `pcg_…` credential.
     pub(crate) credential: String,
 }

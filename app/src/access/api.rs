@@ -159,7 +159,7 @@ pub async fn create_grant(#[server(flatten)] form: GrantForm) -> Result<GrantCre
         reason,
     };
     let (id, revision) = svc.access.create_grant(&actor, &input).await?;
-    Ok(GrantCreated { id, revision })
+    Ok(GrantCreated { id: id.0, revision })
 }
 
 /// A `datetime-local` value (`2026-12-31T18:00`, seconds optional) read as
@@ -182,7 +182,10 @@ fn parse_utc(s: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ()> {
 #[server(endpoint = "console/access/grants/revoke")]
 pub async fn revoke_grant(id: String) -> Result<i64, AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
-    Ok(svc.access.revoke_grant(&actor, &id).await?)
+    Ok(svc
+        .access
+        .revoke_grant(&actor, &portcullis_types::GrantId::from(id))
+        .await?)
 }
 
 /// Policy revisions, newest first, and the current one.

@@ -12,7 +12,8 @@ use crate::db::Tx;
 use crate::error::{Error, Result};
 use crate::revisions::{self, Change};
 use portcullis_types::{
-    FieldError, GrantInput, GrantQuery, GrantSubject, GrantSummary, GrantTarget, GrantUpdate, Page,
+    FieldError, GrantId, GrantInput, GrantQuery, GrantSubject, GrantSummary, GrantTarget,
+    GrantUpdate, Page,
 };
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -117,7 +118,7 @@ impl AccessService {
 
     /// Creates a grant; it applies from the revision it makes. Audited as
     /// `access.grant.created`. **Permission:** `AccessManage`.
-    pub async fn create_grant(&self, actor: &Actor, input: &GrantInput) -> Result<(String, i64)> {
+    pub async fn create_grant(&self, actor: &Actor, input: &GrantInput) -> Result<(GrantId, i64)> {
         actor.require(Permission::AccessManage)?;
         let mut row = self.check_grant(input).await?;
         row.created_by = actor.display.clone();
@@ -139,13 +140,14 @@ impl AccessService {
         )
         .await?;
         tx.commit().await?;
-        Ok((row.id, revision))
+        Ok((GrantId(row.id), revision))
     }
 
     /// Revokes a grant. Audited as `access.grant.revoked`.
     /// **Permission:** `AccessManage`.
-    pub async fn revoke_grant(&self, actor: &Actor, id: &str) -> Result<i64> {
+    pub async fn revoke_grant(&self, actor: &Actor, id: &GrantId) -> Result<i64> {
         actor.require(Permission::AccessManage)?;
+        let id = id.as_str();
         let now = self.now();
         let mut tx = self.core.db.begin().await?;
         let row = store::grant(tx.exec(), id)
@@ -175,10 +177,11 @@ impl AccessService {
     pub async fn update_grant(
         &self,
         actor: &Actor,
-        id: &str,
+        id: &GrantId,
         update: &GrantUpdate,
     ) -> Result<Option<i64>> {
         actor.require(Permission::AccessManage)?;
+        let id = id.as_str();
         let now = self.now();
         let mut errors = Vec::new();
         if let Some(Some(e)) = update.expires_at {
@@ -282,9 +285,9 @@ impl AccessService {
     }
 
     /// One grant. **Permission:** `ConsoleRead`.
-    pub async fn grant(&self, actor: &Actor, id: &str) -> Result<GrantSummary> {
+    pub async fn grant(&self, actor: &Actor, id: &GrantId) -> Result<GrantSummary> {
         actor.require(Permission::ConsoleRead)?;
-        store::listed_grant(self.core.db.exec(), id)
+        store::listed_grant(self.core.db.exec(), id.as_str())
             .await?
             .ok_or(Error::NotFound("grant"))?
             .into_summary(self.now())
