@@ -25,6 +25,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
 use portcullis_domain::sso::{oidc::Callback, AcsOutcome, Finished, Refusal, Started};
 use portcullis_domain::{Actor, Error, RequestMeta};
+use portcullis_types::SsoSlug;
 use serde::Deserialize;
 
 /// The SSO routes (they go through the browser middleware).
@@ -257,7 +258,7 @@ async fn test(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     headers: axum::http::HeaderMap,
-    Path(slug): Path<String>,
+    Path(slug): Path<SsoSlug>,
 ) -> Response {
     let browser = read_cookie(&headers, browser_cookie_name(&state));
     match state
@@ -276,7 +277,7 @@ async fn oidc_callback(
     State(state): State<AppState>,
     Extension(meta): Extension<RequestMeta>,
     headers: axum::http::HeaderMap,
-    Path(slug): Path<String>,
+    Path(slug): Path<SsoSlug>,
     Query(params): Query<Callback>,
 ) -> Response {
     let browser = read_cookie(&headers, browser_cookie_name(&state));
@@ -291,7 +292,7 @@ async fn oidc_callback(
     }
 }
 
-async fn saml_metadata(State(state): State<AppState>, Path(slug): Path<String>) -> Response {
+async fn saml_metadata(State(state): State<AppState>, Path(slug): Path<SsoSlug>) -> Response {
     match state
         .services
         .sso
@@ -319,7 +320,7 @@ struct AcsForm {
 async fn saml_acs(
     State(state): State<AppState>,
     Extension(meta): Extension<RequestMeta>,
-    Path(slug): Path<String>,
+    Path(slug): Path<SsoSlug>,
     Form(form): Form<AcsForm>,
 ) -> Response {
     match state
@@ -358,7 +359,7 @@ async fn saml_finish(
     State(state): State<AppState>,
     Extension(meta): Extension<RequestMeta>,
     headers: axum::http::HeaderMap,
-    Path(slug): Path<String>,
+    Path(slug): Path<SsoSlug>,
     Query(q): Query<FinishQuery>,
 ) -> Response {
     let browser = read_cookie(&headers, browser_cookie_name(&state));

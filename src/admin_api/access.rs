@@ -10,8 +10,8 @@ use crate::server::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use portcullis_types::{
-    GrantId, GrantInput, GrantQuery, GrantSummary, GrantUpdate, RevisionDiff, RevisionSummary,
-    SimulationResult, UserToolAccess,
+    GrantId, GrantInput, GrantQuery, GrantSummary, GrantUpdate, PersonId, RevisionDiff,
+    RevisionSummary, ServerId, ServerRef, SimulationResult, ToolName, UserToolAccess,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -61,8 +61,8 @@ pub struct CanCallParams {
     /// Email, userName or id of a directory person.
     pub person: String,
     /// Server id or slug.
-    pub server: String,
-    pub tool: String,
+    pub server: ServerRef,
+    pub tool: ToolName,
     /// A past revision (default: the current one).
     #[serde(default)]
     #[param(minimum = 0)]
@@ -74,8 +74,8 @@ pub struct CanCallParams {
 #[into_params(parameter_in = Query)]
 pub struct WhoParams {
     /// Server id or slug.
-    pub server: String,
-    pub tool: String,
+    pub server: ServerRef,
+    pub tool: ToolName,
 }
 
 /// "What can this person call?"
@@ -89,7 +89,7 @@ pub struct WhatParams {
 /// A person who may call a tool.
 #[derive(Serialize, ToSchema)]
 pub struct PersonRef {
-    pub id: String,
+    pub id: PersonId,
     pub email: String,
 }
 
@@ -276,7 +276,7 @@ pub async fn rollback(
     .await
 }
 
-async fn person_id(state: &AppState, caller: &Caller, who: &str) -> Result<String, Problem> {
+async fn person_id(state: &AppState, caller: &Caller, who: &str) -> Result<PersonId, Problem> {
     state
         .services
         .access
@@ -321,13 +321,9 @@ pub async fn who_can_call(
 ) -> ApiResult {
     let (offset, limit) = page.window()?;
     let access = &state.services.access;
-    let server = state
-        .services
-        .catalog
-        .server(&caller.0, &q.server.as_str().into())
-        .await?;
+    let server = state.services.catalog.server(&caller.0, &q.server).await?;
     let (_, people) = access
-        .callers(&caller.0, &server.id, &q.tool, usize::MAX)
+        .callers(&caller.0, &ServerId::from(server.id), &q.tool, usize::MAX)
         .await?;
     let people = people
         .into_iter()

@@ -72,7 +72,13 @@ pub const PREFIX: &str = "/api/v1/admin";
         settings::create_sso_connection, settings::update_sso_connection, settings::delete_sso_connection,
         settings::list_clients, settings::get_client, settings::set_client_standing,
     ),
-    components(schemas(ProblemBody, portcullis_types::DirectoryUserStatus)),
+    // Types named only by query parameters (responses register their own).
+    components(schemas(
+        ProblemBody,
+        portcullis_types::DirectoryUserStatus,
+        portcullis_types::ServerRef,
+        portcullis_types::ToolName,
+    )),
     modifiers(&Security),
     security(("api_key" = [])),
     tags(

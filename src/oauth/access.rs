@@ -82,7 +82,12 @@ async fn my_access(
     let Some(person) = person(&state, &headers).await else {
         return signin_page(None);
     };
-    let access = match state.services.access.own_access(&person.id).await {
+    let access = match state
+        .services
+        .access
+        .own_access(&PersonId::from(&person.id))
+        .await
+    {
         Ok(a) => a,
         Err(e) => return domain_failure(&e),
     };

@@ -29,7 +29,11 @@ pub(crate) async fn directory(svc: &Services) -> Actor {
             .await,
         "directory",
     );
-    Actor::directory(&d.directory_id, "Okta", RequestMeta::default())
+    Actor::directory(
+        &d.directory_id.as_str().into(),
+        "Okta",
+        RequestMeta::default(),
+    )
 }
 
 pub(crate) async fn scim_user(svc: &Services, okta: &Actor, email: &str) -> String {
@@ -152,6 +156,21 @@ pub(crate) fn grant(
     }
 }
 
+/// The simulator's answer for `user` calling `tool` of `server` at
+/// revision `rev` (the current one when `None`).
+async fn simulate(
+    svc: &Services,
+    admin: &Actor,
+    user: &str,
+    server: &str,
+    tool: &str,
+    rev: Option<i64>,
+) -> portcullis_domain::Result<portcullis_types::SimulationResult> {
+    svc.access
+        .simulate(admin, &user.into(), &server.into(), &tool.into(), rev)
+        .await
+}
+
 async fn allowed(
     svc: &Services,
     admin: &Actor,
@@ -160,7 +179,7 @@ async fn allowed(
     tool: &str,
 ) -> (bool, String) {
     let r = ok(
-        svc.access.simulate(admin, user, server, tool, None).await,
+        simulate(svc, admin, user, server, tool, None).await,
         "simulate",
     );
     (r.allowed, r.reason)
@@ -187,10 +206,7 @@ async fn access_scim_membership_and_deactivation_drive_revisions(db: &TestDb) ->
         .await?;
 
     // Not in the group yet: default deny.
-    let before = svc
-        .access
-        .simulate(&admin, &alice, &srv, "search_code", None)
-        .await?;
+    let before = simulate(&svc, &admin, &alice, &srv, "search_code", None).await?;
     assert_eq!(
         (before.allowed, before.reason.as_str(), before.revision),
         (false, "no_grant", granted_at)
@@ -199,10 +215,7 @@ async fn access_scim_membership_and_deactivation_drive_revisions(db: &TestDb) ->
     // The IdP adds Alice to Engineering: the next revision grants her the
     // group's tools, with no admin step.
     add_member(&svc, &okta, &eng, &alice).await;
-    let after = svc
-        .access
-        .simulate(&admin, &alice, &srv, "search_code", None)
-        .await?;
+    let after = simulate(&svc, &admin, &alice, &srv, "search_code", None).await?;
     assert!(after.allowed, "{after:?}");
     assert!(after.revision > granted_at);
     let deciding: Vec<_> = after.rules.iter().filter(|r| r.deciding).collect();
@@ -233,10 +246,7 @@ async fn access_scim_membership_and_deactivation_drive_revisions(db: &TestDb) ->
         (false, "unknown_server".into())
     );
     // The past revision still answers as it was.
-    let past = svc
-        .access
-        .simulate(&admin, &alice, &srv, "search_code", Some(granted_at))
-        .await?;
+    let past = simulate(&svc, &admin, &alice, &srv, "search_code", Some(granted_at)).await?;
     assert_eq!((past.allowed, past.revision), (false, granted_at));
 
     let revs = svc.access.revisions(&admin, 0, 10).await?;
@@ -272,10 +282,7 @@ async fn access_scim_membership_and_deactivation_drive_revisions(db: &TestDb) ->
             .await,
         "rename",
     );
-    let same = svc
-        .access
-        .simulate(&admin, &alice, &srv, "search_code", None)
-        .await?;
+    let same = simulate(&svc, &admin, &alice, &srv, "search_code", None).await?;
     assert_eq!(same.revision, after.revision);
 
     // Deactivation: denied everything from the next revision.
@@ -291,10 +298,7 @@ async fn access_scim_membership_and_deactivation_drive_revisions(db: &TestDb) ->
             .await,
         "deactivate",
     );
-    let off = svc
-        .access
-        .simulate(&admin, &alice, &srv, "search_code", None)
-        .await?;
+    let off = simulate(&svc, &admin, &alice, &srv, "search_code", None).await?;
     assert_eq!(
         (off.allowed, off.reason.as_str()),
         (false, "inactive_principal")
@@ -346,10 +350,7 @@ async fn access_deny_wins_expiry_and_validation(db: &TestDb) -> TestResult {
             ),
         )
         .await?;
-    let r = svc
-        .access
-        .simulate(&admin, &bob, &srv, "create_issue", None)
-        .await?;
+    let r = simulate(&svc, &admin, &bob, &srv, "create_issue", None).await?;
     assert_eq!((r.allowed, r.reason.as_str()), (false, "denied_by_rule"));
     let deciding: Vec<_> = r
         .rules
@@ -383,10 +384,7 @@ async fn access_deny_wins_expiry_and_validation(db: &TestDb) -> TestResult {
     clock.advance(chrono::Duration::minutes(59) + chrono::Duration::seconds(59));
     assert!(allowed(&svc, &admin, &bob, &srv, "delete_repo").await.0);
     clock.advance(chrono::Duration::seconds(1));
-    let r = svc
-        .access
-        .simulate(&admin, &bob, &srv, "delete_repo", None)
-        .await?;
+    let r = simulate(&svc, &admin, &bob, &srv, "delete_repo", None).await?;
     assert_eq!((r.allowed, r.reason.as_str()), (false, "no_grant"));
     assert!(
         r.rules.iter().any(|m| m.expired),
@@ -655,7 +653,7 @@ async fn access_simulator_agrees_with_reference_model(db: &TestDb) -> TestResult
             };
             let denied = gs.iter().any(|g| g.effect == "deny" && covers(g));
             let expected = !denied && gs.iter().any(|g| g.effect == "allow" && covers(g));
-            let got = svc.access.simulate(&admin, u, &srv, t, None).await?;
+            let got = simulate(&svc, &admin, u, &srv, t, None).await?;
             assert_eq!(got.allowed, expected, "{u} {t}: {got:?}");
             // ... and equals the evaluator's own decision on the same bundle.
             let snap = svc.access.current().await?;

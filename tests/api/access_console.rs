@@ -613,5 +613,5 @@ async fn directory_actor(svc: &portcullis_domain::Services) -> Actor {
         .await
         .unwrap_or_default();
     let id = list.first().map(|d| d.id.clone()).unwrap_or_default();
-    Actor::directory(&id, "Okta", Default::default())
+    Actor::directory(&id.as_str().into(), "Okta", Default::default())
 }

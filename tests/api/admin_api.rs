@@ -190,7 +190,7 @@ async fn admin_api_refuses_missing_revoked_and_expired_keys(db: &TestDb) -> Test
         matches!(refused, Err(portcullis_domain::Error::Invalid(ref f)) if f[0].field == "role")
     );
     let as_key = Actor::api_key(
-        "key_x",
+        &"key_x".into(),
         "ci",
         portcullis_types::Role::Admin,
         Default::default(),

@@ -77,7 +77,7 @@ async fn catalog_discovery_pages_pins_and_quarantines_changes() -> TestResult {
         .create_directory(&system, "Okta")
         .await?
         .directory_id;
-    let okta = Actor::directory(&okta, "Okta", Default::default());
+    let okta = Actor::directory(&okta.as_str().into(), "Okta", Default::default());
     let user = svc
         .scim
         .create_user(
@@ -106,7 +106,13 @@ async fn catalog_discovery_pages_pins_and_quarantines_changes() -> TestResult {
         async move {
             let r = svc
                 .access
-                .simulate(&Actor::system("test"), &user, &id, tool, None)
+                .simulate(
+                    &Actor::system("test"),
+                    &user.as_str().into(),
+                    &id.as_str().into(),
+                    &tool.into(),
+                    None,
+                )
                 .await
                 .unwrap_or_else(|e| panic!("simulate: {e}"));
             (r.allowed, r.reason)

@@ -1759,7 +1759,7 @@ async fn oauth_reaping_and_duplicate_registrations(db: &TestDb) -> TestResult {
     assert_eq!(view.policy.reap_after_days, 0);
     // An auditor may not revoke; an unknown group is not found.
     let auditor = Actor::console_user(
-        "usr_aud",
+        &"usr_aud".into(),
         "aud@acme.test",
         Some(portcullis_types::Role::Auditor),
         crate::storage::meta("10.1.1.1"),
@@ -2387,7 +2387,7 @@ async fn oauth_just_in_time_people(db: &TestDb) -> TestResult {
             names
         }
     };
-    assert_eq!(groups_of(carol.clone()).await, ["Data", "Engineering"]);
+    assert_eq!(groups_of(carol.0.clone()).await, ["Data", "Engineering"]);
     let created = audit_rows(&env.srv.db.url, "directory.").await;
     let actions: Vec<&str> = created.iter().map(|r| r.1.as_str()).collect();
     assert!(actions.contains(&"directory.created"), "{actions:?}");
@@ -2411,7 +2411,10 @@ async fn oauth_just_in_time_people(db: &TestDb) -> TestResult {
     )
     .await;
     assert_eq!(res.status(), 303);
-    assert_eq!(groups_of(carol.clone()).await, ["Engineering", "Security"]);
+    assert_eq!(
+        groups_of(carol.0.clone()).await,
+        ["Engineering", "Security"]
+    );
     assert_eq!(
         audit_actions(&env.srv.db.url, "directory.user.created_just_in_time")
             .await

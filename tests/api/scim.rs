@@ -249,7 +249,7 @@ async fn scim_token_revoke_checks_role_then_directory() -> TestResult {
     let okta_token_id =
         ScimTokenId::from(&svc.directory.get_directory(&sys, &okta_id).await?.tokens[0].id);
     let auditor = Actor::console_user(
-        "usr_aud",
+        &"usr_aud".into(),
         "aud@acme.test",
         Some(portcullis_types::Role::Auditor),
         crate::storage::meta("10.1.1.1"),

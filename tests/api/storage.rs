@@ -411,7 +411,7 @@ async fn scim_directory(svc: &Services, owner: &Actor, name: &str) -> Actor {
         .create_directory(owner, name)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    Actor::directory(&t.directory_id, name, meta("192.0.2.1"))
+    Actor::directory(&t.directory_id.as_str().into(), name, meta("192.0.2.1"))
 }
 
 /// Provisions `user_name` (with an optional displayName) through the SCIM

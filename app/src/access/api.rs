@@ -116,7 +116,7 @@ pub async fn create_grant(#[server(flatten)] form: GrantForm) -> Result<GrantCre
         "everyone" => GrantSubject::Everyone,
         "group" => GrantSubject::Group { id: group_id },
         "person" => match svc.access.find_person(&actor, &person).await? {
-            Some((id, _)) => GrantSubject::User { id },
+            Some((id, _)) => GrantSubject::User { id: id.0 },
             None if person.trim().is_empty() => {
                 return Err(invalid("person", "enter the person's email"))
             }
@@ -234,7 +234,7 @@ pub async fn simulate(
     #[server(default)] tool: String,
     #[server(default)] rev: String,
 ) -> Result<Simulation, AppError> {
-    use portcullis_types::FieldError;
+    use portcullis_types::{FieldError, ServerRef, ToolName};
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
     // Every problem with the question at once, each naming its field.
     let mut errors = Vec::new();
@@ -276,10 +276,16 @@ pub async fn simulate(
     };
     let result = svc
         .access
-        .simulate(&actor, &person_id, server.trim(), tool.trim(), rev)
+        .simulate(
+            &actor,
+            &person_id,
+            &ServerRef::from(server.trim()),
+            &ToolName::from(tool.trim()),
+            rev,
+        )
         .await?;
     Ok(Simulation {
-        person_id,
+        person_id: person_id.0,
         person,
         result,
     })
@@ -290,6 +296,7 @@ pub async fn simulate(
 #[server(endpoint = "console/access/user_access")]
 pub async fn user_access(id: String) -> Result<Vec<UserToolAccess>, AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
+    let id = portcullis_types::PersonId::from(id);
     Ok(svc.access.user_access(&actor, &id).await?)
 }
 

@@ -11,7 +11,7 @@ use portcullis_types::{
 #[cfg(feature = "ssr")]
 use portcullis_types::{ManualToolInput, ServerInput, ToolHints, ToolStatus};
 #[cfg(feature = "ssr")]
-use portcullis_types::{ServerId, ServerRef, ToolId};
+use portcullis_types::{ServerId, ServerRef, ToolId, ToolName};
 use serde::{Deserialize, Serialize};
 
 /// A server with its tools (each with how many people may call it now).
@@ -47,7 +47,10 @@ pub async fn get_server(id: String) -> Result<ServerView, AppError> {
         .catalog
         .server_tools(&actor, &ServerId::from(&server.id))
         .await?;
-    let callers = svc.access.callers_per_tool(&actor, &server.id).await?;
+    let callers = svc
+        .access
+        .callers_per_tool(&actor, &ServerId::from(&server.id))
+        .await?;
     for t in &mut tools {
         t.callers = Some(callers.get(&t.name).copied().unwrap_or(0));
     }
@@ -58,7 +61,7 @@ pub async fn get_server(id: String) -> Result<ServerView, AppError> {
 #[server(endpoint = "console/catalog/servers/matrix")]
 pub async fn server_matrix(id: String) -> Result<AccessMatrix, AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
-    Ok(svc.access.matrix(&actor, &id).await?)
+    Ok(svc.access.matrix(&actor, &ServerId::from(id)).await?)
 }
 
 #[cfg(feature = "ssr")]
@@ -223,8 +226,14 @@ pub async fn get_tool(id: String) -> Result<ToolView, AppError> {
     let detail = svc.catalog.tool(&actor, &ToolId::from(id)).await?;
     let (callers, some_callers) = svc
         .access
-        .callers(&actor, &detail.tool.server_id, &detail.tool.name, 25)
+        .callers(
+            &actor,
+            &ServerId::from(&detail.tool.server_id),
+            &ToolName::from(&detail.tool.name),
+            25,
+        )
         .await?;
+    let some_callers = some_callers.into_iter().map(|(id, e)| (id.0, e)).collect();
     Ok(ToolView {
         detail,
         callers,

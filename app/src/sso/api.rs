@@ -169,5 +169,6 @@ pub async fn delete_sso_connection(id: String) -> Result<(), AppError> {
 #[server(endpoint = "console/sso/test_result")]
 pub async fn get_sso_test(id: String) -> Result<SsoTestResult, AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
+    let id = portcullis_types::SsoTestId::from(id);
     Ok(svc.sso.test_result(&actor, &id).await?)
 }

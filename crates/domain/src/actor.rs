@@ -5,7 +5,9 @@
 //! called directly over HTTP obeys the same rules as the UI.
 
 use crate::error::{Error, Result};
-use portcullis_types::{ActorType, Role};
+use portcullis_types::{
+    ActorType, ApiKeyId, ConsoleUserId, DirectoryId, GatewayId, PersonId, Role,
+};
 
 /// Where a request came from, recorded with every audit event.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -103,10 +105,10 @@ impl Actor {
 
     /// A directory person signed in for MCP clients, acting for themselves
     /// (My access). Has no console role.
-    pub fn person(id: &str, email: &str, meta: RequestMeta) -> Self {
+    pub fn person(id: &PersonId, email: &str, meta: RequestMeta) -> Self {
         Self {
             kind: ActorType::Person,
-            id: Some(id.to_owned()),
+            id: Some(id.to_string()),
             display: email.to_owned(),
             role: None,
             session: None,
@@ -115,10 +117,10 @@ impl Actor {
     }
 
     /// A SCIM directory authenticated by one of its bearer tokens.
-    pub fn directory(id: &str, name: &str, meta: RequestMeta) -> Self {
+    pub fn directory(id: &DirectoryId, name: &str, meta: RequestMeta) -> Self {
         Self {
             kind: ActorType::Directory,
-            id: Some(id.to_owned()),
+            id: Some(id.to_string()),
             display: format!("directory {name}"),
             role: None,
             session: None,
@@ -127,10 +129,15 @@ impl Actor {
     }
 
     /// A console user just signed in (no session yet), as the audit actor.
-    pub fn console_user(id: &str, email: &str, role: Option<Role>, meta: RequestMeta) -> Self {
+    pub fn console_user(
+        id: &ConsoleUserId,
+        email: &str,
+        role: Option<Role>,
+        meta: RequestMeta,
+    ) -> Self {
         Self {
             kind: ActorType::ConsoleUser,
-            id: Some(id.to_owned()),
+            id: Some(id.to_string()),
             display: email.to_owned(),
             role,
             session: None,
@@ -139,10 +146,10 @@ impl Actor {
     }
 
     /// A gateway authenticated by its credential.
-    pub fn gateway(id: &str, name: &str, meta: RequestMeta) -> Self {
+    pub fn gateway(id: &GatewayId, name: &str, meta: RequestMeta) -> Self {
         Self {
             kind: ActorType::Gateway,
-            id: Some(id.to_owned()),
+            id: Some(id.to_string()),
             display: format!("gateway {name}"),
             role: None,
             session: None,
@@ -151,10 +158,10 @@ impl Actor {
     }
 
     /// An API key of the admin REST API, with its role (admin or auditor).
-    pub fn api_key(id: &str, name: &str, role: Role, meta: RequestMeta) -> Self {
+    pub fn api_key(id: &ApiKeyId, name: &str, role: Role, meta: RequestMeta) -> Self {
         Self {
             kind: ActorType::ApiKey,
-            id: Some(id.to_owned()),
+            id: Some(id.to_string()),
             display: format!("API key {name}"),
             role: Some(role),
             session: None,

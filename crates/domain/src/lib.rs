@@ -34,8 +34,13 @@
 //! error, never a silent default), `store.rs` (or `store/`) every SQL
 //! string of the area. Larger areas split their service along its seams
 //! into further files of the folder. Services take and return the typed ids
-//! of `portcullis_types` (`ServerId`, `GrantId`, `PersonId`, …), never bare
-//! strings; sample data lives in the binary (`src/demo.rs`), not here.
+//! of `portcullis_types` (`ServerId`, `GrantId`, `PersonId`, `ToolName`,
+//! `SsoSlug`, …), never bare strings for ids; what stays `&str` is free
+//! text (searches, names), secrets (bearer tokens, keys) and the
+//! crate-internal plumbing between areas (`revisions::sync_*` take ids as
+//! the rows store them). Run-time SQL (list filters, SCIM filters) goes
+//! through `db::{count_dyn, fetch_page_dyn}`. Sample data lives in the
+//! binary (`src/demo.rs`), not here.
 
 pub mod access;
 pub mod actor;

@@ -126,6 +126,12 @@ id_type!(
 );
 
 id_type!(
+    /// A tool named by its MCP name, unique within its server (what the
+    /// policy, the simulator and `tools/call` name a tool by).
+    ToolName
+);
+
+id_type!(
     /// A grant of access to a server or tool.
     GrantId
 );
@@ -138,6 +144,18 @@ id_type!(
 id_type!(
     /// An SSO connection (OIDC or SAML).
     SsoConnectionId
+);
+
+id_type!(
+    /// An SSO connection named by its slug, as in its sign-in, callback,
+    /// ACS and metadata URLs.
+    SsoSlug
+);
+
+id_type!(
+    /// A test run of an SSO connection ("Test connection"), whose result
+    /// only the admin who ran it may read.
+    SsoTestId
 );
 
 id_type!(

@@ -6,7 +6,10 @@ use super::model::{effect_name, explain_reason, via};
 use super::{store, AccessService};
 use crate::actor::{Actor, Permission};
 use crate::error::{Error, Result};
-use portcullis_types::{AccessMatrix, MatchedRule, MatrixRow, SimulationResult, UserToolAccess};
+use portcullis_types::{
+    AccessMatrix, MatchedRule, MatrixRow, PersonId, ServerId, ServerRef, SimulationResult,
+    ToolName, UserToolAccess,
+};
 use std::collections::HashMap;
 
 impl AccessService {
@@ -16,21 +19,27 @@ impl AccessService {
     pub async fn simulate(
         &self,
         actor: &Actor,
-        principal: &str,
-        server: &str,
-        tool: &str,
+        principal: &PersonId,
+        server: &ServerRef,
+        tool: &ToolName,
         rev: Option<i64>,
     ) -> Result<SimulationResult> {
         actor.require(Permission::ConsoleRead)?;
         let snap = self.at(rev).await?;
         let p = &snap.policy;
+        let server = server.as_str();
         let server_id = p
             .servers()
             .iter()
             .find(|s| s.id == server || s.slug == server)
             .map(|s| s.id.as_str())
             .unwrap_or(server);
-        let ex = p.explain(principal, server_id, tool, self.now().timestamp());
+        let ex = p.explain(
+            principal.as_str(),
+            server_id,
+            tool.as_str(),
+            self.now().timestamp(),
+        );
         let deciding = ex.decision.reason.rule();
         Ok(SimulationResult {
             revision: snap.revision,
@@ -53,7 +62,11 @@ impl AccessService {
 
     /// Every tool of every server with whether this person may call it and
     /// why, at the current revision. **Permission:** `ConsoleRead`.
-    pub async fn user_access(&self, actor: &Actor, principal: &str) -> Result<Vec<UserToolAccess>> {
+    pub async fn user_access(
+        &self,
+        actor: &Actor,
+        principal: &PersonId,
+    ) -> Result<Vec<UserToolAccess>> {
         actor.require(Permission::ConsoleRead)?;
         self.own_access(principal).await
     }
@@ -61,7 +74,8 @@ impl AccessService {
     /// [`AccessService::user_access`] for the person themselves (their My
     /// access page, after the caller checked their session): no console
     /// permission involved.
-    pub async fn own_access(&self, principal: &str) -> Result<Vec<UserToolAccess>> {
+    pub async fn own_access(&self, principal: &PersonId) -> Result<Vec<UserToolAccess>> {
+        let principal = principal.as_str();
         let snap = self.current().await?;
         let p = &snap.policy;
         let now = self.now().timestamp();
@@ -96,9 +110,10 @@ impl AccessService {
     pub async fn callers_per_tool(
         &self,
         actor: &Actor,
-        server: &str,
+        server: &ServerId,
     ) -> Result<HashMap<String, i64>> {
         actor.require(Permission::ConsoleRead)?;
+        let server = server.as_str();
         let snap = self.current().await?;
         let p = &snap.policy;
         let now = self.now().timestamp();
@@ -119,18 +134,21 @@ impl AccessService {
     pub async fn callers(
         &self,
         actor: &Actor,
-        server: &str,
-        tool: &str,
+        server: &ServerId,
+        tool: &ToolName,
         limit: usize,
-    ) -> Result<(i64, Vec<(String, String)>)> {
+    ) -> Result<(i64, Vec<(PersonId, String)>)> {
         actor.require(Permission::ConsoleRead)?;
         let snap = self.current().await?;
         let p = &snap.policy;
-        let ids = p.who_can_call(server, tool, self.now().timestamp());
+        let ids = p.who_can_call(server.as_str(), tool.as_str(), self.now().timestamp());
         let list = ids
             .iter()
             .take(limit)
-            .filter_map(|id| p.principal(id).map(|x| (x.id.clone(), x.email.clone())))
+            .filter_map(|id| {
+                p.principal(id)
+                    .map(|x| (PersonId::from(&x.id), x.email.clone()))
+            })
             .collect();
         Ok((ids.len() as i64, list))
     }
@@ -138,8 +156,9 @@ impl AccessService {
     /// Groups × tools of a server: how many active members of each group may
     /// call each tool now. Groups with no access to any tool are left out.
     /// **Permission:** `ConsoleRead`.
-    pub async fn matrix(&self, actor: &Actor, server: &str) -> Result<AccessMatrix> {
+    pub async fn matrix(&self, actor: &Actor, server: &ServerId) -> Result<AccessMatrix> {
         actor.require(Permission::ConsoleRead)?;
+        let server = server.as_str();
         let snap = self.current().await?;
         let p = &snap.policy;
         let now = self.now().timestamp();
@@ -198,7 +217,11 @@ impl AccessService {
     /// `(id, email or userName)`. The same address in two directories is
     /// ambiguous: `Invalid` on field `person` asks for the user id.
     /// **Permission:** `ConsoleRead`.
-    pub async fn find_person(&self, actor: &Actor, who: &str) -> Result<Option<(String, String)>> {
+    pub async fn find_person(
+        &self,
+        actor: &Actor,
+        who: &str,
+    ) -> Result<Option<(PersonId, String)>> {
         actor.require(Permission::ConsoleRead)?;
         let who = who.trim();
         if who.is_empty() {
@@ -207,11 +230,11 @@ impl AccessService {
         let mut rows = store::find_people(self.core.db.exec(), who, &who.to_lowercase()).await?;
         if let Some(i) = rows.iter().position(|r| r.id == who) {
             let r = rows.swap_remove(i);
-            return Ok(Some((r.id, r.label)));
+            return Ok(Some((r.id.into(), r.label)));
         }
         match rows.len() {
             0 => Ok(None),
-            1 => Ok(rows.pop().map(|r| (r.id, r.label))),
+            1 => Ok(rows.pop().map(|r| (r.id.into(), r.label))),
             _ => Err(Error::invalid(
                 "person",
                 "several people in different directories have this address; use the user id",

@@ -179,7 +179,12 @@ impl ApiKeyService {
         {
             store::note_use(self.core.db.exec(), &row.id, now, meta.source_ip.as_deref()).await?;
         }
-        Ok(Some(Actor::api_key(&row.id, &row.name, role, meta)))
+        Ok(Some(Actor::api_key(
+            &row.id.as_str().into(),
+            &row.name,
+            role,
+            meta,
+        )))
     }
 
     /// Claims `idem_key` for a creating request of the key `actor` whose

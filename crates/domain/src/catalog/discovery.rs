@@ -110,14 +110,11 @@ impl CatalogService {
                         pinned: &p,
                         hints: &hints,
                     };
-                    store::insert_discovered_tool(
-                        tx.exec(),
-                        &new,
-                        status.as_str(),
-                        (!first).then_some("new"),
-                        now,
-                    )
-                    .await?;
+                    let found = store::Arrival::Discovered {
+                        status: status.as_str(),
+                        quarantine_reason: (!first).then_some("new"),
+                    };
+                    store::insert_tool(tx.exec(), &new, found, now).await?;
                     report.added += 1;
                     if !first {
                         report.quarantined.push(p.name.clone());
@@ -134,7 +131,7 @@ impl CatalogService {
                 }
                 Some(e) if e.status == ToolStatus::Quarantined && e.pending_hash.is_none() => {
                     // New and never approved: nothing to pin yet, keep the latest.
-                    store::refresh_unapproved(tx.exec(), &e.id, &p, &hints, now).await?;
+                    store::refresh_unapproved(tx.exec(), &e.id, &p, Some(&hints), now).await?;
                     report.quarantined.push(p.name.clone());
                 }
                 Some(e) => {
@@ -229,7 +226,7 @@ impl CatalogService {
         }
         if quarantined && row.pending_hash.is_none() {
             // New and never approved: nothing pinned; keep the latest.
-            store::refresh_unapproved_definition(tx.exec(), &row.id, &p, now).await?;
+            store::refresh_unapproved(tx.exec(), &row.id, &p, None, now).await?;
         } else {
             store::quarantine_changed(tx.exec(), &row.id, &p, now).await?;
         }

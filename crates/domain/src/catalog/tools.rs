@@ -85,8 +85,9 @@ impl CatalogService {
         let now = self.now();
         let mut tx = self.core.db.begin().await?;
         let server_name = server_name(&mut tx, server_id).await?;
-        let taken = store::count_named(tx.exec(), server_id, &p.name).await?;
-        if taken > 0 {
+        // Any tool of that name, removed ones too (names are unique per server).
+        let taken = store::reported_tool(tx.exec(), server_id, &p.name).await?;
+        if taken.is_some() {
             return Err(Error::Conflict {
                 field: "name".to_owned(),
                 message: "this server already has a tool with this name".to_owned(),
@@ -99,7 +100,10 @@ impl CatalogService {
             pinned: &p,
             hints: &to_json_text(&p.hints)?,
         };
-        store::insert_manual_tool(tx.exec(), &new, now, &actor.display).await?;
+        let by_hand = store::Arrival::Manual {
+            reviewed_by: &actor.display,
+        };
+        store::insert_tool(tx.exec(), &new, by_hand, now).await?;
         finish(
             tx,
             actor,

@@ -155,7 +155,7 @@ impl ConsoleService {
         } else {
             "console.invite.accepted"
         };
-        let actor = Actor::console_user(&me.id.0, &me.email, Some(me.role), meta);
+        let actor = Actor::console_user(&me.id, &me.email, Some(me.role), meta);
         audit::append(
             &mut tx,
             now,

@@ -163,7 +163,8 @@ impl ConsoleService {
                     store::delete_failure(tx.exec(), *id).await?;
                 }
                 let me = u.me()?;
-                let actor = Actor::console_user(&u.id, &u.email, Some(me.role), meta);
+                let actor =
+                    Actor::console_user(&u.id.as_str().into(), &u.email, Some(me.role), meta);
                 audit::append(
                     &mut tx,
                     now,

@@ -531,18 +531,30 @@ macro_rules! bind_args {
     }};
 }
 
-/// Fetches all rows of run-time SQL with run-time binds.
-pub async fn fetch_all_dyn<T>(
-    exec: Exec<'_>,
-    sql: &str,
-    args: &[Arg],
-) -> Result<Vec<T>, sqlx::Error>
-where
+/// A row type that decodes from both backends' rows: what the run-time SQL
+/// helpers below fetch.
+pub trait AnyRow:
+    for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+    + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+    + Send
+    + Unpin
+{
+}
+
+impl<T> AnyRow for T where
     T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
         + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
         + Send
-        + Unpin,
+        + Unpin
 {
+}
+
+/// Fetches all rows of run-time SQL with run-time binds.
+pub async fn fetch_all_dyn<T: AnyRow>(
+    exec: Exec<'_>,
+    sql: &str,
+    args: &[Arg],
+) -> Result<Vec<T>, sqlx::Error> {
     match exec {
         Exec::SqlitePool(p) => {
             bind_args!(sqlx::query_as::<Sqlite, T>(sql), args)
@@ -565,6 +577,25 @@ where
                 .await
         }
     }
+}
+
+/// One page of run-time SQL: `head` (a `SELECT … FROM … WHERE …` whose
+/// binds are `args`) in `order`, `limit` rows from `offset`. The list pages
+/// and SCIM lists share it so the `LIMIT`/`OFFSET` placeholders are numbered
+/// in one place.
+pub async fn fetch_page_dyn<T: AnyRow>(
+    exec: Exec<'_>,
+    head: &str,
+    mut args: Vec<Arg>,
+    order: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<T>, sqlx::Error> {
+    let n = args.len();
+    args.push(Arg::Int(limit));
+    args.push(Arg::Int(offset));
+    let sql = format!("{head} ORDER BY {order} LIMIT ${} OFFSET ${}", n + 1, n + 2);
+    fetch_all_dyn(exec, &sql, &args).await
 }
 
 /// Fetches one `i64` (a count) of run-time SQL with run-time binds.

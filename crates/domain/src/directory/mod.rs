@@ -25,6 +25,7 @@
 
 mod model;
 mod store;
+pub(crate) use store::{directory_choices, directory_exists, directory_name};
 mod views;
 
 pub(crate) use model::hint_of;
@@ -248,7 +249,11 @@ impl DirectoryService {
             store::note_token_use(self.core.db.exec(), &row.id, now).await?;
             store::note_request(self.core.db.exec(), &row.directory_id, now).await?;
         }
-        Ok(Some(Actor::directory(&row.directory_id, &row.name, meta)))
+        Ok(Some(Actor::directory(
+            &row.directory_id.as_str().into(),
+            &row.name,
+            meta,
+        )))
     }
 
     /// Records a failed SCIM request for the debugging view, keeping the

@@ -144,8 +144,8 @@ pub(super) async fn directory_id_by_name(ex: Exec<'_>, name_lower: &str) -> Resu
     )?)
 }
 
-/// The name of directory `id`.
-pub(super) async fn directory_name(ex: Exec<'_>, id: &str) -> Result<Option<String>> {
+/// The name of directory `id` (other areas name directories through it).
+pub(crate) async fn directory_name(ex: Exec<'_>, id: &str) -> Result<Option<String>> {
     Ok(fetch_optional!(
         ex,
         (String,),
@@ -153,6 +153,27 @@ pub(super) async fn directory_name(ex: Exec<'_>, id: &str) -> Result<Option<Stri
         id
     )?
     .map(|(name,)| name))
+}
+
+/// (id, name) of every directory, by name: the choices of a directory
+/// picker.
+pub(crate) async fn directory_choices(ex: Exec<'_>) -> Result<Vec<(String, String)>> {
+    Ok(fetch_all!(
+        ex,
+        (String, String),
+        "SELECT id, name FROM directories ORDER BY name_lower"
+    )?)
+}
+
+/// Whether directory `id` exists.
+pub(crate) async fn directory_exists(ex: Exec<'_>, id: &str) -> Result<bool> {
+    let found = scalar!(
+        ex,
+        i64,
+        "SELECT COUNT(*) FROM directories WHERE id = $1",
+        id
+    )?;
+    Ok(found != 0)
 }
 
 /// A token to insert (its hash, never its value).

@@ -30,7 +30,7 @@ pub use model::GatewayIdentity;
 use crate::actor::{Actor, Permission, RequestMeta};
 use crate::audit::{self, NewEvent, Target};
 use crate::clock::{hash_secret, new_id, new_secret};
-use crate::db::Topic;
+use crate::db::{Topic, Tx};
 use crate::directory::hint_of;
 use crate::error::{Error, Result};
 use crate::{revisions, Core};
@@ -214,18 +214,11 @@ impl GatewayService {
         let name = store::set_credential(tx.exec(), id, &hash_secret(&token), &hint_of(&token))
             .await?
             .ok_or(Error::NotFound("gateway"))?;
-        audit::append(
-            &mut tx,
-            now,
-            actor,
-            NewEvent::success("gateway.credential.rotated")
-                .target(Target::new("gateway", id, &name))
-                .details(json!({ "token_hint": hint_of(&token) })),
-        )
-        .await?;
-        tx.signal(Topic::Gateways).await?;
-        tx.commit().await?;
-        self.forget(id);
+        let event = NewEvent::success("gateway.credential.rotated")
+            .target(Target::new("gateway", id, &name))
+            .details(json!({ "token_hint": hint_of(&token) }));
+        self.finish_credential_change(tx, actor, now, id, event)
+            .await?;
         Ok(GatewayCreated {
             id: id.to_owned(),
             name,
@@ -243,13 +236,23 @@ impl GatewayService {
         let name = store::revoke(tx.exec(), id, now)
             .await?
             .ok_or(Error::NotFound("gateway"))?;
-        audit::append(
-            &mut tx,
-            now,
-            actor,
-            NewEvent::success("gateway.revoked").target(Target::new("gateway", id, &name)),
-        )
-        .await?;
+        let event = NewEvent::success("gateway.revoked").target(Target::new("gateway", id, &name));
+        self.finish_credential_change(tx, actor, now, id, event)
+            .await
+    }
+
+    /// Ends a change of gateway `id`'s credential: audits `event`, tells
+    /// every replica, commits, and forgets the credential remembered here
+    /// (so the old one stops working at once on this replica too).
+    async fn finish_credential_change(
+        &self,
+        mut tx: Tx,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        id: &str,
+        event: NewEvent,
+    ) -> Result<()> {
+        audit::append(&mut tx, now, actor, event).await?;
         tx.signal(Topic::Gateways).await?;
         tx.commit().await?;
         self.forget(id);

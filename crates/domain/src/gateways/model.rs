@@ -20,7 +20,7 @@ pub struct GatewayIdentity {
 impl GatewayIdentity {
     /// The audit actor for this gateway.
     pub fn actor(&self, meta: RequestMeta) -> Actor {
-        Actor::gateway(&self.id, &self.name, meta)
+        Actor::gateway(&self.id.as_str().into(), &self.name, meta)
     }
 }
 

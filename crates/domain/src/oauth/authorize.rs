@@ -378,20 +378,15 @@ impl OAuthService {
                     now,
                 )
                 .await?;
-                audit::append(
-                    &mut tx,
-                    now,
-                    &actor,
-                    NewEvent::success("oauth.consent.granted")
-                        .target(target.clone())
-                        .details(json!({
-                            "server": row.server_id,
-                            "resource": row.resource,
-                            "scope": all.to_wire(),
-                            "redirect_uri": row.redirect_uri,
-                        })),
-                )
-                .await?;
+                let consented = NewEvent::success("oauth.consent.granted")
+                    .target(target.clone())
+                    .details(json!({
+                        "server": row.server_id,
+                        "resource": row.resource,
+                        "scope": all.to_wire(),
+                        "redirect_uri": row.redirect_uri,
+                    }));
+                audit::append(&mut tx, now, &actor, consented).await?;
             }
             let grant = new_id("ogr");
             store::insert_grant(
@@ -479,7 +474,7 @@ impl OAuthService {
         audit::append(
             &mut tx,
             now,
-            &Actor::person(&person.id, &person.email, meta),
+            &Actor::person(&person.id.as_str().into(), &person.email, meta),
             NewEvent::success("oauth.consent.withdrawn")
                 .target(Target::new("oauth_client", client_id, &name))
                 .details(json!({ "consents": consents, "grants_revoked": grants })),

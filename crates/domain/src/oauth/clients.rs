@@ -140,21 +140,23 @@ impl OAuthService {
             now,
         )
         .await?;
-        audit::append(
-            &mut tx,
-            now,
-            actor,
-            NewEvent::success("oauth.client.created")
-                .target(Target::new("oauth_client", &id, &name))
-                .details(json!({
-                    "kind": "preregistered",
-                    "confidential": input.confidential || input.keys.is_some(),
-                    "auth": if input.confidential { "client_secret" } else if input.keys.is_some() { "private_key_jwt" } else { "none" },
-                    "jwks_uri": jwks_uri,
-                    "redirect_uris": input.redirect_uris,
-                })),
-        )
-        .await?;
+        let auth = if input.confidential {
+            "client_secret"
+        } else if input.keys.is_some() {
+            "private_key_jwt"
+        } else {
+            "none"
+        };
+        let created = NewEvent::success("oauth.client.created")
+            .target(Target::new("oauth_client", &id, &name))
+            .details(json!({
+                "kind": "preregistered",
+                "confidential": input.confidential || input.keys.is_some(),
+                "auth": auth,
+                "jwks_uri": jwks_uri,
+                "redirect_uris": input.redirect_uris,
+            }));
+        audit::append(&mut tx, now, actor, created).await?;
         tx.commit().await?;
         Ok(CreatedClient {
             client_id: id,

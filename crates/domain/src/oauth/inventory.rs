@@ -188,7 +188,7 @@ impl OAuthService {
         let method: AuthMethod = r.auth_method.parse().map_err(Error::Internal)?;
         let uris: Vec<String> = serde_json::from_str(&r.redirect_uris).map_err(internal)?;
         let hosts = redirect_hosts(&uris);
-        let limit_hits = self.limits.client_hits(&r.id);
+        let limit_hits = self.limits.client_hits(&ClientId::from(&r.id));
         Ok(portcullis_types::ClientSummary {
             publisher_domain: (kind == ClientKind::Cimd)
                 .then(|| cimd::check_url(&r.id).ok())
@@ -286,19 +286,14 @@ impl OAuthService {
                 now,
             )
             .await?;
-            audit::append(
-                &mut tx,
-                now,
-                &actor,
-                NewEvent::success("oauth.client.reaped")
-                    .target(Target::new("oauth_client", &c.id, &c.name))
-                    .details(json!({
-                        "unused_days": policy.reap_after_days,
-                        "last_used_at": c.last_used_at,
-                        "grants_revoked": revoked,
-                    })),
-            )
-            .await?;
+            let reaped = NewEvent::success("oauth.client.reaped")
+                .target(Target::new("oauth_client", &c.id, &c.name))
+                .details(json!({
+                    "unused_days": policy.reap_after_days,
+                    "last_used_at": c.last_used_at,
+                    "grants_revoked": revoked,
+                }));
+            audit::append(&mut tx, now, &actor, reaped).await?;
         }
         tx.commit().await?;
         self.forget_clients(due.iter().map(|c| c.id.as_str()));
@@ -328,17 +323,12 @@ impl OAuthService {
             )
             .await?;
         }
-        audit::append(
-            &mut tx,
-            now,
-            actor,
-            NewEvent::success("oauth.client.duplicates_revoked").details(json!({
-                "group": group,
-                "clients": members,
-                "grants_revoked": revoked,
-            })),
-        )
-        .await?;
+        let revoked_all = NewEvent::success("oauth.client.duplicates_revoked").details(json!({
+            "group": group,
+            "clients": members,
+            "grants_revoked": revoked,
+        }));
+        audit::append(&mut tx, now, actor, revoked_all).await?;
         tx.commit().await?;
         self.forget_clients(members.iter().map(String::as_str));
         Ok(members.len() as u64)

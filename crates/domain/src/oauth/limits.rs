@@ -3,13 +3,9 @@
 //!
 //! Refusals are counted, not audited one by one (a flood must not flood the
 //! audit log): [`Limits::hits`] feeds `/metrics` and the Clients page.
-//! Windows are fixed and kept in memory, per replica: a limit of N per
-//! window lets N through on each replica, which is what a per-address
-//! brake needs (registrations are also counted in the database, so their
-//! limit holds across replicas). Memory is bounded: the maps are swept of
-//! ended windows when they grow past [`MAX_KEYS`], and a new key is not
-//! tracked while a sweep leaves them full (the limit then fails open for
-//! new keys rather than growing without bound).
+//! The windows are [`crate::ratelimit::Windows`] (fixed, in memory, per
+//! replica, bounded); registrations are also counted in the database, so
+//! their limit holds across replicas.
 
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
@@ -18,6 +14,7 @@ use std::sync::Mutex;
 
 use crate::ratelimit::Windows;
 pub use crate::ratelimit::MAX_KEYS;
+use portcullis_types::ClientId;
 /// The window of the failed-token-request limit.
 pub const FAILED_TOKEN_WINDOW_MINUTES: i64 = 10;
 
@@ -104,7 +101,8 @@ impl Limits {
     /// Whether `client_id` may be issued another token this minute; false
     /// (and counted) when its budget is spent. Only tokens actually issued
     /// ([`Limits::issued`]) spend it, so failed requests do not.
-    pub fn may_issue(&self, client_id: &str, now: DateTime<Utc>) -> bool {
+    pub fn may_issue(&self, client_id: &ClientId, now: DateTime<Utc>) -> bool {
+        let client_id = client_id.as_str();
         if self.client_tokens_max == 0 || self.issued.count(client_id, now) < self.client_tokens_max
         {
             return true;
@@ -118,9 +116,9 @@ impl Limits {
     }
 
     /// Notes a token issued to `client_id` (spends its budget).
-    pub fn issued(&self, client_id: &str, now: DateTime<Utc>) {
+    pub fn issued(&self, client_id: &ClientId, now: DateTime<Utc>) {
         if self.client_tokens_max > 0 {
-            self.issued.take(client_id, now, u64::MAX);
+            self.issued.take(client_id.as_str(), now, u64::MAX);
         }
     }
 
@@ -134,24 +132,20 @@ impl Limits {
     }
 
     /// Issuance-limit refusals of `client_id` since this process started.
-    pub fn client_hits(&self, client_id: &str) -> u64 {
+    pub fn client_hits(&self, client_id: &ClientId) -> u64 {
         self.client_hits
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(client_id)
+            .get(client_id.as_str())
             .copied()
             .unwrap_or(0)
     }
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    fn t(s: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
-    }
+    use crate::ratelimit::t;
 
     #[test]
     fn failed_token_requests_lock_an_address_for_the_rest_of_the_window() {
@@ -174,25 +168,26 @@ mod tests {
     fn issuance_is_limited_per_client_per_minute_and_zero_means_unlimited() {
         let l = Limits::new(10, 2);
         let issue = |c: &str, at| {
-            let ok = l.may_issue(c, at);
+            let c = ClientId::from(c);
+            let ok = l.may_issue(&c, at);
             if ok {
-                l.issued(c, at);
+                l.issued(&c, at);
             }
             ok
         };
         assert!(issue("cli_a", t(0)));
-        assert!(l.may_issue("cli_a", t(0)), "asking does not spend");
+        assert!(l.may_issue(&"cli_a".into(), t(0)), "asking does not spend");
         assert!(issue("cli_a", t(1)));
         assert!(!issue("cli_a", t(2)));
         assert!(issue("cli_b", t(2)));
         assert!(issue("cli_a", t(60)));
-        assert_eq!(l.client_hits("cli_a"), 1);
-        assert_eq!(l.client_hits("cli_b"), 0);
+        assert_eq!(l.client_hits(&"cli_a".into()), 1);
+        assert_eq!(l.client_hits(&"cli_b".into()), 0);
         assert_eq!(l.hits()[2], (Limit::ClientIssuance, 1));
         let unlimited = Limits::new(10, 0);
         assert!((0..10_000).all(|_| {
-            unlimited.issued("cli_a", t(0));
-            unlimited.may_issue("cli_a", t(0))
+            unlimited.issued(&"cli_a".into(), t(0));
+            unlimited.may_issue(&"cli_a".into(), t(0))
         }));
     }
 }

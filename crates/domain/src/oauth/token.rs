@@ -99,7 +99,7 @@ impl OAuthService {
         let client = self
             .authenticate_client(auth, public_url, &endpoint)
             .await?;
-        if !self.limits.may_issue(&client.id.0, self.now()) {
+        if !self.limits.may_issue(&client.id, self.now()) {
             return fail(
                 ErrorCode::SlowDown,
                 "this client asked for too many tokens in the last minute; try again shortly",
@@ -111,7 +111,7 @@ impl OAuthService {
             self.refresh(p, &client, public_url).await
         };
         if out.is_ok() {
-            self.limits.issued(&client.id.0, self.now());
+            self.limits.issued(&client.id, self.now());
         }
         out
     }

@@ -33,7 +33,9 @@ mod sync;
 pub use bundle::{assemble, load_bundle, reassemble};
 pub use facts::{FactKey, FactMap};
 pub use model::{GrantFact, ServerFact, ToolFact, UserFact};
-pub use sync::{sync_client, sync_directory_group, sync_directory_user, sync_grant, sync_server};
+pub(crate) use sync::{
+    sync_client, sync_directory_group, sync_directory_user, sync_grant, sync_server,
+};
 
 use crate::actor::Actor;
 use crate::db::{Exec, Tx};

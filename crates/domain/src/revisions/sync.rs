@@ -116,7 +116,7 @@ async fn sync_family(
 
 /// Brings the facts of one directory user (and, when the user is gone, their
 /// memberships) in line with the directory tables.
-pub async fn sync_directory_user(
+pub(crate) async fn sync_directory_user(
     tx: &mut Tx,
     change: &mut Change<'_>,
     user_id: &str,
@@ -139,7 +139,7 @@ pub async fn sync_directory_user(
 /// Brings the facts of one directory group and its memberships in line with
 /// the directory tables. Only members that are users of the group's own
 /// directory count.
-pub async fn sync_directory_group(
+pub(crate) async fn sync_directory_group(
     tx: &mut Tx,
     change: &mut Change<'_>,
     group_id: &str,
@@ -185,7 +185,11 @@ pub async fn sync_directory_group(
 
 /// Brings the facts of one MCP server and its tools in line with the catalog
 /// tables (removed servers and tools drop out).
-pub async fn sync_server(tx: &mut Tx, change: &mut Change<'_>, server_id: &str) -> Result<()> {
+pub(crate) async fn sync_server(
+    tx: &mut Tx,
+    change: &mut Change<'_>,
+    server_id: &str,
+) -> Result<()> {
     let mut tools = BTreeMap::new();
     match store::server(tx, server_id).await? {
         Some(s) => {
@@ -213,7 +217,7 @@ pub async fn sync_server(tx: &mut Tx, change: &mut Change<'_>, server_id: &str) 
 }
 
 /// Sets or removes the fact of one grant.
-pub async fn sync_grant(
+pub(crate) async fn sync_grant(
     tx: &mut Tx,
     change: &mut Change<'_>,
     grant_id: &str,
@@ -225,7 +229,11 @@ pub async fn sync_grant(
 
 /// Lists OAuth client `client_id` among the bundle's blocked clients while
 /// its status is `blocked`, and drops it otherwise (unblocked, or gone).
-pub async fn sync_client(tx: &mut Tx, change: &mut Change<'_>, client_id: &str) -> Result<()> {
+pub(crate) async fn sync_client(
+    tx: &mut Tx,
+    change: &mut Change<'_>,
+    client_id: &str,
+) -> Result<()> {
     let status = store::client_status(tx, client_id).await?;
     let fact = (status.as_deref() == Some("blocked"))
         .then(|| {

@@ -1,34 +1,21 @@
 //! The `/Groups` endpoints: create, read, replace, patch, delete and list a
 //! directory's groups; membership changes are row inserts and deletes.
 
+use super::ids;
 use super::model::{self, group_fields, group_json, group_members, members_as_sent, MemberIn};
 use super::store::{self, GroupRow, GROUP_LIST};
-use super::{directory_of, Resource, ScimResult, ScimService};
+use super::{directory_of, Changed, Resource, ScimResult, ScimService};
 use crate::actor::Actor;
-use crate::audit::{self, NewEvent, Target};
+use crate::audit::NewEvent;
 use crate::clock::new_id;
-use crate::db::{Exec, Tx};
+use crate::db::Tx;
 use chrono::{DateTime, Utc};
 use portcullis_scim::{
     list::ListParams,
     patch::{self, PatchRules},
-    ScimError,
 };
 use portcullis_types::GroupId;
 use serde_json::{json, Value};
-
-impl Resource for GroupRow {
-    /// Group `id` of directory `dir`, or 404.
-    async fn load(ex: Exec<'_>, dir: &str, id: &str) -> ScimResult<Self> {
-        store::group(ex, dir, id)
-            .await?
-            .ok_or_else(|| ScimError::not_found(format!("Group {id} not found")))
-    }
-
-    fn version(&self) -> i64 {
-        self.version
-    }
-}
 
 /// Adds members; returns how many were new. A member that is not (yet)
 /// a user of this directory is kept as sent and grants nothing.
@@ -78,24 +65,9 @@ impl ScimService {
         name: &str,
         details: Value,
     ) -> ScimResult<()> {
-        Self::sync_policy(
-            tx,
-            actor,
-            now,
-            format!("group {name} updated"),
-            None,
-            Some(id),
-        )
-        .await?;
-        audit::append(
-            tx,
-            now,
-            actor,
-            NewEvent::success("scim.group.updated")
-                .target(Target::new("directory_group", id, name))
-                .details(details),
-        )
-        .await?;
+        let group = Changed::Group { id, name };
+        let event = NewEvent::success("scim.group.updated").details(details);
+        Self::record_change(tx, actor, now, group, "updated", event).await?;
         Ok(())
     }
 
@@ -109,24 +81,12 @@ impl ScimService {
         let mut tx = self.core.db.begin().await?;
         store::insert_group(&mut tx, &id, dir, &name, &external_id, now).await?;
         let added = add_members(&mut tx, &id, &members).await?;
-        Self::sync_policy(
-            &mut tx,
-            actor,
-            now,
-            format!("group {name} created"),
-            None,
-            Some(&id),
-        )
-        .await?;
-        audit::append(
-            &mut tx,
-            now,
-            actor,
-            NewEvent::success("scim.group.created")
-                .target(Target::new("directory_group", &id, &name))
-                .details(json!({ "members": added })),
-        )
-        .await?;
+        let group = Changed::Group {
+            id: &id,
+            name: &name,
+        };
+        let event = NewEvent::success("scim.group.created").details(json!({ "members": added }));
+        Self::record_change(&mut tx, actor, now, group, "created", event).await?;
         commit_with_group(tx, dir, base, &id, true).await
     }
 
@@ -158,12 +118,10 @@ impl ScimService {
         body: Value,
         if_match: Option<&str>,
     ) -> ScimResult<Value> {
-        let dir = directory_of(actor)?;
         let id = id.as_str();
         let (name, external_id) = group_fields(&body)?;
         let members = group_members(&body)?;
-        let now = self.now();
-        let (mut tx, _): (Tx, GroupRow) = self.begin_change(dir, id, if_match).await?;
+        let (dir, now, mut tx, _) = self.begin_change::<GroupRow>(actor, id, if_match).await?;
         store::update_group(&mut tx, id, &name, &external_id, now).await?;
         let removed = store::clear_members(&mut tx, id).await?;
         let added = add_members(&mut tx, id, &members).await?;
@@ -192,13 +150,11 @@ impl ScimService {
         if_match: Option<&str>,
         with_members: bool,
     ) -> ScimResult<Value> {
-        let dir = directory_of(actor)?;
         let id = id.as_str();
         let ops = patch::parse_patch(body, &PatchRules::GROUP)?;
         let changes = patch::member_changes(&ops)?;
         let sent = model::members_in_ops(body);
-        let now = self.now();
-        let (mut tx, old): (Tx, GroupRow) = self.begin_change(dir, id, if_match).await?;
+        let (dir, now, mut tx, old) = self.begin_change::<GroupRow>(actor, id, if_match).await?;
         let (name, external_id) = if changes.other_ops.is_empty() {
             (old.display_name.clone(), old.external_id.clone())
         } else {
@@ -225,30 +181,16 @@ impl ScimService {
         id: &GroupId,
         if_match: Option<&str>,
     ) -> ScimResult<()> {
-        let dir = directory_of(actor)?;
         let id = id.as_str();
-        let now = self.now();
-        let (mut tx, old): (Tx, GroupRow) = self.begin_change(dir, id, if_match).await?;
+        let (_, now, mut tx, old) = self.begin_change::<GroupRow>(actor, id, if_match).await?;
         let members = store::clear_members(&mut tx, id).await?;
         store::delete_group(&mut tx, id).await?;
-        Self::sync_policy(
-            &mut tx,
-            actor,
-            now,
-            format!("group {} deleted", old.display_name),
-            None,
-            Some(id),
-        )
-        .await?;
-        audit::append(
-            &mut tx,
-            now,
-            actor,
-            NewEvent::success("scim.group.deleted")
-                .target(Target::new("directory_group", id, &old.display_name))
-                .details(json!({ "members": members })),
-        )
-        .await?;
+        let group = Changed::Group {
+            id,
+            name: &old.display_name,
+        };
+        let event = NewEvent::success("scim.group.deleted").details(json!({ "members": members }));
+        Self::record_change(&mut tx, actor, now, group, "deleted", event).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -260,11 +202,10 @@ impl ScimService {
         base: &str,
         params: &ListParams,
     ) -> ScimResult<(Vec<Value>, i64)> {
-        let dir = directory_of(actor)?;
-        let (rows, total): (Vec<GroupRow>, i64) = self.list_page(dir, &GROUP_LIST, params).await?;
+        let (rows, total): (Vec<GroupRow>, i64) =
+            self.list_page(actor, &GROUP_LIST, params).await?;
         let members = if model::wants_members(params) {
-            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-            Some(store::members_of(self.core.db.exec(), &ids).await?)
+            Some(store::members_of(self.core.db.exec(), &ids(&rows)).await?)
         } else {
             None
         };

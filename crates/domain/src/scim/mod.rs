@@ -109,7 +109,39 @@ trait Resource: Sized {
     /// Resource `id` of directory `dir`, or 404.
     async fn load(ex: Exec<'_>, dir: &str, id: &str) -> ScimResult<Self>;
     fn version(&self) -> i64;
+    fn id(&self) -> &str;
 }
+
+/// The ids of `rows`, for the look-ups that complete a page of them.
+fn ids<R: Resource>(rows: &[R]) -> Vec<String> {
+    rows.iter().map(|r| r.id().to_owned()).collect()
+}
+
+/// Implements [`Resource`] for a stored row: loaded by the store function
+/// `$load`, a 404 naming `$kind` when it finds nothing.
+macro_rules! resource {
+    ($row:ty, $load:path, $kind:literal) => {
+        impl Resource for $row {
+            async fn load(ex: Exec<'_>, dir: &str, id: &str) -> ScimResult<Self> {
+                $load(ex, dir, id).await?.ok_or_else(|| {
+                    ScimError::not_found(format!(concat!($kind, " {} not found"), id))
+                })
+            }
+
+            fn version(&self) -> i64 {
+                self.version
+            }
+
+            fn id(&self) -> &str {
+                &self.id
+            }
+        }
+    };
+}
+
+// Users: not deleted ones; groups: of the directory.
+resource!(store::UserRow, store::user, "User");
+resource!(store::GroupRow, store::group, "Group");
 
 /// The directory a SCIM caller acts for.
 fn directory_of(actor: &Actor) -> ScimResult<&str> {
@@ -133,35 +165,31 @@ impl ScimService {
         }
     }
 
-    /// Opens the transaction of a change to resource `id` of directory
-    /// `dir`: the resource as it is, once `If-Match` holds.
-    async fn begin_change<R: Resource>(
+    /// Opens the transaction of a change to resource `id` of the caller's
+    /// directory: the resource as it is, once `If-Match` holds.
+    async fn begin_change<'a, R: Resource>(
         &self,
-        dir: &str,
+        actor: &'a Actor,
         id: &str,
         if_match: Option<&str>,
-    ) -> ScimResult<(Tx, R)> {
+    ) -> ScimResult<Write<'a, R>> {
+        let dir = directory_of(actor)?;
         let mut tx = self.core.db.begin().await?;
         let old = R::load(tx.exec(), dir, id).await?;
         model::check_if_match(if_match, old.version())?;
-        Ok((tx, old))
+        Ok((dir, self.now(), tx, old))
     }
 
     /// One page of a list of `spec` in directory `dir` (`filter`, `sortBy`,
     /// `startIndex` and `count` of `params`) and the total that pass the
     /// filter.
-    async fn list_page<T>(
+    async fn list_page<T: crate::db::AnyRow>(
         &self,
-        dir: &str,
+        actor: &Actor,
         spec: &'static store::ListSpec,
         params: &ListParams,
-    ) -> ScimResult<(Vec<T>, i64)>
-    where
-        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
-            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
-            + Send
-            + Unpin,
-    {
+    ) -> ScimResult<(Vec<T>, i64)> {
+        let dir = directory_of(actor)?;
         let listing = store::listing(spec, dir, params.filter.as_ref(), self.dialect())?;
         let total = store::count(self.core.db.exec(), &listing).await?;
         let order = store::order(&listing, params)?;
@@ -211,23 +239,47 @@ impl ScimService {
         Ok(())
     }
 
-    /// Brings the policy facts of a user or group in line with what this
-    /// transaction wrote: a new policy revision when the policy changed.
-    async fn sync_policy(
+    /// Brings the policy facts of `changed` in line with what this
+    /// transaction wrote (a new policy revision when the policy changed,
+    /// summed up as "SCIM: `changed` `verb`") and audits the write as
+    /// `event`, aimed at `changed`.
+    async fn record_change(
         tx: &mut Tx,
         actor: &Actor,
         now: DateTime<Utc>,
-        what: String,
-        user: Option<&str>,
-        group: Option<&str>,
+        changed: Changed<'_>,
+        verb: &str,
+        event: NewEvent,
     ) -> ScimResult<()> {
-        let mut change = revisions::Change::new(actor, "directory", format!("SCIM: {what}"), now);
-        if let Some(u) = user {
-            revisions::sync_directory_user(tx, &mut change, u).await?;
+        let (summary, target) = match changed {
+            Changed::User { id, name } => (
+                format!("SCIM: {name} {verb}"),
+                Target::new("directory_user", id, name),
+            ),
+            Changed::Group { id, name } => (
+                format!("SCIM: group {name} {verb}"),
+                Target::new("directory_group", id, name),
+            ),
+        };
+        let mut change = revisions::Change::new(actor, "directory", summary, now);
+        match changed {
+            Changed::User { id, .. } => revisions::sync_directory_user(tx, &mut change, id).await?,
+            Changed::Group { id, .. } => {
+                revisions::sync_directory_group(tx, &mut change, id).await?
+            }
         }
-        if let Some(g) = group {
-            revisions::sync_directory_group(tx, &mut change, g).await?;
-        }
+        audit::append(tx, now, actor, event.target(target)).await?;
         Ok(())
     }
+}
+
+/// A change under way to one stored resource: the caller's directory, the
+/// time of the change, its open transaction and the resource as it was.
+type Write<'a, R> = (&'a str, DateTime<Utc>, Tx, R);
+
+/// The user or group a SCIM write changed, by id and name.
+#[derive(Clone, Copy)]
+enum Changed<'a> {
+    User { id: &'a str, name: &'a str },
+    Group { id: &'a str, name: &'a str },
 }

@@ -61,8 +61,11 @@ pub(super) struct UserColumns<'a> {
     pub resource: &'a str,
 }
 
-/// Inserts user `id` of directory `dir` at version 1.
-pub(super) async fn insert_user(
+/// Writes user `id` of directory `dir`: a new user at version 1, or an
+/// existing one (which stays in its directory) with its version moved on.
+/// One statement for both, so creating and replacing write the same
+/// columns.
+pub(super) async fn write_user(
     tx: &mut Tx,
     id: &str,
     dir: &str,
@@ -73,36 +76,13 @@ pub(super) async fn insert_user(
         tx.exec(),
         "INSERT INTO directory_users (id, directory_id, user_name, user_name_lower, external_id, display_name, \
          given_name, family_name, email, active, resource, version, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12) \
+         ON CONFLICT (id) DO UPDATE SET user_name = excluded.user_name, user_name_lower = excluded.user_name_lower, \
+         external_id = excluded.external_id, display_name = excluded.display_name, given_name = excluded.given_name, \
+         family_name = excluded.family_name, email = excluded.email, active = excluded.active, \
+         resource = excluded.resource, version = directory_users.version + 1, updated_at = excluded.updated_at",
         id,
         dir,
-        c.user_name,
-        c.user_name.to_lowercase(),
-        c.external_id,
-        c.display_name,
-        c.given_name,
-        c.family_name,
-        c.email,
-        c.active,
-        c.resource,
-        now
-    )?;
-    Ok(())
-}
-
-/// Rewrites user `id`, moving its version on.
-pub(super) async fn update_user(
-    tx: &mut Tx,
-    id: &str,
-    c: &UserColumns<'_>,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    exec!(
-        tx.exec(),
-        "UPDATE directory_users SET user_name = $2, user_name_lower = $3, external_id = $4, display_name = $5, \
-         given_name = $6, family_name = $7, email = $8, active = $9, resource = $10, version = version + 1, \
-         updated_at = $11 WHERE id = $1",
-        id,
         c.user_name,
         c.user_name.to_lowercase(),
         c.external_id,

@@ -1,34 +1,21 @@
 //! The `/Users` endpoints: create, read, replace, patch, delete (soft) and
 //! list a directory's users.
 
+use super::ids;
 use super::model::{self, user_fields, user_json, UserFields};
 use super::store::{self, UserRow, USER_LIST};
-use super::{directory_of, Resource, ScimResult, ScimService};
+use super::{directory_of, Changed, Resource, ScimResult, ScimService};
 use crate::actor::Actor;
-use crate::audit::{self, NewEvent, Target};
+use crate::audit::NewEvent;
 use crate::clock::new_id;
-use crate::db::{Exec, Tx};
+use crate::db::Tx;
 use chrono::{DateTime, Utc};
 use portcullis_scim::{
     list::ListParams,
     patch::{self, PatchRules},
-    ScimError,
 };
 use portcullis_types::PersonId;
 use serde_json::{json, Value};
-
-impl Resource for UserRow {
-    /// User `id` of directory `dir` (not deleted), or 404.
-    async fn load(ex: Exec<'_>, dir: &str, id: &str) -> ScimResult<Self> {
-        store::user(ex, dir, id)
-            .await?
-            .ok_or_else(|| ScimError::not_found(format!("User {id} not found")))
-    }
-
-    fn version(&self) -> i64 {
-        self.version
-    }
-}
 
 /// Commits a change to user `id` and answers with the user and its groups
 /// as they are after it.
@@ -47,26 +34,15 @@ impl ScimService {
         let now = self.now();
         let id = new_id("u");
         let mut tx = self.core.db.begin().await?;
-        store::insert_user(&mut tx, &id, dir, &f.columns(), now).await?;
+        store::write_user(&mut tx, &id, dir, &f.columns(), now).await?;
         store::write_emails(&mut tx, &id, &f.emails).await?;
-        Self::sync_policy(
-            &mut tx,
-            actor,
-            now,
-            format!("{} provisioned", f.user_name),
-            Some(&id),
-            None,
-        )
-        .await?;
-        audit::append(
-            &mut tx,
-            now,
-            actor,
-            NewEvent::success("scim.user.created")
-                .target(Target::new("directory_user", &id, &f.user_name))
-                .details(json!({ "active": f.active, "externalId": f.external_id })),
-        )
-        .await?;
+        let user = Changed::User {
+            id: &id,
+            name: &f.user_name,
+        };
+        let event = NewEvent::success("scim.user.created")
+            .details(json!({ "active": f.active, "externalId": f.external_id }));
+        Self::record_change(&mut tx, actor, now, user, "provisioned", event).await?;
         let row = UserRow::load(tx.exec(), dir, &id).await?;
         tx.commit().await?;
         user_json(&row, &[], base)
@@ -92,31 +68,20 @@ impl ScimService {
         now: DateTime<Utc>,
         how: &str,
     ) -> ScimResult<()> {
-        store::update_user(tx, &old.id, &f.columns(), now).await?;
+        let dir = directory_of(actor)?;
+        store::write_user(tx, &old.id, dir, &f.columns(), now).await?;
         store::write_emails(tx, &old.id, &f.emails).await?;
         let action = match (old.active, f.active) {
             (true, false) => "scim.user.deactivated",
             (false, true) => "scim.user.reactivated",
             _ => "scim.user.updated",
         };
-        Self::sync_policy(
-            tx,
-            actor,
-            now,
-            format!("{} updated", f.user_name),
-            Some(&old.id),
-            None,
-        )
-        .await?;
-        audit::append(
-            tx,
-            now,
-            actor,
-            NewEvent::success(action)
-                .target(Target::new("directory_user", &old.id, &f.user_name))
-                .details(json!({ "via": how, "active": f.active })),
-        )
-        .await?;
+        let user = Changed::User {
+            id: &old.id,
+            name: &f.user_name,
+        };
+        let event = NewEvent::success(action).details(json!({ "via": how, "active": f.active }));
+        Self::record_change(tx, actor, now, user, "updated", event).await?;
         if old.active && !f.active {
             Self::disable_console_account(
                 tx,
@@ -138,11 +103,9 @@ impl ScimService {
         body: Value,
         if_match: Option<&str>,
     ) -> ScimResult<Value> {
-        let dir = directory_of(actor)?;
         let id = id.as_str();
         let f = user_fields(body)?;
-        let now = self.now();
-        let (mut tx, old): (Tx, UserRow) = self.begin_change(dir, id, if_match).await?;
+        let (dir, now, mut tx, old) = self.begin_change::<UserRow>(actor, id, if_match).await?;
         self.store_user(actor, &mut tx, &old, f, now, "PUT").await?;
         commit_with_user(tx, dir, base, id).await
     }
@@ -156,11 +119,9 @@ impl ScimService {
         body: &Value,
         if_match: Option<&str>,
     ) -> ScimResult<Value> {
-        let dir = directory_of(actor)?;
         let id = id.as_str();
         let ops = patch::parse_patch(body, &PatchRules::USER)?;
-        let now = self.now();
-        let (mut tx, old): (Tx, UserRow) = self.begin_change(dir, id, if_match).await?;
+        let (dir, now, mut tx, old) = self.begin_change::<UserRow>(actor, id, if_match).await?;
         let mut resource = model::stored_resource(&old)?;
         if let Some(obj) = resource.as_object_mut() {
             obj.insert("id".into(), Value::String(old.id.clone()));
@@ -180,30 +141,17 @@ impl ScimService {
         id: &PersonId,
         if_match: Option<&str>,
     ) -> ScimResult<()> {
-        let dir = directory_of(actor)?;
         let id = id.as_str();
-        let now = self.now();
-        let (mut tx, old): (Tx, UserRow) = self.begin_change(dir, id, if_match).await?;
+        let (dir, now, mut tx, old) = self.begin_change::<UserRow>(actor, id, if_match).await?;
         store::delete_user(&mut tx, id, now).await?;
         let groups = store::leave_groups(&mut tx, dir, id).await?;
-        Self::sync_policy(
-            &mut tx,
-            actor,
-            now,
-            format!("{} deleted", old.user_name),
-            Some(id),
-            None,
-        )
-        .await?;
-        audit::append(
-            &mut tx,
-            now,
-            actor,
-            NewEvent::success("scim.user.deleted")
-                .target(Target::new("directory_user", id, &old.user_name))
-                .details(json!({ "was_active": old.active, "groups_left": groups })),
-        )
-        .await?;
+        let user = Changed::User {
+            id,
+            name: &old.user_name,
+        };
+        let event = NewEvent::success("scim.user.deleted")
+            .details(json!({ "was_active": old.active, "groups_left": groups }));
+        Self::record_change(&mut tx, actor, now, user, "deleted", event).await?;
         if old.active {
             Self::disable_console_account(&mut tx, actor, old.email.as_deref(), now).await?;
         }
@@ -218,11 +166,9 @@ impl ScimService {
         base: &str,
         params: &ListParams,
     ) -> ScimResult<(Vec<Value>, i64)> {
-        let dir = directory_of(actor)?;
-        let (rows, total): (Vec<UserRow>, i64) = self.list_page(dir, &USER_LIST, params).await?;
+        let (rows, total): (Vec<UserRow>, i64) = self.list_page(actor, &USER_LIST, params).await?;
         let groups = if model::wants_groups(params) {
-            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-            store::groups_of(self.core.db.exec(), &ids).await?
+            store::groups_of(self.core.db.exec(), &ids(&rows)).await?
         } else {
             Vec::new()
         };

@@ -207,7 +207,7 @@ impl SsoService {
         let display = store::display_name(tx.exec(), &user_id)
             .await?
             .unwrap_or_default();
-        let actor = Actor::console_user(&user_id, &email, Some(role), meta);
+        let actor = Actor::console_user(&user_id.as_str().into(), &email, Some(role), meta);
         audit::append(
             &mut tx,
             now,

@@ -25,7 +25,7 @@ impl SsoService {
         for r in &rows {
             connections.push(self.summary(r).await?);
         }
-        let directories = store::directories(self.core.db.exec()).await?;
+        let directories = crate::directory::directory_choices(self.core.db.exec()).await?;
         Ok(SsoView {
             connections,
             directories,
@@ -65,7 +65,7 @@ impl SsoService {
         let kind = r.kind()?;
         let role_mappings = self.mappings(&r.id).await?;
         let directory_name = match &r.directory_id {
-            Some(d) => store::directory_name(self.core.db.exec(), d).await?,
+            Some(d) => crate::directory::directory_name(self.core.db.exec(), d).await?,
             None => None,
         };
         let (oidc, saml) = match kind {
@@ -126,7 +126,7 @@ impl SsoService {
         let mut tx = self.core.db.begin().await?;
         let sealed = self.seal_client_secret(&id, &checked)?;
         store::insert_conn(
-            tx.exec(),
+            &mut tx,
             &id,
             checked.kind.as_str(),
             &values(&checked, sealed.as_deref(), now),
@@ -271,7 +271,7 @@ impl SsoService {
         let mut errors: Vec<FieldError> = Vec::new();
         let basics = model::check_basics(actor, input, existing, &mut errors)?;
         if let Some(d) = &input.directory_id {
-            if !store::directory_exists(self.core.db.exec(), d).await? {
+            if !crate::directory::directory_exists(self.core.db.exec(), d).await? {
                 add(
                     &mut errors,
                     "directory_id",

@@ -64,7 +64,7 @@ use crate::console::ConsoleService;
 use crate::error::{Error, Result};
 use crate::Core;
 use chrono::{DateTime, Utc};
-use portcullis_types::SsoKind;
+use portcullis_types::{SsoKind, SsoSlug};
 use std::sync::Arc;
 use store::ConnRow;
 
@@ -114,14 +114,14 @@ impl SsoService {
         self.core.clock.now()
     }
 
-    async fn conn_by_slug(&self, slug: &str) -> Result<ConnRow> {
-        store::conn_by_slug(self.core.db.exec(), slug)
+    async fn conn_by_slug(&self, slug: &SsoSlug) -> Result<ConnRow> {
+        store::conn_by_slug(self.core.db.exec(), slug.as_str())
             .await?
             .ok_or(Error::NotFound("SSO connection"))
     }
 
     /// The connection `slug` of protocol `kind` (else not found).
-    async fn conn_of_kind(&self, slug: &str, kind: SsoKind) -> Result<ConnRow> {
+    async fn conn_of_kind(&self, slug: &SsoSlug, kind: SsoKind) -> Result<ConnRow> {
         let conn = self.conn_by_slug(slug).await?;
         if conn.kind != kind.as_str() {
             return Err(Error::NotFound("SSO connection"));

@@ -10,7 +10,7 @@ use crate::console::NewSession;
 use crate::error::{Error, Result};
 use portcullis_types::{
     ConsoleUserStatus, FieldError, OidcSettings, Role, RoleMapping, SamlSettings, SsoConnectionId,
-    SsoConnectionInput, SsoKind,
+    SsoConnectionInput, SsoKind, SsoTestId,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -90,7 +90,7 @@ pub enum Finished {
     /// A test run: show the result on the connection's page.
     Tested {
         connection_id: SsoConnectionId,
-        test_id: String,
+        test_id: SsoTestId,
     },
     /// Refused: show the sign-in page with the reason.
     Refused(Refusal),

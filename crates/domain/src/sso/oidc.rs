@@ -28,7 +28,7 @@ use openidconnect::{
     Scope, SignatureVerificationError, TokenResponse,
 };
 use portcullis_discovery::{FetchRequest, Guard};
-use portcullis_types::{OidcSettings, SsoKind};
+use portcullis_types::{OidcSettings, SsoKind, SsoSlug};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::future::Future;
@@ -353,7 +353,7 @@ impl SsoService {
     /// browser, code → tokens, ID token → checked claims → admission.
     pub async fn oidc_callback(
         &self,
-        slug: &str,
+        slug: &SsoSlug,
         params: &Callback,
         browser: Option<&str>,
         meta: RequestMeta,

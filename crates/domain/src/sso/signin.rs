@@ -13,7 +13,7 @@ use crate::console::normalize_email;
 use crate::db::Tx;
 use crate::error::{Error, Result};
 use chrono::{DateTime, Duration, Utc};
-use portcullis_types::{Outcome, SsoConnectionId, SsoKind, SsoTestResult};
+use portcullis_types::{Outcome, SsoConnectionId, SsoKind, SsoSlug, SsoTestId, SsoTestResult};
 use serde_json::json;
 
 impl SsoService {
@@ -24,12 +24,12 @@ impl SsoService {
     }
 
     /// The enabled connection serving `email`'s domain (slug and kind).
-    pub async fn route(&self, email: &str) -> Result<Option<(String, SsoKind)>> {
+    pub async fn route(&self, email: &str) -> Result<Option<(SsoSlug, SsoKind)>> {
         let email = normalize_email("email", email)?;
         let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
         let found = store::route(self.core.db.exec(), domain).await?;
         found
-            .map(|(slug, kind)| Ok((slug, kind.parse().map_err(Error::Internal)?)))
+            .map(|(slug, kind)| Ok((slug.into(), kind.parse().map_err(Error::Internal)?)))
             .transpose()
     }
 
@@ -38,7 +38,7 @@ impl SsoService {
     /// already holds, if any.
     pub async fn start(
         &self,
-        slug: &str,
+        slug: &SsoSlug,
         next: &str,
         tester: Option<&Actor>,
         browser: Option<&str>,
@@ -58,7 +58,7 @@ impl SsoService {
     /// the connection's SCIM directory, never as a console user.
     pub async fn start_for_person(
         &self,
-        slug: &str,
+        slug: &SsoSlug,
         next: &str,
         browser: Option<&str>,
         public_url: &str,
@@ -69,7 +69,7 @@ impl SsoService {
 
     async fn start_as(
         &self,
-        slug: &str,
+        slug: &SsoSlug,
         purpose: Purpose,
         next: &str,
         tester: Option<&Actor>,
@@ -333,7 +333,7 @@ impl SsoService {
         .await?;
         let tester = store::email_and_role(tx.exec(), &started_by).await?;
         let actor = Actor::console_user(
-            &started_by,
+            &started_by.as_str().into(),
             &tester.as_ref().map(|t| t.0.clone()).unwrap_or_default(),
             tester.map(|t| t.1),
             meta,
@@ -352,14 +352,14 @@ impl SsoService {
         tx.commit().await?;
         Ok(Finished::Tested {
             connection_id: SsoConnectionId::from(&conn.id),
-            test_id: id,
+            test_id: SsoTestId::from(id),
         })
     }
 
     /// A test result, for the admin who ran it. **Permission:** `SsoManage`.
-    pub async fn test_result(&self, actor: &Actor, id: &str) -> Result<SsoTestResult> {
+    pub async fn test_result(&self, actor: &Actor, id: &SsoTestId) -> Result<SsoTestResult> {
         actor.require(Permission::SsoManage)?;
-        let (result, by) = store::test_result(self.core.db.exec(), id)
+        let (result, by) = store::test_result(self.core.db.exec(), id.as_str())
             .await?
             .ok_or(Error::NotFound("test result"))?;
         if actor.id.as_deref() != Some(by.as_str()) {

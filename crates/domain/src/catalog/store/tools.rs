@@ -154,21 +154,6 @@ pub(in crate::catalog) async fn reported_tool(
     )?)
 }
 
-/// How many tools of server `server_id` are named `name` (0 or 1).
-pub(in crate::catalog) async fn count_named(
-    ex: Exec<'_>,
-    server_id: &str,
-    name: &str,
-) -> Result<i64> {
-    Ok(scalar!(
-        ex,
-        i64,
-        "SELECT COUNT(*) FROM mcp_tools WHERE server_id = $1 AND name = $2",
-        server_id,
-        name
-    )?)
-}
-
 /// A tool to insert: its ids, pinned definition and hints (JSON text).
 pub(in crate::catalog) struct NewTool<'a> {
     pub id: &'a str,
@@ -177,49 +162,38 @@ pub(in crate::catalog) struct NewTool<'a> {
     pub hints: &'a str,
 }
 
-/// Inserts a tool found by discovery with `status` (and the reason it is
-/// quarantined, if it is).
-pub(in crate::catalog) async fn insert_discovered_tool(
-    ex: Exec<'_>,
-    t: &NewTool<'_>,
-    status: &str,
-    quarantine_reason: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let p = t.pinned;
-    exec!(
-        ex,
-        "INSERT INTO mcp_tools (id, server_id, name, title, description, definition, definition_hash, hints, \
-         source, status, quarantine_reason, first_seen_at, last_seen_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'discovered', $9, $10, $11, $11)",
-        t.id,
-        t.server_id,
-        &p.name,
-        p.title.as_deref(),
-        &p.description,
-        &p.definition,
-        &p.hash,
-        t.hints,
-        status,
-        quarantine_reason,
-        now
-    )?;
-    Ok(())
+/// How a tool comes into the catalog.
+pub(in crate::catalog) enum Arrival<'a> {
+    /// Found by discovery, with its status and, when it waits for review,
+    /// why.
+    Discovered {
+        status: &'a str,
+        quarantine_reason: Option<&'a str>,
+    },
+    /// Entered by hand and approved by its author.
+    Manual { reviewed_by: &'a str },
 }
 
-/// Inserts a tool entered by hand, approved by `reviewed_by` at `now`.
-pub(in crate::catalog) async fn insert_manual_tool(
+/// Inserts a tool arriving as `how` at `now`.
+pub(in crate::catalog) async fn insert_tool(
     ex: Exec<'_>,
     t: &NewTool<'_>,
+    how: Arrival<'_>,
     now: DateTime<Utc>,
-    reviewed_by: &str,
 ) -> Result<()> {
     let p = t.pinned;
+    let (source, status, quarantine_reason, reviewed_by) = match how {
+        Arrival::Discovered {
+            status,
+            quarantine_reason,
+        } => ("discovered", status, quarantine_reason, None),
+        Arrival::Manual { reviewed_by } => ("manual", "active", None, Some(reviewed_by)),
+    };
     exec!(
         ex,
         "INSERT INTO mcp_tools (id, server_id, name, title, description, definition, definition_hash, hints, \
-         source, status, first_seen_at, last_seen_at, reviewed_at, reviewed_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'manual', 'active', $9, $9, $9, $10)",
+         source, status, quarantine_reason, first_seen_at, last_seen_at, reviewed_at, reviewed_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)",
         t.id,
         t.server_id,
         &p.name,
@@ -228,7 +202,11 @@ pub(in crate::catalog) async fn insert_manual_tool(
         &p.definition,
         &p.hash,
         t.hints,
+        source,
+        status,
+        quarantine_reason,
         now,
+        reviewed_by.map(|_| now),
         reviewed_by
     )?;
     Ok(())
@@ -254,44 +232,25 @@ pub(in crate::catalog) async fn mark_seen(
 }
 
 /// Replaces the definition of a never-approved tool with the latest one
-/// discovery found, hints included.
+/// seen: discovery's comes with its hints, a gateway's report leaves the
+/// hints as they are (`None`).
 pub(in crate::catalog) async fn refresh_unapproved(
     ex: Exec<'_>,
     id: &str,
     p: &Pinned,
-    hints: &str,
+    hints: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<()> {
     exec!(
         ex,
-        "UPDATE mcp_tools SET title = $2, description = $3, definition = $4, definition_hash = $5, hints = $6, last_seen_at = $7 WHERE id = $1",
+        "UPDATE mcp_tools SET title = $2, description = $3, definition = $4, definition_hash = $5, \
+         hints = COALESCE($6, hints), last_seen_at = $7 WHERE id = $1",
         id,
         p.title.as_deref(),
         &p.description,
         &p.definition,
         &p.hash,
         hints,
-        now
-    )?;
-    Ok(())
-}
-
-/// Replaces the definition of a never-approved tool with the latest one a
-/// gateway saw (its hints are left as they are).
-pub(in crate::catalog) async fn refresh_unapproved_definition(
-    ex: Exec<'_>,
-    id: &str,
-    p: &Pinned,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    exec!(
-        ex,
-        "UPDATE mcp_tools SET title = $2, description = $3, definition = $4, definition_hash = $5, last_seen_at = $6 WHERE id = $1",
-        id,
-        p.title.as_deref(),
-        &p.description,
-        &p.definition,
-        &p.hash,
         now
     )?;
     Ok(())

@@ -3,7 +3,7 @@
 //! fragments; every value is bound.
 
 use crate::audit::like_escape;
-use crate::db::{count_dyn, fetch_all_dyn, Arg, Exec};
+use crate::db::{count_dyn, fetch_page_dyn, AnyRow, Arg, Exec};
 use crate::error::Result;
 use crate::{fetch_all, fetch_optional, scalar};
 use chrono::{DateTime, Utc};
@@ -80,37 +80,16 @@ async fn count(ex: Exec<'_>, from: &str, f: &Filter) -> Result<i64> {
 }
 
 /// One page of `select` (up to its `FROM … JOIN …`) under `f`, in `order`.
-async fn page<T>(
+async fn page<T: AnyRow>(
     ex: Exec<'_>,
     select: &str,
     f: Filter,
     order: &str,
     limit: i64,
     offset: i64,
-) -> Result<Vec<T>>
-where
-    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
-        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
-        + Send
-        + Unpin,
-{
-    let Filter {
-        sql: filter,
-        mut args,
-    } = f;
-    let n = args.len();
-    args.push(Arg::Int(limit));
-    args.push(Arg::Int(offset));
-    Ok(fetch_all_dyn(
-        ex,
-        &format!(
-            "{select}{filter} ORDER BY {order} LIMIT ${} OFFSET ${}",
-            n + 1,
-            n + 2
-        ),
-        &args,
-    )
-    .await?)
+) -> Result<Vec<T>> {
+    let head = format!("{select}{}", f.sql);
+    Ok(fetch_page_dyn(ex, &head, f.args, order, limit, offset).await?)
 }
 
 /// A row of the users list.

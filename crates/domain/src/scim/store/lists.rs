@@ -2,7 +2,7 @@
 //! into SQL, and one page of Users or Groups with the total.
 
 use super::{SELECT_GROUP, SELECT_USER};
-use crate::db::{count_dyn, fetch_all_dyn, Arg, Exec};
+use crate::db::{count_dyn, fetch_page_dyn, AnyRow, Arg, Exec};
 use crate::error::Result;
 use portcullis_scim::{
     filter::Filter,
@@ -174,36 +174,13 @@ pub(in crate::scim) fn order(
 }
 
 /// One page (`limit` rows from `offset`) of the listing in `order`.
-pub(in crate::scim) async fn page<T>(
+pub(in crate::scim) async fn page<T: AnyRow>(
     ex: Exec<'_>,
     l: Listing,
     order: &str,
     limit: i64,
     offset: i64,
-) -> Result<Vec<T>>
-where
-    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
-        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
-        + Send
-        + Unpin,
-{
-    let Listing {
-        spec,
-        filter,
-        mut args,
-    } = l;
-    let n = args.len();
-    args.push(Arg::Int(limit));
-    args.push(Arg::Int(offset));
-    Ok(fetch_all_dyn(
-        ex,
-        &format!(
-            "{}{filter} ORDER BY {order} LIMIT ${} OFFSET ${}",
-            spec.select,
-            n + 1,
-            n + 2
-        ),
-        &args,
-    )
-    .await?)
+) -> Result<Vec<T>> {
+    let head = format!("{}{}", l.spec.select, l.filter);
+    Ok(fetch_page_dyn(ex, &head, l.args, order, limit, offset).await?)
 }

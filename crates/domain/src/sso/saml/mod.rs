@@ -41,7 +41,7 @@ use crate::actor::RequestMeta;
 use crate::clock::{hash_secret, new_secret};
 use crate::error::{Error, Result};
 use checks::{service_provider, STATUS_SUCCESS};
-use portcullis_types::{SamlSettings, SsoKind};
+use portcullis_types::{SamlSettings, SsoKind, SsoSlug};
 
 /// Who the verified assertion says the person is.
 fn asserted_from(v: &Verified, settings: &SamlSettings) -> Asserted {
@@ -114,8 +114,9 @@ impl SsoService {
 
     /// The SP metadata to give the IdP (written here: samael's would
     /// advertise a logout endpoint the console does not have).
-    pub async fn sp_metadata(&self, slug: &str, public_url: &str) -> Result<String> {
+    pub async fn sp_metadata(&self, slug: &SsoSlug, public_url: &str) -> Result<String> {
         self.conn_of_kind(slug, SsoKind::Saml).await?;
+        let slug = slug.as_str();
         let entity = sp_metadata_url(public_url, slug);
         let acs = acs_url(public_url, slug);
         Ok(format!(
@@ -164,7 +165,7 @@ impl SsoService {
     /// asserts on the sign-in it answers.
     pub async fn saml_acs(
         &self,
-        slug: &str,
+        slug: &SsoSlug,
         saml_response: &str,
         relay_state: Option<&str>,
         meta: RequestMeta,
@@ -349,7 +350,7 @@ impl SsoService {
     /// with its cookie and gets its session (or its refusal).
     pub async fn saml_finish(
         &self,
-        slug: &str,
+        slug: &SsoSlug,
         handle: &str,
         browser: Option<&str>,
         meta: RequestMeta,

@@ -67,37 +67,6 @@ pub(super) async fn conns(ex: Exec<'_>) -> Result<Vec<ConnRow>> {
     )?)
 }
 
-/// (id, name) of every directory, by name.
-pub(super) async fn directories(ex: Exec<'_>) -> Result<Vec<(String, String)>> {
-    Ok(fetch_all!(
-        ex,
-        (String, String),
-        "SELECT id, name FROM directories ORDER BY name_lower"
-    )?)
-}
-
-/// The name of directory `id`.
-pub(super) async fn directory_name(ex: Exec<'_>, id: &str) -> Result<Option<String>> {
-    Ok(fetch_optional!(
-        ex,
-        (String,),
-        "SELECT name FROM directories WHERE id = $1",
-        id
-    )?
-    .map(|n| n.0))
-}
-
-/// Whether directory `id` exists.
-pub(super) async fn directory_exists(ex: Exec<'_>, id: &str) -> Result<bool> {
-    let found = scalar!(
-        ex,
-        i64,
-        "SELECT COUNT(*) FROM directories WHERE id = $1",
-        id
-    )?;
-    Ok(found != 0)
-}
-
 /// The email domains connection `id` serves, sorted.
 pub(super) async fn domains_sorted(ex: Exec<'_>, id: &str) -> Result<Vec<String>> {
     Ok(fetch_all!(
@@ -170,33 +139,29 @@ pub(super) struct ConnValues<'a> {
     pub at: DateTime<Utc>,
 }
 
+/// Inserts connection `id` of `kind` with `v` (in the caller's
+/// transaction): a disabled row with the unique slug (so a taken slug fails
+/// here), then [`update_conn`] writes every value, so the two paths share
+/// one list of columns.
 pub(super) async fn insert_conn(
-    ex: Exec<'_>,
+    tx: &mut Tx,
     id: &str,
     kind: &str,
     v: &ConnValues<'_>,
     created_by: &str,
 ) -> Result<()> {
     exec!(
-        ex,
-        "INSERT INTO sso_connections (id, slug, name, kind, enabled, config, client_secret, idp_metadata, \
-         directory_id, allow_idp_initiated, created_at, updated_at, created_by, jit_people) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13)",
+        tx.exec(),
+        "INSERT INTO sso_connections (id, slug, name, kind, enabled, config, created_at, updated_at, created_by) \
+         VALUES ($1, $2, $3, $4, FALSE, '{}', $5, $5, $6)",
         id,
         v.slug,
         v.name,
         kind,
-        v.enabled,
-        v.config,
-        v.client_secret,
-        v.idp_metadata,
-        v.directory_id,
-        v.allow_idp_initiated,
         v.at,
-        created_by,
-        v.jit_people
+        created_by
     )?;
-    Ok(())
+    update_conn(tx.exec(), id, v).await
 }
 
 pub(super) async fn update_conn(ex: Exec<'_>, id: &str, v: &ConnValues<'_>) -> Result<()> {
