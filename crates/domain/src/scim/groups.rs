@@ -2,8 +2,10 @@
 //! directory's groups; membership changes are row inserts and deletes.
 
 use super::ids;
-use super::model::{self, group_fields, group_json, group_members, members_as_sent, MemberIn};
-use super::store::{self, GroupRow, GROUP_LIST};
+use super::model::{
+    self, group_fields, group_json, group_members, members_as_sent, GroupFields, MemberIn,
+};
+use super::store::{self, GroupRow, WriteKind, GROUP_LIST};
 use super::{directory_of, Changed, Resource, ScimResult, ScimService};
 use crate::actor::Actor;
 use crate::audit::NewEvent;
@@ -74,16 +76,16 @@ impl ScimService {
     /// `POST /Groups`.
     pub async fn create_group(&self, actor: &Actor, base: &str, body: Value) -> ScimResult<Value> {
         let dir = directory_of(actor)?;
-        let (name, external_id) = group_fields(&body)?;
+        let g = group_fields(&body)?;
         let members = group_members(&body)?;
         let now = self.now();
         let id = new_id("g");
         let mut tx = self.core.db.begin().await?;
-        store::insert_group(&mut tx, &id, dir, &name, &external_id, now).await?;
+        store::write_group(&mut tx, WriteKind::Create, &id, dir, &g, now).await?;
         let added = add_members(&mut tx, &id, &members).await?;
         let group = Changed::Group {
             id: &id,
-            name: &name,
+            name: &g.name,
         };
         let event = NewEvent::success("scim.group.created").details(json!({ "members": added }));
         Self::record_change(&mut tx, actor, now, group, "created", event).await?;
@@ -119,10 +121,10 @@ impl ScimService {
         if_match: Option<&str>,
     ) -> ScimResult<Value> {
         let id = id.as_str();
-        let (name, external_id) = group_fields(&body)?;
+        let g = group_fields(&body)?;
         let members = group_members(&body)?;
         let (dir, now, mut tx, _) = self.begin_change::<GroupRow>(actor, id, if_match).await?;
-        store::update_group(&mut tx, id, &name, &external_id, now).await?;
+        store::write_group(&mut tx, WriteKind::Change, id, dir, &g, now).await?;
         let removed = store::clear_members(&mut tx, id).await?;
         let added = add_members(&mut tx, id, &members).await?;
         Self::group_updated(
@@ -130,7 +132,7 @@ impl ScimService {
             actor,
             now,
             id,
-            &name,
+            &g.name,
             json!({ "via": "PUT", "members": added, "previous_members": removed }),
         )
         .await?;
@@ -155,14 +157,17 @@ impl ScimService {
         let changes = patch::member_changes(&ops)?;
         let sent = model::members_in_ops(body);
         let (dir, now, mut tx, old) = self.begin_change::<GroupRow>(actor, id, if_match).await?;
-        let (name, external_id) = if changes.other_ops.is_empty() {
-            (old.display_name.clone(), old.external_id.clone())
+        let g = if changes.other_ops.is_empty() {
+            GroupFields {
+                name: old.display_name.clone(),
+                external_id: old.external_id.clone(),
+            }
         } else {
             let mut resource = model::group_resource(&old);
             patch::apply(&mut resource, &changes.other_ops, &PatchRules::GROUP)?;
             group_fields(&resource)?
         };
-        store::update_group(&mut tx, id, &name, &external_id, now).await?;
+        store::write_group(&mut tx, WriteKind::Change, id, dir, &g, now).await?;
         let (mut added, mut removed) = (0, 0);
         if let Some(all) = &changes.replace_all {
             removed += store::clear_members(&mut tx, id).await?;
@@ -170,7 +175,13 @@ impl ScimService {
         }
         removed += remove_members(&mut tx, id, &changes.remove).await?;
         added += add_members(&mut tx, id, &members_as_sent(&changes.add, &sent)).await?;
-        Self::group_updated(&mut tx, actor, now, id, &name, json!({ "via": "PATCH", "members_added": added, "members_removed": removed, "renamed": name != old.display_name })).await?;
+        let details = json!({
+            "via": "PATCH",
+            "members_added": added,
+            "members_removed": removed,
+            "renamed": g.name != old.display_name,
+        });
+        Self::group_updated(&mut tx, actor, now, id, &g.name, details).await?;
         commit_with_group(tx, dir, base, id, with_members).await
     }
 

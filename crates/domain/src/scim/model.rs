@@ -226,14 +226,23 @@ pub(super) struct MemberIn {
 }
 
 /// The `displayName` and `externalId` of a Group a request sends.
-pub(super) fn group_fields(body: &Value) -> ScimResult<(String, Option<String>)> {
+/// What a group stores of a request besides its members.
+pub(super) struct GroupFields {
+    pub name: String,
+    pub external_id: Option<String>,
+}
+
+pub(super) fn group_fields(body: &Value) -> ScimResult<GroupFields> {
     let obj = body
         .as_object()
         .ok_or_else(|| ScimError::invalid_syntax("the Group must be a JSON object"))?;
     let name = opt_string(obj, "displayName", 256)?
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| ScimError::invalid_value("displayName is required"))?;
-    Ok((name, opt_string(obj, "externalId", 256)?))
+    Ok(GroupFields {
+        name,
+        external_id: opt_string(obj, "externalId", 256)?,
+    })
 }
 
 /// The members a request lists.

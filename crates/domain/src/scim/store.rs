@@ -8,6 +8,7 @@ mod lists;
 
 pub(super) use lists::{count, listing, order, page, ListSpec, GROUP_LIST, USER_LIST};
 
+use super::model::GroupFields;
 use crate::db::{fetch_all_dyn, Arg, Exec, Tx};
 use crate::error::Result;
 use crate::{exec, fetch_optional, scalar};
@@ -61,26 +62,31 @@ pub(super) struct UserColumns<'a> {
     pub resource: &'a str,
 }
 
-/// Writes user `id` of directory `dir`: a new user at version 1, or an
-/// existing one (which stays in its directory) with its version moved on.
-/// One statement for both, so creating and replacing write the same
-/// columns.
+/// Writes user `id` of directory `dir`: created at version 1, or
+/// replaced with its version moved on. Both statements take the same binds.
 pub(super) async fn write_user(
     tx: &mut Tx,
+    kind: WriteKind,
     id: &str,
     dir: &str,
     c: &UserColumns<'_>,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    let sql = match kind {
+        WriteKind::Create => {
+            "INSERT INTO directory_users (id, directory_id, user_name, user_name_lower, external_id, display_name, \
+             given_name, family_name, email, active, resource, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12)"
+        }
+        WriteKind::Change => {
+            "UPDATE directory_users SET user_name = $3, user_name_lower = $4, external_id = $5, display_name = $6, \
+             given_name = $7, family_name = $8, email = $9, active = $10, resource = $11, version = version + 1, \
+             updated_at = $12 WHERE id = $1 AND directory_id = $2"
+        }
+    };
     exec!(
         tx.exec(),
-        "INSERT INTO directory_users (id, directory_id, user_name, user_name_lower, external_id, display_name, \
-         given_name, family_name, email, active, resource, version, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12) \
-         ON CONFLICT (id) DO UPDATE SET user_name = excluded.user_name, user_name_lower = excluded.user_name_lower, \
-         external_id = excluded.external_id, display_name = excluded.display_name, given_name = excluded.given_name, \
-         family_name = excluded.family_name, email = excluded.email, active = excluded.active, \
-         resource = excluded.resource, version = directory_users.version + 1, updated_at = excluded.updated_at",
+        sql,
         id,
         dir,
         c.user_name,
@@ -172,45 +178,41 @@ pub(super) async fn group(ex: Exec<'_>, dir: &str, id: &str) -> Result<Option<Gr
     )?)
 }
 
-/// Inserts group `id` of directory `dir` at version 1.
-pub(super) async fn insert_group(
-    tx: &mut Tx,
-    id: &str,
-    dir: &str,
-    name: &str,
-    external_id: &Option<String>,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    exec!(
-        tx.exec(),
-        "INSERT INTO directory_groups (id, directory_id, display_name, display_name_lower, external_id, version, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $6)",
-        id,
-        dir,
-        name,
-        name.to_lowercase(),
-        external_id,
-        now
-    )?;
-    Ok(())
+/// Whether a write makes a resource or changes one that exists.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum WriteKind {
+    Create,
+    Change,
 }
 
-/// Renames group `id`, moving its version on.
-pub(super) async fn update_group(
+/// Writes group `id` of directory `dir`: created at version 1, or renamed
+/// with its version moved on. Both statements take the same binds.
+pub(super) async fn write_group(
     tx: &mut Tx,
+    kind: WriteKind,
     id: &str,
-    name: &str,
-    external_id: &Option<String>,
+    dir: &str,
+    g: &GroupFields,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    let sql = match kind {
+        WriteKind::Create => {
+            "INSERT INTO directory_groups (id, directory_id, display_name, display_name_lower, external_id, \
+             version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $6)"
+        }
+        WriteKind::Change => {
+            "UPDATE directory_groups SET display_name = $3, display_name_lower = $4, external_id = $5, \
+             version = version + 1, updated_at = $6 WHERE id = $1 AND directory_id = $2"
+        }
+    };
     exec!(
         tx.exec(),
-        "UPDATE directory_groups SET display_name = $2, display_name_lower = $3, external_id = $4, \
-         version = version + 1, updated_at = $5 WHERE id = $1",
+        sql,
         id,
-        name,
-        name.to_lowercase(),
-        external_id,
+        dir,
+        &g.name,
+        g.name.to_lowercase(),
+        &g.external_id,
         now
     )?;
     Ok(())

@@ -3,7 +3,7 @@
 
 use super::ids;
 use super::model::{self, user_fields, user_json, UserFields};
-use super::store::{self, UserRow, USER_LIST};
+use super::store::{self, UserRow, WriteKind, USER_LIST};
 use super::{directory_of, Changed, Resource, ScimResult, ScimService};
 use crate::actor::Actor;
 use crate::audit::NewEvent;
@@ -34,7 +34,7 @@ impl ScimService {
         let now = self.now();
         let id = new_id("u");
         let mut tx = self.core.db.begin().await?;
-        store::write_user(&mut tx, &id, dir, &f.columns(), now).await?;
+        store::write_user(&mut tx, WriteKind::Create, &id, dir, &f.columns(), now).await?;
         store::write_emails(&mut tx, &id, &f.emails).await?;
         let user = Changed::User {
             id: &id,
@@ -69,7 +69,7 @@ impl ScimService {
         how: &str,
     ) -> ScimResult<()> {
         let dir = directory_of(actor)?;
-        store::write_user(tx, &old.id, dir, &f.columns(), now).await?;
+        store::write_user(tx, WriteKind::Change, &old.id, dir, &f.columns(), now).await?;
         store::write_emails(tx, &old.id, &f.emails).await?;
         let action = match (old.active, f.active) {
             (true, false) => "scim.user.deactivated",
