@@ -11,8 +11,15 @@
 #   2. wasm-bindgen (--target web) → target/site/pkg/portcullis.{js,wasm}
 #   3. wasm-opt -Oz (npm binaryen; Debian's older one breaks hydration)
 #   4. CSS: Tailwind v4 CLI, minified → target/site/pkg/portcullis.css
-#   5. public/ copied to target/site/
-#   6. server: `portcullis` bin, release profile
+#   5. content hashes: the three files renamed portcullis.<hash>.{js,wasm,css}
+#      (the CSS also kept as portcullis.css for the plain server pages)
+#      and listed in target/site/hash.txt (Leptos' `hash-files` format: the
+#      server reads it and names them in every page), each precompressed
+#      beside itself (.br: brotli -q 11, .gz: gzip -9); the server answers
+#      them with `Cache-Control: immutable` and the encoding the browser
+#      accepts
+#   6. public/ copied to target/site/
+#   7. server: `portcullis` bin, release profile
 #
 # Usage: scripts/build-site.sh [--server-only | --site-only]
 # Tools come from scripts/setup.sh; PATH from scripts/env.sh.
@@ -63,8 +70,41 @@ build_site() {
     | grep -v '^≈ tailwindcss\|^Done in\|^$' || true
   [ -s "$PKG/$NAME.css" ] || { echo "✗ $PKG/$NAME.css was not written" >&2; exit 1; }
 
+  hash_and_compress
+
   say "public/ → $SITE/"
   cp -R public/. "$SITE/"
+}
+
+# Renames the built js, wasm and css to content-hashed names, writes
+# $SITE/hash.txt, precompresses them, and removes what earlier builds left.
+hash_and_compress() {
+  local lines=() ext h kept=("$NAME.css")
+  for ext in js wasm css; do
+    h="$(sha256sum "$PKG/$NAME.$ext" | cut -c1-16)"
+    # The CSS also keeps its plain name: the server-rendered pages outside
+    # the app (sign-in steps, consent, errors) link it, revalidated.
+    if [ "$ext" = css ]; then
+      cp "$PKG/$NAME.$ext" "$PKG/$NAME.$h.$ext"
+    else
+      mv "$PKG/$NAME.$ext" "$PKG/$NAME.$h.$ext"
+    fi
+    lines+=("$ext: $h")
+    kept+=("$NAME.$h.$ext")
+  done
+  local f base
+  for f in "$PKG/$NAME".*; do
+    base="$(basename "$f")"
+    base="${base%.br}"
+    base="${base%.gz}"
+    case " ${kept[*]} " in *" $base "*) ;; *) rm -f "$f" ;; esac
+  done
+  say "brotli -q 11 and gzip -9: ${kept[*]}"
+  for base in "${kept[@]}"; do
+    brotli -f -q 11 -o "$PKG/$base.br" "$PKG/$base"
+    gzip -9 -n -k -f "$PKG/$base"
+  done
+  printf '%s\n' "${lines[@]}" > "$SITE/hash.txt"
 }
 
 build_server() {

@@ -2,6 +2,7 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | [`assets`] | `/pkg/`: content-hashed, precompressed site assets, cached for good |
 //! | [`forwarded`] | the client address behind trusted proxies (`PORTCULLIS_TRUSTED_PROXIES`) |
 //! | [`ops`] | `/healthz`, `/readyz`, `/metrics` |
 //! | [`problem`] | RFC 9457 problem details: the errors of every JSON endpoint but SCIM's and OAuth's |
@@ -10,6 +11,7 @@
 //! | [`session`] | session cookie → caller, and the sign-in redirect for console pages |
 //! | [`too_large`] | 413 answers in the format of the route (SCIM, OAuth, JSON, text) |
 
+pub mod assets;
 pub mod forwarded;
 pub mod ops;
 pub mod problem;

@@ -130,6 +130,12 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(crate::sso::router())
         .merge(crate::oauth::browser_router())
         .leptos_routes_with_context(&state, routes, ctx.clone(), shell)
+        .nest_service(
+            "/pkg",
+            crate::http::assets::pkg_service(std::path::Path::new(
+                state.leptos_options.site_root.as_ref(),
+            )),
+        )
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
             ctx,
             app::shell,
@@ -139,6 +145,9 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(max_body_bytes, too_large::explain_too_large))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::security_headers))
+        // Pages, server functions' and SCIM's JSON, compressed when the
+        // client asks (assets come precompressed and are left alone).
+        .layer(compression())
         .layer(axum::middleware::from_fn(security::record_metrics))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(
@@ -158,7 +167,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(
             crate::policy_api::router(&state, max_body_bytes)
                 .merge(crate::oauth::api_router(&state, max_body_bytes))
-                .merge(crate::admin_api::router(&state, max_body_bytes))
+                .merge(crate::admin_api::router(&state, max_body_bytes).layer(compression()))
                 .layer(axum::middleware::from_fn_with_state(
                     max_body_bytes,
                     too_large::explain_too_large,
@@ -167,6 +176,13 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
                 .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
                 .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid)),
         )
+}
+
+/// On-the-fly gzip or brotli for text answers the client accepts: a quick
+/// level, since it runs per response.
+fn compression() -> tower_http::compression::CompressionLayer {
+    tower_http::compression::CompressionLayer::new()
+        .quality(tower_http::CompressionLevel::Precise(4))
 }
 
 /// Starts serving per `config` until `shutdown` resolves.
@@ -191,12 +207,7 @@ pub async fn start(
         },
         cookie_secure,
     };
-    let leptos_options = LeptosOptions::builder()
-        .output_name("portcullis")
-        .site_root(config.site_root.display().to_string())
-        .site_pkg_dir("pkg")
-        .site_addr(addr)
-        .build();
+    let leptos_options = crate::http::assets::leptos_options(&config.site_root, addr);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let state = AppState {
         stopping: stop_rx.clone(),

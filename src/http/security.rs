@@ -3,7 +3,8 @@
 //! - Every response gets a Content-Security-Policy with a per-request nonce
 //!   for the hydration script, `object-src 'none'; base-uri 'none';
 //!   frame-ancestors 'none'`, `nosniff`, a referrer policy, and HSTS when the
-//!   public URL is https. HTML pages are `no-store`.
+//!   public URL is https. HTML pages are `no-store`; `/pkg/` assets get
+//!   their caching headers from `assets`.
 //! - A state-changing request (any method but GET/HEAD/OPTIONS) that a
 //!   browser marks as cross-site is refused with 403 before it reaches a
 //!   handler: `Sec-Fetch-Site` must be `same-origin` or `none`; without it,
@@ -42,7 +43,16 @@ pub async fn security_headers(
 ) -> Response {
     let nonce = new_nonce();
     req.extensions_mut().insert(CspNonce(nonce.clone()));
+    let asset = req
+        .uri()
+        .path()
+        .starts_with("/pkg/")
+        .then(|| req.uri().path().to_owned());
     let mut res = next.run(req).await;
+    if let Some(path) = asset {
+        let status = res.status();
+        super::assets::set_cache_headers(&path, status, res.headers_mut());
+    }
     let extra = res
         .extensions()
         .get::<FormActionExtra>()

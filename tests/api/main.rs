@@ -11,6 +11,7 @@ mod harness;
 mod access;
 mod access_console;
 mod admin_api;
+mod assets;
 mod audit;
 mod authz;
 mod body_limits;
