@@ -696,18 +696,28 @@ async fn raw_sql(url: &str, sql: &str, unchecked: bool) -> Result<u64, String> {
         }
         portcullis_domain::Db::Postgres(p, _) => {
             if unchecked {
+                // The table the statement writes: after UPDATE or INTO.
+                let words: Vec<&str> = sql.split_whitespace().collect();
+                let table = words
+                    .windows(2)
+                    .find(|w| {
+                        w[0].eq_ignore_ascii_case("update") || w[0].eq_ignore_ascii_case("into")
+                    })
+                    .map(|w| w[1])
+                    .unwrap_or("grants");
                 let names: Vec<(String,)> = ok(
                     sqlx::query_as(
                         "SELECT conname::text FROM pg_constraint \
-                         WHERE conrelid = 'grants'::regclass AND contype = 'c'",
+                         WHERE conrelid = $1::regclass AND contype = 'c'",
                     )
+                    .bind(table)
                     .fetch_all(p)
                     .await,
                     "constraints",
                 );
                 for (name,) in names {
                     ok(
-                        sqlx::query(&format!("ALTER TABLE grants DROP CONSTRAINT {name}"))
+                        sqlx::query(&format!("ALTER TABLE {table} DROP CONSTRAINT {name}"))
                             .execute(p)
                             .await,
                         "drop constraint",
@@ -828,6 +838,42 @@ async fn access_stored_values_fail_closed(db: &TestDb) -> TestResult {
         other => panic!("a bundle was built from an unreadable grant: {other:?}"),
     }
     assert_eq!(svc.publisher.latest().map(|p| p.revision), Some(rev));
+
+    // 4. A tool status stored past the constraints stops the server's
+    //    facts from being written (never "approved" or "not approved" by
+    //    guess), and a console user status does the same for a session
+    //    (never a quiet sign-out).
+    raw_sql(&db.url, "UPDATE mcp_tools SET status = 'approved'", true).await?;
+    match svc
+        .catalog
+        .set_server_enabled(&admin, &srv.as_str().into(), false)
+        .await
+    {
+        Err(Error::Internal(m)) => assert!(m.contains("approved"), "names the value: {m}"),
+        other => panic!("a tool of unknown status was published: {other:?}"),
+    }
+    let s = svc
+        .console
+        .sign_in(
+            crate::storage::meta("127.0.0.1"),
+            "owner@test.example",
+            "owner password 123",
+        )
+        .await?;
+    raw_sql(
+        &db.url,
+        "UPDATE console_users SET status = 'suspended'",
+        true,
+    )
+    .await?;
+    match svc
+        .console
+        .find_session(&s.secret, crate::storage::meta("127.0.0.1"))
+        .await
+    {
+        Err(Error::Internal(m)) => assert!(m.contains("suspended"), "names the value: {m}"),
+        other => panic!("a session of an unknown user status resolved to {other:?}"),
+    }
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! Console sessions: making one, resolving a cookie to its actor (with the
 //! idle and absolute timeouts), the signed-in user, and signing out.
 
-use super::model::stored_role;
+use super::model::{stored_role, stored_status};
 use super::{store, ConsoleService};
 use crate::actor::{Actor, Permission, RequestMeta};
 use crate::audit::{self, NewEvent};
@@ -9,7 +9,7 @@ use crate::clock::{hash_secret, new_secret};
 use crate::db::Tx;
 use crate::error::{Error, Result};
 use chrono::{DateTime, Duration, Utc};
-use portcullis_types::{ActorType, Me};
+use portcullis_types::{ActorType, ConsoleUserStatus, Me};
 
 impl ConsoleService {
     pub(crate) async fn insert_session(
@@ -48,7 +48,9 @@ impl ConsoleService {
             return Ok(None);
         };
         let idle_expired = row.last_seen_at + self.core.settings.session_idle <= now;
-        if row.status != "active" || idle_expired || row.expires_at <= now {
+        // An unknown stored status is an error, not a quiet sign-out.
+        let status = stored_status(&row.status)?;
+        if status != ConsoleUserStatus::Active || idle_expired || row.expires_at <= now {
             store::delete_session(self.core.db.exec(), &id_hash).await?;
             return Ok(None);
         }

@@ -6,8 +6,9 @@
 use super::model::{from_json, kind, to_json, GrantFact, ServerFact, ToolFact, UserFact};
 use super::{store, Change};
 use crate::db::Tx;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use portcullis_policy::bundle::{BlockedClient, Group};
+use portcullis_types::ToolStatus;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Sets fact (kind, k1, k2) to `value`; a no-op when it already holds it.
@@ -205,7 +206,9 @@ pub(crate) async fn sync_server(
                         &from_json(&t.hints)?,
                         &from_json(&t.overrides)?,
                     ),
-                    approved: t.status == "active",
+                    approved: ToolStatus::parse(&t.status).ok_or_else(|| {
+                        Error::Internal(format!("tool {}: unknown status {:?}", t.name, t.status))
+                    })? == ToolStatus::Active,
                     definition_hash: t.definition_hash,
                 };
                 tools.insert(t.name, to_json(&fact)?);

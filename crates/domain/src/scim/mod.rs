@@ -217,7 +217,8 @@ impl ScimService {
         let Some(row) = store::active_console_account(tx, email).await? else {
             return Ok(());
         };
-        if row.role == "owner" {
+        let role: portcullis_types::Role = row.role.parse().map_err(Error::Internal)?;
+        if role == portcullis_types::Role::Owner {
             let owners = store::active_owners(tx).await?;
             if owners <= 1 {
                 tracing::warn!(email, "directory deactivated the last active owner; the console account is kept as break-glass");

@@ -159,7 +159,7 @@ impl SigningService {
         actor.require(Permission::ConsoleRead)?;
         let since = self.core.clock.now() - chrono::Duration::days(RETIRED_PUBLISHED_DAYS);
         let rows = store::list_bundle_keys(self.core.db.exec()).await?;
-        Ok(rows.into_iter().map(|r| r.into_summary(since)).collect())
+        rows.into_iter().map(|r| r.into_summary(since)).collect()
     }
 
     /// Rotates: a new active key; the old one is retired (still published

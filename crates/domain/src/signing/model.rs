@@ -3,6 +3,7 @@
 //! as the console lists it.
 
 use super::store::KeyRow;
+use crate::error::{Error, Result};
 use chrono::{DateTime, Utc};
 use portcullis_types::SigningKeySummary;
 
@@ -55,14 +56,25 @@ impl KeyPurpose {
 impl KeyRow {
     /// The console's line for this key; `since` is when a key retired
     /// after which it is still published.
-    pub(super) fn into_summary(self, since: DateTime<Utc>) -> SigningKeySummary {
-        SigningKeySummary {
-            published: self.status == "active" || self.retired_at.is_some_and(|t| t > since),
+    /// Fails on a stored status this code does not know.
+    pub(super) fn into_summary(self, since: DateTime<Utc>) -> Result<SigningKeySummary> {
+        let active = match self.status.as_str() {
+            "active" => true,
+            "retired" => false,
+            other => {
+                return Err(Error::Internal(format!(
+                    "signing key {}: unknown status {other:?}",
+                    self.kid
+                )))
+            }
+        };
+        Ok(SigningKeySummary {
+            published: active || self.retired_at.is_some_and(|t| t > since),
             kid: self.kid,
             alg: self.alg,
             status: self.status,
             created_at: self.created_at,
             retired_at: self.retired_at,
-        }
+        })
     }
 }
