@@ -2,8 +2,8 @@
 //! that way, and going back.
 
 use super::support::{
-    created, idempotent, json, path_number, with_etag, ApiResult, Caller, Json, List, PageParams,
-    Query,
+    created, idempotent, idempotent_json, json, path_number, with_etag, ApiResult, Caller, Json,
+    List, PageParams, Query,
 };
 use crate::http::problem::{Problem, ProblemBody};
 use crate::server::AppState;
@@ -133,12 +133,12 @@ pub async fn create_grant(
     headers: HeaderMap,
     Json(input): Json<GrantInput>,
 ) -> ApiResult {
-    let fingerprint = serde_json::to_vec(&input).unwrap_or_default();
-    idempotent(
+    idempotent_json(
         &state,
         &caller,
         &headers,
-        &[b"POST /grants", &fingerprint],
+        "POST /grants",
+        &input,
         || async {
             let access = &state.services.access;
             let (id, revision) = access.create_grant(&caller.0, &input).await?;

@@ -2,7 +2,7 @@
 //! servers, run discovery, approve tools and override their annotations.
 
 use super::support::{
-    check_if_match, created, idempotent, json, with_etag, ApiResult, Caller, Json, List,
+    check_if_match, created, idempotent_json, json, with_etag, ApiResult, Caller, Json, List,
     PageParams, Query,
 };
 use crate::http::problem::ProblemBody;
@@ -104,12 +104,12 @@ pub async fn create_server(
     headers: HeaderMap,
     Json(body): Json<NewServer>,
 ) -> ApiResult {
-    let fingerprint = serde_json::to_vec(&body).unwrap_or_default();
-    idempotent(
+    idempotent_json(
         &state,
         &caller,
         &headers,
-        &[b"POST /servers", &fingerprint],
+        "POST /servers",
+        &body,
         || async {
             let catalog = &state.services.catalog;
             let input = ServerInput {

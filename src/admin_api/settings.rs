@@ -6,7 +6,7 @@
 //! `Idempotency-Key`: replaying them would mean storing the secret.
 
 use super::support::{
-    created, idempotent, json, with_etag, ApiResult, Caller, Json, List, PageParams, Query,
+    created, idempotent_json, json, with_etag, ApiResult, Caller, Json, List, PageParams, Query,
 };
 use crate::http::problem::{Problem, ProblemBody};
 use crate::server::AppState;
@@ -192,12 +192,12 @@ pub async fn create_sso_connection(
     headers: axum::http::HeaderMap,
     Json(body): Json<SsoConnectionInput>,
 ) -> ApiResult {
-    let fingerprint = serde_json::to_vec(&body).unwrap_or_default();
-    idempotent(
+    idempotent_json(
         &state,
         &caller,
         &headers,
-        &[b"POST /sso-connections", &fingerprint],
+        "POST /sso-connections",
+        &body,
         || async {
             let sso = &state.services.sso;
             let id = sso.create(&caller.0, &body).await?;

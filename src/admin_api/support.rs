@@ -233,6 +233,25 @@ pub fn check_if_match<T: Serialize>(headers: &HeaderMap, current: &T) -> Result<
     }
 }
 
+/// [`idempotent`] for a create whose request is `route` with the JSON
+/// `body` (the fingerprint a retry must match).
+pub async fn idempotent_json<B, F, Fut>(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    route: &str,
+    body: &B,
+    run: F,
+) -> ApiResult
+where
+    B: Serialize,
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ApiResult>,
+{
+    let json = serde_json::to_vec(body).unwrap_or_default();
+    idempotent(state, caller, headers, &[route.as_bytes(), &json], run).await
+}
+
 /// Runs a creating request once per `Idempotency-Key`: the first answer
 /// (anything but a server error) is stored for 24 hours and sent again to
 /// a retry with the same key and the same request; the same key with
