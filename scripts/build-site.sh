@@ -12,14 +12,16 @@
 #   3. wasm-opt -Oz (npm binaryen; Debian's older one breaks hydration)
 #   4. CSS: Tailwind v4 CLI, minified → target/site/pkg/portcullis.css
 #   5. content hashes: the three files renamed portcullis.<hash>.{js,wasm,css}
-#      (the CSS also kept as portcullis.css for the plain server pages)
-#      and listed in target/site/hash.txt (Leptos' `hash-files` format: the
-#      server reads it and names them in every page), each precompressed
+#      (the JS glue and the wasm share one hash, of both: they change
+#      together; the CSS also kept as portcullis.css for the plain server
+#      pages) and listed in target/site/hash.txt (Leptos' `hash-files`
+#      format: the server reads it at start), each precompressed
 #      beside itself (.br: brotli -q 11, .gz: gzip -9); the server answers
 #      them with `Cache-Control: immutable` and the encoding the browser
 #      accepts
 #   6. public/ copied to target/site/
-#   7. server: `portcullis` bin, release profile
+#   7. server: `portcullis` bin, release profile, with the site built in
+#      (feature embed-site): the binary alone serves the console
 #
 # Usage: scripts/build-site.sh [--server-only | --site-only]
 # Tools come from scripts/setup.sh; PATH from scripts/env.sh.
@@ -80,8 +82,14 @@ build_site() {
 # $SITE/hash.txt, precompresses them, and removes what earlier builds left.
 hash_and_compress() {
   local lines=() ext h kept=("$NAME.css")
+  local code_hash
+  code_hash="$(cat "$PKG/$NAME.js" "$PKG/$NAME.wasm" | sha256sum | cut -c1-16)"
   for ext in js wasm css; do
-    h="$(sha256sum "$PKG/$NAME.$ext" | cut -c1-16)"
+    if [ "$ext" = css ]; then
+      h="$(sha256sum "$PKG/$NAME.$ext" | cut -c1-16)"
+    else
+      h="$code_hash"
+    fi
     # The CSS also keeps its plain name: the server-rendered pages outside
     # the app (sign-in steps, consent, errors) link it, revalidated.
     if [ "$ext" = css ]; then
@@ -108,8 +116,9 @@ hash_and_compress() {
 }
 
 build_server() {
-  say "server: cargo build -p portcullis --bin portcullis --release"
-  cargo build --package=portcullis --bin=portcullis --no-default-features --release
+  say "server: cargo build -p portcullis --bin portcullis --release --features embed-site"
+  # After the site: the binary carries target/site as it is now.
+  cargo build --package=portcullis --bin=portcullis --no-default-features --features=embed-site --release
 }
 
 case "$what" in

@@ -15,7 +15,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("DATABASE_URL", "sqlite:data/portcullis.db", "`sqlite:PATH` or `postgres://…`; the SQLite file and its folder are created when missing"),
     ("PORTCULLIS_ADDR", "127.0.0.1:3000", "listen address; port 0 picks a free port"),
     ("PORTCULLIS_PUBLIC_URL", "http://ADDR", "the URL admins and IdPs reach; https turns on `Secure`/`__Host-` cookies and HSTS"),
-    ("PORTCULLIS_SITE_ROOT", "target/site", "folder with the built CSS, JS and wasm (`cargo leptos build` output)"),
+    ("PORTCULLIS_SITE_ROOT", "the site built into the binary, else target/site", "folder with the built site (CSS, JS, wasm: `scripts/build-site.sh` output) to serve instead of the one built into the binary; for development"),
     ("PORTCULLIS_LOG_FORMAT", "text", "`text` (human-readable) or `json`"),
     ("PORTCULLIS_LOG", "info", "log filter, `tracing` EnvFilter syntax"),
     ("PORTCULLIS_SESSION_IDLE_MINUTES", "60", "a console session unused this long ends"),
@@ -57,7 +57,9 @@ pub struct Config {
     pub addr: SocketAddr,
     /// Without a trailing slash; `None` means "derive from the bound address".
     pub public_url: Option<String>,
-    pub site_root: PathBuf,
+    /// A site folder named explicitly; `None` serves the one built into
+    /// the binary (`http::assets::Site::open`).
+    pub site_root: Option<PathBuf>,
     pub log_format: LogFormat,
     pub log_filter: String,
     pub session_idle_minutes: i64,
@@ -227,11 +229,13 @@ impl Config {
                 Some(u.trim_end_matches('/').to_owned())
             }
         };
-        let site_root = PathBuf::from(
-            get("PORTCULLIS_SITE_ROOT", file.site_root)
-                .or_else(|| env.get("LEPTOS_SITE_ROOT").cloned())
-                .unwrap_or_else(|| "target/site".to_owned()),
-        );
+        let site_root = get("PORTCULLIS_SITE_ROOT", file.site_root)
+            .or_else(|| {
+                env.get("LEPTOS_SITE_ROOT")
+                    .cloned()
+                    .filter(|v| !v.is_empty())
+            })
+            .map(PathBuf::from);
         let log_format = match get("PORTCULLIS_LOG_FORMAT", file.log_format).as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,

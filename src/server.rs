@@ -35,6 +35,8 @@ use tower_http::trace::TraceLayer;
 #[derive(Clone)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
+    /// The built site: where it is served from, its assets' names.
+    pub site: crate::http::assets::Site,
     pub services: Services,
     pub console: ConsoleConfig,
     /// `scheme://host[:port]` of the public URL, for Origin checks.
@@ -104,9 +106,11 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     let ctx = {
         let services = state.services.clone();
         let console = state.console.clone();
+        let stylesheet = app::StylesheetHref(state.site.css_href().to_owned());
         move || {
             provide_context(services.clone());
             provide_context(console.clone());
+            provide_context(stylesheet.clone());
             provide_context(app::ssr::ApiReferenceDoc(crate::admin_api::openapi_json()));
             if let Some(nonce) = use_context::<http::request::Parts>().and_then(|p| {
                 p.extensions
@@ -129,17 +133,20 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .nest("/scim/v2", crate::scim::router(state.clone()))
         .merge(crate::sso::router())
         .merge(crate::oauth::browser_router())
-        .leptos_routes_with_context(&state, routes, ctx.clone(), shell)
-        .nest_service(
-            "/pkg",
-            crate::http::assets::pkg_service(std::path::Path::new(
-                state.leptos_options.site_root.as_ref(),
-            )),
-        )
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
-            ctx,
-            app::shell,
-        ))
+        .leptos_routes_with_context(&state, routes, ctx.clone(), shell.clone())
+        .nest("/pkg", state.site.pkg_router())
+        .fallback({
+            // A file at the site's root (the favicon), else the app's 404
+            // page.
+            let not_found = leptos_axum::render_app_to_stream_with_context(ctx, shell);
+            move |axum::extract::State(state): axum::extract::State<AppState>,
+                  req: axum::extract::Request| async move {
+                match state.site.root_file(req.uri().path(), req.headers()) {
+                    Some(file) => file,
+                    None => not_found(req).await,
+                }
+            }
+        })
         .layer(axum::middleware::from_fn_with_state(state.clone(), session::resolve_session))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::refuse_cross_site))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body_bytes))
@@ -207,11 +214,15 @@ pub async fn start(
         },
         cookie_secure,
     };
-    let leptos_options = crate::http::assets::leptos_options(&config.site_root, addr);
+    let site = crate::http::assets::Site::open(config.site_root.as_deref())
+        .map_err(|e| anyhow::anyhow!("PORTCULLIS_SITE_ROOT: {e:#}"))?;
+    tracing::info!(site = %site.describe(), "serving the console's site");
+    let leptos_options = site.leptos_options(addr);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let state = AppState {
         stopping: stop_rx.clone(),
         leptos_options,
+        site,
         services: services.clone(),
         console,
         public_origin: origin_of(&public_url),

@@ -32,12 +32,21 @@ pub mod ssr;
 
 use components::ConsoleLayout;
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::path;
 
+/// The stylesheet's URL (content-hashed name), provided by the server as a
+/// context of every page render; without it the shell links the plain
+/// `/pkg/<output name>.css`.
+#[derive(Clone, Debug)]
+pub struct StylesheetHref(pub String);
+
 /// The HTML document around the app (server side).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let stylesheet = use_context::<StylesheetHref>()
+        .map(|h| h.0)
+        .unwrap_or_else(|| format!("/{}/{}.css", options.site_pkg_dir, options.output_name));
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -47,7 +56,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <AutoReload options=options.clone()/>
-                <HashedStylesheet options=options.clone() id="leptos"/>
+                <link rel="stylesheet" id="leptos" href=stylesheet/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -120,4 +129,8 @@ fn NotFound() -> impl IntoView {
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(App);
+    // The page is interactive from here on (end-to-end tests wait for it).
+    if let Some(body) = document().body() {
+        let _ = body.set_attribute("data-hydrated", "");
+    }
 }

@@ -1,4 +1,5 @@
-//! The Overview page: counts, activity over two weeks, latest events.
+//! The Overview page: the set-up checklist until every step is done,
+//! counts, activity over two weeks, latest events.
 
 pub mod api;
 
@@ -7,6 +8,115 @@ use crate::components::{BarChart, ErrorPanel, OutcomeBadge, PageHeader, RelTime,
 use api::get_overview;
 use leptos::prelude::*;
 use leptos_meta::Title;
+use portcullis_types::OverviewStats;
+
+/// One step of getting a new console working: done when its figure is
+/// non-zero.
+struct Step {
+    title: &'static str,
+    hint: &'static str,
+    href: &'static str,
+    action: &'static str,
+    done: bool,
+}
+
+fn setup_steps(s: &OverviewStats) -> [Step; 5] {
+    [
+        Step {
+            title: "Connect single sign-on",
+            hint: "Admins and employees sign in through your identity provider (OIDC or SAML).",
+            href: "/settings/sso/new",
+            action: "Connect SSO",
+            done: s.sso_connections > 0,
+        },
+        Step {
+            title: "Add a SCIM directory",
+            hint: "Okta, Entra ID and others provision people and groups, and remove them when they leave.",
+            href: "/settings/directories",
+            action: "Add directory",
+            done: s.directories > 0,
+        },
+        Step {
+            title: "Register an MCP server",
+            hint: "Add a server to the catalog; its tools are discovered for review.",
+            href: "/catalog/servers",
+            action: "Register server",
+            done: s.servers > 0,
+        },
+        Step {
+            title: "Grant access",
+            hint: "Allow people or groups to call a server or some of its tools. No grant means no access.",
+            href: "/access/grants",
+            action: "Create grant",
+            done: s.grants > 0,
+        },
+        Step {
+            title: "Add a gateway",
+            hint: "A gateway in front of your MCP servers enforces the signed policy on every call.",
+            href: "/gateways",
+            action: "Add gateway",
+            done: s.gateways > 0,
+        },
+    ]
+}
+
+/// The set-up checklist of a console not fully set up; each step ticks
+/// itself when done (nothing is shown once all are).
+#[component]
+fn SetupChecklist(stats: OverviewStats) -> impl IntoView {
+    let steps = setup_steps(&stats);
+    let done = steps.iter().filter(|s| s.done).count();
+    let total = steps.len();
+    (done < total).then(|| view! {
+        <section class="mb-6 rounded-lg border border-indigo-200 bg-white shadow-sm dark:border-indigo-900 dark:bg-zinc-900"
+            aria-labelledby="setup-title" data-testid="setup-checklist">
+            <div class="flex flex-wrap items-center justify-between gap-3 border-b border-zinc-200 px-5 py-4 dark:border-zinc-800">
+                <div>
+                    <h2 id="setup-title" class="text-sm font-semibold">"Set up Portcullis"</h2>
+                    <p class="mt-0.5 text-xs text-zinc-500">"Five steps from an empty console to governed MCP calls."</p>
+                </div>
+                <div class="flex items-center gap-3">
+                    <span class="text-xs font-medium tabular-nums text-zinc-600 dark:text-zinc-300" data-testid="setup-progress">
+                        {format!("{done} of {total} done")}
+                    </span>
+                    <div class="h-1.5 w-28 overflow-hidden rounded-full bg-zinc-200 dark:bg-zinc-800" role="progressbar"
+                        aria-label="Set-up progress" aria-valuemin="0" aria-valuemax=total aria-valuenow=done>
+                        <div class="h-full rounded-full bg-indigo-600" style=format!("width: {}%", done * 100 / total)></div>
+                    </div>
+                </div>
+            </div>
+            <ol class="divide-y divide-zinc-100 dark:divide-zinc-800">
+                {steps.into_iter().enumerate().map(|(i, step)| view! {
+                    <li class="flex items-start gap-4 px-5 py-4" data-testid="setup-step" data-done=step.done.to_string()>
+                        {if step.done {
+                            view! {
+                                <span class="flex h-6 w-6 shrink-0 items-center justify-center rounded-full bg-emerald-600 text-white" aria-hidden="true">
+                                    <svg viewBox="0 0 20 20" class="h-4 w-4" fill="none" stroke="currentColor" stroke-width="2.2"><path d="M5 10.5l3.2 3L15 7"/></svg>
+                                </span>
+                            }.into_any()
+                        } else {
+                            view! {
+                                <span class="flex h-6 w-6 shrink-0 items-center justify-center rounded-full border border-zinc-300 text-xs font-medium tabular-nums text-zinc-500 dark:border-zinc-700" aria-hidden="true">
+                                    {i + 1}
+                                </span>
+                            }.into_any()
+                        }}
+                        <div class="min-w-0 flex-1">
+                            <p class=if step.done { "text-sm font-medium text-zinc-500 line-through decoration-zinc-400" } else { "text-sm font-medium" }>
+                                {step.title}
+                                <span class="sr-only">{if step.done { " (done)" } else { " (to do)" }}</span>
+                            </p>
+                            <p class="mt-0.5 text-xs text-zinc-500 dark:text-zinc-400">{step.hint}</p>
+                        </div>
+                        {(!step.done).then(|| view! {
+                            <a href=step.href class="btn-secondary shrink-0 text-xs">{step.action}</a>
+                        })}
+                    </li>
+                }).collect_view()}
+            </ol>
+        </section>
+    })
+}
 
 #[component]
 fn Stat(
@@ -47,6 +157,7 @@ pub fn OverviewPage() -> impl IntoView {
                 match stats.await {
                     Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
                     Ok(s) => view! {
+                        <SetupChecklist stats=s.clone()/>
                         <div class="grid grid-cols-1 gap-4 sm:grid-cols-2 lg:grid-cols-4">
                             <Stat label="Console admins" value=s.admins hint="Owners, admins and auditors (not disabled)"/>
                             <Stat label="Active sessions" value=s.active_sessions hint="Signed-in browsers right now"/>

@@ -43,6 +43,19 @@ test('owner connects an IdP, which provisions people and a group shown in the di
   const sidebar = page.locator('aside[aria-label="Main navigation"]');
   const navTo = (name: string) => sidebar.getByRole('link', { name, exact: true }).click();
 
+  // A new console: Overview shows the set-up checklist, nothing done yet,
+  // each step linking to its page.
+  const checklist = page.getByTestId('setup-checklist');
+  await expect(checklist).toBeVisible();
+  await expect(page.getByTestId('setup-progress')).toHaveText('0 of 5 done');
+  await expect(checklist.getByTestId('setup-step')).toHaveCount(5);
+  await expect(checklist.locator('[data-testid="setup-step"][data-done="true"]')).toHaveCount(0);
+  await expect(checklist.getByRole('link', { name: 'Add directory' })).toHaveAttribute('href', '/settings/directories');
+  await page.screenshot({ path: screenshotPath('overview-setup-checklist'), fullPage: true });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.screenshot({ path: screenshotPath('overview-setup-checklist-dark'), fullPage: true });
+  await page.emulateMedia({ colorScheme: 'light' });
+
   // Before any directory, the people list says what to do next.
   await navTo('Users');
   await expect(page.getByRole('heading', { name: 'Users', exact: true })).toBeVisible();
@@ -177,6 +190,17 @@ test('owner connects an IdP, which provisions people and a group shown in the di
   await page.getByRole('button', { name: 'Cancel' }).click();
   await expect(page.getByRole('alertdialog')).toHaveCount(0);
   await page.screenshot({ path: screenshotPath('settings-directory-detail'), fullPage: true });
+
+  // The checklist has ticked the directory step by itself.
+  await navTo('Overview');
+  await expect(page.getByTestId('setup-progress')).toHaveText('1 of 5 done');
+  const step = checklist.getByTestId('setup-step').nth(1);
+  await expect(step).toContainText('Add a SCIM directory');
+  await expect(step).toHaveAttribute('data-done', 'true');
+  await expect(step.getByRole('link')).toHaveCount(0);
+  await expect(checklist.locator('[data-testid="setup-step"][data-done="true"]')).toHaveCount(1);
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: screenshotPath('overview-setup-checklist-phone'), fullPage: true });
 
   expect(consoleErrors, 'no errors in the browser console').toEqual([]);
 });

@@ -42,7 +42,7 @@ function serverBinary(): string {
   return bin;
 }
 
-interface Running extends Server {
+export interface Running extends Server {
   stop(): Promise<void>;
 }
 
@@ -53,22 +53,38 @@ const DEMO_OWNER = /Sign in as (\S+) with password (\S+)/;
  * set-up link. With `demo`, `portcullis demo` loads the sample data first;
  * the server then has an owner and prints no set-up link.
  */
-async function startServer(demo = false, extraEnv: Record<string, string> = {}): Promise<Running> {
-  const bin = serverBinary();
+export async function startServer(
+  demo = false,
+  extraEnv: Record<string, string> = {},
+  { alone = false }: { alone?: boolean } = {},
+): Promise<Running> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'portcullis-e2e-'));
   const dbPath = path.join(tmp, 'p.db');
-  const env = {
-    ...process.env,
-    DATABASE_URL: `sqlite:${dbPath}?mode=rwc`,
-    PORTCULLIS_ADDR: '127.0.0.1:0',
-    PORTCULLIS_BOOTSTRAP_OWNER_EMAIL: OWNER_EMAIL,
-    PORTCULLIS_CONFIG: '',
-    NO_COLOR: '1',
-    ...extraEnv,
-  };
+  // `alone`: the binary copied into an empty folder and run there with
+  // nothing but DATABASE_URL (and a free port) in its environment, as a
+  // single-file deployment would run it: no site folder, no repository.
+  let bin = serverBinary();
+  if (alone) {
+    const copy = path.join(tmp, 'portcullis');
+    fs.copyFileSync(bin, copy);
+    fs.chmodSync(copy, 0o755);
+    bin = copy;
+  }
+  const env: NodeJS.ProcessEnv = alone
+    ? { DATABASE_URL: `sqlite:${dbPath}?mode=rwc`, PORTCULLIS_ADDR: '127.0.0.1:0' }
+    : {
+        ...process.env,
+        DATABASE_URL: `sqlite:${dbPath}?mode=rwc`,
+        PORTCULLIS_ADDR: '127.0.0.1:0',
+        PORTCULLIS_BOOTSTRAP_OWNER_EMAIL: OWNER_EMAIL,
+        PORTCULLIS_CONFIG: '',
+        NO_COLOR: '1',
+        ...extraEnv,
+      };
+  const cwd = alone ? tmp : repoRoot;
   let demoOwner: { email: string; password: string } | undefined;
   if (demo) {
-    const run = spawnSync(bin, ['demo'], { cwd: repoRoot, env, encoding: 'utf8' });
+    const run = spawnSync(bin, ['demo'], { cwd, env, encoding: 'utf8' });
     const m = `${run.stdout}`.match(DEMO_OWNER);
     if (run.status !== 0 || !m) {
       throw new Error(`portcullis demo failed (${run.status}):\n${run.stdout}\n${run.stderr}`);
@@ -76,7 +92,7 @@ async function startServer(demo = false, extraEnv: Record<string, string> = {}):
     demoOwner = { email: m[1], password: m[2] };
   }
   const child: ChildProcess = spawn(bin, ['serve'], {
-    cwd: repoRoot,
+    cwd,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -30,13 +30,21 @@ function startIdp(script: string, args: string[]): Promise<Idp> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
+  const started = Date.now();
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script} did not start:\n${log}`)), 20_000);
+    // Normally ready in under half a second; a CI run once saw neither line
+    // within 20 s on a loaded 2-core machine, so the wait is generous and a
+    // failure says how long it waited and what the child printed.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${script} printed no "listening on" line within ${Date.now() - started} ms; its output:\n${log}`));
+    }, 60_000);
     const onData = (chunk: Buffer) => {
       log += chunk.toString();
       const m = log.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
       if (m) {
         clearTimeout(timer);
+        console.log(`${script} ready in ${Date.now() - started} ms`);
         resolve({
           url: m[1],
           stop: () =>
@@ -85,8 +93,17 @@ test('owner connects OIDC and SAML; admins sign in through them with mapped role
   page.on('console', (msg) => {
     if (msg.type() === 'error') consoleErrors.push(`${page.url()}: ${msg.text()}`);
   });
-  const oidc = await startIdp('oidc-idp.mjs', ['--redirect-uri', `${server.baseURL}/sso/oidc/acme-oidc/callback`]);
-  const saml = await startIdp('saml-idp.mjs', ['--sp-metadata-url', `${server.baseURL}/sso/saml/acme-saml/metadata`]);
+  // Both IdPs start side by side; if one fails the other is stopped.
+  const idps = await Promise.allSettled([
+    startIdp('oidc-idp.mjs', ['--redirect-uri', `${server.baseURL}/sso/oidc/acme-oidc/callback`]),
+    startIdp('saml-idp.mjs', ['--sp-metadata-url', `${server.baseURL}/sso/saml/acme-saml/metadata`]),
+  ]);
+  const failed = idps.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed.length > 0) {
+    await Promise.all(idps.map((r) => (r.status === 'fulfilled' ? r.value.stop() : undefined)));
+    throw failed[0].reason;
+  }
+  const [oidc, saml] = idps.map((r) => (r as PromiseFulfilledResult<Idp>).value);
   try {
     // The owner sets up the console with a password (break-glass account).
     await page.goto(server.setupURL);

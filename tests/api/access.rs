@@ -262,6 +262,12 @@ async fn access_scim_membership_and_deactivation_drive_revisions(db: &TestDb) ->
         ),
         (1, 0, 1, after.revision)
     );
+    // The set-up checklist's figures: one SCIM directory, no SSO
+    // connection, no gateway.
+    assert_eq!(
+        (stats.directories, stats.sso_connections, stats.gateways),
+        (1, 0, 0)
+    );
     assert_eq!(revs.items[0].source, "directory");
     assert!(
         revs.items[0].summary.contains("Engineering"),

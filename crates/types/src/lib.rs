@@ -470,6 +470,10 @@ pub struct OverviewStats {
     /// Of those, the ones that enforce (or were last sent) the current
     /// revision.
     pub gateways_current: i64,
+    /// SSO connections (OIDC or SAML), enabled or not.
+    pub sso_connections: i64,
+    /// SCIM directories.
+    pub directories: i64,
     /// Audit events per day for the last 14 days, oldest first.
     pub events_per_day: Vec<DayCount>,
     pub latest_events: Vec<AuditEventSummary>,

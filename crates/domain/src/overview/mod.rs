@@ -66,9 +66,13 @@ impl OverviewService {
         let grants = store::grants(db.exec()).await?;
         let policy_revision = crate::revisions::head(db.exec()).await?;
         let (gateways, gateways_current) = store::gateways(db.exec(), policy_revision).await?;
+        let sso_connections = store::sso_connections(db.exec()).await?;
+        let directories = store::directories(db.exec()).await?;
         Ok(OverviewStats {
             gateways,
             gateways_current,
+            sso_connections,
+            directories,
             servers,
             tools_awaiting_review,
             grants,

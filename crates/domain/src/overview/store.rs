@@ -93,6 +93,16 @@ pub(super) async fn tools_awaiting_review(ex: Exec<'_>) -> Result<i64> {
     )?)
 }
 
+/// SSO connections, enabled or not.
+pub(super) async fn sso_connections(ex: Exec<'_>) -> Result<i64> {
+    Ok(scalar!(ex, i64, "SELECT COUNT(*) FROM sso_connections")?)
+}
+
+/// SCIM directories.
+pub(super) async fn directories(ex: Exec<'_>) -> Result<i64> {
+    Ok(scalar!(ex, i64, "SELECT COUNT(*) FROM directories")?)
+}
+
 pub(super) async fn grants(ex: Exec<'_>) -> Result<i64> {
     Ok(scalar!(ex, i64, "SELECT COUNT(*) FROM grants")?)
 }
