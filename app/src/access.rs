@@ -208,10 +208,22 @@ pub(crate) fn expiry_view(g: &GrantSummary) -> AnyView {
         .into_any(),
         (Some(at), false) => view! {
             <span title=at.format("%Y-%m-%d %H:%M UTC").to_string() class="whitespace-nowrap tabular-nums">
-                {format!("in {}", until(at, chrono::Utc::now()))}
+                {expires_phrase(at, chrono::Utc::now())}
             </span>
         }
         .into_any(),
+    }
+}
+
+/// "in 3 h" while near, the date when far away ("Jun 30, 2030").
+pub(crate) fn expires_phrase(
+    at: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    if at - now < chrono::Duration::days(60) {
+        format!("in {}", until(at, now))
+    } else {
+        until(at, now)
     }
 }
 
@@ -310,5 +322,14 @@ mod tests {
         assert_eq!(until(now + chrono::Duration::minutes(10), now), "10 min");
         assert_eq!(until(now + chrono::Duration::hours(5), now), "5 h");
         assert_eq!(until(now + chrono::Duration::days(3), now), "3 days");
+        assert_eq!(
+            expires_phrase(now + chrono::Duration::days(3), now),
+            "in 3 days"
+        );
+        let far = now + chrono::Duration::days(400);
+        assert_eq!(
+            expires_phrase(far, now),
+            far.format("%b %-d, %Y").to_string()
+        );
     }
 }

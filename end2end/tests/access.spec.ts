@@ -115,6 +115,33 @@ test('admin grants a person a tool and the simulator, diff and Access tab agree'
   await expect(tool).toContainText('Via a direct grant');
   await shot(page, 'access-user-tab');
 
+  // Edit the grant: an expiry and a new reason. The dialog starts from
+  // the grant as it is; saving makes a revision and the audit log says so.
+  await sidebar.getByRole('link', { name: 'Grants', exact: true }).click();
+  await row.getByTestId('edit-grant').click();
+  const edit = page.getByTestId('edit-grant-dialog');
+  await expect(edit).toContainText(`Edit ${BEN}'s grant on Jira`);
+  await expect(edit.getByLabel('Reason')).toHaveValue('Cleans up duplicate tickets (IT-4411)');
+  await expect(edit.getByLabel(/Expires/)).toHaveValue('');
+  await edit.getByLabel(/Expires/).fill('2030-06-30T17:00');
+  await edit.getByLabel('Reason').fill('Duplicate ticket clean-up until the migration ends (IT-4411)');
+  await page.screenshot({ path: screenshotPath('access-grant-edit') });
+  await edit.getByRole('button', { name: 'Save changes' }).click();
+  await expect(page.getByTestId('notice')).toContainText(/Grant updated — revision \d+/);
+  await expect(edit).toHaveCount(0);
+  await expect(row).toContainText('Duplicate ticket clean-up until the migration ends');
+  await expect(row.locator('[title="2030-06-30 17:00 UTC"]')).toBeVisible();
+  await shot(page, 'access-grant-edited');
+  // A past expiry is refused next to the field; nothing changes.
+  await row.getByTestId('edit-grant').click();
+  await edit.getByLabel(/Expires/).fill('2020-01-01T00:00');
+  await edit.getByRole('button', { name: 'Save changes' }).click();
+  await expect(edit.getByText('choose a time in the future')).toBeVisible();
+  await edit.getByRole('button', { name: 'Cancel' }).click();
+  await expect(row.locator('[title="2030-06-30 17:00 UTC"]')).toBeVisible();
+  await sidebar.getByRole('link', { name: 'Audit log', exact: true }).click();
+  await expect(page.getByTestId('audit-table')).toContainText('access.grant.updated');
+
   // Revoke, confirming a dialog that says who loses what.
   await sidebar.getByRole('link', { name: 'Grants', exact: true }).click();
   await row.getByTestId('revoke-grant').click();

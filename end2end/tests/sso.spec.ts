@@ -31,6 +31,7 @@ function startIdp(script: string, args: string[]): Promise<Idp> {
   });
   let log = '';
   const started = Date.now();
+  let ready = false;
   return new Promise((resolve, reject) => {
     // Normally ready in under half a second; a CI run once saw neither line
     // within 20 s on a loaded 2-core machine, so the wait is generous and a
@@ -42,7 +43,8 @@ function startIdp(script: string, args: string[]): Promise<Idp> {
     const onData = (chunk: Buffer) => {
       log += chunk.toString();
       const m = log.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) {
+      if (m && !ready) {
+        ready = true;
         clearTimeout(timer);
         console.log(`${script} ready in ${Date.now() - started} ms`);
         resolve({

@@ -95,15 +95,32 @@ impl Site {
                 Embedded::get(HASH_FILE).map(|f| String::from_utf8_lossy(&f.data).into_owned())
             }
         };
+        let hashed = hashes.is_some();
         let (stem, css) = match hashes {
             Some(text) => asset_names(&text)?,
             None => (NAME.to_owned(), format!("{NAME}.css")),
         };
-        Ok(Self {
+        let site = Self {
             source,
             stem,
             css_href: format!("/{PKG}/{css}"),
-        })
+        };
+        // A hash file naming files that are not there (a site rebuilt
+        // while the server was compiled) would serve pages that never
+        // hydrate: refuse to start instead.
+        if hashed {
+            let stem = &site.stem;
+            for file in [format!("{stem}.js"), format!("{stem}.wasm"), css] {
+                if !site.has(&format!("{PKG}/{file}")) {
+                    anyhow::bail!(
+                        "{HASH_FILE} names {PKG}/{file}, which the site ({}) does not have; \
+                         rebuild with scripts/build-site.sh",
+                        site.describe()
+                    );
+                }
+            }
+        }
+        Ok(site)
     }
 
     #[cfg(feature = "embed-site")]
@@ -177,6 +194,14 @@ impl Site {
         }
         let file = self.read(name)?;
         Some(file_response(name, file, None, headers))
+    }
+
+    fn has(&self, name: &str) -> bool {
+        match &self.source {
+            Source::Disk(dir) => dir.join(name).is_file(),
+            #[cfg(feature = "embed-site")]
+            Source::Embedded => Embedded::get(name).is_some(),
+        }
     }
 
     fn read(&self, name: &str) -> Option<SiteFile> {

@@ -288,3 +288,24 @@ async fn the_site_built_into_the_binary_serves_alone() -> TestResult {
     srv.stop().await;
     Ok(())
 }
+
+/// A hash file naming files the site does not have stops the start with a
+/// message naming the missing file (pages would never hydrate).
+#[tokio::test]
+async fn a_hash_file_naming_missing_files_stops_the_start() -> TestResult {
+    let site = tempfile::tempdir()?;
+    write_site(site.path())?;
+    std::fs::remove_file(site.path().join(format!("pkg/portcullis.{WASM}.wasm")))?;
+    let root = site.path().display().to_string();
+    let config = crate::harness::test_config(&TestDb::sqlite(), &[("PORTCULLIS_SITE_ROOT", &root)]);
+    let err = match portcullis::server::start(config, std::future::pending()).await {
+        Ok(_) => return Err("the server started without its wasm".into()),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("PORTCULLIS_SITE_ROOT"), "{err}");
+    assert!(
+        err.contains(&format!("pkg/portcullis.{WASM}.wasm")),
+        "{err}"
+    );
+    Ok(())
+}

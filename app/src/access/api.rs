@@ -177,6 +177,32 @@ fn parse_utc(s: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ()> {
         .ok_or(())
 }
 
+/// Changes a grant's expiry (a `datetime-local` value in UTC; empty: never)
+/// and reason. Returns the policy revision it made, or none when only the
+/// reason changed. **Permission:** `AccessManage`.
+#[server(endpoint = "console/access/grants/update")]
+pub async fn update_grant(
+    id: String,
+    #[server(default)] expires_at: String,
+    #[server(default)] reason: String,
+) -> Result<Option<i64>, AppError> {
+    let (svc, actor) = crate::ssr::ctx_and_actor()?;
+    let Ok(expires_at) = parse_utc(&expires_at) else {
+        return Err(invalid(
+            "expires_at",
+            "use a date and time, e.g. 2026-12-31 18:00 (UTC)",
+        ));
+    };
+    let update = portcullis_types::GrantUpdate {
+        expires_at: Some(expires_at),
+        reason: Some(reason),
+    };
+    Ok(svc
+        .access
+        .update_grant(&actor, &portcullis_types::GrantId::from(id), &update)
+        .await?)
+}
+
 /// Revokes a grant; returns the policy revision it made.
 /// **Permission:** `AccessManage`.
 #[server(endpoint = "console/access/grants/revoke")]

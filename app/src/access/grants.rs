@@ -4,7 +4,7 @@
 
 use super::api::{
     list_access_groups, list_access_servers, list_access_tools, list_grants, CreateGrant,
-    RevokeGrant,
+    RevokeGrant, UpdateGrant,
 };
 use super::{
     expiry_view, field_error, subject_view, target_view, EffectBadge, HELP, INPUT, LABEL, LINK,
@@ -73,6 +73,7 @@ pub fn GrantsPage() -> impl IntoView {
     let param = move |k: &str| query.read().get(k).unwrap_or_default();
     let create = ServerAction::<CreateGrant>::new();
     let revoke = ServerAction::<RevokeGrant>::new();
+    let update = ServerAction::<UpdateGrant>::new();
     let grants = Resource::new(
         move || {
             (
@@ -81,6 +82,7 @@ pub fn GrantsPage() -> impl IntoView {
                 param("offset").parse::<i64>().unwrap_or(0),
                 create.version().get(),
                 revoke.version().get(),
+                update.version().get(),
             )
         },
         |(q, server, offset, ..)| list_grants(q, server, offset),
@@ -126,6 +128,29 @@ pub fn GrantsPage() -> impl IntoView {
         }
         confirm_open.set(false);
     });
+    let editing = RwSignal::new(None::<GrantSummary>);
+    Effect::new(move |_| {
+        if let Some(Ok(rev)) = update.value().get() {
+            editing.set(None);
+            match rev {
+                Some(rev) => {
+                    notice.set(Some(format!("Grant updated — revision {rev}")));
+                    notice_link.set(Some((
+                        "See what changed".to_owned(),
+                        format!("/access/revisions?from={}&to={rev}", rev - 1),
+                    )));
+                }
+                None => {
+                    notice.set(Some("Grant updated — the policy is unchanged".to_owned()));
+                    notice_link.set(None);
+                }
+            }
+        }
+    });
+    let ask_edit = move |g: GrantSummary| {
+        update.clear();
+        editing.set(Some(g));
+    };
     let ask_revoke = move |g: GrantSummary| {
         action_error.set(None);
         pending.set(Some(g));
@@ -261,7 +286,7 @@ pub fn GrantsPage() -> impl IntoView {
                                         <caption class="sr-only">{format!("{} grants", format_count(page.total))}</caption>
                                         {grant_table_head(THEAD)}
                                         <tbody class="divide-y divide-zinc-100 dark:divide-zinc-800">
-                                            {page.items.into_iter().map(|g| grant_row(g, can.then_some(ask_revoke))).collect_view()}
+                                            {page.items.into_iter().map(|g| grant_row(g, can.then_some((ask_edit, ask_revoke)))).collect_view()}
                                         </tbody>
                                     </table>
                                     <Pager offset=page.offset limit=page.limit shown total=page.total href/>
@@ -273,6 +298,7 @@ pub fn GrantsPage() -> impl IntoView {
             </Transition>
         </div>
 
+        <EditGrantDialog editing update/>
         <ConfirmDialog open=confirm_open title body confirm_label="Revoke grant".to_owned()
             pending=revoke.pending() on_confirm/>
         <Notice message=notice link=notice_link/>
@@ -307,13 +333,15 @@ pub(crate) fn grant_table_head(head: &'static str) -> impl IntoView {
     }
 }
 
-/// One row of the grants table (also used, without actions, in diffs).
-pub(crate) fn grant_row(
-    g: GrantSummary,
-    on_revoke: Option<impl Fn(GrantSummary) + Copy + Send + Sync + 'static>,
-) -> impl IntoView {
+/// One row of the grants table (also used, without actions, in diffs):
+/// `actions` are what Edit and Revoke call.
+pub(crate) fn grant_row<E, R>(g: GrantSummary, actions: Option<(E, R)>) -> impl IntoView
+where
+    E: Fn(GrantSummary) + Copy + Send + Sync + 'static,
+    R: Fn(GrantSummary) + Copy + Send + Sync + 'static,
+{
     let dim = if g.expired { "opacity-60" } else { "" };
-    let for_revoke = g.clone();
+    let (for_edit, for_revoke) = (g.clone(), g.clone());
     view! {
         <tr id=format!("grant-{}", g.id) data-testid="grant-row" data-grant-id=g.id.clone()
             data-subject=g.subject_display.clone() data-expired=g.expired.to_string()
@@ -339,15 +367,108 @@ pub(crate) fn grant_row(
                 <p class="truncate text-xs" title=g.created_by.clone()>{format!("by {}", g.created_by)}</p>
             </td>
             <td class="py-3 pr-4 pl-3 text-right">
-                {on_revoke.map(|ask| view! {
-                    <button type="button" class="btn-danger-outline px-2.5 py-1 text-xs" data-testid="revoke-grant"
-                        aria-label=format!("Revoke {}'s grant on {}", g.subject_display, g.server_name)
-                        on:click=move |_| ask(for_revoke.clone())>
-                        "Revoke"
-                    </button>
+                {actions.map(|(edit, revoke)| view! {
+                    <div class="flex flex-col items-end gap-1.5">
+                        <button type="button" class="btn-secondary px-2.5 py-1 text-xs" data-testid="edit-grant"
+                            aria-label=format!("Edit {}'s grant on {}", g.subject_display, g.server_name)
+                            on:click=move |_| edit(for_edit.clone())>
+                            "Edit"
+                        </button>
+                        <button type="button" class="btn-danger-outline px-2.5 py-1 text-xs" data-testid="revoke-grant"
+                            aria-label=format!("Revoke {}'s grant on {}", g.subject_display, g.server_name)
+                            on:click=move |_| revoke(for_revoke.clone())>
+                            "Revoke"
+                        </button>
+                    </div>
                 })}
             </td>
         </tr>
+    }
+}
+
+/// A grant's Expires and Reason fields (the new-grant form's and the edit
+/// dialog's), ids prefixed with `id`, starting from `expires` (a
+/// `datetime-local` value) and `reason`.
+fn expiry_and_reason(
+    id: &'static str,
+    expires: String,
+    reason: String,
+    err: impl Fn(&'static str) -> Option<String> + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    view! {
+        <div>
+            <label for=format!("{id}-expires") class=LABEL>
+                "Expires " <span class="font-normal text-zinc-400">"(optional)"</span>
+            </label>
+            <input id=format!("{id}-expires") name="expires_at" type="datetime-local" class=INPUT value=expires/>
+            <p class=HELP>"In UTC. Leave empty for a grant that does not expire."</p>
+            {move || field_error("Expires", err("expires_at"))}
+        </div>
+        <div>
+            <label for=format!("{id}-reason") class=LABEL>
+                "Reason " <span class="font-normal text-zinc-400">"(optional)"</span>
+            </label>
+            <input id=format!("{id}-reason") name="reason" type="text" maxlength="500" class=INPUT
+                value=reason placeholder="Ticket SEC-142: incident response"/>
+            <p class=HELP>"Shown in the grant list and the audit log."</p>
+            {move || field_error("Reason", err("reason"))}
+        </div>
+    }
+}
+
+/// The Edit grant dialog: expiry and reason of the grant in `editing`
+/// (who, server and tools stay; revoke and re-create to change those).
+#[component]
+fn EditGrantDialog(
+    editing: RwSignal<Option<GrantSummary>>,
+    update: ServerAction<UpdateGrant>,
+) -> impl IntoView {
+    let error = move || update.value().get().and_then(|r| r.err());
+    let err = move |f: &'static str| error().and_then(|e| e.field(f));
+    let general = move || {
+        error().filter(|e| {
+            e.fields.is_empty()
+                || e.fields
+                    .iter()
+                    .all(|f| f.field != "expires_at" && f.field != "reason")
+        })
+    };
+    move || {
+        editing.get().map(|g| {
+            let expires = g
+                .expires_at
+                .map(|t| t.format("%Y-%m-%dT%H:%M").to_string())
+                .unwrap_or_default();
+            view! {
+                <div class="fixed inset-0 z-40 flex items-center justify-center bg-zinc-950/50 p-4" role="presentation">
+                    <div role="dialog" aria-modal="true" aria-labelledby="edit-grant-title" data-testid="edit-grant-dialog"
+                        class="w-full max-w-lg rounded-xl border border-zinc-200 bg-white p-6 shadow-xl dark:border-zinc-700 dark:bg-zinc-900">
+                        <h2 id="edit-grant-title" class="text-base font-semibold">
+                            {format!("Edit {}'s grant on {}", g.subject_display, g.server_name)}
+                        </h2>
+                        <p class="mt-1 text-sm text-zinc-500 dark:text-zinc-400">
+                            {format!("{} {}. A new expiry takes effect at the policy revision it creates.",
+                                if g.effect == "deny" { "Denies" } else { "Allows" }, what_phrase(&g.target))}
+                        </p>
+                        {move || general().map(|e| view! {
+                            <p role="alert" class="mt-4 rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800 dark:border-red-900 dark:bg-red-950/40 dark:text-red-300">{e.message}</p>
+                        })}
+                        <ActionForm action=update>
+                            <input type="hidden" name="id" value=g.id.clone()/>
+                            <div class="mt-5 space-y-5">
+                                {expiry_and_reason("edit-grant", expires, g.reason.clone(), err)}
+                            </div>
+                            <div class="mt-6 flex justify-end gap-3">
+                                <button type="button" class="btn-secondary" on:click=move |_| editing.set(None)>"Cancel"</button>
+                                <button type="submit" class="btn-primary" disabled=move || update.pending().get()>
+                                    {move || if update.pending().get() { "Saving…" } else { "Save changes" }}
+                                </button>
+                            </div>
+                        </ActionForm>
+                    </div>
+                </div>
+            }
+        })
     }
 }
 
@@ -582,23 +703,7 @@ fn GrantForm(create: ServerAction<CreateGrant>, on_cancel: Callback<()>) -> impl
                     </div>
 
                     <div class="grid gap-5 sm:grid-cols-2">
-                        <div>
-                            <label for="grant-expires" class=LABEL>
-                                "Expires " <span class="font-normal text-zinc-400">"(optional)"</span>
-                            </label>
-                            <input id="grant-expires" name="expires_at" type="datetime-local" class=INPUT/>
-                            <p class=HELP>"In UTC. Leave empty for a grant that does not expire."</p>
-                            {move || field_error("Expires", err("expires_at"))}
-                        </div>
-                        <div>
-                            <label for="grant-reason" class=LABEL>
-                                "Reason " <span class="font-normal text-zinc-400">"(optional)"</span>
-                            </label>
-                            <input id="grant-reason" name="reason" type="text" maxlength="500" class=INPUT
-                                placeholder="Ticket SEC-142: incident response"/>
-                            <p class=HELP>"Shown in the grant list and the audit log."</p>
-                            {move || field_error("Reason", err("reason"))}
-                        </div>
+                        {expiry_and_reason("grant", String::new(), String::new(), err)}
                     </div>
                 </div>
                 <div class="mt-6 flex justify-end gap-2 border-t border-zinc-100 pt-4 dark:border-zinc-800">

@@ -319,7 +319,7 @@ fn grants_block(
                     <table class="w-full table-fixed text-sm">
                         {grant_table_head(DIFF_HEAD)}
                         <tbody class="divide-y divide-zinc-100 dark:divide-zinc-800">
-                            {list.into_iter().map(|g| grant_row(g, None::<fn(GrantSummary)>)).collect_view()}
+                            {list.into_iter().map(|g| grant_row(g, None::<(fn(GrantSummary), fn(GrantSummary))>)).collect_view()}
                         </tbody>
                     </table>
                 </div>
