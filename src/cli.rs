@@ -410,8 +410,21 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
         }
         Command::Demo { gateway_config } => {
             let db = server::open_database(&config).await?;
-            let services = server::services(&config, db)?;
-            let summary = crate::demo::load(&services).await?;
+            // The sample happens over the last 14 days: its services run
+            // on a clock the demo moves, brought to now once it is loaded.
+            let end = portcullis_domain::clock::Clock::now(&portcullis_domain::clock::SystemClock);
+            let clock = std::sync::Arc::new(portcullis_domain::clock::ManualClock::new(
+                crate::demo::Timeline::start_of(end),
+            ));
+            let services = server::services_with_clock(&config, db, clock.clone())?;
+            let summary = {
+                let time = crate::demo::Timeline::new(&clock, end);
+                crate::demo::load(&services, &time, end).await?
+            };
+            clock.advance(
+                portcullis_domain::clock::Clock::now(&portcullis_domain::clock::SystemClock)
+                    - portcullis_domain::clock::Clock::now(clock.as_ref()),
+            );
             println!(
                 "Demo data loaded: {} console users, directory \"Okta\" with {} people and {} groups, {} MCP servers with {} tools, {} grants, and their audit trail.",
                 summary.admins,

@@ -87,11 +87,17 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
 
 /// Builds the services over an open database with the system clock.
 pub fn services(config: &Config, db: Db) -> anyhow::Result<Services> {
-    Ok(Services::new(
-        db,
-        Arc::new(SystemClock),
-        config.domain_settings()?,
-    )?)
+    services_with_clock(config, db, Arc::new(SystemClock))
+}
+
+/// [`services`] on another clock (`portcullis demo` runs its sample on a
+/// clock moved through the last 14 days).
+pub fn services_with_clock(
+    config: &Config,
+    db: Db,
+    clock: Arc<dyn portcullis_domain::clock::Clock>,
+) -> anyhow::Result<Services> {
+    Ok(Services::new(db, clock, config.domain_settings()?)?)
 }
 
 fn origin_of(url: &str) -> String {

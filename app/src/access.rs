@@ -21,6 +21,7 @@ pub use simulator::SimulatorPage;
 pub use user_access::UserAccess;
 
 use crate::components::misc::url_encode;
+use crate::components::time::{hover, local, zone};
 use crate::components::{Badge, RelTime, Tone};
 use leptos::prelude::*;
 use portcullis_types::{GrantSubject, GrantSummary, GrantTarget, MatchedVia};
@@ -207,8 +208,8 @@ pub(crate) fn expiry_view(g: &GrantSummary) -> AnyView {
         }
         .into_any(),
         (Some(at), false) => view! {
-            <span title=at.format("%Y-%m-%d %H:%M UTC").to_string() class="whitespace-nowrap tabular-nums">
-                {expires_phrase(at, chrono::Utc::now())}
+            <span title=move || hover(at, &zone()) class="whitespace-nowrap tabular-nums">
+                {move || expires_phrase(at, chrono::Utc::now(), &zone())}
             </span>
         }
         .into_any(),
@@ -219,18 +220,20 @@ pub(crate) fn expiry_view(g: &GrantSummary) -> AnyView {
 pub(crate) fn expires_phrase(
     at: chrono::DateTime<chrono::Utc>,
     now: chrono::DateTime<chrono::Utc>,
+    zone: &str,
 ) -> String {
     if at - now < chrono::Duration::days(60) {
-        format!("in {}", until(at, now))
+        format!("in {}", until(at, now, zone))
     } else {
-        until(at, now)
+        until(at, now, zone)
     }
 }
 
-/// "3 h", "2 days", "5 min" until `at`; a date when far away.
+/// "3 h", "2 days", "5 min" until `at`; a date in `zone` when far away.
 pub(crate) fn until(
     at: chrono::DateTime<chrono::Utc>,
     now: chrono::DateTime<chrono::Utc>,
+    zone: &str,
 ) -> String {
     let secs = (at - now).num_seconds().max(0);
     match secs {
@@ -238,7 +241,7 @@ pub(crate) fn until(
         s if s < 3600 => format!("{} min", (s + 30) / 60),
         s if s < 48 * 3600 => format!("{} h", s / 3600),
         s if s < 60 * 86_400 => format!("{} days", s / 86_400),
-        _ => at.format("%b %-d, %Y").to_string(),
+        _ => local(at, zone).format("%b %-d, %Y").to_string(),
     }
 }
 
@@ -319,16 +322,19 @@ mod tests {
         let now = chrono::DateTime::parse_from_rfc3339("2026-11-26T12:00:00Z")
             .map(|d| d.with_timezone(&chrono::Utc))
             .unwrap_or_default();
-        assert_eq!(until(now + chrono::Duration::minutes(10), now), "10 min");
-        assert_eq!(until(now + chrono::Duration::hours(5), now), "5 h");
-        assert_eq!(until(now + chrono::Duration::days(3), now), "3 days");
         assert_eq!(
-            expires_phrase(now + chrono::Duration::days(3), now),
+            until(now + chrono::Duration::minutes(10), now, ""),
+            "10 min"
+        );
+        assert_eq!(until(now + chrono::Duration::hours(5), now, ""), "5 h");
+        assert_eq!(until(now + chrono::Duration::days(3), now, ""), "3 days");
+        assert_eq!(
+            expires_phrase(now + chrono::Duration::days(3), now, ""),
             "in 3 days"
         );
         let far = now + chrono::Duration::days(400);
         assert_eq!(
-            expires_phrase(far, now),
+            expires_phrase(far, now, ""),
             far.format("%b %-d, %Y").to_string()
         );
     }

@@ -4,11 +4,12 @@
 pub mod api;
 
 use crate::components::misc::{format_count, url_encode};
+use crate::components::time;
 use crate::components::{
     EmptyState, ErrorPanel, OutcomeBadge, PageHeader, Pager, RelTime, Skeleton,
 };
 use api::list_audit_events;
-use chrono::{NaiveDate, TimeZone, Utc};
+use chrono::{NaiveDate, Utc};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -17,9 +18,13 @@ use portcullis_types::AuditQuery;
 const PAGE: i64 = 50;
 const INPUT: &str = "block w-full rounded-md border border-zinc-300 bg-white px-3 py-1.5 text-sm shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/30 dark:border-zinc-700 dark:bg-zinc-950";
 
-fn day_start(s: &str) -> Option<chrono::DateTime<Utc>> {
+/// The start of day `s` (`2026-11-26`) in the admin's time zone.
+fn day_start(s: &str, zone: &str) -> Option<chrono::DateTime<Utc>> {
     let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
-    Utc.from_local_datetime(&d.and_hms_opt(0, 0, 0)?).single()
+    let midnight = d.and_hms_opt(0, 0, 0)?;
+    // A zone whose clocks skip midnight starts that day at 01:00.
+    time::local_to_utc(midnight, zone)
+        .or_else(|| time::local_to_utc(midnight + chrono::Duration::hours(1), zone))
 }
 
 /// `/audit`.
@@ -30,8 +35,11 @@ pub fn AuditPage() -> impl IntoView {
     let q = move || AuditQuery {
         action: param("action"),
         actor: param("actor"),
-        since: day_start(&param("since")),
-        until: day_start(&param("until")).map(|d| d + chrono::Duration::days(1)),
+        since: day_start(&param("since"), &time::zone()),
+        until: NaiveDate::parse_from_str(&param("until"), "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.succ_opt())
+            .and_then(|next| day_start(&next.to_string(), &time::zone())),
         offset: param("offset").parse().unwrap_or(0),
         limit: PAGE,
     };
@@ -50,11 +58,11 @@ pub fn AuditPage() -> impl IntoView {
                 <input id="f-actor" name="actor" class=INPUT placeholder="email or id" prop:value=move || param("actor")/>
             </div>
             <div>
-                <label for="f-since" class="mb-1 block text-xs font-medium text-zinc-600 dark:text-zinc-400">"From (UTC)"</label>
+                <label for="f-since" class="mb-1 block text-xs font-medium text-zinc-600 dark:text-zinc-400">"From"</label>
                 <input id="f-since" name="since" type="date" class=INPUT prop:value=move || param("since")/>
             </div>
             <div>
-                <label for="f-until" class="mb-1 block text-xs font-medium text-zinc-600 dark:text-zinc-400">"To (UTC, inclusive)"</label>
+                <label for="f-until" class="mb-1 block text-xs font-medium text-zinc-600 dark:text-zinc-400">"To (inclusive)"</label>
                 <input id="f-until" name="until" type="date" class=INPUT prop:value=move || param("until")/>
             </div>
             <div class="flex items-end gap-2">

@@ -7,7 +7,9 @@ pub mod dialog;
 pub mod layout;
 pub mod misc;
 pub mod notice;
+pub mod picker;
 pub mod table;
+pub mod time;
 
 pub use badge::{
     ActiveBadge, AnnotationBadges, Badge, OutcomeBadge, RoleBadge, StatusBadge, Tone,
@@ -17,6 +19,8 @@ pub use chart::BarChart;
 pub use detail::{Breadcrumbs, CopyValue, Field, Tab, Tabs};
 pub use dialog::{ConfirmDialog, SecretDialog};
 pub use layout::{ConsoleLayout, PageHeader};
-pub use misc::{AbsTime, CopyButton, EmptyState, ErrorPanel, Pager, RelTime, Skeleton};
+pub use misc::{CopyButton, EmptyState, ErrorPanel, Pager, Skeleton};
 pub use notice::Notice;
+pub use picker::{PickOption, PickPage, Picker};
 pub use table::{query_href, Chip, SortHeader};
+pub use time::{AbsTime, RelTime};

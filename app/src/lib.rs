@@ -71,6 +71,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    components::time::provide_zone();
     view! {
         <Title text="Portcullis"/>
         <Router>

@@ -3,11 +3,14 @@
 // (after a field error); the simulator then allows it, naming the grant;
 // the revision's diff shows the grant and the access gained; the person's
 // Access tab agrees; revoking and rolling back work through their
-// confirmations. Saves screenshots of every Access page, light and dark.
+// confirmations. The browser runs in Asia/Tokyo (UTC+09:00): times show
+// and are entered in it, UTC on hover. A second test finds group #1,500 of
+// a 2,000-group directory with the grant form's group picker. Saves
+// screenshots of every Access page, light and dark.
 import { test, expect, screenshotPath, signInAsDemoOwner } from './fixtures';
 import type { Page } from '@playwright/test';
 
-test.use({ demoData: true });
+test.use({ demoData: true, timezoneId: 'Asia/Tokyo' });
 
 const BEN = 'ben.adeyemi@acme.example';
 
@@ -20,7 +23,12 @@ async function shot(page: Page, name: string) {
 /** Asks the simulator through its form and waits for the answer. */
 async function ask(page: Page, person: string, server: string, tool: string) {
   await page.goto('/access/simulator');
+  // The picker searches once the page is interactive.
+  await page.locator('body[data-hydrated]').waitFor({ state: 'attached' });
   await page.getByLabel('Person').fill(person);
+  // The person picker lists matches; Escape closes it, keeping the text.
+  await expect(page.getByRole('listbox')).toContainText(person);
+  await page.getByLabel('Person').press('Escape');
   await page.getByLabel('Server', { exact: true }).selectOption({ label: server });
   // The tool picker lists the chosen server's tools once they are loaded.
   await expect(page.getByLabel('Tool').locator('option', { hasText: tool })).toHaveCount(1);
@@ -123,6 +131,12 @@ test('admin grants a person a tool and the simulator, diff and Access tab agree'
   await expect(edit).toContainText(`Edit ${BEN}'s grant on Jira`);
   await expect(edit.getByLabel('Reason')).toHaveValue('Cleans up duplicate tickets (IT-4411)');
   await expect(edit.getByLabel(/Expires/)).toHaveValue('');
+  await expect(edit.getByText('In your time zone (Asia/Tokyo)')).toBeVisible();
+  // The grant names a tool: its tools can change too.
+  const editTools = edit.getByTestId('edit-grant-tools');
+  await expect(editTools.getByLabel('delete_issue')).toBeChecked();
+  await expect(editTools.getByLabel('transition_issue')).not.toBeChecked();
+  await editTools.getByLabel('transition_issue').check();
   await edit.getByLabel(/Expires/).fill('2030-06-30T17:00');
   await edit.getByLabel('Reason').fill('Duplicate ticket clean-up until the migration ends (IT-4411)');
   await page.screenshot({ path: screenshotPath('access-grant-edit') });
@@ -130,7 +144,10 @@ test('admin grants a person a tool and the simulator, diff and Access tab agree'
   await expect(page.getByTestId('notice')).toContainText(/Grant updated — revision \d+/);
   await expect(edit).toHaveCount(0);
   await expect(row).toContainText('Duplicate ticket clean-up until the migration ends');
-  await expect(row.locator('[title="2030-06-30 17:00 UTC"]')).toBeVisible();
+  await expect(row).toContainText('transition_issue');
+  // Entered in Tokyo time, stored in UTC: 17:00 there is 08:00 UTC.
+  const expiry = '[title="2030-06-30 17:00:00 Asia/Tokyo · 2030-06-30 08:00:00 UTC"]';
+  await expect(row.locator(expiry)).toBeVisible();
   await shot(page, 'access-grant-edited');
   // A past expiry is refused next to the field; nothing changes.
   await row.getByTestId('edit-grant').click();
@@ -138,15 +155,23 @@ test('admin grants a person a tool and the simulator, diff and Access tab agree'
   await edit.getByRole('button', { name: 'Save changes' }).click();
   await expect(edit.getByText('choose a time in the future')).toBeVisible();
   await edit.getByRole('button', { name: 'Cancel' }).click();
-  await expect(row.locator('[title="2030-06-30 17:00 UTC"]')).toBeVisible();
+  await expect(row.locator(expiry)).toBeVisible();
+  // Reopened, the dialog shows the expiry in local time again.
+  await row.getByTestId('edit-grant').click();
+  await expect(edit.getByLabel(/Expires/)).toHaveValue('2030-06-30T17:00');
+  await edit.getByRole('button', { name: 'Cancel' }).click();
   await sidebar.getByRole('link', { name: 'Audit log', exact: true }).click();
-  await expect(page.getByTestId('audit-table')).toContainText('access.grant.updated');
+  const audit = page.getByTestId('audit-table');
+  await expect(audit).toContainText('access.grant.updated');
+  // The audit log's times: local, with UTC on hover; its details in UTC.
+  await expect(audit.locator('time').first()).toHaveAttribute('title', /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d Asia\/Tokyo · .* UTC$/);
+  await expect(page.getByText('To (inclusive)')).toBeVisible();
 
   // Revoke, confirming a dialog that says who loses what.
   await sidebar.getByRole('link', { name: 'Grants', exact: true }).click();
   await row.getByTestId('revoke-grant').click();
   const dialog = page.getByRole('alertdialog');
-  await expect(dialog).toContainText(`${BEN} loses this grant (delete_issue on Jira)`);
+  await expect(dialog).toContainText(`${BEN} loses this grant (delete_issue and 1 more tool on Jira)`);
   await page.screenshot({ path: screenshotPath('access-revoke-confirm') });
   await dialog.getByRole('button', { name: 'Revoke grant' }).click();
   await expect(page.getByTestId('notice')).toContainText(/Grant revoked — revision \d+/);
@@ -183,4 +208,53 @@ test('admin grants a person a tool and the simulator, diff and Access tab agree'
   await shot(page, 'access-revisions-dark');
 
   expect(consoleErrors, 'no errors in the browser console').toEqual([]);
+});
+
+test('the group picker finds group #1,500 of a 2,000-group directory', async ({ page, server, request }) => {
+  test.setTimeout(180_000);
+  await signInAsDemoOwner(page, server);
+  // A second directory whose IdP pushes 2,000 groups over SCIM.
+  await page.goto('/settings/directories');
+  await page.getByTestId('open-new-directory').first().click();
+  await page.getByLabel('Name', { exact: true }).fill('Entra ID');
+  await page.getByRole('button', { name: 'Create directory' }).click();
+  const base = (await page.getByTestId('secret-field').textContent())?.trim() ?? '';
+  const token = (await page.getByTestId('secret-value').textContent())?.trim() ?? '';
+  await page.getByRole('dialog').getByRole('button', { name: 'Done' }).click();
+  const names = Array.from({ length: 2000 }, (_, i) => `Project team ${String(i + 1).padStart(4, '0')}`);
+  for (let i = 0; i < names.length; i += 25) {
+    await Promise.all(
+      names.slice(i, i + 25).map(async (displayName) => {
+        const res = await request.post(`${base}/Groups`, {
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' },
+          data: JSON.stringify({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName }),
+        });
+        expect(res.status(), `${displayName}: ${await res.text()}`).toBe(201);
+      }),
+    );
+  }
+
+  await page.goto('/access/grants');
+  await page.getByTestId('open-new-grant').click();
+  const form = page.getByTestId('grant-form');
+  const picker = form.getByRole('combobox', { name: 'Group' });
+  // Focused, it lists the first groups by name and how many more there are.
+  await picker.focus();
+  const options = form.getByRole('listbox').getByRole('option');
+  await expect(options.first()).toBeVisible();
+  await expect(form.getByRole('listbox')).toContainText(/[\d,]+ more — type to narrow the list/);
+  // Typing searches the server: group #1,500 is found and picked with the keyboard.
+  await picker.fill('team 1500');
+  await expect(options).toHaveCount(1);
+  await expect(options.first()).toContainText('Project team 1500');
+  await expect(options.first()).toContainText('0 members · Entra ID');
+  await page.screenshot({ path: screenshotPath('access-group-picker') });
+  await picker.press('ArrowDown');
+  await picker.press('Enter');
+  await expect(picker).toHaveValue('Project team 1500');
+  await expect(form.getByRole('listbox')).toBeHidden();
+  await form.getByLabel('Server', { exact: true }).selectOption({ label: 'Jira (jira)' });
+  await form.getByRole('button', { name: 'Add grant' }).click();
+  await expect(page.getByTestId('notice')).toContainText(/Grant added — revision \d+/);
+  await expect(page.getByTestId('grant-row').filter({ hasText: 'Project team 1500' })).toHaveCount(1);
 });

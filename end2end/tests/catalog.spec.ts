@@ -48,6 +48,28 @@ test('admin reviews the catalog, approves a changed tool and registers a server'
   await expect(page.locator('[data-testid="tool-row"][data-name="delete_branch"]')).toContainText('destructive');
   await page.screenshot({ path: screenshotPath('catalog-server'), fullPage: true });
 
+  // A tool's Who can call: people by email, each with the grant's path to
+  // them (Engineering's whole-server grant), searchable and paged.
+  const serverUrl = page.url();
+  await searchCode.getByRole('link', { name: 'search_code' }).click();
+  const callers = page.getByTestId('tool-callers');
+  await expect(callers.getByTestId('caller').first()).toBeVisible();
+  const total = Number(((await callers.locator('p').first().textContent()) ?? '').replace(/[^0-9]/g, ''));
+  expect(total).toBeGreaterThan(25);
+  await expect(callers.getByTestId('caller')).toHaveCount(25);
+  await expect(callers.getByTestId('caller').first()).toContainText('Group Engineering');
+  await expect(callers.getByRole('navigation', { name: 'Pagination' })).toContainText(`of ${total.toLocaleString('en-US')}`);
+  await page.screenshot({ path: screenshotPath('catalog-tool-callers'), fullPage: true });
+  await callers.getByRole('link', { name: 'Next' }).click();
+  await expect(page).toHaveURL(/from=25/);
+  await expect(callers.getByTestId('caller').first()).toBeVisible();
+  const first = (await callers.getByTestId('caller').first().getAttribute('data-email')) ?? '';
+  await callers.getByLabel('Search people who can call it').fill(first.split('@')[0]);
+  await callers.getByLabel('Search people who can call it').press('Enter');
+  await expect(page).toHaveURL(/who=/);
+  await expect(callers.locator(`[data-testid="caller"][data-email="${first}"]`)).toHaveCount(1);
+  await page.goto(serverUrl);
+
   // The access matrix: groups × tools.
   await page.getByRole('link', { name: 'Access matrix' }).click();
   await expect(page.getByTestId('access-matrix')).toBeVisible();

@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use portcullis_types::{
     GrantId, GrantInput, GrantQuery, GrantSummary, GrantUpdate, PersonId, RevisionDiff,
-    RevisionSummary, ServerId, ServerRef, SimulationResult, ToolName, UserToolAccess,
+    RevisionSummary, ServerId, ServerRef, SimulationResult, ToolCaller, ToolName, UserToolAccess,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -76,6 +76,9 @@ pub struct WhoParams {
     /// Server id or slug.
     pub server: ServerRef,
     pub tool: ToolName,
+    /// Only people whose email or id contains this (case-insensitive).
+    #[serde(default)]
+    pub q: String,
 }
 
 /// "What can this person call?"
@@ -84,13 +87,6 @@ pub struct WhoParams {
 pub struct WhatParams {
     /// Email, userName or id of a directory person.
     pub person: String,
-}
-
-/// A person who may call a tool.
-#[derive(Serialize, ToSchema)]
-pub struct PersonRef {
-    pub id: PersonId,
-    pub email: String,
 }
 
 /// List grants, newest first.
@@ -310,9 +306,10 @@ pub async fn can_call(
     json(StatusCode::OK, &result)
 }
 
-/// Who can call this tool now.
+/// Who can call this tool now (by email), with the grant that decided
+/// each and how it reached them.
 #[utoipa::path(get, path = "/simulate/who-can-call", tag = "simulate", params(WhoParams, PageParams),
-    responses((status = 200, body = List<PersonRef>), (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 404, body = ProblemBody)))]
+    responses((status = 200, body = List<ToolCaller>), (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 404, body = ProblemBody)))]
 pub async fn who_can_call(
     State(state): State<AppState>,
     caller: Caller,
@@ -322,14 +319,17 @@ pub async fn who_can_call(
     let (offset, limit) = page.window()?;
     let access = &state.services.access;
     let server = state.services.catalog.server(&caller.0, &q.server).await?;
-    let (_, people) = access
-        .callers(&caller.0, &ServerId::from(server.id), &q.tool, usize::MAX)
+    let people = access
+        .callers(
+            &caller.0,
+            &ServerId::from(server.id),
+            &q.tool,
+            &q.q,
+            offset,
+            limit,
+        )
         .await?;
-    let people = people
-        .into_iter()
-        .map(|(id, email)| PersonRef { id, email })
-        .collect();
-    json(StatusCode::OK, &List::from_all(people, offset, limit))
+    json(StatusCode::OK, &List::from_page(people))
 }
 
 /// Every tool with whether this person may call it and why.

@@ -19,6 +19,7 @@ struct World {
     alice: String,
     eng: String,
     github: String,
+    okta: Actor,
 }
 
 async fn world() -> World {
@@ -36,6 +37,7 @@ async fn world() -> World {
         alice,
         eng,
         github,
+        okta,
     }
 }
 
@@ -265,6 +267,188 @@ async fn access_console_owner_creates_grant_listed_and_simulated() -> TestResult
         )
         .await;
     assert_eq!(page["total"], 0);
+    w.srv.stop().await;
+    Ok(())
+}
+
+/// The Edit grant dialog's server function: an expiry entered in the
+/// admin's time zone is stored in UTC, the named tools change with a new
+/// revision and an audit event saying from what to what; a grant of a
+/// whole server refuses a tools change, as do no tool, an unknown zone and
+/// an hour the zone skips, each naming its field and changing nothing.
+#[tokio::test]
+async fn access_console_grant_edit_reads_local_time_and_changes_tools() -> TestResult {
+    let w = world().await;
+    let (status, created) = w
+        .srv
+        .call(
+            &w.owner,
+            "access/grants/create",
+            &[
+                ("effect", "allow"),
+                ("subject_kind", "person"),
+                ("person", "alice@corp.example"),
+                ("server_id", &w.github),
+                ("target", "tools"),
+                ("tools[]", "search_code"),
+                ("expires_at", "2030-01-15T09:00"),
+                ("tz", "America/New_York"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    let find = |page: &Value| {
+        page["items"]
+            .as_array()
+            .and_then(|a| a.iter().find(|g| g["id"] == id.as_str()))
+            .cloned()
+            .unwrap_or_default()
+    };
+    // 09:00 in New York in January is 14:00 UTC.
+    assert_eq!(
+        find(&grants(&w, &w.owner).await)["expires_at"],
+        "2030-01-15T14:00:00Z"
+    );
+
+    let before = head(&w).await;
+    let edit = |extra: &[(&'static str, &'static str)]| {
+        let mut form = vec![("id", id.clone())];
+        form.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        form
+    };
+    let call = |form: Vec<(&'static str, String)>| {
+        let w = &w;
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            w.srv.call(&w.owner, "access/grants/update", &form).await
+        }
+    };
+    let (status, revision) = call(edit(&[
+        ("expires_at", "2030-06-30T17:00"),
+        ("tz", "Asia/Kolkata"),
+        ("reason", "Until the migration ends"),
+        ("tools[]", "search_code"),
+        ("tools[]", "create_issue"),
+        ("edit_tools", "on"),
+    ]))
+    .await;
+    assert_eq!(status, 200, "{revision}");
+    assert_eq!(revision.as_i64(), Some(before + 1));
+    let g = find(&grants(&w, &w.owner).await);
+    assert_eq!(g["expires_at"], "2030-06-30T11:30:00Z", "{g}");
+    assert_eq!(
+        g["target"],
+        serde_json::json!({ "kind": "tools", "names": ["create_issue", "search_code"] })
+    );
+    assert_eq!(g["reason"], "Until the migration ends");
+    let (_, sim) = simulate(&w, "alice@corp.example", "create_issue", "").await;
+    assert_eq!(sim["result"]["allowed"], true, "{sim}");
+    let updated = crate::harness::audit_actions(&w.srv.db.url, "access.grant.updated").await;
+    assert_eq!(updated.len(), 1);
+    let text = crate::harness::audit_text(&w.srv.db.url).await;
+    assert!(
+        text.contains(r#""tools":{"from":["search_code"],"to":["create_issue","search_code"]}"#),
+        "{text}"
+    );
+
+    // Refusals name their field; nothing changes.
+    let whole = group_grant(&w);
+    let (status, other) = w.srv.call(&w.owner, "access/grants/create", &whole).await;
+    assert_eq!(status, 200, "{other}");
+    let other_id = other["id"].as_str().unwrap_or_default().to_owned();
+    let head_now = head(&w).await;
+    let form: Vec<(&str, &str)> = vec![
+        ("id", &other_id),
+        ("tools[]", "search_code"),
+        ("edit_tools", "on"),
+    ];
+    let (status, body) = w.srv.call(&w.owner, "access/grants/update", &form).await;
+    assert_eq!(
+        (status, body["fields"][0]["field"].as_str()),
+        (422, Some("tools")),
+        "{body}"
+    );
+    for (extra, field) in [
+        (vec![("edit_tools", "on")], "tools"),
+        (
+            vec![("expires_at", "2030-06-30T17:00"), ("tz", "Mars/Olympus")],
+            "tz",
+        ),
+        // Paris skips 02:00 to 03:00 on 2030-03-31.
+        (
+            vec![("expires_at", "2030-03-31T02:30"), ("tz", "Europe/Paris")],
+            "expires_at",
+        ),
+    ] {
+        let (status, body) = call(edit(&extra)).await;
+        assert_eq!(
+            (status, body["fields"][0]["field"].as_str()),
+            (422, Some(field)),
+            "{body}"
+        );
+    }
+    assert_eq!(head(&w).await, head_now);
+    let g = find(&grants(&w, &w.owner).await);
+    assert_eq!(g["expires_at"], "2030-06-30T11:30:00Z");
+    assert_eq!(g["target"]["names"].as_array().map(Vec::len), Some(2));
+    w.srv.stop().await;
+    Ok(())
+}
+
+/// The pickers search on the server: groups and active people whose name
+/// or email contains the text, the first 20, with how many match.
+#[tokio::test]
+async fn access_console_pickers_search_groups_and_people() -> TestResult {
+    let w = world().await;
+    let svc = &w.srv.running.services;
+    for i in 1..=30 {
+        scim_group(svc, &w.okta, &format!("Project {i:02}"), &[]).await;
+    }
+    let (status, page) = w
+        .srv
+        .call(&w.owner, "access/pick_groups", &[("q", "project")])
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["total"], 30);
+    assert_eq!(page["options"].as_array().map(Vec::len), Some(20));
+    assert_eq!(page["options"][0]["label"], "Project 01");
+    let (_, page) = w
+        .srv
+        .call(&w.owner, "access/pick_groups", &[("q", "ject 27")])
+        .await;
+    assert_eq!(page["total"], 1);
+    assert_eq!(page["options"][0]["detail"], "0 members · Okta");
+    let (_, page) = w
+        .srv
+        .call(&w.owner, "access/pick_groups", &[("q", "engineering")])
+        .await;
+    assert_eq!(page["options"][0]["id"], w.eng.as_str());
+    assert_eq!(page["options"][0]["detail"], "1 member · Okta");
+    let (status, people) = w
+        .srv
+        .call(&w.owner, "access/pick_people", &[("q", "ALICE")])
+        .await;
+    assert_eq!(status, 200, "{people}");
+    assert_eq!(people["total"], 1);
+    assert_eq!(people["options"][0]["id"], "alice@corp.example");
+    let (_, none) = w
+        .srv
+        .call(&w.owner, "access/pick_people", &[("q", "zed")])
+        .await;
+    assert_eq!(
+        (
+            none["total"].as_i64(),
+            none["options"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(0))
+    );
+    // Signed out: refused.
+    let (status, _) = w
+        .srv
+        .call(&w.srv.client(), "access/pick_groups", &[("q", "")])
+        .await;
+    assert_eq!(status, 401);
     w.srv.stop().await;
     Ok(())
 }

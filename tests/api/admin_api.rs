@@ -646,6 +646,27 @@ async fn admin_api_onboard_grant_simulate_roll_back(db: &TestDb) -> TestResult {
         .await;
     assert_eq!(who["total"], 1, "{who}");
     assert_eq!(who["items"][0]["email"], "ada@corp.example");
+    // With how the deciding grant reached them, and searchable.
+    assert_eq!(who["items"][0]["via"]["kind"], "group", "{who}");
+    assert_eq!(who["items"][0]["via"]["name"], "Engineering");
+    assert_eq!(who["items"][0]["grant_id"], grant_id);
+    let (_, _, none) = api
+        .send(
+            k,
+            Method::GET,
+            "/simulate/who-can-call?server=github&tool=search_code&q=bob",
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (
+            none["total"].as_i64(),
+            none["items"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(0)),
+        "{none}"
+    );
     let (_, _, what) = api
         .send(
             k,

@@ -960,6 +960,54 @@ async fn demo_registers_a_gateway_with_a_working_configuration() -> TestResult {
     let listed = head.gateways.iter().find(|g| g.name == "demo-gateway");
     assert_eq!(listed.map(|g| g.servers.len()), Some(6));
     gw.shutdown().await;
+
+    // The sample happened over the last 14 days: the Overview chart has
+    // events on (nearly) every day, nothing is in the future, and the audit
+    // chain verifies.
+    let services = &srv.running.services;
+    let stats = services
+        .overview
+        .get_stats(&system(), &services.audit)
+        .await?;
+    let busy = stats.events_per_day.iter().filter(|d| d.count > 0).count();
+    assert!(busy >= 12, "{:?}", stats.events_per_day);
+    let events = services
+        .audit
+        .list_events(
+            &system(),
+            portcullis_types::AuditQuery {
+                limit: 200,
+                ..Default::default()
+            },
+        )
+        .await?;
+    let now = chrono::Utc::now();
+    let oldest = events.items.iter().map(|e| e.occurred_at).min();
+    assert!(events.items.iter().all(|e| e.occurred_at <= now));
+    assert!(
+        oldest.is_some_and(|t| now - t > chrono::Duration::days(4)),
+        "the newest 200 events span days, not seconds: {oldest:?}"
+    );
+    let chain = services.audit.verify(&system()).await?;
+    assert_eq!(chain.first_bad_seq, None, "{chain:?}");
+    // Expiries count from now: the demo's expiring grants are still live.
+    let grants = services
+        .access
+        .list_grants(&system(), &portcullis_types::GrantQuery::default())
+        .await?;
+    assert!(
+        grants.items.iter().all(|g| !g.expired),
+        "{:?}",
+        grants.items
+    );
+    assert_eq!(
+        grants
+            .items
+            .iter()
+            .filter(|g| g.expires_at.is_some())
+            .count(),
+        2
+    );
     srv.stop().await;
     Ok(())
 }

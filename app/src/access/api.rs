@@ -8,11 +8,14 @@
 //! Form values are turned into domain inputs here; the service validates
 //! them and names the field of every problem.
 
+#[cfg(feature = "ssr")]
+use crate::components::PickOption;
+use crate::components::PickPage;
 use crate::error::AppError;
 use leptos::prelude::*;
 use portcullis_types::{
-    DirectoryGroupSummary, GrantSummary, Page, RevisionDiff, RevisionSummary, ServerSummary,
-    SimulationResult, ToolSummary, UserToolAccess,
+    GrantSummary, Page, RevisionDiff, RevisionSummary, ServerSummary, SimulationResult,
+    ToolSummary, UserToolAccess,
 };
 use serde::{Deserialize, Serialize};
 
@@ -74,8 +77,8 @@ pub async fn list_grants(
 /// (with `group_id`) or `person` (with `person`: an email, userName or
 /// user id); `target` is `server`, `tools` (with `tools[]`) or
 /// `annotation` (with `annotation`); `expires_at` is a `datetime-local`
-/// value read as UTC, or empty for no expiry; `include_destructive` is
-/// present when ticked.
+/// value read in the time zone `tz` (an IANA name; empty: UTC), or empty
+/// for no expiry; `include_destructive` is present when ticked.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GrantForm {
@@ -89,6 +92,7 @@ pub struct GrantForm {
     pub annotation: String,
     pub include_destructive: Option<String>,
     pub expires_at: String,
+    pub tz: String,
     pub reason: String,
 }
 
@@ -110,6 +114,7 @@ pub async fn create_grant(#[server(flatten)] form: GrantForm) -> Result<GrantCre
         annotation,
         include_destructive,
         expires_at,
+        tz,
         reason,
     } = form;
     let subject = match subject_kind.as_str() {
@@ -140,15 +145,7 @@ pub async fn create_grant(#[server(flatten)] form: GrantForm) -> Result<GrantCre
             ))
         }
     };
-    let expires_at = match parse_utc(&expires_at) {
-        Ok(t) => t,
-        Err(()) => {
-            return Err(invalid(
-                "expires_at",
-                "use a date and time, e.g. 2026-12-31 18:00 (UTC)",
-            ))
-        }
-    };
+    let expires_at = parse_expiry(&expires_at, &tz)?;
     let input = GrantInput {
         subject,
         server_id,
@@ -162,44 +159,73 @@ pub async fn create_grant(#[server(flatten)] form: GrantForm) -> Result<GrantCre
     Ok(GrantCreated { id: id.0, revision })
 }
 
-/// A `datetime-local` value (`2026-12-31T18:00`, seconds optional) read as
-/// UTC; empty is no time.
+/// A `datetime-local` value (`2026-12-31T18:00`, seconds optional) read
+/// in the time zone `tz` (an IANA name; empty: UTC); empty is no time.
 #[cfg(feature = "ssr")]
-fn parse_utc(s: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ()> {
+fn parse_expiry(s: &str, tz: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, AppError> {
+    use crate::components::time;
     let s = s.trim();
     if s.is_empty() {
         return Ok(None);
     }
-    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+    let tz = tz.trim();
+    if !time::is_zone(tz) {
+        return Err(invalid(
+            "tz",
+            "unknown time zone; use an IANA name such as Europe/Paris",
+        ));
+    }
+    let wall = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
         .iter()
         .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
-        .map(|t| Some(t.and_utc()))
-        .ok_or(())
+        .ok_or_else(|| {
+            invalid(
+                "expires_at",
+                &format!(
+                    "use a date and time, e.g. 2026-12-31 18:00 (in {})",
+                    time::zone_phrase(tz)
+                ),
+            )
+        })?;
+    time::local_to_utc(wall, tz).map(Some).ok_or_else(|| {
+        invalid(
+            "expires_at",
+            &format!("{s} does not exist in {tz}: the clocks skip that hour; choose another time"),
+        )
+    })
 }
 
-/// Changes a grant's expiry (a `datetime-local` value in UTC; empty: never)
-/// and reason. Returns the policy revision it made, or none when only the
-/// reason changed. **Permission:** `AccessManage`.
+/// The Edit grant dialog, as posted: `expires_at` a `datetime-local` value
+/// read in the time zone `tz` (empty: UTC; an empty expiry: never),
+/// `reason`, and for a grant that names tools, `tools[]` with `edit_tools`
+/// present (so that no tool ticked is refused, not ignored).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GrantEdit {
+    pub id: String,
+    pub expires_at: String,
+    pub tz: String,
+    pub reason: String,
+    pub tools: Vec<String>,
+    pub edit_tools: Option<String>,
+}
+
+/// Changes a grant's expiry, reason and (for a grant that names tools) its
+/// tools, from the Edit grant dialog (see [`GrantEdit`]). Returns the
+/// policy revision it made, or none when only the reason changed.
+/// **Permission:** `AccessManage`.
 #[server(endpoint = "console/access/grants/update")]
-pub async fn update_grant(
-    id: String,
-    #[server(default)] expires_at: String,
-    #[server(default)] reason: String,
-) -> Result<Option<i64>, AppError> {
+pub async fn update_grant(#[server(flatten)] form: GrantEdit) -> Result<Option<i64>, AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
-    let Ok(expires_at) = parse_utc(&expires_at) else {
-        return Err(invalid(
-            "expires_at",
-            "use a date and time, e.g. 2026-12-31 18:00 (UTC)",
-        ));
-    };
+    let expires_at = parse_expiry(&form.expires_at, &form.tz)?;
     let update = portcullis_types::GrantUpdate {
         expires_at: Some(expires_at),
-        reason: Some(reason),
+        reason: Some(form.reason),
+        tools: form.edit_tools.is_some().then_some(form.tools),
     };
     Ok(svc
         .access
-        .update_grant(&actor, &portcullis_types::GrantId::from(id), &update)
+        .update_grant(&actor, &portcullis_types::GrantId::from(form.id), &update)
         .await?)
 }
 
@@ -351,14 +377,71 @@ pub async fn list_access_tools(server: String) -> Result<Vec<ToolSummary>, AppEr
     Ok(svc.catalog.server_tools(&actor, &id).await?)
 }
 
-/// Directory groups by name (at most 200), for the grant form's picker.
-/// **Permission:** `DirectoryRead`.
-#[server(endpoint = "console/access/groups")]
-pub async fn list_access_groups() -> Result<Vec<DirectoryGroupSummary>, AppError> {
+/// How many matches a picker lists at once.
+#[cfg(feature = "ssr")]
+const PICK_LIMIT: i64 = 20;
+
+/// Directory groups whose name contains `q` (or with that id or
+/// externalId), by name, the first 20 and how many match in all: the
+/// grant form's group picker. **Permission:** `DirectoryRead`.
+#[server(endpoint = "console/access/pick_groups")]
+pub async fn pick_groups(#[server(default)] q: String) -> Result<PickPage, AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
-    let q = portcullis_types::DirectoryGroupQuery {
-        limit: 200,
+    let query = portcullis_types::DirectoryGroupQuery {
+        search: q.trim().to_owned(),
+        limit: PICK_LIMIT,
         ..Default::default()
     };
-    Ok(svc.directory.list_groups(&actor, q).await?.items)
+    let page = svc.directory.list_groups(&actor, query).await?;
+    Ok(PickPage {
+        total: page.total,
+        options: page
+            .items
+            .into_iter()
+            .map(|g| PickOption {
+                detail: format!(
+                    "{} member{} · {}",
+                    crate::components::misc::format_count(g.members),
+                    if g.members == 1 { "" } else { "s" },
+                    g.directory_name
+                ),
+                id: g.id,
+                label: g.display_name,
+            })
+            .collect(),
+    })
+}
+
+/// Active people whose user name, display name or email contains `q`,
+/// the first 20 and how many match in all: the person pickers (grant
+/// form, simulator). Each is posted as their email (their user name when
+/// they have none), which the forms look up. **Permission:** `DirectoryRead`.
+#[server(endpoint = "console/access/pick_people")]
+pub async fn pick_people(#[server(default)] q: String) -> Result<PickPage, AppError> {
+    let (svc, actor) = crate::ssr::ctx_and_actor()?;
+    let query = portcullis_types::DirectoryUserQuery {
+        search: q.trim().to_owned(),
+        status: Some(portcullis_types::DirectoryUserStatus::Active),
+        limit: PICK_LIMIT,
+        ..Default::default()
+    };
+    let page = svc.directory.list_users(&actor, query).await?;
+    Ok(PickPage {
+        total: page.total,
+        options: page
+            .items
+            .into_iter()
+            .map(|u| {
+                let handle = u.email.clone().unwrap_or_else(|| u.user_name.clone());
+                PickOption {
+                    detail: match u.display_name {
+                        Some(n) if !n.is_empty() => format!("{n} · {}", u.directory_name),
+                        _ => u.directory_name,
+                    },
+                    id: handle.clone(),
+                    label: handle,
+                }
+            })
+            .collect(),
+    })
 }

@@ -3,7 +3,7 @@
 //! confirmation that says who loses what.
 
 use super::api::{
-    list_access_groups, list_access_servers, list_access_tools, list_grants, CreateGrant,
+    list_access_servers, list_access_tools, list_grants, pick_groups, pick_people, CreateGrant,
     RevokeGrant, UpdateGrant,
 };
 use super::{
@@ -11,9 +11,10 @@ use super::{
 };
 use crate::auth::api::get_me;
 use crate::components::misc::format_count;
+use crate::components::time;
 use crate::components::{
     query_href, AnnotationBadges, Badge, Chip, ConfirmDialog, EmptyState, ErrorPanel, Notice,
-    PageHeader, Pager, RelTime, Skeleton, Tone,
+    PageHeader, Pager, Picker, RelTime, Skeleton, Tone,
 };
 use crate::directory::{CARD, SEARCH, TABLE_CARD, THEAD};
 use leptos::prelude::*;
@@ -44,7 +45,11 @@ fn what_phrase(t: &GrantTarget) -> String {
         }
         GrantTarget::Tools { names } => match names.as_slice() {
             [one] => one.clone(),
-            [first, rest @ ..] => format!("{first} and {} more tools", rest.len()),
+            [first, rest @ ..] => format!(
+                "{first} and {} more tool{}",
+                rest.len(),
+                if rest.len() == 1 { "" } else { "s" }
+            ),
             [] => "no tools".to_owned(),
         },
     }
@@ -401,7 +406,8 @@ fn expiry_and_reason(
                 "Expires " <span class="font-normal text-zinc-400">"(optional)"</span>
             </label>
             <input id=format!("{id}-expires") name="expires_at" type="datetime-local" class=INPUT value=expires/>
-            <p class=HELP>"In UTC. Leave empty for a grant that does not expire."</p>
+            <input type="hidden" name="tz" value=time::zone/>
+            <p class=HELP>{move || format!("In {}. Leave empty for a grant that does not expire.", time::zone_phrase(&time::zone()))}</p>
             {move || field_error("Expires", err("expires_at"))}
         </div>
         <div>
@@ -416,8 +422,53 @@ fn expiry_and_reason(
     }
 }
 
-/// The Edit grant dialog: expiry and reason of the grant in `editing`
-/// (who, server and tools stay; revoke and re-create to change those).
+/// The Edit grant dialog's tools: the server's tools, those the grant
+/// names ticked (a grant that names tools keeps naming tools).
+fn edit_tools(
+    server_id: String,
+    named: Vec<String>,
+    err: impl Fn(&'static str) -> Option<String> + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let tools = Resource::new(move || server_id.clone(), list_access_tools);
+    view! {
+        <fieldset data-testid="edit-grant-tools">
+            <input type="hidden" name="edit_tools" value="on"/>
+            <legend class=LABEL>"Tools"</legend>
+            <Transition fallback=|| view! { <Skeleton rows=3/> }>
+                {move || {
+                    let named = named.clone();
+                    Suspend::new(async move {
+                        match tools.await {
+                            Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
+                            Ok(list) => view! {
+                                <div class="grid max-h-56 gap-1 overflow-y-auto rounded-lg border border-zinc-200 p-2 dark:border-zinc-700 sm:grid-cols-2">
+                                    {list.into_iter().filter(|t| t.status != ToolStatus::Removed || named.contains(&t.name)).map(|t| {
+                                        let id = format!("edit-tool-{}", t.id);
+                                        let for_id = id.clone();
+                                        let checked = named.contains(&t.name);
+                                        view! {
+                                            <label for=for_id class="flex cursor-pointer items-center gap-2.5 rounded-md px-2 py-1.5 hover:bg-zinc-50 dark:hover:bg-zinc-800/60">
+                                                <input id=id type="checkbox" name="tools[]" value=t.name.clone() checked=checked
+                                                    class="h-4 w-4 rounded border-zinc-300 text-indigo-600 focus:ring-indigo-500 dark:border-zinc-600 dark:bg-zinc-900"/>
+                                                <code class="truncate font-mono text-sm" title=t.name.clone()>{t.name.clone()}</code>
+                                            </label>
+                                        }
+                                    }).collect_view()}
+                                </div>
+                            }.into_any(),
+                        }
+                    })
+                }}
+            </Transition>
+            {move || field_error("Tools", err("tools"))}
+        </fieldset>
+    }
+}
+
+/// The Edit grant dialog: the expiry, reason and (for a grant that names
+/// tools) the tools of the grant in `editing`. Who, server, effect and a
+/// whole-server or annotation target stay; revoke and re-create to change
+/// those.
 #[component]
 fn EditGrantDialog(
     editing: RwSignal<Option<GrantSummary>>,
@@ -430,24 +481,24 @@ fn EditGrantDialog(
             e.fields.is_empty()
                 || e.fields
                     .iter()
-                    .all(|f| f.field != "expires_at" && f.field != "reason")
+                    .all(|f| !["expires_at", "reason", "tools"].contains(&f.field.as_str()))
         })
     };
     move || {
         editing.get().map(|g| {
             let expires = g
                 .expires_at
-                .map(|t| t.format("%Y-%m-%dT%H:%M").to_string())
+                .map(|t| time::input_value(t, &time::zone()))
                 .unwrap_or_default();
             view! {
                 <div class="fixed inset-0 z-40 flex items-center justify-center bg-zinc-950/50 p-4" role="presentation">
                     <div role="dialog" aria-modal="true" aria-labelledby="edit-grant-title" data-testid="edit-grant-dialog"
-                        class="w-full max-w-lg rounded-xl border border-zinc-200 bg-white p-6 shadow-xl dark:border-zinc-700 dark:bg-zinc-900">
+                        class="max-h-[90vh] w-full max-w-lg overflow-y-auto rounded-xl border border-zinc-200 bg-white p-6 shadow-xl dark:border-zinc-700 dark:bg-zinc-900">
                         <h2 id="edit-grant-title" class="text-base font-semibold">
                             {format!("Edit {}'s grant on {}", g.subject_display, g.server_name)}
                         </h2>
                         <p class="mt-1 text-sm text-zinc-500 dark:text-zinc-400">
-                            {format!("{} {}. A new expiry takes effect at the policy revision it creates.",
+                            {format!("{} {}. A new expiry or new tools take effect at the policy revision the change creates.",
                                 if g.effect == "deny" { "Denies" } else { "Allows" }, what_phrase(&g.target))}
                         </p>
                         {move || general().map(|e| view! {
@@ -456,6 +507,10 @@ fn EditGrantDialog(
                         <ActionForm action=update>
                             <input type="hidden" name="id" value=g.id.clone()/>
                             <div class="mt-5 space-y-5">
+                                {match &g.target {
+                                    GrantTarget::Tools { names } => Some(edit_tools(g.server_id.clone(), names.clone(), err)),
+                                    _ => None,
+                                }}
                                 {expiry_and_reason("edit-grant", expires, g.reason.clone(), err)}
                             </div>
                             <div class="mt-6 flex justify-end gap-3">
@@ -477,11 +532,11 @@ fn EditGrantDialog(
 #[component]
 fn GrantForm(create: ServerAction<CreateGrant>, on_cancel: Callback<()>) -> impl IntoView {
     let servers = Resource::new(|| (), |_| list_access_servers());
-    let groups = Resource::new(|| (), |_| list_access_groups());
     let effect = RwSignal::new("allow".to_owned());
     let subject_kind = RwSignal::new("group".to_owned());
     let server_id = RwSignal::new(String::new());
     let target = RwSignal::new("server".to_owned());
+    let tool_filter = RwSignal::new(String::new());
     let tools = Resource::new(
         move || server_id.get(),
         |id| async move {
@@ -562,28 +617,15 @@ fn GrantForm(create: ServerAction<CreateGrant>, on_cancel: Callback<()>) -> impl
                         </div>
                         <div class="mt-3 max-w-md" class:hidden=move || subject_kind.get() != "group">
                             <label for="grant-group" class="sr-only">"Group"</label>
-                            <Suspense fallback=|| view! { <select class=INPUT disabled><option>"Loading groups…"</option></select> }>
-                                {move || Suspend::new(async move {
-                                    let list = groups.await.unwrap_or_default();
-                                    let empty = list.is_empty();
-                                    view! {
-                                        <select id="grant-group" name="group_id" class=INPUT>
-                                            <option value="">{if empty { "No groups in the directory yet" } else { "Choose a group…" }}</option>
-                                            {list.into_iter().map(|g| {
-                                                let label = format!("{} · {} members · {}", g.display_name, format_count(g.members), g.directory_name);
-                                                view! { <option value=g.id>{label}</option> }
-                                            }).collect_view()}
-                                        </select>
-                                    }
-                                })}
-                            </Suspense>
+                            <Picker id="grant-group" name="group_id" placeholder="Search groups by name…"
+                                search=pick_groups none="No group matches. Groups come from your directories (SCIM)."/>
                             <p class=HELP>"Members get the grant as the IdP adds them; people it removes lose it."</p>
                         </div>
                         <div class="mt-3 max-w-md" class:hidden=move || subject_kind.get() != "person">
                             <label for="grant-person" class="sr-only">"Person's email"</label>
-                            <input id="grant-person" name="person" type="text" inputmode="email" autocomplete="off"
-                                class=INPUT placeholder="alice@company.com"/>
-                            <p class=HELP>"Their email or user name in the directory."</p>
+                            <Picker id="grant-person" name="person" placeholder="alice@company.com" free_text=true
+                                search=pick_people none="No active person matches."/>
+                            <p class=HELP>"Search by name or email, or type their email or user name in full."</p>
                         </div>
                         <p class="mt-3 text-sm text-zinc-600 dark:text-zinc-400" class:hidden=move || subject_kind.get() != "everyone">
                             "Every active person in every directory, including people provisioned later."
@@ -648,12 +690,18 @@ fn GrantForm(create: ServerAction<CreateGrant>, on_cancel: Callback<()>) -> impl
                                                 <p class="text-sm text-zinc-500">"This server has no tools yet. Run discovery on its catalog page."</p>
                                             }.into_any(),
                                             Ok(list) => view! {
+                                                // Ticked tools stay posted while the filter hides them.
+                                                <input type="search" aria-label="Filter tools" placeholder="Filter tools by name…" autocomplete="off"
+                                                    class=format!("{INPUT} mb-2 max-w-md")
+                                                    on:input=move |ev| tool_filter.set(event_target_value(&ev).to_lowercase())/>
                                                 <div class="grid max-h-72 gap-1 overflow-y-auto rounded-lg border border-zinc-200 p-2 dark:border-zinc-700 sm:grid-cols-2" data-testid="tool-choices">
                                                     {list.into_iter().filter(|t| t.status != ToolStatus::Removed).map(|t| {
                                                         let id = format!("grant-tool-{}", t.id);
                                                         let for_id = id.clone();
+                                                        let lower = t.name.to_lowercase();
                                                         view! {
-                                                            <label for=for_id class="flex cursor-pointer items-start gap-2.5 rounded-md px-2 py-1.5 hover:bg-zinc-50 dark:hover:bg-zinc-800/60">
+                                                            <label for=for_id class="flex cursor-pointer items-start gap-2.5 rounded-md px-2 py-1.5 hover:bg-zinc-50 dark:hover:bg-zinc-800/60"
+                                                                class:hidden=move || !lower.contains(&tool_filter.get())>
                                                                 <input id=id type="checkbox" name="tools[]" value=t.name.clone()
                                                                     class="mt-0.5 h-4 w-4 rounded border-zinc-300 text-indigo-600 focus:ring-indigo-500 dark:border-zinc-600 dark:bg-zinc-900"/>
                                                                 <span class="min-w-0">

@@ -6,7 +6,7 @@
 
 use super::api::{list_access_servers, list_access_tools, list_grants, simulate, Simulation};
 use super::{field_error, target_words, via_view, EffectBadge, HELP, INPUT, LABEL, LINK};
-use crate::components::{Badge, EmptyState, ErrorPanel, PageHeader, Skeleton, Tone};
+use crate::components::{Badge, EmptyState, ErrorPanel, PageHeader, Picker, Skeleton, Tone};
 use crate::directory::{CARD, TABLE_CARD, THEAD};
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -165,8 +165,8 @@ fn question_form(
             <div class="grid gap-4 md:grid-cols-2 xl:grid-cols-[1.4fr_1fr_1fr_0.6fr]">
                 <div>
                     <label for="sim-user" class=LABEL>"Person"</label>
-                    <input id="sim-user" name="user" type="text" inputmode="email" autocomplete="off" required
-                        class=INPUT placeholder="alice@company.com" value=q.user.clone()/>
+                    <Picker id="sim-user" name="user" placeholder="alice@company.com" free_text=true
+                        initial=q.user.clone() search=super::api::pick_people none="No active person matches."/>
                     {field_error("Person", err("person"))}
                 </div>
                 <div>

@@ -6,7 +6,7 @@
 use crate::error::AppError;
 use leptos::prelude::*;
 use portcullis_types::{
-    AccessMatrix, DiscoveryReport, Page, ServerSummary, ToolDetail, ToolSummary,
+    AccessMatrix, DiscoveryReport, Page, ServerSummary, ToolCaller, ToolDetail, ToolSummary,
 };
 #[cfg(feature = "ssr")]
 use portcullis_types::{ManualToolInput, ServerInput, ToolHints, ToolStatus};
@@ -25,10 +25,12 @@ pub struct ServerView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolView {
     pub detail: ToolDetail,
+    /// How many people may call it now.
     pub callers: i64,
-    /// Up to 25 of them: (directory user id, email).
-    pub some_callers: Vec<(String, String)>,
 }
+
+/// People per page in a tool's Who can call.
+pub const CALLERS_PAGE: i64 = 25;
 
 /// Lists MCP servers. **Permission:** `ConsoleRead`.
 #[server(endpoint = "console/catalog/servers/list")]
@@ -224,21 +226,43 @@ pub async fn list_tools(
 pub async fn get_tool(id: String) -> Result<ToolView, AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
     let detail = svc.catalog.tool(&actor, &ToolId::from(id)).await?;
-    let (callers, some_callers) = svc
+    let callers = svc
         .access
         .callers(
             &actor,
             &ServerId::from(&detail.tool.server_id),
             &ToolName::from(&detail.tool.name),
-            25,
+            "",
+            0,
+            1,
         )
-        .await?;
-    let some_callers = some_callers.into_iter().map(|(id, e)| (id.0, e)).collect();
-    Ok(ToolView {
-        detail,
-        callers,
-        some_callers,
-    })
+        .await?
+        .total;
+    Ok(ToolView { detail, callers })
+}
+
+/// A page of the people who may call a tool now (by email, those whose
+/// email contains `q`), each with the grant that decided it.
+/// **Permission:** `ConsoleRead`.
+#[server(endpoint = "console/catalog/tools/callers")]
+pub async fn tool_callers(
+    server_id: String,
+    tool: String,
+    #[server(default)] q: String,
+    #[server(default)] offset: i64,
+) -> Result<Page<ToolCaller>, AppError> {
+    let (svc, actor) = crate::ssr::ctx_and_actor()?;
+    Ok(svc
+        .access
+        .callers(
+            &actor,
+            &ServerId::from(server_id),
+            &ToolName::from(tool),
+            &q,
+            offset,
+            CALLERS_PAGE,
+        )
+        .await?)
 }
 
 /// Approves a quarantined tool. **Permission:** `CatalogManage`.

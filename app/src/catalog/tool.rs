@@ -2,18 +2,20 @@
 //! review with a line diff, approval, annotation overrides, and who may call
 //! it now.
 
-use super::api::{get_tool, ApproveTool, SetToolOverrides, ToolView};
+use super::api::{get_tool, tool_callers, ApproveTool, SetToolOverrides, ToolView};
 use super::notice;
+use crate::access::via_view;
 use crate::components::misc::action_alert;
 use crate::components::misc::format_count;
+use crate::components::misc::url_encode;
 use crate::components::{
-    AnnotationBadges, Badge, Breadcrumbs, ConfirmDialog, CopyButton, CopyValue, ErrorPanel,
+    AnnotationBadges, Badge, Breadcrumbs, ConfirmDialog, CopyButton, CopyValue, ErrorPanel, Pager,
     RelTime, Skeleton, Tone, ToolStatusBadge,
 };
-use crate::directory::CARD;
+use crate::directory::{CARD, SEARCH};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 use portcullis_types::{DiffLine, ToolHints, ToolStatus};
 
 /// `/catalog/tools/{id}`.
@@ -86,11 +88,7 @@ fn tool_view(
     confirm_open: RwSignal<bool>,
     overrides: ServerAction<SetToolOverrides>,
 ) -> impl IntoView {
-    let ToolView {
-        detail,
-        callers,
-        some_callers,
-    } = v;
+    let ToolView { detail, callers } = v;
     let t = detail.tool.clone();
     let quarantined = t.status == ToolStatus::Quarantined;
     view! {
@@ -145,24 +143,7 @@ fn tool_view(
                     <div class="mt-3"><AnnotationBadges annotations=t.effective/></div>
                     {overrides_form(overrides, t.id.clone(), t.hints, t.overrides)}
                 </section>
-                <section class=format!("{CARD} p-5")>
-                    <h2 class="text-sm font-semibold">"Who can call it now"</h2>
-                    {if callers == 0 {
-                        view! { <p class="mt-2 text-sm text-zinc-500">{if quarantined { "Nobody: quarantined tools are denied to everyone." } else { "Nobody. Grant a group or a person access to this server or tool." }}</p> }.into_any()
-                    } else {
-                        view! {
-                            <p class="mt-2 text-sm">{format!("{} {}", format_count(callers), if callers == 1 { "person" } else { "people" })}</p>
-                            <ul class="mt-2 space-y-1 text-sm">
-                                {some_callers.into_iter().map(|(id, email)| view! {
-                                    <li class="truncate"><a class="text-indigo-600 hover:underline dark:text-indigo-400" href=format!("/directory/users/{id}")>{email}</a></li>
-                                }).collect_view()}
-                            </ul>
-                            {(callers > 25).then(|| view! { <p class="mt-2 text-xs text-zinc-500">{format!("and {} more", format_count(callers - 25))}</p> })}
-                        }.into_any()
-                    }}
-                    <a class="mt-3 inline-block text-xs font-medium text-indigo-600 hover:underline dark:text-indigo-400"
-                        href=format!("/access/simulator?server={}&tool={}", t.server_id, crate::components::misc::url_encode(&t.name))>"Check a person in the simulator →"</a>
-                </section>
+                <Callers server_id=t.server_id.clone() tool=t.name.clone() tool_id=t.id.clone() total=callers quarantined/>
                 <section class=format!("{CARD} p-5")>
                     <dl class="space-y-3 text-sm">
                         <div>
@@ -255,5 +236,90 @@ fn overrides_form(
                 </button>
             </div>
         </ActionForm>
+    }
+}
+
+/// Who can call the tool now: a page of people by email, searchable, each
+/// with how the deciding grant reached them (the URL's `who` and `from`).
+#[component]
+fn Callers(
+    server_id: String,
+    tool: String,
+    tool_id: String,
+    total: i64,
+    quarantined: bool,
+) -> impl IntoView {
+    let query = use_query_map();
+    let who = move || query.read().get("who").unwrap_or_default();
+    let from = move || {
+        query
+            .read()
+            .get("from")
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let link = format!(
+        "/access/simulator?server={}&tool={}",
+        server_id,
+        url_encode(&tool)
+    );
+    let page = Resource::new(
+        move || (who(), from()),
+        move |(q, offset)| tool_callers(server_id.clone(), tool.clone(), q, offset),
+    );
+    let action = format!("/catalog/tools/{tool_id}");
+    let href = Callback::new(move |o: i64| {
+        format!(
+            "/catalog/tools/{tool_id}?who={}&from={o}",
+            url_encode(&who())
+        )
+    });
+    view! {
+        <section class=format!("{CARD} p-5") data-testid="tool-callers">
+            <h2 class="text-sm font-semibold">"Who can call it now"</h2>
+            {if total == 0 {
+                view! { <p class="mt-2 text-sm text-zinc-500">{if quarantined { "Nobody: quarantined tools are denied to everyone." } else { "Nobody. Grant a group or a person access to this server or tool." }}</p> }.into_any()
+            } else {
+                view! {
+                    <p class="mt-2 text-sm">{format!("{} {}", format_count(total), if total == 1 { "person" } else { "people" })}</p>
+                    <form method="get" action=action role="search" class="mt-3">
+                        <label for="callers-search" class="sr-only">"Search people who can call it"</label>
+                        <input id="callers-search" type="search" name="who" placeholder="Search by email…" autocomplete="off"
+                            class=SEARCH prop:value=who/>
+                    </form>
+                    <Transition fallback=|| view! { <Skeleton rows=4/> }>
+                        {move || Suspend::new(async move {
+                            match page.await {
+                                Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
+                                Ok(p) if p.items.is_empty() => view! {
+                                    <p class="mt-3 text-sm text-zinc-500">{format!("No one whose email contains “{}” can call it.", who())}</p>
+                                }.into_any(),
+                                Ok(p) => {
+                                    let shown = p.items.len();
+                                    view! {
+                                        <ul class="mt-3 divide-y divide-zinc-100 text-sm dark:divide-zinc-800" data-testid="callers">
+                                            {p.items.into_iter().map(|c| {
+                                                let email = c.email.clone();
+                                                view! {
+                                                <li class="py-1.5" data-testid="caller" data-email=email>
+                                                    <a class="block truncate font-medium text-indigo-600 hover:underline dark:text-indigo-400" href=format!("/directory/users/{}", c.id)>{c.email}</a>
+                                                    <span class="block text-xs text-zinc-500 dark:text-zinc-400">{via_view(&c.via)}</span>
+                                                </li>
+                                            }}).collect_view()}
+                                        </ul>
+                                        {(p.total > p.limit || p.offset > 0).then(|| view! {
+                                            <div class="-mx-5 mt-2"><Pager offset=p.offset limit=p.limit shown total=p.total href/></div>
+                                        })}
+                                    }.into_any()
+                                }
+                            }
+                        })}
+                    </Transition>
+                }.into_any()
+            }}
+            <a class="mt-3 inline-block text-xs font-medium text-indigo-600 hover:underline dark:text-indigo-400" href=link>
+                "Check a person in the simulator →"
+            </a>
+        </section>
     }
 }

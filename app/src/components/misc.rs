@@ -1,39 +1,7 @@
-//! Small pieces: relative times, empty states, errors, pagination, skeletons.
+//! Small pieces: copy buttons, empty states, errors, pagination, skeletons.
 
 use crate::error::AppError;
-use chrono::{DateTime, Utc};
 use leptos::prelude::*;
-
-/// "3 min ago", with the exact UTC time on hover.
-#[component]
-pub fn RelTime(at: DateTime<Utc>) -> impl IntoView {
-    let title = at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
-    let iso = at.to_rfc3339();
-    view! { <time datetime=iso title=title class="whitespace-nowrap tabular-nums">{relative(at, Utc::now())}</time> }
-}
-
-/// Formats `at` relative to `now` ("just now", "5 min ago", "3 h ago", "2 days ago", a date).
-pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let secs = (now - at).num_seconds();
-    match secs {
-        s if s < 45 => "just now".to_owned(),
-        s if s < 3600 => format!("{} min ago", (s + 30) / 60),
-        s if s < 86_400 => format!("{} h ago", s / 3600),
-        s if s < 7 * 86_400 => match s / 86_400 {
-            1 => "yesterday".to_owned(),
-            d => format!("{d} days ago"),
-        },
-        _ => at.format("%b %-d, %Y").to_string(),
-    }
-}
-
-/// The exact time in UTC ("2026-11-26 09:00 UTC"), for detail pages.
-#[component]
-pub fn AbsTime(at: DateTime<Utc>) -> impl IntoView {
-    let iso = at.to_rfc3339();
-    let title = relative(at, Utc::now());
-    view! { <time datetime=iso title=title class="whitespace-nowrap tabular-nums">{at.format("%Y-%m-%d %H:%M UTC").to_string()}</time> }
-}
 
 /// A button that copies `value` to the clipboard and says so. `label` names
 /// what is copied for screen readers ("Copy token").
@@ -212,24 +180,5 @@ mod tests {
     fn url_encode_escapes_reserved() {
         assert_eq!(url_encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
         assert_eq!(url_encode("console.signin-x_y~"), "console.signin-x_y~");
-    }
-
-    /// Relative times read naturally.
-    #[test]
-    fn relative_time_reads_naturally() {
-        let now =
-            DateTime::parse_from_rfc3339("2026-11-26T12:00:00Z").map(|d| d.with_timezone(&Utc));
-        let now = now.unwrap_or_default();
-        assert_eq!(relative(now, now), "just now");
-        assert_eq!(
-            relative(now - chrono::Duration::minutes(5), now),
-            "5 min ago"
-        );
-        assert_eq!(relative(now - chrono::Duration::hours(3), now), "3 h ago");
-        assert_eq!(relative(now - chrono::Duration::days(1), now), "yesterday");
-        assert_eq!(
-            relative(now - chrono::Duration::days(40), now),
-            "Oct 17, 2026"
-        );
     }
 }

@@ -10,6 +10,7 @@ use super::api::{
 };
 use super::{CARD, ROW_LINK, TABLE_CARD, THEAD};
 use crate::components::misc::{action_alert, format_count};
+use crate::components::time;
 use crate::components::{
     AbsTime, Badge, Breadcrumbs, ConfirmDialog, CopyButton, CopyValue, EmptyState, ErrorPanel,
     PageHeader, RelTime, SecretDialog, Skeleton, Tone,
@@ -417,8 +418,13 @@ fn token_row(
         ),
         (None, Some(at)) if at > now => (
             view! {
-                <span title=at.format("%Y-%m-%d %H:%M:%S UTC").to_string()>
-                    <Badge tone=Tone::Attention label=format!("Expiring {}", at.format("%b %-d, %H:%M UTC"))/>
+                <span title=move || time::hover(at, &time::zone())>
+                    {move || {
+                        let zone = time::zone();
+                        let when = time::local(at, &zone).format("%b %-d, %H:%M");
+                        let utc = if time::is_utc(&zone) { " UTC" } else { "" };
+                        view! { <Badge tone=Tone::Attention label=format!("Expiring {when}{utc}")/> }
+                    }}
                 </span>
             }
             .into_any(),

@@ -10,7 +10,8 @@ use super::api::{
 use crate::access::api::list_access_servers;
 use crate::auth::api::get_me;
 use crate::catalog::{clip, field_error, HELP, INPUT, LABEL};
-use crate::components::misc::{action_alert, relative};
+use crate::components::misc::action_alert;
+use crate::components::time::{relative, zone};
 use crate::components::{
     Badge, ConfirmDialog, CopyButton, EmptyState, ErrorPanel, Notice, PageHeader, RelTime,
     SecretDialog, Skeleton, Tone,
@@ -487,7 +488,7 @@ fn state_detail(g: &GatewaySummary) -> Option<AnyView> {
             Some(
                 view! {
                     <p class=line>
-                        {seen.map(|at| format!("Last contact {}", relative(at, Utc::now())))}
+                        {move || seen.map(|at| format!("Last contact {}", relative(at, Utc::now(), &zone())))}
                         {behind.map(|b| format!(" · {b}"))}
                     </p>
                 }

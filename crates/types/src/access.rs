@@ -252,6 +252,11 @@ pub struct GrantUpdate {
     pub expires_at: Option<Option<DateTime<Utc>>>,
     #[serde(default)]
     pub reason: Option<String>,
+    /// The tools of a grant that names tools (it keeps naming tools; a
+    /// grant of a whole server or by annotation is revoked and re-created
+    /// to change what it covers).
+    #[serde(default)]
+    pub tools: Option<Vec<String>>,
 }
 
 /// A field that is present (`null` included) as `Some`, so `None` means
@@ -320,6 +325,20 @@ pub enum MatchedVia {
     Direct,
     Group { id: String, name: String },
     Everyone,
+}
+
+/// A person who may call a tool now, and how the deciding grant reached
+/// them (Who can call, on a tool's page and in the admin API).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ToolCaller {
+    /// The directory person's id.
+    pub id: String,
+    pub email: String,
+    /// How the deciding grant reached them.
+    pub via: MatchedVia,
+    /// The grant that decided it.
+    pub grant_id: String,
 }
 
 /// A rule that matched a simulated call.

@@ -8,7 +8,7 @@ use super::AccessService;
 use crate::actor::{Actor, Permission};
 use crate::audit::{self, like_escape, NewEvent, Target};
 use crate::clock::new_id;
-use crate::db::Tx;
+use crate::db::{Exec, Tx};
 use crate::error::{Error, Result};
 use crate::revisions::{self, Change};
 use portcullis_types::{
@@ -52,21 +52,10 @@ impl AccessService {
                 if names.is_empty() {
                     err("tools", "choose at least one tool".to_owned());
                 } else if server_known {
-                    let known: BTreeSet<String> =
-                        store::live_tool_names(db.exec(), &input.server_id)
-                            .await?
-                            .into_iter()
-                            .collect();
-                    let unknown: Vec<&str> = names
-                        .iter()
-                        .filter(|n| !known.contains(*n))
-                        .map(String::as_str)
-                        .collect();
-                    if !unknown.is_empty() {
-                        err(
-                            "tools",
-                            format!("the server has no tool named {}", unknown.join(", ")),
-                        );
+                    if let Some(message) =
+                        unknown_tools(db.exec(), &input.server_id, &names).await?
+                    {
+                        err("tools", message);
                     }
                 }
                 ("tools", names, None)
@@ -171,8 +160,8 @@ impl AccessService {
         Ok(revision)
     }
 
-    /// Changes a grant's expiry or reason; a new expiry is a new policy
-    /// revision. Audited as `access.grant.updated`. Returns the revision
+    /// Changes a grant's expiry, reason or named tools; a new expiry or
+    /// new tools is a new policy revision. Audited as `access.grant.updated`. Returns the revision
     /// the change made, if it changed the policy. **Permission:** `AccessManage`.
     pub async fn update_grant(
         &self,
@@ -200,7 +189,7 @@ impl AccessService {
         let mut row = store::grant(tx.exec(), id)
             .await?
             .ok_or(Error::NotFound("grant"))?;
-        let before = (row.expires_at, row.reason.clone());
+        let before = (row.expires_at, row.reason.clone(), named_tools(&row)?);
         if let Some(expires_at) = update.expires_at {
             // Whole seconds, as grants are created.
             row.expires_at = expires_at.map(whole_seconds);
@@ -208,7 +197,13 @@ impl AccessService {
         if let Some(reason) = reason {
             reason.clone_into(&mut row.reason);
         }
-        store::update_grant(tx.exec(), id, row.expires_at, &row.reason).await?;
+        if let Some(names) = &update.tools {
+            let names = self.check_tools_change(&mut tx, &row, names).await?;
+            row.tool_names =
+                serde_json::to_string(&names).map_err(|e| Error::Internal(e.to_string()))?;
+        }
+        let tools = named_tools(&row)?;
+        store::update_grant(tx.exec(), id, row.expires_at, &row.reason, &row.tool_names).await?;
         let label = self.describe(&mut tx, &row).await?;
         let mut change = Change::new(actor, "grants", format!("Grant changed: {label}"), now);
         revisions::sync_grant(&mut tx, &mut change, id, Some(&row.fact()?)).await?;
@@ -222,12 +217,37 @@ impl AccessService {
                 .details(json!({
                     "expires_at": { "from": before.0, "to": row.expires_at },
                     "reason": { "from": before.1, "to": row.reason },
+                    "tools": { "from": before.2, "to": tools },
                     "revision": revision,
                 })),
         )
         .await?;
         tx.commit().await?;
         Ok(revision)
+    }
+
+    /// The new tools of a grant that names tools: at least one, each a
+    /// live tool of its server; the names trimmed, deduplicated and sorted.
+    async fn check_tools_change(
+        &self,
+        tx: &mut Tx,
+        row: &GrantRow,
+        names: &[String],
+    ) -> Result<Vec<String>> {
+        if row.target_kind != "tools" {
+            return Err(Error::invalid(
+                "tools",
+                "this grant covers its server's tools as a whole or by annotation; revoke it and add a grant that names tools",
+            ));
+        }
+        let names = tool_names(names);
+        if names.is_empty() {
+            return Err(Error::invalid("tools", "choose at least one tool"));
+        }
+        if let Some(message) = unknown_tools(tx.exec(), &row.server_id, &names).await? {
+            return Err(Error::invalid("tools", message));
+        }
+        Ok(names)
     }
 
     /// "allow Engineering → github (read_only tools)".
@@ -292,4 +312,30 @@ impl AccessService {
             .ok_or(Error::NotFound("grant"))?
             .into_summary(self.now())
     }
+}
+
+/// The tools a grant names (none for a grant of a whole server or by
+/// annotation).
+fn named_tools(row: &GrantRow) -> Result<Vec<String>> {
+    Ok(match row.target()? {
+        GrantTarget::Tools { names } => names,
+        _ => Vec::new(),
+    })
+}
+
+/// Of `names`, those that are no live tool of server `server_id`, as the
+/// `tools` field's message ("the server has no tool named a, b"); none
+/// when every name is known.
+async fn unknown_tools(ex: Exec<'_>, server_id: &str, names: &[String]) -> Result<Option<String>> {
+    let known: BTreeSet<String> = store::live_tool_names(ex, server_id)
+        .await?
+        .into_iter()
+        .collect();
+    let unknown: Vec<&str> = names
+        .iter()
+        .filter(|n| !known.contains(*n))
+        .map(String::as_str)
+        .collect();
+    Ok((!unknown.is_empty())
+        .then(|| format!("the server has no tool named {}", unknown.join(", "))))
 }

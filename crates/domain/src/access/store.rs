@@ -200,13 +200,15 @@ pub(super) async fn update_grant(
     id: &str,
     expires_at: Option<DateTime<Utc>>,
     reason: &str,
+    tool_names: &str,
 ) -> Result<()> {
     exec!(
         ex,
-        "UPDATE grants SET expires_at = $2, reason = $3 WHERE id = $1",
+        "UPDATE grants SET expires_at = $2, reason = $3, tool_names = $4 WHERE id = $1",
         id,
         expires_at,
-        reason
+        reason,
+        tool_names
     )?;
     Ok(())
 }

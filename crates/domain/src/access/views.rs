@@ -7,8 +7,8 @@ use super::{store, AccessService};
 use crate::actor::{Actor, Permission};
 use crate::error::{Error, Result};
 use portcullis_types::{
-    AccessMatrix, MatchedRule, MatrixRow, PersonId, ServerId, ServerRef, SimulationResult,
-    ToolName, UserToolAccess,
+    AccessMatrix, MatchedRule, MatchedVia, MatrixRow, Page, PersonId, ServerId, ServerRef,
+    SimulationResult, ToolCaller, ToolName, UserToolAccess,
 };
 use std::collections::HashMap;
 
@@ -129,28 +129,60 @@ impl AccessService {
             .collect())
     }
 
-    /// The people who may call one tool now (id, email), at most `limit`.
-    /// **Permission:** `ConsoleRead`.
+    /// The people who may call one tool now, by email, those whose email
+    /// or id contains `search` (case-insensitively), a page of them with
+    /// the grant that decided each and how it reached them, and how many
+    /// there are. **Permission:** `ConsoleRead`.
     pub async fn callers(
         &self,
         actor: &Actor,
         server: &ServerId,
         tool: &ToolName,
-        limit: usize,
-    ) -> Result<(i64, Vec<(PersonId, String)>)> {
+        search: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Page<ToolCaller>> {
         actor.require(Permission::ConsoleRead)?;
         let snap = self.current().await?;
         let p = &snap.policy;
-        let ids = p.who_can_call(server.as_str(), tool.as_str(), self.now().timestamp());
-        let list = ids
+        let now = self.now().timestamp();
+        let (server, tool) = (server.as_str(), tool.as_str());
+        let needle = search.trim().to_lowercase();
+        let mut people: Vec<_> = p
+            .who_can_call(server, tool, now)
             .iter()
-            .take(limit)
-            .filter_map(|id| {
-                p.principal(id)
-                    .map(|x| (PersonId::from(&x.id), x.email.clone()))
+            .filter_map(|id| p.principal(id))
+            .filter(|x| {
+                needle.is_empty()
+                    || x.email.to_lowercase().contains(&needle)
+                    || x.id.to_lowercase().contains(&needle)
             })
             .collect();
-        Ok((ids.len() as i64, list))
+        people.sort_by(|a, b| a.email.cmp(&b.email).then_with(|| a.id.cmp(&b.id)));
+        let offset = offset.max(0);
+        let limit = limit.clamp(1, crate::audit::MAX_PAGE);
+        let items = people
+            .iter()
+            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(limit).unwrap_or(0))
+            .map(|x| {
+                let ex = p.explain(&x.id, server, tool, now);
+                let deciding = ex.decision.reason.rule();
+                let m = ex.matches.iter().find(|m| Some(m.rule) == deciding);
+                ToolCaller {
+                    id: x.id.clone(),
+                    email: x.email.clone(),
+                    via: m.map_or(MatchedVia::Everyone, |m| via(p, m.matched_by)),
+                    grant_id: m.map(|m| m.rule_id.to_owned()).unwrap_or_default(),
+                }
+            })
+            .collect();
+        Ok(Page {
+            items,
+            total: people.len() as i64,
+            offset,
+            limit,
+        })
     }
 
     /// Groups × tools of a server: how many active members of each group may
