@@ -1,4 +1,6 @@
-//! Shared UI pieces. They make no server calls; pages pass data in.
+//! Shared UI pieces. They make no server calls of their own: pages pass
+//! data in (the [`Picker`] calls the search its page passes). [`time`]
+//! shows every time in the admin's time zone.
 
 pub mod badge;
 pub mod chart;
