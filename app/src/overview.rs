@@ -4,6 +4,7 @@
 pub mod api;
 
 use crate::components::misc::format_count;
+use crate::components::time::{is_utc, zone};
 use crate::components::{BarChart, ErrorPanel, OutcomeBadge, PageHeader, RelTime, Skeleton};
 use api::get_overview;
 use leptos::prelude::*;
@@ -148,7 +149,9 @@ fn Stat(
 /// `/`: the console's front page.
 #[component]
 pub fn OverviewPage() -> impl IntoView {
-    let stats = Resource::new(|| (), |_| get_overview());
+    // Fetched again when the page learns the browser's zone (a first
+    // visit renders in UTC): the chart's days are the admin's days.
+    let stats = Resource::new(zone, |_| get_overview());
     view! {
         <Title text="Overview · Portcullis"/>
         <PageHeader title="Overview" description="What is happening in your Portcullis console."/>
@@ -180,7 +183,10 @@ pub fn OverviewPage() -> impl IntoView {
                         <div class="mt-6 grid grid-cols-1 gap-6 lg:grid-cols-5">
                             <section class="rounded-lg border border-zinc-200 bg-white p-5 shadow-sm dark:border-zinc-800 dark:bg-zinc-900 lg:col-span-3">
                                 <h2 class="text-sm font-semibold">"Audit events per day"</h2>
-                                <p class="mb-4 text-xs text-zinc-500">"Last 14 days, UTC"</p>
+                                <p class="mb-4 text-xs text-zinc-500" data-testid="chart-zone">{move || {
+                                    let z = zone();
+                                    if is_utc(&z) { "Last 14 days, UTC".to_owned() } else { format!("Last 14 days, {z}") }
+                                }}</p>
                                 <BarChart data=s.events_per_day.clone() label="Audit events per day"/>
                             </section>
                             <section class="rounded-lg border border-zinc-200 bg-white shadow-sm dark:border-zinc-800 dark:bg-zinc-900 lg:col-span-2">

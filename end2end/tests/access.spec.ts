@@ -50,6 +50,8 @@ test('admin grants a person a tool and the simulator, diff and Access tab agree'
   });
   await signInAsDemoOwner(page, server);
   const sidebar = page.locator('aside[aria-label="Main navigation"]');
+  // Overview's activity chart counts the admin's days.
+  await expect(page.getByTestId('chart-zone')).toHaveText('Last 14 days, Asia/Tokyo');
 
   // The simulator before any question explains itself.
   await sidebar.getByRole('link', { name: 'Simulator', exact: true }).click();

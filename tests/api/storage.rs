@@ -74,6 +74,7 @@ backend_tests!(
     storage_failed_transaction_leaves_no_audit_event,
     storage_directory_user_list_filters_sorts_and_pages,
     storage_directory_group_members_join_own_directory_users,
+    storage_overview_days_follow_the_admins_zone,
 );
 
 /// After migrate, readiness says migrations are current and the database answers.
@@ -669,5 +670,64 @@ async fn storage_directory_group_members_join_own_directory_users(db: &TestDb) -
         .map(|g| g.display_name.as_str())
         .collect();
     assert_eq!(groups, ["Eng"]);
+    Ok(())
+}
+
+/// The Overview's activity chart counts each event on the admin's own
+/// day: an event at 23:30 UTC is the next day in India (+05:30), one at
+/// 09:00 UTC the day before in Hawaii (−10:00).
+async fn storage_overview_days_follow_the_admins_zone(db: &TestDb) -> TestResult {
+    use chrono::Duration;
+    let (svc, clock) = services_on(db).await;
+    let system = Actor::system("test");
+    let day = |stats: &portcullis_types::OverviewStats, d: &str| {
+        stats
+            .events_per_day
+            .iter()
+            .find(|x| x.day == d)
+            .map_or(0, |x| x.count)
+    };
+    // 09:00 UTC on Nov 26.
+    svc.directory.create_directory(&system, "Morning").await?;
+    let morning = day(
+        &svc.overview.get_stats(&system, &svc.audit).await?,
+        "2026-11-26",
+    );
+    assert!(morning > 0);
+    // 23:30 UTC on Nov 26.
+    clock.advance(Duration::minutes(14 * 60 + 30));
+    svc.directory.create_directory(&system, "Late").await?;
+    let utc = svc.overview.get_stats(&system, &svc.audit).await?;
+    let both = day(&utc, "2026-11-26");
+    assert!(both > morning);
+    assert_eq!(utc.events_per_day.len(), 14);
+    assert_eq!(
+        utc.events_per_day.last().map(|d| d.day.as_str()),
+        Some("2026-11-26")
+    );
+    let india = svc
+        .overview
+        .get_stats_in(&system, &svc.audit, Duration::minutes(330))
+        .await?;
+    assert_eq!(
+        india.events_per_day.last().map(|d| d.day.as_str()),
+        Some("2026-11-27")
+    );
+    assert_eq!(
+        (day(&india, "2026-11-26"), day(&india, "2026-11-27")),
+        (morning, both - morning)
+    );
+    let hawaii = svc
+        .overview
+        .get_stats_in(&system, &svc.audit, Duration::hours(-10))
+        .await?;
+    assert_eq!(
+        hawaii.events_per_day.last().map(|d| d.day.as_str()),
+        Some("2026-11-26")
+    );
+    assert_eq!(
+        (day(&hawaii, "2026-11-25"), day(&hawaii, "2026-11-26")),
+        (morning, both - morning)
+    );
     Ok(())
 }

@@ -65,6 +65,16 @@ fn cookie_zone() -> Option<String> {
     header
 }
 
+/// How far ahead of UTC the zone of the request's cookie is now (zero
+/// without a cookie or for a zone this side does not know): for server
+/// functions that group by the admin's days.
+#[cfg(feature = "ssr")]
+pub fn request_offset() -> Duration {
+    cookie_zone()
+        .and_then(|z| offset_at(Utc::now(), &z))
+        .unwrap_or_else(Duration::zero)
+}
+
 /// The value of [`COOKIE`] in a `Cookie` header's text.
 fn find_cookie(header: &str) -> Option<String> {
     header.split(';').find_map(|kv| {

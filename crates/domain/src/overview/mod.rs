@@ -20,11 +20,25 @@ pub struct OverviewService {
 }
 
 impl OverviewService {
-    /// Counts and recent activity. **Permission:** `ConsoleRead`.
+    /// Counts and recent activity, the activity chart's days in UTC.
+    /// **Permission:** `ConsoleRead`.
     pub async fn get_stats(
         &self,
         actor: &Actor,
         audit: &crate::audit::AuditService,
+    ) -> Result<OverviewStats> {
+        self.get_stats_in(actor, audit, Duration::zero()).await
+    }
+
+    /// [`get_stats`](Self::get_stats) with the activity chart's days in
+    /// the admin's time zone, `utc_offset` ahead of UTC now (a daylight
+    /// saving change within the 14 days moves the earlier days' bounds by
+    /// its hour). **Permission:** `ConsoleRead`.
+    pub async fn get_stats_in(
+        &self,
+        actor: &Actor,
+        audit: &crate::audit::AuditService,
+        utc_offset: Duration,
     ) -> Result<OverviewStats> {
         actor.require(Permission::ConsoleRead)?;
         let db = &self.core.db;
@@ -35,13 +49,14 @@ impl OverviewService {
         let audit_events = store::audit_events(db.exec()).await?;
         let audit_events_24h = store::audit_events_since(db.exec(), day_ago).await?;
         let failed_signins_24h = store::failed_signins_since(db.exec(), day_ago).await?;
-        let today = now.date_naive();
+        let today = (now + utc_offset).date_naive();
         let first_day = today - chrono::Days::new(13);
         let since = first_day
             .and_hms_opt(0, 0, 0)
-            .map(|d| d.and_utc())
+            .map(|d| d.and_utc() - utc_offset)
             .unwrap_or(now);
-        let rows = store::events_per_day(db.exec(), db.backend(), since).await?;
+        let rows =
+            store::events_per_day(db.exec(), db.backend(), since, utc_offset.num_minutes()).await?;
         let events_per_day = first_day
             .iter_days()
             .take(14)

@@ -58,15 +58,21 @@ pub(super) struct DayRow {
     pub count: i64,
 }
 
-/// Audit events per day since `since`, by day (days without events left out).
+/// Audit events per day since `since`, by day (days without events left
+/// out), the days in a zone `offset_minutes` ahead of UTC.
 pub(super) async fn events_per_day(
     ex: Exec<'_>,
     backend: Backend,
     since: DateTime<Utc>,
+    offset_minutes: i64,
 ) -> Result<Vec<DayRow>> {
+    // The offset is bound as text: an SQLite date modifier ("-300
+    // minutes") and a PostgreSQL interval ("-300 minutes") alike.
     let day_expr = match backend {
-        Backend::Sqlite => "substr(occurred_at, 1, 10)",
-        Backend::Postgres => "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+        Backend::Sqlite => "strftime('%Y-%m-%d', occurred_at, $2)",
+        Backend::Postgres => {
+            "to_char((occurred_at AT TIME ZONE 'UTC') + CAST($2 AS interval), 'YYYY-MM-DD')"
+        }
     };
     Ok(fetch_all!(
         ex,
@@ -75,7 +81,8 @@ pub(super) async fn events_per_day(
             "SELECT {day_expr} AS day, COUNT(*) AS count FROM audit_events \
              WHERE occurred_at >= $1 GROUP BY 1 ORDER BY 1"
         ),
-        since
+        since,
+        format!("{offset_minutes} minutes")
     )?)
 }
 
