@@ -12,8 +12,9 @@ source "$ROOT/scripts/env.sh"
 
 # libxmlsec1-dev, libxml2-dev, libxslt1-dev and libclang-dev build samael (SAML
 # signature checks with xmlsec); xmlsec1 gives tests a command-line signer;
-# brotli precompresses the site's assets (scripts/build-site.sh).
-APT_PACKAGES=(chromium pkg-config libssl-dev libxmlsec1-dev libxml2-dev libxslt1-dev libclang-dev xmlsec1 jq curl brotli)
+# brotli precompresses the site's assets (scripts/build-site.sh); gdb prints a
+# hung API test's stacks (tests/api/watchdog.rs).
+APT_PACKAGES=(chromium pkg-config libssl-dev libxmlsec1-dev libxml2-dev libxslt1-dev libclang-dev xmlsec1 jq curl brotli gdb)
 # How long to wait for a `cargo install` of the same crate that another
 # process (an earlier setup run, a developer) already started.
 INSTALL_WAIT_SECONDS="${INSTALL_WAIT_SECONDS:-1800}"

@@ -13,6 +13,8 @@ pub struct TestDb {
     pub url: String,
     _dir: Option<tempfile::TempDir>,
     pg_drop: Option<(String, String)>,
+    /// The test this database belongs to, watched for hanging.
+    _watch: Option<crate::watchdog::Ticket>,
 }
 
 impl TestDb {
@@ -24,6 +26,7 @@ impl TestDb {
             url,
             _dir: Some(dir),
             pg_drop: None,
+            _watch: Some(crate::watchdog::check_in()),
         }
     }
 
@@ -49,6 +52,7 @@ impl TestDb {
             url: format!("{base}/{name}"),
             _dir: None,
             pg_drop: Some((admin, name)),
+            _watch: Some(crate::watchdog::check_in()),
         }
     }
 }
@@ -60,6 +64,7 @@ impl TestDb {
             url: url.to_owned(),
             _dir: None,
             pg_drop: None,
+            _watch: None,
         }
     }
 
@@ -70,6 +75,7 @@ impl TestDb {
             url: self.url.clone(),
             _dir: None,
             pg_drop: None,
+            _watch: None,
         }
     }
 }

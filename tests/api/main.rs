@@ -7,6 +7,7 @@
 //! (`PORTCULLIS_TEST_POSTGRES_URL` names the server).
 
 mod harness;
+mod watchdog;
 
 mod access;
 mod access_console;
