@@ -712,8 +712,7 @@ async fn access_console_revoke_diff_and_rollback() -> TestResult {
 async fn access_console_pages_render_answers_and_escape_names() -> TestResult {
     let w = world().await;
     let svc = &w.srv.running.services;
-    let okta = directory_actor(svc).await;
-    let ops = scim_group(svc, &okta, "<b>Ops</b>", &[&w.alice]).await;
+    let ops = scim_group(svc, &w.okta, "<b>Ops</b>", &[&w.alice]).await;
     let (status, body) = w
         .srv
         .call(&w.owner, "access/grants/create", &group_grant(&w))
@@ -787,15 +786,4 @@ async fn access_console_pages_render_answers_and_escape_names() -> TestResult {
     assert!(!html.contains("<b>Ops</b>"));
     w.srv.stop().await;
     Ok(())
-}
-
-/// The directory actor of "Okta" (created by [`world`]).
-async fn directory_actor(svc: &portcullis_domain::Services) -> Actor {
-    let list = svc
-        .directory
-        .list_directories(&Actor::system("test"))
-        .await
-        .unwrap_or_default();
-    let id = list.first().map(|d| d.id.clone()).unwrap_or_default();
-    Actor::directory(&id.as_str().into(), "Okta", Default::default())
 }

@@ -228,16 +228,12 @@ pub async fn get_tool(id: String) -> Result<ToolView, AppError> {
     let detail = svc.catalog.tool(&actor, &ToolId::from(id)).await?;
     let callers = svc
         .access
-        .callers(
+        .caller_count(
             &actor,
             &ServerId::from(&detail.tool.server_id),
             &ToolName::from(&detail.tool.name),
-            "",
-            0,
-            1,
         )
-        .await?
-        .total;
+        .await?;
     Ok(ToolView { detail, callers })
 }
 

@@ -129,6 +129,26 @@ impl AccessService {
             .collect())
     }
 
+    /// How many people may call one tool now (the count [`callers`] pages
+    /// through, without sorting or explaining anyone).
+    /// **Permission:** `ConsoleRead`.
+    ///
+    /// [`callers`]: AccessService::callers
+    pub async fn caller_count(
+        &self,
+        actor: &Actor,
+        server: &ServerId,
+        tool: &ToolName,
+    ) -> Result<i64> {
+        actor.require(Permission::ConsoleRead)?;
+        let snap = self.current().await?;
+        let now = self.now().timestamp();
+        Ok(snap
+            .policy
+            .who_can_call(server.as_str(), tool.as_str(), now)
+            .len() as i64)
+    }
+
     /// The people who may call one tool now, by email, those whose email
     /// or id contains `search` (case-insensitively), a page of them with
     /// the grant that decided each and how it reached them, and how many
