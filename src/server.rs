@@ -21,12 +21,12 @@ use axum::extract::FromRef;
 use axum::routing::get;
 use axum::Router;
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use metrics_exporter_prometheus::PrometheusHandle;
 use portcullis_domain::{Db, DbOptions, Services, SystemClock};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -106,9 +106,25 @@ fn origin_of(url: &str) -> String {
         .unwrap_or_else(|_| url.to_owned())
 }
 
+/// The console's page routes, listed once per process.
+///
+/// `generate_route_list` renders the app with a process-wide flag of
+/// leptos_server's set (`SuppressResourceLoad`): while it is set, every
+/// `Resource` created anywhere in the process waits forever instead of
+/// loading. Listing the routes for each router therefore raced with pages
+/// rendering on another server in the same process (the API tests start
+/// dozens): a page that created its resource in that window (`/login`'s
+/// sign-in options) sent its shell and never finished its body. Listed
+/// once, before the first router exists, nothing renders meanwhile.
+pub fn page_routes() -> Vec<AxumRouteListing> {
+    static PAGE_ROUTES: LazyLock<Vec<AxumRouteListing>> =
+        LazyLock::new(|| generate_route_list(app::App));
+    PAGE_ROUTES.clone()
+}
+
 /// Builds the router for `state`.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
-    let routes = generate_route_list(app::App);
+    let routes = page_routes();
     let ctx = {
         let services = state.services.clone();
         let console = state.console.clone();

@@ -787,3 +787,109 @@ async fn access_console_pages_render_answers_and_escape_names() -> TestResult {
     w.srv.stop().await;
     Ok(())
 }
+
+/// A tool's page counts the people who may call it (`tools/get`'s
+/// `callers`) as its Who can call list does (`tools/callers`'s total),
+/// before and after grants, and the list names each caller with the grant
+/// that decided it; a deny takes a person out of both.
+#[tokio::test]
+async fn access_console_tool_page_counts_its_callers_as_the_list() -> TestResult {
+    let w = world().await;
+    let (status, tools) = w
+        .srv
+        .call(
+            &w.owner,
+            "catalog/tools/list",
+            &[("q", "search_code"), ("status", ""), ("offset", "0")],
+        )
+        .await;
+    assert_eq!(status, 200, "{tools}");
+    let tool_id = tools["items"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(tools["items"][0]["name"], "search_code");
+    let counts = || async {
+        let (status, tool) = w
+            .srv
+            .call(&w.owner, "catalog/tools/get", &[("id", &tool_id)])
+            .await;
+        assert_eq!(status, 200, "{tool}");
+        let (status, list) = w
+            .srv
+            .call(
+                &w.owner,
+                "catalog/tools/callers",
+                &[("server_id", &w.github), ("tool", "search_code")],
+            )
+            .await;
+        assert_eq!(status, 200, "{list}");
+        assert_eq!(tool["callers"], list["total"], "{tool} {list}");
+        (tool["callers"].as_i64().unwrap_or(-1), list)
+    };
+    let (count, list) = counts().await;
+    assert_eq!(count, 0);
+    assert_eq!(list["items"], Value::Array(vec![]));
+
+    let (status, group) = w
+        .srv
+        .call(&w.owner, "access/grants/create", &group_grant(&w))
+        .await;
+    assert_eq!(status, 200, "{group}");
+    let (status, bob) = w
+        .srv
+        .call(
+            &w.owner,
+            "access/grants/create",
+            &[
+                ("effect", "allow"),
+                ("subject_kind", "person"),
+                ("person", "bob@corp.example"),
+                ("server_id", &w.github),
+                ("target", "tools"),
+                ("tools[]", "search_code"),
+                ("expires_at", ""),
+                ("reason", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{bob}");
+    let (count, list) = counts().await;
+    assert_eq!(count, 2);
+    let caller = |email: &str| {
+        list["items"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["email"] == email))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(caller("alice@corp.example")["id"], w.alice.as_str());
+    assert_eq!(caller("alice@corp.example")["via"]["name"], "Engineering");
+    assert_eq!(caller("alice@corp.example")["grant_id"], group["id"]);
+    assert_eq!(caller("bob@corp.example")["via"]["kind"], "direct");
+    assert_eq!(caller("bob@corp.example")["grant_id"], bob["id"]);
+
+    // A deny for Alice takes her out of the count and the list.
+    let (status, deny) = w
+        .srv
+        .call(
+            &w.owner,
+            "access/grants/create",
+            &[
+                ("effect", "deny"),
+                ("subject_kind", "person"),
+                ("person", "alice@corp.example"),
+                ("server_id", &w.github),
+                ("target", "server"),
+                ("expires_at", ""),
+                ("reason", "On leave"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{deny}");
+    let (count, list) = counts().await;
+    assert_eq!(count, 1);
+    assert_eq!(list["items"][0]["email"], "bob@corp.example");
+    w.srv.stop().await;
+    Ok(())
+}

@@ -776,3 +776,73 @@ async fn console_signin_parallel_attempts_are_counted_first_and_refusals_audited
     srv.stop().await;
     Ok(())
 }
+
+/// A page's streamed body finishes while the console's routes are listed
+/// (what building every router does) on another thread of the process.
+/// Listing them renders the app with leptos_server's process-wide
+/// "suppress resource loads" flag set; when each router listed them anew,
+/// a page that created its resource in that moment (`/login`'s sign-in
+/// options) sent its shell and never finished: a CI run hung on it, with
+/// the tests' servers starting beside each other. Two runtime threads, so
+/// renders and listings overlap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_pages_finish_while_routes_are_listed() -> TestResult {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let srv = TestServer::start().await;
+    let done = Arc::new(AtomicBool::new(false));
+    let listing = tokio::task::spawn_blocking({
+        let done = done.clone();
+        move || {
+            let mut listed = 0usize;
+            while !done.load(Ordering::Relaxed) {
+                let routes = portcullis::server::page_routes();
+                assert!(routes.iter().any(|r| r.path() == "/login"));
+                listed += 1;
+            }
+            listed
+        }
+    });
+    let loads = Arc::new(AtomicUsize::new(0));
+    let mut loaders = Vec::new();
+    for _ in 0..2 {
+        let (client, url, loads) = (srv.client(), srv.url("/login"), loads.clone());
+        loaders.push(tokio::spawn(async move {
+            for _ in 0..150 {
+                let page = tokio::time::timeout(Duration::from_secs(10), async {
+                    let res = client.get(&url).send().await?;
+                    let status = res.status();
+                    Ok::<_, reqwest::Error>((status, res.text().await?))
+                })
+                .await;
+                let Ok(page) = page else {
+                    panic!(
+                        "GET /login did not finish in 10 s (after {} loads)",
+                        loads.load(Ordering::Relaxed)
+                    );
+                };
+                let (status, html) = page?;
+                assert_eq!(status, 200);
+                // The resolved sign-in form, not only the shell's placeholder.
+                assert!(html.contains(r#"name="password""#), "{html}");
+                loads.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok::<_, reqwest::Error>(())
+        }));
+    }
+    let mut finished = Vec::new();
+    for loader in loaders {
+        finished.push(loader.await);
+    }
+    done.store(true, Ordering::Relaxed);
+    let listed = listing.await?;
+    for loader in finished {
+        loader??;
+    }
+    assert_eq!(loads.load(Ordering::Relaxed), 300);
+    assert!(listed > 0, "routes were listed meanwhile");
+    srv.stop().await;
+    Ok(())
+}
