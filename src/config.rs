@@ -40,6 +40,8 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("PORTCULLIS_BOOTSTRAP_OWNER_EMAIL", "owner@portcullis.local", "email of the first owner, created with a set-up link on an empty console"),
     ("PORTCULLIS_SCIM_REQUESTS_PER_MINUTE", "120000", "SCIM requests one directory token may make per minute (per replica) before it gets 429 with Retry-After (0: no limit); a brake against a runaway client, far above what IdPs send (2,000/s: above the in-process SCIM benchmark's peak and issue 21's 500/s goal)"),
     ("PORTCULLIS_SSO_STARTS_PER_MINUTE", "60", "SSO sign-ins one source address may start per minute (per replica) before it gets 429 (0: no limit)"),
+    ("PORTCULLIS_API_KEY_REQUESTS_PER_MINUTE", "6000", "admin API requests one API key may make per minute (per replica) before it gets 429 with Retry-After (0: no limit); a brake against a runaway script"),
+    ("PORTCULLIS_API_KEY_FAILURES_PER_MINUTE", "30", "unknown, revoked or expired API keys one source address may present to the admin API per minute (per replica); past it the address gets 429 with Retry-After for the rest of the minute, before any lookup (0: no limit)"),
     ("PORTCULLIS_CONFIG", "portcullis.toml", "optional TOML file with the same keys in lower case without the prefix (`addr = \"…\"`); empty: no file"),
 ];
 
@@ -96,6 +98,10 @@ pub struct Config {
     pub scim_requests_per_minute: i64,
     /// SSO starts per source address per minute (0: no limit).
     pub sso_starts_per_minute: i64,
+    /// Admin API requests per API key per minute (0: no limit).
+    pub api_key_requests_per_minute: i64,
+    /// Unknown API keys per source address per minute (0: no limit).
+    pub api_key_failures_per_minute: i64,
 }
 
 /// A configuration problem, naming the key.
@@ -149,6 +155,8 @@ struct FileConfig {
     oauth_client_tokens_per_minute: Option<i64>,
     scim_requests_per_minute: Option<i64>,
     sso_starts_per_minute: Option<i64>,
+    api_key_requests_per_minute: Option<i64>,
+    api_key_failures_per_minute: Option<i64>,
 }
 
 impl Config {
@@ -454,8 +462,24 @@ impl Config {
             0,
             1_000_000,
         )?;
+        let api_key_requests_per_minute = num(
+            "PORTCULLIS_API_KEY_REQUESTS_PER_MINUTE",
+            file.api_key_requests_per_minute,
+            6_000,
+            0,
+            100_000_000,
+        )?;
+        let api_key_failures_per_minute = num(
+            "PORTCULLIS_API_KEY_FAILURES_PER_MINUTE",
+            file.api_key_failures_per_minute,
+            30,
+            0,
+            1_000_000,
+        )?;
         Ok(Config {
             access_token_minutes,
+            api_key_requests_per_minute,
+            api_key_failures_per_minute,
             scim_requests_per_minute,
             sso_starts_per_minute,
             oauth_failed_tokens_per_ip,
@@ -512,6 +536,8 @@ impl Config {
             oauth_client_tokens_per_minute: self.oauth_client_tokens_per_minute.unsigned_abs(),
             scim_requests_per_minute: self.scim_requests_per_minute.unsigned_abs(),
             sso_starts_per_minute: self.sso_starts_per_minute.unsigned_abs(),
+            api_key_requests_per_minute: self.api_key_requests_per_minute.unsigned_abs(),
+            api_key_failures_per_ip: self.api_key_failures_per_minute.unsigned_abs(),
         })
     }
 
@@ -671,6 +697,8 @@ mod tests {
             ("PORTCULLIS_BOOTSTRAP_OWNER_EMAIL", "not-an-email"),
             ("PORTCULLIS_SECRET_KEY", "c2hvcnQ="),
             ("PORTCULLIS_POLICY_RECHECK_SECONDS", "0"),
+            ("PORTCULLIS_API_KEY_REQUESTS_PER_MINUTE", "-1"),
+            ("PORTCULLIS_API_KEY_FAILURES_PER_MINUTE", "many"),
         ];
         for (key, value) in cases {
             let e = Config::load(&env(&[(key, value)]));

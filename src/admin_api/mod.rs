@@ -5,6 +5,10 @@
 //!   [`portcullis_domain::apikeys`]) acting with their role; no cookies, so
 //!   no CSRF surface. A missing, unknown, revoked or expired key gets 401
 //!   with a `WWW-Authenticate` challenge.
+//! - **Brakes** ([`portcullis_domain::ratelimit::RateLimits`]): a key past
+//!   its requests per minute gets 429 with `Retry-After`; an address that
+//!   presented too many unknown keys gets 429 before any lookup for the
+//!   rest of the minute. Refusals are counted on `/metrics`, not audited.
 //! - **Thin**: every handler parses the request and calls the same domain
 //!   service method the console's server functions and the CLI call; the
 //!   domain checks the role, validates, audits and syncs the policy.
@@ -164,6 +168,9 @@ fn common_answers(doc: &mut serde_json::Value) {
             responses
                 .entry("401")
                 .or_insert_with(|| problem("No API key, or one unknown, revoked or expired"));
+            responses.entry("429").or_insert_with(|| {
+                problem("Too many requests with this API key, or too many unknown keys from this address; retry after Retry-After seconds")
+            });
             responses.entry("503").or_insert_with(|| {
                 problem("The database does not answer; retry after Retry-After seconds")
             });
@@ -301,6 +308,17 @@ fn unauthenticated(detail: &str) -> Response {
     res
 }
 
+/// 429 with `Retry-After` (a brake of [`authenticate`]).
+fn too_many(retry_after_secs: u64, what: &str) -> Response {
+    Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("{what}; try again in {retry_after_secs} s"),
+    )
+    .retry_after(retry_after_secs)
+    .into_response()
+}
+
 /// Resolves the API key, runs the request as its actor, and records the
 /// calls the domain did not audit (reads and refusals) as `api.call`.
 async fn authenticate(
@@ -319,11 +337,31 @@ async fn authenticate(
     let Some(secret) = crate::http::bearer_token(req.headers()) else {
         return unauthenticated("send an API key as Authorization: Bearer <key>");
     };
+    let limits = &state.services.limits;
+    let now = chrono::Utc::now();
+    // An address that kept presenting unknown keys is refused before the
+    // lookup: a flood of guesses costs no query.
+    let source = meta.source_ip.clone().unwrap_or_default();
+    if let Err(secs) = limits.api_key_failure.spent(&source, now) {
+        return too_many(
+            secs,
+            "too many unknown, revoked or expired API keys from this address",
+        );
+    }
     let actor = match state.services.api_keys.authenticate(secret, meta).await {
         Ok(Some(actor)) => actor,
-        Ok(None) => return unauthenticated("the API key is unknown, revoked or expired"),
+        Ok(None) => {
+            limits.api_key_failure.spend(&source, now);
+            return unauthenticated("the API key is unknown, revoked or expired");
+        }
         Err(e) => return Problem::from(e).into_response(),
     };
+    if let Err(secs) = limits
+        .api_key
+        .check(actor.id.as_deref().unwrap_or_default(), now)
+    {
+        return too_many(secs, "too many requests with this API key");
+    }
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     req.extensions_mut().insert(actor.clone());

@@ -42,7 +42,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 /// latency histogram, database pool, requests refused by the OAuth abuse
 /// limits as `oauth_limit_hits_total{limit=…}`, console sign-ins refused
 /// by the throttle as `console_signin_throttled_total`, the other limits as
-/// `rate_limit_hits_total{limit=scim|sso_start|gateway_credential}`, and the batched refresh
+/// `rate_limit_hits_total{limit=scim|sso_start|api_key|api_key_failure|gateway_credential}`, and the batched refresh
 /// rotation: transactions, tokens rotated in them, refreshes answered one
 /// by one).
 pub async fn metrics(State(state): State<AppState>) -> Response {

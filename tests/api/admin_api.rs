@@ -23,20 +23,7 @@ struct Api {
 
 impl Api {
     async fn key(&self, name: &str, role: &str) -> NewApiKey {
-        self.srv
-            .running
-            .services
-            .api_keys
-            .create(
-                &Actor::system("test"),
-                &ApiKeyInput {
-                    name: name.into(),
-                    role: role.into(),
-                    expires_days: None,
-                },
-            )
-            .await
-            .unwrap_or_else(|e| panic!("create key: {e}"))
+        crate::harness::api_key(&self.srv, name, role).await
     }
 
     /// The status of `GET path` (outside the admin API) with `token` as bearer.

@@ -265,6 +265,23 @@ pub async fn audit_rows(
     rows
 }
 
+/// A new admin API key named `name` with `role`, made by the system.
+pub async fn api_key(srv: &TestServer, name: &str, role: &str) -> portcullis_types::NewApiKey {
+    srv.running
+        .services
+        .api_keys
+        .create(
+            &portcullis_domain::Actor::system("test"),
+            &portcullis_types::ApiKeyInput {
+                name: name.into(),
+                role: role.into(),
+                expires_days: None,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("create key {name}: {e}"))
+}
+
 /// The actions of the audit events whose action starts with `prefix`,
 /// oldest first.
 pub async fn audit_actions(db_url: &str, prefix: &str) -> Vec<String> {

@@ -24,7 +24,7 @@
 //! | [`oauth`] | the OAuth 2.1 authorization server for MCP clients: clients, authorize, tokens |
 //! | [`secrets`] | sealing secrets stored in the database (AES-256-GCM) |
 //! | [`overview`] | the figures on the Overview page |
-//! | [`ratelimit`] | per-key rate limits (SCIM tokens, SSO starts; OAuth's use it too) |
+//! | [`ratelimit`] | per-key rate limits (SCIM tokens, SSO starts, API keys; OAuth's use it too) |
 //! | [`rekey`] | re-sealing every stored secret under a new secret key |
 //! | [`db`] | pools, transactions, migrations, query macros |
 //!
@@ -100,6 +100,11 @@ pub struct Settings {
     pub scim_requests_per_minute: u64,
     /// SSO sign-ins started per source address per minute (0: no limit).
     pub sso_starts_per_minute: u64,
+    /// Admin API requests per API key per minute (0: no limit).
+    pub api_key_requests_per_minute: u64,
+    /// Unknown API keys per source address per minute before the address
+    /// is refused for the rest of the minute (0: no limit).
+    pub api_key_failures_per_ip: u64,
 }
 
 impl Default for Settings {
@@ -116,6 +121,8 @@ impl Default for Settings {
             oauth_client_tokens_per_minute: 6_000,
             scim_requests_per_minute: 120_000,
             sso_starts_per_minute: 60,
+            api_key_requests_per_minute: 6_000,
+            api_key_failures_per_ip: 30,
         }
     }
 }
@@ -144,7 +151,7 @@ pub struct Services {
     pub sso: sso::SsoService,
     pub oauth: oauth::OAuthService,
     pub api_keys: apikeys::ApiKeyService,
-    /// Per-key rate limits (SCIM tokens, SSO starts).
+    /// Per-key rate limits (SCIM tokens, SSO starts, API keys).
     pub limits: Arc<ratelimit::RateLimits>,
 }
 
@@ -169,10 +176,7 @@ impl Services {
             })
             .map_err(|e| Error::invalid("PORTCULLIS_FETCH_CA_FILE", e.to_string()))?,
         );
-        let limits = Arc::new(ratelimit::RateLimits::new(
-            settings.scim_requests_per_minute,
-            settings.sso_starts_per_minute,
-        ));
+        let limits = Arc::new(ratelimit::RateLimits::new(&settings));
         let core = Arc::new(Core {
             db,
             clock,

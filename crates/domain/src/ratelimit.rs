@@ -1,7 +1,8 @@
 //! Rate limits: one component for every per-key brake of the console —
 //! OAuth's failed token requests, token issuance and registrations
 //! ([`crate::oauth::limits`]), SCIM requests per directory token, SSO
-//! sign-ins started per source address ([`RateLimits`]); sign-in failures
+//! sign-ins started per source address, admin API requests per API key and
+//! unknown API keys per source address ([`RateLimits`]); sign-in failures
 //! per account and address are counted in the database instead (they must
 //! hold across replicas and restarts: `console`).
 //!
@@ -123,6 +124,27 @@ impl Limiter {
         Err(self.windows.len.num_seconds().max(1) as u64)
     }
 
+    /// Like [`Limiter::check`] but spends nothing: `Err(seconds)` (and
+    /// counted) when `key`'s window is already spent. With
+    /// [`Limiter::spend`], for limits on failures: refuse while the budget
+    /// of failures is spent, count a failure only once it happened.
+    pub fn spent(&self, key: &str, now: DateTime<Utc>) -> Result<(), u64> {
+        if self.max == 0 || self.windows.count(key, now) < self.max {
+            return Ok(());
+        }
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(limit = self.name, "rate limit hit");
+        Err(self.windows.len.num_seconds().max(1) as u64)
+    }
+
+    /// Spends one of `key`'s window if any is left (a failure counted by
+    /// the caller; never refuses).
+    pub fn spend(&self, key: &str, now: DateTime<Utc>) {
+        if self.max > 0 {
+            self.windows.take(key, now, self.max);
+        }
+    }
+
     /// The `limit` label.
     pub fn name(&self) -> &'static str {
         self.name
@@ -141,19 +163,34 @@ pub struct RateLimits {
     /// SSO sign-ins started per source address per minute (`/sso/start`,
     /// each a redirect to the IdP and a row).
     pub sso_start: Limiter,
+    /// Admin API requests per API key per minute: a brake on a runaway
+    /// script (each request is a lookup, most an audit record).
+    pub api_key: Limiter,
+    /// Unknown, revoked or expired API keys presented per source address
+    /// per minute; past it the address is refused before any lookup for the
+    /// rest of the window (a flood of guesses costs no query).
+    pub api_key_failure: Limiter,
 }
 
 impl RateLimits {
-    pub fn new(scim_per_minute: u64, sso_starts_per_minute: u64) -> Self {
+    pub fn new(settings: &crate::Settings) -> Self {
+        let per_minute = |name, max| Limiter::new(name, Duration::minutes(1), max);
         Self {
-            scim: Limiter::new("scim", Duration::minutes(1), scim_per_minute),
-            sso_start: Limiter::new("sso_start", Duration::minutes(1), sso_starts_per_minute),
+            scim: per_minute("scim", settings.scim_requests_per_minute),
+            sso_start: per_minute("sso_start", settings.sso_starts_per_minute),
+            api_key: per_minute("api_key", settings.api_key_requests_per_minute),
+            api_key_failure: per_minute("api_key_failure", settings.api_key_failures_per_ip),
         }
     }
 
     /// Every limit, for `/metrics`.
-    pub fn all(&self) -> [&Limiter; 2] {
-        [&self.scim, &self.sso_start]
+    pub fn all(&self) -> [&Limiter; 4] {
+        [
+            &self.scim,
+            &self.sso_start,
+            &self.api_key,
+            &self.api_key_failure,
+        ]
     }
 }
 
@@ -191,5 +228,26 @@ mod tests {
         assert_eq!(l.hits(), 1);
         let unlimited = Limiter::new("scim", Duration::minutes(1), 0);
         assert!((0..1000).all(|_| unlimited.check("k", t(0)).is_ok()));
+    }
+
+    #[test]
+    fn a_failure_limit_refuses_once_its_failures_are_spent() {
+        let l = Limiter::new("api_key_failure", Duration::minutes(1), 2);
+        assert_eq!(l.spent("10.0.0.1", t(0)), Ok(()), "nothing spent yet");
+        l.spend("10.0.0.1", t(0));
+        assert_eq!(l.spent("10.0.0.1", t(1)), Ok(()), "one of two spent");
+        l.spend("10.0.0.1", t(2));
+        assert_eq!(l.spent("10.0.0.1", t(3)), Err(60));
+        assert_eq!(
+            l.spent("10.0.0.1", t(4)),
+            Err(60),
+            "checking spends nothing"
+        );
+        assert_eq!(l.spent("10.0.0.2", t(4)), Ok(()), "another address");
+        assert_eq!(l.spent("10.0.0.1", t(60)), Ok(()), "a new window");
+        assert_eq!(l.hits(), 2);
+        let unlimited = Limiter::new("api_key_failure", Duration::minutes(1), 0);
+        unlimited.spend("k", t(0));
+        assert_eq!(unlimited.spent("k", t(0)), Ok(()));
     }
 }
