@@ -117,7 +117,8 @@ pub(crate) fn Decision(allowed: bool) -> impl IntoView {
     }
 }
 
-/// The subject of a grant: a link to the person or group, or "Everyone".
+/// The subject of a grant: a link to the person or group, an agent's
+/// name, or "Everyone".
 pub(crate) fn subject_view(subject: &GrantSubject, display: &str) -> AnyView {
     let icon = |d: &'static str| {
         view! {
@@ -127,11 +128,13 @@ pub(crate) fn subject_view(subject: &GrantSubject, display: &str) -> AnyView {
     };
     const PERSON: &str = "M10 9a3 3 0 100-6 3 3 0 000 6zM4 17c0-3 2.7-5 6-5s6 2 6 5";
     const GROUP: &str = "M7 8a2.5 2.5 0 100-5 2.5 2.5 0 000 5zM14 9a2 2 0 100-4 2 2 0 000 4zM2 16c0-2.8 2.2-4.5 5-4.5s5 1.7 5 4.5M13 11.5c2.5 0 4.5 1.5 4.5 4";
+    const AGENT: &str = "M6 7h8a2 2 0 012 2v5a2 2 0 01-2 2H6a2 2 0 01-2-2V9a2 2 0 012-2zM10 7V4M8 11h.01M12 11h.01M8 14h4";
     const EVERYONE: &str = "M10 17a7 7 0 100-14 7 7 0 000 14zM3 10h14M10 3c2 2 2.8 4.5 2.8 7S12 15 10 17M10 3C8 5 7.2 7.5 7.2 10S8 15 10 17";
     let (href, d, kind) = match subject {
         GrantSubject::User { id } => (Some(format!("/directory/users/{id}")), PERSON, "Person"),
         GrantSubject::Group { id } => (Some(format!("/directory/groups/{id}")), GROUP, "Group"),
         GrantSubject::Everyone => (None, EVERYONE, "Everyone"),
+        GrantSubject::Agent { .. } => (None, AGENT, "Agent"),
     };
     let label = display.to_owned();
     match href {
@@ -144,9 +147,10 @@ pub(crate) fn subject_view(subject: &GrantSubject, display: &str) -> AnyView {
         }
         .into_any(),
         None => view! {
-            <span class="flex items-center gap-2">
+            <span class="flex min-w-0 items-center gap-2" title=format!("{kind}: {label}")>
                 {icon(d)}
-                <span class="font-medium">"Everyone"</span>
+                <span class="sr-only">{(kind != "Everyone").then(|| format!("{kind}: "))}</span>
+                <span class="truncate font-medium">{label.clone()}</span>
             </span>
         }
         .into_any(),

@@ -27,11 +27,13 @@
 //! |---|---|
 //! | [`catalog`] | `/servers`, `/servers/{id}/discovery`, `/servers/{id}/tools`, `/tools/{id}/…` |
 //! | [`access`] | `/grants`, `/revisions`, `/simulate/…` |
+//! | [`agents`] | `/agents`, `/agents/{id}/secret` |
 //! | [`directory`] | `/people`, `/groups`, `/audit/events`, `/gateways`, `/api-keys` |
 //! | [`settings`] | `/directories` (and their tokens), `/sso-connections`, `/clients` |
 //! | [`support`] | caller, cursors, `ETag`, `Idempotency-Key`, parsing |
 
 pub mod access;
+pub mod agents;
 pub mod catalog;
 pub mod directory;
 pub mod settings;
@@ -75,6 +77,8 @@ pub const PREFIX: &str = "/api/v1/admin";
         settings::rotate_token, settings::revoke_token, settings::sso_connections, settings::sso_connection,
         settings::create_sso_connection, settings::update_sso_connection, settings::delete_sso_connection,
         settings::list_clients, settings::get_client, settings::set_client_standing,
+        agents::list_agents, agents::create_agent, agents::get_agent, agents::set_agent_standing,
+        agents::rotate_agent_secret,
     ),
     // Types named only by query parameters (responses register their own).
     components(schemas(
@@ -97,6 +101,7 @@ pub const PREFIX: &str = "/api/v1/admin";
         (name = "directories", description = "SCIM directories and their bearer tokens"),
         (name = "sso", description = "Single sign-on connections (OIDC and SAML)"),
         (name = "clients", description = "OAuth clients of MCP users: approve, block, unblock"),
+        (name = "agents", description = "Agents: headless principals with their own credentials (client_credentials); the kill switch"),
     )
 )]
 struct ApiDoc;
@@ -268,6 +273,15 @@ pub fn router(state: &AppState, max_body_bytes: usize) -> Router {
             "/clients/{id}",
             get(settings::get_client).patch(settings::set_client_standing),
         )
+        .route(
+            "/agents",
+            get(agents::list_agents).post(agents::create_agent),
+        )
+        .route(
+            "/agents/{id}",
+            get(agents::get_agent).patch(agents::set_agent_standing),
+        )
+        .route("/agents/{id}/secret", post(agents::rotate_agent_secret))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -647,6 +647,7 @@ async fn access_simulator_agrees_with_reference_model(db: &TestDb) -> TestResult
                     GrantSubject::User { id } => id == u,
                     GrantSubject::Group { id } => groups_of(u).contains(&id),
                     GrantSubject::Everyone => true,
+                    GrantSubject::Agent { .. } => false,
                 };
                 let target = match &g.target {
                     GrantTarget::Server => {

@@ -179,7 +179,7 @@ impl Mcp {
     }
 
     /// `Ok(text)` of a successful call, `Err(error)` of a refused one.
-    async fn call(&mut self, tool: &str) -> Result<String, Value> {
+    pub(crate) async fn call(&mut self, tool: &str) -> Result<String, Value> {
         let a = self
             .request(
                 "tools/call",
@@ -222,7 +222,7 @@ pub(crate) async fn token_for(env: &Env, resource: &str) -> String {
     body["access_token"].as_str().unwrap().to_owned()
 }
 
-fn gateway_config(
+pub(crate) fn gateway_config(
     console: &str,
     credential: &str,
     state: &std::path::Path,
@@ -277,7 +277,7 @@ pub(crate) async fn current_revision(env: &Env) -> u64 {
 }
 
 /// The first published revision after `after` (waits for it).
-async fn next_revision(env: &Env, after: u64) -> u64 {
+pub(crate) async fn next_revision(env: &Env, after: u64) -> u64 {
     let start = Instant::now();
     loop {
         let r = current_revision(env).await;

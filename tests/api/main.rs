@@ -12,6 +12,7 @@ mod watchdog;
 mod access;
 mod access_console;
 mod admin_api;
+mod agents;
 mod assets;
 mod audit;
 mod authz;

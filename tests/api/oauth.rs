@@ -18,7 +18,7 @@ use sha2::Digest;
 use std::collections::HashMap;
 
 const REDIRECT: &str = "http://127.0.0.1:5555/callback";
-const RES_A: &str = "https://mcp.acme.test/github";
+pub(crate) const RES_A: &str = "https://mcp.acme.test/github";
 const RES_B: &str = "https://mcp.acme.test/jira";
 
 pub(crate) struct Env {
@@ -348,7 +348,7 @@ async fn oauth_metadata_advertises_what_clients_check(db: &TestDb) -> TestResult
             .contains(&json!("offline_access")));
         assert_eq!(
             m["grant_types_supported"],
-            json!(["authorization_code", "refresh_token"])
+            json!(["authorization_code", "refresh_token", "client_credentials"])
         );
         assert!(
             m.get("registration_endpoint").is_none(),
@@ -2133,14 +2133,14 @@ async fn oauth_my_access(db: &TestDb) -> TestResult {
 }
 
 /// POSTs `form` to the token endpoint: (status, body).
-async fn post_form(env: &Env, form: Vec<(&str, String)>) -> (u16, Value) {
+pub(crate) async fn post_form(env: &Env, form: Vec<(&str, String)>) -> (u16, Value) {
     let refs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (s, b, _) = token(env, &refs).await;
     (s, b)
 }
 
 /// The claims of a JWT, unverified.
-fn claims_of(jwt: &str) -> Value {
+pub(crate) fn claims_of(jwt: &str) -> Value {
     let payload = jwt.split('.').nth(1).unwrap_or_default();
     serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -2153,7 +2153,7 @@ fn claims_of(jwt: &str) -> Value {
 /// An Ed25519 key a `private_key_jwt` test client signs with (test only).
 const CLIENT_KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEILurNYK1K5TJCdEnXHBxgASRfNvGTia8ATfItwwM1t05\n-----END PRIVATE KEY-----\n";
 
-fn client_jwks() -> Value {
+pub(crate) fn client_jwks() -> Value {
     let enc = jsonwebtoken::EncodingKey::from_ed_pem(CLIENT_KEY_PEM.as_bytes()).unwrap();
     let mut jwk = serde_json::to_value(
         jsonwebtoken::jwk::Jwk::from_encoding_key(&enc, jsonwebtoken::Algorithm::EdDSA).unwrap(),
@@ -2163,7 +2163,7 @@ fn client_jwks() -> Value {
     json!({ "keys": [jwk] })
 }
 
-fn client_assertion(client_id: &str, aud: &str, jti: &str) -> String {
+pub(crate) fn client_assertion(client_id: &str, aud: &str, jti: &str) -> String {
     let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
     h.kid = Some("k1".into());
     let claims = json!({
@@ -2444,7 +2444,7 @@ async fn oauth_just_in_time_people(db: &TestDb) -> TestResult {
 }
 
 /// One number from the test database.
-async fn count_sql(db: &TestDb, sql: &str) -> i64 {
+pub(crate) async fn count_sql(db: &TestDb, sql: &str) -> i64 {
     let pool = portcullis_domain::Db::connect(&db.url, &Default::default())
         .await
         .unwrap();

@@ -59,6 +59,9 @@ pub enum Permission {
     /// Create, approve, block and revoke OAuth clients and set the client
     /// policy (owners and admins).
     ClientsManage,
+    /// Register agents, rotate their secrets, use their kill switch
+    /// (owners and admins).
+    AgentsManage,
 }
 
 impl Permission {
@@ -70,7 +73,8 @@ impl Permission {
             | Permission::CatalogManage
             | Permission::AccessManage
             | Permission::SsoManage
-            | Permission::ClientsManage => role >= Role::Admin,
+            | Permission::ClientsManage
+            | Permission::AgentsManage => role >= Role::Admin,
         }
     }
 
@@ -86,6 +90,7 @@ impl Permission {
             Permission::AccessManage => "change grants or roll back the access policy",
             Permission::SsoManage => "change single sign-on connections",
             Permission::ClientsManage => "manage OAuth clients and the client policy",
+            Permission::AgentsManage => "manage agents and their credentials",
         }
     }
 }

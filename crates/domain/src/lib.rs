@@ -10,6 +10,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`console`] | console users, one-time links, passwords, sessions, throttling |
+//! | [`agents`] | agents: headless principals with credentials, owners, the kill switch |
 //! | [`apikeys`] | API keys of the admin REST API, `Idempotency-Key` answers |
 //! | [`audit`] | the hash-chained audit log: append, list, verify |
 //! | [`directory`] | SCIM directories, their bearer tokens, failed-request log |
@@ -44,6 +45,7 @@
 
 pub mod access;
 pub mod actor;
+pub mod agents;
 pub mod apikeys;
 pub mod audit;
 pub mod catalog;
@@ -151,6 +153,7 @@ pub struct Services {
     pub sso: sso::SsoService,
     pub oauth: oauth::OAuthService,
     pub api_keys: apikeys::ApiKeyService,
+    pub agents: agents::AgentService,
     /// Per-key rate limits (SCIM tokens, SSO starts, API keys).
     pub limits: Arc<ratelimit::RateLimits>,
 }
@@ -188,11 +191,16 @@ impl Services {
             core: core.clone(),
             throttle: Default::default(),
         };
+        let oauth = oauth::OAuthService::new(core.clone(), signing.clone(), cimd_guard);
         Ok(Self {
+            agents: agents::AgentService {
+                core: core.clone(),
+                oauth: oauth.clone(),
+            },
             sso: sso::SsoService::new(core.clone(), console.clone(), guard.clone())?,
             gateways: gateways::GatewayService::new(core.clone()),
             publisher: publish::PolicyPublisher::new(core.clone(), signing.clone()),
-            oauth: oauth::OAuthService::new(core.clone(), signing.clone(), cimd_guard),
+            oauth,
             signing,
             catalog: catalog::CatalogService {
                 core: core.clone(),

@@ -532,6 +532,8 @@ fn small_bundle(resource: &str) -> Bundle {
         principals: vec![bench_principal()],
         rules: vec![echo_rule()],
         blocked_clients: Vec::new(),
+        agents: Vec::new(),
+        agent_rules: Vec::new(),
     }
 }
 
@@ -672,6 +674,8 @@ fn large_bundle(resource: &str, persons: usize, revision: u64) -> Bundle {
         principals,
         rules,
         blocked_clients: Vec::new(),
+        agents: Vec::new(),
+        agent_rules: Vec::new(),
     }
 }
 

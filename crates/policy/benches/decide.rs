@@ -235,6 +235,8 @@ fn generate() -> Bundle {
         principals,
         rules,
         blocked_clients: Vec::new(),
+        agents: Vec::new(),
+        agent_rules: Vec::new(),
     }
 }
 
@@ -361,6 +363,8 @@ mod cedar {
             Subject::User { id } => format!("principal == User::{}", lit(id)),
             Subject::Group { id } => format!("principal in Group::{}", lit(id)),
             Subject::Everyone => "principal".into(),
+            // The benchmark bundles name no agent.
+            Subject::Agent { id } => format!("principal == Agent::{}", lit(id)),
         };
         let mut when = Vec::new();
         let resource = match &r.target {

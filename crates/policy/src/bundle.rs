@@ -36,6 +36,19 @@ pub struct Bundle {
     /// readers that do not know the field ignore it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blocked_clients: Vec<BlockedClient>,
+    /// Agents (headless workloads with credentials of their own), sorted by
+    /// `id`: principals of kind agent, the `sub` of their access tokens.
+    /// Added within v1 like `blocked_clients`: absent when empty. A gateway
+    /// that predates the field does not know an agent's `sub` and denies
+    /// it (unknown principal), which fails closed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agents: Vec<Agent>,
+    /// The grants whose subject is an agent (and only those), sorted by
+    /// `id`. Kept apart from `rules` so that a gateway that predates agents
+    /// ignores them (it denies agents anyway) instead of refusing the
+    /// whole bundle over a subject kind it cannot read. Absent when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agent_rules: Vec<Rule>,
 }
 
 impl Bundle {
@@ -121,6 +134,20 @@ pub struct Principal {
     pub groups: Vec<String>,
 }
 
+/// An agent: a principal that is a workload, not a person. It is in no
+/// group and `everyone` rules do not reach it: only rules naming it (subject
+/// `agent`) do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agent {
+    /// Stable id (`agt_…`): the `sub` of the agent's access tokens.
+    pub id: String,
+    /// The name an admin gave it, for logs.
+    pub name: String,
+    /// `false` for a disabled or expired agent (its kill switch): denied
+    /// everything.
+    pub active: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Effect {
@@ -132,9 +159,19 @@ pub enum Effect {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Subject {
-    User { id: String },
-    Group { id: String },
+    User {
+        id: String,
+    },
+    Group {
+        id: String,
+    },
+    /// Everyone in [`Bundle::principals`] (people); never an agent.
     Everyone,
+    /// The agent with this id. Only in [`Bundle::agent_rules`], never in
+    /// [`Bundle::rules`] (which readers that predate agents parse).
+    Agent {
+        id: String,
+    },
 }
 
 /// Which tools of the rule's server a rule covers.

@@ -30,7 +30,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::bundle::{BlockedClient, Bundle, Group, Principal, Rule, Server};
+use crate::bundle::{Agent, BlockedClient, Bundle, Group, Principal, Rule, Server};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
@@ -114,6 +114,11 @@ impl Keyed for Rule {
         &self.id
     }
 }
+impl Keyed for Agent {
+    fn key(&self) -> &str {
+        &self.id
+    }
+}
 impl Keyed for BlockedClient {
     fn key(&self) -> &str {
         &self.client_id
@@ -147,6 +152,12 @@ pub struct Delta {
     /// Keyed by `client_id` (added within v1, absent when unchanged).
     #[serde(default, skip_serializing_if = "Changes::is_empty")]
     pub blocked_clients: Changes<BlockedClient>,
+    /// Keyed by `id` (added within v1, absent when unchanged).
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub agents: Changes<Agent>,
+    /// Keyed by `id` (added within v1, absent when unchanged).
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub agent_rules: Changes<Rule>,
 }
 
 /// Hex SHA-256 of a bundle's canonical JSON.
@@ -292,6 +303,8 @@ impl Delta {
             principals: diff(&base.principals, &next.principals),
             rules: diff(&base.rules, &next.rules),
             blocked_clients: diff(&base.blocked_clients, &next.blocked_clients),
+            agents: diff(&base.agents, &next.agents),
+            agent_rules: diff(&base.agent_rules, &next.agent_rules),
         })
     }
 
@@ -332,6 +345,8 @@ impl Delta {
                 &base.blocked_clients,
                 &self.blocked_clients,
             )?,
+            agents: apply_list("agents", &base.agents, &self.agents)?,
+            agent_rules: apply_list("agent_rules", &base.agent_rules, &self.agent_rules)?,
         })
     }
 }
@@ -407,6 +422,35 @@ mod tests {
         assert_eq!(d.apply(&next).unwrap(), third);
         // A delta that touches nothing else says nothing about the other lists.
         assert!(d.servers.is_empty() && d.rules.is_empty());
+    }
+
+    #[test]
+    fn agents_travel_in_deltas_and_stay_out_of_the_json_when_empty() {
+        let json = r#"{"format":"portcullis.policy/v1","revision":1,"issued_at":"2025-06-15T09:30:00Z","servers":[],"groups":[],"principals":[],"rules":[]}"#;
+        let base = Bundle::from_json(json).unwrap();
+        assert!(base.agents.is_empty());
+        let agent = |id: &str, active| Agent {
+            id: id.into(),
+            name: "triage bot".into(),
+            active,
+        };
+        let mut next = base.clone();
+        next.revision = 2;
+        next.agents = vec![agent("agt_a", true), agent("agt_b", true)];
+        let d = Delta::between(&base, &next).unwrap();
+        assert_eq!(d.agents.upsert, next.agents);
+        assert_eq!(d.apply(&base).unwrap(), next);
+        assert!(next.to_canonical_json().unwrap().ends_with(
+            r#""rules":[],"agents":[{"id":"agt_a","name":"triage bot","active":true},{"id":"agt_b","name":"triage bot","active":true}]}"#
+        ));
+        // The kill switch is a replacement of one entry.
+        let mut third = next.clone();
+        third.revision = 3;
+        third.agents[1].active = false;
+        let d = Delta::between(&next, &third).unwrap();
+        assert_eq!(d.agents.upsert, [agent("agt_b", false)]);
+        assert!(d.agents.remove.is_empty() && d.principals.is_empty());
+        assert_eq!(d.apply(&next).unwrap(), third);
     }
 
     #[test]

@@ -28,11 +28,14 @@
 //! A rule *matches* `(principal, tool)` iff its subject matches the principal
 //! and its target covers the tool:
 //!
-//! * subject `user` matches the principal with that id (directly); `group`
-//!   matches every principal that lists the group in its `groups`;
-//!   `everyone` matches every principal. Subjects naming a user or group that
-//!   is not in the bundle match nothing, as do unknown group ids in a
-//!   principal's `groups` (both are tolerated, not errors).
+//! * subject `user` matches the person (an entry of `principals`) with that
+//!   id (directly); `group` matches every person that lists the group in its
+//!   `groups`; `everyone` matches every person; `agent` matches the agent
+//!   (an entry of `agents`) with that id. An agent is a principal too, but
+//!   in no group and not in `everyone`: only `agent` rules reach it. Subjects
+//!   naming a user, agent or group that is not in the bundle (or a person's
+//!   id in an `agent` subject, and the reverse) match nothing, as do unknown
+//!   group ids in a principal's `groups` (all tolerated, not errors).
 //! * target `tools` covers the named tools of the rule's server, destructive
 //!   or not (naming a tool is explicit). Names the server doesn't have cover
 //!   nothing.
@@ -66,8 +69,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 use crate::bundle::{
-    AnnotationFlag, Annotations, Bundle, Effect, Group, Principal, Rule, Server, Subject, Target,
-    Tool, FORMAT_V1,
+    Agent, AnnotationFlag, Annotations, Bundle, Effect, Group, Principal, Rule, Server, Subject,
+    Target, Tool, FORMAT_V1,
 };
 
 /// Why a bundle cannot be compiled.
@@ -91,6 +94,8 @@ pub enum CompileError {
     DuplicateRule { id: String },
     #[error("duplicate blocked client {client_id:?}")]
     DuplicateBlockedClient { client_id: String },
+    #[error("rule {rule:?} is in the wrong list: agent subjects go in agent_rules, and only they")]
+    MisplacedRule { rule: String },
     #[error("rule {rule:?} refers to unknown server {server:?}")]
     UnknownServer { rule: String, server: String },
     #[error("bundle too large: more than 2^32 - 1 {what}")]
@@ -104,7 +109,8 @@ pub enum CompileError {
 pub struct RuleRef(u32);
 
 impl RuleRef {
-    /// The rule's position in [`Bundle::rules`].
+    /// The rule's position in [`Bundle::rules`] followed by
+    /// [`Bundle::agent_rules`].
     pub fn index(self) -> usize {
         self.0 as usize
     }
@@ -242,7 +248,8 @@ pub struct Policy {
     /// Every tool, server after server in bundle order; a tool's index is
     /// its server's `first_tool` plus its position in `Server::tools`.
     tools: Vec<CTool>,
-    /// Parallel to `bundle.principals`.
+    /// Parallel to `bundle.principals` followed by `bundle.agents`: agent
+    /// `a` is principal `principals.len() + a`.
     principals: Vec<CPrincipal>,
     /// The subject keys of every principal (see [`SubjectKeys`]),
     /// concatenated; each principal's run is sorted ascending.
@@ -390,6 +397,20 @@ fn flag(a: &Annotations, f: AnnotationFlag) -> bool {
     }
 }
 
+/// Every rule of `bundle`: `rules`, then `agent_rules` (what a
+/// [`RuleRef`] indexes).
+fn all_rules(bundle: &Bundle) -> impl Iterator<Item = &Rule> + '_ {
+    bundle.rules.iter().chain(&bundle.agent_rules)
+}
+
+/// Rule `i` of [`all_rules`].
+fn rule_at(bundle: &Bundle, i: usize) -> Option<&Rule> {
+    match i.checked_sub(bundle.rules.len()) {
+        None => bundle.rules.get(i),
+        Some(a) => bundle.agent_rules.get(a),
+    }
+}
+
 /// Whether `rule`'s target covers `tool` (a tool of the rule's server). The
 /// single definition of coverage: the compiled index is built from it.
 pub fn rule_covers(rule: &Rule, tool: &Tool) -> bool {
@@ -491,13 +512,24 @@ impl Policy {
                 });
             }
         }
+        let people = bundle.principals.len();
+        for (a, agent) in bundle.agents.iter().enumerate() {
+            if principal_by_id
+                .insert(agent.id.as_str().into(), idx(people + a, "principals")?)
+                .is_some()
+            {
+                return Err(CompileError::DuplicatePrincipal {
+                    id: agent.id.clone(),
+                });
+            }
+        }
 
         // Every subject key must fit in a u32.
         let subject_keys = SubjectKeys {
             groups: idx(bundle.groups.len(), "groups")?,
         };
         idx(
-            1 + bundle.groups.len() + bundle.principals.len(),
+            1 + bundle.groups.len() + people + bundle.agents.len(),
             "groups and principals",
         )?;
 
@@ -549,7 +581,14 @@ impl Policy {
         // Rules, grouped by server, keeping bundle order within a server.
         let mut rule_by_id = FxHashMap::default();
         let mut rules_of_server: Vec<Vec<u32>> = vec![Vec::new(); bundle.servers.len()];
-        for (r, rule) in bundle.rules.iter().enumerate() {
+        for (r, rule) in all_rules(bundle).enumerate() {
+            let misplaced =
+                matches!(rule.subject, Subject::Agent { .. }) != (r >= bundle.rules.len());
+            if misplaced {
+                return Err(CompileError::MisplacedRule {
+                    rule: rule.id.clone(),
+                });
+            }
             let r = idx(r, "rules")?;
             if rule_by_id.insert(rule.id.as_str().into(), r).is_some() {
                 return Err(CompileError::DuplicateRule {
@@ -569,7 +608,7 @@ impl Policy {
         }
 
         // Principals' subject keys: everyone, their known groups, themselves.
-        let mut principals = Vec::with_capacity(bundle.principals.len());
+        let mut principals = Vec::with_capacity(people + bundle.agents.len());
         let mut principal_keys = Vec::new();
         let mut group_scratch = Vec::new();
         for (p, principal) in bundle.principals.iter().enumerate() {
@@ -592,11 +631,18 @@ impl Policy {
                 keys: (start, idx(principal_keys.len(), "principal keys")?),
             });
         }
+        // Agents' subject keys: themselves only.
+        for (a, agent) in bundle.agents.iter().enumerate() {
+            let start = idx(principal_keys.len(), "principal keys")?;
+            principal_keys.push(subject_keys.user(idx(people + a, "principals")?));
+            principals.push(CPrincipal {
+                active: agent.active,
+                keys: (start, idx(principal_keys.len(), "principal keys")?),
+            });
+        }
 
         // Each rule's subject key; `None` for unknown users and groups.
-        let rule_keys: Vec<Option<u32>> = bundle
-            .rules
-            .iter()
+        let rule_keys: Vec<Option<u32>> = all_rules(bundle)
             .map(|rule| match &rule.subject {
                 Subject::Everyone => Some(EVERYONE_KEY),
                 Subject::Group { id } => {
@@ -604,6 +650,11 @@ impl Policy {
                 }
                 Subject::User { id } => principal_by_id
                     .get(id.as_str())
+                    .filter(|&&u| (u as usize) < people)
+                    .map(|&u| subject_keys.user(u)),
+                Subject::Agent { id } => principal_by_id
+                    .get(id.as_str())
+                    .filter(|&&u| (u as usize) >= people)
                     .map(|&u| subject_keys.user(u)),
             })
             .collect();
@@ -620,7 +671,7 @@ impl Policy {
                     scratch.clear();
                     for &r in rules {
                         let (Some(rule), Some(&Some(key))) =
-                            (bundle.rules.get(r as usize), rule_keys.get(r as usize))
+                            (rule_at(bundle, r as usize), rule_keys.get(r as usize))
                         else {
                             continue;
                         };
@@ -806,7 +857,7 @@ impl Policy {
     }
 
     fn rule_match(&self, key: u32, grant: &Grant, now: i64) -> Option<RuleMatch<'_>> {
-        let rule = self.bundle.rules.get(grant.rule as usize)?;
+        let rule = rule_at(&self.bundle, grant.rule as usize)?;
         let matched_by = match self.subject_keys.decode(key) {
             DecodedSubject::Everyone => MatchedBy::Everyone,
             DecodedSubject::User => MatchedBy::Direct,
@@ -824,8 +875,9 @@ impl Policy {
         })
     }
 
-    /// The ids of the principals allowed to call `tool` of `server` at `now`,
-    /// in bundle order. Empty for an unknown server or tool.
+    /// The ids of the people (not agents) allowed to call `tool` of
+    /// `server` at `now`, in bundle order. Empty for an unknown server or
+    /// tool.
     pub fn who_can_call(&self, server: &str, tool: &str, now: i64) -> Vec<&str> {
         let Some(&t) = self
             .server_by_id
@@ -846,7 +898,7 @@ impl Policy {
 
     /// The tools of rule `rule` covers (by its target, whoever its subject).
     pub fn covered_tools(&self, rule: RuleRef) -> impl Iterator<Item = &str> + '_ {
-        let rule = self.bundle.rules.get(rule.index());
+        let rule = rule_at(&self.bundle, rule.index());
         let tools = rule
             .and_then(|r| self.server(&r.server))
             .map(|s| s.tools.as_slice())
@@ -879,7 +931,7 @@ impl Policy {
 
     /// The rule reported by a decision.
     pub fn rule_by_ref(&self, rule: RuleRef) -> Option<&Rule> {
-        self.bundle.rules.get(rule.index())
+        rule_at(&self.bundle, rule.index())
     }
 
     /// The policy revision ([`Bundle::revision`]).
@@ -927,9 +979,21 @@ impl Policy {
         &self.bundle.principals
     }
 
+    /// The person with this id (`None` for an agent's id).
     pub fn principal(&self, id: &str) -> Option<&Principal> {
         let &p = self.principal_by_id.get(id)?;
         self.bundle.principals.get(p as usize)
+    }
+
+    pub fn agents(&self) -> &[Agent] {
+        &self.bundle.agents
+    }
+
+    /// The agent with this id (`None` for a person's id).
+    pub fn agent(&self, id: &str) -> Option<&Agent> {
+        let &p = self.principal_by_id.get(id)?;
+        let a = (p as usize).checked_sub(self.bundle.principals.len())?;
+        self.bundle.agents.get(a)
     }
 
     pub fn groups(&self) -> &[Group] {
@@ -941,13 +1005,14 @@ impl Policy {
         self.bundle.groups.get(g as usize)
     }
 
-    pub fn rules(&self) -> &[Rule] {
-        &self.bundle.rules
+    /// The rules of people (`rules`), then those of agents (`agent_rules`).
+    pub fn rules(&self) -> impl Iterator<Item = &Rule> + '_ {
+        all_rules(&self.bundle)
     }
 
     pub fn rule(&self, id: &str) -> Option<&Rule> {
         let &r = self.rule_by_id.get(id)?;
-        self.bundle.rules.get(r as usize)
+        rule_at(&self.bundle, r as usize)
     }
 
     /// The [`RuleRef`] of the rule with this id.

@@ -40,8 +40,8 @@ pub mod signed;
 pub mod token;
 
 pub use bundle::{
-    AnnotationFlag, Annotations, BlockedClient, Bundle, Effect, Group, Principal, Rule, Server,
-    Subject, Target, Tool, FORMAT_V1,
+    Agent, AnnotationFlag, Annotations, BlockedClient, Bundle, Effect, Group, Principal, Rule,
+    Server, Subject, Target, Tool, FORMAT_V1,
 };
 pub use eval::{
     rule_covers, AllowedTools, CompileError, Decision, Explanation, MatchedBy, Policy, Reason,

@@ -147,6 +147,8 @@ fn bundle() -> impl Strategy<Value = Bundle> {
                 principals,
                 rules,
                 blocked_clients: Vec::new(),
+                agents: Vec::new(),
+                agent_rules: Vec::new(),
             }
         })
 }
@@ -166,6 +168,8 @@ fn subject_matches(b: &Bundle, rule: &Rule, p: &Principal) -> bool {
         Subject::User { id } => *id == p.id,
         // Both the rule's and the principal's group must be a real group.
         Subject::Group { id } => p.groups.contains(id) && b.groups.iter().any(|g| g.id == *id),
+        // Only agents, never a person (agents have their own tests).
+        Subject::Agent { .. } => false,
     }
 }
 

@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use portcullis_policy::{
-    AnnotationFlag, Annotations, Bundle, CompileError, Decision, Effect, Group, MatchedBy, Policy,
-    Principal, Reason, Rule, Server, Subject, Target, Tool, FORMAT_V1,
+    Agent, AnnotationFlag, Annotations, Bundle, CompileError, Decision, Effect, Group, MatchedBy,
+    Policy, Principal, Reason, Rule, Server, Subject, Target, Tool, FORMAT_V1,
 };
 
 const NOW: i64 = 1_750_000_000;
@@ -51,7 +51,13 @@ fn principal(id: &str, active: bool, groups: &[&str]) -> Principal {
 /// * `srv_off`: disabled, `ping` (read-only).
 /// * alice ∈ eng; bob ∈ eng, contractors; carol ∈ nothing; dave ∈ eng but
 ///   inactive; erin ∈ a group that isn't in the bundle.
+/// * agents: `agt_bot` (active), `agt_off` (its kill switch on).
+///
+/// Rules naming an agent go in `agent_rules`, the others in `rules`.
 fn bundle(rules: Vec<Rule>) -> Bundle {
+    let (agent_rules, rules): (Vec<Rule>, Vec<Rule>) = rules
+        .into_iter()
+        .partition(|r| matches!(r.subject, Subject::Agent { .. }));
     let mut new_tool = tool("new_tool", ro());
     new_tool.approved = false;
     Bundle {
@@ -104,6 +110,19 @@ fn bundle(rules: Vec<Rule>) -> Bundle {
         ],
         rules,
         blocked_clients: Vec::new(),
+        agents: vec![
+            Agent {
+                id: "agt_bot".into(),
+                name: "Triage bot".into(),
+                active: true,
+            },
+            Agent {
+                id: "agt_off".into(),
+                name: "Killed bot".into(),
+                active: false,
+            },
+        ],
+        agent_rules,
     }
 }
 
@@ -209,6 +228,87 @@ fn everyone_grant_applies_to_every_active_principal() {
         assert_eq!(gh(&p, u, "create_issue"), "deny no_grant", "{u}");
     }
     assert_eq!(gh(&p, "usr_dave", "list_issues"), "deny inactive_principal");
+}
+
+fn agent(id: &str) -> Subject {
+    Subject::Agent { id: id.into() }
+}
+
+#[test]
+fn agents_are_reached_only_by_rules_naming_them() {
+    let p = compile(vec![
+        allow("r1", Subject::Everyone, Target::Server),
+        allow("r2", group("grp_eng"), Target::Server),
+        // A `user` subject with an agent's id and an `agent` subject with a
+        // person's id match nobody.
+        allow("r3", user("agt_bot"), tools(&["delete_repo"])),
+        allow("r4", agent("usr_carol"), tools(&["delete_repo"])),
+        allow("r5", agent("agt_bot"), tools(&["list_issues"])),
+        allow("r6", agent("agt_off"), tools(&["list_issues"])),
+    ]);
+    assert_eq!(gh(&p, "agt_bot", "list_issues"), "allow r5");
+    assert_eq!(gh(&p, "agt_bot", "create_issue"), "deny no_grant");
+    assert_eq!(gh(&p, "agt_bot", "delete_repo"), "deny no_grant");
+    assert_eq!(gh(&p, "usr_carol", "delete_repo"), "deny no_grant");
+    assert_eq!(gh(&p, "usr_carol", "create_issue"), "allow r1");
+    // The kill switch: an inactive agent is denied whatever names it.
+    assert_eq!(gh(&p, "agt_off", "list_issues"), "deny inactive_principal");
+    // A deny naming the agent wins over its allow.
+    let p = compile(vec![
+        allow("r1", agent("agt_bot"), Target::Server),
+        deny("r2", agent("agt_bot"), tools(&["create_issue"])),
+        deny("r3", Subject::Everyone, tools(&["list_issues"])),
+    ]);
+    assert_eq!(gh(&p, "agt_bot", "create_issue"), "deny denied_by_rule r2");
+    assert_eq!(gh(&p, "agt_bot", "list_issues"), "allow r1");
+    // Agents are found by id, listed apart from people.
+    assert_eq!(
+        p.agent("agt_bot").map(|a| a.name.as_str()),
+        Some("Triage bot")
+    );
+    assert!(p.agent("usr_alice").is_none() && p.principal("agt_bot").is_none());
+    assert_eq!(p.agents().len(), 2);
+    assert_eq!(
+        p.who_can_call("srv_gh", "create_issue", NOW),
+        Vec::<&str>::new()
+    );
+    let ex = p.explain("agt_bot", "srv_gh", "list_issues", NOW);
+    assert_eq!(ex.matches.len(), 1);
+    assert_eq!(ex.matches[0].matched_by, MatchedBy::Direct);
+}
+
+#[test]
+fn agent_rules_and_people_rules_stay_in_their_lists() {
+    let mut b = bundle(vec![allow("r1", agent("agt_bot"), Target::Server)]);
+    assert_eq!(b.agent_rules.len(), 1);
+    let ok = Policy::compile(&b).unwrap();
+    // Reported by id like any rule, after the people's rules.
+    assert_eq!(ok.rule("r1").map(|r| r.id.as_str()), Some("r1"));
+    assert_eq!(ok.rules().count(), 1);
+    b.rules = std::mem::take(&mut b.agent_rules);
+    assert_eq!(
+        Policy::compile(&b).err(),
+        Some(CompileError::MisplacedRule { rule: "r1".into() }),
+        "an agent rule among the people's rules would break older readers"
+    );
+    let mut b = bundle(vec![]);
+    b.agent_rules = vec![allow("r2", user("usr_alice"), Target::Server)];
+    assert_eq!(
+        Policy::compile(&b).err(),
+        Some(CompileError::MisplacedRule { rule: "r2".into() })
+    );
+}
+
+#[test]
+fn an_agent_id_that_is_also_a_person_id_is_refused() {
+    let mut b = bundle(vec![]);
+    b.agents[0].id = "usr_alice".into();
+    assert_eq!(
+        Policy::compile(&b).err(),
+        Some(CompileError::DuplicatePrincipal {
+            id: "usr_alice".into()
+        })
+    );
 }
 
 #[test]
@@ -643,7 +743,7 @@ fn accessors_render_the_compiled_policy() {
         p.group("grp_eng").map(|g| g.name.as_str()),
         Some("Engineering")
     );
-    assert_eq!(p.rules().len(), 2);
+    assert_eq!(p.rules().count(), 2);
     assert_eq!(p.rule("r2").map(|r| r.effect), Some(Effect::Deny));
     let r1 = p.rule_ref("r1").unwrap();
     assert_eq!(p.rule_id(r1), "r1");
@@ -662,7 +762,7 @@ fn accessors_render_the_compiled_policy() {
         Some("srv_gh")
     );
     assert_eq!(p.server_id_by_resource("https://elsewhere.example"), None);
-    assert_eq!(p.bundle(), &bundle(p.rules().to_vec()));
+    assert_eq!(p.bundle(), &bundle(p.rules().cloned().collect()));
 }
 
 #[test]

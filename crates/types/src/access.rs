@@ -203,9 +203,18 @@ pub struct DiscoveryReport {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum GrantSubject {
-    User { id: String },
-    Group { id: String },
+    User {
+        id: String,
+    },
+    Group {
+        id: String,
+    },
+    /// Every person in the directory; never an agent.
     Everyone,
+    /// An agent (`agt_…`): only grants naming it reach it.
+    Agent {
+        id: String,
+    },
 }
 
 /// Which tools of the server a grant covers.

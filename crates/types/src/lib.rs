@@ -84,6 +84,8 @@ macro_rules! id_type {
 // Declared after `id_type!` so the module can use it.
 pub mod apikeys;
 pub use apikeys::*;
+pub mod agents;
+pub use agents::*;
 
 id_type!(
     /// A console user (an admin, owner or auditor of Portcullis itself).

@@ -40,6 +40,11 @@ impl AccessService {
                 }
             }
             GrantSubject::Everyone => {}
+            GrantSubject::Agent { id } => {
+                if !store::agent_exists(db.exec(), id).await? {
+                    err("subject", "choose a registered agent".to_owned());
+                }
+            }
         }
         let server_known = store::server_exists(db.exec(), &input.server_id).await?;
         if !server_known {
@@ -273,6 +278,9 @@ impl AccessService {
                 .await?
                 .unwrap_or_else(|| id.clone()),
             GrantSubject::Everyone => "Everyone".to_owned(),
+            GrantSubject::Agent { id } => store::agent_name(tx.exec(), id)
+                .await?
+                .unwrap_or_else(|| id.clone()),
         })
     }
 

@@ -60,6 +60,10 @@ impl AccessService {
                     .map(|x| x.name.clone())
                     .unwrap_or_else(|| id.clone()),
                 Subject::Everyone => "Everyone".to_owned(),
+                Subject::Agent { id } => p
+                    .agent(id)
+                    .map(|x| x.name.clone())
+                    .unwrap_or_else(|| id.clone()),
             };
             let server = p
                 .server(&g.rule.server)

@@ -91,6 +91,7 @@ pub(super) fn subject_columns(s: &GrantSubject) -> (&'static str, Option<String>
         GrantSubject::User { id } => ("user", Some(id.clone())),
         GrantSubject::Group { id } => ("group", Some(id.clone())),
         GrantSubject::Everyone => ("everyone", None),
+        GrantSubject::Agent { id } => ("agent", Some(id.clone())),
     }
 }
 
@@ -114,6 +115,7 @@ impl GrantRow {
             "user" => Ok(GrantSubject::User { id: id()? }),
             "group" => Ok(GrantSubject::Group { id: id()? }),
             "everyone" => Ok(GrantSubject::Everyone),
+            "agent" => Ok(GrantSubject::Agent { id: id()? }),
             other => Err(bad_grant(&self.id, "subject_kind", other)),
         }
     }
@@ -149,6 +151,7 @@ impl GrantRow {
             GrantSubject::User { id } => Subject::User { id },
             GrantSubject::Group { id } => Subject::Group { id },
             GrantSubject::Everyone => Subject::Everyone,
+            GrantSubject::Agent { id } => Subject::Agent { id },
         };
         let target = match self.target()? {
             GrantTarget::Server => RuleTarget::Server,
@@ -182,6 +185,7 @@ pub(super) fn row_of(fact: &GrantFact) -> GrantRow {
         Subject::User { id } => ("user", Some(id.clone())),
         Subject::Group { id } => ("group", Some(id.clone())),
         Subject::Everyone => ("everyone", None),
+        Subject::Agent { id } => ("agent", Some(id.clone())),
     };
     let (target_kind, tool_names, annotation) = match &r.target {
         RuleTarget::Server => ("server", "[]".to_owned(), None),

@@ -33,11 +33,12 @@ const GRANT_COLUMNS: &str =
 /// subject's names).
 const LISTED_GRANT_FROM: &str = "FROM grants g JOIN mcp_servers s ON s.id = g.server_id \
      LEFT JOIN directory_users u ON g.subject_kind = 'user' AND u.id = g.subject_id \
-     LEFT JOIN directory_groups dg ON g.subject_kind = 'group' AND dg.id = g.subject_id";
+     LEFT JOIN directory_groups dg ON g.subject_kind = 'group' AND dg.id = g.subject_id \
+     LEFT JOIN agents ag ON g.subject_kind = 'agent' AND ag.id = g.subject_id";
 
 /// The columns a listed grant adds to [`GRANT_COLUMNS`].
 const LISTED_GRANT_EXTRA: &str =
-    "s.name AS server_name, COALESCE(u.email, u.user_name, dg.display_name) AS subject_display";
+    "s.name AS server_name, COALESCE(u.email, u.user_name, dg.display_name, ag.name) AS subject_display";
 
 /// A grant with its server's and subject's names.
 #[derive(sqlx::FromRow)]
@@ -70,6 +71,22 @@ pub(super) async fn group_exists(ex: Exec<'_>, id: &str) -> Result<bool> {
         id
     )?;
     Ok(n > 0)
+}
+
+/// Whether agent `id` exists.
+pub(super) async fn agent_exists(ex: Exec<'_>, id: &str) -> Result<bool> {
+    let n = scalar!(ex, i64, "SELECT COUNT(*) FROM agents WHERE id = $1", id)?;
+    Ok(n > 0)
+}
+
+/// An agent's name.
+pub(super) async fn agent_name(ex: Exec<'_>, id: &str) -> Result<Option<String>> {
+    Ok(scalar!(
+        ex,
+        Option<String>,
+        "SELECT MIN(name) FROM agents WHERE id = $1",
+        id
+    )?)
 }
 
 /// Whether MCP server `id` exists.
@@ -228,7 +245,8 @@ fn filtered_grants() -> String {
          WHERE ($1 = '' OR g.server_id = $1) AND ($2 = '' OR g.subject_id = $2) \
          AND ($3 = '%%' OR LOWER(s.slug) LIKE $3 ESCAPE '\\' OR LOWER(s.name) LIKE $3 ESCAPE '\\' \
            OR LOWER(COALESCE(u.email, u.user_name, '')) LIKE $3 ESCAPE '\\' \
-           OR LOWER(COALESCE(dg.display_name, '')) LIKE $3 ESCAPE '\\' OR LOWER(g.reason) LIKE $3 ESCAPE '\\' \
+           OR LOWER(COALESCE(dg.display_name, '')) LIKE $3 ESCAPE '\\' \
+           OR LOWER(COALESCE(ag.name, '')) LIKE $3 ESCAPE '\\' OR LOWER(g.reason) LIKE $3 ESCAPE '\\' \
            OR LOWER(g.tool_names) LIKE $3 ESCAPE '\\')"
     )
 }

@@ -98,15 +98,9 @@ impl OAuthService {
                 (Some(text.trim().to_owned()), None)
             }
             Some(ClientKeys::JwksUri(u)) => {
-                let u = u.trim();
-                match url::Url::parse(u) {
-                    Ok(p) if p.scheme() == "https" && p.host_str().is_some() && u.len() <= 500 => {}
-                    _ => return Err(Error::invalid(
-                        "jwks_uri",
-                        "an https URL (at most 500 characters) serving the client's public keys",
-                    )),
-                }
-                (None, Some(u.to_owned()))
+                let u =
+                    crate::agents::check_jwks_uri(u).map_err(|m| Error::invalid("jwks_uri", m))?;
+                (None, Some(u))
             }
         };
         let id = new_id("cli");

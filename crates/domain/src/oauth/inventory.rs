@@ -63,6 +63,8 @@ impl OAuthService {
         let client_id = client_id.as_str();
         let client = store::find_client(self.core.db.exec(), client_id)
             .await?
+            // An agent's credential is switched on the Agents page.
+            .filter(|c| c.kind != ClientKind::Agent)
             .ok_or(Error::NotFound("OAuth client"))?;
         let now = self.now();
         let mut tx = self.core.db.begin().await?;

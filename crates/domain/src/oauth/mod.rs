@@ -263,7 +263,7 @@ impl OAuthService {
     }
 
     /// Drops clients this process changed from the token endpoint's cache.
-    fn forget_clients<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
+    pub(crate) fn forget_clients<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
         let mut cache = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         for id in ids {
             cache.remove(id);

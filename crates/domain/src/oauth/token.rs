@@ -1,13 +1,15 @@
-//! The token endpoint (`authorization_code` and `refresh_token` grants,
-//! minting access tokens), revocation (RFC 7009), introspection (RFC 7662)
-//! and purging what expired.
+//! The token endpoint (`authorization_code` and `refresh_token` grants for
+//! people's clients, `client_credentials` for agents; minting access
+//! tokens), revocation (RFC 7009), introspection (RFC 7662) and purging
+//! what expired.
 
 use super::model::{
-    fail, pkce_verifies, Client, ClientAuth, ClientStatus, ErrorCode, Failure, Introspection,
-    OAuthError, Scopes, TokenParams, TokenResponse,
+    fail, pkce_verifies, Client, ClientAuth, ClientKind, ClientStatus, ErrorCode, Failure,
+    Introspection, OAuthError, Scopes, TokenParams, TokenResponse, OFFLINE_ACCESS,
 };
 use super::{internal, now_unix, rotation, store, OAuthService, REFRESH_TTL_DAYS};
 use crate::actor::Actor;
+use crate::agents;
 use crate::audit::{self, NewEvent, Target};
 use crate::clock::{hash_secret, new_id, new_secret};
 use crate::db::Tx;
@@ -80,7 +82,7 @@ impl OAuthService {
     ) -> Result<TokenResponse, Failure> {
         let grant_type = p.grant_type.as_deref().unwrap_or("");
         match grant_type {
-            "authorization_code" | "refresh_token" => {}
+            "authorization_code" | "refresh_token" | "client_credentials" => {}
             "" => return fail(ErrorCode::InvalidRequest, "grant_type is missing"),
             "password" | "implicit" => {
                 return fail(
@@ -105,15 +107,127 @@ impl OAuthService {
                 "this client asked for too many tokens in the last minute; try again shortly",
             );
         }
-        let out = if grant_type == "authorization_code" {
-            self.exchange_code(p, &client, public_url).await
-        } else {
-            self.refresh(p, &client, public_url).await
+        // Agents get tokens of their own, never a person's; people's
+        // clients never get tokens without a person.
+        let out = match (grant_type, client.kind == ClientKind::Agent) {
+            ("client_credentials", true) => self.client_credentials(p, &client, public_url).await,
+            ("client_credentials", false) => fail(
+                ErrorCode::UnauthorizedClient,
+                "client_credentials is for agents; register this workload on the Agents page",
+            ),
+            (_, true) => fail(
+                ErrorCode::UnauthorizedClient,
+                "an agent gets tokens with the client_credentials grant only",
+            ),
+            ("authorization_code", false) => self.exchange_code(p, &client, public_url).await,
+            _ => self.refresh(p, &client, public_url).await,
         };
         if out.is_ok() {
             self.limits.issued(&client.id, self.now());
         }
         out
+    }
+
+    /// `client_credentials` (RFC 6749 §4.4) for an authenticated agent: an
+    /// access token whose `sub` (and `sid`) is the agent, for the one MCP
+    /// server named by `resource` (required), with the asked scopes that
+    /// server declares. No refresh token: the agent asks again.
+    async fn client_credentials(
+        &self,
+        p: &TokenParams,
+        client: &Client,
+        public_url: &str,
+    ) -> Result<TokenResponse, Failure> {
+        let Some(resource) = p.resource.as_deref().filter(|r| !r.is_empty()) else {
+            return fail(
+                ErrorCode::InvalidTarget,
+                "resource is required: name the MCP server the token is for (RFC 8707)",
+            );
+        };
+        let scope = Scopes::parse(p.scope.as_deref().unwrap_or(""))
+            .map_err(|m| Failure::Protocol(OAuthError::new(ErrorCode::InvalidScope, m)))?;
+        let Some(agent) = agents::store::get(self.core.db.exec(), &client.id.0).await? else {
+            return fail(ErrorCode::InvalidClient, "client authentication failed");
+        };
+        let now = self.now();
+        match agents::status_at(&agent.status, agent.expires_at, now)? {
+            portcullis_types::AgentStatus::Active => {}
+            portcullis_types::AgentStatus::Disabled => {
+                return fail(
+                    ErrorCode::InvalidClient,
+                    "this agent was disabled by an administrator",
+                )
+            }
+            portcullis_types::AgentStatus::Expired => {
+                return fail(
+                    ErrorCode::InvalidClient,
+                    "this agent's registration expired",
+                )
+            }
+        }
+        let Some((server_id, _, scopes_json)) =
+            store::find_enabled_server(self.core.db.exec(), resource).await?
+        else {
+            return fail(
+                ErrorCode::InvalidTarget,
+                "resource is not an enabled MCP server of this catalog",
+            );
+        };
+        let declared: Vec<String> = serde_json::from_str(&scopes_json).map_err(internal)?;
+        if let Some(bad) = scope.0.iter().find(|s| !declared.contains(s)) {
+            return fail(
+                ErrorCode::InvalidScope,
+                if bad == OFFLINE_ACCESS {
+                    "offline_access: agents get no refresh token; ask for a new token instead"
+                        .to_owned()
+                } else {
+                    format!("the scope {bad:?} is not one this server declares")
+                },
+            );
+        }
+        let key = self.token_key().await?;
+        let ttl = self.core.settings.access_token_ttl;
+        let claims = AccessClaims {
+            iss: Self::issuer(public_url),
+            sub: client.id.0.clone(),
+            aud: resource.to_owned(),
+            client_id: client.id.0.clone(),
+            scope: scope.to_wire(),
+            jti: new_id("at"),
+            iat: now_unix(now),
+            exp: now_unix(now + ttl),
+            sid: client.id.0.clone(),
+        };
+        let access_token = key
+            .sign_claims(&claims, ACCESS_TOKEN_TYPE)
+            .map_err(internal)?;
+        let mut tx = self.core.db.begin().await?;
+        if self.touched.due(&client.id.0, now) {
+            agents::store::note_token(tx.exec(), &client.id.0, now).await?;
+        }
+        audit::append(
+            &mut tx,
+            now,
+            &Actor::system("authorization server"),
+            NewEvent::success("oauth.token.issued")
+                .target(Target::new("agent", &client.id.0, &client.name))
+                .details(json!({
+                    "grant_type": "client_credentials",
+                    "agent": client.id.0,
+                    "server": server_id,
+                    "scope": claims.scope,
+                    "jti": claims.jti,
+                })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: ttl.num_seconds(),
+            refresh_token: None,
+            scope: claims.scope,
+        })
     }
 
     async fn exchange_code(
@@ -463,14 +577,27 @@ impl OAuthService {
         let Some(c) = self.verify_any(token_str, public_url).await? else {
             return Ok(Introspection::default());
         };
-        let Some(grant) = store::find_grant(self.core.db.exec(), &c.sid).await? else {
-            return Ok(Introspection::default());
+        let live = if c.sid == c.sub {
+            // An agent's token (client_credentials): live while the agent
+            // is (its kill switch off, not expired) and its server is on.
+            let agent = agents::store::get(self.core.db.exec(), &c.sub).await?;
+            let status = agent
+                .map(|a| agents::status_at(&a.status, a.expires_at, self.now()))
+                .transpose()?;
+            status == Some(portcullis_types::AgentStatus::Active)
+                && store::find_enabled_server(self.core.db.exec(), &c.aud)
+                    .await?
+                    .is_some()
+        } else {
+            let Some(grant) = store::find_grant(self.core.db.exec(), &c.sid).await? else {
+                return Ok(Introspection::default());
+            };
+            let client = store::find_client(self.core.db.exec(), &c.client_id).await?;
+            !grant.revoked
+                && grant.person_active
+                && grant.server_enabled
+                && client.is_some_and(|cl| cl.status == ClientStatus::Active)
         };
-        let client = store::find_client(self.core.db.exec(), &c.client_id).await?;
-        let live = !grant.revoked
-            && grant.person_active
-            && grant.server_enabled
-            && client.is_some_and(|cl| cl.status == ClientStatus::Active);
         if !live {
             return Ok(Introspection::default());
         }

@@ -7,9 +7,16 @@ use super::model::{fact_value, kind, GrantFact, ServerFact, ToolFact, UserFact};
 use crate::db::Exec;
 use crate::error::{Error, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
-use portcullis_policy::bundle::{BlockedClient, Bundle, Group, Principal, Server, Tool, FORMAT_V1};
+use portcullis_policy::bundle::{
+    Agent, BlockedClient, Bundle, Group, Principal, Rule, Server, Subject, Tool, FORMAT_V1,
+};
 use portcullis_policy::delta::{Changes, Delta, DELTA_FORMAT_V1};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// Whether `rule` names an agent (and so goes in `agent_rules`).
+fn names_agent(rule: &Rule) -> bool {
+    matches!(rule.subject, Subject::Agent { .. })
+}
 
 /// Above this many changed facts [`reassemble`] is not worth it.
 const REASSEMBLE_MAX_CHANGES: usize = 5_000;
@@ -54,7 +61,8 @@ pub fn reassemble(
     if changed.len() > REASSEMBLE_MAX_CHANGES {
         return Ok(None);
     }
-    let (mut servers, mut groups, mut users, mut rules, mut clients) = (
+    let (mut servers, mut groups, mut users, mut rules, mut clients, mut agents) = (
+        BTreeSet::new(),
         BTreeSet::new(),
         BTreeSet::new(),
         BTreeSet::new(),
@@ -89,6 +97,9 @@ pub fn reassemble(
             kind::CLIENT => {
                 clients.insert(k1.clone());
             }
+            kind::AGENT => {
+                agents.insert(k1.clone());
+            }
             other => return Err(Error::Internal(format!("unknown policy fact kind {other}"))),
         }
     }
@@ -116,13 +127,26 @@ pub fn reassemble(
             |p| &p.id,
             |id| facts.principal(id),
         )?,
-        rules: changes_for(&rules, &prev.rules, |r| &r.id, |id| facts.rule(id))?,
+        // A grant's rule goes in `agent_rules` when it names an agent.
+        rules: changes_for(
+            &rules,
+            &prev.rules,
+            |r| &r.id,
+            |id| Ok(facts.rule(id)?.filter(|r| !names_agent(r))),
+        )?,
+        agent_rules: changes_for(
+            &rules,
+            &prev.agent_rules,
+            |r| &r.id,
+            |id| Ok(facts.rule(id)?.filter(names_agent)),
+        )?,
         blocked_clients: changes_for(
             &clients,
             &prev.blocked_clients,
             |c| &c.client_id,
             |id| facts.blocked_client(id),
         )?,
+        agents: changes_for(&agents, &prev.agents, |a| &a.id, |id| facts.agent(id))?,
     };
     let next = delta
         .apply(prev)
@@ -149,6 +173,7 @@ pub fn assemble(facts: &FactMap, issued_at: DateTime<Utc>) -> Result<Bundle> {
     let mut members: Vec<(&String, &String)> = Vec::new();
     let mut rules = Vec::new();
     let mut blocked_clients = Vec::new();
+    let mut agents = Vec::new();
     for ((kind, k1, k2), value) in &facts.facts {
         macro_rules! fact {
             () => {
@@ -197,6 +222,7 @@ pub fn assemble(facts: &FactMap, issued_at: DateTime<Utc>) -> Result<Bundle> {
             kind::MEMBER => members.push((k1, k2)),
             kind::GRANT => rules.push(fact_value::<GrantFact>(kind, k1, k2, value)?.rule),
             kind::CLIENT => blocked_clients.push(fact!()),
+            kind::AGENT => agents.push(fact!()),
             other => return Err(Error::Internal(format!("unknown policy fact kind {other}"))),
         }
     }
@@ -224,13 +250,18 @@ pub fn assemble(facts: &FactMap, issued_at: DateTime<Utc>) -> Result<Bundle> {
         p.groups.sort();
     }
     rules.sort_by(|a, b| a.id.cmp(&b.id));
+    let (mut agent_rules, mut rules): (Vec<Rule>, Vec<Rule>) =
+        rules.into_iter().partition(names_agent);
     blocked_clients.sort_by(|a: &BlockedClient, b| a.client_id.cmp(&b.client_id));
+    agents.sort_by(|a: &Agent, b| a.id.cmp(&b.id));
     // Rules about a server that is gone at this revision match nothing.
-    rules.retain(|r| {
+    let server_known = |r: &Rule| {
         servers
             .binary_search_by(|s| s.id.as_str().cmp(&r.server))
             .is_ok()
-    });
+    };
+    rules.retain(server_known);
+    agent_rules.retain(server_known);
     Ok(Bundle {
         format: FORMAT_V1.to_owned(),
         revision: u64::try_from(rev).unwrap_or_default(),
@@ -240,5 +271,7 @@ pub fn assemble(facts: &FactMap, issued_at: DateTime<Utc>) -> Result<Bundle> {
         principals,
         rules,
         blocked_clients,
+        agents,
+        agent_rules,
     })
 }

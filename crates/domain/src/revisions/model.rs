@@ -15,6 +15,8 @@ pub(super) mod kind {
     pub const GRANT: &str = "grant";
     /// A blocked OAuth client (k1 = its client_id).
     pub const CLIENT: &str = "client";
+    /// An agent (k1 = its id), with its name and whether it is active.
+    pub const AGENT: &str = "agent";
 }
 
 /// A server as the bundle sees it (its tools are facts of their own).

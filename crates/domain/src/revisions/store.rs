@@ -415,3 +415,20 @@ pub(super) async fn client_status(tx: &mut Tx, client_id: &str) -> Result<Option
         client_id
     )?)
 }
+
+/// An agent as its policy fact needs it.
+#[derive(sqlx::FromRow)]
+pub(super) struct AgentRow {
+    pub name: String,
+    pub status: String,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+pub(super) async fn agent(tx: &mut Tx, agent_id: &str) -> Result<Option<AgentRow>> {
+    Ok(fetch_optional!(
+        tx.exec(),
+        AgentRow,
+        "SELECT name, status, expires_at FROM agents WHERE id = $1",
+        agent_id
+    )?)
+}

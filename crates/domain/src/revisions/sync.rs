@@ -7,7 +7,7 @@ use super::model::{from_json, kind, to_json, GrantFact, ServerFact, ToolFact, Us
 use super::{store, Change};
 use crate::db::Tx;
 use crate::error::{Error, Result};
-use portcullis_policy::bundle::{BlockedClient, Group};
+use portcullis_policy::bundle::{Agent, BlockedClient, Group};
 use portcullis_types::ToolStatus;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -246,4 +246,26 @@ pub(crate) async fn sync_client(
         })
         .transpose()?;
     put_fact(tx, change, kind::CLIENT, client_id, fact).await
+}
+
+/// Brings the fact of agent `agent_id` in line with the agents table:
+/// active while its status is `active` and it has not expired at `now`;
+/// gone with the agent.
+pub(crate) async fn sync_agent(
+    tx: &mut Tx,
+    change: &mut Change<'_>,
+    agent_id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    let fact = store::agent(tx, agent_id)
+        .await?
+        .map(|a| {
+            to_json(&Agent {
+                id: agent_id.to_owned(),
+                active: a.status == "active" && a.expires_at.is_none_or(|e| e > now),
+                name: a.name,
+            })
+        })
+        .transpose()?;
+    put_fact(tx, change, kind::AGENT, agent_id, fact).await
 }

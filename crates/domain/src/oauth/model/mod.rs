@@ -31,6 +31,11 @@ pub enum ClientKind {
     Dcr,
     /// Known by its client ID metadata document URL.
     Cimd,
+    /// An agent's credential (see [`crate::agents`]): the client id is the
+    /// agent's id; it gets tokens with `client_credentials` only. Never
+    /// stored: the row is `preregistered` and read as this when an agent
+    /// owns it.
+    Agent,
 }
 
 /// A client's standing.
@@ -78,7 +83,7 @@ macro_rules! stored_enum {
     };
 }
 
-stored_enum!(ClientKind, "client kind", Preregistered => "preregistered", Dcr => "dcr", Cimd => "cimd");
+stored_enum!(ClientKind, "client kind", Preregistered => "preregistered", Dcr => "dcr", Cimd => "cimd", Agent => "agent");
 stored_enum!(ClientStatus, "client status", Active => "active", Pending => "pending", Blocked => "blocked", Reaped => "reaped");
 stored_enum!(AuthMethod, "token endpoint auth method", None => "none", ClientSecretBasic => "client_secret_basic", ClientSecretPost => "client_secret_post", PrivateKeyJwt => "private_key_jwt");
 

@@ -39,8 +39,12 @@ impl TryFrom<ClientRow> for Client {
     }
 }
 
+/// An agent's credential row is stored as kind `preregistered` and read as
+/// kind `agent` (see `migrations/*/0013_agents.sql`).
 const SELECT_CLIENT: &str =
-    "SELECT id, kind, name, redirect_uris, auth_method, secret_hash, status, jwks, jwks_uri FROM oauth_clients";
+    "SELECT id, CASE WHEN EXISTS (SELECT 1 FROM agents a WHERE a.id = oauth_clients.id) \
+     THEN 'agent' ELSE kind END AS kind, name, redirect_uris, auth_method, secret_hash, status, \
+     jwks, jwks_uri FROM oauth_clients";
 
 /// The client `id`, if known.
 pub async fn find_client(ex: Exec<'_>, id: &str) -> Result<Option<Client>> {
@@ -294,8 +298,10 @@ const CLIENT_LIST_SELECT: &str =
      (SELECT COUNT(*) FROM oauth_grants g WHERE g.client_id = c.id AND g.revoked_at IS NULL) AS live_grants \
      FROM oauth_clients c";
 
-/// `$1` status ('' for any), `$2` LIKE pattern on name or id.
-const CLIENT_FILTER: &str = " WHERE ($1 = '' OR c.status = $1) \
+/// `$1` status ('' for any), `$2` LIKE pattern on name or id. Agents'
+/// credentials are managed on the Agents page, not listed here.
+const CLIENT_FILTER: &str = " WHERE NOT EXISTS (SELECT 1 FROM agents a WHERE a.id = c.id) \
+     AND ($1 = '' OR c.status = $1) \
      AND ($2 = '%%' OR LOWER(c.name) LIKE $2 ESCAPE '\\' OR LOWER(c.id) LIKE $2 ESCAPE '\\')";
 
 /// A page of clients, waiting ones first, newest first.
@@ -326,7 +332,10 @@ pub async fn client_list_row(ex: Exec<'_>, id: &str) -> Result<Option<ClientList
     Ok(fetch_optional!(
         ex,
         ClientListRow,
-        &format!("{CLIENT_LIST_SELECT} WHERE c.id = $1"),
+        &format!(
+            "{CLIENT_LIST_SELECT} WHERE c.id = $1 \
+             AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.id = c.id)"
+        ),
         id
     )?)
 }

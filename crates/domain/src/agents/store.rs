@@ -1,0 +1,183 @@
+//! Every SQL statement of the agents area (SQLite and PostgreSQL run the
+//! same text). An agent's credential is its `oauth_clients` row (same id).
+
+use crate::db::{Exec, Tx};
+use crate::error::Result;
+use crate::{exec, fetch_all, fetch_optional, scalar};
+use chrono::{DateTime, Utc};
+
+/// An agent with its credential's kind and its owner's name.
+#[derive(sqlx::FromRow)]
+pub(crate) struct AgentRow {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub owner_kind: String,
+    pub owner_id: String,
+    pub owner_display: Option<String>,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub last_token_at: Option<DateTime<Utc>>,
+    pub auth_method: String,
+    pub jwks_uri: Option<String>,
+}
+
+const SELECT_AGENT: &str = "SELECT a.id, a.name, a.description, a.owner_kind, a.owner_id, \
+     COALESCE(u.email, u.user_name, g.display_name) AS owner_display, a.status, a.status_reason, \
+     a.expires_at, a.created_at, a.created_by, a.last_token_at, c.auth_method, c.jwks_uri \
+     FROM agents a JOIN oauth_clients c ON c.id = a.id \
+     LEFT JOIN directory_users u ON a.owner_kind = 'user' AND u.id = a.owner_id \
+     LEFT JOIN directory_groups g ON a.owner_kind = 'group' AND g.id = a.owner_id";
+
+/// An agent to insert (its client row goes in first).
+pub(super) struct InsertAgent<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub owner_kind: &'a str,
+    pub owner_id: &'a str,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_by: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+pub(super) async fn insert(tx: &mut Tx, a: &InsertAgent<'_>) -> Result<()> {
+    exec!(
+        tx.exec(),
+        "INSERT INTO agents (id, name, name_lower, description, owner_kind, owner_id, status, \
+         expires_at, created_at, created_by, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $9, $8)",
+        a.id,
+        a.name,
+        a.name.to_lowercase(),
+        a.description,
+        a.owner_kind,
+        a.owner_id,
+        a.expires_at,
+        a.at,
+        a.created_by
+    )?;
+    Ok(())
+}
+
+/// Whether an agent is named `name` (case-insensitive).
+pub(super) async fn name_taken(tx: &mut Tx, name: &str) -> Result<bool> {
+    Ok(scalar!(
+        tx.exec(),
+        i64,
+        "SELECT COUNT(*) FROM agents WHERE name_lower = $1",
+        name.to_lowercase()
+    )? > 0)
+}
+
+/// Whether the live person or the group `id` exists.
+pub(super) async fn owner_exists(ex: Exec<'_>, kind: &str, id: &str) -> Result<bool> {
+    let n = if kind == "user" {
+        scalar!(
+            ex,
+            i64,
+            "SELECT COUNT(*) FROM directory_users WHERE id = $1 AND deleted_at IS NULL",
+            id
+        )?
+    } else {
+        scalar!(
+            ex,
+            i64,
+            "SELECT COUNT(*) FROM directory_groups WHERE id = $1",
+            id
+        )?
+    };
+    Ok(n > 0)
+}
+
+/// Agents whose name, id or description contains `pattern` (a LIKE
+/// pattern, lower case), by name, and how many there are.
+pub(super) async fn list(
+    ex: Exec<'_>,
+    pattern: &str,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<AgentRow>> {
+    Ok(fetch_all!(
+        ex,
+        AgentRow,
+        &format!(
+            "{SELECT_AGENT} WHERE ($1 = '%%' OR a.name_lower LIKE $1 ESCAPE '\\' \
+             OR a.id LIKE $1 ESCAPE '\\' OR LOWER(a.description) LIKE $1 ESCAPE '\\') \
+             ORDER BY a.name_lower, a.id LIMIT $2 OFFSET $3"
+        ),
+        pattern,
+        limit,
+        offset
+    )?)
+}
+
+pub(super) async fn count(ex: Exec<'_>, pattern: &str) -> Result<i64> {
+    Ok(scalar!(
+        ex,
+        i64,
+        "SELECT COUNT(*) FROM agents a WHERE ($1 = '%%' OR a.name_lower LIKE $1 ESCAPE '\\' \
+         OR a.id LIKE $1 ESCAPE '\\' OR LOWER(a.description) LIKE $1 ESCAPE '\\')",
+        pattern
+    )?)
+}
+
+pub(crate) async fn get(ex: Exec<'_>, id: &str) -> Result<Option<AgentRow>> {
+    Ok(fetch_optional!(
+        ex,
+        AgentRow,
+        &format!("{SELECT_AGENT} WHERE a.id = $1"),
+        id
+    )?)
+}
+
+/// Sets an agent's status (and why); `false` when it was already so.
+pub(super) async fn set_status(
+    tx: &mut Tx,
+    id: &str,
+    status: &str,
+    reason: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(exec!(
+        tx.exec(),
+        "UPDATE agents SET status = $2, status_reason = $3, updated_at = $4 \
+         WHERE id = $1 AND status <> $2",
+        id,
+        status,
+        reason,
+        at
+    )? == 1)
+}
+
+/// Replaces the secret of a secret-based agent; `false` for a key-based one.
+pub(super) async fn set_secret(
+    tx: &mut Tx,
+    id: &str,
+    secret_hash: &str,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(exec!(
+        tx.exec(),
+        "UPDATE oauth_clients SET secret_hash = $2, updated_at = $3 \
+         WHERE id = $1 AND id IN (SELECT id FROM agents) \
+         AND auth_method IN ('client_secret_basic', 'client_secret_post')",
+        id,
+        secret_hash,
+        at
+    )? == 1)
+}
+
+/// Records that the agent got a token.
+pub(crate) async fn note_token(ex: Exec<'_>, id: &str, at: DateTime<Utc>) -> Result<()> {
+    exec!(
+        ex,
+        "UPDATE agents SET last_token_at = $2 WHERE id = $1",
+        id,
+        at
+    )?;
+    Ok(())
+}
