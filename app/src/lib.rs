@@ -16,6 +16,7 @@
 
 pub mod access;
 pub mod admins;
+pub mod agents;
 pub mod apikeys;
 pub mod audit;
 pub mod auth;
@@ -93,6 +94,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("access/revisions") view=access::RevisionsPage/>
                     <Route path=path!("gateways") view=gateways::GatewaysPage/>
                     <Route path=path!("clients") view=clients::ClientsPage/>
+                    <Route path=path!("agents") view=agents::AgentsPage/>
                     <Route path=path!("audit") view=audit::AuditPage/>
                     <Route path=path!("settings/directories") view=directory::DirectoriesPage/>
                     <Route path=path!("settings/directories/:id") view=directory::DirectoryPage/>

@@ -57,6 +57,36 @@ def parse_text(result: Any) -> Any:
     return None
 
 
+async def serve_commands(client: Client, storage: MemoryStorage, client_id: str | None) -> None:
+    """Answers the stdin commands of the module docs until `quit` or end of input."""
+    loop = asyncio.get_running_loop()
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            return
+        if not line.strip():
+            continue
+        cmd = json.loads(line)
+        op = cmd.get("op")
+        if op == "list":
+            out({"tools": [t.name for t in (await client.list_tools()).tools]})
+        elif op == "call":
+            try:
+                result = await client.call_tool(cmd["name"], cmd.get("arguments") or {})
+                out({"result": parse_text(result)})
+            except MCPError as err:
+                out({"error": {"code": err.code, "message": err.message, "data": err.data}})
+        elif op == "token":
+            out({
+                "access_token": storage.tokens.access_token if storage.tokens else None,
+                "client_id": client_id,
+            })
+        elif op == "quit":
+            return
+        else:
+            raise RuntimeError(f"unknown command {line!r}")
+
+
 async def run(args: argparse.Namespace) -> None:
     receiver = RedirectReceiver()
     redirect_uri = await receiver.start()
@@ -84,38 +114,13 @@ async def run(args: argparse.Namespace) -> None:
         redirect_handler=redirect_handler,
         callback_handler=callback_handler,
     )
-    loop = asyncio.get_running_loop()
     http = httpx2.AsyncClient(auth=provider, timeout=httpx2.Timeout(30, read=300))
     async with http:
         async with Client(streamable_http_client(args.server_url, http_client=http)) as client:
             receiver.close()
             print("READY", flush=True)
-            while True:
-                line = await loop.run_in_executor(None, sys.stdin.readline)
-                if not line:
-                    return
-                if not line.strip():
-                    continue
-                cmd = json.loads(line)
-                op = cmd.get("op")
-                if op == "list":
-                    out({"tools": [t.name for t in (await client.list_tools()).tools]})
-                elif op == "call":
-                    try:
-                        result = await client.call_tool(cmd["name"], cmd.get("arguments") or {})
-                        out({"result": parse_text(result)})
-                    except MCPError as err:
-                        out({"error": {"code": err.code, "message": err.message, "data": err.data}})
-                elif op == "token":
-                    info = storage.client_info
-                    out({
-                        "access_token": storage.tokens.access_token if storage.tokens else None,
-                        "client_id": info.client_id if info else None,
-                    })
-                elif op == "quit":
-                    return
-                else:
-                    raise RuntimeError(f"unknown command {line!r}")
+            info = storage.client_info
+            await serve_commands(client, storage, info.client_id if info else None)
 
 
 def main() -> int:

@@ -25,6 +25,7 @@ import type { APIRequestContext, BrowserContext, Page } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as crypto from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startChild, startSession, jwtClaims, mcpDir, end2endDir, type Child, type McpSession } from '../mcp/support';
@@ -52,6 +53,7 @@ let upstreamA: Child;
 let upstreamB: Child;
 let gateway: Gateway;
 let stateDir = '';
+let serverB = '';
 let configFile = '';
 let gw = '';
 let adminContext: BrowserContext;
@@ -220,7 +222,7 @@ test.beforeAll(async ({ serverPool, browser }, testInfo) => {
   // The catalog: each server's resource URL is its path on the gateway; discovery
   // reaches the upstream itself (A with its credential).
   serverA = await call(request, 'catalog/servers/create', { name: 'Notes', slug: 'notes', resource_url: `${gw}/a` });
-  const serverB = await call(request, 'catalog/servers/create', { name: 'Issues', slug: 'issues', resource_url: `${gw}/b` });
+  serverB = await call(request, 'catalog/servers/create', { name: 'Issues', slug: 'issues', resource_url: `${gw}/b` });
   const foundA = await call(request, 'catalog/servers/discover', { id: serverA, url: upstreamA.url, credential: UPSTREAM_SECRET });
   const foundB = await call(request, 'catalog/servers/discover', { id: serverB, url: upstreamB.url, credential: '' });
   expect(foundA).toMatchObject({ found: 3, added: 3, quarantined: [] });
@@ -332,6 +334,44 @@ test('PyPI mcp client → gateway → rmcp server (sessions, SSE): the same rule
   });
   expect(res.status).toBe(401);
   expect(res.headers.get('www-authenticate')).toContain('error="invalid_token"');
+});
+
+test('an agent (PyPI mcp, client_credentials with private_key_jwt) → gateway → rmcp server: its own grant only', async () => {
+  // The agent's Ed25519 key pair: the console gets the public JWK, the client the PEM.
+  const { publicKey, privateKey } = crypto.generateKeyPairSync('ed25519');
+  const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'agent-key-1', alg: 'EdDSA', use: 'sig' };
+  const keyFile = path.join(stateDir, 'agent-key.pem');
+  fs.writeFileSync(keyFile, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+  const request = adminContext.request;
+  const made = await call(request, 'agents/create', {
+    name: 'Issue triage bot', description: 'e2e: labels issues', owner_kind: 'user', owner_person: 'bob@acme.test',
+    owner_group: '', credential: 'jwks', jwks: JSON.stringify({ keys: [jwk] }), jwks_uri: '', expires_days: '',
+  });
+  const agentId: string = made.agent.id;
+  expect(agentId).toMatch(/^agt_/);
+  expect(made.client_secret).toBeNull();
+  // Bob may call search on B; the agent gets list_issues only.
+  const granted = await call(request, 'access/grants/create', {
+    effect: 'allow', subject_kind: 'agent', agent_id: agentId, group_id: '', person: '', server_id: serverB,
+    target: 'tools', 'tools[0]': 'list_issues', annotation: '', expires_at: '', reason: 'e2e: the agent lists issues',
+  });
+  await expect.poll(async () => (await fetch(`${gw}/readyz`).then((r) => r.json())).revision, { timeout: 10_000 }).toBeGreaterThanOrEqual(granted.revision);
+  const agent = await startSession(
+    PYTHON,
+    [path.join(mcpDir, 'agent_client.py'), '--server-url', `${gw}/b`, '--issuer', base, '--client-id', agentId, '--key-file', keyFile],
+    async () => {
+      throw new Error('an agent never goes through a browser');
+    },
+  );
+  try {
+    const { access_token } = await agent.send({ op: 'token' });
+    expect(jwtClaims(access_token)).toMatchObject({ iss: base, aud: `${gw}/b`, sub: agentId, client_id: agentId });
+    expect(await listTools(agent)).toEqual(['list_issues']);
+    expect(await callTool(agent, 'list_issues', { q: 'triage' })).toEqual({ result: 'called list_issues with {"q":"triage"}' });
+    expectRefused(await callTool(agent, 'search', { q: 'x' }), 'search', 'no_grant', ['list_issues', 'delete_repo']);
+  } finally {
+    await agent.close();
+  }
 });
 
 test('an upstream that changes a tool gets it refused at the next call and quarantined in the console', async () => {

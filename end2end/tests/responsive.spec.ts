@@ -66,7 +66,7 @@ test('every list reads at 390 px: nothing overlaps, tables scroll inside their c
   await page.setViewportSize({ width: 390, height: 844 });
   await signInAsDemoOwner(page, server);
 
-  // The demo has no gateway or OAuth client yet: add one of each (through
+  // The demo has no gateway, OAuth client or agent yet: add one of each (through
   // their dialogs, at phone width) so those lists have rows.
   await page.goto('/gateways');
   await page.getByTestId('open-new-gateway').first().click();
@@ -83,6 +83,14 @@ test('every list reads at 390 px: nothing overlaps, tables scroll inside their c
   await cl.getByRole('button', { name: 'Add client' }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Done' }).click();
   await expect(page.getByTestId('client-row')).toHaveCount(1);
+  await page.goto('/agents');
+  await page.getByTestId('open-register-agent').click();
+  await page.getByLabel('Name', { exact: true }).fill('Nightly issue triage for the platform team');
+  await page.getByLabel("Owner's email").fill('ben.adeyemi@acme.example');
+  await page.getByLabel("Owner's email").press('Escape');
+  await page.getByTestId('register-agent').click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Done' }).click();
+  await expect(page.getByTestId('agent-row')).toHaveCount(1);
 
   const lists: { name: string; path: string; table: string }[] = [
     { name: 'users', path: '/directory/users', table: 'users-table' },
@@ -95,6 +103,7 @@ test('every list reads at 390 px: nothing overlaps, tables scroll inside their c
     { name: 'revisions', path: '/access/revisions', table: 'revisions-table' },
     { name: 'gateways', path: '/gateways', table: 'gateways-table' },
     { name: 'clients', path: '/clients', table: 'clients-table' },
+    { name: 'agents', path: '/agents', table: 'agents-table' },
     { name: 'audit', path: '/audit', table: 'audit-table' },
     { name: 'directories', path: '/settings/directories', table: 'directories-table' },
     {

@@ -86,6 +86,7 @@ pub struct GrantForm {
     pub subject_kind: String,
     pub group_id: String,
     pub person: String,
+    pub agent_id: String,
     pub server_id: String,
     pub target: String,
     pub tools: Vec<String>,
@@ -108,6 +109,7 @@ pub async fn create_grant(#[server(flatten)] form: GrantForm) -> Result<GrantCre
         subject_kind,
         group_id,
         person,
+        agent_id,
         server_id,
         target,
         tools,
@@ -132,7 +134,14 @@ pub async fn create_grant(#[server(flatten)] form: GrantForm) -> Result<GrantCre
                 ))
             }
         },
-        _ => return Err(invalid("subject", "choose everyone, a group or a person")),
+        "agent" if agent_id.trim().is_empty() => return Err(invalid("agent", "choose an agent")),
+        "agent" => GrantSubject::Agent { id: agent_id },
+        _ => {
+            return Err(invalid(
+                "subject",
+                "choose everyone, a group, a person or an agent",
+            ))
+        }
     };
     let target = match target.as_str() {
         "server" => GrantTarget::Server,
@@ -306,14 +315,14 @@ pub async fn simulate(
             Some,
         ),
     };
-    let found = svc.access.find_person(&actor, &user).await?;
+    let found = svc.access.find_principal(&actor, &user).await?;
     if found.is_none() {
         err(
             "person",
             if user.trim().is_empty() {
-                "enter the person's email"
+                "enter the person's email or the agent's name"
             } else {
-                "no one in the directory has this email or user name"
+                "no one in the directory has this email or user name, and no agent this name"
             },
         );
     }
@@ -444,4 +453,16 @@ pub async fn pick_people(#[server(default)] q: String) -> Result<PickPage, AppEr
             })
             .collect(),
     })
+}
+
+/// The simulator's picker: active people as [`pick_people`] finds them,
+/// then agents whose name, id or description contains `q` (posted as the
+/// agent's id). **Permission:** `DirectoryRead`.
+#[server(endpoint = "console/access/pick_principals")]
+pub async fn pick_principals(#[server(default)] q: String) -> Result<PickPage, AppError> {
+    let mut page = pick_people(q.clone()).await?;
+    let agents = crate::agents::api::pick_agents(q).await?;
+    page.total += agents.total;
+    page.options.extend(agents.options);
+    Ok(page)
 }

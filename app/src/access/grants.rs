@@ -25,10 +25,11 @@ use portcullis_types::{GrantSummary, GrantTarget, Role, ServerSummary, ToolStatu
 const PATH: &str = "/access/grants";
 
 /// The fields the New grant form shows errors for, next to the input.
-const FORM_FIELDS: [&str; 8] = [
+const FORM_FIELDS: [&str; 9] = [
     "effect",
     "subject",
     "person",
+    "agent",
     "server_id",
     "tools",
     "annotation",
@@ -614,6 +615,11 @@ fn GrantForm(create: ServerAction<CreateGrant>, on_cancel: Callback<()>) -> impl
                                     on:change=move |_| subject_kind.set("everyone".into())/>
                                 "Everyone"
                             </label>
+                            <label class=pill>
+                                <input type="radio" name="subject_kind" value="agent" class=radio
+                                    on:change=move |_| subject_kind.set("agent".into())/>
+                                "An agent"
+                            </label>
                         </div>
                         <div class="mt-3 max-w-md" class:hidden=move || subject_kind.get() != "group">
                             <label for="grant-group" class="sr-only">"Group"</label>
@@ -627,10 +633,16 @@ fn GrantForm(create: ServerAction<CreateGrant>, on_cancel: Callback<()>) -> impl
                                 search=pick_people none="No active person matches."/>
                             <p class=HELP>"Search by name or email, or type their email or user name in full."</p>
                         </div>
+                        <div class="mt-3 max-w-md" class:hidden=move || subject_kind.get() != "agent">
+                            <label for="grant-agent" class="sr-only">"Agent"</label>
+                            <Picker id="grant-agent" name="agent_id" placeholder="Search agents by name…"
+                                search=crate::agents::api::pick_agents none="No agent matches. Register agents on the Agents page."/>
+                            <p class=HELP>"Only grants naming an agent reach it: never Everyone, never a group."</p>
+                        </div>
                         <p class="mt-3 text-sm text-zinc-600 dark:text-zinc-400" class:hidden=move || subject_kind.get() != "everyone">
-                            "Every active person in every directory, including people provisioned later."
+                            "Every active person in every directory, including people provisioned later. Agents are not included."
                         </p>
-                        {move || field_error("Who", err("subject").or_else(|| err("person")))}
+                        {move || field_error("Who", err("subject").or_else(|| err("person")).or_else(|| err("agent")))}
                     </fieldset>
 
                     <div class="max-w-md">

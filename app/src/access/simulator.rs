@@ -115,7 +115,7 @@ pub fn SimulatorPage() -> impl IntoView {
     view! {
         <Title text="Simulator · Portcullis"/>
         <PageHeader title="Simulator"
-            description="Ask whether a person can call a tool, now or at an earlier policy revision, and see which grants decided."/>
+            description="Ask whether a person or an agent can call a tool, now or at an earlier policy revision, and see which grants decided."/>
         <Transition fallback=|| view! { <Skeleton rows=6/> }>
             {move || {
                 let q = question();
@@ -164,9 +164,9 @@ fn question_form(
         <form method="get" action=PATH class=format!("{CARD} mb-6 p-5") data-testid="simulator-form" aria-label="Question">
             <div class="grid gap-4 md:grid-cols-2 xl:grid-cols-[1.4fr_1fr_1fr_0.6fr]">
                 <div>
-                    <label for="sim-user" class=LABEL>"Person"</label>
+                    <label for="sim-user" class=LABEL>"Person or agent"</label>
                     <Picker id="sim-user" name="user" placeholder="alice@company.com" free_text=true
-                        initial=q.user.clone() search=super::api::pick_people none="No active person matches."/>
+                        initial=q.user.clone() search=super::api::pick_principals none="No active person or agent matches."/>
                     {field_error("Person", err("person"))}
                 </div>
                 <div>
@@ -318,7 +318,11 @@ fn answer_view(
                     <div class="mt-4 flex flex-wrap items-center gap-x-4 gap-y-2 text-xs text-zinc-500">
                         <span class="inline-flex items-center gap-1.5"><Badge tone=Tone::Neutral label=at/></span>
                         <span>"Reason code " <code class="font-mono text-zinc-700 dark:text-zinc-300">{r.reason.clone()}</code></span>
-                        <a class=LINK href=format!("/directory/users/{}?tab=access", sim.person_id)>"All of this person's access"</a>
+                        {if sim.person_id.starts_with("agt_") {
+                            view! { <a class=LINK href=format!("/agents?q={}", sim.person_id)>"This agent on the Agents page"</a> }.into_any()
+                        } else {
+                            view! { <a class=LINK href=format!("/directory/users/{}?tab=access", sim.person_id)>"All of this person's access"</a> }.into_any()
+                        }}
                         {(!server_id.is_empty()).then(|| view! {
                             <a class=LINK href=format!("/access/grants?server={server_id}")>"Grants on this server"</a>
                         })}

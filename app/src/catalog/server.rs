@@ -434,19 +434,23 @@ fn tool_row(t: ToolSummary) -> impl IntoView {
 }
 
 /// The access matrix as a server-rendered SVG heatmap: rows are groups,
-/// columns tools, each cell shaded by the share of the group's active
-/// members allowed to call the tool (the number is written in the cell, so
-/// colour is not the only signal).
-fn matrix_view(m: AccessMatrix) -> impl IntoView {
-    if m.groups.is_empty() || m.tools.is_empty() {
+/// then agents, columns tools, each cell shaded by the share of the group's
+/// active members (or the agent) allowed to call the tool (the number is
+/// written in the cell, so colour is not the only signal).
+fn matrix_view(mut m: AccessMatrix) -> impl IntoView {
+    if (m.groups.is_empty() && m.agents.is_empty()) || m.tools.is_empty() {
         return view! {
             <div class=TABLE_CARD>
-                <EmptyState title="No group can call any tool of this server"
-                    hint="Grant a group access to this server (Access → Grants) and its members appear here, group by group."/>
+                <EmptyState title="No group or agent can call any tool of this server"
+                    hint="Grant a group or an agent access to this server (Access → Grants) and it appears here."/>
             </div>
         }
         .into_any();
     }
+    // Agents follow the groups, marked as such.
+    let first_agent = m.groups.len();
+    let agents = std::mem::take(&mut m.agents);
+    m.groups.extend(agents);
     const CELL: usize = 34;
     const LEFT: usize = 200;
     const TOP: usize = 130;
@@ -469,7 +473,11 @@ fn matrix_view(m: AccessMatrix) -> impl IntoView {
             } else {
                 ("fill-indigo-200 dark:fill-indigo-800", "fill-indigo-900 dark:fill-indigo-100")
             };
-            let label = format!("{} of {} members of {} may call {}", n, g.members, g.group_name, tools[c]);
+            let label = if r >= first_agent {
+                format!("the agent {} {} call {}", g.group_name, if n > 0 { "may" } else { "may not" }, tools[c])
+            } else {
+                format!("{} of {} members of {} may call {}", n, g.members, g.group_name, tools[c])
+            };
             view! {
                 <g>
                     <title>{label}</title>
@@ -489,14 +497,18 @@ fn matrix_view(m: AccessMatrix) -> impl IntoView {
         let y = TOP + r * CELL + CELL / 2 + 4;
         view! {
             <text x=LEFT - 8 y=y text-anchor="end" class="fill-zinc-700 text-[12px] dark:fill-zinc-200">
-                {format!("{} ({})", super::clip(&g.group_name, 22).0, g.members)}
+                {if r >= first_agent {
+                    format!("{} (agent)", super::clip(&g.group_name, 22).0)
+                } else {
+                    format!("{} ({})", super::clip(&g.group_name, 22).0, g.members)
+                }}
             </text>
         }
     }).collect_view();
     view! {
         <div class=format!("{CARD} p-4")>
             <p class="mb-3 text-sm text-zinc-500">
-                {format!("Revision {}. Each cell: how many of the group's active members may call the tool now (through any grant). Darker is more.", m.revision)}
+                {format!("Revision {}. Each cell: how many of the group's active members may call the tool now (through any grant), or 1 when the agent may. Darker is more.", m.revision)}
             </p>
             <div class="overflow-x-auto">
                 <svg viewBox=format!("0 0 {w} {h}") width=w height=h role="img" aria-label="Access matrix: groups by tools" data-testid="access-matrix">

@@ -110,6 +110,10 @@ pub fn ConsoleLayout() -> impl IntoView {
                             <NavIcon d="M4 5h12v8H4zM8 16h4M10 13v3M7 9h.01M10 9h3"/>
                             "Clients"
                         </A>
+                        <A href="/agents" attr:class=NAV_LINK>
+                            <NavIcon d="M6 7h8a2 2 0 012 2v5a2 2 0 01-2 2H6a2 2 0 01-2-2V9a2 2 0 012-2zM10 7V4M8 11h.01M12 11h.01M8 14h4"/>
+                            "Agents"
+                        </A>
                         <A href="/gateways" attr:class=NAV_LINK>
                             <NavIcon d="M3 5.5h14v3H3zM3 11.5h14v3H3zM6 7h.01M6 13h.01M10 8.5v3"/>
                             "Gateways"

@@ -401,6 +401,11 @@ pub struct AccessMatrix {
     pub revision: i64,
     pub tools: Vec<String>,
     pub groups: Vec<MatrixRow>,
+    /// Agents that may call a tool of the server, by name: `group_id` is
+    /// the agent's id, `group_name` its name, `members` 1, and `allowed`
+    /// 1 or 0 per tool.
+    #[serde(default)]
+    pub agents: Vec<MatrixRow>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -89,6 +89,25 @@ pub(super) async fn agent_name(ex: Exec<'_>, id: &str) -> Result<Option<String>>
     )?)
 }
 
+/// The agent whose id is `id` or whose name is `lower` (lower case):
+/// `(id, name)`.
+pub(super) async fn find_agent(
+    ex: Exec<'_>,
+    id: &str,
+    lower: &str,
+) -> Result<Option<(String, String)>> {
+    if id.is_empty() {
+        return Ok(None);
+    }
+    Ok(fetch_optional!(
+        ex,
+        (String, String),
+        "SELECT id, name FROM agents WHERE id = $1 OR name_lower = $2 ORDER BY id LIMIT 1",
+        id,
+        lower
+    )?)
+}
+
 /// Whether MCP server `id` exists.
 pub(super) async fn server_exists(ex: Exec<'_>, id: &str) -> Result<bool> {
     Ok(scalar!(

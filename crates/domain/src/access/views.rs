@@ -206,7 +206,8 @@ impl AccessService {
     }
 
     /// Groups × tools of a server: how many active members of each group may
-    /// call each tool now. Groups with no access to any tool are left out.
+    /// call each tool now, then each agent that may call one of them.
+    /// Groups and agents with no access to any tool are left out.
     /// **Permission:** `ConsoleRead`.
     pub async fn matrix(&self, actor: &Actor, server: &ServerId) -> Result<AccessMatrix> {
         actor.require(Permission::ConsoleRead)?;
@@ -254,10 +255,30 @@ impl AccessService {
                 .to_lowercase()
                 .cmp(&b.group_name.to_lowercase())
         });
+        let mut agents: Vec<MatrixRow> = p
+            .agents()
+            .iter()
+            .map(|a| MatrixRow {
+                group_id: a.id.clone(),
+                group_name: a.name.clone(),
+                members: 1,
+                allowed: tools
+                    .iter()
+                    .map(|t| i64::from(p.decide(&a.id, server, t, now).allowed))
+                    .collect(),
+            })
+            .filter(|row| row.allowed.iter().any(|&n| n > 0))
+            .collect();
+        agents.sort_by(|a, b| {
+            a.group_name
+                .to_lowercase()
+                .cmp(&b.group_name.to_lowercase())
+        });
         Ok(AccessMatrix {
             revision: snap.revision,
             tools,
             groups: rows,
+            agents,
         })
     }
 
@@ -269,6 +290,25 @@ impl AccessService {
     /// `(id, email or userName)`. The same address in two directories is
     /// ambiguous: `Invalid` on field `person` asks for the user id.
     /// **Permission:** `ConsoleRead`.
+    /// Who the simulator asks about: a person ([`Self::find_person`]), or
+    /// else an agent by its id or name (case-insensitive). Returns `(id,
+    /// label)`; an agent's label is its name followed by "(agent)".
+    pub async fn find_principal(
+        &self,
+        actor: &Actor,
+        who: &str,
+    ) -> Result<Option<(PersonId, String)>> {
+        if let Some(found) = self.find_person(actor, who).await? {
+            return Ok(Some(found));
+        }
+        let who = who.trim();
+        Ok(
+            store::find_agent(self.core.db.exec(), who, &who.to_lowercase())
+                .await?
+                .map(|(id, name)| (PersonId::from(id), format!("{name} (agent)"))),
+        )
+    }
+
     pub async fn find_person(
         &self,
         actor: &Actor,
