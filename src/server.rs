@@ -362,8 +362,8 @@ fn spawn_policy_tasks(services: &Services, stop: tokio::sync::watch::Receiver<bo
 }
 
 /// Deletes expired sessions, throttling records, SSO sign-ins in flight and
-/// SAML replay entries, and reaps unused registered OAuth clients, every
-/// ten minutes.
+/// SAML replay entries, reaps unused registered OAuth clients, and lists
+/// expired agents as inactive in the policy, every ten minutes.
 pub fn spawn_housekeeping(services: Services) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
@@ -398,6 +398,16 @@ pub fn spawn_housekeeping(services: Services) {
                 ),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "housekeeping: reaping OAuth clients failed"),
+            }
+            match services.agents.retire_expired().await {
+                Ok(n) if n > 0 => tracing::info!(
+                    agents = n,
+                    "housekeeping: listed expired agents as inactive in the policy"
+                ),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "housekeeping: retiring expired agents failed")
+                }
             }
         }
     });

@@ -487,7 +487,70 @@ async fn agents_over_the_admin_api(db: &TestDb) -> TestResult {
     Ok(())
 }
 
+/// An agent past its expiry: no token, and the housekeeping pass lists it
+/// inactive in a new policy revision (once), audited as `agent.expired`.
+async fn expired_agents_are_retired_from_the_policy(db: &TestDb) -> TestResult {
+    let env = crate::oauth::setup_with(db, &[], &[]).await;
+    let svc = env.srv.running.services.clone();
+    let mut input = key_agent(&env.alice);
+    input.credential = "client_secret".into();
+    input.jwks = None;
+    let made = svc.agents.create(&system(), &input).await?;
+    let id = made.agent.id.0.clone();
+    let secret = made.client_secret.unwrap();
+    assert_eq!(svc.agents.retire_expired().await?, 0, "nothing expired yet");
+    crate::oauth::exec_sql(
+        db,
+        &format!("UPDATE agents SET expires_at = '2000-01-01T00:00:00+00:00' WHERE id = '{id}'"),
+    )
+    .await;
+    // No token past the expiry.
+    let res = reqwest::Client::new()
+        .post(env.srv.url("/oauth/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("resource", crate::oauth::RES_A),
+        ])
+        .send()
+        .await?;
+    assert_eq!(res.status(), 401);
+    let body: Value = res.json().await?;
+    assert_eq!(body["error"], "invalid_client");
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("expired"));
+    assert_eq!(
+        svc.agents
+            .get(&system(), &AgentId::from(id.as_str()))
+            .await?
+            .status,
+        portcullis_types::AgentStatus::Expired
+    );
+    // The housekeeping pass: a new revision lists it inactive; once.
+    let before = crate::policy_api::head(&svc).await;
+    assert_eq!(svc.agents.retire_expired().await?, 1);
+    let after = crate::policy_api::head(&svc).await;
+    assert_eq!(after, before + 1);
+    crate::policy_api::published(&svc, after).await;
+    let bundle = svc.publisher.latest().unwrap().bundle.clone();
+    assert_eq!(
+        serde_json::to_value(&bundle.agents)?,
+        json!([{ "id": id, "name": "Nightly triage", "active": false }])
+    );
+    assert_eq!(svc.agents.retire_expired().await?, 0, "already retired");
+    assert_eq!(crate::policy_api::head(&svc).await, after);
+    assert_eq!(
+        audit_actions(&env.srv.db.url, "agent.").await,
+        ["agent.created", "agent.expired"]
+    );
+    env.srv.stop().await;
+    Ok(())
+}
+
 backend_tests!(
     agent_gets_a_token_and_calls_through_the_gateway,
     agents_over_the_admin_api,
+    expired_agents_are_retired_from_the_policy,
 );

@@ -299,7 +299,7 @@ async fn refresh(env: &Env, client_id: &str, rt: &str) -> (u16, Value) {
 }
 
 /// Runs one statement on the test database.
-async fn exec_sql(db: &TestDb, sql: &str) {
+pub(crate) async fn exec_sql(db: &TestDb, sql: &str) {
     let pool = portcullis_domain::Db::connect(&db.url, &Default::default())
         .await
         .unwrap();

@@ -34,6 +34,7 @@ fn source_badge(source: &str) -> impl IntoView {
         "directory" => (Tone::Neutral, "Directory"),
         "rollback" => (Tone::Attention, "Rollback"),
         "clients" => (Tone::Attention, "OAuth clients"),
+        "agents" => (Tone::Attention, "Agents"),
         _ => (Tone::Neutral, "Other"),
     };
     view! { <Badge tone label/> }

@@ -15,10 +15,9 @@
 //! lists it (`agents`, active or not) and gateways decide its calls.
 //! Disabling an agent is its kill switch: no more tokens, introspection
 //! calls the ones out there inactive, and the next bundle lists it
-//! inactive, so gateways deny it. An agent past its expiry gets no token;
-//! the bundle's `active` is computed when the agent last changed, so an
-//! expiry shows there at the agent's next change (tokens already issued
-//! live at most the access-token lifetime).
+//! inactive, so gateways deny it. An agent past its expiry gets no token,
+//! and the housekeeping job ([`AgentService::retire_expired`], every ten
+//! minutes) lists it inactive in a new revision for the tokens still live.
 //!
 //! This file is the service; `model` checks input, `store` holds the SQL.
 
@@ -241,6 +240,38 @@ impl AgentService {
         tx.commit().await?;
         self.oauth.forget_clients([id.as_str()]);
         self.summary(id.as_str()).await
+    }
+
+    /// Lists the agents that expired as inactive in a new policy revision,
+    /// so gateways deny the tokens they still hold (no new token is issued
+    /// past the expiry anyway); the housekeeping job runs it every ten
+    /// minutes. Audited as `agent.expired`. Returns how many.
+    pub async fn retire_expired(&self) -> Result<u64> {
+        let now = self.now();
+        let due = store::expired_but_listed_active(self.core.db.exec(), now, 500).await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let actor = Actor::system("agent expiry");
+        let mut tx = self.core.db.begin().await?;
+        let mut change = Change::new(
+            &actor,
+            "agents",
+            format!("{} agent(s) expired", due.len()),
+            now,
+        );
+        for (id, name) in &due {
+            revisions::sync_agent(&mut tx, &mut change, id, now).await?;
+            audit::append(
+                &mut tx,
+                now,
+                &actor,
+                NewEvent::success("agent.expired").target(Target::new("agent", id, name)),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(due.len() as u64)
     }
 
     /// A new secret for a secret-based agent; the old one stops working at

@@ -181,3 +181,23 @@ pub(crate) async fn note_token(ex: Exec<'_>, id: &str, at: DateTime<Utc>) -> Res
     )?;
     Ok(())
 }
+
+/// Agents past their expiry at `now` whose current policy fact still lists
+/// them active, `(id, name)`, at most `limit`. The fact is the canonical
+/// JSON of the bundle's `Agent`, so an active one holds `"active":true`.
+pub(super) async fn expired_but_listed_active(
+    ex: Exec<'_>,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(String, String)>> {
+    Ok(fetch_all!(
+        ex,
+        (String, String),
+        "SELECT a.id, a.name FROM agents a JOIN policy_facts f \
+         ON f.kind = 'agent' AND f.k1 = a.id AND f.k2 = '' AND f.rev_to IS NULL \
+         WHERE a.status = 'active' AND a.expires_at <= $1 AND f.value LIKE '%\"active\":true%' \
+         ORDER BY a.expires_at, a.id LIMIT $2",
+        now,
+        limit
+    )?)
+}
