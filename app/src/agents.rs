@@ -16,7 +16,9 @@ use crate::components::{
     SecretDialog, Skeleton, Tone,
 };
 use crate::directory::{SEARCH, TABLE_CARD};
-use api::{list_agents, CreateAgent, RotateAgentSecret, SetAgentEnabled, AGENTS_PAGE};
+use api::{
+    list_agents, CreateAgent, RotateAgentSecret, SetAgentEnabled, SetAgentKeys, AGENTS_PAGE,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -44,6 +46,15 @@ pub fn AgentsPage() -> impl IntoView {
     let create = ServerAction::<CreateAgent>::new();
     let switch = ServerAction::<SetAgentEnabled>::new();
     let rotate = ServerAction::<RotateAgentSecret>::new();
+    let keys = ServerAction::<SetAgentKeys>::new();
+    // The key agent whose keys are being replaced.
+    let keys_for = RwSignal::new(None::<AgentSummary>);
+    let keys_kind = RwSignal::new("jwks".to_owned());
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = keys.value().get() {
+            keys_for.set(None);
+        }
+    });
     let agents = Resource::new(
         move || {
             (
@@ -52,6 +63,7 @@ pub fn AgentsPage() -> impl IntoView {
                 create.version().get(),
                 switch.version().get(),
                 rotate.version().get(),
+                keys.version().get(),
             )
         },
         |(q, offset, ..)| list_agents(q, offset),
@@ -246,6 +258,53 @@ pub fn AgentsPage() -> impl IntoView {
 
         {move || action_error.get().map(crate::components::misc::action_alert)}
 
+        {move || keys_for.get().map(|a| {
+            let key_error = move |name: &'static str| {
+                move || keys.value().get().and_then(|r| r.err()).and_then(|e| e.field(name))
+                    .map(|m| view! { <p class="mt-1 text-xs text-red-600" role="alert">{m}</p> })
+            };
+            view! {
+                <section class="mb-6 rounded-lg border border-zinc-200 bg-white p-5 shadow-sm dark:border-zinc-800 dark:bg-zinc-900"
+                    aria-labelledby="agent-keys-title" data-testid="agent-keys-form">
+                    <h2 id="agent-keys-title" class="text-sm font-semibold">{format!("Replace the keys of {}", a.name)}</h2>
+                    <p class="mt-1 text-sm text-zinc-500">"Assertions signed with the current keys stop working at once. Public keys only."</p>
+                    <ActionForm action=keys>
+                        <input type="hidden" name="id" value=a.id.0.clone()/>
+                        <div class="mt-4 flex flex-wrap gap-2">
+                            <label class=PILL>
+                                <input type="radio" name="credential" value="jwks" class=RADIO checked
+                                    on:change=move |_| keys_kind.set("jwks".into())/>
+                                "Public keys (JWKS)"
+                            </label>
+                            <label class=PILL>
+                                <input type="radio" name="credential" value="jwks_uri" class=RADIO
+                                    on:change=move |_| keys_kind.set("jwks_uri".into())/>
+                                "JWKS URL"
+                            </label>
+                        </div>
+                        <div class="mt-3" class:hidden=move || keys_kind.get() != "jwks">
+                            <label for="agent-new-jwks" class="sr-only">"New JWKS"</label>
+                            <textarea id="agent-new-jwks" name="jwks" rows="4" class=format!("{INPUT} font-mono text-xs")
+                                placeholder="{\"keys\": [{\"kty\": \"OKP\", \"crv\": \"Ed25519\", \"x\": \"…\", \"kid\": \"k2\"}]}"></textarea>
+                            {key_error("jwks")}
+                        </div>
+                        <div class="mt-3 max-w-xl" class:hidden=move || keys_kind.get() != "jwks_uri">
+                            <label for="agent-new-jwks-uri" class="sr-only">"New JWKS URL"</label>
+                            <input id="agent-new-jwks-uri" name="jwks_uri" type="url" class=INPUT placeholder="https://ci.example.com/.well-known/jwks.json"/>
+                            {key_error("jwks_uri")}
+                        </div>
+                        {key_error("credential")}
+                        <div class="mt-4 flex justify-end gap-2">
+                            <button type="button" class="btn-secondary" on:click=move |_| keys_for.set(None)>"Cancel"</button>
+                            <button type="submit" class="btn-primary" disabled=move || keys.pending().get() data-testid="save-agent-keys">
+                                {move || if keys.pending().get() { "Saving…" } else { "Replace keys" }}
+                            </button>
+                        </div>
+                    </ActionForm>
+                </section>
+            }
+        })}
+
         <div class=TABLE_CARD>
             <div class="border-b border-zinc-200 p-3 dark:border-zinc-800">
                 <form method="get" action=PATH class="flex gap-2" role="search">
@@ -289,7 +348,7 @@ pub fn AgentsPage() -> impl IntoView {
                                                 </tr>
                                             </thead>
                                             <tbody class="divide-y divide-zinc-100 dark:divide-zinc-800">
-                                                {page.items.into_iter().map(|a| agent_row(a, admin, ask)).collect_view()}
+                                                {page.items.into_iter().map(|a| agent_row(a, admin, ask, keys_for)).collect_view()}
                                             </tbody>
                                         </table>
                                     </div>
@@ -354,6 +413,7 @@ fn agent_row(
     a: AgentSummary,
     admin: bool,
     ask: impl Fn(Pending) + Copy + Send + Sync + 'static,
+    keys_for: RwSignal<Option<AgentSummary>>,
 ) -> impl IntoView {
     let (tone, label) = match a.status {
         AgentStatus::Active => (Tone::Ok, "Active"),
@@ -372,7 +432,7 @@ fn agent_row(
     };
     let disabled = a.status == AgentStatus::Disabled;
     let secret = a.credential == AgentCredentialKind::ClientSecret;
-    let (for_switch, for_rotate) = (a.clone(), a.clone());
+    let (for_switch, for_rotate, for_keys) = (a.clone(), a.clone(), a.clone());
     view! {
         <tr class="group hover:bg-zinc-50 dark:hover:bg-zinc-800/40" data-testid="agent-row" data-name=a.name.clone()>
             // The sticky cell has its own background (so scrolled cells do
@@ -414,6 +474,10 @@ fn agent_row(
                     <div class="flex flex-col items-end gap-1.5 2xl:flex-row 2xl:justify-end 2xl:gap-2">
                         {(secret && !disabled).then(|| view! {
                             <button type="button" class="btn-secondary text-xs" on:click=move |_| ask(Pending::Rotate(for_rotate.clone()))>"Rotate secret"</button>
+                        })}
+                        {(!secret && !disabled).then(|| view! {
+                            <button type="button" class="btn-secondary text-xs" data-testid="replace-agent-keys"
+                                on:click=move |_| keys_for.set(Some(for_keys.clone()))>"Replace keys"</button>
                         })}
                         {if disabled {
                             view! { <button type="button" class="btn-secondary text-xs" on:click=move |_| ask(Pending::Enable(for_switch.clone()))>"Enable"</button> }.into_any()

@@ -5,9 +5,12 @@
 // answers for the agent by name (allowed for that tool, denied for another
 // that Everyone may call); the server's access matrix lists it as an agent;
 // the kill switch through the confirmation makes its next token request
-// fail. Screenshots (light, dark, 390 px): artifacts/screenshots/agents-*.png.
+// fail; a key agent registered with a pasted JWKS signs its own assertion,
+// and replacing its keys from the page stops the old key at once.
+// Screenshots (light, dark, 390 px): artifacts/screenshots/agents-*.png.
 import { test, expect, screenshotPath, signInAsDemoOwner } from './fixtures';
 import type { Page } from '@playwright/test';
+import * as crypto from 'node:crypto';
 
 test.use({ demoData: true });
 
@@ -147,6 +150,55 @@ test('admin registers an agent, grants it a tool, sees it in the simulator and t
   const refused = await tokenRequest();
   expect(refused.status()).toBe(401);
   expect((await refused.json()).error_description).toContain('disabled');
+
+  // A key agent (private_key_jwt): registered with a pasted JWKS, it signs
+  // its own assertion; its keys are replaced from the page and the old key
+  // stops at once.
+  const keyPair = () => {
+    const { publicKey, privateKey } = crypto.generateKeyPairSync('ed25519');
+    return { privateKey, jwks: JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1' }] }) };
+  };
+  const first = keyPair();
+  await page.getByTestId('open-register-agent').click();
+  await page.getByLabel('Name', { exact: true }).fill('Deploy signer');
+  await page.getByLabel("Owner's email").fill(BEN);
+  await page.getByLabel("Owner's email").press('Escape');
+  await page.getByText('Public keys (JWKS)').click();
+  await page.getByLabel('JWKS', { exact: true }).fill(first.jwks);
+  await page.getByTestId('register-agent').click();
+  const keyDialog = page.getByRole('dialog').filter({ hasText: 'Agent “Deploy signer” registered' });
+  await expect(keyDialog).toContainText('private_key_jwt');
+  const keyAgent = (await keyDialog.getByTestId('secret-value').textContent())?.trim() ?? '';
+  expect(keyAgent).toMatch(/^agt_/);
+  await keyDialog.getByRole('button', { name: 'Done' }).click();
+  const assertion = (key: crypto.KeyObject, jti: string) => {
+    const b64 = (v: object) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    const input = `${b64({ alg: 'EdDSA', typ: 'JWT', kid: 'k1' })}.${b64({
+      iss: keyAgent, sub: keyAgent, aud: `${server.baseURL}/oauth/token`, jti, exp: Math.floor(Date.now() / 1000) + 60,
+    })}`;
+    return `${input}.${crypto.sign(null, Buffer.from(input), key).toString('base64url')}`;
+  };
+  const signed = (key: crypto.KeyObject, jti: string) =>
+    request.post(`${server.baseURL}/oauth/token`, {
+      form: {
+        grant_type: 'client_credentials', resource: GITHUB,
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: assertion(key, jti),
+      },
+    });
+  expect((await signed(first.privateKey, 'a1')).status()).toBe(200);
+  const keyRow = page.locator('[data-testid="agent-row"][data-name="Deploy signer"]');
+  await expect(keyRow).toContainText('public keys');
+  const second = keyPair();
+  await keyRow.getByTestId('replace-agent-keys').click();
+  const keysForm = page.getByTestId('agent-keys-form');
+  await expect(keysForm).toContainText('Replace the keys of Deploy signer');
+  await keysForm.getByLabel('New JWKS', { exact: true }).fill(second.jwks);
+  await shot(page, 'agents-replace-keys');
+  await keysForm.getByTestId('save-agent-keys').click();
+  await expect(keysForm).toHaveCount(0);
+  expect((await signed(first.privateKey, 'a2')).status()).toBe(401);
+  expect((await signed(second.privateKey, 'a3')).status()).toBe(200);
 
   // Search narrows the list; a miss says so.
   await page.getByLabel('Search agents').fill('nothing-like-this');

@@ -1,5 +1,5 @@
 //! `/agents`: headless principals with credentials of their own (register,
-//! read, the kill switch, rotate a secret). Grants name them like people
+//! read, the kill switch, rotate a secret, replace keys). Grants name them like people
 //! (`subject: {"kind": "agent", "id": "agt_…"}` on `/grants`).
 //!
 //! Answers that carry a secret (a new agent, a rotated secret) take no
@@ -112,6 +112,46 @@ pub async fn set_agent_standing(
         .services
         .agents
         .set_enabled(&caller.0, &id, enabled, body.reason.as_deref())
+        .await?;
+    json(StatusCode::OK, &after)
+}
+
+/// New public keys for a key-based agent.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentKeys {
+    /// `jwks` (with `jwks`) or `jwks_uri` (with `jwks_uri`).
+    pub credential: String,
+    /// The public keys, a JWKS document.
+    #[serde(default)]
+    pub jwks: Option<String>,
+    /// An https URL serving the public keys.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+}
+
+/// Replace a key-based agent's public keys (assertions signed with the old
+/// ones stop at once).
+#[utoipa::path(put, path = "/agents/{id}/keys", tag = "agents", request_body = AgentKeys,
+    params(("id" = String, Path)),
+    responses((status = 200, body = AgentSummary), (status = 400, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 404, body = ProblemBody), (status = 415, body = ProblemBody), (status = 422, body = ProblemBody)))]
+pub async fn set_agent_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<AgentKeys>,
+) -> ApiResult {
+    let after = state
+        .services
+        .agents
+        .set_keys(
+            &caller.0,
+            &AgentId::from(id),
+            &body.credential,
+            body.jwks.as_deref(),
+            body.jwks_uri.as_deref(),
+        )
         .await?;
     json(StatusCode::OK, &after)
 }

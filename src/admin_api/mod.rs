@@ -27,7 +27,7 @@
 //! |---|---|
 //! | [`catalog`] | `/servers`, `/servers/{id}/discovery`, `/servers/{id}/tools`, `/tools/{id}/…` |
 //! | [`access`] | `/grants`, `/revisions`, `/simulate/…` |
-//! | [`agents`] | `/agents`, `/agents/{id}/secret` |
+//! | [`agents`] | `/agents`, `/agents/{id}/secret`, `/agents/{id}/keys` |
 //! | [`directory`] | `/people`, `/groups`, `/audit/events`, `/gateways`, `/api-keys` |
 //! | [`settings`] | `/directories` (and their tokens), `/sso-connections`, `/clients` |
 //! | [`support`] | caller, cursors, `ETag`, `Idempotency-Key`, parsing |
@@ -78,7 +78,7 @@ pub const PREFIX: &str = "/api/v1/admin";
         settings::create_sso_connection, settings::update_sso_connection, settings::delete_sso_connection,
         settings::list_clients, settings::get_client, settings::set_client_standing,
         agents::list_agents, agents::create_agent, agents::get_agent, agents::set_agent_standing,
-        agents::rotate_agent_secret,
+        agents::rotate_agent_secret, agents::set_agent_keys,
     ),
     // Types named only by query parameters (responses register their own).
     components(schemas(
@@ -282,6 +282,7 @@ pub fn router(state: &AppState, max_body_bytes: usize) -> Router {
             get(agents::get_agent).patch(agents::set_agent_standing),
         )
         .route("/agents/{id}/secret", post(agents::rotate_agent_secret))
+        .route("/agents/{id}/keys", put(agents::set_agent_keys))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

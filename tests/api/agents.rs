@@ -487,6 +487,107 @@ async fn agents_over_the_admin_api(db: &TestDb) -> TestResult {
     Ok(())
 }
 
+/// A second Ed25519 key (test only), for replacing the agent's keys.
+const NEW_KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEICV2H+lJn3og0CSVavz8cDX/7wici53of+C0S+Lu5Yjf\n-----END PRIVATE KEY-----\n";
+
+/// A key agent's keys replaced over the admin API: assertions signed with
+/// the old key are refused at once, the new key's work; a secret agent
+/// has no keys to replace and bad keys are refused naming the field.
+async fn agent_keys_are_replaced(db: &TestDb) -> TestResult {
+    let env = crate::oauth::setup_with(db, &[], &[]).await;
+    let svc = env.srv.running.services.clone();
+    let admin = api_key(&env.srv, "automation", "admin").await.secret;
+    let made = svc.agents.create(&system(), &key_agent(&env.alice)).await?;
+    let id = made.agent.id.0.clone();
+    let token_url = env.srv.url("/oauth/token");
+    let (s, _) = post_form(&env, cc_form(&id, &token_url, "k1", &[("resource", RES_A)])).await;
+    assert_eq!(s, 200);
+
+    let enc = jsonwebtoken::EncodingKey::from_ed_pem(NEW_KEY_PEM.as_bytes()).unwrap();
+    let mut jwk = serde_json::to_value(
+        jsonwebtoken::jwk::Jwk::from_encoding_key(&enc, jsonwebtoken::Algorithm::EdDSA).unwrap(),
+    )?;
+    jwk["kid"] = json!("k2");
+    let http = reqwest::Client::new();
+    let put = |body: Value| {
+        http.put(env.srv.url(&format!("/api/v1/admin/agents/{id}/keys")))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+    };
+    // Private key material and an http URL are refused, naming the field.
+    let mut private = json!({ "keys": [jwk.clone()] });
+    private["keys"][0]["d"] = json!("c2VjcmV0");
+    let res = put(json!({ "credential": "jwks", "jwks": private.to_string() })).await?;
+    assert_eq!(res.status(), 422);
+    assert_eq!(res.json::<Value>().await?["errors"][0]["field"], "jwks");
+    let res =
+        put(json!({ "credential": "jwks_uri", "jwks_uri": "http://keys.example/jwks" })).await?;
+    assert_eq!(res.status(), 422);
+    assert_eq!(res.json::<Value>().await?["errors"][0]["field"], "jwks_uri");
+    let res =
+        put(json!({ "credential": "jwks", "jwks": json!({ "keys": [jwk] }).to_string() })).await?;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await?["credential"], "jwks");
+
+    // The old key no longer signs for the agent; the new one does.
+    refused(
+        &env,
+        cc_form(&id, &token_url, "k2", &[("resource", RES_A)]),
+        401,
+        "invalid_client",
+    )
+    .await;
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    h.kid = Some("k2".into());
+    let assertion = jsonwebtoken::encode(
+        &h,
+        &json!({ "iss": id, "sub": id, "aud": token_url, "jti": "k3",
+                 "exp": chrono::Utc::now().timestamp() + 60 }),
+        &enc,
+    )?;
+    let (s, tok) = post_form(
+        &env,
+        vec![
+            ("grant_type", "client_credentials".to_owned()),
+            ("client_assertion_type", ASSERTION_TYPE.to_owned()),
+            ("client_assertion", assertion),
+            ("resource", RES_A.to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{tok}");
+
+    // A secret agent has no keys to replace.
+    let mut secret_agent = key_agent(&env.alice);
+    secret_agent.name = "CI deployer".into();
+    secret_agent.credential = "client_secret".into();
+    let other = svc
+        .agents
+        .create(&system(), &secret_agent)
+        .await?
+        .agent
+        .id
+        .0;
+    let res = http
+        .put(env.srv.url(&format!("/api/v1/admin/agents/{other}/keys")))
+        .bearer_auth(&admin)
+        .json(&json!({ "credential": "jwks_uri", "jwks_uri": "https://keys.example/jwks" }))
+        .send()
+        .await?;
+    assert_eq!(res.status(), 422);
+    assert_eq!(
+        res.json::<Value>().await?["errors"][0]["field"],
+        "credential"
+    );
+    assert_eq!(
+        audit_actions(&env.srv.db.url, "agent.").await,
+        ["agent.created", "agent.keys_replaced", "agent.created"]
+    );
+    env.srv.stop().await;
+    Ok(())
+}
+
 /// An agent past its expiry: no token, and the housekeeping pass lists it
 /// inactive in a new policy revision (once), audited as `agent.expired`.
 async fn expired_agents_are_retired_from_the_policy(db: &TestDb) -> TestResult {
@@ -553,4 +654,5 @@ backend_tests!(
     agent_gets_a_token_and_calls_through_the_gateway,
     agents_over_the_admin_api,
     expired_agents_are_retired_from_the_policy,
+    agent_keys_are_replaced,
 );

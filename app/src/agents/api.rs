@@ -128,6 +128,29 @@ pub async fn rotate_agent_secret(id: AgentId) -> Result<NewAgentCredential, AppE
     Ok(svc.agents.rotate_secret(&actor, &id).await?)
 }
 
+/// New public keys for a key-based agent: `credential` `jwks` (with
+/// `jwks`) or `jwks_uri` (with `jwks_uri`). **Permission:** `AgentsManage`.
+#[server(endpoint = "console/agents/set_keys")]
+pub async fn set_agent_keys(
+    id: AgentId,
+    credential: String,
+    #[server(default)] jwks: String,
+    #[server(default)] jwks_uri: String,
+) -> Result<AgentSummary, AppError> {
+    let (svc, actor) = crate::ssr::ctx_and_actor()?;
+    let some = |s: &str| Some(s.to_owned()).filter(|s| !s.trim().is_empty());
+    Ok(svc
+        .agents
+        .set_keys(
+            &actor,
+            &id,
+            &credential,
+            some(&jwks).as_deref(),
+            some(&jwks_uri).as_deref(),
+        )
+        .await?)
+}
+
 /// Agents whose name, id or description contains `q`, the first 20: the
 /// grant form's agent picker. **Permission:** `ConsoleRead`.
 #[server(endpoint = "console/agents/pick")]

@@ -242,6 +242,63 @@ impl AgentService {
         self.summary(id.as_str()).await
     }
 
+    /// New public keys for a key-based agent (`credential` `jwks` with
+    /// `jwks`, or `jwks_uri` with `jwks_uri`): assertions signed with the
+    /// old keys stop at once (on other replicas within seconds). Audited
+    /// as `agent.keys_replaced`. **Permission:** `AgentsManage`.
+    pub async fn set_keys(
+        &self,
+        actor: &Actor,
+        id: &AgentId,
+        credential: &str,
+        jwks: Option<&str>,
+        jwks_uri: Option<&str>,
+    ) -> Result<AgentSummary> {
+        actor.require(Permission::AgentsManage)?;
+        let before = self.summary(id.as_str()).await?;
+        let mut errors = Vec::new();
+        let (jwks, jwks_uri) = match Credential::parse(credential, jwks, jwks_uri, &mut errors) {
+            Some(Credential::Jwks(j)) => (Some(j), None),
+            Some(Credential::JwksUri(u)) => (None, Some(u)),
+            Some(Credential::Secret) => {
+                return Err(Error::invalid(
+                    "credential",
+                    "use jwks or jwks_uri: an agent keeps the kind of credential it was registered with",
+                ))
+            }
+            None => return Err(Error::Invalid(errors)),
+        };
+        let now = self.now();
+        let mut tx = self.core.db.begin().await?;
+        if !store::set_keys(
+            &mut tx,
+            id.as_str(),
+            jwks.as_deref(),
+            jwks_uri.as_deref(),
+            now,
+        )
+        .await?
+        {
+            return Err(Error::invalid(
+                "credential",
+                "this agent signs in with a secret; rotate the secret instead",
+            ));
+        }
+        audit::append(
+            &mut tx,
+            now,
+            actor,
+            NewEvent::success("agent.keys_replaced")
+                .target(Target::new("agent", id.as_str(), &before.name))
+                .details(json!({ "credential": credential.trim(), "jwks_uri": jwks_uri })),
+        )
+        .await?;
+        tx.commit().await?;
+        self.oauth.forget_clients([id.as_str()]);
+        self.oauth.forget_keys(id.as_str());
+        self.summary(id.as_str()).await
+    }
+
     /// Lists the agents that expired as inactive in a new policy revision,
     /// so gateways deny the tokens they still hold (no new token is issued
     /// past the expiry anyway); the housekeeping job runs it every ten

@@ -23,6 +23,46 @@ pub enum Credential {
     JwksUri(String),
 }
 
+impl Credential {
+    /// `credential` (`client_secret`, `jwks` or `jwks_uri`) with the keys
+    /// or URL it needs, checked; what is wrong goes into `errors`, naming
+    /// the field.
+    pub fn parse(
+        credential: &str,
+        jwks: Option<&str>,
+        jwks_uri: Option<&str>,
+        errors: &mut Vec<FieldError>,
+    ) -> Option<Credential> {
+        match credential.trim() {
+            "client_secret" => Some(Credential::Secret),
+            "jwks" => {
+                let text = jwks.unwrap_or("").trim();
+                match assertion::parse_jwks(text) {
+                    Ok(_) => Some(Credential::Jwks(text.to_owned())),
+                    Err(m) => {
+                        errors.push(FieldError::new("jwks", m));
+                        None
+                    }
+                }
+            }
+            "jwks_uri" => match check_jwks_uri(jwks_uri.unwrap_or("")) {
+                Ok(u) => Some(Credential::JwksUri(u)),
+                Err(m) => {
+                    errors.push(FieldError::new("jwks_uri", m));
+                    None
+                }
+            },
+            _ => {
+                errors.push(FieldError::new(
+                    "credential",
+                    "use client_secret, jwks or jwks_uri",
+                ));
+                None
+            }
+        }
+    }
+}
+
 /// Who answers for an agent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OwnerKind {
@@ -100,33 +140,12 @@ impl NewAgent {
                 "choose the person or group who answers for this agent",
             ));
         }
-        let credential = match input.credential.trim() {
-            "client_secret" => Some(Credential::Secret),
-            "jwks" => {
-                let text = input.jwks.as_deref().unwrap_or("").trim();
-                match assertion::parse_jwks(text) {
-                    Ok(_) => Some(Credential::Jwks(text.to_owned())),
-                    Err(m) => {
-                        errors.push(FieldError::new("jwks", m));
-                        None
-                    }
-                }
-            }
-            "jwks_uri" => match check_jwks_uri(input.jwks_uri.as_deref().unwrap_or("")) {
-                Ok(u) => Some(Credential::JwksUri(u)),
-                Err(m) => {
-                    errors.push(FieldError::new("jwks_uri", m));
-                    None
-                }
-            },
-            _ => {
-                errors.push(FieldError::new(
-                    "credential",
-                    "use client_secret, jwks or jwks_uri",
-                ));
-                None
-            }
-        };
+        let credential = Credential::parse(
+            &input.credential,
+            input.jwks.as_deref(),
+            input.jwks_uri.as_deref(),
+            &mut errors,
+        );
         let expires_at = match input.expires_days {
             None => None,
             Some(d) if (1..=MAX_EXPIRES_DAYS).contains(&d) => Some(now + Duration::days(d)),

@@ -171,6 +171,26 @@ pub(super) async fn set_secret(
     )? == 1)
 }
 
+/// Replaces the keys of a key-based agent (inline, or their URL; the other
+/// is cleared); `false` for a secret-based one.
+pub(super) async fn set_keys(
+    tx: &mut Tx,
+    id: &str,
+    jwks: Option<&str>,
+    jwks_uri: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(exec!(
+        tx.exec(),
+        "UPDATE oauth_clients SET jwks = $2, jwks_uri = $3, updated_at = $4 \
+         WHERE id = $1 AND id IN (SELECT id FROM agents) AND auth_method = 'private_key_jwt'",
+        id,
+        jwks,
+        jwks_uri,
+        at
+    )? == 1)
+}
+
 /// Records that the agent got a token.
 pub(crate) async fn note_token(ex: Exec<'_>, id: &str, at: DateTime<Utc>) -> Result<()> {
     exec!(

@@ -263,6 +263,15 @@ impl OAuthService {
     }
 
     /// Drops clients this process changed from the token endpoint's cache.
+    /// Drops the fetched key set of client `id` (its keys or their URL
+    /// changed).
+    pub(crate) fn forget_keys(&self, id: &str) {
+        self.jwks_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
     pub(crate) fn forget_clients<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
         let mut cache = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         for id in ids {
