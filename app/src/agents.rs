@@ -12,8 +12,8 @@ pub mod api;
 use crate::access::{HELP, LABEL, LINK};
 use crate::auth::api::get_me;
 use crate::components::{
-    AbsTime, Badge, ConfirmDialog, EmptyState, ErrorPanel, PageHeader, Pager, Picker, RelTime,
-    SecretDialog, Skeleton, Tone,
+    query_href, AbsTime, Badge, ConfirmDialog, EmptyState, ErrorPanel, PageHeader, Pager, Picker,
+    RelTime, SecretDialog, Skeleton, Tone,
 };
 use crate::directory::{SEARCH, TABLE_CARD};
 use api::{
@@ -331,7 +331,7 @@ pub fn AgentsPage() -> impl IntoView {
                             Ok(page) => {
                                 let shown = page.items.len();
                                 let href = Callback::new(move |offset: i64| {
-                                    if q.is_empty() { format!("{PATH}?offset={offset}") } else { format!("{PATH}?q={}&offset={offset}", urlencoding_lite(&q)) }
+                                    query_href(PATH, &[("q", q.clone()), ("offset", offset.to_string())])
                                 });
                                 view! {
                                     <div class="overflow-x-auto">
@@ -395,18 +395,6 @@ pub fn AgentsPage() -> impl IntoView {
             }.into_any(),
         })}
     }
-}
-
-/// Percent-encodes what a search box may hold, for a pager link.
-fn urlencoding_lite(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn agent_row(

@@ -25,6 +25,7 @@
 //! | [`oauth`] | the OAuth 2.1 authorization server for MCP clients: clients, authorize, tokens |
 //! | [`secrets`] | sealing secrets stored in the database (AES-256-GCM) |
 //! | [`overview`] | the figures on the Overview page |
+//! | [`checks`] | input checks areas share (a name, an expiry in days) |
 //! | [`ratelimit`] | per-key rate limits (SCIM tokens, SSO starts, API keys; OAuth's use it too) |
 //! | [`rekey`] | re-sealing every stored secret under a new secret key |
 //! | [`db`] | pools, transactions, migrations, query macros |
@@ -49,6 +50,7 @@ pub mod agents;
 pub mod apikeys;
 pub mod audit;
 pub mod catalog;
+pub mod checks;
 pub mod clock;
 pub mod console;
 pub mod db;

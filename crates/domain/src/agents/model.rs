@@ -4,13 +4,12 @@
 use super::store::AgentRow;
 use crate::error::{Error, Result};
 use crate::oauth::assertion;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use portcullis_types::{
     AgentCredentialKind, AgentId, AgentInput, AgentOwner, AgentStatus, AgentSummary, FieldError,
 };
 
-/// The longest an agent may be set to live.
-pub const MAX_EXPIRES_DAYS: i64 = 3_650;
+pub use crate::checks::MAX_EXPIRES_DAYS;
 
 /// How a new agent authenticates.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,18 +105,7 @@ impl NewAgent {
     /// Checks every field at once; `now` dates the expiry.
     pub fn parse(input: &AgentInput, now: DateTime<Utc>) -> Result<Self> {
         let mut errors = Vec::new();
-        let name = input.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 100 {
-            errors.push(FieldError::new(
-                "name",
-                "enter a name of 1 to 100 characters",
-            ));
-        } else if name.chars().any(char::is_control) {
-            errors.push(FieldError::new(
-                "name",
-                "must not contain control characters",
-            ));
-        }
+        let name = crate::checks::name(&input.name, &mut errors);
         let description = input.description.trim().to_owned();
         if description.chars().count() > 500 {
             errors.push(FieldError::new("description", "at most 500 characters"));
@@ -146,17 +134,7 @@ impl NewAgent {
             input.jwks_uri.as_deref(),
             &mut errors,
         );
-        let expires_at = match input.expires_days {
-            None => None,
-            Some(d) if (1..=MAX_EXPIRES_DAYS).contains(&d) => Some(now + Duration::days(d)),
-            Some(_) => {
-                errors.push(FieldError::new(
-                    "expires_days",
-                    format!("use 1 to {MAX_EXPIRES_DAYS} days, or leave it out for no expiry"),
-                ));
-                None
-            }
-        };
+        let expires_at = crate::checks::expiry(input.expires_days, now, &mut errors);
         match (errors.is_empty(), owner_kind, credential) {
             (true, Some(owner_kind), Some(credential)) => Ok(NewAgent {
                 name,
@@ -225,6 +203,7 @@ impl AgentRow {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use chrono::Duration;
 
     fn input() -> AgentInput {
         AgentInput {

@@ -3,15 +3,14 @@
 
 use super::store::KeyRow;
 use crate::error::{Error, Result};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use portcullis_types::{ApiKeyId, ApiKeyInput, ApiKeyStatus, ApiKeySummary, FieldError, Role};
 
 /// What every secret starts with, so secret scanners and people can tell
 /// a Portcullis API key from other tokens.
 pub const SECRET_PREFIX: &str = "pck_";
 
-/// The longest a key may live.
-pub const MAX_EXPIRES_DAYS: i64 = 3_650;
+pub use crate::checks::MAX_EXPIRES_DAYS;
 
 /// A checked `ApiKeyInput`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,18 +24,7 @@ impl NewKey {
     /// Checks every field at once; `now` dates the expiry.
     pub fn parse(input: &ApiKeyInput, now: DateTime<Utc>) -> Result<Self> {
         let mut errors = Vec::new();
-        let name = input.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 100 {
-            errors.push(FieldError::new(
-                "name",
-                "enter a name of 1 to 100 characters",
-            ));
-        } else if name.chars().any(char::is_control) {
-            errors.push(FieldError::new(
-                "name",
-                "must not contain control characters",
-            ));
-        }
+        let name = crate::checks::name(&input.name, &mut errors);
         let role = match input.role.trim() {
             "admin" => Some(Role::Admin),
             "auditor" => Some(Role::Auditor),
@@ -52,17 +40,7 @@ impl NewKey {
                 None
             }
         };
-        let expires_at = match input.expires_days {
-            None => None,
-            Some(d) if (1..=MAX_EXPIRES_DAYS).contains(&d) => Some(now + Duration::days(d)),
-            Some(_) => {
-                errors.push(FieldError::new(
-                    "expires_days",
-                    format!("use 1 to {MAX_EXPIRES_DAYS} days, or leave it out for no expiry"),
-                ));
-                None
-            }
-        };
+        let expires_at = crate::checks::expiry(input.expires_days, now, &mut errors);
         match (errors.is_empty(), role) {
             (true, Some(role)) => Ok(NewKey {
                 name,
@@ -123,6 +101,7 @@ impl KeyRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Duration;
 
     fn input(name: &str, role: &str, days: Option<i64>) -> ApiKeyInput {
         ApiKeyInput {
