@@ -25,6 +25,7 @@ mod gateway;
 mod gateway_limits;
 mod gateways_console;
 mod http_limits;
+mod id_jag;
 mod oauth;
 mod ops;
 mod policy_api;

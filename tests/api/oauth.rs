@@ -25,10 +25,13 @@ pub(crate) struct Env {
     pub idp: FakeIdp,
     pub srv: TestServer,
     pub owner: reqwest::Client,
+    pub dir_id: String,
     pub dir_base: String,
     pub dir_token: String,
     pub alice: String,
     pub client_id: String,
+    /// The SSO connection `acme` (the IdP).
+    pub sso_id: String,
 }
 
 fn system() -> Actor {
@@ -84,6 +87,7 @@ pub(crate) async fn setup_with(db: &TestDb, hosts: &[&str], extra: &[(&str, &str
         )
         .await;
     assert_eq!(status, 200, "sso/create: {body}");
+    let sso_id = body.as_str().unwrap().to_owned();
     let svc = &srv.running.services;
     for (name, slug, res) in [("GitHub", "github", RES_A), ("Jira", "jira", RES_B)] {
         svc.catalog
@@ -119,10 +123,12 @@ pub(crate) async fn setup_with(db: &TestDb, hosts: &[&str], extra: &[(&str, &str
         idp,
         srv,
         owner,
+        dir_id,
         dir_base,
         dir_token,
         alice,
         client_id: client.client_id,
+        sso_id,
     }
 }
 
@@ -348,7 +354,16 @@ async fn oauth_metadata_advertises_what_clients_check(db: &TestDb) -> TestResult
             .contains(&json!("offline_access")));
         assert_eq!(
             m["grant_types_supported"],
-            json!(["authorization_code", "refresh_token", "client_credentials"])
+            json!([
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            ])
+        );
+        assert_eq!(
+            m["authorization_grant_profiles_supported"],
+            json!(["urn:ietf:params:oauth:grant-profile:id-jag"])
         );
         assert!(
             m.get("registration_endpoint").is_none(),

@@ -76,6 +76,26 @@ pub enum Forge {
     UnknownKid,
 }
 
+/// How the next ID-JAG (token exchange, `requested_token_type` id-jag)
+/// is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JagForge {
+    Honest,
+    /// `aud` is another authorization server.
+    WrongAud,
+    Expired,
+    /// `alg: none`, no signature.
+    AlgNone,
+    /// HS256 keyed with the IdP's published public key (the classic
+    /// algorithm-confusion forgery).
+    HmacWithPublicKey,
+    /// A plain JWT, not `oauth-id-jag+jwt`.
+    WrongTyp,
+}
+
+/// The RFC 8693 token type of an ID-JAG.
+pub const ID_JAG_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id-jag";
+
 struct Pending {
     nonce: String,
     challenge: String,
@@ -94,6 +114,13 @@ struct IdpState {
     forge: Forge,
     jwks_fetches: u32,
     token_calls: u32,
+    /// ID tokens this IdP issued to the MCP client (subject tokens it
+    /// accepts for an ID-JAG).
+    id_tokens: std::collections::HashSet<String>,
+    /// The client id the MCP client has at the resource authorization
+    /// server (the IdP's mapping, written into ID-JAGs).
+    jag_client_id: String,
+    jag_forge: JagForge,
 }
 
 /// A fake OpenID provider on loopback.
@@ -123,6 +150,9 @@ impl FakeIdp {
             forge: Forge::Honest,
             jwks_fetches: 0,
             token_calls: 0,
+            id_tokens: Default::default(),
+            jag_client_id: String::new(),
+            jag_forge: JagForge::Honest,
         }));
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -144,6 +174,70 @@ impl FakeIdp {
     }
     pub fn forge(&self, f: Forge) {
         self.with(|s| s.forge = f);
+    }
+    /// The MCP client's id at the resource authorization server, as the
+    /// IdP's administrator mapped it.
+    pub fn map_client(&self, client_id: &str) {
+        self.with(|s| s.jag_client_id = client_id.to_owned());
+    }
+    pub fn forge_jag(&self, f: JagForge) {
+        self.with(|s| s.jag_forge = f);
+    }
+    /// An ID token for the current person, as the MCP client got it when
+    /// the person signed in to it (its subject token for ID-JAGs).
+    pub fn id_token_for_client(&self) -> String {
+        self.with(|s| {
+            let now = chrono::Utc::now().timestamp();
+            let claims = json!({
+                "iss": s.issuer, "sub": s.person.sub, "aud": CLIENT_ID,
+                "exp": now + 300, "iat": now, "email": s.person.email,
+            });
+            let mut h = Header::new(Algorithm::RS256);
+            h.kid = Some(s.signer.0.clone());
+            let t = jsonwebtoken::encode(
+                &h,
+                &claims,
+                &EncodingKey::from_rsa_pem(s.signer.1.as_bytes()).unwrap(),
+            )
+            .unwrap();
+            s.id_tokens.insert(t.clone());
+            t
+        })
+    }
+    /// Asks this IdP for an ID-JAG over HTTP (RFC 8693 token exchange, the
+    /// MCP client's side): `(status, body)`.
+    pub async fn exchange_for_id_jag(
+        &self,
+        subject_token: &str,
+        audience: &str,
+        resource: &str,
+        scope: &str,
+    ) -> (u16, Value) {
+        let res = reqwest::Client::new()
+            .post(format!("{}/token", self.issuer))
+            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+            .form(&[
+                (
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:token-exchange",
+                ),
+                ("requested_token_type", ID_JAG_TOKEN_TYPE),
+                ("audience", audience),
+                ("resource", resource),
+                ("scope", scope),
+                ("subject_token", subject_token),
+                (
+                    "subject_token_type",
+                    "urn:ietf:params:oauth:token-type:id_token",
+                ),
+            ])
+            .send()
+            .await
+            .unwrap();
+        (
+            res.status().as_u16(),
+            res.json().await.unwrap_or(Value::Null),
+        )
     }
     pub fn jwks_fetches(&self) -> u32 {
         self.with(|s| s.jwks_fetches)
@@ -190,6 +284,85 @@ fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
+/// The token exchange of the ID-JAG draft (§4.3): an ID token this IdP
+/// issued, for an ID-JAG naming its person, the mapped client, the asked
+/// audience, resource and scope. `None`: refused.
+fn id_jag(s: &mut IdpState, form: &HashMap<String, String>) -> Option<axum::response::Response> {
+    let field = |k: &str| form.get(k).cloned().unwrap_or_default();
+    if field("requested_token_type") != ID_JAG_TOKEN_TYPE
+        || field("subject_token_type") != "urn:ietf:params:oauth:token-type:id_token"
+        || !s.id_tokens.contains(&field("subject_token"))
+    {
+        return None;
+    }
+    let now = chrono::Utc::now().timestamp();
+    let mut claims = json!({
+        "iss": s.issuer,
+        "sub": s.person.sub,
+        "aud": field("audience"),
+        "client_id": s.jag_client_id,
+        "jti": uuid::Uuid::new_v4().to_string(),
+        "exp": now + 300,
+        "iat": now,
+        "resource": field("resource"),
+        "scope": field("scope"),
+        "email": s.person.email,
+        "email_verified": s.person.email_verified,
+    });
+    let (kid, pem) = s.signer.clone();
+    let mut h = Header::new(Algorithm::RS256);
+    h.kid = Some(kid.clone());
+    h.typ = Some("oauth-id-jag+jwt".into());
+    let rsa = EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+    let jag = match s.jag_forge {
+        JagForge::Honest => jsonwebtoken::encode(&h, &claims, &rsa).unwrap(),
+        JagForge::WrongAud => {
+            claims["aud"] = json!("https://another-as.example");
+            jsonwebtoken::encode(&h, &claims, &rsa).unwrap()
+        }
+        JagForge::Expired => {
+            claims["exp"] = json!(now - 120);
+            claims["iat"] = json!(now - 420);
+            jsonwebtoken::encode(&h, &claims, &rsa).unwrap()
+        }
+        JagForge::WrongTyp => {
+            h.typ = Some("JWT".into());
+            jsonwebtoken::encode(&h, &claims, &rsa).unwrap()
+        }
+        JagForge::AlgNone => format!(
+            "{}.{}.",
+            b64(
+                json!({ "alg": "none", "typ": "oauth-id-jag+jwt", "kid": kid })
+                    .to_string()
+                    .as_bytes()
+            ),
+            b64(claims.to_string().as_bytes())
+        ),
+        JagForge::HmacWithPublicKey => {
+            let mut h = Header::new(Algorithm::HS256);
+            h.kid = Some(kid.clone());
+            h.typ = Some("oauth-id-jag+jwt".into());
+            let public = s
+                .jwks
+                .iter()
+                .find(|k| k["kid"] == kid.as_str())
+                .unwrap()
+                .to_string();
+            jsonwebtoken::encode(&h, &claims, &EncodingKey::from_secret(public.as_bytes())).unwrap()
+        }
+    };
+    Some(
+        Json(json!({
+            "issued_token_type": ID_JAG_TOKEN_TYPE,
+            "access_token": jag,
+            "token_type": "N_A",
+            "scope": field("scope"),
+            "expires_in": 300,
+        }))
+        .into_response(),
+    )
+}
+
 async fn discovery(State(s): State<Arc<Mutex<IdpState>>>) -> Json<Value> {
     let s = s.lock().unwrap();
     let base = s.issuer.clone();
@@ -229,6 +402,11 @@ async fn token(
             Json(json!({ "error": "invalid_client" })),
         )
             .into_response();
+    }
+    if form.get("grant_type").map(String::as_str)
+        == Some("urn:ietf:params:oauth:grant-type:token-exchange")
+    {
+        return id_jag(&mut s, &form).unwrap_or_else(|| bad("invalid_grant"));
     }
     let Some(p) = form.get("code").and_then(|c| s.pending.remove(c)) else {
         return bad("invalid_grant");

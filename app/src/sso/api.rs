@@ -37,6 +37,9 @@ pub struct SsoForm {
     pub allow_idp_initiated: Option<String>,
     /// `on`: create people on their first sign-in for MCP clients.
     pub jit_people: Option<String>,
+    /// `on`: accept the IdP's ID-JAGs (OIDC).
+    #[serde(default)]
+    pub accept_id_jag: Option<String>,
     pub mapping_groups: Vec<String>,
     pub mapping_roles: Vec<String>,
 }
@@ -104,6 +107,7 @@ impl SsoForm {
             directory_id: Some(self.directory_id).filter(|d| !d.is_empty()),
             role_mappings,
             jit_people: self.jit_people.is_some(),
+            accept_id_jag: self.accept_id_jag.is_some(),
         })
     }
 }

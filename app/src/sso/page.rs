@@ -198,6 +198,7 @@ fn ConnectionFields(
         SsoKind::Oidc => {
             let o = d.as_ref().map(|d| d.oidc.clone()).unwrap_or_default();
             let has_secret = d.as_ref().is_some_and(|d| d.has_client_secret);
+            let accept_id_jag = d.as_ref().is_some_and(|d| d.accept_id_jag);
             view! {
                 <fieldset class="grid gap-5 sm:grid-cols-2">
                     <legend class="mb-3 text-sm font-semibold">"OpenID Connect"</legend>
@@ -239,6 +240,16 @@ fn ConnectionFields(
                         <label for="sso-groups-claim" class=LABEL>"Groups claim"</label>
                         <input id="sso-groups-claim" name="groups_claim" type="text" class=INPUT value=o.groups_claim placeholder="groups"/>
                         {field_error(err, "groups_claim")}
+                    </div>
+                    <div class="sm:col-span-2">
+                        <div class="flex items-start gap-2">
+                            <input id="sso-id-jag" name="accept_id_jag" type="checkbox" class="mt-0.5 h-4 w-4 rounded border-zinc-300" checked=accept_id_jag/>
+                            <label for="sso-id-jag" class="text-sm">
+                                "Accept ID-JAGs from this IdP (enterprise-managed authorization)"
+                                <span class="block text-xs text-zinc-500">"MCP apps the IdP allows get tokens for people of the linked directory without a consent screen (Okta Cross App Access, MCP's enterprise-managed authorization). Checked with this issuer and its published keys; people still get only the tools the access policy grants them."</span>
+                            </label>
+                        </div>
+                        {field_error(err, "accept_id_jag")}
                     </div>
                 </fieldset>
             }

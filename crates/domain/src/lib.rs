@@ -194,12 +194,18 @@ impl Services {
             throttle: Default::default(),
         };
         let oauth = oauth::OAuthService::new(core.clone(), signing.clone(), cimd_guard);
+        let sso = sso::SsoService::new(core.clone(), console.clone(), guard.clone())?;
+        let access = access::AccessService::new(core.clone());
+        oauth.wire_enterprise(oauth::Enterprise {
+            sso: sso.clone(),
+            access: access.clone(),
+        });
         Ok(Self {
             agents: agents::AgentService {
                 core: core.clone(),
                 oauth: oauth.clone(),
             },
-            sso: sso::SsoService::new(core.clone(), console.clone(), guard.clone())?,
+            sso,
             gateways: gateways::GatewayService::new(core.clone()),
             publisher: publish::PolicyPublisher::new(core.clone(), signing.clone()),
             oauth,
@@ -208,7 +214,7 @@ impl Services {
                 core: core.clone(),
                 guard,
             },
-            access: access::AccessService::new(core.clone()),
+            access,
             console,
             audit: audit::AuditService { core: core.clone() },
             api_keys: apikeys::ApiKeyService { core: core.clone() },

@@ -115,6 +115,13 @@ pub struct SsoConnectionInput {
     /// groups; for IdPs that do not push SCIM. Off by default.
     #[serde(default)]
     pub jit_people: bool,
+    /// Accept the IdP's ID-JAGs (enterprise-managed authorization): an MCP
+    /// client presents one at the token endpoint and gets a token for the
+    /// person it names, without a consent screen. OIDC connections only;
+    /// checked with the connection's issuer and its discovered keys. Off by
+    /// default.
+    #[serde(default)]
+    pub accept_id_jag: bool,
 }
 
 /// A connection as listed on Settings → Single sign-on.
@@ -145,6 +152,9 @@ pub struct SsoConnectionDetail {
     pub saml: SamlSettings,
     pub allow_idp_initiated: bool,
     pub jit_people: bool,
+    /// The IdP's ID-JAGs are accepted (see [`SsoConnectionInput::accept_id_jag`]).
+    #[serde(default)]
+    pub accept_id_jag: bool,
     pub directory_id: Option<String>,
     pub directory_name: Option<String>,
     pub role_mappings: Vec<RoleMapping>,

@@ -101,6 +101,29 @@ fn key_for<'a>(set: &'a JwkSet, kid: Option<&str>) -> Result<&'a Jwk, String> {
     }
 }
 
+/// The key of `keys` that verifies a JWT with `header`: its algorithm one
+/// of the asymmetric [`ALGORITHMS`], the key the `kid` names (or the only
+/// one), and the key's own `alg`, if it says one, the same. Shared by
+/// client assertions and ID-JAGs.
+pub(crate) fn verifying_key(
+    header: &jsonwebtoken::Header,
+    keys: &JwkSet,
+) -> Result<DecodingKey, String> {
+    if !ALGORITHMS.contains(&header.alg) {
+        return Err(format!("algorithm {:?} is not accepted", header.alg));
+    }
+    let jwk = key_for(keys, header.kid.as_deref())?;
+    if let Some(alg) = jwk.common.key_algorithm {
+        if format!("{alg:?}") != format!("{:?}", header.alg) {
+            return Err(format!(
+                "the key is for {alg:?}, the assertion says {:?}",
+                header.alg
+            ));
+        }
+    }
+    DecodingKey::from_jwk(jwk).map_err(|e| format!("key: {e}"))
+}
+
 /// Verifies `assertion` for `client_id` against its keys. `audiences`: the
 /// token endpoint URL and the issuer. `Err` says why (for the log and a
 /// generic `invalid_client`).
@@ -115,19 +138,7 @@ pub fn verify(
         return Err("the assertion is too large".into());
     }
     let header = jsonwebtoken::decode_header(assertion).map_err(|e| format!("header: {e}"))?;
-    if !ALGORITHMS.contains(&header.alg) {
-        return Err(format!("algorithm {:?} is not accepted", header.alg));
-    }
-    let jwk = key_for(keys, header.kid.as_deref())?;
-    if let Some(alg) = jwk.common.key_algorithm {
-        if format!("{alg:?}") != format!("{:?}", header.alg) {
-            return Err(format!(
-                "the key is for {alg:?}, the assertion says {:?}",
-                header.alg
-            ));
-        }
-    }
-    let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("key: {e}"))?;
+    let key = verifying_key(&header, keys)?;
     let mut v = Validation::new(header.alg);
     // Time is checked below against the service's clock, not the system's.
     v.validate_exp = false;

@@ -9,8 +9,10 @@
 //! responses (RFC 9207), JWT access tokens (RFC 9068), refresh-token
 //! rotation with reuse detection (OAuth 2.1 §4.3.1, RFC 9700 §4.14),
 //! revocation (RFC 7009), introspection for gateways (RFC 7662), dynamic
-//! registration (RFC 7591; off by default) and server metadata (RFC 8414,
-//! RFC 9728 for the servers).
+//! registration (RFC 7591; off by default), server metadata (RFC 8414,
+//! RFC 9728 for the servers), `client_credentials` for agents, and the
+//! jwt-bearer grant with an IdP's ID-JAG (enterprise-managed
+//! authorization, [`id_jag`]).
 //!
 //! Invariants:
 //! - Codes, refresh tokens, client secrets, the authorization request's
@@ -39,6 +41,8 @@
 //! own view of it; `client_auth` client authentication at the token and
 //! revocation endpoints (secrets, `private_key_jwt` through [`assertion`]);
 //! `token` the token endpoint, revocation, introspection and purging;
+//! [`id_jag`] the ID-JAG grant (its claim rules and the checks against
+//! the trusting SSO connection, its directory and the current policy);
 //! [`rotation`] refresh tokens that arrive together, rotated in one
 //! transaction; [`limits`] the abuse limits; [`model`] the values, the
 //! stored enums and the validation rules (`model/checks.rs`); [`store`]
@@ -50,6 +54,7 @@ mod authorize;
 pub mod cimd;
 mod client_auth;
 mod clients;
+pub mod id_jag;
 mod inventory;
 pub mod limits;
 mod metadata;
@@ -112,6 +117,16 @@ pub struct OAuthService {
     /// one). Safe to be that stale elsewhere: blocking or removing a client
     /// also revokes its grants, which every token request reads fresh.
     clients: ClientCache,
+    /// What the ID-JAG grant reads beyond this area (the trusting SSO
+    /// connection and its people, the current policy); set once when the
+    /// services are built.
+    enterprise: Arc<std::sync::OnceLock<Enterprise>>,
+}
+
+/// The services the ID-JAG grant asks (see [`id_jag`]).
+pub(crate) struct Enterprise {
+    pub sso: crate::sso::SsoService,
+    pub access: crate::access::AccessService,
 }
 
 /// When this process last wrote each grant's `last_used_at` (and its
@@ -198,8 +213,15 @@ impl OAuthService {
             jwks_cache: Arc::default(),
             touched: TouchLog::default(),
             rotator: rotation::Rotator::default(),
+            enterprise: Arc::default(),
             clients: Arc::default(),
         }
+    }
+
+    /// Gives the ID-JAG grant the services it reads (once, when the
+    /// services are built; a second call changes nothing).
+    pub(crate) fn wire_enterprise(&self, enterprise: Enterprise) {
+        let _ = self.enterprise.set(enterprise);
     }
 
     /// The abuse limits (hit counts for `/metrics` and the Clients page).

@@ -7,7 +7,7 @@ use super::model::{
     fail, pkce_verifies, Client, ClientAuth, ClientKind, ClientStatus, ErrorCode, Failure,
     Introspection, OAuthError, Scopes, TokenParams, TokenResponse, OFFLINE_ACCESS,
 };
-use super::{internal, now_unix, rotation, store, OAuthService, REFRESH_TTL_DAYS};
+use super::{id_jag, internal, now_unix, rotation, store, OAuthService, REFRESH_TTL_DAYS};
 use crate::actor::Actor;
 use crate::agents;
 use crate::audit::{self, NewEvent, Target};
@@ -82,7 +82,7 @@ impl OAuthService {
     ) -> Result<TokenResponse, Failure> {
         let grant_type = p.grant_type.as_deref().unwrap_or("");
         match grant_type {
-            "authorization_code" | "refresh_token" | "client_credentials" => {}
+            "authorization_code" | "refresh_token" | "client_credentials" | id_jag::GRANT_TYPE => {}
             "" => return fail(ErrorCode::InvalidRequest, "grant_type is missing"),
             "password" | "implicit" => {
                 return fail(
@@ -120,6 +120,7 @@ impl OAuthService {
                 "an agent gets tokens with the client_credentials grant only",
             ),
             ("authorization_code", false) => self.exchange_code(p, &client, public_url).await,
+            (id_jag::GRANT_TYPE, false) => self.id_jag(p, &client, public_url).await,
             _ => self.refresh(p, &client, public_url).await,
         };
         if out.is_ok() {
@@ -368,7 +369,14 @@ impl OAuthService {
             )
             .await;
         if let Some((grant, scope)) = rotated {
-            return Ok(self.mint(&key, &grant, &scope, public_url, self.now(), successor)?);
+            return Ok(self.mint(
+                &key,
+                &grant,
+                &scope,
+                public_url,
+                self.now(),
+                Some(successor),
+            )?);
         }
         self.refresh_one(token, p, client, public_url, &key, asked)
             .await
@@ -474,19 +482,20 @@ impl OAuthService {
         if self.touched.due(&grant.id, now) {
             store::touch(tx, &grant.client_id, &grant.id, now).await?;
         }
-        self.mint(key, grant, scope, public_url, now, refresh)
+        self.mint(key, grant, scope, public_url, now, Some(refresh))
     }
 
     /// The token response for `grant`: a signed access token (RFC 9068)
-    /// and `refresh`, the successor refresh token already stored.
-    fn mint(
+    /// and `refresh`, the successor refresh token already stored (none for
+    /// an ID-JAG's token).
+    pub(super) fn mint(
         &self,
         key: &SigningKey,
         grant: &store::GrantRow,
         scope: &Scopes,
         public_url: &str,
         now: DateTime<Utc>,
-        refresh: String,
+        refresh: Option<String>,
     ) -> Result<TokenResponse> {
         let ttl = self.core.settings.access_token_ttl;
         let claims = AccessClaims {
@@ -507,7 +516,7 @@ impl OAuthService {
             access_token,
             token_type: "Bearer",
             expires_in: ttl.num_seconds(),
-            refresh_token: Some(refresh),
+            refresh_token: refresh,
             scope: claims.scope,
         })
     }

@@ -84,6 +84,7 @@ impl SsoService {
             saml,
             allow_idp_initiated: r.allow_idp_initiated,
             jit_people: r.jit_people,
+            accept_id_jag: r.accept_id_jag,
             directory_id: r.directory_id.clone(),
             directory_name,
             role_mappings,
@@ -297,8 +298,42 @@ impl SsoService {
                         add(&mut errors, "issuer", message);
                     }
                 }
+                if input.accept_id_jag {
+                    // One trusted issuer answers for each ID-JAG: another
+                    // connection trusting the same issuer would make the
+                    // person it names ambiguous.
+                    for other in store::id_jag_conns(self.core.db.exec()).await? {
+                        if existing.is_some_and(|e| e.id == other.id) {
+                            continue;
+                        }
+                        if other.oidc()?.issuer == settings.issuer {
+                            add(
+                                &mut errors,
+                                "accept_id_jag",
+                                format!(
+                                    "the connection “{}” already accepts ID-JAGs from this issuer",
+                                    other.name
+                                ),
+                            );
+                        }
+                    }
+                    if input.directory_id.is_none() {
+                        add(
+                            &mut errors,
+                            "accept_id_jag",
+                            "link a directory first: an ID-JAG names a person of the connection's directory".into(),
+                        );
+                    }
+                }
             }
             SsoKind::Saml => {
+                if input.accept_id_jag {
+                    add(
+                        &mut errors,
+                        "accept_id_jag",
+                        "ID-JAGs come from an IdP's OAuth token endpoint: connect the IdP with OpenID Connect to accept them".into(),
+                    );
+                }
                 allow_idp_initiated = input.allow_idp_initiated;
                 let metadata_url = input.saml.metadata_url.trim().to_owned();
                 let xml = if !input.idp_metadata_xml.trim().is_empty() {
@@ -336,6 +371,7 @@ impl SsoService {
             enabled: input.enabled,
             directory_id: input.directory_id.clone(),
             jit_people: input.jit_people,
+            accept_id_jag: input.accept_id_jag,
         })
     }
 }
@@ -352,6 +388,7 @@ fn values<'a>(c: &'a Checked, sealed: Option<&'a str>, at: DateTime<Utc>) -> Con
         directory_id: c.directory_id.as_deref(),
         allow_idp_initiated: c.allow_idp_initiated,
         jit_people: c.jit_people,
+        accept_id_jag: c.accept_id_jag,
         at,
     }
 }

@@ -40,6 +40,10 @@
 //!   console sign-in it ends in.
 //! - `people`: employees signing in for MCP clients (directory people,
 //!   just-in-time people and their groups).
+//! - `id_jag`: the connections that accept their IdP's ID-JAGs
+//!   (enterprise-managed authorization), the issuer's keys and the person
+//!   an ID-JAG names; the token endpoint's checks are in
+//!   `crate::oauth::id_jag`.
 //! - [`oidc`] and [`saml`] (with `saml/checks.rs`, the protocol checks that
 //!   need no database): the protocols.
 //! - `model`: the values, the stored enums (decoded strictly) and the
@@ -49,6 +53,7 @@
 
 mod admission;
 mod connections;
+mod id_jag;
 mod model;
 pub mod oidc;
 mod people;
@@ -56,6 +61,7 @@ pub mod saml;
 mod signin;
 mod store;
 
+pub use id_jag::TrustedIssuer;
 pub use model::{acs_url, redirect_uri, safe_next, sp_metadata_url, Asserted, Finished, Started};
 pub use portcullis_types::SsoRefusal as Refusal;
 pub use saml::AcsOutcome;

@@ -236,12 +236,14 @@ pub(super) struct Checked {
     pub enabled: bool,
     pub directory_id: Option<String>,
     pub jit_people: bool,
+    pub accept_id_jag: bool,
 }
 
 impl Checked {
     pub(super) fn audit_details(&self) -> serde_json::Value {
         json!({
             "jit_people": self.jit_people,
+            "accept_id_jag": self.accept_id_jag,
             "slug": self.slug,
             "kind": self.kind.as_str(),
             "enabled": self.enabled,

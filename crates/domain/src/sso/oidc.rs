@@ -95,7 +95,7 @@ impl ProviderCache {
             .map(|c| c.meta.clone())
     }
 
-    fn put(&self, connection_id: &str, issuer: &str, meta: CoreProviderMetadata) {
+    pub(super) fn put(&self, connection_id: &str, issuer: &str, meta: CoreProviderMetadata) {
         if let Ok(mut m) = self.inner.lock() {
             let jwks_refetched = m.get(connection_id).and_then(|c| c.jwks_refetched);
             m.insert(
@@ -111,7 +111,7 @@ impl ProviderCache {
     }
 
     /// Takes the right to re-fetch the JWKS now (rate limit).
-    fn may_refetch_jwks(&self, connection_id: &str) -> bool {
+    pub(super) fn may_refetch_jwks(&self, connection_id: &str) -> bool {
         let Ok(mut m) = self.inner.lock() else {
             return false;
         };
@@ -293,7 +293,7 @@ fn asserted_from(payload: &serde_json::Value, settings: &OidcSettings) -> Result
 
 impl SsoService {
     /// The discovery document of a connection (cached).
-    async fn provider(
+    pub(super) async fn provider(
         &self,
         conn: &ConnRow,
         settings: &OidcSettings,

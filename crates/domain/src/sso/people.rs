@@ -288,7 +288,7 @@ impl SsoService {
 
     /// The directory person an assertion names: (id, email, active and
     /// not deleted). Needs the connection's directory.
-    async fn find_person(
+    pub(super) async fn find_person(
         &self,
         conn: &ConnRow,
         a: &Asserted,

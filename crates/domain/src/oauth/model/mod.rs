@@ -436,6 +436,9 @@ pub struct TokenParams {
     pub client_assertion_type: Option<String>,
     #[serde(default)]
     pub client_assertion: Option<String>,
+    /// The jwt-bearer grant's assertion (an ID-JAG).
+    #[serde(default)]
+    pub assertion: Option<String>,
 }
 
 /// A person signed in for MCP clients.

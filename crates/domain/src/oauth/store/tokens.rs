@@ -91,6 +91,29 @@ const SELECT_GRANT: &str = concat!(
     grant_joins!()
 );
 
+/// The newest unrevoked grant of `client` for `person` on `server` with
+/// exactly `scope` (an ID-JAG's token reuses it instead of adding one).
+pub async fn live_grant(
+    ex: Exec<'_>,
+    client: &str,
+    person: &str,
+    server: &str,
+    scope: &str,
+) -> Result<Option<GrantRow>> {
+    Ok(fetch_optional!(
+        ex,
+        GrantRow,
+        &format!(
+            "{SELECT_GRANT} WHERE g.client_id = $1 AND g.person_id = $2 AND g.server_id = $3 \
+             AND g.scope = $4 AND g.revoked_at IS NULL ORDER BY g.created_at DESC LIMIT 1"
+        ),
+        client,
+        person,
+        server,
+        scope
+    )?)
+}
+
 pub async fn find_grant(ex: Exec<'_>, id: &str) -> Result<Option<GrantRow>> {
     Ok(fetch_optional!(
         ex,

@@ -31,12 +31,13 @@ pub(super) struct ConnRow {
     pub directory_id: Option<String>,
     pub allow_idp_initiated: bool,
     pub jit_people: bool,
+    pub accept_id_jag: bool,
     pub updated_at: DateTime<Utc>,
 }
 
 const SELECT_CONN: &str =
     "SELECT id, slug, name, kind, enabled, config, client_secret, idp_metadata, \
-     directory_id, allow_idp_initiated, jit_people, updated_at FROM sso_connections";
+     directory_id, allow_idp_initiated, jit_people, accept_id_jag, updated_at FROM sso_connections";
 
 /// The connection whose slug is `slug`.
 pub(super) async fn conn_by_slug(ex: Exec<'_>, slug: &str) -> Result<Option<ConnRow>> {
@@ -55,6 +56,15 @@ pub(super) async fn conn_by_id(ex: Exec<'_>, id: &str) -> Result<Option<ConnRow>
         ConnRow,
         &format!("{SELECT_CONN} WHERE id = $1"),
         id
+    )?)
+}
+
+/// The enabled OIDC connections that accept ID-JAGs.
+pub(super) async fn id_jag_conns(ex: Exec<'_>) -> Result<Vec<ConnRow>> {
+    Ok(fetch_all!(
+        ex,
+        ConnRow,
+        &format!("{SELECT_CONN} WHERE accept_id_jag AND enabled AND kind = 'oidc' ORDER BY id")
     )?)
 }
 
@@ -136,6 +146,7 @@ pub(super) struct ConnValues<'a> {
     pub directory_id: Option<&'a str>,
     pub allow_idp_initiated: bool,
     pub jit_people: bool,
+    pub accept_id_jag: bool,
     pub at: DateTime<Utc>,
 }
 
@@ -168,7 +179,8 @@ pub(super) async fn update_conn(ex: Exec<'_>, id: &str, v: &ConnValues<'_>) -> R
     exec!(
         ex,
         "UPDATE sso_connections SET slug = $2, name = $3, enabled = $4, config = $5, client_secret = $6, \
-         idp_metadata = $7, directory_id = $8, allow_idp_initiated = $9, updated_at = $10, jit_people = $11 WHERE id = $1",
+         idp_metadata = $7, directory_id = $8, allow_idp_initiated = $9, updated_at = $10, jit_people = $11, \
+         accept_id_jag = $12 WHERE id = $1",
         id,
         v.slug,
         v.name,
@@ -179,7 +191,8 @@ pub(super) async fn update_conn(ex: Exec<'_>, id: &str, v: &ConnValues<'_>) -> R
         v.directory_id,
         v.allow_idp_initiated,
         v.at,
-        v.jit_people
+        v.jit_people,
+        v.accept_id_jag
     )?;
     Ok(())
 }
