@@ -30,6 +30,19 @@
 // consent is granted automatically. The login prompt is requested on EVERY authorization
 // request (even if an IdP session exists), so each test picks its user explicitly.
 //
+// Enterprise-managed authorization (ID-JAG, Okta's Cross App Access): a second static client,
+// the MCP app `mcp-app` (secret `mcp-app-secret`, client_secret_basic), may trade an ID token
+// of its user for an Identity Assertion JWT Authorization Grant at /token (RFC 8693 token
+// exchange, `requested_token_type=urn:ietf:params:oauth:token-type:id-jag`,
+// `subject_token_type=urn:ietf:params:oauth:token-type:id_token`, `audience` = the resource
+// authorization server's issuer, optional `resource` and `scope`). The ID-JAG is signed with
+// the provider's own key (the one its JWKS publishes), `typ: oauth-id-jag+jwt`, and carries
+// the app's client id at the resource authorization server, which an administrator maps:
+//   POST /test/id-jag-client   body client_id=<id at the resource AS>   (the mapping; 204)
+//   GET  /test/id-token?sub=<account id>   an ID token for mcp-app, as if that user had just
+//                                          signed in to the app through this IdP (the test
+//                                          stand-in for the app's own code flow)
+//
 // Users (account id = sub):
 //   alice    alice@acme.test    verified    "Alice Admin"                        portcullis-admins, engineering
 //   olga     olga@acme.test     verified    "Olga Owner"                         portcullis-owners
@@ -38,7 +51,7 @@
 //   eve      eve@acme.test      UNVERIFIED  "Eve Unverified"                     portcullis-admins
 //   mallory  mallory@acme.test  verified    "<script>alert(1)</script>Mallory"  portcullis-admins
 
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createSign, createVerify, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 
@@ -93,7 +106,7 @@ if (autoLogin !== undefined && !Object.hasOwn(USERS, autoLogin)) {
 
 // Imported only after the arguments are checked, so usage errors are not buried under
 // oidc-provider's load-time "Unsupported runtime" warning.
-const { default: Provider, interactionPolicy } = await import('oidc-provider');
+const { default: Provider, interactionPolicy, errors } = await import('oidc-provider');
 
 // RS256 signing key, fresh per run.
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -109,6 +122,31 @@ policy.get('login').checks.add(new interactionPolicy.Check(
 
 const groupsWithoutScope = args['groups-without-scope'];
 
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ID_JAG = 'urn:ietf:params:oauth:token-type:id-jag';
+const ID_TOKEN = 'urn:ietf:params:oauth:token-type:id_token';
+const MCP_APP = { client_id: 'mcp-app', client_secret: 'mcp-app-secret' };
+/** The MCP app's client id at the resource authorization server (POST /test/id-jag-client). */
+let appClientIdAtResource = '';
+
+const b64url = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+
+/** An RS256 JWT signed with the provider's key. */
+function signJwt(header, claims) {
+  const input = `${b64url({ alg: 'RS256', kid: signingJwk.kid, ...header })}.${b64url(claims)}`;
+  return `${input}.${createSign('RSA-SHA256').update(input).sign(privateKey).toString('base64url')}`;
+}
+
+/** The claims of a JWT this IdP signed, or undefined (bad signature, another key). */
+function verifiedClaims(jwt) {
+  const [h, p, s] = String(jwt ?? '').split('.');
+  if (!h || !p || !s) return undefined;
+  const header = JSON.parse(Buffer.from(h, 'base64url').toString());
+  if (header.alg !== 'RS256' || header.kid !== signingJwk.kid) return undefined;
+  const ok = createVerify('RSA-SHA256').update(`${h}.${p}`).verify(privateKey, Buffer.from(s, 'base64url'));
+  return ok ? JSON.parse(Buffer.from(p, 'base64url').toString()) : undefined;
+}
+
 const server = createServer();
 server.listen(port, '127.0.0.1', () => {
   const issuer = `http://127.0.0.1:${server.address().port}`;
@@ -122,6 +160,12 @@ server.listen(port, '127.0.0.1', () => {
       response_types: ['code'],
       token_endpoint_auth_method: args['token-auth-method'],
       id_token_signed_response_alg: 'RS256',
+    }, {
+      ...MCP_APP,
+      redirect_uris: [],
+      response_types: [],
+      grant_types: [TOKEN_EXCHANGE],
+      token_endpoint_auth_method: 'client_secret_basic',
     }],
     jwks: { keys: [signingJwk] },
     cookies: { keys: [randomBytes(32).toString('hex')] },
@@ -152,6 +196,35 @@ server.listen(port, '127.0.0.1', () => {
     },
   });
   provider.proxy = false;
+
+  // RFC 8693 token exchange for an ID-JAG (draft-ietf-oauth-identity-assertion-authz-grant §4.3);
+  // oidc-provider authenticates the client before this runs.
+  provider.registerGrantType(TOKEN_EXCHANGE, async (ctx) => {
+    const p = ctx.oidc.params;
+    if (p.requested_token_type !== ID_JAG) throw new errors.InvalidRequest(`requested_token_type must be ${ID_JAG}`);
+    if (p.subject_token_type !== ID_TOKEN) throw new errors.InvalidRequest(`subject_token_type must be ${ID_TOKEN}`);
+    if (!p.audience) throw new errors.InvalidRequest('audience is required');
+    if (!appClientIdAtResource) throw new errors.InvalidRequest('no client mapping for this audience (POST /test/id-jag-client)');
+    const now = Math.floor(Date.now() / 1000);
+    const subject = verifiedClaims(p.subject_token);
+    if (!subject || subject.iss !== issuer || subject.aud !== ctx.oidc.client.clientId || subject.exp < now) {
+      throw new errors.InvalidGrant('subject_token is not a valid ID token of this IdP for this client');
+    }
+    const user = USERS[subject.sub];
+    if (!user) throw new errors.InvalidGrant('unknown user');
+    const claims = {
+      iss: issuer, sub: subject.sub, aud: p.audience, client_id: appClientIdAtResource, jti: randomUUID(),
+      iat: now, exp: now + 300, email: user.email, email_verified: user.email_verified,
+      ...(p.resource ? { resource: p.resource } : {}), ...(p.scope ? { scope: p.scope } : {}),
+    };
+    ctx.body = {
+      issued_token_type: ID_JAG,
+      access_token: signJwt({ typ: 'oauth-id-jag+jwt' }, claims),
+      token_type: 'N_A',
+      expires_in: 300,
+      ...(p.scope ? { scope: p.scope } : {}),
+    };
+  }, ['requested_token_type', 'subject_token', 'subject_token_type', 'audience', 'resource', 'scope']);
 
   for (const event of ['server_error', 'authorization.error', 'grant.error', 'userinfo.error']) {
     provider.on(event, (_ctx, err) => {
@@ -257,8 +330,32 @@ ${buttons}
     res.end('method not allowed\n');
   }
 
+  async function handleTest(req, res, url) {
+    if (url.pathname === '/test/id-jag-client' && req.method === 'POST') {
+      appClientIdAtResource = (await readForm(req)).get('client_id') ?? '';
+      res.writeHead(204).end();
+      return;
+    }
+    const sub = url.searchParams.get('sub') ?? '';
+    if (url.pathname === '/test/id-token' && req.method === 'GET' && Object.hasOwn(USERS, sub)) {
+      const now = Math.floor(Date.now() / 1000);
+      const idToken = signJwt({ typ: 'JWT' }, { iss: issuer, sub, aud: MCP_APP.client_id, iat: now, exp: now + 300, email: USERS[sub].email });
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }).end(JSON.stringify({ id_token: idToken }));
+      return;
+    }
+    res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
+  }
+
   server.on('request', (req, res) => {
-    const path = new URL(req.url, issuer).pathname;
+    const url = new URL(req.url, issuer);
+    const path = url.pathname;
+    if (path.startsWith('/test/')) {
+      handleTest(req, res, url).catch((err) => {
+        process.stderr.write(`oidc-idp: test endpoint error: ${err?.message ?? err}\n`);
+        if (!res.headersSent) res.writeHead(500).end();
+      });
+      return;
+    }
     const m = /^\/interaction\/([A-Za-z0-9_-]+)(\/login)?$/.exec(path);
     if (!m) {
       providerCallback(req, res);

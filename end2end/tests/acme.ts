@@ -25,6 +25,33 @@ export interface Acme {
   dir: { base_url: string; token: string; directory_id: string };
   /** Bob's person id (bob@acme.test, IdP subject `bob`, no console role). */
   bobId: string;
+  /** The SSO connection `acme`. */
+  ssoId: string;
+}
+
+/** The fields of the SSO connection `acme` as setUpAcme saves it. */
+function acmeConnection(idpUrl: string, directoryId: string): Record<string, string> {
+  return {
+    name: 'Acme IdP',
+    slug: 'acme',
+    kind: 'oidc',
+    enabled: 'on',
+    domains: 'acme.test',
+    issuer: idpUrl,
+    client_id: 'portcullis',
+    client_secret: 'portcullis-e2e-secret',
+    directory_id: directoryId,
+  };
+}
+
+/** Turns on "Accept ID-JAGs from this IdP" on the connection `acme` (enterprise-managed authorization). */
+export async function acceptIdJags(request: APIRequestContext, base: string, acme: Acme, idpUrl: string) {
+  await consoleCall(request, base, 'sso/update', {
+    ...acmeConnection(idpUrl, acme.dir.directory_id),
+    id: acme.ssoId,
+    client_secret: '',
+    accept_id_jag: 'on',
+  });
 }
 
 /** Owner, directory, Bob over SCIM (with the IdP's subject as externalId), SSO connection. */
@@ -47,16 +74,6 @@ export async function setUpAcme(request: APIRequestContext, base: string, setupU
   });
   const scimBody = await scim.json();
   expect(scim.status, JSON.stringify(scimBody)).toBe(201);
-  await call('sso/create', {
-    name: 'Acme IdP',
-    slug: 'acme',
-    kind: 'oidc',
-    enabled: 'on',
-    domains: 'acme.test',
-    issuer: idpUrl,
-    client_id: 'portcullis',
-    client_secret: 'portcullis-e2e-secret',
-    directory_id: dir.directory_id,
-  });
-  return { dir, bobId: scimBody.id };
+  const ssoId: string = await call('sso/create', acmeConnection(idpUrl, dir.directory_id));
+  return { dir, bobId: scimBody.id, ssoId };
 }

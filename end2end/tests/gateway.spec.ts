@@ -20,7 +20,7 @@
 // gateway keeps enforcing, and a restarted gateway starts from its saved bundle.
 // Screenshots (light and dark): artifacts/screenshots/gateway-{gateways,quarantined,audit}[-dark].png.
 import { test, expect, screenshotPath, repoRoot } from './fixtures';
-import { consoleCall, setUpAcme, type Acme } from './acme';
+import { acceptIdJags, consoleCall, setUpAcme, type Acme } from './acme';
 import type { APIRequestContext, BrowserContext, Page } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -61,6 +61,7 @@ let bobContext: BrowserContext;
 let admin: Page;
 let bob: Page;
 let dir: Acme['dir'];
+let acme: Acme;
 let bobId = '';
 let serverA = '';
 let grantA = '';
@@ -193,8 +194,6 @@ test.beforeAll(async ({ serverPool, browser }, testInfo) => {
   const server = await serverPool.get(testInfo.file);
   base = server.baseURL;
   stopConsole = server.stop;
-  const port = await freePort();
-  gw = `http://127.0.0.1:${port}`;
 
   idp = await startChild(
     process.execPath,
@@ -211,12 +210,17 @@ test.beforeAll(async ({ serverPool, browser }, testInfo) => {
     ),
     startChild(RMCP_BIN, [], /listening on (http:\/\/127\.0\.0\.1:\d+\/mcp)/, 'upstream MCP server B (rmcp)'),
   ]);
+  // The gateway's port is picked only now, after the children bound theirs (port 0): picked
+  // first, the kernel could hand the same port to one of them before the gateway binds it.
+  const port = await freePort();
+  gw = `http://127.0.0.1:${port}`;
 
   // The owner sets the console up through its server functions.
   adminContext = await browser.newContext({ baseURL: base });
   admin = await adminContext.newPage();
   const request = adminContext.request;
-  ({ dir, bobId } = await setUpAcme(request, base, server.setupURL, idp.url));
+  acme = await setUpAcme(request, base, server.setupURL, idp.url);
+  ({ dir, bobId } = acme);
   await call(request, 'clients/policy', { registration_enabled: 'on', approval_required: '' });
 
   // The catalog: each server's resource URL is its path on the gateway; discovery
@@ -372,6 +376,43 @@ test('an agent (PyPI mcp, client_credentials with private_key_jwt) → gateway �
   } finally {
     await agent.close();
   }
+});
+
+test('an app with enterprise-managed authorization (PyPI mcp, ID-JAG from the IdP) → gateway: Bob\'s tools, no consent screen', async () => {
+  // The app is pre-registered here (confidential: the SDK's provider needs a secret), the IdP
+  // maps its own client `mcp-app` to that client id, and the connection accepts the IdP's ID-JAGs.
+  const request = adminContext.request;
+  const app = await call(request, 'clients/create', {
+    name: 'Acme chat (enterprise-managed)', redirect_uris: 'http://127.0.0.1:5555/callback', confidential: 'on', jwks_uri: '',
+  });
+  expect(app.client_secret).toBeTruthy();
+  expect((await fetch(`${idp.url}/test/id-jag-client`, { method: 'POST', body: new URLSearchParams({ client_id: app.client_id }) })).status).toBe(204);
+  await acceptIdJags(request, base, acme, idp.url);
+  const session = await startSession(
+    PYTHON,
+    [
+      path.join(mcpDir, 'id_jag_client.py'), '--server-url', `${gw}/b`, '--issuer', base,
+      '--client-id', app.client_id, '--client-secret', app.client_secret, '--idp', idp.url, '--user', 'bob',
+    ],
+    async () => {
+      throw new Error('enterprise-managed authorization never shows a browser');
+    },
+  );
+  try {
+    const { access_token } = await session.send({ op: 'token' });
+    expect(jwtClaims(access_token)).toMatchObject({ iss: base, aud: `${gw}/b`, sub: bobId, client_id: app.client_id });
+    // Bob's grant on B (search), nothing more: the IdP let the app ask, Portcullis decides the tools.
+    expect(await listTools(session)).toEqual(['search']);
+    expect(await callTool(session, 'search', { q: 'via the IdP' })).toEqual({ result: 'called search with {"q":"via the IdP"}' });
+    expectRefused(await callTool(session, 'delete_repo'), 'delete_repo', 'no_grant', ['search', 'list_issues']);
+  } finally {
+    await session.close();
+  }
+  // The issuance is in the audit log with the IdP's assertion named.
+  const issued = await call(request, 'audit/list', { 'q[action]': 'oauth.token.issued', 'q[limit]': '200' });
+  const viaIdJag = issued.items.filter((e: any) => e.details?.grant_type === 'urn:ietf:params:oauth:grant-type:jwt-bearer');
+  expect(viaIdJag).toHaveLength(1);
+  expect(viaIdJag[0].details).toMatchObject({ person: bobId, id_jag: { issuer: idp.url, subject: 'bob' } });
 });
 
 test('an upstream that changes a tool gets it refused at the next call and quarantined in the console', async () => {
