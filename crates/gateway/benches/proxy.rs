@@ -534,6 +534,7 @@ fn small_bundle(resource: &str) -> Bundle {
         blocked_clients: Vec::new(),
         agents: Vec::new(),
         agent_rules: Vec::new(),
+        delegations: Vec::new(),
     }
 }
 
@@ -676,6 +677,7 @@ fn large_bundle(resource: &str, persons: usize, revision: u64) -> Bundle {
         blocked_clients: Vec::new(),
         agents: Vec::new(),
         agent_rules: Vec::new(),
+        delegations: Vec::new(),
     }
 }
 

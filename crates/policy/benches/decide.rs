@@ -237,6 +237,7 @@ fn generate() -> Bundle {
         blocked_clients: Vec::new(),
         agents: Vec::new(),
         agent_rules: Vec::new(),
+        delegations: Vec::new(),
     }
 }
 

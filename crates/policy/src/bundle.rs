@@ -49,6 +49,29 @@ pub struct Bundle {
     /// whole bundle over a subject kind it cannot read. Absent when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub agent_rules: Vec<Rule>,
+    /// Which agents may act for whom on which server (delegation, RFC 8693
+    /// `act`), sorted by `id`. A delegated call is allowed only when the
+    /// person may make it, every agent of the chain may, and each of those
+    /// agents holds a delegation from the person for that server
+    /// ([`crate::Policy::decide_delegated`]). Added within v1 like
+    /// `agent_rules`: absent when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delegations: Vec<Delegation>,
+}
+
+/// An agent may act for a person, the people of a group, or everyone, on
+/// one server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delegation {
+    /// Stable id (`dlg_…`).
+    pub id: String,
+    /// The agent that may act (an id of [`Bundle::agents`]).
+    pub agent: String,
+    /// For whom: `user`, `group` or `everyone`; never `agent` (an agent is
+    /// acted for only through the person at the start of the chain).
+    pub subject: Subject,
+    /// The server it covers (an id of [`Bundle::servers`]).
+    pub server: String,
 }
 
 impl Bundle {

@@ -30,7 +30,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::bundle::{Agent, BlockedClient, Bundle, Group, Principal, Rule, Server};
+use crate::bundle::{Agent, BlockedClient, Bundle, Delegation, Group, Principal, Rule, Server};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
@@ -119,6 +119,11 @@ impl Keyed for Agent {
         &self.id
     }
 }
+impl Keyed for Delegation {
+    fn key(&self) -> &str {
+        &self.id
+    }
+}
 impl Keyed for BlockedClient {
     fn key(&self) -> &str {
         &self.client_id
@@ -158,6 +163,9 @@ pub struct Delta {
     /// Keyed by `id` (added within v1, absent when unchanged).
     #[serde(default, skip_serializing_if = "Changes::is_empty")]
     pub agent_rules: Changes<Rule>,
+    /// Keyed by `id` (added within v1, absent when unchanged).
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub delegations: Changes<Delegation>,
 }
 
 /// Hex SHA-256 of a bundle's canonical JSON.
@@ -305,6 +313,7 @@ impl Delta {
             blocked_clients: diff(&base.blocked_clients, &next.blocked_clients),
             agents: diff(&base.agents, &next.agents),
             agent_rules: diff(&base.agent_rules, &next.agent_rules),
+            delegations: diff(&base.delegations, &next.delegations),
         })
     }
 
@@ -347,6 +356,7 @@ impl Delta {
             )?,
             agents: apply_list("agents", &base.agents, &self.agents)?,
             agent_rules: apply_list("agent_rules", &base.agent_rules, &self.agent_rules)?,
+            delegations: apply_list("delegations", &base.delegations, &self.delegations)?,
         })
     }
 }

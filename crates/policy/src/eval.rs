@@ -50,6 +50,18 @@
 //! Annotations only ever select tools for a rule; they never grant anything
 //! by themselves.
 //!
+//! # Delegation
+//!
+//! A call an agent makes for a person (a token whose `act` names the agent,
+//! nested `act` for a chain of agents) is decided by
+//! [`Policy::decide_delegated`]: allowed only when the chain has 1 to
+//! [`MAX_DELEGATION_DEPTH`] agents, the person may make the call
+//! ([`Policy::decide`]), every agent of the chain may make it by its own
+//! grants, and every agent of the chain holds a delegation
+//! ([`Bundle::delegations`]) for that server whose subject matches the
+//! person (the person, one of their groups, or everyone). Otherwise denied,
+//! with the first check that failed in that order.
+//!
 //! # Cost
 //!
 //! [`Policy::compile`] interns principals, groups, servers and tools to dense
@@ -72,6 +84,10 @@ use crate::bundle::{
     Agent, AnnotationFlag, Annotations, Bundle, Effect, Group, Principal, Rule, Server, Subject,
     Target, Tool, FORMAT_V1,
 };
+
+/// The most agents a delegation chain may have (the `act` claim and the
+/// ones nested in it); a longer chain is denied.
+pub const MAX_DELEGATION_DEPTH: usize = 3;
 
 /// Why a bundle cannot be compiled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,6 +114,12 @@ pub enum CompileError {
     MisplacedRule { rule: String },
     #[error("rule {rule:?} refers to unknown server {server:?}")]
     UnknownServer { rule: String, server: String },
+    #[error("duplicate delegation id {id:?}")]
+    DuplicateDelegation { id: String },
+    #[error("delegation {delegation:?} names an agent as whom it acts for")]
+    AgentDelegator { delegation: String },
+    #[error("delegation {delegation:?} refers to unknown server {server:?}")]
+    DelegationUnknownServer { delegation: String, server: String },
     #[error("bundle too large: more than 2^32 - 1 {what}")]
     TooLarge { what: &'static str },
 }
@@ -193,6 +215,43 @@ impl Decision {
     }
 }
 
+/// Which check refused a delegated call ([`Policy::decide_delegated`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DelegationDenial {
+    /// The chain has no agent, or more than [`MAX_DELEGATION_DEPTH`].
+    ChainLength,
+    /// The person may not make the call themselves (their own reason).
+    Person(Reason),
+    /// Agent `index` of the chain (0: the one calling) may not make it by
+    /// its own grants (its reason; `UnknownPrincipal` when it is not an
+    /// agent of the bundle).
+    Agent { index: usize, reason: Reason },
+    /// Agent `index` holds no delegation from the person for this server.
+    NotDelegated { index: usize },
+}
+
+impl DelegationDenial {
+    /// A stable snake_case code for logs and audit records.
+    pub fn code(self) -> &'static str {
+        match self {
+            DelegationDenial::ChainLength => "delegation_chain_length",
+            DelegationDenial::Person(_) => "person_denied",
+            DelegationDenial::Agent { .. } => "agent_denied",
+            DelegationDenial::NotDelegated { .. } => "not_delegated",
+        }
+    }
+}
+
+/// The outcome of [`Policy::decide_delegated`]. `allowed` is true exactly
+/// when `denial` is `None`; `person` is the person's own decision (its rule
+/// is the grant that allowed them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DelegatedDecision {
+    pub allowed: bool,
+    pub person: Decision,
+    pub denial: Option<DelegationDenial>,
+}
+
 /// How a rule's subject matched the principal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "kind", content = "group", rename_all = "snake_case")]
@@ -260,6 +319,9 @@ pub struct Policy {
     grant_keys: Vec<u32>,
     grants: Vec<Grant>,
     subject_keys: SubjectKeys,
+    /// Per (agent principal, server): the sorted subject keys of the people
+    /// it may act for there ([`Bundle::delegations`]).
+    delegations: FxHashMap<(u32, u32), Vec<u32>>,
 }
 
 #[derive(Debug, Clone)]
@@ -706,7 +768,49 @@ impl Policy {
             }
         }
 
+        // Delegations: per (agent, server), the subject keys it covers.
+        // Unknown agents, people and groups match nothing (as in rules).
+        let mut delegations: FxHashMap<(u32, u32), Vec<u32>> = FxHashMap::default();
+        let mut delegation_ids = FxHashSet::default();
+        for d in &bundle.delegations {
+            if !delegation_ids.insert(d.id.as_str()) {
+                return Err(CompileError::DuplicateDelegation { id: d.id.clone() });
+            }
+            let Some(&s) = server_by_id.get(d.server.as_str()) else {
+                return Err(CompileError::DelegationUnknownServer {
+                    delegation: d.id.clone(),
+                    server: d.server.clone(),
+                });
+            };
+            let key = match &d.subject {
+                Subject::Agent { .. } => {
+                    return Err(CompileError::AgentDelegator {
+                        delegation: d.id.clone(),
+                    })
+                }
+                Subject::Everyone => Some(EVERYONE_KEY),
+                Subject::Group { id } => {
+                    group_by_id.get(id.as_str()).map(|&g| subject_keys.group(g))
+                }
+                Subject::User { id } => principal_by_id
+                    .get(id.as_str())
+                    .filter(|&&u| (u as usize) < people)
+                    .map(|&u| subject_keys.user(u)),
+            };
+            let agent = principal_by_id
+                .get(d.agent.as_str())
+                .filter(|&&a| (a as usize) >= people);
+            if let (Some(key), Some(&agent)) = (key, agent) {
+                delegations.entry((agent, s)).or_default().push(key);
+            }
+        }
+        for keys in delegations.values_mut() {
+            keys.sort_unstable();
+            keys.dedup();
+        }
+
         Ok(Policy {
+            delegations,
             bundle: bundle.clone(),
             principal_by_id,
             server_by_id,
@@ -741,6 +845,81 @@ impl Policy {
             return Decision::deny(Reason::UnknownTool);
         };
         self.decide_idx(p, t, now)
+    }
+
+    /// The decision for an agent chain calling `tool` of `server` for
+    /// `person` at `now` (see the module docs, *Delegation*). `actors`:
+    /// the agents of the token's `act` claim, outermost first (the one
+    /// calling, then the one it acts for, …). Never allocates.
+    pub fn decide_delegated(
+        &self,
+        person: &str,
+        actors: &[&str],
+        server: &str,
+        tool: &str,
+        now: i64,
+    ) -> DelegatedDecision {
+        let people = self.bundle.principals.len();
+        let person_idx = self
+            .principal_by_id
+            .get(person)
+            .copied()
+            .filter(|&p| (p as usize) < people);
+        let decision = match person_idx {
+            Some(_) => self.decide(person, server, tool, now),
+            None => Decision::deny(Reason::UnknownPrincipal),
+        };
+        let deny = |denial| DelegatedDecision {
+            allowed: false,
+            person: decision,
+            denial: Some(denial),
+        };
+        if actors.is_empty() || actors.len() > MAX_DELEGATION_DEPTH {
+            return deny(DelegationDenial::ChainLength);
+        }
+        if !decision.allowed {
+            return deny(DelegationDenial::Person(decision.reason));
+        }
+        let (Some(p), Some(&s)) = (person_idx, self.server_by_id.get(server)) else {
+            return deny(DelegationDenial::Person(Reason::UnknownPrincipal));
+        };
+        let person_keys = self
+            .principals
+            .get(p as usize)
+            .and_then(|c| self.principal_keys.get(range(c.keys)))
+            .unwrap_or_default();
+        for (index, agent) in actors.iter().enumerate() {
+            let Some(a) = self
+                .principal_by_id
+                .get(*agent)
+                .copied()
+                .filter(|&a| (a as usize) >= people)
+            else {
+                return deny(DelegationDenial::Agent {
+                    index,
+                    reason: Reason::UnknownPrincipal,
+                });
+            };
+            let own = self.decide(agent, server, tool, now);
+            if !own.allowed {
+                return deny(DelegationDenial::Agent {
+                    index,
+                    reason: own.reason,
+                });
+            }
+            let delegated = self
+                .delegations
+                .get(&(a, s))
+                .is_some_and(|keys| person_keys.iter().any(|k| keys.binary_search(k).is_ok()));
+            if !delegated {
+                return deny(DelegationDenial::NotDelegated { index });
+            }
+        }
+        DelegatedDecision {
+            allowed: true,
+            person: decision,
+            denial: None,
+        }
     }
 
     /// Steps 4–9 of the semantics for resolved indexes: the one per-tool
@@ -987,6 +1166,11 @@ impl Policy {
 
     pub fn agents(&self) -> &[Agent] {
         &self.bundle.agents
+    }
+
+    /// The delegations, in bundle order.
+    pub fn delegations(&self) -> &[crate::bundle::Delegation] {
+        &self.bundle.delegations
     }
 
     /// The agent with this id (`None` for a person's id).

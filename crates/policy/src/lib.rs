@@ -40,10 +40,10 @@ pub mod signed;
 pub mod token;
 
 pub use bundle::{
-    Agent, AnnotationFlag, Annotations, BlockedClient, Bundle, Effect, Group, Principal, Rule,
-    Server, Subject, Target, Tool, FORMAT_V1,
+    Agent, AnnotationFlag, Annotations, BlockedClient, Bundle, Delegation, Effect, Group,
+    Principal, Rule, Server, Subject, Target, Tool, FORMAT_V1,
 };
 pub use eval::{
-    rule_covers, AllowedTools, CompileError, Decision, Explanation, MatchedBy, Policy, Reason,
-    RuleMatch, RuleRef,
+    rule_covers, AllowedTools, CompileError, Decision, DelegatedDecision, DelegationDenial,
+    Explanation, MatchedBy, Policy, Reason, RuleMatch, RuleRef, MAX_DELEGATION_DEPTH,
 };

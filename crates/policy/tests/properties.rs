@@ -149,6 +149,7 @@ fn bundle() -> impl Strategy<Value = Bundle> {
                 blocked_clients: Vec::new(),
                 agents: Vec::new(),
                 agent_rules: Vec::new(),
+                delegations: Vec::new(),
             }
         })
 }

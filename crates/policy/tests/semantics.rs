@@ -3,8 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use portcullis_policy::{
-    Agent, AnnotationFlag, Annotations, Bundle, CompileError, Decision, Effect, Group, MatchedBy,
-    Policy, Principal, Reason, Rule, Server, Subject, Target, Tool, FORMAT_V1,
+    Agent, AnnotationFlag, Annotations, Bundle, CompileError, Decision, Delegation,
+    DelegationDenial, Effect, Group, MatchedBy, Policy, Principal, Reason, Rule, Server, Subject,
+    Target, Tool, FORMAT_V1, MAX_DELEGATION_DEPTH,
 };
 
 const NOW: i64 = 1_750_000_000;
@@ -123,6 +124,7 @@ fn bundle(rules: Vec<Rule>) -> Bundle {
             },
         ],
         agent_rules,
+        delegations: Vec::new(),
     }
 }
 
@@ -915,4 +917,219 @@ fn duplicate_groups_in_a_principal_are_harmless() {
     b.principals[2].groups = vec!["grp_eng".into(), "grp_eng".into(), "grp_gone".into()];
     let p = Policy::compile(&b).unwrap();
     assert_eq!(gh(&p, "usr_carol", "list_issues"), "allow r1");
+}
+
+fn delegation(id: &str, agent: &str, subject: Subject, server: &str) -> Delegation {
+    Delegation {
+        id: id.into(),
+        agent: agent.into(),
+        subject,
+        server: server.into(),
+    }
+}
+
+fn two_agents(rules: Vec<Rule>, delegations: Vec<Delegation>) -> Policy {
+    let mut b = bundle(rules);
+    b.agents.push(Agent {
+        id: "agt_two".into(),
+        name: "Second bot".into(),
+        active: true,
+    });
+    b.delegations = delegations;
+    Policy::compile(&b).unwrap()
+}
+
+#[test]
+fn a_delegated_call_needs_the_person_the_agent_and_the_delegation() {
+    // Every combination of the three: allowed only when all three allow.
+    for person_ok in [false, true] {
+        for agent_ok in [false, true] {
+            for delegated in [false, true] {
+                let mut rules = vec![allow("r0", user("usr_bob"), Target::Server)];
+                if person_ok {
+                    rules.push(allow("r1", user("usr_alice"), tools(&["list_issues"])));
+                }
+                if agent_ok {
+                    rules.push(allow("r2", agent("agt_bot"), tools(&["list_issues"])));
+                }
+                let mut delegations = vec![delegation("d0", "agt_bot", user("usr_bob"), "srv_gh")];
+                if delegated {
+                    delegations.push(delegation("d1", "agt_bot", user("usr_alice"), "srv_gh"));
+                }
+                let p = two_agents(rules, delegations);
+                let d = p.decide_delegated("usr_alice", &["agt_bot"], "srv_gh", "list_issues", NOW);
+                let want = if !person_ok {
+                    Some(DelegationDenial::Person(Reason::NoGrant))
+                } else if !agent_ok {
+                    Some(DelegationDenial::Agent {
+                        index: 0,
+                        reason: Reason::NoGrant,
+                    })
+                } else if !delegated {
+                    Some(DelegationDenial::NotDelegated { index: 0 })
+                } else {
+                    None
+                };
+                let case = format!("person {person_ok}, agent {agent_ok}, delegation {delegated}");
+                assert_eq!(d.denial, want, "{case}");
+                assert_eq!(d.allowed, person_ok && agent_ok && delegated, "{case}");
+                assert_eq!(d.person.allowed, person_ok, "{case}");
+                // The same agent calling on its own is decided by its own grants.
+                assert_eq!(
+                    p.decide("agt_bot", "srv_gh", "list_issues", NOW).allowed,
+                    agent_ok
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn delegations_match_people_by_user_group_or_everyone_on_their_server_only() {
+    let rules = vec![
+        allow("r1", Subject::Everyone, Target::Server),
+        allow("r2", agent("agt_bot"), Target::Server),
+    ];
+    let call = |p: &Policy, who: &str| {
+        p.decide_delegated(who, &["agt_bot"], "srv_gh", "create_issue", NOW)
+            .allowed
+    };
+    let p = two_agents(
+        rules.clone(),
+        vec![delegation("d1", "agt_bot", group("grp_eng"), "srv_gh")],
+    );
+    assert!(call(&p, "usr_alice") && call(&p, "usr_bob"));
+    assert!(!call(&p, "usr_carol"), "carol is not in eng");
+    let p = two_agents(
+        rules.clone(),
+        vec![delegation("d1", "agt_bot", Subject::Everyone, "srv_gh")],
+    );
+    assert!(call(&p, "usr_carol"));
+    // A delegation for another server does not reach this one; unknown
+    // people and groups match nobody.
+    let p = two_agents(
+        rules.clone(),
+        vec![
+            delegation("d1", "agt_bot", Subject::Everyone, "srv_off"),
+            delegation("d2", "agt_bot", user("usr_gone"), "srv_gh"),
+            delegation("d3", "agt_bot", group("grp_gone"), "srv_gh"),
+            delegation("d4", "agt_gone", Subject::Everyone, "srv_gh"),
+        ],
+    );
+    assert!(!call(&p, "usr_carol") && !call(&p, "usr_erin"));
+    assert_eq!(p.delegations().len(), 4);
+}
+
+#[test]
+fn delegation_chains_check_every_agent_and_have_a_depth_limit() {
+    let rules = vec![
+        allow("r1", user("usr_alice"), Target::Server),
+        allow("r2", agent("agt_bot"), Target::Server),
+        allow("r3", agent("agt_two"), tools(&["list_issues"])),
+        allow("r4", agent("agt_off"), Target::Server),
+    ];
+    let all = vec![
+        delegation("d1", "agt_bot", user("usr_alice"), "srv_gh"),
+        delegation("d2", "agt_two", user("usr_alice"), "srv_gh"),
+        delegation("d3", "agt_off", user("usr_alice"), "srv_gh"),
+    ];
+    let p = two_agents(rules.clone(), all.clone());
+    let chain = |actors: &[&str], tool: &str| {
+        p.decide_delegated("usr_alice", actors, "srv_gh", tool, NOW)
+            .denial
+    };
+    // agt_two acting for agt_bot acting for Alice: both must be allowed and delegated.
+    assert_eq!(chain(&["agt_two", "agt_bot"], "list_issues"), None);
+    assert_eq!(
+        chain(&["agt_two", "agt_bot"], "create_issue"),
+        Some(DelegationDenial::Agent {
+            index: 0,
+            reason: Reason::NoGrant
+        })
+    );
+    // The kill switch of any agent in the chain.
+    assert_eq!(
+        chain(&["agt_bot", "agt_off"], "list_issues"),
+        Some(DelegationDenial::Agent {
+            index: 1,
+            reason: Reason::InactivePrincipal
+        })
+    );
+    // A person is no actor, an agent is no person, and the chain has 1 to
+    // MAX_DELEGATION_DEPTH agents.
+    assert_eq!(
+        chain(&["usr_bob"], "list_issues"),
+        Some(DelegationDenial::Agent {
+            index: 0,
+            reason: Reason::UnknownPrincipal
+        })
+    );
+    assert_eq!(
+        p.decide_delegated("agt_bot", &["agt_two"], "srv_gh", "list_issues", NOW)
+            .denial,
+        Some(DelegationDenial::Person(Reason::UnknownPrincipal))
+    );
+    assert_eq!(
+        chain(&[], "list_issues"),
+        Some(DelegationDenial::ChainLength)
+    );
+    let deep = ["agt_bot", "agt_two", "agt_bot", "agt_two"];
+    assert_eq!(deep.len(), MAX_DELEGATION_DEPTH + 1);
+    assert_eq!(
+        chain(&deep[..MAX_DELEGATION_DEPTH], "list_issues"),
+        None,
+        "at the limit"
+    );
+    assert_eq!(
+        chain(&deep, "list_issues"),
+        Some(DelegationDenial::ChainLength)
+    );
+    // Without agt_two's delegation, the chain stops at it.
+    let p = two_agents(rules, vec![all[0].clone()]);
+    assert_eq!(
+        p.decide_delegated(
+            "usr_alice",
+            &["agt_two", "agt_bot"],
+            "srv_gh",
+            "list_issues",
+            NOW
+        )
+        .denial,
+        Some(DelegationDenial::NotDelegated { index: 0 })
+    );
+}
+
+#[test]
+fn delegations_are_checked_at_compile_time_and_travel_in_deltas() {
+    let mut b = bundle(vec![]);
+    b.delegations = vec![delegation("d1", "agt_bot", agent("agt_off"), "srv_gh")];
+    assert_eq!(
+        Policy::compile(&b).err(),
+        Some(CompileError::AgentDelegator {
+            delegation: "d1".into()
+        })
+    );
+    b.delegations = vec![delegation("d1", "agt_bot", Subject::Everyone, "srv_nope")];
+    assert_eq!(
+        Policy::compile(&b).err(),
+        Some(CompileError::DelegationUnknownServer {
+            delegation: "d1".into(),
+            server: "srv_nope".into()
+        })
+    );
+    let d = delegation("d1", "agt_bot", Subject::Everyone, "srv_gh");
+    b.delegations = vec![d.clone(), d.clone()];
+    assert_eq!(
+        Policy::compile(&b).err(),
+        Some(CompileError::DuplicateDelegation { id: "d1".into() })
+    );
+    // Absent from the JSON when empty; carried by deltas when they change.
+    let base = bundle(vec![]);
+    assert!(!base.to_canonical_json().unwrap().contains("delegations"));
+    let mut next = base.clone();
+    next.revision += 1;
+    next.delegations = vec![d];
+    let delta = portcullis_policy::delta::Delta::between(&base, &next).unwrap();
+    assert_eq!(delta.delegations.upsert, next.delegations);
+    assert_eq!(delta.apply(&base).unwrap(), next);
 }

@@ -147,6 +147,9 @@ pub fn reassemble(
             |id| facts.blocked_client(id),
         )?,
         agents: changes_for(&agents, &prev.agents, |a| &a.id, |id| facts.agent(id))?,
+        // Delegations have no console side yet (issue 18, item 3): the
+        // evaluator and the bundle field come first.
+        delegations: Default::default(),
     };
     let next = delta
         .apply(prev)
@@ -273,5 +276,7 @@ pub fn assemble(facts: &FactMap, issued_at: DateTime<Utc>) -> Result<Bundle> {
         blocked_clients,
         agents,
         agent_rules,
+        // No console side yet (issue 18, item 3).
+        delegations: Vec::new(),
     })
 }
