@@ -277,6 +277,15 @@ pub(crate) async fn current_revision(env: &Env) -> u64 {
 }
 
 /// The first published revision after `after` (waits for it).
+/// The head revision, once the publisher (which runs on its own task) has
+/// published it: what a gateway should wait for after a change.
+pub(crate) async fn settled_revision(env: &Env) -> u64 {
+    let svc = &env.srv.running.services;
+    let head = crate::policy_api::head(svc).await;
+    crate::policy_api::published(svc, head).await;
+    u64::try_from(head).unwrap_or_default()
+}
+
 pub(crate) async fn next_revision(env: &Env, after: u64) -> u64 {
     let start = Instant::now();
     loop {
@@ -293,7 +302,7 @@ pub(crate) async fn next_revision(env: &Env, after: u64) -> u64 {
 }
 
 /// Waits until `check` holds, polling; panics with `what` after 10 s.
-async fn eventually<F, Fut>(what: &str, mut check: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,

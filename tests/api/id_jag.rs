@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::directory::set_active;
-use crate::gateway::{current_revision, deploy, gateway_config, Deployed, Mcp, RES_A};
+use crate::gateway::{deploy, gateway_config, settled_revision, Deployed, Mcp, RES_A};
 use crate::harness::*;
 use crate::oauth::{claims_of, count_sql, token, Env};
 use crate::sso::{FakeIdp, JagForge, Person, ID_JAG_TOKEN_TYPE};
@@ -192,7 +192,7 @@ async fn id_jag_gets_a_token_the_gateway_enforces(db: &TestDb) -> TestResult {
     ))
     .await?;
     assert!(
-        gw.wait_for_revision(current_revision(&env).await, Duration::from_secs(10))
+        gw.wait_for_revision(settled_revision(&env).await, Duration::from_secs(10))
             .await
     );
     let mut app = Mcp::new(format!("http://{}/github", gw.addr), Some(at));

@@ -19,6 +19,7 @@ mod authz;
 mod body_limits;
 mod catalog;
 mod console;
+mod delegation;
 mod directory;
 mod faults;
 mod gateway;

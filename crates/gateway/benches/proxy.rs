@@ -1536,6 +1536,7 @@ fn main() -> Res<()> {
     // Tokens and endpoints.
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
     let claims = AccessClaims {
+        act: None,
         iss: issuer.clone(),
         sub: BENCH_USER.into(),
         aud: resource.clone(),

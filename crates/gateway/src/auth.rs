@@ -252,6 +252,7 @@ mod tests {
 
     fn claims(exp: i64) -> Arc<AccessClaims> {
         Arc::new(AccessClaims {
+            act: None,
             iss: "https://console".into(),
             sub: "usr_a".into(),
             aud: "https://mcp/a".into(),

@@ -42,6 +42,7 @@ use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use portcullis_policy::signed::Active;
 use portcullis_policy::token::AccessClaims;
+use portcullis_policy::MAX_DELEGATION_DEPTH;
 use portcullis_types::gateway_api::{mask_arguments, DecisionReport};
 use serde_json::{json, Value};
 
@@ -575,9 +576,23 @@ impl Gateway {
         arguments: Option<&Value>,
     ) -> Result<(), &'static str> {
         let policy = &caller.active.policy;
-        let decision = policy.decide(&caller.claims.sub, &caller.server, tool, now_secs());
-        let mut reason = decision.reason.code();
-        let mut allowed = decision.allowed;
+        let chain = caller.claims.actor_chain(MAX_DELEGATION_DEPTH);
+        let (decision, mut reason, mut allowed) = if chain.is_empty() {
+            let d = policy.decide(&caller.claims.sub, &caller.server, tool, now_secs());
+            (d, d.reason.code(), d.allowed)
+        } else {
+            // A delegated token: the person, every agent of the chain and
+            // the delegation policy decide together.
+            let d = policy.decide_delegated(
+                &caller.claims.sub,
+                &chain,
+                &caller.server,
+                tool,
+                now_secs(),
+            );
+            let code = d.denial.map_or("allowed", |x| x.code());
+            (d.person, code, d.allowed)
+        };
         if allowed {
             if let Some(t) = policy.tool(&caller.server, tool) {
                 if self.pins.changed(&caller.server, tool, &t.definition_hash) {
@@ -609,6 +624,7 @@ impl Gateway {
             rule,
             revision: caller.active.revision as i64,
             arguments: arguments.map(mask_arguments),
+            act: (!chain.is_empty()).then(|| chain.iter().map(|a| (*a).to_owned()).collect()),
         });
         if allowed {
             Ok(())
@@ -717,6 +733,12 @@ impl Gateway {
         let filter = || ListFilter {
             pins: self.pins.clone(),
             caller_sub: caller.claims.sub.clone(),
+            caller_act: caller
+                .claims
+                .actor_chain(MAX_DELEGATION_DEPTH)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
             server: caller.server.clone(),
             active: caller.active.clone(),
             report: self.reports.clone(),
@@ -883,6 +905,8 @@ pub struct ChangedTool {
 struct ListFilter {
     pins: Arc<Pins>,
     caller_sub: String,
+    /// The token's `act` chain (empty unless delegated).
+    caller_act: Vec<String>,
     server: String,
     active: Arc<Active>,
     report: tokio::sync::mpsc::UnboundedSender<ChangedTool>,
@@ -914,9 +938,16 @@ impl ListFilter {
                 return false;
             }
             raw.get("name").and_then(Value::as_str).is_some_and(|name| {
-                policy
-                    .decide(&self.caller_sub, &self.server, name, now)
-                    .allowed
+                if self.caller_act.is_empty() {
+                    policy
+                        .decide(&self.caller_sub, &self.server, name, now)
+                        .allowed
+                } else {
+                    let chain: Vec<&str> = self.caller_act.iter().map(String::as_str).collect();
+                    policy
+                        .decide_delegated(&self.caller_sub, &chain, &self.server, name, now)
+                        .allowed
+                }
             })
         });
         true

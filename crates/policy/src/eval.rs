@@ -883,11 +883,6 @@ impl Policy {
         let (Some(p), Some(&s)) = (person_idx, self.server_by_id.get(server)) else {
             return deny(DelegationDenial::Person(Reason::UnknownPrincipal));
         };
-        let person_keys = self
-            .principals
-            .get(p as usize)
-            .and_then(|c| self.principal_keys.get(range(c.keys)))
-            .unwrap_or_default();
         for (index, agent) in actors.iter().enumerate() {
             let Some(a) = self
                 .principal_by_id
@@ -907,11 +902,7 @@ impl Policy {
                     reason: own.reason,
                 });
             }
-            let delegated = self
-                .delegations
-                .get(&(a, s))
-                .is_some_and(|keys| person_keys.iter().any(|k| keys.binary_search(k).is_ok()));
-            if !delegated {
+            if !self.delegates(p, a, s) {
                 return deny(DelegationDenial::NotDelegated { index });
             }
         }
@@ -920,6 +911,40 @@ impl Policy {
             person: decision,
             denial: None,
         }
+    }
+
+    /// Whether `agent` holds a delegation from `person` for `server` (a
+    /// delegation naming the person, one of their groups, or everyone),
+    /// whatever the grants say: the token endpoint's check before it
+    /// issues a delegated token.
+    pub fn delegated(&self, person: &str, agent: &str, server: &str) -> bool {
+        let people = self.bundle.principals.len();
+        let p = self
+            .principal_by_id
+            .get(person)
+            .copied()
+            .filter(|&p| (p as usize) < people);
+        let a = self
+            .principal_by_id
+            .get(agent)
+            .copied()
+            .filter(|&a| (a as usize) >= people);
+        match (p, a, self.server_by_id.get(server)) {
+            (Some(p), Some(a), Some(&s)) => self.delegates(p, a, s),
+            _ => false,
+        }
+    }
+
+    /// Whether agent `a` holds a delegation covering person `p` on server `s`.
+    fn delegates(&self, p: u32, a: u32, s: u32) -> bool {
+        let person_keys = self
+            .principals
+            .get(p as usize)
+            .and_then(|c| self.principal_keys.get(range(c.keys)))
+            .unwrap_or_default();
+        self.delegations
+            .get(&(a, s))
+            .is_some_and(|keys| person_keys.iter().any(|k| keys.binary_search(k).is_ok()))
     }
 
     /// Steps 4–9 of the semantics for resolved indexes: the one per-tool

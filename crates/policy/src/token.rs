@@ -45,6 +45,38 @@ pub struct AccessClaims {
     /// The grant (refresh-token family) the token belongs to; revoking the
     /// grant makes introspection call the token inactive.
     pub sid: String,
+    /// RFC 8693 §4.1: the agent acting for `sub` (a delegated token), with
+    /// the agents it acts for nested inside. Absent on a token a person's
+    /// client or an agent got for itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Act>,
+}
+
+/// An actor (RFC 8693 §4.1): `sub` acts, for whoever the nested `act`
+/// names (or the token's `sub` when none).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Act {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Act>>,
+}
+
+impl AccessClaims {
+    /// The agents of the `act` chain, outermost (the one calling) first;
+    /// empty for a token that is not delegated. Stops after `limit + 1`
+    /// entries, so a deep chain costs no more than is needed to refuse it.
+    pub fn actor_chain(&self, limit: usize) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut next = self.act.as_ref();
+        while let Some(a) = next {
+            out.push(a.sub.as_str());
+            if out.len() > limit {
+                break;
+            }
+            next = a.act.as_deref();
+        }
+        out
+    }
 }
 
 /// Why a token was refused. Deliberately coarse: a resource server answers
@@ -118,6 +150,7 @@ mod tests {
 
     fn claims(aud: &str, exp: i64) -> AccessClaims {
         AccessClaims {
+            act: None,
             iss: "https://pc.example".into(),
             sub: "usr_1".into(),
             aud: aud.into(),

@@ -124,3 +124,39 @@ impl fmt::Debug for NewAgentCredential {
             .finish()
     }
 }
+
+/// What delegating to an agent needs: for whom (`user` with a person's
+/// id, `group` with a group's id, or `everyone`) and on which server.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DelegationInput {
+    /// `user`, `group` or `everyone`.
+    pub subject_kind: String,
+    /// The person's or group's id; none for `everyone`.
+    #[serde(default)]
+    pub subject_id: Option<String>,
+    pub server_id: String,
+    /// Why (kept with the delegation and in the audit log).
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// A delegation: the agent may act for these people on this server, when
+/// one of them hands it their token (RFC 8693 token exchange) and only
+/// within what both may do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DelegationSummary {
+    pub id: String,
+    pub agent_id: AgentId,
+    /// `user`, `group` or `everyone`.
+    pub subject_kind: String,
+    pub subject_id: Option<String>,
+    /// The person's email, the group's name, or "Everyone".
+    pub subject_display: String,
+    pub server_id: String,
+    pub server_name: String,
+    pub reason: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}

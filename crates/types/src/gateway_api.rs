@@ -57,6 +57,10 @@ pub struct DecisionReport {
     /// The tool call's arguments; stored masked ([`mask_arguments`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arguments: Option<Value>,
+    /// A delegated call: the agents acting for `user`, outermost (the one
+    /// calling) first (the token's `act` chain). At most 4 entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Vec<String>>,
 }
 
 /// `POST /api/v1/decisions`.

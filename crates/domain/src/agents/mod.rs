@@ -19,8 +19,15 @@
 //! and the housekeeping job ([`AgentService::retire_expired`], every ten
 //! minutes) lists it inactive in a new revision for the tokens still live.
 //!
-//! This file is the service; `model` checks input, `store` holds the SQL.
+//! An agent may also act for people an admin delegated to it
+//! (`delegations`): it exchanges a person's token for one whose `act`
+//! names it ([`crate::oauth`]'s token exchange), and gateways allow such a
+//! call only when the person, the agent and the delegation all allow it.
+//!
+//! This file is the service; `delegations` the delegation policy; `model`
+//! checks input, `store` holds the SQL.
 
+mod delegations;
 mod model;
 pub(crate) mod store;
 

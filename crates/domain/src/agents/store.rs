@@ -221,3 +221,142 @@ pub(super) async fn expired_but_listed_active(
         limit
     )?)
 }
+
+/// A catalog server's name.
+pub(super) async fn server_name(ex: Exec<'_>, id: &str) -> Result<Option<String>> {
+    Ok(fetch_optional!(
+        ex,
+        (String,),
+        "SELECT name FROM mcp_servers WHERE id = $1",
+        id
+    )?
+    .map(|r| r.0))
+}
+
+/// A delegation to insert.
+pub(super) struct NewDelegation<'a> {
+    pub id: &'a str,
+    pub agent_id: &'a str,
+    pub subject_kind: &'a str,
+    pub subject_id: Option<&'a str>,
+    pub server_id: &'a str,
+    pub reason: &'a str,
+    pub created_by: &'a str,
+}
+
+pub(super) async fn insert_delegation(
+    tx: &mut Tx,
+    d: &NewDelegation<'_>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    exec!(
+        tx.exec(),
+        "INSERT INTO delegations (id, agent_id, subject_kind, subject_id, server_id, reason, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        d.id,
+        d.agent_id,
+        d.subject_kind,
+        d.subject_id,
+        d.server_id,
+        d.reason,
+        d.created_by,
+        now
+    )?;
+    Ok(())
+}
+
+/// Whether agent `agent` already holds this delegation.
+pub(super) async fn delegation_exists(
+    ex: Exec<'_>,
+    agent: &str,
+    kind: &str,
+    subject: Option<&str>,
+    server: &str,
+) -> Result<bool> {
+    Ok(scalar!(
+        ex,
+        i64,
+        "SELECT COUNT(*) FROM delegations WHERE agent_id = $1 AND subject_kind = $2 \
+         AND COALESCE(subject_id, '') = $3 AND server_id = $4",
+        agent,
+        kind,
+        subject.unwrap_or(""),
+        server
+    )? > 0)
+}
+
+pub(super) async fn delete_delegation(tx: &mut Tx, id: &str) -> Result<bool> {
+    Ok(exec!(tx.exec(), "DELETE FROM delegations WHERE id = $1", id)? == 1)
+}
+
+#[derive(sqlx::FromRow)]
+struct DelegationRow {
+    id: String,
+    agent_id: String,
+    subject_kind: String,
+    subject_id: Option<String>,
+    subject_display: Option<String>,
+    server_id: String,
+    server_name: String,
+    reason: String,
+    created_by: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<DelegationRow> for portcullis_types::DelegationSummary {
+    fn from(r: DelegationRow) -> Self {
+        Self {
+            subject_display: match (r.subject_kind.as_str(), r.subject_display) {
+                ("everyone", _) => "Everyone".to_owned(),
+                (_, Some(d)) => d,
+                (_, None) => r.subject_id.clone().unwrap_or_default(),
+            },
+            id: r.id,
+            agent_id: r.agent_id.into(),
+            subject_kind: r.subject_kind,
+            subject_id: r.subject_id,
+            server_id: r.server_id,
+            server_name: r.server_name,
+            reason: r.reason,
+            created_by: r.created_by,
+            created_at: r.created_at,
+        }
+    }
+}
+
+const SELECT_DELEGATION: &str = "SELECT d.id, d.agent_id, d.subject_kind, d.subject_id, \
+     COALESCE(u.email, u.user_name, g.display_name) AS subject_display, d.server_id, \
+     s.name AS server_name, d.reason, d.created_by, d.created_at \
+     FROM delegations d JOIN mcp_servers s ON s.id = d.server_id \
+     LEFT JOIN directory_users u ON d.subject_kind = 'user' AND u.id = d.subject_id \
+     LEFT JOIN directory_groups g ON d.subject_kind = 'group' AND g.id = d.subject_id";
+
+pub(super) async fn delegation(
+    ex: Exec<'_>,
+    id: &str,
+) -> Result<Option<portcullis_types::DelegationSummary>> {
+    Ok(fetch_optional!(
+        ex,
+        DelegationRow,
+        &format!("{SELECT_DELEGATION} WHERE d.id = $1"),
+        id
+    )?
+    .map(Into::into))
+}
+
+pub(super) async fn delegations_of(
+    ex: Exec<'_>,
+    agent: &str,
+) -> Result<Vec<portcullis_types::DelegationSummary>> {
+    Ok(fetch_all!(
+        ex,
+        DelegationRow,
+        &format!(
+            "{SELECT_DELEGATION} WHERE d.agent_id = $1 ORDER BY s.name, subject_display, d.id"
+        ),
+        agent
+    )?
+    .into_iter()
+    .map(Into::into)
+    .collect())
+}

@@ -562,6 +562,7 @@ impl GatewayService {
                     "rule": d.rule,
                     "revision": d.revision,
                     "arguments": d.arguments.as_ref().map(mask_arguments),
+                    "act": d.act,
                 }));
             if !d.allowed {
                 event.outcome = Outcome::Denied;

@@ -127,6 +127,17 @@ pub(super) fn check_decisions(batch: &DecisionBatch) -> Result<()> {
                 "enter 1 to 100 characters",
             );
         }
+        if d.act.as_ref().is_some_and(|a| {
+            a.len() > portcullis_policy::MAX_DELEGATION_DEPTH + 1
+                || a.iter()
+                    .any(|s| s.trim().is_empty() || s.chars().count() > 200)
+        }) {
+            field(
+                &mut errors,
+                format!("decisions[{i}].act"),
+                "list at most 4 agent ids of 1 to 200 characters",
+            );
+        }
         for (name, value) in [
             ("client", &d.client),
             ("reason", &d.reason),

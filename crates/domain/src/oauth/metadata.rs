@@ -30,7 +30,7 @@ impl OAuthService {
             "jwks_uri": format!("{iss}/.well-known/jwks.json"),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", super::id_jag::GRANT_TYPE],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", super::id_jag::GRANT_TYPE, super::delegation::GRANT_TYPE],
             "authorization_grant_profiles_supported": [super::id_jag::GRANT_PROFILE],
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],

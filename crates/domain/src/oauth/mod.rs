@@ -54,6 +54,7 @@ mod authorize;
 pub mod cimd;
 mod client_auth;
 mod clients;
+pub mod delegation;
 pub mod id_jag;
 mod inventory;
 pub mod limits;

@@ -7,7 +7,9 @@ use super::model::{
     fail, pkce_verifies, Client, ClientAuth, ClientKind, ClientStatus, ErrorCode, Failure,
     Introspection, OAuthError, Scopes, TokenParams, TokenResponse, OFFLINE_ACCESS,
 };
-use super::{id_jag, internal, now_unix, rotation, store, OAuthService, REFRESH_TTL_DAYS};
+use super::{
+    delegation, id_jag, internal, now_unix, rotation, store, OAuthService, REFRESH_TTL_DAYS,
+};
 use crate::actor::Actor;
 use crate::agents;
 use crate::audit::{self, NewEvent, Target};
@@ -82,7 +84,11 @@ impl OAuthService {
     ) -> Result<TokenResponse, Failure> {
         let grant_type = p.grant_type.as_deref().unwrap_or("");
         match grant_type {
-            "authorization_code" | "refresh_token" | "client_credentials" | id_jag::GRANT_TYPE => {}
+            "authorization_code"
+            | "refresh_token"
+            | "client_credentials"
+            | id_jag::GRANT_TYPE
+            | delegation::GRANT_TYPE => {}
             "" => return fail(ErrorCode::InvalidRequest, "grant_type is missing"),
             "password" | "implicit" => {
                 return fail(
@@ -111,13 +117,18 @@ impl OAuthService {
         // clients never get tokens without a person.
         let out = match (grant_type, client.kind == ClientKind::Agent) {
             ("client_credentials", true) => self.client_credentials(p, &client, public_url).await,
+            (delegation::GRANT_TYPE, true) => self.delegate(p, &client, public_url).await,
+            (delegation::GRANT_TYPE, false) => fail(
+                ErrorCode::UnauthorizedClient,
+                "token exchange is for agents acting for a person; register the workload on the Agents page",
+            ),
             ("client_credentials", false) => fail(
                 ErrorCode::UnauthorizedClient,
                 "client_credentials is for agents; register this workload on the Agents page",
             ),
             (_, true) => fail(
                 ErrorCode::UnauthorizedClient,
-                "an agent gets tokens with the client_credentials grant only",
+                "an agent gets tokens with client_credentials, or token exchange to act for a person",
             ),
             ("authorization_code", false) => self.exchange_code(p, &client, public_url).await,
             (id_jag::GRANT_TYPE, false) => self.id_jag(p, &client, public_url).await,
@@ -189,6 +200,7 @@ impl OAuthService {
         let key = self.token_key().await?;
         let ttl = self.core.settings.access_token_ttl;
         let claims = AccessClaims {
+            act: None,
             iss: Self::issuer(public_url),
             sub: client.id.0.clone(),
             aud: resource.to_owned(),
@@ -228,6 +240,7 @@ impl OAuthService {
             expires_in: ttl.num_seconds(),
             refresh_token: None,
             scope: claims.scope,
+            issued_token_type: None,
         })
     }
 
@@ -499,6 +512,7 @@ impl OAuthService {
     ) -> Result<TokenResponse> {
         let ttl = self.core.settings.access_token_ttl;
         let claims = AccessClaims {
+            act: None,
             iss: Self::issuer(public_url),
             sub: grant.person_id.clone(),
             aud: grant.resource.clone(),
@@ -518,12 +532,17 @@ impl OAuthService {
             expires_in: ttl.num_seconds(),
             refresh_token: refresh,
             scope: claims.scope,
+            issued_token_type: None,
         })
     }
 
     /// Verifies one of our access tokens (any audience) and returns its
     /// claims; `None` if it is not a valid token of this issuer.
-    async fn verify_any(&self, token_str: &str, public_url: &str) -> Result<Option<AccessClaims>> {
+    pub(super) async fn verify_any(
+        &self,
+        token_str: &str,
+        public_url: &str,
+    ) -> Result<Option<AccessClaims>> {
         let jwks = self.signing.jwks().await?;
         let Ok(verifier) = Verifier::from_jwks(&jwks) else {
             return Ok(None);
@@ -602,9 +621,19 @@ impl OAuthService {
                 return Ok(Introspection::default());
             };
             let client = store::find_client(self.core.db.exec(), &c.client_id).await?;
+            // A delegated token: every agent of its chain must be live too.
+            let mut agents_live = true;
+            for id in c.actor_chain(portcullis_policy::MAX_DELEGATION_DEPTH) {
+                let agent = agents::store::get(self.core.db.exec(), id).await?;
+                let status = agent
+                    .map(|a| agents::status_at(&a.status, a.expires_at, self.now()))
+                    .transpose()?;
+                agents_live &= status == Some(portcullis_types::AgentStatus::Active);
+            }
             !grant.revoked
                 && grant.person_active
                 && grant.server_enabled
+                && agents_live
                 && client.is_some_and(|cl| cl.status == ClientStatus::Active)
         };
         if !live {

@@ -8,7 +8,8 @@ use crate::db::Exec;
 use crate::error::{Error, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
 use portcullis_policy::bundle::{
-    Agent, BlockedClient, Bundle, Group, Principal, Rule, Server, Subject, Tool, FORMAT_V1,
+    Agent, BlockedClient, Bundle, Delegation, Group, Principal, Rule, Server, Subject, Tool,
+    FORMAT_V1,
 };
 use portcullis_policy::delta::{Changes, Delta, DELTA_FORMAT_V1};
 use std::collections::{BTreeMap, BTreeSet};
@@ -69,6 +70,7 @@ pub fn reassemble(
         BTreeSet::new(),
         BTreeSet::new(),
     );
+    let mut delegations = BTreeSet::new();
     for (kind, k1, k2) in changed {
         match kind.as_str() {
             kind::SERVER | kind::TOOL => {
@@ -99,6 +101,9 @@ pub fn reassemble(
             }
             kind::AGENT => {
                 agents.insert(k1.clone());
+            }
+            kind::DELEGATION => {
+                delegations.insert(k1.clone());
             }
             other => return Err(Error::Internal(format!("unknown policy fact kind {other}"))),
         }
@@ -147,9 +152,12 @@ pub fn reassemble(
             |id| facts.blocked_client(id),
         )?,
         agents: changes_for(&agents, &prev.agents, |a| &a.id, |id| facts.agent(id))?,
-        // Delegations have no console side yet (issue 18, item 3): the
-        // evaluator and the bundle field come first.
-        delegations: Default::default(),
+        delegations: changes_for(
+            &delegations,
+            &prev.delegations,
+            |d| &d.id,
+            |id| facts.delegation(id),
+        )?,
     };
     let next = delta
         .apply(prev)
@@ -177,6 +185,7 @@ pub fn assemble(facts: &FactMap, issued_at: DateTime<Utc>) -> Result<Bundle> {
     let mut rules = Vec::new();
     let mut blocked_clients = Vec::new();
     let mut agents = Vec::new();
+    let mut delegations = Vec::new();
     for ((kind, k1, k2), value) in &facts.facts {
         macro_rules! fact {
             () => {
@@ -226,6 +235,7 @@ pub fn assemble(facts: &FactMap, issued_at: DateTime<Utc>) -> Result<Bundle> {
             kind::GRANT => rules.push(fact_value::<GrantFact>(kind, k1, k2, value)?.rule),
             kind::CLIENT => blocked_clients.push(fact!()),
             kind::AGENT => agents.push(fact!()),
+            kind::DELEGATION => delegations.push(fact!()),
             other => return Err(Error::Internal(format!("unknown policy fact kind {other}"))),
         }
     }
@@ -265,6 +275,12 @@ pub fn assemble(facts: &FactMap, issued_at: DateTime<Utc>) -> Result<Bundle> {
     };
     rules.retain(server_known);
     agent_rules.retain(server_known);
+    delegations.sort_by(|a: &Delegation, b| a.id.cmp(&b.id));
+    delegations.retain(|d| {
+        servers
+            .binary_search_by(|s| s.id.as_str().cmp(&d.server))
+            .is_ok()
+    });
     Ok(Bundle {
         format: FORMAT_V1.to_owned(),
         revision: u64::try_from(rev).unwrap_or_default(),
@@ -276,7 +292,6 @@ pub fn assemble(facts: &FactMap, issued_at: DateTime<Utc>) -> Result<Bundle> {
         blocked_clients,
         agents,
         agent_rules,
-        // No console side yet (issue 18, item 3).
-        delegations: Vec::new(),
+        delegations,
     })
 }

@@ -6,7 +6,9 @@ use super::model::{from_json, kind, GrantFact, ServerFact, ToolFact, UserFact};
 use super::store;
 use crate::db::Exec;
 use crate::error::{Error, Result};
-use portcullis_policy::bundle::{Agent, BlockedClient, Group, Principal, Rule, Server, Tool};
+use portcullis_policy::bundle::{
+    Agent, BlockedClient, Delegation, Group, Principal, Rule, Server, Tool,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The policy facts valid at one revision, keyed by (kind, k1, k2), with
@@ -170,6 +172,13 @@ impl FactMap {
     /// The blocked client `id`, if it is blocked at this revision.
     pub(super) fn blocked_client(&self, id: &str) -> Result<Option<BlockedClient>> {
         self.one(kind::CLIENT, id).map(|v| from_json(v)).transpose()
+    }
+
+    /// The delegation `id` as the bundle carries it.
+    pub(super) fn delegation(&self, id: &str) -> Result<Option<Delegation>> {
+        self.one(kind::DELEGATION, id)
+            .map(|v| from_json(v))
+            .transpose()
     }
 
     /// The agent `id` as the bundle carries it.

@@ -34,7 +34,8 @@ pub use bundle::{assemble, load_bundle, reassemble};
 pub use facts::{FactKey, FactMap};
 pub use model::{GrantFact, ServerFact, ToolFact, UserFact};
 pub(crate) use sync::{
-    sync_agent, sync_client, sync_directory_group, sync_directory_user, sync_grant, sync_server,
+    sync_agent, sync_client, sync_delegation, sync_directory_group, sync_directory_user,
+    sync_grant, sync_server,
 };
 
 use crate::actor::Actor;

@@ -17,6 +17,8 @@ pub(super) mod kind {
     pub const CLIENT: &str = "client";
     /// An agent (k1 = its id), with its name and whether it is active.
     pub const AGENT: &str = "agent";
+    /// A delegation (k1 = its id): which agent may act for whom where.
+    pub const DELEGATION: &str = "delegation";
 }
 
 /// A server as the bundle sees it (its tools are facts of their own).

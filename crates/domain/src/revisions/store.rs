@@ -424,6 +424,24 @@ pub(super) struct AgentRow {
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// A delegation as its policy fact needs it.
+#[derive(sqlx::FromRow)]
+pub(super) struct DelegationRow {
+    pub agent_id: String,
+    pub subject_kind: String,
+    pub subject_id: Option<String>,
+    pub server_id: String,
+}
+
+pub(super) async fn delegation(tx: &mut Tx, id: &str) -> Result<Option<DelegationRow>> {
+    Ok(fetch_optional!(
+        tx.exec(),
+        DelegationRow,
+        "SELECT agent_id, subject_kind, subject_id, server_id FROM delegations WHERE id = $1",
+        id
+    )?)
+}
+
 pub(super) async fn agent(tx: &mut Tx, agent_id: &str) -> Result<Option<AgentRow>> {
     Ok(fetch_optional!(
         tx.exec(),

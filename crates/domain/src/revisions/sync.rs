@@ -7,7 +7,7 @@ use super::model::{from_json, kind, to_json, GrantFact, ServerFact, ToolFact, Us
 use super::{store, Change};
 use crate::db::Tx;
 use crate::error::{Error, Result};
-use portcullis_policy::bundle::{Agent, BlockedClient, Group};
+use portcullis_policy::bundle::{Agent, BlockedClient, Delegation, Group, Subject};
 use portcullis_types::ToolStatus;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -246,6 +246,33 @@ pub(crate) async fn sync_client(
         })
         .transpose()?;
     put_fact(tx, change, kind::CLIENT, client_id, fact).await
+}
+
+/// Brings the fact of delegation `id` in line with the delegations table
+/// (gone with the delegation, its agent or its server).
+pub(crate) async fn sync_delegation(tx: &mut Tx, change: &mut Change<'_>, id: &str) -> Result<()> {
+    let fact = match store::delegation(tx, id).await? {
+        None => None,
+        Some(d) => {
+            let subject = match (d.subject_kind.as_str(), d.subject_id) {
+                ("everyone", None) => Subject::Everyone,
+                ("user", Some(id)) => Subject::User { id },
+                ("group", Some(id)) => Subject::Group { id },
+                (kind, _) => {
+                    return Err(Error::Internal(format!(
+                        "delegation {id}: stored subject {kind:?} is not valid"
+                    )))
+                }
+            };
+            Some(to_json(&Delegation {
+                id: id.to_owned(),
+                agent: d.agent_id,
+                subject,
+                server: d.server_id,
+            })?)
+        }
+    };
+    put_fact(tx, change, kind::DELEGATION, id, fact).await
 }
 
 /// Brings the fact of agent `agent_id` in line with the agents table:

@@ -278,6 +278,9 @@ pub struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
     pub scope: String,
+    /// RFC 8693 §2.2.1: what a token exchange issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// Introspection answer (RFC 7662 §2.2).
@@ -439,6 +442,17 @@ pub struct TokenParams {
     /// The jwt-bearer grant's assertion (an ID-JAG).
     #[serde(default)]
     pub assertion: Option<String>,
+    /// RFC 8693 token exchange (an agent acting for a person).
+    #[serde(default)]
+    pub subject_token: Option<String>,
+    #[serde(default)]
+    pub subject_token_type: Option<String>,
+    #[serde(default)]
+    pub requested_token_type: Option<String>,
+    #[serde(default)]
+    pub actor_token: Option<String>,
+    #[serde(default)]
+    pub audience: Option<String>,
 }
 
 /// A person signed in for MCP clients.
