@@ -215,6 +215,10 @@ async fn delegated_tokens_need_the_person_the_agent_and_the_delegation(db: &Test
         gw.wait_for_revision(settled_revision(&env).await, within)
             .await
     );
+    assert!(
+        gw.wait_for_revision(settled_revision(&env).await, Duration::from_secs(10))
+            .await
+    );
     let mut assistant = Mcp::new(
         format!("http://{}/github", gw.addr),
         Some(delegated.clone()),
@@ -357,4 +361,137 @@ async fn delegated_tokens_need_the_person_the_agent_and_the_delegation(db: &Test
     Ok(())
 }
 
-backend_tests!(delegated_tokens_need_the_person_the_agent_and_the_delegation);
+/// Every combination of the three, through the gateway with real tokens:
+/// the person's grant on `list_issues`, the agent's, and the delegation are
+/// each present or not; the delegated call is allowed only with all three,
+/// and a refusal names the first that is missing.
+async fn every_combination_of_person_agent_and_delegation(db: &TestDb) -> TestResult {
+    let Deployed {
+        upstream,
+        env,
+        server_id,
+        credential,
+        ..
+    } = deploy(
+        db,
+        GrantTarget::Tools {
+            names: vec!["search".into()],
+        },
+    )
+    .await?;
+    let svc = env.srv.running.services.clone();
+    let bot = agent(&env, "Inbox assistant", &server_id, &["search"]).await;
+    let bot_id = AgentId::from(bot.0.clone());
+    let tool = || GrantTarget::Tools {
+        names: vec!["list_issues".into()],
+    };
+    let person_grant = allow(&env.alice, &server_id, tool());
+    let mut agent_grant = allow(&bot.0, &server_id, tool());
+    agent_grant.subject = GrantSubject::Agent { id: bot.0.clone() };
+    let (mut person, mut agent_g) = (None, None);
+    let mut delegation = Some(
+        svc.agents
+            .delegate(&system(), &bot_id, &delegation_for(&env.alice, &server_id))
+            .await?
+            .id,
+    );
+    let alice_token = token_for(&env, RES_A).await;
+    let (s, tok) = exchange(&env, &bot, &alice_token).await;
+    assert_eq!(s, 200, "{tok}");
+    let state = tempfile::tempdir()?;
+    let gw = portcullis_gateway::start(gateway_config(
+        &env.srv.base,
+        &credential,
+        state.path(),
+        &upstream.url,
+    ))
+    .await?;
+    assert!(
+        gw.wait_for_revision(settled_revision(&env).await, Duration::from_secs(10))
+            .await
+    );
+    let mut assistant = Mcp::new(
+        format!("http://{}/github", gw.addr),
+        Some(tok["access_token"].as_str().unwrap().to_owned()),
+    );
+    assistant.initialize().await;
+    let mut decided = 0;
+    for p in [false, true] {
+        for a in [false, true] {
+            for d in [false, true] {
+                match (p, person.take()) {
+                    (true, None) => {
+                        person = Some(svc.access.create_grant(&system(), &person_grant).await?.0)
+                    }
+                    (false, Some(id)) => {
+                        svc.access.revoke_grant(&system(), &id).await?;
+                    }
+                    (_, kept) => person = kept,
+                }
+                match (a, agent_g.take()) {
+                    (true, None) => {
+                        agent_g = Some(svc.access.create_grant(&system(), &agent_grant).await?.0)
+                    }
+                    (false, Some(id)) => {
+                        svc.access.revoke_grant(&system(), &id).await?;
+                    }
+                    (_, kept) => agent_g = kept,
+                }
+                match (d, delegation.take()) {
+                    (true, None) => {
+                        delegation = Some(
+                            svc.agents
+                                .delegate(
+                                    &system(),
+                                    &bot_id,
+                                    &delegation_for(&env.alice, &server_id),
+                                )
+                                .await?
+                                .id,
+                        )
+                    }
+                    (false, Some(id)) => svc.agents.undelegate(&system(), &bot_id, &id).await?,
+                    (_, kept) => delegation = kept,
+                }
+                assert!(
+                    gw.wait_for_revision(settled_revision(&env).await, Duration::from_secs(10))
+                        .await
+                );
+                let case = format!("person {p}, agent {a}, delegation {d}");
+                let out = assistant.call("list_issues").await;
+                decided += 1;
+                match (p, a, d) {
+                    (true, true, true) => assert!(out.is_ok(), "{case}: {out:?}"),
+                    _ => {
+                        let want = if !p {
+                            "person_denied"
+                        } else if !a {
+                            "agent_denied"
+                        } else {
+                            "not_delegated"
+                        };
+                        assert_eq!(out.unwrap_err()["data"]["reason"], want, "{case}");
+                    }
+                }
+                let listed = assistant.tool_names().await;
+                assert_eq!(
+                    listed.iter().any(|t| t == "list_issues"),
+                    p && a && d,
+                    "{case}: tools/list {listed:?}"
+                );
+            }
+        }
+    }
+    eventually("decisions in the audit log", || async {
+        audit_rows(&env.srv.db.url, "gateway.decision").await.len() >= decided
+    })
+    .await;
+    gw.shutdown().await;
+    env.srv.stop().await;
+    Ok(())
+}
+
+backend_tests!(
+    delegated_tokens_need_the_person_the_agent_and_the_delegation,
+    every_combination_of_person_agent_and_delegation,
+);
