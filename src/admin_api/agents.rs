@@ -1,5 +1,6 @@
 //! `/agents`: headless principals with credentials of their own (register,
-//! read, the kill switch, rotate a secret, replace keys). Grants name them like people
+//! read, the kill switch, rotate a secret, replace keys) and the people
+//! they may act for (`/agents/{id}/delegations`). Grants name them like people
 //! (`subject: {"kind": "agent", "id": "agt_…"}` on `/grants`).
 //!
 //! Answers that carry a secret (a new agent, a rotated secret) take no
@@ -10,7 +11,9 @@ use crate::http::problem::{Problem, ProblemBody};
 use crate::server::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use portcullis_types::{AgentId, AgentInput, AgentSummary, NewAgentCredential};
+use portcullis_types::{
+    AgentId, AgentInput, AgentSummary, DelegationInput, DelegationSummary, NewAgentCredential,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -172,4 +175,66 @@ pub async fn rotate_agent_secret(
         .rotate_secret(&caller.0, &AgentId::from(id))
         .await?;
     json(StatusCode::OK, &made)
+}
+
+/// The people agent `id` may act for, per server (delegations).
+#[utoipa::path(get, path = "/agents/{id}/delegations", tag = "agents", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<DelegationSummary>), (status = 404, body = ProblemBody)))]
+pub async fn list_delegations(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let list = state
+        .services
+        .agents
+        .delegations(&caller.0, &AgentId::from(id))
+        .await?;
+    json(StatusCode::OK, &list)
+}
+
+/// Let agent `id` act for a person, a group's people or everyone on one
+/// server: it may then exchange their tokens (RFC 8693) for delegated
+/// ones, which gateways allow only where the person and the agent both
+/// may. Makes a policy revision.
+#[utoipa::path(post, path = "/agents/{id}/delegations", tag = "agents", params(("id" = String, Path)),
+    request_body = DelegationInput,
+    responses((status = 201, body = DelegationSummary, headers(("Location" = String))), (status = 400, body = ProblemBody),
+        (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 409, body = ProblemBody),
+        (status = 415, body = ProblemBody), (status = 422, body = ProblemBody)))]
+pub async fn create_delegation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<DelegationInput>,
+) -> ApiResult {
+    let made = state
+        .services
+        .agents
+        .delegate(&caller.0, &AgentId::from(id.clone()), &body)
+        .await?;
+    created(
+        &format!("/api/v1/admin/agents/{id}/delegations/{}", made.id),
+        &made,
+    )
+}
+
+/// End a delegation: the agent's delegated tokens for those people are
+/// refused from the next policy revision.
+#[utoipa::path(delete, path = "/agents/{id}/delegations/{delegation}", tag = "agents",
+    params(("id" = String, Path), ("delegation" = String, Path)),
+    responses((status = 204), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody)))]
+pub async fn delete_delegation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, delegation)): Path<(String, String)>,
+) -> ApiResult {
+    state
+        .services
+        .agents
+        .undelegate(&caller.0, &AgentId::from(id), &delegation)
+        .await?;
+    Ok(axum::response::IntoResponse::into_response(
+        StatusCode::NO_CONTENT,
+    ))
 }

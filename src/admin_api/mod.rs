@@ -46,7 +46,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
@@ -78,7 +78,8 @@ pub const PREFIX: &str = "/api/v1/admin";
         settings::create_sso_connection, settings::update_sso_connection, settings::delete_sso_connection,
         settings::list_clients, settings::get_client, settings::set_client_standing,
         agents::list_agents, agents::create_agent, agents::get_agent, agents::set_agent_standing,
-        agents::rotate_agent_secret, agents::set_agent_keys,
+        agents::rotate_agent_secret, agents::set_agent_keys, agents::list_delegations,
+        agents::create_delegation, agents::delete_delegation,
     ),
     // Types named only by query parameters (responses register their own).
     components(schemas(
@@ -283,6 +284,14 @@ pub fn router(state: &AppState, max_body_bytes: usize) -> Router {
         )
         .route("/agents/{id}/secret", post(agents::rotate_agent_secret))
         .route("/agents/{id}/keys", put(agents::set_agent_keys))
+        .route(
+            "/agents/{id}/delegations",
+            get(agents::list_delegations).post(agents::create_delegation),
+        )
+        .route(
+            "/agents/{id}/delegations/{delegation}",
+            delete(agents::delete_delegation),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

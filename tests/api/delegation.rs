@@ -21,7 +21,8 @@ use std::time::Duration;
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
 
-/// Registers a secret-based agent granted `tools` of `server`; its id and secret.
+/// Registers a secret-based agent granted `tools` of `server` (none when
+/// empty); its id and secret.
 async fn agent(env: &Env, name: &str, server: &str, tools: &[&str]) -> (String, String) {
     let svc = &env.srv.running.services;
     let made = svc
@@ -42,6 +43,9 @@ async fn agent(env: &Env, name: &str, server: &str, tools: &[&str]) -> (String, 
         .await
         .unwrap();
     let id = made.agent.id.0.clone();
+    if tools.is_empty() {
+        return (id, made.client_secret.unwrap());
+    }
     let mut grant = allow(
         &id,
         server,
@@ -491,7 +495,125 @@ async fn every_combination_of_person_agent_and_delegation(db: &TestDb) -> TestRe
     Ok(())
 }
 
+/// The delegations of the admin API: create (201 with Location), list,
+/// a duplicate (409), bad input naming its fields (422), an auditor
+/// refused (403), delete (204, then 404).
+async fn delegations_over_the_admin_api(db: &TestDb) -> TestResult {
+    let env = crate::oauth::setup_with(db, &[], &[]).await;
+    let svc = env.srv.running.services.clone();
+    let admin = api_key(&env.srv, "automation", "admin").await.secret;
+    let auditor = api_key(&env.srv, "reviews", "auditor").await.secret;
+    let server = svc
+        .catalog
+        .list_servers(&system(), "github", 0, 50)
+        .await?
+        .items
+        .into_iter()
+        .find(|s| s.slug == "github")
+        .unwrap()
+        .id;
+    let (bot, _) = agent(&env, "Inbox assistant", &server, &[]).await;
+    let http = reqwest::Client::new();
+    let url = |p: &str| {
+        env.srv
+            .url(&format!("/api/v1/admin/agents/{bot}/delegations{p}"))
+    };
+    let body = json!({ "subject_kind": "group", "subject_id": null, "server_id": server, "reason": "pilot" });
+    let res = http
+        .post(url(""))
+        .bearer_auth(&admin)
+        .json(&body)
+        .send()
+        .await?;
+    assert_eq!(res.status(), 422);
+    let problem: Value = res.json().await?;
+    assert!(problem.to_string().contains("subject_id"), "{problem}");
+    let body = json!({ "subject_kind": "everyone", "server_id": server, "reason": "pilot" });
+    let res = http
+        .post(url(""))
+        .bearer_auth(&auditor)
+        .json(&body)
+        .send()
+        .await?;
+    assert_eq!(res.status(), 403);
+    let res = http
+        .post(url(""))
+        .bearer_auth(&admin)
+        .json(&body)
+        .send()
+        .await?;
+    assert_eq!(res.status(), 201);
+    let location = res.headers()["location"].to_str()?.to_owned();
+    let made: Value = res.json().await?;
+    assert_eq!(
+        (
+            made["subject_display"].as_str(),
+            made["server_name"].as_str()
+        ),
+        (Some("Everyone"), Some("GitHub"))
+    );
+    assert!(
+        location.ends_with(made["id"].as_str().unwrap()),
+        "{location}"
+    );
+    let res = http
+        .post(url(""))
+        .bearer_auth(&admin)
+        .json(&body)
+        .send()
+        .await?;
+    assert_eq!(res.status(), 409);
+    let list: Value = http
+        .get(url(""))
+        .bearer_auth(&auditor)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    let one = format!("/{}", made["id"].as_str().unwrap());
+    assert_eq!(
+        http.delete(url(&one))
+            .bearer_auth(&auditor)
+            .send()
+            .await?
+            .status(),
+        403
+    );
+    assert_eq!(
+        http.delete(url(&one))
+            .bearer_auth(&admin)
+            .send()
+            .await?
+            .status(),
+        204
+    );
+    assert_eq!(
+        http.delete(url(&one))
+            .bearer_auth(&admin)
+            .send()
+            .await?
+            .status(),
+        404
+    );
+    let list: Value = http
+        .get(url(""))
+        .bearer_auth(&admin)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(list, json!([]));
+    assert_eq!(
+        audit_actions(&env.srv.db.url, "agent.delegation.").await,
+        ["agent.delegation.created", "agent.delegation.removed"]
+    );
+    env.srv.stop().await;
+    Ok(())
+}
+
 backend_tests!(
+    delegations_over_the_admin_api,
     delegated_tokens_need_the_person_the_agent_and_the_delegation,
     every_combination_of_person_agent_and_delegation,
 );
