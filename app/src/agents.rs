@@ -5,9 +5,11 @@
 //! tokens with the `client_credentials` grant. The kill switch (Disable)
 //! stops its tokens at once and denies it in the next policy revision.
 //! Grants name agents on the Grants page; the simulator and a server's
-//! access matrix show them.
+//! access matrix show them. Delegations (the panel of each agent) let an
+//! agent act for people by token exchange.
 
 pub mod api;
+mod delegations;
 
 use crate::access::{HELP, LABEL, LINK};
 use crate::auth::api::get_me;
@@ -49,6 +51,8 @@ pub fn AgentsPage() -> impl IntoView {
     let keys = ServerAction::<SetAgentKeys>::new();
     // The key agent whose keys are being replaced.
     let keys_for = RwSignal::new(None::<AgentSummary>);
+    // The agent whose delegations are shown.
+    let delegations_for = RwSignal::new(None::<AgentSummary>);
     let keys_kind = RwSignal::new("jwks".to_owned());
     Effect::new(move |_| {
         if let Some(Ok(_)) = keys.value().get() {
@@ -305,6 +309,16 @@ pub fn AgentsPage() -> impl IntoView {
             }
         })}
 
+        <Suspense fallback=|| ()>
+            {move || delegations_for.get().map(|a| Suspend::new(async move {
+                let admin = me.await.is_ok_and(|m| m.role >= Role::Admin);
+                view! {
+                    <delegations::DelegationsPanel agent=a admin
+                        on_close=Callback::new(move |_| delegations_for.set(None))/>
+                }
+            }))}
+        </Suspense>
+
         <div class=TABLE_CARD>
             <div class="border-b border-zinc-200 p-3 dark:border-zinc-800">
                 <form method="get" action=PATH class="flex gap-2" role="search">
@@ -348,7 +362,7 @@ pub fn AgentsPage() -> impl IntoView {
                                                 </tr>
                                             </thead>
                                             <tbody class="divide-y divide-zinc-100 dark:divide-zinc-800">
-                                                {page.items.into_iter().map(|a| agent_row(a, admin, ask, keys_for)).collect_view()}
+                                                {page.items.into_iter().map(|a| agent_row(a, admin, ask, keys_for, delegations_for)).collect_view()}
                                             </tbody>
                                         </table>
                                     </div>
@@ -402,6 +416,7 @@ fn agent_row(
     admin: bool,
     ask: impl Fn(Pending) + Copy + Send + Sync + 'static,
     keys_for: RwSignal<Option<AgentSummary>>,
+    delegations_for: RwSignal<Option<AgentSummary>>,
 ) -> impl IntoView {
     let (tone, label) = match a.status {
         AgentStatus::Active => (Tone::Ok, "Active"),
@@ -420,7 +435,8 @@ fn agent_row(
     };
     let disabled = a.status == AgentStatus::Disabled;
     let secret = a.credential == AgentCredentialKind::ClientSecret;
-    let (for_switch, for_rotate, for_keys) = (a.clone(), a.clone(), a.clone());
+    let (for_switch, for_rotate, for_keys, for_delegations) =
+        (a.clone(), a.clone(), a.clone(), a.clone());
     view! {
         <tr class="group hover:bg-zinc-50 dark:hover:bg-zinc-800/40" data-testid="agent-row" data-name=a.name.clone()>
             // The sticky cell has its own background (so scrolled cells do
@@ -458,8 +474,11 @@ fn agent_row(
                 }}
             </td>
             <td class="whitespace-nowrap px-4 py-3 text-right">
+                <div class="flex flex-col items-end gap-1.5 2xl:flex-row 2xl:justify-end 2xl:gap-2">
+                    <button type="button" class="btn-secondary text-xs" data-testid="agent-delegations"
+                        on:click=move |_| delegations_for.set(Some(for_delegations.clone()))>"Delegations"</button>
                 {admin.then(|| view! {
-                    <div class="flex flex-col items-end gap-1.5 2xl:flex-row 2xl:justify-end 2xl:gap-2">
+                    <div class="contents">
                         {(secret && !disabled).then(|| view! {
                             <button type="button" class="btn-secondary text-xs" on:click=move |_| ask(Pending::Rotate(for_rotate.clone()))>"Rotate secret"</button>
                         })}
@@ -474,6 +493,7 @@ fn agent_row(
                         }}
                     </div>
                 })}
+                </div>
             </td>
         </tr>
     }

@@ -6,7 +6,8 @@
 // that Everyone may call); the server's access matrix lists it as an agent;
 // the kill switch through the confirmation makes its next token request
 // fail; a key agent registered with a pasted JWKS signs its own assertion,
-// and replacing its keys from the page stops the old key at once.
+// and replacing its keys from the page stops the old key at once; the
+// Delegations panel lets it act for Ben on GitHub and removes that again.
 // Screenshots (light, dark, 390 px): artifacts/screenshots/agents-*.png.
 import { test, expect, screenshotPath, signInAsDemoOwner } from './fixtures';
 import type { Page } from '@playwright/test';
@@ -141,6 +142,43 @@ test('admin registers an agent, grants it a tool, sees it in the simulator and t
   await sidebar.getByRole('link', { name: 'Agents', exact: true }).click();
   await page.locator('body[data-hydrated]').waitFor({ state: 'attached' });
   await shots(page, 'agents-list');
+
+  // Delegations: let the agent act for Ben on GitHub, then remove it (asked first).
+  await row.getByTestId('agent-delegations').click();
+  const panel = page.getByTestId('delegations-panel');
+  await expect(panel).toContainText('Whom Nightly triage may act for');
+  await expect(panel).toContainText('It acts for nobody');
+  await panel.getByLabel("Person's email").fill(BEN);
+  await expect(page.getByRole('listbox')).toContainText(BEN);
+  await panel.getByLabel("Person's email").press('Escape');
+  await panel.getByLabel('Server', { exact: true }).selectOption({ label: 'GitHub' });
+  await panel.getByLabel(/Why/).fill('Triage for Ben (IT-5121)');
+  await panel.getByTestId('add-delegation').click();
+  const delegationRow = panel.getByTestId('delegation-row');
+  await expect(delegationRow).toContainText(BEN);
+  await expect(delegationRow).toContainText('GitHub');
+  await shots(page, 'agents-delegations');
+  // The simulator explains a delegated call: the person, the agent and the delegation.
+  await page.goto(`/access/simulator?user=${encodeURIComponent(BEN)}&server=github&tool=list_pull_requests&via=${encodeURIComponent('Nightly triage')}`);
+  const delegatedCard = page.getByTestId('sim-delegated');
+  await expect(delegatedCard).toContainText(`Nightly triage (agent) acting for ${BEN}`);
+  await expect(delegatedCard).toContainText("Nightly triage (agent)'s own grants allow it (allowed)");
+  const personVerdict = (await page.getByTestId('sim-verdict').textContent())?.trim();
+  await expect(page.getByTestId('sim-delegated-answer')).toContainText(
+    personVerdict === 'Allowed' ? 'Allowed: the person may call it' : 'Denied: the person may not call it',
+  );
+  await shots(page, 'agents-simulator-delegated');
+  await sidebar.getByRole('link', { name: 'Agents', exact: true }).click();
+  await page.locator('body[data-hydrated]').waitFor({ state: 'attached' });
+  await row.getByTestId('agent-delegations').click();
+  await delegationRow.getByTestId('remove-delegation').click();
+  const stop = page.getByRole('alertdialog').filter({ hasText: `Stop Nightly triage acting for ${BEN}?` });
+  await expect(stop).toContainText('refused from the next policy revision');
+  await stop.getByRole('button', { name: 'Remove delegation' }).click();
+  await expect(panel).toContainText('It acts for nobody');
+  await panel.getByRole('button', { name: 'Close' }).click();
+  await expect(panel).toHaveCount(0);
+
   await row.getByTestId('disable-agent').click();
   const confirm = page.getByRole('alertdialog').filter({ hasText: 'Disable Nightly triage?' });
   await expect(confirm).toContainText('gateways deny it');

@@ -46,6 +46,10 @@ pub struct Simulation {
     /// The person's email (or userName).
     pub person: String,
     pub result: SimulationResult,
+    /// Asked with an agent acting for the person: (agent id, its name, the
+    /// delegated verdict).
+    #[serde(default)]
+    pub via: Option<(String, String, portcullis_types::DelegatedSimulation)>,
 }
 
 /// Maps a domain error to an [`AppError`] (and the response status).
@@ -294,6 +298,7 @@ pub async fn simulate(
     #[server(default)] server: String,
     #[server(default)] tool: String,
     #[server(default)] rev: String,
+    #[server(default)] via: String,
 ) -> Result<Simulation, AppError> {
     use portcullis_types::{FieldError, ServerRef, ToolName};
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
@@ -326,6 +331,27 @@ pub async fn simulate(
             },
         );
     }
+    // An agent acting for the person (a delegated call), if asked.
+    let agent = match via.trim() {
+        "" => None,
+        v => match svc.access.find_principal(&actor, v).await? {
+            Some((id, name)) if id.0.starts_with("agt_") => Some((id.0, name)),
+            _ => {
+                err("via", "no agent has this name or id");
+                None
+            }
+        },
+    };
+    if agent.is_some()
+        && found
+            .as_ref()
+            .is_some_and(|(id, _)| id.0.starts_with("agt_"))
+    {
+        err(
+            "person",
+            "an agent acts for a person: enter the person here",
+        );
+    }
     if server.trim().is_empty() {
         err("server", "choose a server");
     }
@@ -335,20 +361,26 @@ pub async fn simulate(
     let Some((person_id, person)) = found.filter(|_| errors.is_empty()) else {
         return Err(portcullis_domain::Error::Invalid(errors).into());
     };
+    let (server, tool) = (ServerRef::from(server.trim()), ToolName::from(tool.trim()));
     let result = svc
         .access
-        .simulate(
-            &actor,
-            &person_id,
-            &ServerRef::from(server.trim()),
-            &ToolName::from(tool.trim()),
-            rev,
-        )
+        .simulate(&actor, &person_id, &server, &tool, rev)
         .await?;
+    let via = match agent {
+        Some((id, name)) => {
+            let d = svc
+                .access
+                .simulate_delegated(&actor, &person_id, &id, &server, &tool, rev)
+                .await?;
+            Some((id, name, d))
+        }
+        None => None,
+    };
     Ok(Simulation {
         person_id: person_id.0,
         person,
         result,
+        via,
     })
 }
 

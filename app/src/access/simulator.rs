@@ -17,7 +17,7 @@ use portcullis_types::{GrantSummary, ServerSummary, ToolStatus, ToolSummary};
 const PATH: &str = "/access/simulator";
 
 /// The fields the form shows errors for, next to the input.
-const FORM_FIELDS: [&str; 4] = ["person", "server", "tool", "revision"];
+const FORM_FIELDS: [&str; 5] = ["person", "server", "tool", "revision", "via"];
 
 /// The asked server's grants (to describe matching rules) and the asked
 /// tool, if the catalog has it.
@@ -30,6 +30,8 @@ struct Question {
     server: String,
     tool: String,
     rev: String,
+    /// An agent acting for the person (a delegated call), if asked.
+    via: String,
 }
 
 impl Question {
@@ -51,13 +53,14 @@ pub fn SimulatorPage() -> impl IntoView {
             server: get("server"),
             tool: get("tool"),
             rev: get("rev"),
+            via: get("via"),
         }
     };
     let answer = Resource::new(question, |q| async move {
         if q.is_empty() {
             None
         } else {
-            Some(simulate(q.user, q.server, q.tool, q.rev).await)
+            Some(simulate(q.user, q.server, q.tool, q.rev, q.via).await)
         }
     });
     let servers = Resource::new(|| (), |_| list_access_servers());
@@ -139,7 +142,10 @@ pub fn SimulatorPage() -> impl IntoView {
                             }.into_any(),
                             Some(Err(e)) if e.fields.iter().any(|f| FORM_FIELDS.contains(&f.field.as_str())) => ().into_any(),
                             Some(Err(e)) => view! { <ErrorPanel error=e/> }.into_any(),
-                            Some(Ok(sim)) => answer_view(sim, &q, server, matched_grants, tool).into_any(),
+                            Some(Ok(sim)) => view! {
+                                {sim.via.clone().map(|(id, name, d)| delegated_view(&name, &id, &sim.person, d))}
+                                {answer_view(sim, &q, server, matched_grants, tool)}
+                            }.into_any(),
                         }}
                     }
                 })
@@ -229,11 +235,66 @@ fn question_form(
                     {field_error("Revision", err("revision"))}
                 </div>
             </div>
+            <div class="mt-4 max-w-md">
+                <label for="sim-via" class=LABEL>"Acting through an agent " <span class="font-normal text-zinc-400">"(optional)"</span></label>
+                <Picker id="sim-via" name="via" placeholder="Search agents by name…" free_text=true
+                    initial=q.via.clone() search=crate::agents::api::pick_agents none="No agent matches."/>
+                <p class=HELP>"Asks about a delegated call: the agent acting for the person, as a gateway decides a token whose act names it."</p>
+                {field_error("Agent", err("via"))}
+            </div>
             <div class="mt-4 flex flex-wrap items-center justify-between gap-3">
                 <p class=HELP>"Expiry is checked against the current time. Leave the revision empty for the policy in force now."</p>
                 <button type="submit" class="btn-primary" data-testid="simulate">"Check access"</button>
             </div>
         </form>
+    }
+}
+
+/// The verdict for a delegated call: all three checks, then (below it) the
+/// person's own answer as usual.
+fn delegated_view(
+    agent: &str,
+    agent_id: &str,
+    person: &str,
+    d: portcullis_types::DelegatedSimulation,
+) -> impl IntoView {
+    let (tone, word) = if d.allowed {
+        (Tone::Ok, "Allowed")
+    } else {
+        (Tone::Danger, "Denied")
+    };
+    let check = |ok: bool, label: String| {
+        let (tone, word) = if ok {
+            (Tone::Ok, "Yes")
+        } else {
+            (Tone::Danger, "No")
+        };
+        view! {
+            <li class="flex items-start justify-between gap-3 py-2">
+                <span class="text-sm">{label}</span>
+                <Badge tone label=word/>
+            </li>
+        }
+    };
+    let person_ok = d.reason != "person_denied";
+    let agent_reason = d.agent.reason.clone();
+    view! {
+        <section class=format!("{CARD} mb-6 p-5") data-testid="sim-delegated" aria-label="Delegated call">
+            <div class="flex flex-wrap items-center gap-3">
+                <h2 class="text-base font-semibold">{format!("{agent} acting for {person}")}</h2>
+                <Badge tone label=word/>
+            </div>
+            <p class="mt-2 text-sm text-zinc-600 dark:text-zinc-300" data-testid="sim-delegated-answer">{d.explanation.clone()}</p>
+            <ul class="mt-3 divide-y divide-zinc-100 dark:divide-zinc-800">
+                {check(person_ok, format!("{person} may call it (below)"))}
+                {check(d.agent.allowed, format!("{agent}'s own grants allow it ({agent_reason})"))}
+                {check(d.delegated, format!("A delegation lets {agent} act for {person} here"))}
+            </ul>
+            <p class=HELP>
+                <a class=LINK href="/agents">"Delegations are on the Agents page"</a>
+                {format!(" (agent {agent_id}).")}
+            </p>
+        </section>
     }
 }
 

@@ -5,7 +5,7 @@
 use crate::components::PickPage;
 use crate::error::AppError;
 use leptos::prelude::*;
-use portcullis_types::{AgentId, AgentSummary, NewAgentCredential, Page};
+use portcullis_types::{AgentId, AgentSummary, DelegationSummary, NewAgentCredential, Page};
 use serde::{Deserialize, Serialize};
 
 /// Agents per page.
@@ -169,4 +169,72 @@ pub async fn pick_agents(#[server(default)] q: String) -> Result<PickPage, AppEr
             })
             .collect(),
     })
+}
+
+/// Whom agent `id` may act for, per server. **Permission:** `ConsoleRead`.
+#[server(endpoint = "console/agents/delegations")]
+pub async fn list_delegations(id: AgentId) -> Result<Vec<DelegationSummary>, AppError> {
+    let (svc, actor) = crate::ssr::ctx_and_actor()?;
+    Ok(svc.agents.delegations(&actor, &id).await?)
+}
+
+/// The Delegate form, as posted: `subject_kind` `user` (with `person`, an
+/// email or user name), `group` (with `group`, its id) or `everyone`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DelegationForm {
+    pub id: String,
+    pub subject_kind: String,
+    #[serde(default)]
+    pub person: String,
+    #[serde(default)]
+    pub group: String,
+    pub server_id: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Lets the agent act for the people the form names on one server.
+/// **Permission:** `AgentsManage`.
+#[server(endpoint = "console/agents/delegate")]
+pub async fn delegate_agent(
+    #[server(flatten)] form: DelegationForm,
+) -> Result<DelegationSummary, AppError> {
+    let (svc, actor) = crate::ssr::ctx_and_actor()?;
+    let subject_id = match form.subject_kind.as_str() {
+        "user" => match svc.access.find_person(&actor, &form.person).await? {
+            Some((id, _)) => Some(id.0),
+            None => {
+                return Err(AppError::from(portcullis_domain::Error::invalid(
+                    "subject_id",
+                    if form.person.trim().is_empty() {
+                        "enter the person's email"
+                    } else {
+                        "no one in the directory has this email or user name"
+                    },
+                )))
+            }
+        },
+        "group" => Some(form.group).filter(|g| !g.trim().is_empty()),
+        _ => None,
+    };
+    Ok(svc
+        .agents
+        .delegate(
+            &actor,
+            &AgentId::from(form.id),
+            &portcullis_types::DelegationInput {
+                subject_kind: form.subject_kind,
+                subject_id,
+                server_id: form.server_id,
+                reason: form.reason,
+            },
+        )
+        .await?)
+}
+
+/// Ends a delegation. **Permission:** `AgentsManage`.
+#[server(endpoint = "console/agents/undelegate")]
+pub async fn undelegate_agent(id: AgentId, delegation: String) -> Result<(), AppError> {
+    let (svc, actor) = crate::ssr::ctx_and_actor()?;
+    Ok(svc.agents.undelegate(&actor, &id, &delegation).await?)
 }

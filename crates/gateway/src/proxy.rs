@@ -933,17 +933,17 @@ impl ListFilter {
         };
         let policy = &self.active.policy;
         let now = now_secs();
+        let chain: Vec<&str> = self.caller_act.iter().map(String::as_str).collect();
         tools.retain(|raw| {
             if self.pins.learn(&self.server, policy, raw, &self.report) != Some(true) {
                 return false;
             }
             raw.get("name").and_then(Value::as_str).is_some_and(|name| {
-                if self.caller_act.is_empty() {
+                if chain.is_empty() {
                     policy
                         .decide(&self.caller_sub, &self.server, name, now)
                         .allowed
                 } else {
-                    let chain: Vec<&str> = self.caller_act.iter().map(String::as_str).collect();
                     policy
                         .decide_delegated(&self.caller_sub, &chain, &self.server, name, now)
                         .allowed

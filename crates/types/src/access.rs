@@ -441,3 +441,19 @@ pub struct AccessChange {
     pub server: String,
     pub tool: String,
 }
+
+/// "May this agent call this tool for this person?" (a delegated call):
+/// the verdict of all three checks, and the agent's own answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DelegatedSimulation {
+    pub allowed: bool,
+    /// `allowed`, `person_denied`, `agent_denied` or `not_delegated`.
+    pub reason: String,
+    /// The verdict in words.
+    pub explanation: String,
+    /// Whether a delegation covers the person on this server.
+    pub delegated: bool,
+    /// The agent's own decision (its grants).
+    pub agent: SimulationResult,
+}

@@ -6,11 +6,21 @@ use super::model::{effect_name, explain_reason, via};
 use super::{store, AccessService};
 use crate::actor::{Actor, Permission};
 use crate::error::{Error, Result};
+use portcullis_policy::DelegationDenial;
 use portcullis_types::{
-    AccessMatrix, MatchedRule, MatchedVia, MatrixRow, Page, PersonId, ServerId, ServerRef,
-    SimulationResult, ToolCaller, ToolName, UserToolAccess,
+    AccessMatrix, DelegatedSimulation, MatchedRule, MatchedVia, MatrixRow, Page, PersonId,
+    ServerId, ServerRef, SimulationResult, ToolCaller, ToolName, UserToolAccess,
 };
 use std::collections::HashMap;
+
+/// The bundle id of `server` (an id or a slug); itself when unknown.
+fn server_id_of<'a>(p: &'a portcullis_policy::Policy, server: &'a str) -> &'a str {
+    p.servers()
+        .iter()
+        .find(|s| s.id == server || s.slug == server)
+        .map(|s| s.id.as_str())
+        .unwrap_or(server)
+}
 
 impl AccessService {
     /// "Can this person call this tool on this server?", at the current
@@ -27,13 +37,7 @@ impl AccessService {
         actor.require(Permission::ConsoleRead)?;
         let snap = self.at(rev).await?;
         let p = &snap.policy;
-        let server = server.as_str();
-        let server_id = p
-            .servers()
-            .iter()
-            .find(|s| s.id == server || s.slug == server)
-            .map(|s| s.id.as_str())
-            .unwrap_or(server);
+        let server_id = server_id_of(p, server.as_str());
         let ex = p.explain(
             principal.as_str(),
             server_id,
@@ -57,6 +61,48 @@ impl AccessService {
                     deciding: Some(m.rule) == deciding,
                 })
                 .collect(),
+        })
+    }
+
+    /// "May `agent` call `tool` for `person`?" (a delegated call, as a
+    /// gateway decides a token whose `act` names the agent): the person,
+    /// the agent's own grants and a delegation must all allow it.
+    /// **Permission:** `ConsoleRead`.
+    pub async fn simulate_delegated(
+        &self,
+        actor: &Actor,
+        person: &PersonId,
+        agent: &str,
+        server: &ServerRef,
+        tool: &ToolName,
+        rev: Option<i64>,
+    ) -> Result<DelegatedSimulation> {
+        let agent_result = self
+            .simulate(actor, &PersonId::from(agent.to_owned()), server, tool, rev)
+            .await?;
+        let snap = self.at(rev).await?;
+        let p = &snap.policy;
+        let server_id = server_id_of(p, server.as_str());
+        let d = p.decide_delegated(
+            person.as_str(),
+            &[agent],
+            server_id,
+            tool.as_str(),
+            self.now().timestamp(),
+        );
+        let explanation = match d.denial {
+            None => "Allowed: the person may call it, the agent may by its own grants, and a delegation lets the agent act for the person on this server.",
+            Some(DelegationDenial::Person(_)) => "Denied: the person may not call it themselves, so no agent may call it for them.",
+            Some(DelegationDenial::Agent { .. }) => "Denied: the agent's own grants do not allow it (an agent acting for someone needs a grant of its own too).",
+            Some(DelegationDenial::NotDelegated { .. }) => "Denied: no delegation lets this agent act for this person on this server.",
+            Some(DelegationDenial::ChainLength) => "Denied: the delegation chain is too long.",
+        };
+        Ok(DelegatedSimulation {
+            allowed: d.allowed,
+            reason: d.denial.map_or("allowed", |x| x.code()).to_owned(),
+            explanation: explanation.to_owned(),
+            delegated: p.delegated(person.as_str(), agent, server_id),
+            agent: agent_result,
         })
     }
 
