@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::gateway::{
-    allow, current_revision, deploy, gateway_config, next_revision, system, Deployed, Mcp, RES_A,
+    allow, deploy, gateway_config, next_revision, settled_revision, system, Deployed, Mcp, RES_A,
 };
 use crate::harness::*;
 use crate::oauth::{claims_of, client_assertion, client_jwks, count_sql, post_form, token};
@@ -117,7 +117,7 @@ async fn agent_gets_a_token_and_calls_through_the_gateway(db: &TestDb) -> TestRe
     ))
     .await?;
     assert!(
-        gw.wait_for_revision(current_revision(&env).await, Duration::from_secs(10))
+        gw.wait_for_revision(settled_revision(&env).await, Duration::from_secs(10))
             .await
     );
     let bundle = svc.publisher.latest().unwrap().bundle.clone();
@@ -262,7 +262,7 @@ async fn agent_gets_a_token_and_calls_through_the_gateway(db: &TestDb) -> TestRe
 
     // The kill switch: no token, introspection inactive, and the gateway
     // denies the token it already holds at the next revision.
-    let before = current_revision(&env).await;
+    let before = settled_revision(&env).await;
     let off = svc
         .agents
         .set_enabled(

@@ -400,7 +400,7 @@ async fn gateway_enforces_policy_end_to_end(db: &TestDb) -> TestResult {
     ))
     .await?;
     assert!(
-        gw.wait_for_revision(current_revision(&env).await, Duration::from_secs(10))
+        gw.wait_for_revision(settled_revision(&env).await, Duration::from_secs(10))
             .await
     );
     let mcp_url = format!("http://{}/github", gw.addr);
@@ -498,7 +498,7 @@ async fn gateway_enforces_policy_end_to_end(db: &TestDb) -> TestResult {
     // A client blocked in the console is refused at the next revision, even
     // with a token the gateway verified before (its cache keeps what the
     // signature proved, never the bundle's verdict); unblocked, it works.
-    let before = current_revision(&env).await;
+    let before = settled_revision(&env).await;
     svc.oauth
         .set_client_status(
             &system(),
@@ -517,7 +517,7 @@ async fn gateway_enforces_policy_end_to_end(db: &TestDb) -> TestResult {
     assert!(a.headers["www-authenticate"]
         .to_str()?
         .contains("blocked by an administrator"));
-    let before = current_revision(&env).await;
+    let before = settled_revision(&env).await;
     svc.oauth
         .set_client_status(
             &system(),

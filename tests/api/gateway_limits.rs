@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::gateway::{
-    current_revision, deploy, gateway_config_with, token_for, Deployed, Mcp, RES_A,
+    deploy, gateway_config_with, settled_revision, token_for, Deployed, Mcp, RES_A,
 };
 use crate::harness::*;
 use crate::http_limits::{healthz, until_closed, PATIENCE};
@@ -60,7 +60,7 @@ async fn the_gateway_cuts_slow_and_surplus_clients_but_not_long_streams() -> Tes
     ))
     .await?;
     assert!(
-        gw.wait_for_revision(current_revision(&env).await, Duration::from_secs(10))
+        gw.wait_for_revision(settled_revision(&env).await, Duration::from_secs(10))
             .await
     );
     let connect = || TcpStream::connect(gw.addr);
