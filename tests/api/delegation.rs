@@ -303,16 +303,8 @@ async fn delegated_tokens_need_the_person_the_agent_and_the_delegation(db: &Test
         "invalid_grant",
         "no delegation covers them",
     );
-    // The kill switch of an agent in a chain ends its delegated tokens at
-    // introspection too.
-    svc.agents
-        .set_enabled(
-            &system(),
-            &AgentId::from(chain[0].0.clone()),
-            false,
-            Some("test"),
-        )
-        .await?;
+    // Introspection says whether the token is live (the delegation is the
+    // gateway's decision, above) and names the whole chain (RFC 8693 §4.1)…
     let gw_cred = svc
         .gateways
         .create(
@@ -325,15 +317,37 @@ async fn delegated_tokens_need_the_person_the_agent_and_the_delegation(db: &Test
         )
         .await?
         .token;
-    let i: Value = reqwest::Client::new()
-        .post(env.srv.url("/oauth/introspect"))
-        .bearer_auth(&gw_cred)
-        .form(&[("token", token.as_str())])
-        .send()
-        .await?
-        .json()
+    let introspect = || async {
+        reqwest::Client::new()
+            .post(env.srv.url("/oauth/introspect"))
+            .bearer_auth(&gw_cred)
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    let live = introspect().await;
+    assert_eq!(live["active"], true, "{live}");
+    assert_eq!(live["act"], c["act"], "{live}");
+    // …and the kill switch of an agent in a chain ends its delegated tokens
+    // at introspection too.
+    svc.agents
+        .set_enabled(
+            &system(),
+            &AgentId::from(chain[0].0.clone()),
+            false,
+            Some("test"),
+        )
         .await?;
+    let i = introspect().await;
     assert_eq!(i["active"], false, "{i}");
+    assert!(
+        i.get("act").is_none(),
+        "an inactive answer says nothing more: {i}"
+    );
 
     // The audit log: each issuance with its chain, each gateway decision
     // with the agents that made it.

@@ -650,6 +650,7 @@ impl OAuthService {
             aud: Some(c.aud),
             iss: Some(c.iss),
             jti: Some(c.jti),
+            act: c.act,
         })
     }
 

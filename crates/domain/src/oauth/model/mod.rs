@@ -305,6 +305,9 @@ pub struct Introspection {
     pub iss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// A delegated token's actor chain (RFC 8693 §4.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<portcullis_policy::token::Act>,
 }
 
 /// Client authentication presented at the token, revocation endpoints.
