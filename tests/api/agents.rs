@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::gateway::{
-    allow, deploy, gateway_config, next_revision, settled_revision, system, Deployed, Mcp, RES_A,
+    allow, deploy, edge, next_revision, settled_revision, system, Deployed, Mcp, RES_A,
 };
 use crate::harness::*;
 use crate::oauth::{claims_of, client_assertion, client_jwks, count_sql, post_form, token};
@@ -108,18 +108,7 @@ async fn agent_gets_a_token_and_calls_through_the_gateway(db: &TestDb) -> TestRe
     let clients = svc.oauth.list_clients(&system(), "", "", 0, 50).await?;
     assert!(clients.clients.iter().all(|c| c.id.as_str() != agent));
 
-    let state = tempfile::tempdir()?;
-    let gw = portcullis_gateway::start(gateway_config(
-        &env.srv.base,
-        &credential,
-        state.path(),
-        &upstream.url,
-    ))
-    .await?;
-    assert!(
-        gw.wait_for_revision(settled_revision(&env).await, Duration::from_secs(10))
-            .await
-    );
+    let (gw, _state) = edge(&env, &credential, &upstream.url).await?;
     let bundle = svc.publisher.latest().unwrap().bundle.clone();
     assert_eq!(
         serde_json::to_value(&bundle.agents)?,

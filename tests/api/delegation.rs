@@ -8,8 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::gateway::{
-    allow, deploy, eventually, gateway_config, settled_revision, system, token_for, Deployed, Mcp,
-    RES_A,
+    allow, deploy, edge, eventually, settled_revision, system, token_for, Deployed, Mcp, RES_A,
 };
 use crate::harness::*;
 use crate::oauth::{claims_of, post_form, Env};
@@ -71,6 +70,24 @@ async fn exchange(env: &Env, agent: &(String, String), subject: &str) -> (u16, V
         ],
     )
     .await
+}
+
+/// Makes the grant `input` exist (`want`) or not, `held` being its id
+/// while it exists; its id afterwards.
+async fn set_grant(
+    svc: &portcullis_domain::Services,
+    input: &portcullis_types::GrantInput,
+    held: Option<portcullis_types::GrantId>,
+    want: bool,
+) -> Option<portcullis_types::GrantId> {
+    match (want, held) {
+        (true, None) => Some(svc.access.create_grant(&system(), input).await.unwrap().0),
+        (false, Some(id)) => {
+            svc.access.revoke_grant(&system(), &id).await.unwrap();
+            None
+        }
+        (_, kept) => kept,
+    }
 }
 
 #[track_caller]
@@ -206,23 +223,8 @@ async fn delegated_tokens_need_the_person_the_agent_and_the_delegation(db: &Test
     );
 
     // Through the gateway: the person AND the agent AND the delegation.
-    let state = tempfile::tempdir()?;
-    let gw = portcullis_gateway::start(gateway_config(
-        &env.srv.base,
-        &credential,
-        state.path(),
-        &upstream.url,
-    ))
-    .await?;
+    let (gw, _state) = edge(&env, &credential, &upstream.url).await?;
     let within = Duration::from_secs(10);
-    assert!(
-        gw.wait_for_revision(settled_revision(&env).await, within)
-            .await
-    );
-    assert!(
-        gw.wait_for_revision(settled_revision(&env).await, Duration::from_secs(10))
-            .await
-    );
     let mut assistant = Mcp::new(
         format!("http://{}/github", gw.addr),
         Some(delegated.clone()),
@@ -416,18 +418,7 @@ async fn every_combination_of_person_agent_and_delegation(db: &TestDb) -> TestRe
     let alice_token = token_for(&env, RES_A).await;
     let (s, tok) = exchange(&env, &bot, &alice_token).await;
     assert_eq!(s, 200, "{tok}");
-    let state = tempfile::tempdir()?;
-    let gw = portcullis_gateway::start(gateway_config(
-        &env.srv.base,
-        &credential,
-        state.path(),
-        &upstream.url,
-    ))
-    .await?;
-    assert!(
-        gw.wait_for_revision(settled_revision(&env).await, Duration::from_secs(10))
-            .await
-    );
+    let (gw, _state) = edge(&env, &credential, &upstream.url).await?;
     let mut assistant = Mcp::new(
         format!("http://{}/github", gw.addr),
         Some(tok["access_token"].as_str().unwrap().to_owned()),
@@ -437,24 +428,8 @@ async fn every_combination_of_person_agent_and_delegation(db: &TestDb) -> TestRe
     for p in [false, true] {
         for a in [false, true] {
             for d in [false, true] {
-                match (p, person.take()) {
-                    (true, None) => {
-                        person = Some(svc.access.create_grant(&system(), &person_grant).await?.0)
-                    }
-                    (false, Some(id)) => {
-                        svc.access.revoke_grant(&system(), &id).await?;
-                    }
-                    (_, kept) => person = kept,
-                }
-                match (a, agent_g.take()) {
-                    (true, None) => {
-                        agent_g = Some(svc.access.create_grant(&system(), &agent_grant).await?.0)
-                    }
-                    (false, Some(id)) => {
-                        svc.access.revoke_grant(&system(), &id).await?;
-                    }
-                    (_, kept) => agent_g = kept,
-                }
+                person = set_grant(&svc, &person_grant, person, p).await;
+                agent_g = set_grant(&svc, &agent_grant, agent_g, a).await;
                 match (d, delegation.take()) {
                     (true, None) => {
                         delegation = Some(

@@ -331,6 +331,30 @@ pub(crate) struct Deployed {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// A reference gateway in front of `upstream` for the console of `env`
+/// (its state in a temporary folder, returned to be kept alive with it),
+/// started and enforcing the published head revision.
+pub(crate) async fn edge(
+    env: &Env,
+    credential: &str,
+    upstream: &str,
+) -> Result<(portcullis_gateway::Running, tempfile::TempDir), BoxError> {
+    let state = tempfile::tempdir()?;
+    let gw = portcullis_gateway::start(gateway_config(
+        &env.srv.base,
+        credential,
+        state.path(),
+        upstream,
+    ))
+    .await?;
+    assert!(
+        gw.wait_for_revision(settled_revision(env).await, Duration::from_secs(10))
+            .await,
+        "the gateway never enforced the head revision"
+    );
+    Ok((gw, state))
+}
+
 pub(crate) async fn deploy(db: &TestDb, grant: GrantTarget) -> Result<Deployed, BoxError> {
     let upstream = test_server::spawn_with_token(tools(), 0, UPSTREAM_SECRET).await;
     let env = setup_with(db, &[&upstream.host_port()], &[]).await;

@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::directory::set_active;
-use crate::gateway::{deploy, gateway_config, settled_revision, Deployed, Mcp, RES_A};
+use crate::gateway::{deploy, edge, Deployed, Mcp, RES_A};
 use crate::harness::*;
 use crate::oauth::{claims_of, count_sql, token, Env};
 use crate::sso::{FakeIdp, JagForge, Person, ID_JAG_TOKEN_TYPE};
@@ -18,7 +18,6 @@ use portcullis_domain::oauth::model::CreateClient;
 use portcullis_domain::Actor;
 use portcullis_types::GrantTarget;
 use serde_json::Value;
-use std::time::Duration;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const RES_B: &str = "https://mcp.acme.test/jira";
@@ -183,18 +182,7 @@ async fn id_jag_gets_a_token_the_gateway_enforces(db: &TestDb) -> TestResult {
     );
 
     // Through the gateway, Alice's grants decide: search only.
-    let state = tempfile::tempdir()?;
-    let gw = portcullis_gateway::start(gateway_config(
-        &env.srv.base,
-        &credential,
-        state.path(),
-        &upstream.url,
-    ))
-    .await?;
-    assert!(
-        gw.wait_for_revision(settled_revision(&env).await, Duration::from_secs(10))
-            .await
-    );
+    let (gw, _state) = edge(&env, &credential, &upstream.url).await?;
     let mut app = Mcp::new(format!("http://{}/github", gw.addr), Some(at));
     app.initialize().await;
     assert_eq!(app.tool_names().await, ["search"]);

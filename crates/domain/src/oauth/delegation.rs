@@ -22,11 +22,9 @@ use super::model::{
     fail, Client, ErrorCode, Failure, OAuthError, Scopes, TokenParams, TokenResponse,
 };
 use super::{internal, now_unix, store, OAuthService};
-use crate::actor::Actor;
 use crate::agents;
-use crate::audit::{self, NewEvent, Target};
 use crate::clock::new_id;
-use portcullis_policy::token::{AccessClaims, Act, ACCESS_TOKEN_TYPE};
+use portcullis_policy::token::{AccessClaims, Act};
 use portcullis_policy::MAX_DELEGATION_DEPTH;
 use portcullis_types::AgentStatus;
 use serde_json::json;
@@ -114,19 +112,24 @@ impl OAuthService {
                 asked
             }
         };
-        let act = Act {
-            sub: agent.id.0.clone(),
-            act: c.act.clone().map(Box::new),
+        let ttl = self.core.settings.access_token_ttl;
+        let now = self.now();
+        let claims = AccessClaims {
+            iss: Self::issuer(public_url),
+            sub: c.sub.clone(),
+            aud: c.aud.clone(),
+            client_id: agent.id.0.clone(),
+            scope: scope.to_wire(),
+            jti: new_id("at"),
+            iat: now_unix(now),
+            exp: now_unix(now + ttl).min(c.exp),
+            sid: c.sid.clone(),
+            act: Some(Act {
+                sub: agent.id.0.clone(),
+                act: c.act.clone().map(Box::new),
+            }),
         };
-        let chain = {
-            let mut out = vec![act.sub.clone()];
-            let mut next = act.act.as_deref();
-            while let Some(a) = next {
-                out.push(a.sub.clone());
-                next = a.act.as_deref();
-            }
-            out
-        };
+        let chain = claims.actor_chain(MAX_DELEGATION_DEPTH);
         if chain.len() > MAX_DELEGATION_DEPTH {
             return refuse(
                 ErrorCode::InvalidGrant,
@@ -144,7 +147,6 @@ impl OAuthService {
         let Some(enterprise) = self.enterprise.get() else {
             return Err(Failure::Domain(internal("delegation is not wired")));
         };
-        let now = self.now();
         let snapshot = enterprise.access.current().await?;
         for id in &chain {
             let agent_row = agents::store::get(self.core.db.exec(), id).await?;
@@ -166,53 +168,17 @@ impl OAuthService {
                 );
             }
         }
-        let key = self.token_key().await?;
-        let ttl = self.core.settings.access_token_ttl;
-        let claims = AccessClaims {
-            iss: Self::issuer(public_url),
-            sub: c.sub.clone(),
-            aud: c.aud.clone(),
-            client_id: agent.id.0.clone(),
-            scope: scope.to_wire(),
-            jti: new_id("at"),
-            iat: now_unix(now),
-            exp: now_unix(now + ttl).min(c.exp),
-            sid: c.sid.clone(),
-            act: Some(act),
-        };
-        let access_token = key
-            .sign_claims(&claims, ACCESS_TOKEN_TYPE)
-            .map_err(internal)?;
-        let mut tx = self.core.db.begin().await?;
-        if self.touched.due(&agent.id.0, now) {
-            agents::store::note_token(tx.exec(), &agent.id.0, now).await?;
-        }
-        audit::append(
-            &mut tx,
-            now,
-            &Actor::system("authorization server"),
-            NewEvent::success("oauth.token.issued")
-                .target(Target::new("agent", &agent.id.0, &agent.name))
-                .details(json!({
-                    "grant_type": GRANT_TYPE,
-                    "person": c.sub,
-                    "server": server_id,
-                    "scope": claims.scope,
-                    "act": chain,
-                    "grant": c.sid,
-                    "subject_jti": c.jti,
-                    "jti": claims.jti,
-                })),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(TokenResponse {
-            access_token,
-            token_type: "Bearer",
-            expires_in: (claims.exp - claims.iat).max(0),
-            refresh_token: None,
-            scope: claims.scope,
-            issued_token_type: Some(ACCESS_TOKEN),
-        })
+        let details = json!({
+            "grant_type": GRANT_TYPE,
+            "person": c.sub,
+            "server": server_id,
+            "scope": claims.scope,
+            "act": chain,
+            "grant": c.sid,
+            "subject_jti": c.jti,
+            "jti": claims.jti,
+        });
+        self.issue_to_agent(agent, claims, details, Some(ACCESS_TOKEN), now)
+            .await
     }
 }

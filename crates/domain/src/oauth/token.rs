@@ -197,7 +197,6 @@ impl OAuthService {
                 },
             );
         }
-        let key = self.token_key().await?;
         let ttl = self.core.settings.access_token_ttl;
         let claims = AccessClaims {
             act: None,
@@ -211,36 +210,53 @@ impl OAuthService {
             exp: now_unix(now + ttl),
             sid: client.id.0.clone(),
         };
+        let details = json!({
+            "grant_type": "client_credentials",
+            "agent": client.id.0,
+            "server": server_id,
+            "scope": claims.scope,
+            "jti": claims.jti,
+        });
+        self.issue_to_agent(client, claims, details, None, now)
+            .await
+    }
+
+    /// Signs `claims` for agent `agent` (its own token or a delegated
+    /// one), notes its last token, audits `oauth.token.issued` (target the
+    /// agent, with `details`) and answers without a refresh token.
+    pub(super) async fn issue_to_agent(
+        &self,
+        agent: &Client,
+        claims: AccessClaims,
+        details: Value,
+        issued_token_type: Option<&'static str>,
+        now: DateTime<Utc>,
+    ) -> Result<TokenResponse, Failure> {
+        let key = self.token_key().await?;
         let access_token = key
             .sign_claims(&claims, ACCESS_TOKEN_TYPE)
             .map_err(internal)?;
         let mut tx = self.core.db.begin().await?;
-        if self.touched.due(&client.id.0, now) {
-            agents::store::note_token(tx.exec(), &client.id.0, now).await?;
+        if self.touched.due(&agent.id.0, now) {
+            agents::store::note_token(tx.exec(), &agent.id.0, now).await?;
         }
         audit::append(
             &mut tx,
             now,
             &Actor::system("authorization server"),
             NewEvent::success("oauth.token.issued")
-                .target(Target::new("agent", &client.id.0, &client.name))
-                .details(json!({
-                    "grant_type": "client_credentials",
-                    "agent": client.id.0,
-                    "server": server_id,
-                    "scope": claims.scope,
-                    "jti": claims.jti,
-                })),
+                .target(Target::new("agent", &agent.id.0, &agent.name))
+                .details(details),
         )
         .await?;
         tx.commit().await?;
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
-            expires_in: ttl.num_seconds(),
+            expires_in: (claims.exp - claims.iat).max(0),
             refresh_token: None,
             scope: claims.scope,
-            issued_token_type: None,
+            issued_token_type,
         })
     }
 
