@@ -1,5 +1,5 @@
 //! The `portcullis` command line: `serve` (default), `migrate`,
-//! `admin create-owner`, `audit verify`, `secret-key rotate|reseal`,
+//! `admin create-owner`, `audit verify|checkpoint`, `secret-key rotate|reseal`,
 //! `scim-token create`, `gateway create`, `client create`, `api-key create`,
 //! `demo`.
 
@@ -163,8 +163,21 @@ pub enum SecretKeyCommand {
 /// `portcullis audit …`
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Recompute the hash chain; exit 1 and name the first bad event if broken.
-    Verify,
+    /// Recompute the hash chain and check the signed checkpoints; exit 1 and
+    /// name the first bad event if broken, 2 if the checkpoint file is bad.
+    Verify {
+        /// A checkpoint exported earlier (`portcullis audit checkpoint`):
+        /// also catches a truncated tail and a chain rewritten from scratch.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<std::path::PathBuf>,
+    },
+    /// Sign the chain head now (unless the newest checkpoint covers it) and
+    /// export the newest checkpoint as JSON, to keep outside the database.
+    Checkpoint {
+        /// Write it to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -173,6 +186,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
         Command::Serve => {
             let running = server::start(config, server::shutdown_signal()).await?;
             server::spawn_housekeeping(running.services.clone());
+            server::spawn_audit_checkpoints(running.services.clone());
             println!("Portcullis listening on {}", running.public_url);
             tracing::info!(addr = %running.addr, public_url = %running.public_url, "listening");
             if let Some(link) = &running.setup_link {
@@ -212,19 +226,44 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
             println!("  {base}{}", link.path);
             Ok(0)
         }
-        Command::Audit(AuditCommand::Verify) => {
+        Command::Audit(AuditCommand::Verify { checkpoint }) => {
+            let exported = match checkpoint {
+                None => None,
+                Some(path) => match read_checkpoint(&path) {
+                    Ok(c) => Some(c),
+                    Err(message) => {
+                        eprintln!("{}: {message}", path.display());
+                        return Ok(2);
+                    }
+                },
+            };
             let db = server::open_database(&config).await?;
             let services = server::services(&config, db)?;
-            let report = services
+            let report = match services
                 .audit
-                .verify(&Actor::system("portcullis audit verify"))
-                .await?;
+                .verify_with(&Actor::system("portcullis audit verify"), exported.as_ref())
+                .await
+            {
+                Ok(r) => r,
+                Err(portcullis_domain::Error::Invalid(errors)) => {
+                    for e in errors {
+                        eprintln!("{}: {}", e.field, e.message);
+                    }
+                    return Ok(2);
+                }
+                Err(e) => return Err(e.into()),
+            };
             match report.first_bad_seq {
                 None => {
                     println!(
-                        "Audit chain OK: {} events verified (head {}).",
-                        report.checked, report.head_seq
+                        "Audit chain OK: {} events verified (head {}), {} signed checkpoints match.",
+                        report.checked, report.head_seq, report.checkpoints_checked
                     );
+                    if report.latest_checkpoint_seq.is_none() && report.head_seq > 0 {
+                        println!(
+                            "No checkpoint is stored yet: `portcullis audit checkpoint` signs one."
+                        );
+                    }
                     Ok(0)
                 }
                 Some(seq) => {
@@ -236,6 +275,33 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
                     Ok(1)
                 }
             }
+        }
+        Command::Audit(AuditCommand::Checkpoint { out }) => {
+            let db = server::open_database(&config).await?;
+            let services = server::services(&config, db)?;
+            let Some(checkpoint) = services
+                .audit
+                .checkpoint_now(&Actor::system("portcullis audit checkpoint"))
+                .await?
+            else {
+                eprintln!("The audit log is empty: there is nothing to sign yet.");
+                return Ok(1);
+            };
+            let json = serde_json::to_string_pretty(&checkpoint)?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, format!("{json}\n"))
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                    println!(
+                        "Checkpoint of event {} (signed {}) written to {}.",
+                        checkpoint.seq,
+                        checkpoint.signed_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                        path.display()
+                    );
+                }
+                None => println!("{json}"),
+            }
+            Ok(0)
         }
         Command::SecretKey(SecretKeyCommand::Rotate { grace_hours }) => {
             if config.secret_key.is_some() {
@@ -541,4 +607,19 @@ async fn reseal(config: &Config, db: portcullis_domain::Db, command: &str) -> an
             Ok(1)
         }
     }
+}
+
+/// Reads an exported audit checkpoint (`portcullis audit checkpoint`).
+fn read_checkpoint(path: &std::path::Path) -> Result<portcullis_types::AuditCheckpoint, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let checkpoint: portcullis_types::AuditCheckpoint =
+        serde_json::from_str(&text).map_err(|e| format!("not an audit checkpoint: {e}"))?;
+    if checkpoint.format != portcullis_types::AUDIT_CHECKPOINT_FORMAT {
+        return Err(format!(
+            "format {:?} is not {:?}",
+            checkpoint.format,
+            portcullis_types::AUDIT_CHECKPOINT_FORMAT
+        ));
+    }
+    Ok(checkpoint)
 }

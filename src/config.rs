@@ -42,6 +42,9 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("PORTCULLIS_SSO_STARTS_PER_MINUTE", "60", "SSO sign-ins one source address may start per minute (per replica) before it gets 429 (0: no limit)"),
     ("PORTCULLIS_API_KEY_REQUESTS_PER_MINUTE", "6000", "admin API requests one API key may make per minute (per replica) before it gets 429 with Retry-After (0: no limit); a brake against a runaway script"),
     ("PORTCULLIS_API_KEY_FAILURES_PER_MINUTE", "30", "unknown, revoked or expired API keys one source address may present to the admin API per minute (per replica); past it the address gets 429 with Retry-After for the rest of the minute, before any lookup (0: no limit)"),
+    ("PORTCULLIS_AUDIT_CHECKPOINT_EVENTS", "1000", "the console signs a checkpoint of the audit chain's head after this many new events…"),
+    ("PORTCULLIS_AUDIT_CHECKPOINT_MINUTES", "10", "…or when the newest checkpoint is this old and events followed it (keep the exported checkpoints: `portcullis audit verify --checkpoint` catches a truncated or rewritten log against them)"),
+    ("PORTCULLIS_AUDIT_WITNESS_URL", "", "http(s) URL each new audit checkpoint is POSTed to as JSON (fetched through the SSRF guard: a private or loopback host must be in PORTCULLIS_FETCH_ALLOWED_HOSTS); retried until it answers 2xx. Empty: no witness"),
     ("PORTCULLIS_CONFIG", "portcullis.toml", "optional TOML file with the same keys in lower case without the prefix (`addr = \"…\"`); empty: no file"),
 ];
 
@@ -102,6 +105,12 @@ pub struct Config {
     pub api_key_requests_per_minute: i64,
     /// Unknown API keys per source address per minute (0: no limit).
     pub api_key_failures_per_minute: i64,
+    /// New audit events after which the chain head is signed.
+    pub audit_checkpoint_events: i64,
+    /// Age of the newest checkpoint after which a newer head is signed.
+    pub audit_checkpoint_minutes: i64,
+    /// Where each new audit checkpoint is POSTed, if anywhere.
+    pub audit_witness_url: Option<String>,
 }
 
 /// A configuration problem, naming the key.
@@ -157,6 +166,9 @@ struct FileConfig {
     sso_starts_per_minute: Option<i64>,
     api_key_requests_per_minute: Option<i64>,
     api_key_failures_per_minute: Option<i64>,
+    audit_checkpoint_events: Option<i64>,
+    audit_checkpoint_minutes: Option<i64>,
+    audit_witness_url: Option<String>,
 }
 
 impl Config {
@@ -476,7 +488,42 @@ impl Config {
             0,
             1_000_000,
         )?;
+        let audit_checkpoint_events = num(
+            "PORTCULLIS_AUDIT_CHECKPOINT_EVENTS",
+            file.audit_checkpoint_events,
+            1_000,
+            1,
+            100_000_000,
+        )?;
+        let audit_checkpoint_minutes = num(
+            "PORTCULLIS_AUDIT_CHECKPOINT_MINUTES",
+            file.audit_checkpoint_minutes,
+            10,
+            1,
+            7 * 24 * 60,
+        )?;
+        let audit_witness_url = match get("PORTCULLIS_AUDIT_WITNESS_URL", file.audit_witness_url) {
+            None => None,
+            Some(u) => {
+                let parsed = url::Url::parse(&u).map_err(|e| {
+                    err(
+                        "PORTCULLIS_AUDIT_WITNESS_URL",
+                        format!("`{u}` is not a URL: {e}"),
+                    )
+                })?;
+                if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                    return Err(err(
+                        "PORTCULLIS_AUDIT_WITNESS_URL",
+                        "must be an http:// or https:// URL with a host",
+                    ));
+                }
+                Some(u)
+            }
+        };
         Ok(Config {
+            audit_checkpoint_events,
+            audit_checkpoint_minutes,
+            audit_witness_url,
             access_token_minutes,
             api_key_requests_per_minute,
             api_key_failures_per_minute,
@@ -538,6 +585,9 @@ impl Config {
             sso_starts_per_minute: self.sso_starts_per_minute.unsigned_abs(),
             api_key_requests_per_minute: self.api_key_requests_per_minute.unsigned_abs(),
             api_key_failures_per_ip: self.api_key_failures_per_minute.unsigned_abs(),
+            audit_checkpoint_events: self.audit_checkpoint_events,
+            audit_checkpoint_interval: chrono::Duration::minutes(self.audit_checkpoint_minutes),
+            audit_witness_url: self.audit_witness_url.clone(),
         })
     }
 

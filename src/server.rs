@@ -413,6 +413,25 @@ pub fn spawn_housekeeping(services: Services) {
     });
 }
 
+/// Signs a checkpoint of the audit chain when one is due and sends the
+/// checkpoints the witness has not taken yet (every
+/// [`portcullis_domain::audit::CHECKPOINT_TICK`]).
+pub fn spawn_audit_checkpoints(services: Services) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(portcullis_domain::audit::CHECKPOINT_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = services.audit.checkpoint_if_due().await {
+                tracing::warn!(error = %e, "signing an audit checkpoint failed");
+            }
+            if let Err(e) = services.audit.push_to_witness().await {
+                tracing::warn!(error = %e, "sending audit checkpoints to the witness failed");
+            }
+        }
+    });
+}
+
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
     portcullis_listener::shutdown_signal().await;

@@ -1,5 +1,5 @@
-//! Read-only views: `/people`, `/groups`, `/audit/events`, `/gateways`,
-//! `/api-keys`.
+//! Read-only views: `/people`, `/groups`, `/audit/events`,
+//! `/audit/checkpoints/latest`, `/audit/verify`, `/gateways`, `/api-keys`.
 
 use super::support::{json, with_etag, ApiResult, Caller, Json, List, PageParams, Query};
 use crate::http::problem::ProblemBody;
@@ -8,9 +8,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use portcullis_types::{
-    AdminSummary, ApiKeySummary, AuditEventSummary, AuditQuery, DirectoryGroupDetail,
-    DirectoryGroupQuery, DirectoryGroupSummary, DirectoryUserDetail, DirectoryUserQuery,
-    DirectoryUserStatus, DirectoryUserSummary, GatewayCreated, GatewayInput, GatewaysView,
+    AdminSummary, ApiKeySummary, AuditCheckpoint, AuditEventSummary, AuditQuery, ChainReport,
+    DirectoryGroupDetail, DirectoryGroupQuery, DirectoryGroupSummary, DirectoryUserDetail,
+    DirectoryUserQuery, DirectoryUserStatus, DirectoryUserSummary, GatewayCreated, GatewayInput,
+    GatewaysView,
 };
 use portcullis_types::{GroupId, PersonId};
 use serde::Deserialize;
@@ -175,6 +176,30 @@ pub async fn audit_events(
         )
         .await?;
     json(StatusCode::OK, &List::from_page(page))
+}
+
+/// The newest signed checkpoint of the audit chain, as exported: keep it
+/// outside the database (`portcullis audit verify --checkpoint` checks the
+/// log against it). 404 while the log has no checkpoint yet.
+#[utoipa::path(get, path = "/audit/checkpoints/latest", tag = "audit",
+    responses((status = 200, body = AuditCheckpoint), (status = 401, body = ProblemBody), (status = 404, body = ProblemBody)))]
+pub async fn latest_checkpoint(State(state): State<AppState>, caller: Caller) -> ApiResult {
+    match state.services.audit.latest_checkpoint(&caller.0).await? {
+        Some(c) => json(StatusCode::OK, &c),
+        None => Err(portcullis_domain::Error::NotFound("audit checkpoint").into()),
+    }
+}
+
+/// Recomputes the audit chain and checks the stored signed checkpoints
+/// against it: `first_bad_seq` names the first event that does not
+/// verify. Reads the whole log: seconds per million events.
+#[utoipa::path(get, path = "/audit/verify", tag = "audit",
+    responses((status = 200, body = ChainReport), (status = 401, body = ProblemBody)))]
+pub async fn verify_audit(State(state): State<AppState>, caller: Caller) -> ApiResult {
+    json(
+        StatusCode::OK,
+        &state.services.audit.verify(&caller.0).await?,
+    )
 }
 
 /// Gateways and which revision each enforces.

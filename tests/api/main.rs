@@ -15,6 +15,7 @@ mod admin_api;
 mod agents;
 mod assets;
 mod audit;
+mod audit_evidence;
 mod authz;
 mod body_limits;
 mod catalog;

@@ -12,6 +12,11 @@ use portcullis_types::{AuditQuery, ConsoleUserId, Role};
 use std::sync::Arc;
 
 pub(crate) async fn services_on(db: &TestDb) -> (Services, Arc<ManualClock>) {
+    services_with(db, Settings::default()).await
+}
+
+/// [`services_on`] with `settings`.
+pub(crate) async fn services_with(db: &TestDb, settings: Settings) -> (Services, Arc<ManualClock>) {
     let pool = Db::connect(&db.url, &Default::default())
         .await
         .unwrap_or_else(|e| panic!("connect: {e}"));
@@ -24,8 +29,7 @@ pub(crate) async fn services_on(db: &TestDb) -> (Services, Arc<ManualClock>) {
         .unwrap_or_default();
     let clock = Arc::new(ManualClock::new(start));
     (
-        Services::new(pool, clock.clone(), Settings::default())
-            .unwrap_or_else(|e| panic!("services: {e}")),
+        Services::new(pool, clock.clone(), settings).unwrap_or_else(|e| panic!("services: {e}")),
         clock,
     )
 }
@@ -281,7 +285,7 @@ fn clock_now(c: &ManualClock) -> chrono::DateTime<chrono::Utc> {
     c.now()
 }
 
-async fn raw_exec(db: &Db, sql: &str) {
+pub(crate) async fn raw_exec(db: &Db, sql: &str) {
     match db {
         Db::Sqlite(p, _) => sqlx::query(sql).execute(p).await.map(|_| ()),
         Db::Postgres(p, _) => sqlx::query(sql).execute(p).await.map(|_| ()),

@@ -109,6 +109,13 @@ pub struct Settings {
     /// Unknown API keys per source address per minute before the address
     /// is refused for the rest of the minute (0: no limit).
     pub api_key_failures_per_ip: u64,
+    /// The audit chain's head is signed after this many new events…
+    pub audit_checkpoint_events: i64,
+    /// …or when the newest checkpoint is this old and events followed it.
+    pub audit_checkpoint_interval: chrono::Duration,
+    /// Where each new audit checkpoint is POSTed (JSON), through the SSRF
+    /// guard; `None`: no witness.
+    pub audit_witness_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -127,6 +134,9 @@ impl Default for Settings {
             sso_starts_per_minute: 60,
             api_key_requests_per_minute: 6_000,
             api_key_failures_per_ip: 30,
+            audit_checkpoint_events: 1_000,
+            audit_checkpoint_interval: chrono::Duration::minutes(10),
+            audit_witness_url: None,
         }
     }
 }
@@ -209,14 +219,18 @@ impl Services {
             gateways: gateways::GatewayService::new(core.clone()),
             publisher: publish::PolicyPublisher::new(core.clone(), signing.clone()),
             oauth,
-            signing,
+            signing: signing.clone(),
             catalog: catalog::CatalogService {
                 core: core.clone(),
-                guard,
+                guard: guard.clone(),
             },
             access,
             console,
-            audit: audit::AuditService { core: core.clone() },
+            audit: audit::AuditService {
+                core: core.clone(),
+                signing,
+                witness_guard: guard.clone(),
+            },
             api_keys: apikeys::ApiKeyService { core: core.clone() },
             overview: overview::OverviewService { core: core.clone() },
             directory: directory::DirectoryService { core: core.clone() },

@@ -160,6 +160,16 @@ impl Verifier {
         self.verify_as(jws, DELTA_JWS_TYPE)
     }
 
+    /// Verifies a compact JWS of another type `typ` signed with a key of
+    /// this JWKS (the console's audit checkpoints) and reads its payload.
+    pub fn verify_claims<T: serde::de::DeserializeOwned>(
+        &self,
+        jws: &[u8],
+        typ: &'static str,
+    ) -> Result<T, LoadError> {
+        self.verify_as(jws, typ)
+    }
+
     /// Verifies a compact JWS of type `typ` and reads its payload as `T`.
     fn verify_as<T: serde::de::DeserializeOwned>(
         &self,

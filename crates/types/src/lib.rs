@@ -498,6 +498,40 @@ pub struct ChainReport {
     /// The first sequence number whose row does not verify, if any.
     pub first_bad_seq: Option<i64>,
     pub problem: Option<String>,
+    /// Signed checkpoints checked against the chain: the stored ones, and
+    /// an exported one when it was given.
+    #[serde(default)]
+    pub checkpoints_checked: i64,
+    /// The sequence number of the newest stored checkpoint, if any.
+    #[serde(default)]
+    pub latest_checkpoint_seq: Option<i64>,
+}
+
+/// The export format of a signed audit checkpoint.
+pub const AUDIT_CHECKPOINT_FORMAT: &str = "portcullis-audit-checkpoint/1";
+
+/// A signed checkpoint of the audit chain as exported (a file from
+/// `portcullis audit checkpoint`, the admin API, the witness URL). Only
+/// `jws` counts when it is verified; the other fields are copies to read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditCheckpoint {
+    /// `portcullis-audit-checkpoint/1`.
+    pub format: String,
+    /// The chain's last event when the checkpoint was signed.
+    pub seq: i64,
+    /// That event's hash (hex SHA-256).
+    pub hash: String,
+    pub signed_at: DateTime<Utc>,
+    /// The signing key (purpose `audit`, published in the JWKS).
+    pub kid: String,
+    /// Compact JWS, `EdDSA`, `typ` `portcullis-audit-checkpoint+jws`, over
+    /// `{"seq", "hash", "iat"}`.
+    pub jws: String,
+    /// The public key (JWK) that verifies `jws`, for a verifier without
+    /// the console.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub jwk: serde_json::Value,
 }
 
 /// Errors the console UI shows. Stable `code`s; `field` names the offending input.

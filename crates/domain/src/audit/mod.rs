@@ -13,14 +13,22 @@
 //!
 //! [`AuditService::verify`] recomputes the chain and names the first
 //! sequence number that does not verify (edited, deleted, reordered or
-//! inserted rows).
+//! inserted rows). It also checks the signed checkpoints (`checkpoint`):
+//! each stored one must verify with the audit key and match the event it
+//! names; [`AuditService::verify_with`] does the same with a checkpoint
+//! exported earlier, which catches a truncated tail and a chain rewritten
+//! from scratch (its stored checkpoints deleted with it).
 //!
 //! The area has the domain's target shape: this file is the service (no
 //! SQL text), `model` the event, its stored record and the chain hash,
+//! `checkpoint` the signed checkpoints (their claims and service methods),
 //! `store` every SQL statement.
 
+mod checkpoint;
 mod model;
 mod store;
+
+pub use checkpoint::{CHECKPOINT_JWS_TYPE, CHECKPOINT_TICK};
 
 use model::{clip, EventRow};
 pub use model::{NewEvent, Target, GENESIS_HASH};
@@ -29,9 +37,11 @@ use crate::actor::{Actor, Permission};
 use crate::clock::new_id;
 use crate::db::Tx;
 use crate::error::{Error, Result};
+use crate::signing::SigningService;
 use crate::Core;
 use chrono::{DateTime, Utc};
-use portcullis_types::{AuditEventSummary, AuditQuery, ChainReport, Page};
+use portcullis_types::{AuditCheckpoint, AuditEventSummary, AuditQuery, ChainReport, Page};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The largest page a list call returns.
@@ -100,6 +110,10 @@ pub(crate) async fn events_about(
 #[derive(Clone)]
 pub struct AuditService {
     pub(crate) core: Arc<Core>,
+    /// Signs checkpoints (key purpose `audit`) and opens their keys.
+    pub(crate) signing: SigningService,
+    /// Sends checkpoints to the witness URL.
+    pub(crate) witness_guard: Arc<portcullis_discovery::Guard>,
 }
 
 impl AuditService {
@@ -175,69 +189,164 @@ impl AuditService {
         })
     }
 
-    /// Recomputes the whole chain. **Permission:** `AuditRead`.
+    /// Recomputes the whole chain and checks every stored checkpoint
+    /// against it. **Permission:** `AuditRead`.
     pub async fn verify(&self, actor: &Actor) -> Result<ChainReport> {
+        self.verify_with(actor, None).await
+    }
+
+    /// [`Self::verify`], and, given a checkpoint exported earlier, checks
+    /// its signature against the key store and that the log still holds
+    /// what it vouches for: a tail cut off, or a chain rewritten from
+    /// scratch (stored checkpoints deleted too), is found. A checkpoint
+    /// whose signature does not verify with its own key is refused as
+    /// invalid input (field `checkpoint`). **Permission:** `AuditRead`.
+    pub async fn verify_with(
+        &self,
+        actor: &Actor,
+        exported: Option<&AuditCheckpoint>,
+    ) -> Result<ChainReport> {
         actor.require(Permission::AuditRead)?;
         let db = &self.core.db;
         let head = store::head(db.exec()).await?;
+        let stored = store::checkpoints(db.exec()).await?;
+        let mut report = ChainReport {
+            checked: 0,
+            head_seq: head.seq,
+            first_bad_seq: None,
+            problem: None,
+            checkpoints_checked: 0,
+            latest_checkpoint_seq: stored.last().map(|c| c.seq),
+        };
+        let broken = |mut report: ChainReport, seq: i64, problem: String| -> Result<ChainReport> {
+            report.first_bad_seq = Some(seq);
+            report.problem = Some(problem);
+            Ok(report)
+        };
+
+        // What the checkpoints vouch for: (seq, hash, where it comes from).
+        let mut vouched: Vec<(i64, String, String)> = Vec::with_capacity(stored.len() + 1);
+        if let Some(cp) = exported {
+            let claims = checkpoint::open(&cp.jws, &cp.jwk.to_string()).map_err(|e| {
+                Error::invalid(
+                    "checkpoint",
+                    format!("its signature does not verify with its own key ({e}): the file is damaged or was not made by Portcullis"),
+                )
+            })?;
+            let kid = portcullis_policy::signed::Verifier::key_id(cp.jws.as_bytes())
+                .map_err(|e| Error::invalid("checkpoint", e.to_string()))?;
+            let signed_by_store = match self.signing.public_jwk(&kid).await? {
+                Some(jwk) => checkpoint::open(&cp.jws, &jwk).is_ok(),
+                None => false,
+            };
+            if !signed_by_store {
+                return broken(
+                    report,
+                    claims.seq,
+                    format!("the key store does not hold key {kid}, which signed the exported checkpoint of event {}: the key store was altered", claims.seq),
+                );
+            }
+            vouched.push((
+                claims.seq,
+                claims.hash,
+                format!("the exported checkpoint signed {}", fmt_time(claims.iat)),
+            ));
+        }
+        let mut verifiers: HashMap<String, Option<String>> = HashMap::new();
+        for row in &stored {
+            if !verifiers.contains_key(&row.kid) {
+                let jwk = self.signing.public_jwk(&row.kid).await?;
+                verifiers.insert(row.kid.clone(), jwk);
+            }
+            let genuine = verifiers[&row.kid]
+                .as_deref()
+                .and_then(|jwk| checkpoint::open(&row.jws, jwk).ok())
+                .is_some_and(|c| c.seq == row.seq && c.hash == row.hash);
+            if !genuine {
+                return broken(
+                    report,
+                    row.seq,
+                    format!("the stored checkpoint of event {} does not verify with the audit key: it was altered", row.seq),
+                );
+            }
+            vouched.push((
+                row.seq,
+                row.hash.clone(),
+                format!(
+                    "the checkpoint signed {}",
+                    row.signed_at.format("%Y-%m-%d %H:%M:%S UTC")
+                ),
+            ));
+        }
+        vouched.sort_by_key(|v| v.0);
+
         let mut expected_seq = 1i64;
         let mut prev_hash = GENESIS_HASH.to_owned();
-        let mut checked = 0i64;
+        let mut next_vouched = 0usize;
+        // The last event a matching checkpoint vouched for.
+        let mut vouched_up_to = 0i64;
         const BATCH: i64 = 1000;
-        let bad = |seq: i64, checked: i64, problem: String| ChainReport {
-            checked,
-            head_seq: head.seq,
-            first_bad_seq: Some(seq),
-            problem: Some(problem),
-        };
         loop {
             let rows = store::from_seq(db.exec(), expected_seq, BATCH).await?;
             let n = rows.len() as i64;
             for row in rows {
                 if row.seq != expected_seq {
-                    return Ok(bad(
-                        expected_seq,
-                        checked,
-                        format!("event {expected_seq} is missing (next is {})", row.seq),
-                    ));
+                    let msg = format!("event {expected_seq} is missing (next is {})", row.seq);
+                    return broken(report, expected_seq, msg);
                 }
                 if row.prev_hash != prev_hash {
-                    return Ok(bad(
+                    return broken(
+                        report,
                         row.seq,
-                        checked,
                         "prev_hash does not match the previous event".into(),
-                    ));
+                    );
                 }
                 if row.compute_hash()? != row.hash {
-                    return Ok(bad(
-                        row.seq,
-                        checked,
-                        "content does not match its hash".into(),
-                    ));
+                    return broken(report, row.seq, "content does not match its hash".into());
+                }
+                while let Some((seq, hash, source)) = vouched.get(next_vouched) {
+                    if *seq != row.seq {
+                        break;
+                    }
+                    report.checkpoints_checked += 1;
+                    if *hash != row.hash {
+                        let from = vouched_up_to + 1;
+                        return broken(
+                            report,
+                            from,
+                            format!("event {seq} is not the one {source} vouches for: the log was rewritten, from some event in {from}…{seq}"),
+                        );
+                    }
+                    vouched_up_to = *seq;
+                    next_vouched += 1;
                 }
                 prev_hash = row.hash;
                 expected_seq += 1;
-                checked += 1;
+                report.checked += 1;
             }
             if n < BATCH {
                 break;
             }
         }
+        let checked = report.checked;
         if checked != head.seq || prev_hash != head.hash {
-            return Ok(bad(
-                checked + 1,
-                checked,
-                format!(
-                    "the chain head says {} events but {} verify",
-                    head.seq, checked
-                ),
-            ));
+            let msg = format!(
+                "the chain head says {} events but {checked} verify",
+                head.seq
+            );
+            return broken(report, checked + 1, msg);
         }
-        Ok(ChainReport {
-            checked,
-            head_seq: head.seq,
-            first_bad_seq: None,
-            problem: None,
-        })
+        if let Some((seq, _, source)) = vouched.get(next_vouched) {
+            let msg = format!("the log ends at event {checked}, but {source} vouches for {seq} events: events {}…{seq} were removed", checked + 1);
+            return broken(report, checked + 1, msg);
+        }
+        Ok(report)
     }
+}
+
+/// A checkpoint's `iat` as text.
+fn fmt_time(unix: i64) -> String {
+    DateTime::<Utc>::from_timestamp(unix, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| unix.to_string())
 }

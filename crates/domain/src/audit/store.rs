@@ -4,7 +4,7 @@
 use super::model::EventRow;
 use crate::db::{Exec, Tx};
 use crate::error::Result;
-use crate::{exec, fetch_all, fetch_one, scalar};
+use crate::{exec, fetch_all, fetch_one, fetch_optional, scalar};
 use chrono::{DateTime, Utc};
 
 /// The chain head: the last sequence number and its hash.
@@ -160,4 +160,82 @@ pub(super) async fn list(
         limit,
         offset
     )?)
+}
+
+/// A signed checkpoint as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(super) struct CheckpointRow {
+    pub seq: i64,
+    pub hash: String,
+    pub signed_at: DateTime<Utc>,
+    pub kid: String,
+    pub jws: String,
+}
+
+const SELECT_CHECKPOINT: &str = "SELECT seq, hash, signed_at, kid, jws FROM audit_checkpoints";
+
+/// The newest checkpoint.
+pub(super) async fn last_checkpoint(ex: Exec<'_>) -> Result<Option<CheckpointRow>> {
+    Ok(fetch_optional!(
+        ex,
+        CheckpointRow,
+        &format!("{SELECT_CHECKPOINT} ORDER BY seq DESC LIMIT 1")
+    )?)
+}
+
+/// Every checkpoint, oldest first.
+pub(super) async fn checkpoints(ex: Exec<'_>) -> Result<Vec<CheckpointRow>> {
+    Ok(fetch_all!(
+        ex,
+        CheckpointRow,
+        &format!("{SELECT_CHECKPOINT} ORDER BY seq")
+    )?)
+}
+
+/// Stores a checkpoint unless one of the same head exists (another replica
+/// signed it meanwhile).
+pub(super) async fn insert_checkpoint(ex: Exec<'_>, row: &CheckpointRow) -> Result<()> {
+    exec!(
+        ex,
+        "INSERT INTO audit_checkpoints (seq, hash, signed_at, kid, jws) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq) DO NOTHING",
+        row.seq,
+        &row.hash,
+        row.signed_at,
+        &row.kid,
+        &row.jws
+    )?;
+    Ok(())
+}
+
+/// Checkpoints the witness has not accepted, oldest first.
+pub(super) async fn unwitnessed(ex: Exec<'_>, limit: i64) -> Result<Vec<CheckpointRow>> {
+    Ok(fetch_all!(
+        ex,
+        CheckpointRow,
+        &format!("{SELECT_CHECKPOINT} WHERE witnessed_at IS NULL ORDER BY seq LIMIT $1"),
+        limit
+    )?)
+}
+
+/// The witness accepted checkpoint `seq` at `at`.
+pub(super) async fn witnessed(ex: Exec<'_>, seq: i64, at: DateTime<Utc>) -> Result<()> {
+    exec!(
+        ex,
+        "UPDATE audit_checkpoints SET witnessed_at = $2, witness_error = NULL WHERE seq = $1",
+        seq,
+        at
+    )?;
+    Ok(())
+}
+
+/// The witness did not take checkpoint `seq`: why.
+pub(super) async fn witness_failed(ex: Exec<'_>, seq: i64, error: &str) -> Result<()> {
+    exec!(
+        ex,
+        "UPDATE audit_checkpoints SET witness_error = $2 WHERE seq = $1",
+        seq,
+        error
+    )?;
+    Ok(())
 }

@@ -1,10 +1,10 @@
 //! The keys that sign policy bundles and OAuth access tokens, and the JWKS
 //! that publishes them.
 //!
-//! - Each key has a [`KeyPurpose`]: bundles (and deltas) and access tokens
-//!   are signed with different keys, so each has its own `kid` in the one
-//!   JWKS; the JWS `typ` differs too, so neither is ever accepted as the
-//!   other.
+//! - Each key has a [`KeyPurpose`]: bundles (and deltas), access tokens and
+//!   audit checkpoints are signed with different keys, so each has its own
+//!   `kid` in the one JWKS; the JWS `typ` differs too, so none is ever
+//!   accepted as another.
 //! - Ed25519 (JWS `EdDSA`): deterministic signatures, so every replica
 //!   signing a revision with the active key sends byte-identical bodies.
 //! - The 32-byte seed is sealed with the instance's secret key
@@ -152,6 +152,12 @@ impl SigningService {
             );
         }
         Ok(json!({ "keys": keys }).to_string())
+    }
+
+    /// The public JWK (JSON text) of key `kid`, active or retired, of any
+    /// purpose; `None` if the key store has no such key.
+    pub async fn public_jwk(&self, kid: &str) -> Result<Option<String>> {
+        store::public_jwk(self.core.db.exec(), kid).await
     }
 
     /// Every bundle signing key, newest first. **Permission:** `ConsoleRead`.

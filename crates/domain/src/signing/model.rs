@@ -22,6 +22,9 @@ pub enum KeyPurpose {
     Bundle,
     /// OAuth access tokens (RFC 9068, `typ` `at+jwt`).
     Token,
+    /// Checkpoints of the audit chain (`typ`
+    /// `portcullis-audit-checkpoint+jws`, [`crate::audit`]).
+    Audit,
 }
 
 impl KeyPurpose {
@@ -30,6 +33,7 @@ impl KeyPurpose {
         match self {
             KeyPurpose::Bundle => "bundle",
             KeyPurpose::Token => "token",
+            KeyPurpose::Audit => "audit",
         }
     }
 
@@ -38,6 +42,7 @@ impl KeyPurpose {
         match self {
             KeyPurpose::Bundle => "policy API",
             KeyPurpose::Token => "authorization server",
+            KeyPurpose::Audit => "audit checkpoints",
         }
     }
 
@@ -49,6 +54,8 @@ impl KeyPurpose {
             (KeyPurpose::Bundle, false) => "policy.signing_key.created",
             (KeyPurpose::Token, true) => "oauth.signing_key.rotated",
             (KeyPurpose::Token, false) => "oauth.signing_key.created",
+            (KeyPurpose::Audit, true) => "audit.signing_key.rotated",
+            (KeyPurpose::Audit, false) => "audit.signing_key.created",
         }
     }
 }

@@ -88,6 +88,18 @@ pub(super) async fn published_jwks(ex: Exec<'_>, since: DateTime<Utc>) -> Result
     .collect())
 }
 
+/// The public JWK (JSON text) of key `kid`, whatever its purpose and
+/// status (retired keys are kept: what they signed can still be checked).
+pub(super) async fn public_jwk(ex: Exec<'_>, kid: &str) -> Result<Option<String>> {
+    Ok(fetch_optional!(
+        ex,
+        (String,),
+        "SELECT public_jwk FROM signing_keys WHERE kid = $1",
+        kid
+    )?
+    .map(|(jwk,)| jwk))
+}
+
 /// The 50 newest bundle signing keys, without their private keys.
 pub(super) async fn list_bundle_keys(ex: Exec<'_>) -> Result<Vec<KeyRow>> {
     Ok(fetch_all!(
