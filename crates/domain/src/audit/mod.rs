@@ -34,7 +34,6 @@ use model::{clip, EventRow};
 pub use model::{NewEvent, Target, GENESIS_HASH};
 
 use crate::actor::{Actor, Permission};
-use crate::clock::new_id;
 use crate::db::Tx;
 use crate::error::{Error, Result};
 use crate::signing::SigningService;
@@ -49,33 +48,35 @@ pub const MAX_PAGE: i64 = 200;
 
 /// Appends `event` by `actor` at `at` inside `tx`. Returns the sequence number.
 pub async fn append(tx: &mut Tx, at: DateTime<Utc>, actor: &Actor, event: NewEvent) -> Result<i64> {
+    append_batch(tx, at, actor, vec![event]).await
+}
+
+/// Appends `events` by `actor` at `at` inside `tx` as one extension of the
+/// chain (a gateway's decision batch): the head row moves once, the hashes
+/// are computed in memory and the rows go in multi-row INSERTs, so a batch
+/// costs a few round trips, not one per event. Returns the last sequence
+/// number (the head's, unchanged, when `events` is empty).
+pub async fn append_batch(
+    tx: &mut Tx,
+    at: DateTime<Utc>,
+    actor: &Actor,
+    events: Vec<NewEvent>,
+) -> Result<i64> {
+    let n = events.len() as i64;
     // Taking the head row first serialises concurrent appenders.
-    let head = store::advance_head(tx).await?;
-    let target = event.target.unwrap_or_default();
-    let has_target = !target.kind.is_empty();
-    let mut row = EventRow {
-        seq: head.seq,
-        id: new_id("evt"),
-        occurred_at: at,
-        actor_type: actor.kind.as_str().to_owned(),
-        actor_id: actor.id.clone(),
-        actor_display: clip(&actor.display, 320),
-        action: event.action.to_owned(),
-        target_type: has_target.then(|| target.kind.clone()),
-        target_id: has_target.then(|| target.id.clone()),
-        target_display: has_target.then(|| clip(&target.display, 320)),
-        outcome: event.outcome.as_str().to_owned(),
-        source_ip: actor.meta.source_ip.clone(),
-        user_agent: actor.meta.user_agent.as_deref().map(|ua| clip(ua, 512)),
-        request_id: actor.meta.request_id.clone(),
-        details: serde_json::to_string(&event.details)
-            .map_err(|e| Error::Internal(format!("audit details: {e}")))?,
-        prev_hash: head.hash,
-        hash: String::new(),
-    };
-    row.hash = row.compute_hash()?;
-    store::insert(tx, &row).await?;
-    Ok(row.seq)
+    let head = store::advance_head(tx, n).await?;
+    if n == 0 {
+        return Ok(head.seq);
+    }
+    let mut prev_hash = head.hash;
+    let mut rows = Vec::with_capacity(events.len());
+    for (i, event) in events.into_iter().enumerate() {
+        let row = EventRow::new(head.seq - n + 1 + i as i64, at, actor, event, prev_hash)?;
+        prev_hash = row.hash.clone();
+        rows.push(row);
+    }
+    store::insert(tx, &rows).await?;
+    Ok(head.seq)
 }
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.

@@ -1,6 +1,8 @@
 //! The audit area's values without storage: the event to append, the
 //! stored record, its canonical form and the chain hash over it.
 
+use crate::actor::Actor;
+use crate::clock::new_id;
 use crate::error::{Error, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
 use portcullis_types::{AuditEventSummary, Outcome};
@@ -113,6 +115,41 @@ pub(super) struct EventRow {
 }
 
 impl EventRow {
+    /// The stored record of `event` by `actor` at `at` as event `seq`
+    /// following `prev_hash`, its hash computed.
+    pub(super) fn new(
+        seq: i64,
+        at: DateTime<Utc>,
+        actor: &Actor,
+        event: NewEvent,
+        prev_hash: String,
+    ) -> Result<Self> {
+        let target = event.target.unwrap_or_default();
+        let has_target = !target.kind.is_empty();
+        let mut row = EventRow {
+            seq,
+            id: new_id("evt"),
+            occurred_at: at,
+            actor_type: actor.kind.as_str().to_owned(),
+            actor_id: actor.id.clone(),
+            actor_display: clip(&actor.display, 320),
+            action: event.action.to_owned(),
+            target_type: has_target.then(|| target.kind.clone()),
+            target_id: has_target.then(|| target.id.clone()),
+            target_display: has_target.then(|| clip(&target.display, 320)),
+            outcome: event.outcome.as_str().to_owned(),
+            source_ip: actor.meta.source_ip.clone(),
+            user_agent: actor.meta.user_agent.as_deref().map(|ua| clip(ua, 512)),
+            request_id: actor.meta.request_id.clone(),
+            details: serde_json::to_string(&event.details)
+                .map_err(|e| Error::Internal(format!("audit details: {e}")))?,
+            prev_hash,
+            hash: String::new(),
+        };
+        row.hash = row.compute_hash()?;
+        Ok(row)
+    }
+
     fn canonical(&self) -> Canonical<'_> {
         Canonical {
             seq: self.seq,

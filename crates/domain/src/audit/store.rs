@@ -2,7 +2,7 @@
 //! same text).
 
 use super::model::EventRow;
-use crate::db::{Exec, Tx};
+use crate::db::{exec_dyn, Arg, Exec, Tx};
 use crate::error::Result;
 use crate::{exec, fetch_all, fetch_one, fetch_optional, scalar};
 use chrono::{DateTime, Utc};
@@ -14,47 +14,74 @@ pub(super) struct Head {
     pub hash: String,
 }
 
-/// Takes the next sequence number (the head row is updated first, which
-/// serialises concurrent appenders on both backends); the head's hash is
-/// still the previous event's.
-pub(super) async fn advance_head(tx: &mut Tx) -> Result<Head> {
+/// Takes the next `n` sequence numbers (the head row is updated first,
+/// which serialises concurrent appenders on both backends). Answers the
+/// new last seq with the hash still of the event before the first new one.
+pub(super) async fn advance_head(tx: &mut Tx, n: i64) -> Result<Head> {
     Ok(fetch_one!(
         tx.exec(),
         Head,
-        "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash"
+        "UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash",
+        n
     )?)
 }
 
-/// Inserts `row` (its `hash` computed) and makes it the chain head.
-pub(super) async fn insert(tx: &mut Tx, row: &EventRow) -> Result<()> {
-    exec!(
-        tx.exec(),
-        "INSERT INTO audit_events (seq, id, occurred_at, actor_type, actor_id, actor_display, \
-         action, target_type, target_id, target_display, outcome, source_ip, user_agent, \
-         request_id, details, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-        row.seq,
-        &row.id,
-        row.occurred_at,
-        &row.actor_type,
-        &row.actor_id,
-        &row.actor_display,
-        &row.action,
-        &row.target_type,
-        &row.target_id,
-        &row.target_display,
-        &row.outcome,
-        &row.source_ip,
-        &row.user_agent,
-        &row.request_id,
-        &row.details,
-        &row.prev_hash,
-        &row.hash
-    )?;
+/// Rows per INSERT statement: 17 binds each, far under SQLite's 32,766 and
+/// PostgreSQL's 65,535.
+const INSERT_CHUNK: usize = 500;
+
+/// Inserts `rows` (their hashes computed, in order) and makes the last the
+/// chain head.
+pub(super) async fn insert(tx: &mut Tx, rows: &[EventRow]) -> Result<()> {
+    let Some(last) = rows.last() else {
+        return Ok(());
+    };
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut sql = String::from(
+            "INSERT INTO audit_events (seq, id, occurred_at, actor_type, actor_id, actor_display, \
+             action, target_type, target_id, target_display, outcome, source_ip, user_agent, \
+             request_id, details, prev_hash, hash) VALUES ",
+        );
+        let mut args = Vec::with_capacity(chunk.len() * 17);
+        for (i, row) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for c in 0..17 {
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("${}", i * 17 + c + 1));
+            }
+            sql.push(')');
+            let text = |v: &Option<String>| v.clone().map_or(Arg::Null, Arg::Text);
+            args.extend([
+                Arg::Int(row.seq),
+                Arg::Text(row.id.clone()),
+                Arg::Time(row.occurred_at),
+                Arg::Text(row.actor_type.clone()),
+                text(&row.actor_id),
+                Arg::Text(row.actor_display.clone()),
+                Arg::Text(row.action.clone()),
+                text(&row.target_type),
+                text(&row.target_id),
+                text(&row.target_display),
+                Arg::Text(row.outcome.clone()),
+                text(&row.source_ip),
+                text(&row.user_agent),
+                text(&row.request_id),
+                Arg::Text(row.details.clone()),
+                Arg::Text(row.prev_hash.clone()),
+                Arg::Text(row.hash.clone()),
+            ]);
+        }
+        exec_dyn(tx.exec(), &sql, &args).await?;
+    }
     exec!(
         tx.exec(),
         "UPDATE audit_head SET hash = $1 WHERE id = 1",
-        &row.hash
+        &last.hash
     )?;
     Ok(())
 }

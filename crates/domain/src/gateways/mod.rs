@@ -535,15 +535,21 @@ impl GatewayService {
         let actor = gateway.actor(meta);
         let mut tx = self.core.db.begin().await?;
         store::forget_decision_ids(tx.exec(), now - DECISION_ID_RETENTION).await?;
-        let mut recorded = 0;
+        // Ids sent before (a retry after a lost answer) are recorded once.
+        let ids: Vec<&str> = batch
+            .decisions
+            .iter()
+            .filter_map(|d| d.id.as_deref())
+            .collect();
+        let mut fresh = store::first_decisions(&mut tx, &gateway.id, &ids, now).await?;
+        let mut events = Vec::with_capacity(batch.decisions.len());
         for d in &batch.decisions {
             if let Some(id) = &d.id {
-                if !store::first_decision(tx.exec(), &gateway.id, id, now).await? {
-                    // Sent before (a retry after a lost answer): recorded once.
+                // `remove`: an id twice in one batch is recorded once too.
+                if !fresh.remove(id.as_str()) {
                     continue;
                 }
             }
-            recorded += 1;
             let mut event = NewEvent::success("gateway.decision")
                 .target(Target::new(
                     "mcp_tool",
@@ -567,8 +573,11 @@ impl GatewayService {
             if !d.allowed {
                 event.outcome = Outcome::Denied;
             }
-            audit::append(&mut tx, now, &actor, event).await?;
+            events.push(event);
         }
+        let recorded = events.len();
+        // One extension of the chain for the whole batch.
+        audit::append_batch(&mut tx, now, &actor, events).await?;
         tx.commit().await?;
         Ok(recorded)
     }

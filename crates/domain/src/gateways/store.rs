@@ -1,7 +1,7 @@
 //! Every SQL statement of the gateways area (SQLite and PostgreSQL run the
 //! same text).
 
-use crate::db::{Exec, Tx};
+use crate::db::{fetch_all_dyn, Arg, Exec, Tx};
 use crate::error::Result;
 use crate::{exec, fetch_all, fetch_optional};
 use chrono::{DateTime, Utc};
@@ -197,21 +197,35 @@ pub(super) async fn forget_decision_ids(ex: Exec<'_>, before: DateTime<Utc>) -> 
     Ok(())
 }
 
-/// Remembers that gateway `gateway_id` sent decision `decision_id`; false
-/// when it was remembered already (a resent batch).
-pub(super) async fn first_decision(
-    ex: Exec<'_>,
+/// Remembers that gateway `gateway_id` sent the decisions `decision_ids`;
+/// answers the ids it had not sent before (multi-row INSERTs, 3 binds a
+/// row).
+pub(super) async fn first_decisions(
+    tx: &mut Tx,
     gateway_id: &str,
-    decision_id: &str,
+    decision_ids: &[&str],
     at: DateTime<Utc>,
-) -> Result<bool> {
-    let inserted = exec!(
-        ex,
-        "INSERT INTO gateway_decision_ids (gateway_id, decision_id, recorded_at) \
-         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        gateway_id,
-        decision_id,
-        at
-    )?;
-    Ok(inserted > 0)
+) -> Result<std::collections::HashSet<String>> {
+    let mut fresh = std::collections::HashSet::with_capacity(decision_ids.len());
+    for chunk in decision_ids.chunks(500) {
+        let mut sql = String::from(
+            "INSERT INTO gateway_decision_ids (gateway_id, decision_id, recorded_at) VALUES ",
+        );
+        let mut args = Vec::with_capacity(chunk.len() * 3);
+        for (i, id) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(${}, ${}, ${})", i * 3 + 1, i * 3 + 2, i * 3 + 3));
+            args.extend([
+                Arg::Text(gateway_id.to_owned()),
+                Arg::Text((*id).to_owned()),
+                Arg::Time(at),
+            ]);
+        }
+        sql.push_str(" ON CONFLICT DO NOTHING RETURNING decision_id");
+        let rows: Vec<(String,)> = fetch_all_dyn(tx.exec(), &sql, &args).await?;
+        fresh.extend(rows.into_iter().map(|(id,)| id));
+    }
+    Ok(fresh)
 }
