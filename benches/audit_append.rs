@@ -18,8 +18,15 @@
 //!    dedupe (one multi-row INSERT … RETURNING), argument masking, then
 //!    the chained append.
 //!
+//! 4. **export** (SQLite): `portcullis audit export --out` (the release
+//!    binary, a subprocess) of the whole log, JSONL, with its peak RSS; then
+//!    the log is filled to `AUDIT_BENCH_EXPORT_EVENTS` (default 1,000,000;
+//!    0 skips this) and exported again as JSONL and CSV: bounded memory
+//!    means about the same peak for five times the events.
+//!
 //! Prints events/s for each and chain ÷ bare. Goals (issue 19): chain ≥ 50 %
-//! of bare on both backends; decisions ≥ 10,000 events/s on SQLite.
+//! of bare on both backends; decisions ≥ 10,000 events/s on SQLite; export
+//! of 1,000,000 events in bounded memory.
 //! Run: `cargo bench --bench audit_append`.
 
 use chrono::Utc;
@@ -127,7 +134,7 @@ fn rate(n: usize, secs: f64) -> f64 {
     n as f64 / secs
 }
 
-async fn bench(label: &str, url: &str, n: usize) -> Res<()> {
+async fn bench(label: &str, url: &str, n: usize, export: Option<usize>) -> Res<()> {
     let db = Db::connect(url, &DbOptions::default()).await?;
     db.migrate().await?;
     let svc = Services::new(db.clone(), Arc::new(SystemClock), Settings::default())?;
@@ -220,6 +227,10 @@ async fn bench(label: &str, url: &str, n: usize) -> Res<()> {
         return Err(format!("the chain does not verify: {report:?}").into());
     }
 
+    if let Some(export_events) = export {
+        export_rss(&svc, url, &actor, export_events).await?;
+    }
+
     println!(
         "{label}: {n} events in batches of {BATCH}: bare INSERT {bare:.0} events/s · chain \
          (append_batch) {chain:.0} events/s = {:.0} % of bare (goal ≥ 50 %) · decisions \
@@ -231,6 +242,92 @@ async fn bench(label: &str, url: &str, n: usize) -> Res<()> {
     Ok(())
 }
 
+/// Runs `portcullis audit export` on `url` into a file: (events, seconds,
+/// bytes, peak RSS in MiB from /proc/<pid>/status VmHWM, sampled every
+/// 10 ms until it exits).
+fn export_once(url: &str, format: &str, out: &std::path::Path) -> Res<(u64, f64, u64, f64)> {
+    let started = Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["audit", "export", "--format", format, "--out"])
+        .arg(out)
+        .env("DATABASE_URL", url)
+        .env("PORTCULLIS_CONFIG", "")
+        .env("PORTCULLIS_LOG", "warn")
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file) {
+            if let Some(kib) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak_kib = peak_kib.max(kib);
+            }
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let secs = started.elapsed().as_secs_f64();
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        std::io::Read::read_to_string(&mut e, &mut err)?;
+    }
+    if !status.success() {
+        return Err(format!("audit export failed: {err}").into());
+    }
+    // "\r{n} events written to …"
+    let events = err
+        .rsplit('\r')
+        .next()
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("no count in {err:?}"))?;
+    Ok((
+        events,
+        secs,
+        std::fs::metadata(out)?.len(),
+        peak_kib as f64 / 1024.0,
+    ))
+}
+
+/// Export in bounded memory: the CLI's peak RSS exporting the log as it is
+/// (the peer), then after filling it to `target` events.
+async fn export_rss(svc: &Services, url: &str, actor: &Actor, target: usize) -> Res<()> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("export");
+    let mut runs = Vec::new();
+    let (events, secs, bytes, rss) = export_once(url, "jsonl", &file)?;
+    runs.push(("jsonl", events, secs, bytes, rss));
+    let have = events as usize;
+    let mut i = 0;
+    while have + i < target {
+        let take = BATCH.min(target - have - i);
+        let batch: Vec<NewEvent> = (i..i + take).map(|k| event(&decision(k, 2))).collect();
+        let mut tx = svc.db().begin().await?;
+        append_batch(&mut tx, Utc::now(), actor, batch).await?;
+        tx.commit().await?;
+        i += take;
+    }
+    for format in ["jsonl", "csv"] {
+        let (events, secs, bytes, rss) = export_once(url, format, &file)?;
+        runs.push((format, events, secs, bytes, rss));
+    }
+    for (format, events, secs, bytes, rss) in runs {
+        println!(
+            "export ({format}, portcullis audit export --out): {events} events in {secs:.1} s \
+             ({:.0} events/s, {:.0} MB), peak RSS {rss:.1} MiB",
+            events as f64 / secs,
+            bytes as f64 / 1e6
+        );
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Res<()> {
     let n: usize = std::env::var("AUDIT_BENCH_EVENTS")
@@ -238,10 +335,15 @@ async fn main() -> Res<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let dir = tempfile::tempdir()?;
+    let export: usize = std::env::var("AUDIT_BENCH_EXPORT_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     bench(
         "SQLite",
         &format!("sqlite:{}/audit-bench.db", dir.path().display()),
         n,
+        (export > 0).then_some(export),
     )
     .await?;
 
@@ -258,7 +360,7 @@ async fn main() -> Res<()> {
                 .rsplit_once('/')
                 .map(|(b, _)| b.to_owned())
                 .unwrap_or(admin.clone());
-            let r = bench("PostgreSQL", &format!("{base}/{name}"), n).await;
+            let r = bench("PostgreSQL", &format!("{base}/{name}"), n, None).await;
             sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                 .execute(&mut conn)
                 .await?;

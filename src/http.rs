@@ -18,6 +18,7 @@ pub mod problem;
 pub mod security;
 pub mod serve;
 pub mod session;
+pub mod stream;
 pub mod too_large;
 
 /// The credential of an `Authorization: Bearer …` header (scheme

@@ -14,7 +14,9 @@ use axum::http::StatusCode as AxumStatus;
 use portcullis_domain::audit::{append, NewEvent, CHECKPOINT_JWS_TYPE, GENESIS_HASH};
 use portcullis_domain::{Actor, Clock, Db, Error, Services, Settings};
 use portcullis_policy::signed::Verifier;
-use portcullis_types::{AuditCheckpoint, Role, AUDIT_CHECKPOINT_FORMAT};
+use portcullis_types::{
+    AuditCheckpoint, AuditExportFormat, AuditQuery, AuditRecord, Role, AUDIT_CHECKPOINT_FORMAT,
+};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,6 +26,8 @@ backend_tests!(
     evidence_checkpoints_fall_due_and_reach_the_witness,
     evidence_cli_exports_a_checkpoint_and_verifies_against_it,
     evidence_admin_api_serves_the_latest_checkpoint_and_verifies,
+    evidence_export_pages_through_everything_as_jsonl_and_safe_csv,
+    evidence_export_over_the_admin_api_and_the_cli,
 );
 
 /// `n` more audited changes (admin invitations), named `prefix{i}`.
@@ -563,5 +567,223 @@ async fn evidence_admin_api_serves_the_latest_checkpoint_and_verifies(db: &TestD
         details, "3",
         "two reads of the checkpoint and one verification are recorded"
     );
+    Ok(())
+}
+
+/// Export: every event once, oldest first, across keyset pages; event
+/// schema v1 with the OCSF class; the filters; CSV that a spreadsheet shows
+/// as text; the export audited.
+async fn evidence_export_pages_through_everything_as_jsonl_and_safe_csv(db: &TestDb) -> TestResult {
+    let (svc, clock) = services_on(db).await;
+    let owner = owner(&svc).await;
+    svc.console
+        .invite_admin(&owner, "eve@test.example", "Eve", Role::Auditor)
+        .await?;
+    // Text a spreadsheet would run as a formula (a name typed at sign-in).
+    let hostile = Actor::system("=HYPERLINK(\"http://evil.example\",\"x\")");
+    let mut tx = svc.db().begin().await?;
+    append(
+        &mut tx,
+        clock.now(),
+        &hostile,
+        NewEvent::success("console.signin.failed"),
+    )
+    .await?;
+    tx.commit().await?;
+    // Enough gateway decisions for three export pages.
+    let gateway = Actor::system("bench gateway");
+    let mut tx = svc.db().begin().await?;
+    let decisions = (0..2100)
+        .map(|i| {
+            NewEvent::success("gateway.decision")
+                .target(portcullis_domain::audit::Target::new(
+                    "mcp_tool",
+                    "github/search",
+                    "search on github",
+                ))
+                .details(serde_json::json!({ "revision": 7, "n": i }))
+        })
+        .collect();
+    portcullis_domain::audit::append_batch(&mut tx, clock.now(), &gateway, decisions).await?;
+    tx.commit().await?;
+    let total = svc.audit.verify(&owner).await?.head_seq;
+
+    let mut jsonl = Vec::new();
+    let mut pages = Vec::new();
+    let n = svc
+        .audit
+        .export(
+            &owner,
+            &AuditQuery::default(),
+            AuditExportFormat::Jsonl,
+            &mut jsonl,
+            &mut |n| pages.push(n),
+        )
+        .await?;
+    assert_eq!(n as i64, total);
+    assert_eq!(pages.last().copied(), Some(n), "{pages:?}");
+    assert!(pages.len() >= 3, "pages of 1000: {pages:?}");
+    let records: Vec<AuditRecord> = String::from_utf8(jsonl)?
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let seqs: Vec<i64> = records.iter().map(|r| r.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=total).collect::<Vec<_>>(),
+        "every event once, in order"
+    );
+    let invited = records
+        .iter()
+        .find(|r| r.action == "console.admin.invited")
+        .unwrap_or_else(|| panic!("the invitation is exported"));
+    assert_eq!(invited.schema, "portcullis.audit/1");
+    assert_eq!(
+        (
+            invited.ocsf.class_uid,
+            invited.ocsf.activity_id,
+            invited.ocsf.type_uid,
+            invited.ocsf.status_id
+        ),
+        (3001, 1, 300101, 1)
+    );
+    assert_eq!(invited.actor.kind, "console_user");
+    assert_eq!(invited.source.ip.as_deref(), Some("127.0.0.1"));
+    let decision = records
+        .iter()
+        .find(|r| r.action == "gateway.decision")
+        .unwrap_or_else(|| panic!("a decision"));
+    assert_eq!(
+        (decision.policy_revision, decision.ocsf.class_uid),
+        (Some(7), 6003)
+    );
+    // The chain links survive the export: each record names its predecessor.
+    assert!(records.windows(2).all(|w| w[1].prev_hash == w[0].hash));
+
+    // CSV of the console events only (action prefix), the formula made text.
+    let mut csv = Vec::new();
+    let q = AuditQuery {
+        action: "console".into(),
+        ..Default::default()
+    };
+    let n = svc
+        .audit
+        .export(&owner, &q, AuditExportFormat::Csv, &mut csv, &mut |_| {})
+        .await?;
+    let csv = String::from_utf8(csv)?;
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header: Vec<String> = reader.headers()?.iter().map(str::to_owned).collect();
+    assert_eq!(
+        header[..7],
+        [
+            "seq",
+            "id",
+            "time",
+            "actor_kind",
+            "actor_id",
+            "actor_display",
+            "action"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>()?;
+    assert_eq!(rows.len() as u64, n);
+    assert!(rows.iter().all(|r| r[6].starts_with("console.")), "{csv}");
+    let failed = rows
+        .iter()
+        .find(|r| r[6] == *"console.signin.failed")
+        .unwrap_or_else(|| panic!("{csv}"));
+    assert_eq!(&failed[5], "'=HYPERLINK(\"http://evil.example\",\"x\")");
+
+    // Both exports are in the log, with their filters and counts.
+    let exported = text(
+        svc.db(),
+        "SELECT details FROM audit_events WHERE action = 'audit.exported' ORDER BY seq DESC LIMIT 1",
+    )
+    .await;
+    let exported: serde_json::Value = serde_json::from_str(&exported)?;
+    assert_eq!(exported["format"], "csv");
+    assert_eq!(exported["filters"]["action"], "console");
+    assert_eq!(exported["events"], n);
+    Ok(())
+}
+
+/// `GET /api/v1/admin/audit/export` streams CSV and JSONL with the filters
+/// (an unknown format is a 400 naming it); `portcullis audit export --out`
+/// writes the same.
+async fn evidence_export_over_the_admin_api_and_the_cli(db: &TestDb) -> TestResult {
+    let srv = TestServer::start_on(db.alias(), &[]).await;
+    let key = api_key(&srv, "export", "auditor").await;
+    let http = srv.client();
+    let get = |query: &str| {
+        http.get(srv.url(&format!("/api/v1/admin/audit/export?{query}")))
+            .bearer_auth(&key.secret)
+            .send()
+    };
+    let r = get("format=jsonl").await?;
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/x-ndjson");
+    assert!(r.headers()["content-disposition"]
+        .to_str()?
+        .contains("portcullis-audit.jsonl"));
+    let body = r.text().await?;
+    let records: Vec<AuditRecord> = body
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert!(!records.is_empty());
+    assert!(
+        records.iter().any(|r| r.action == "api_key.created"),
+        "{body}"
+    );
+
+    let r = get("format=csv&action=api_key").await?;
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    let body = r.text().await?;
+    let lines: Vec<&str> = body.lines().collect();
+    assert!(lines[0].starts_with("seq,id,time,"), "{body}");
+    assert_eq!(lines.len(), 2, "the header and api_key.created: {body}");
+    assert!(lines[1].contains(",api_key.created,"), "{body}");
+
+    let r = get("format=xml").await?;
+    assert_eq!(r.status(), reqwest::StatusCode::BAD_REQUEST);
+    let problem = r.text().await?;
+    assert!(problem.contains("format"), "{problem}");
+    // The two exports are audited (the refused one is an api.call only).
+    let svc = &srv.running.services;
+    assert_eq!(
+        text(
+            svc.db(),
+            "SELECT CAST(COUNT(*) AS TEXT) FROM audit_events WHERE action = 'audit.exported'"
+        )
+        .await,
+        "2"
+    );
+    srv.stop().await;
+
+    // The CLI on the same database.
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("audit.csv");
+    let file_arg = file.to_string_lossy().into_owned();
+    let (code, out, err) = cli(
+        db,
+        &[
+            "audit",
+            "export",
+            "--format",
+            "csv",
+            "--action",
+            "audit.exported",
+            "--out",
+            &file_arg,
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("2 events written to"), "{err}");
+    let csv = std::fs::read_to_string(&file)?;
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    let (code, _, err) = cli(db, &["audit", "export", "--format", "pdf"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--format: `pdf` is not jsonl or csv"), "{err}");
     Ok(())
 }

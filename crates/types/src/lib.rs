@@ -507,6 +507,114 @@ pub struct ChainReport {
     pub latest_checkpoint_seq: Option<i64>,
 }
 
+/// The schema name of [`AuditRecord`] (event schema v1).
+pub const AUDIT_RECORD_SCHEMA: &str = "portcullis.audit/1";
+
+/// An audit event as exported (JSONL, CSV) and streamed to a SIEM: event
+/// schema v1, documented in `docs/audit-events.md`. Fields are only ever
+/// added within a schema version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditRecord {
+    /// `portcullis.audit/1`.
+    pub schema: String,
+    /// Position in the hash chain (from 1, no gaps).
+    pub seq: i64,
+    /// Unique event id (`evt_…`): a SIEM deduplicates on it.
+    pub id: String,
+    /// When it happened (UTC, microseconds).
+    pub time: DateTime<Utc>,
+    pub actor: AuditActor,
+    /// `area.object.verb`, one of the catalog's actions.
+    pub action: String,
+    /// What it is about, if anything.
+    pub target: Option<AuditTarget>,
+    pub outcome: Outcome,
+    /// Where the request came from.
+    pub source: AuditSource,
+    /// The request id (`X-Request-Id`), to find the request in the logs.
+    pub request_id: Option<String>,
+    /// The policy revision involved: the revision a gateway enforced for a
+    /// decision, the one a change produced when the event says so.
+    pub policy_revision: Option<i64>,
+    /// Action-specific details (never secrets; arguments masked).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub details: serde_json::Value,
+    /// The previous event's hash and this one's (hex SHA-256).
+    pub prev_hash: String,
+    pub hash: String,
+    /// How a SIEM files it (OCSF 1.x).
+    pub ocsf: AuditOcsf,
+}
+
+/// Who did it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditActor {
+    /// `console_user` (an admin), `anonymous` (not signed in: a failed
+    /// sign-in), `system` (Portcullis itself, its CLI), `directory` (SCIM),
+    /// `gateway`, `person` (an employee on the OAuth pages), `api_key`.
+    pub kind: String,
+    pub id: Option<String>,
+    /// Name or email at the time.
+    pub display: String,
+}
+
+/// What an event is about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditTarget {
+    pub kind: String,
+    pub id: String,
+    pub display: String,
+}
+
+/// The request's source.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditSource {
+    /// The client's address (behind a trusted proxy, the one it forwarded for).
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The OCSF classification of an event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditOcsf {
+    pub class_uid: u32,
+    pub class_name: String,
+    pub category_uid: u32,
+    pub activity_id: u32,
+    pub activity_name: String,
+    /// `class_uid` × 100 + `activity_id`.
+    pub type_uid: u32,
+    /// 1 Success, 2 Failure (failures and refusals).
+    pub status_id: u32,
+}
+
+/// An export's format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum AuditExportFormat {
+    /// One JSON [`AuditRecord`] a line.
+    Jsonl,
+    /// A header row, then one row an event (formula-injection safe).
+    Csv,
+}
+
+impl FromStr for AuditExportFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "jsonl" => Ok(Self::Jsonl),
+            "csv" => Ok(Self::Csv),
+            other => Err(format!("`{other}` is not jsonl or csv")),
+        }
+    }
+}
+
 /// The export format of a signed audit checkpoint.
 pub const AUDIT_CHECKPOINT_FORMAT: &str = "portcullis-audit-checkpoint/1";
 

@@ -124,7 +124,7 @@ impl AuditService {
     pub async fn latest_checkpoint(&self, actor: &Actor) -> Result<Option<AuditCheckpoint>> {
         actor.require(Permission::AuditRead)?;
         match store::last_checkpoint(self.core.db.exec()).await? {
-            Some(row) => self.export(&row).await.map(Some),
+            Some(row) => self.export_checkpoint(&row).await.map(Some),
             None => Ok(None),
         }
     }
@@ -160,7 +160,7 @@ impl AuditService {
         Ok(Some(claims.seq))
     }
 
-    async fn export(&self, row: &CheckpointRow) -> Result<AuditCheckpoint> {
+    async fn export_checkpoint(&self, row: &CheckpointRow) -> Result<AuditCheckpoint> {
         let jwk = self.signing.public_jwk(&row.kid).await?.ok_or_else(|| {
             Error::Internal(format!(
                 "audit checkpoint {}: the key store has no key {}",
@@ -189,7 +189,7 @@ impl AuditService {
         };
         let mut accepted = 0;
         for row in store::unwitnessed(self.core.db.exec(), WITNESS_BATCH).await? {
-            let body = serde_json::to_vec(&self.export(&row).await?)
+            let body = serde_json::to_vec(&self.export_checkpoint(&row).await?)
                 .map_err(|e| Error::Internal(e.to_string()))?;
             let request = FetchRequest::post(url.clone(), body).header(
                 http::header::CONTENT_TYPE,

@@ -24,7 +24,9 @@
 //! `checkpoint` the signed checkpoints (their claims and service methods),
 //! `store` every SQL statement.
 
+pub mod catalog;
 mod checkpoint;
+pub mod export;
 mod model;
 mod store;
 
@@ -107,6 +109,43 @@ pub(crate) async fn events_about(
         .collect()
 }
 
+/// The list's and the export's filter values, normalised, which
+/// [`store::Filter`] borrows.
+struct OwnedFilter {
+    action: String,
+    action_prefix: String,
+    actor: String,
+    actor_like: String,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+}
+
+impl OwnedFilter {
+    fn new(q: &AuditQuery) -> Self {
+        let action = q.action.trim().to_owned();
+        let actor = q.actor.trim().to_lowercase();
+        Self {
+            action_prefix: format!("{}.%", like_escape(&action)),
+            actor_like: format!("%{}%", like_escape(&actor)),
+            action,
+            actor,
+            since: q.since,
+            until: q.until,
+        }
+    }
+
+    fn as_filter(&self) -> store::Filter<'_> {
+        store::Filter {
+            action: &self.action,
+            action_prefix: &self.action_prefix,
+            actor: &self.actor,
+            actor_like: &self.actor_like,
+            since: self.since,
+            until: self.until,
+        }
+    }
+}
+
 /// Reads and verifies the audit log.
 #[derive(Clone)]
 pub struct AuditService {
@@ -164,18 +203,8 @@ impl AuditService {
             q.limit.min(MAX_PAGE)
         };
         let offset = q.offset.max(0);
-        let action = q.action.trim().to_owned();
-        let actor_q = q.actor.trim().to_lowercase();
-        let action_prefix = format!("{}.%", like_escape(&action));
-        let actor_like = format!("%{}%", like_escape(&actor_q));
-        let filter = store::Filter {
-            action: &action,
-            action_prefix: &action_prefix,
-            actor: &actor_q,
-            actor_like: &actor_like,
-            since: q.since,
-            until: q.until,
-        };
+        let owned = OwnedFilter::new(&q);
+        let filter = owned.as_filter();
         let db = &self.core.db;
         let total = store::count(db.exec(), &filter).await?;
         let rows = store::list(db.exec(), &filter, limit, offset).await?;

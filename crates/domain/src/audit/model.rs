@@ -5,7 +5,10 @@ use crate::actor::Actor;
 use crate::clock::new_id;
 use crate::error::{Error, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
-use portcullis_types::{AuditEventSummary, Outcome};
+use portcullis_types::{
+    AuditActor, AuditEventSummary, AuditOcsf, AuditRecord, AuditSource, AuditTarget, Outcome,
+    AUDIT_RECORD_SCHEMA,
+};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -45,6 +48,10 @@ pub struct NewEvent {
 impl NewEvent {
     /// A successful `action` with no target and no details.
     pub fn success(action: &'static str) -> Self {
+        debug_assert!(
+            super::catalog::describe(action).is_some(),
+            "audit action {action:?} is not in the catalog (crates/domain/src/audit/catalog.rs)"
+        );
         Self {
             action,
             target: None,
@@ -195,6 +202,73 @@ impl EventRow {
             details: serde_json::from_str(&self.details)
                 .map_err(|e| Error::Internal(format!("audit details: {e}")))?,
             hash: self.hash,
+        })
+    }
+}
+
+impl EventRow {
+    /// The event as exported and streamed (event schema v1).
+    pub(super) fn into_record(self) -> Result<AuditRecord> {
+        let info = super::catalog::describe(&self.action);
+        let outcome: Outcome = self.outcome.parse().map_err(Error::Internal)?;
+        let details: serde_json::Value = serde_json::from_str(&self.details)
+            .map_err(|e| Error::Internal(format!("audit details: {e}")))?;
+        let ocsf = match info {
+            Some(a) => AuditOcsf {
+                class_uid: a.class.uid(),
+                class_name: a.class.name().to_owned(),
+                category_uid: a.class.category_uid(),
+                activity_id: a.activity_id,
+                activity_name: a.activity_name.to_owned(),
+                type_uid: a.type_uid(),
+                status_id: 0,
+            },
+            // An action of an older release no longer in the catalog:
+            // Application Activity, "Other".
+            None => AuditOcsf {
+                class_uid: 6003,
+                class_name: "API Activity".into(),
+                category_uid: 6,
+                activity_id: 99,
+                activity_name: "Other".into(),
+                type_uid: 600399,
+                status_id: 0,
+            },
+        };
+        let status_id = match outcome {
+            Outcome::Success => 1,
+            Outcome::Failure | Outcome::Denied => 2,
+        };
+        Ok(AuditRecord {
+            schema: AUDIT_RECORD_SCHEMA.to_owned(),
+            seq: self.seq,
+            id: self.id,
+            time: self.occurred_at,
+            actor: AuditActor {
+                kind: self.actor_type,
+                id: self.actor_id,
+                display: self.actor_display,
+            },
+            action: self.action,
+            target: match (self.target_type, self.target_id) {
+                (Some(kind), Some(id)) => Some(AuditTarget {
+                    kind,
+                    id,
+                    display: self.target_display.unwrap_or_default(),
+                }),
+                _ => None,
+            },
+            outcome,
+            source: AuditSource {
+                ip: self.source_ip,
+                user_agent: self.user_agent,
+            },
+            request_id: self.request_id,
+            policy_revision: details.get("revision").and_then(serde_json::Value::as_i64),
+            details,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+            ocsf: AuditOcsf { status_id, ..ocsf },
         })
     }
 }

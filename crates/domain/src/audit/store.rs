@@ -189,6 +189,29 @@ pub(super) async fn list(
     )?)
 }
 
+/// The events matching `f` after `after` (a seq), oldest first, at most
+/// `limit`: the export's keyset pages.
+pub(super) async fn export_page(
+    ex: Exec<'_>,
+    f: &Filter<'_>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<EventRow>> {
+    Ok(fetch_all!(
+        ex,
+        EventRow,
+        &format!("{SELECT_EVENT}{FILTER} AND seq > $7 ORDER BY seq LIMIT $8"),
+        f.action,
+        f.actor,
+        f.since,
+        f.until,
+        f.action_prefix,
+        f.actor_like,
+        after,
+        limit
+    )?)
+}
+
 /// A signed checkpoint as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(super) struct CheckpointRow {
