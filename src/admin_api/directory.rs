@@ -195,7 +195,9 @@ pub struct ExportParams {
 /// the response off (no final chunk), so a truncated download is not taken
 /// for a whole one. Audited as `audit.exported`.
 #[utoipa::path(get, path = "/audit/export", tag = "audit", params(ExportParams, AuditParams),
-    responses((status = 200, description = "The events, streamed (text/csv for format=csv)", body = String, content_type = "application/x-ndjson"),
+    responses((status = 200, description = "The events, streamed", content(
+            (String = "application/x-ndjson"),
+            (String = "text/csv; charset=utf-8"))),
         (status = 400, body = ProblemBody), (status = 401, body = ProblemBody)))]
 pub async fn export_audit(
     State(state): State<AppState>,
