@@ -152,13 +152,10 @@ async fn bench(label: &str, url: &str, n: usize, export: Option<usize>) -> Res<(
     let statements: Vec<String> = rows
         .chunks(BATCH)
         .map(|chunk| {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|r| {
-                    let cols: Vec<String> = (1..=17).map(|c| format!("${}", r * 17 + c)).collect();
-                    format!("({})", cols.join(", "))
-                })
-                .collect();
-            format!("INSERT INTO audit_bare VALUES {}", values.join(", "))
+            format!(
+                "INSERT INTO audit_bare VALUES {}",
+                db.backend().values_list(chunk.len(), 17)
+            )
         })
         .collect();
     let started = Instant::now();

@@ -36,25 +36,16 @@ pub(super) async fn insert(tx: &mut Tx, rows: &[EventRow]) -> Result<()> {
     let Some(last) = rows.last() else {
         return Ok(());
     };
+    let backend = tx.backend();
     for chunk in rows.chunks(INSERT_CHUNK) {
-        let mut sql = String::from(
+        let sql = format!(
             "INSERT INTO audit_events (seq, id, occurred_at, actor_type, actor_id, actor_display, \
              action, target_type, target_id, target_display, outcome, source_ip, user_agent, \
-             request_id, details, prev_hash, hash) VALUES ",
+             request_id, details, prev_hash, hash) VALUES {}",
+            backend.values_list(chunk.len(), 17)
         );
         let mut args = Vec::with_capacity(chunk.len() * 17);
-        for (i, row) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('(');
-            for c in 0..17 {
-                if c > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!("${}", i * 17 + c + 1));
-            }
-            sql.push(')');
+        for row in chunk {
             let text = |v: &Option<String>| v.clone().map_or(Arg::Null, Arg::Text);
             args.extend([
                 Arg::Int(row.seq),

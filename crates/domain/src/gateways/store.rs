@@ -207,23 +207,21 @@ pub(super) async fn first_decisions(
     at: DateTime<Utc>,
 ) -> Result<std::collections::HashSet<String>> {
     let mut fresh = std::collections::HashSet::with_capacity(decision_ids.len());
+    let backend = tx.backend();
     for chunk in decision_ids.chunks(500) {
-        let mut sql = String::from(
-            "INSERT INTO gateway_decision_ids (gateway_id, decision_id, recorded_at) VALUES ",
+        let sql = format!(
+            "INSERT INTO gateway_decision_ids (gateway_id, decision_id, recorded_at) VALUES {} \
+             ON CONFLICT DO NOTHING RETURNING decision_id",
+            backend.values_list(chunk.len(), 3)
         );
         let mut args = Vec::with_capacity(chunk.len() * 3);
-        for (i, id) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("(${}, ${}, ${})", i * 3 + 1, i * 3 + 2, i * 3 + 3));
+        for id in chunk {
             args.extend([
                 Arg::Text(gateway_id.to_owned()),
                 Arg::Text((*id).to_owned()),
                 Arg::Time(at),
             ]);
         }
-        sql.push_str(" ON CONFLICT DO NOTHING RETURNING decision_id");
         let rows: Vec<(String,)> = fetch_all_dyn(tx.exec(), &sql, &args).await?;
         fresh.extend(rows.into_iter().map(|(id,)| id));
     }
