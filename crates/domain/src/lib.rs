@@ -12,7 +12,7 @@
 //! | [`console`] | console users, one-time links, passwords, sessions, throttling |
 //! | [`agents`] | agents: headless principals with credentials, owners, the kill switch |
 //! | [`apikeys`] | API keys of the admin REST API, `Idempotency-Key` answers |
-//! | [`audit`] | the hash-chained audit log: append, list, verify |
+//! | [`audit`] | the hash-chained audit log: append (one event or a batch), list, verify, signed checkpoints and the witness, the action catalog (OCSF), export |
 //! | [`directory`] | SCIM directories, their bearer tokens, failed-request log |
 //! | [`scim`] | SCIM 2.0 Users and Groups of a directory (on `portcullis-scim`) |
 //! | [`catalog`] | MCP servers, tools, discovery, tool pinning and quarantine |
