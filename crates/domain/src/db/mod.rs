@@ -681,6 +681,9 @@ mod values_list_tests {
     #[test]
     fn sqlite_gets_anonymous_placeholders_and_postgres_numbered_ones() {
         assert_eq!(Backend::Sqlite.values_list(2, 3), "(?, ?, ?), (?, ?, ?)");
-        assert_eq!(Backend::Postgres.values_list(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(
+            Backend::Postgres.values_list(2, 3),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
     }
 }
