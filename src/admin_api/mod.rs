@@ -85,6 +85,7 @@ pub const PREFIX: &str = "/api/v1/admin";
     components(schemas(
         ProblemBody,
         portcullis_types::DirectoryUserStatus,
+        portcullis_types::AuditExportFormat,
         portcullis_types::ServerRef,
         portcullis_types::ToolName,
     )),
