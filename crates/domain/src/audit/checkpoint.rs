@@ -78,8 +78,16 @@ pub(super) fn due(
 /// Reads a checkpoint's claims, verified with the JWK (JSON) that should
 /// have signed it.
 pub(super) fn open(jws: &str, jwk: &str) -> std::result::Result<Claims, String> {
-    let verifier =
-        Verifier::from_jwks(&format!("{{\"keys\":[{jwk}]}}")).map_err(|e| e.to_string())?;
+    open_with(&verifier(jwk)?, jws)
+}
+
+/// The verifier of one public JWK (JSON text), to open many checkpoints.
+pub(super) fn verifier(jwk: &str) -> std::result::Result<Verifier, String> {
+    Verifier::from_jwks(&format!("{{\"keys\":[{jwk}]}}")).map_err(|e| e.to_string())
+}
+
+/// A checkpoint's claims, verified by `verifier`.
+pub(super) fn open_with(verifier: &Verifier, jws: &str) -> std::result::Result<Claims, String> {
     verifier
         .verify_claims(jws.as_bytes(), CHECKPOINT_JWS_TYPE)
         .map_err(|e| e.to_string())

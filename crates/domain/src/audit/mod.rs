@@ -282,15 +282,19 @@ impl AuditService {
                 format!("the exported checkpoint signed {}", fmt_time(claims.iat)),
             ));
         }
-        let mut verifiers: HashMap<String, Option<String>> = HashMap::new();
+        // One verifier per key (a key signs many checkpoints); `None`: the
+        // key store has no such key, or not a usable one.
+        let mut verifiers: HashMap<String, Option<portcullis_policy::signed::Verifier>> =
+            HashMap::new();
         for row in &stored {
             if !verifiers.contains_key(&row.kid) {
                 let jwk = self.signing.public_jwk(&row.kid).await?;
-                verifiers.insert(row.kid.clone(), jwk);
+                let verifier = jwk.and_then(|jwk| checkpoint::verifier(&jwk).ok());
+                verifiers.insert(row.kid.clone(), verifier);
             }
             let genuine = verifiers[&row.kid]
-                .as_deref()
-                .and_then(|jwk| checkpoint::open(&row.jws, jwk).ok())
+                .as_ref()
+                .and_then(|v| checkpoint::open_with(v, &row.jws).ok())
                 .is_some_and(|c| c.seq == row.seq && c.hash == row.hash);
             if !genuine {
                 return broken(
