@@ -200,6 +200,21 @@ pub enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<std::path::PathBuf>,
     },
+    /// Show retention: the periods, the legal hold, what has been purged.
+    Retention,
+    /// Run retention now (the server runs it every hour): delete events
+    /// older than PORTCULLIS_AUDIT_RETENTION_DAYS and blank gateway
+    /// decisions older than PORTCULLIS_AUDIT_DECISION_RETENTION_DAYS,
+    /// unless a legal hold is in place.
+    Purge,
+    /// Place a legal hold: nothing is purged until it is released.
+    Hold {
+        /// Why (a matter or ticket reference).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Release the legal hold; the next run purges what is due.
+    Release,
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -209,6 +224,8 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
             let running = server::start(config, server::shutdown_signal()).await?;
             server::spawn_housekeeping(running.services.clone());
             server::spawn_audit_checkpoints(running.services.clone());
+            server::spawn_audit_retention(running.services.clone());
+            server::spawn_audit_streaming(running.services.clone());
             println!("Portcullis listening on {}", running.public_url);
             tracing::info!(addr = %running.addr, public_url = %running.public_url, "listening");
             if let Some(link) = &running.setup_link {
@@ -281,6 +298,17 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
                         "Audit chain OK: {} events verified (head {}), {} signed checkpoints match.",
                         report.checked, report.head_seq, report.checkpoints_checked
                     );
+                    if let Some(through) = report.purged_through_seq {
+                        println!(
+                            "Events 1…{through} were purged by retention; the chain resumes from its signed purge record."
+                        );
+                    }
+                    if report.redacted > 0 {
+                        println!(
+                            "{} gateway decisions were blanked by retention, each vouched for by a signed purge record.",
+                            report.redacted
+                        );
+                    }
                     if report.latest_checkpoint_seq.is_none() && report.head_seq > 0 {
                         println!(
                             "No checkpoint is stored yet: `portcullis audit checkpoint` signs one."
@@ -385,6 +413,89 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
                 None => println!("{json}"),
             }
             Ok(0)
+        }
+        Command::Audit(AuditCommand::Retention) => {
+            let db = server::open_database(&config).await?;
+            let services = server::services(&config, db)?;
+            let r = services
+                .audit
+                .retention(&Actor::system("portcullis audit retention"))
+                .await?;
+            print_retention(&r);
+            Ok(0)
+        }
+        Command::Audit(AuditCommand::Purge) => {
+            let db = server::open_database(&config).await?;
+            let services = server::services(&config, db)?;
+            let outcome = services
+                .audit
+                .purge(&Actor::system("portcullis audit purge"))
+                .await?;
+            if outcome.held {
+                println!("A legal hold is in place: nothing was purged (`portcullis audit retention` shows it).");
+            } else if outcome.purged_through_seq.is_none() && outcome.redacted_through_seq.is_none()
+            {
+                println!("Nothing is older than the retention periods: nothing was purged.");
+            } else {
+                if let Some(through) = outcome.purged_through_seq {
+                    println!(
+                        "Purged {} events (through event {through}).",
+                        outcome.purged
+                    );
+                }
+                if let Some(through) = outcome.redacted_through_seq {
+                    println!(
+                        "Blanked {} gateway decisions (through event {through}).",
+                        outcome.redacted
+                    );
+                }
+            }
+            Ok(0)
+        }
+        Command::Audit(AuditCommand::Hold { reason }) => {
+            let db = server::open_database(&config).await?;
+            let services = server::services(&config, db)?;
+            match services
+                .audit
+                .place_legal_hold(&Actor::system("portcullis audit hold"), &reason)
+                .await
+            {
+                Ok(r) => {
+                    println!(
+                        "Legal hold placed: nothing is purged until `portcullis audit release`."
+                    );
+                    print_retention(&r);
+                    Ok(0)
+                }
+                Err(
+                    e @ (portcullis_domain::Error::Invalid(_)
+                    | portcullis_domain::Error::Conflict { .. }),
+                ) => {
+                    eprintln!("{e}");
+                    Ok(2)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Command::Audit(AuditCommand::Release) => {
+            let db = server::open_database(&config).await?;
+            let services = server::services(&config, db)?;
+            match services
+                .audit
+                .lift_legal_hold(&Actor::system("portcullis audit release"))
+                .await
+            {
+                Ok(r) => {
+                    println!("Legal hold released: the next retention run purges what is due.");
+                    print_retention(&r);
+                    Ok(0)
+                }
+                Err(portcullis_domain::Error::NotFound(_)) => {
+                    eprintln!("No legal hold is in place.");
+                    Ok(2)
+                }
+                Err(e) => Err(e.into()),
+            }
         }
         Command::SecretKey(SecretKeyCommand::Rotate { grace_hours }) => {
             if config.secret_key.is_some() {
@@ -671,11 +782,12 @@ async fn reseal(config: &Config, db: portcullis_domain::Db, command: &str) -> an
     match services.reseal_secrets(&Actor::system(command), &new).await {
         Ok(r) => {
             println!(
-                "Re-sealed {} stored secrets ({} signing keys, {} OIDC client secrets, {} SSO sign-ins in flight).",
+                "Re-sealed {} stored secrets ({} signing keys, {} OIDC client secrets, {} SSO sign-ins in flight, {} audit streaming keys).",
                 r.total(),
                 r.signing_keys,
                 r.sso_client_secrets,
-                r.sso_requests
+                r.sso_requests,
+                r.audit_sink_secrets
             );
             println!(
                 "Restart every console replica now; replicas sharing the database need the new key."
@@ -705,4 +817,29 @@ fn read_checkpoint(path: &std::path::Path) -> Result<portcullis_types::AuditChec
         ));
     }
     Ok(checkpoint)
+}
+
+/// Prints retention as `portcullis audit retention` shows it.
+fn print_retention(r: &portcullis_types::AuditRetention) {
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map_or("never".to_owned(), |t| {
+            t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+        })
+    };
+    println!("Events kept:            {} days", r.retention_days);
+    println!("Gateway decisions kept: {} days", r.decision_retention_days);
+    match &r.legal_hold {
+        Some(h) => println!(
+            "Legal hold:             in place since {} by {} ({})",
+            h.placed_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            h.placed_by,
+            h.reason
+        ),
+        None => println!("Legal hold:             none"),
+    }
+    let seq = |s: Option<i64>| s.map_or("none".to_owned(), |s| format!("through event {s}"));
+    println!("Purged:                 {}", seq(r.purged_through_seq));
+    println!("Decisions blanked:      {}", seq(r.redacted_through_seq));
+    println!("Last purge:             {}", time(r.last_purge_at));
+    println!("Oldest event kept:      {}", time(r.oldest_event_at));
 }

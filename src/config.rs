@@ -111,6 +111,10 @@ pub struct Config {
     pub audit_checkpoint_minutes: i64,
     /// Where each new audit checkpoint is POSTed, if anywhere.
     pub audit_witness_url: Option<String>,
+    /// Days audit events are kept.
+    pub audit_retention_days: i64,
+    /// Days gateway decisions keep their content (at most the above).
+    pub audit_decision_retention_days: i64,
 }
 
 /// A configuration problem, naming the key.
@@ -169,6 +173,8 @@ struct FileConfig {
     audit_checkpoint_events: Option<i64>,
     audit_checkpoint_minutes: Option<i64>,
     audit_witness_url: Option<String>,
+    audit_retention_days: Option<i64>,
+    audit_decision_retention_days: Option<i64>,
 }
 
 impl Config {
@@ -502,6 +508,28 @@ impl Config {
             1,
             7 * 24 * 60,
         )?;
+        let audit_retention_days = num(
+            "PORTCULLIS_AUDIT_RETENTION_DAYS",
+            file.audit_retention_days,
+            400,
+            1,
+            36_500,
+        )?;
+        let audit_decision_retention_days = num(
+            "PORTCULLIS_AUDIT_DECISION_RETENTION_DAYS",
+            file.audit_decision_retention_days,
+            audit_retention_days,
+            1,
+            36_500,
+        )?;
+        if audit_decision_retention_days > audit_retention_days {
+            return Err(err(
+                "PORTCULLIS_AUDIT_DECISION_RETENTION_DAYS",
+                format!(
+                    "{audit_decision_retention_days} days is longer than PORTCULLIS_AUDIT_RETENTION_DAYS ({audit_retention_days}): decisions cannot outlive the log"
+                ),
+            ));
+        }
         let audit_witness_url = match get("PORTCULLIS_AUDIT_WITNESS_URL", file.audit_witness_url) {
             None => None,
             Some(u) => {
@@ -521,6 +549,8 @@ impl Config {
             }
         };
         Ok(Config {
+            audit_retention_days,
+            audit_decision_retention_days,
             audit_checkpoint_events,
             audit_checkpoint_minutes,
             audit_witness_url,
@@ -588,6 +618,8 @@ impl Config {
             audit_checkpoint_events: self.audit_checkpoint_events,
             audit_checkpoint_interval: chrono::Duration::minutes(self.audit_checkpoint_minutes),
             audit_witness_url: self.audit_witness_url.clone(),
+            audit_retention_days: self.audit_retention_days,
+            audit_decision_retention_days: self.audit_decision_retention_days,
         })
     }
 

@@ -432,6 +432,41 @@ pub fn spawn_audit_checkpoints(services: Services) {
     });
 }
 
+/// Runs audit retention (`AuditService::purge`) at start and then every
+/// `RETENTION_TICK` (an hour).
+pub fn spawn_audit_retention(services: Services) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(portcullis_domain::audit::retention::RETENTION_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let actor = portcullis_domain::Actor::system("audit retention");
+        loop {
+            tick.tick().await;
+            match services.audit.purge(&actor).await {
+                Ok(o) if o.held => {
+                    tracing::info!("audit retention skipped: a legal hold is in place")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "audit retention failed"),
+            }
+        }
+    });
+}
+
+/// Streams the audit log to its destinations (`AuditService::deliver_due`)
+/// every `STREAM_TICK` (2 s).
+pub fn spawn_audit_streaming(services: Services) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(portcullis_domain::audit::sinks::STREAM_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = services.audit.deliver_due().await {
+                tracing::warn!(error = %e, "audit streaming failed");
+            }
+        }
+    });
+}
+
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
     portcullis_listener::shutdown_signal().await;

@@ -11,9 +11,9 @@ use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use portcullis_types::{
     AdminSummary, ApiKeySummary, AuditCheckpoint, AuditEventSummary, AuditExportFormat, AuditQuery,
-    ChainReport, DirectoryGroupDetail, DirectoryGroupQuery, DirectoryGroupSummary,
-    DirectoryUserDetail, DirectoryUserQuery, DirectoryUserStatus, DirectoryUserSummary,
-    GatewayCreated, GatewayInput, GatewaysView,
+    AuditRetention, AuditSinkSummary, ChainReport, DirectoryGroupDetail, DirectoryGroupQuery,
+    DirectoryGroupSummary, DirectoryUserDetail, DirectoryUserQuery, DirectoryUserStatus,
+    DirectoryUserSummary, GatewayCreated, GatewayInput, GatewaysView,
 };
 use portcullis_types::{GroupId, PersonId};
 use serde::Deserialize;
@@ -260,6 +260,31 @@ pub async fn verify_audit(State(state): State<AppState>, caller: Caller) -> ApiR
     json(
         StatusCode::OK,
         &state.services.audit.verify(&caller.0).await?,
+    )
+}
+
+/// Audit retention: the periods, the legal hold (placed and lifted by
+/// owners in the console or `portcullis audit hold`), and what retention
+/// has purged so far.
+#[utoipa::path(get, path = "/audit/retention", tag = "audit",
+    responses((status = 200, body = AuditRetention), (status = 401, body = ProblemBody)))]
+pub async fn audit_retention(State(state): State<AppState>, caller: Caller) -> ApiResult {
+    json(
+        StatusCode::OK,
+        &state.services.audit.retention(&caller.0).await?,
+    )
+}
+
+/// The SIEM destinations the audit log streams to, each with its health
+/// (`healthy`, `pending`, `failing`, `paused`), its lag in events and the
+/// last error: what a monitoring check polls. Owners add and remove them
+/// in the console.
+#[utoipa::path(get, path = "/audit/sinks", tag = "audit",
+    responses((status = 200, body = Vec<AuditSinkSummary>), (status = 401, body = ProblemBody)))]
+pub async fn audit_sinks(State(state): State<AppState>, caller: Caller) -> ApiResult {
+    json(
+        StatusCode::OK,
+        &state.services.audit.list_sinks(&caller.0).await?,
     )
 }
 

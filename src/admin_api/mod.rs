@@ -28,7 +28,7 @@
 //! | [`catalog`] | `/servers`, `/servers/{id}/discovery`, `/servers/{id}/tools`, `/tools/{id}/…` |
 //! | [`access`] | `/grants`, `/revisions`, `/simulate/…` |
 //! | [`agents`] | `/agents`, `/agents/{id}/secret`, `/agents/{id}/keys` |
-//! | [`directory`] | `/people`, `/groups`, `/audit/events`, `/audit/export`, `/audit/checkpoints/latest`, `/audit/verify`, `/gateways`, `/api-keys` |
+//! | [`directory`] | `/people`, `/groups`, `/audit/events`, `/audit/export`, `/audit/checkpoints/latest`, `/audit/verify`, `/audit/retention`, `/audit/sinks`, `/gateways`, `/api-keys` |
 //! | [`settings`] | `/directories` (and their tokens), `/sso-connections`, `/clients` |
 //! | [`support`] | caller, cursors, `ETag`, `Idempotency-Key`, parsing |
 
@@ -71,7 +71,7 @@ pub const PREFIX: &str = "/api/v1/admin";
         access::list_revisions, access::diff, access::rollback,
         access::can_call, access::who_can_call, access::what_can_call,
         directory::list_people, directory::get_person, directory::list_groups, directory::get_group,
-        directory::audit_events, directory::export_audit, directory::latest_checkpoint, directory::verify_audit, directory::gateways, directory::create_gateway,
+        directory::audit_events, directory::export_audit, directory::latest_checkpoint, directory::verify_audit, directory::audit_retention, directory::audit_sinks, directory::gateways, directory::create_gateway,
         directory::rotate_gateway_credential, directory::revoke_gateway, directory::api_keys, directory::admins,
         settings::list_directories, settings::get_directory, settings::create_directory,
         settings::rotate_token, settings::revoke_token, settings::sso_connections, settings::sso_connection,
@@ -241,6 +241,8 @@ pub fn router(state: &AppState, max_body_bytes: usize) -> Router {
             get(directory::latest_checkpoint),
         )
         .route("/audit/verify", get(directory::verify_audit))
+        .route("/audit/retention", get(directory::audit_retention))
+        .route("/audit/sinks", get(directory::audit_sinks))
         .route("/audit/export", get(directory::export_audit))
         .route(
             "/gateways",

@@ -31,7 +31,7 @@ backend_tests!(
 );
 
 /// `n` more audited changes (admin invitations), named `prefix{i}`.
-async fn invite(svc: &Services, owner: &Actor, prefix: &str, n: usize) {
+pub(crate) async fn invite(svc: &Services, owner: &Actor, prefix: &str, n: usize) {
     for i in 0..n {
         svc.console
             .invite_admin(
@@ -46,7 +46,7 @@ async fn invite(svc: &Services, owner: &Actor, prefix: &str, n: usize) {
 }
 
 /// One text value read with SQL.
-async fn text(db: &Db, sql: &str) -> String {
+pub(crate) async fn text(db: &Db, sql: &str) -> String {
     let row: Result<(String,), _> = match db {
         Db::Sqlite(p, _) => sqlx::query_as(sql).fetch_one(p).await,
         Db::Postgres(p, _) => sqlx::query_as(sql).fetch_one(p).await,
@@ -445,7 +445,7 @@ async fn evidence_checkpoints_fall_due_and_reach_the_witness(db: &TestDb) -> Tes
 const SECRET_KEY: &str = "dGVzdC1zZWNyZXQta2V5LW9mLTMyLWJ5dGVzLWxvbmc=";
 
 /// Runs the CLI on `db`: (exit code, stdout, stderr).
-fn cli(db: &TestDb, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn cli(db: &TestDb, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(args)
         .env("DATABASE_URL", &db.url)

@@ -16,6 +16,8 @@ mod agents;
 mod assets;
 mod audit;
 mod audit_evidence;
+mod audit_retention;
+mod audit_streaming;
 mod authz;
 mod body_limits;
 mod catalog;

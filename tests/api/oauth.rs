@@ -1197,85 +1197,11 @@ struct DocServer {
 
 impl DocServer {
     fn start() -> Self {
-        use openssl::asn1::Asn1Time;
-        use openssl::ec::{EcGroup, EcKey};
-        use openssl::hash::MessageDigest;
-        use openssl::nid::Nid;
-        use openssl::pkey::PKey;
-        use openssl::ssl::{SslAcceptor, SslMethod};
-        use openssl::x509::extension::{
-            BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
-        };
-        use openssl::x509::{X509NameBuilder, X509};
         use std::io::{Read, Write};
-        let key = || {
-            let g = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
-            PKey::from_ec_key(EcKey::generate(&g).unwrap()).unwrap()
-        };
-        let name = |cn: &str| {
-            let mut n = X509NameBuilder::new().unwrap();
-            n.append_entry_by_text("CN", cn).unwrap();
-            n.build()
-        };
-        let serial = |n: u32| {
-            openssl::bn::BigNum::from_u32(n)
-                .unwrap()
-                .to_asn1_integer()
-                .unwrap()
-        };
-        let ca_key = key();
-        let mut b = X509::builder().unwrap();
-        b.set_version(2).unwrap();
-        b.set_serial_number(&serial(1)).unwrap();
-        b.set_subject_name(&name("Portcullis test CA")).unwrap();
-        b.set_issuer_name(&name("Portcullis test CA")).unwrap();
-        b.set_pubkey(&ca_key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
-            .unwrap();
-        b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
-            .unwrap();
-        b.append_extension(
-            KeyUsage::new()
-                .critical()
-                .key_cert_sign()
-                .crl_sign()
-                .build()
-                .unwrap(),
-        )
-        .unwrap();
-        b.sign(&ca_key, MessageDigest::sha256()).unwrap();
-        let ca = b.build();
-        let leaf_key = key();
-        let mut b = X509::builder().unwrap();
-        b.set_version(2).unwrap();
-        b.set_serial_number(&serial(2)).unwrap();
-        b.set_subject_name(&name("localhost")).unwrap();
-        b.set_issuer_name(ca.subject_name()).unwrap();
-        b.set_pubkey(&leaf_key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
-            .unwrap();
-        let san = SubjectAlternativeName::new()
-            .dns("localhost")
-            .build(&b.x509v3_context(Some(&ca), None))
-            .unwrap();
-        b.append_extension(san).unwrap();
-        b.append_extension(BasicConstraints::new().build().unwrap())
-            .unwrap();
-        b.append_extension(ExtendedKeyUsage::new().server_auth().build().unwrap())
-            .unwrap();
-        b.sign(&ca_key, MessageDigest::sha256()).unwrap();
-        let leaf = b.build();
+        let tls = crate::harness::test_tls();
         let mut ca_file = tempfile::NamedTempFile::new().unwrap();
-        ca_file.write_all(&ca.to_pem().unwrap()).unwrap();
-        let mut acc = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).unwrap();
-        acc.set_private_key(&leaf_key).unwrap();
-        acc.set_certificate(&leaf).unwrap();
-        acc.add_extra_chain_cert(ca.clone()).unwrap();
-        let acc = std::sync::Arc::new(acc.build());
+        ca_file.write_all(&tls.ca_pem).unwrap();
+        let acc = tls.acceptor;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let docs: std::sync::Arc<std::sync::Mutex<HashMap<String, String>>> = Default::default();

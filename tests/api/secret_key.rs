@@ -58,6 +58,14 @@ async fn sealed(url: &str) -> Vec<(String, String)> {
     {
         out.push(("sso_pkce".to_owned(), v));
     }
+    for (id, v) in rows(
+        url,
+        "SELECT id, secret_sealed FROM audit_sinks WHERE secret_sealed IS NOT NULL",
+    )
+    .await
+    {
+        out.push((format!("audit_sink:{id}"), v));
+    }
     out
 }
 
@@ -103,11 +111,22 @@ async fn secret_key_rotation_reseals_every_stored_secret(db: &TestDb) -> TestRes
         ),
     )
     .await;
+    // An audit streaming destination's webhook key.
+    execute(
+        &db.url,
+        &format!(
+            "INSERT INTO audit_sinks (id, name, kind, url, secret_sealed, enabled, created_by, \
+             created_at, cursor_seq) VALUES ('sink_rot', 'SIEM', 'webhook', 'https://siem.example/in', \
+             '{}', TRUE, 'test', '2026-12-01T00:00:00Z', 0)",
+            old_box.seal("audit_sink:sink_rot", b"webhook-hmac-key-0123456789")?
+        ),
+    )
+    .await;
     let before = sealed(&db.url).await;
     assert_eq!(
         before.len(),
-        4,
-        "two signing keys, a client secret, a verifier: {before:?}"
+        5,
+        "two signing keys, a client secret, a verifier, a sink's key: {before:?}"
     );
 
     let code = run(

@@ -30,6 +30,7 @@
 //! caller could reach an IP-literal URL or follow redirects unchecked.
 
 mod ip;
+mod stream;
 
 use std::collections::HashSet;
 use std::error::Error as StdError;
@@ -46,6 +47,7 @@ use tokio::time::Instant;
 use url::{Host, Url};
 
 pub use ip::{classify, AddressKind};
+pub use stream::GuardedStream;
 
 /// Settings of a [`Guard`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -62,13 +62,19 @@ pub enum Permission {
     /// Register agents, rotate their secrets, use their kill switch
     /// (owners and admins).
     AgentsManage,
+    /// Place and lift the audit log's legal hold and manage where it is
+    /// streamed (owners only: lifting a hold lets retention delete
+    /// evidence; a stream sends the whole log elsewhere).
+    AuditManage,
 }
 
 impl Permission {
     fn allows(self, role: Role) -> bool {
         match self {
             Permission::ConsoleRead | Permission::AuditRead | Permission::DirectoryRead => true,
-            Permission::AdminsManage | Permission::AdminsRead => role == Role::Owner,
+            Permission::AdminsManage | Permission::AdminsRead | Permission::AuditManage => {
+                role == Role::Owner
+            }
             Permission::DirectoryManage
             | Permission::CatalogManage
             | Permission::AccessManage
@@ -91,6 +97,9 @@ impl Permission {
             Permission::SsoManage => "change single sign-on connections",
             Permission::ClientsManage => "manage OAuth clients and the client policy",
             Permission::AgentsManage => "manage agents and their credentials",
+            Permission::AuditManage => {
+                "manage the audit log's legal hold and streaming (owners only)"
+            }
         }
     }
 }

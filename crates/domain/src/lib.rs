@@ -12,7 +12,7 @@
 //! | [`console`] | console users, one-time links, passwords, sessions, throttling |
 //! | [`agents`] | agents: headless principals with credentials, owners, the kill switch |
 //! | [`apikeys`] | API keys of the admin REST API, `Idempotency-Key` answers |
-//! | [`audit`] | the hash-chained audit log: append (one event or a batch), list, verify, signed checkpoints and the witness, the action catalog (OCSF), export |
+//! | [`audit`] | the hash-chained audit log: append (one event or a batch), list, verify, signed checkpoints and the witness, the action catalog (OCSF), export, retention (purge from signed records, legal hold), streaming to SIEMs (webhook, syslog, HEC) |
 //! | [`directory`] | SCIM directories, their bearer tokens, failed-request log |
 //! | [`scim`] | SCIM 2.0 Users and Groups of a directory (on `portcullis-scim`) |
 //! | [`catalog`] | MCP servers, tools, discovery, tool pinning and quarantine |
@@ -116,6 +116,11 @@ pub struct Settings {
     /// Where each new audit checkpoint is POSTed (JSON), through the SSRF
     /// guard; `None`: no witness.
     pub audit_witness_url: Option<String>,
+    /// Audit events older than this many days are purged (retention).
+    pub audit_retention_days: i64,
+    /// Gateway decisions older than this many days lose their content
+    /// (at most `audit_retention_days`).
+    pub audit_decision_retention_days: i64,
 }
 
 impl Default for Settings {
@@ -137,6 +142,8 @@ impl Default for Settings {
             audit_checkpoint_events: 1_000,
             audit_checkpoint_interval: chrono::Duration::minutes(10),
             audit_witness_url: None,
+            audit_retention_days: 400,
+            audit_decision_retention_days: 400,
         }
     }
 }
@@ -229,7 +236,7 @@ impl Services {
             audit: audit::AuditService {
                 core: core.clone(),
                 signing,
-                witness_guard: guard.clone(),
+                guard: guard.clone(),
             },
             api_keys: apikeys::ApiKeyService { core: core.clone() },
             overview: overview::OverviewService { core: core.clone() },

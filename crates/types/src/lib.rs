@@ -86,6 +86,8 @@ pub mod apikeys;
 pub use apikeys::*;
 pub mod agents;
 pub use agents::*;
+pub mod audit_sinks;
+pub use audit_sinks::*;
 
 id_type!(
     /// A console user (an admin, owner or auditor of Portcullis itself).
@@ -427,6 +429,11 @@ pub struct AuditEventSummary {
     pub request_id: Option<String>,
     pub details: serde_json::Value,
     pub hash: String,
+    /// When retention blanked this event's content (a gateway decision
+    /// older than its retention period): only its seq, id, time, action
+    /// and hashes remain.
+    #[serde(default)]
+    pub redacted_at: Option<DateTime<Utc>>,
 }
 
 /// Filters for the audit log list. Empty strings mean "no filter".
@@ -505,6 +512,60 @@ pub struct ChainReport {
     /// The sequence number of the newest stored checkpoint, if any.
     #[serde(default)]
     pub latest_checkpoint_seq: Option<i64>,
+    /// Events up to this one were purged by retention; the chain is
+    /// verified from the signed purge record that names its hash.
+    #[serde(default)]
+    pub purged_through_seq: Option<i64>,
+    /// Events whose content retention blanked (gateway decisions), each
+    /// vouched for by a signed purge record.
+    #[serde(default)]
+    pub redacted: i64,
+}
+
+/// Audit retention as configured and as it stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditRetention {
+    /// Events older than this many days are purged.
+    pub retention_days: i64,
+    /// Gateway decisions older than this many days are blanked (at most
+    /// `retention_days`).
+    pub decision_retention_days: i64,
+    /// While a hold is in place nothing is purged or blanked.
+    pub legal_hold: Option<AuditLegalHold>,
+    /// Events up to this sequence number have been purged.
+    pub purged_through_seq: Option<i64>,
+    /// Gateway decisions up to this sequence number have been blanked.
+    pub redacted_through_seq: Option<i64>,
+    /// When the newest purge record was signed.
+    pub last_purge_at: Option<DateTime<Utc>>,
+    /// The oldest event kept.
+    pub oldest_event_at: Option<DateTime<Utc>>,
+}
+
+/// A legal hold on the audit log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditLegalHold {
+    /// Why (a matter or ticket reference).
+    pub reason: String,
+    pub placed_at: DateTime<Utc>,
+    /// Who placed it.
+    pub placed_by: String,
+}
+
+/// What one run of the retention job did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditPurgeOutcome {
+    /// A legal hold stopped the run; nothing changed.
+    pub held: bool,
+    /// Events deleted, and the last of them.
+    pub purged: i64,
+    pub purged_through_seq: Option<i64>,
+    /// Gateway decisions blanked, and the range's end.
+    pub redacted: i64,
+    pub redacted_through_seq: Option<i64>,
 }
 
 /// The schema name of [`AuditRecord`] (event schema v1).
@@ -545,6 +606,10 @@ pub struct AuditRecord {
     pub hash: String,
     /// How a SIEM files it (OCSF 1.x).
     pub ocsf: AuditOcsf,
+    /// When retention blanked the event's content (actor, target, source
+    /// and details); `null` for an intact event.
+    #[serde(default)]
+    pub redacted_at: Option<DateTime<Utc>>,
 }
 
 /// Who did it.

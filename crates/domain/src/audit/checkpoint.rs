@@ -203,7 +203,7 @@ impl AuditService {
                 http::header::CONTENT_TYPE,
                 http::HeaderValue::from_static("application/json"),
             );
-            let outcome = match self.witness_guard.fetch(request).await {
+            let outcome = match self.guard.fetch(request).await {
                 Ok(r) if r.status.is_success() => Ok(()),
                 Ok(r) => Err(format!("the witness answered {}", r.status)),
                 Err(e) => Err(e.to_string()),

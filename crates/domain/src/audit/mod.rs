@@ -28,6 +28,8 @@ pub mod catalog;
 mod checkpoint;
 pub mod export;
 mod model;
+pub mod retention;
+pub mod sinks;
 mod store;
 
 pub use checkpoint::{CHECKPOINT_JWS_TYPE, CHECKPOINT_TICK};
@@ -152,8 +154,9 @@ pub struct AuditService {
     pub(crate) core: Arc<Core>,
     /// Signs checkpoints (key purpose `audit`) and opens their keys.
     pub(crate) signing: SigningService,
-    /// Sends checkpoints to the witness URL.
-    pub(crate) witness_guard: Arc<portcullis_discovery::Guard>,
+    /// The SSRF guard: checkpoints to the witness URL, events to the
+    /// streaming destinations.
+    pub(crate) guard: Arc<portcullis_discovery::Guard>,
 }
 
 impl AuditService {
@@ -247,12 +250,24 @@ impl AuditService {
             problem: None,
             checkpoints_checked: 0,
             latest_checkpoint_seq: stored.last().map(|c| c.seq),
+            purged_through_seq: None,
+            redacted: 0,
         };
         let broken = |mut report: ChainReport, seq: i64, problem: String| -> Result<ChainReport> {
             report.first_bad_seq = Some(seq);
             report.problem = Some(problem);
             Ok(report)
         };
+        // Retention: where the chain resumes, and the blanked spans.
+        let mut purges = match retention::Purges::load(self).await? {
+            Ok(p) => p,
+            Err((seq, problem)) => return broken(report, seq, problem),
+        };
+        let (floor, floor_hash) = purges
+            .anchor
+            .clone()
+            .unwrap_or((0, GENESIS_HASH.to_owned()));
+        report.purged_through_seq = purges.anchor.as_ref().map(|a| a.0);
 
         // What the checkpoints vouch for: (seq, hash, where it comes from).
         let mut vouched: Vec<(i64, String, String)> = Vec::with_capacity(stored.len() + 1);
@@ -276,17 +291,25 @@ impl AuditService {
                     format!("the key store does not hold key {kid}, which signed the exported checkpoint of event {}: the key store was altered", claims.seq),
                 );
             }
-            vouched.push((
-                claims.seq,
-                claims.hash,
-                format!("the exported checkpoint signed {}", fmt_time(claims.iat)),
-            ));
+            let source = format!("the exported checkpoint signed {}", fmt_time(claims.iat));
+            if claims.seq == floor && claims.hash != floor_hash {
+                return broken(
+                    report,
+                    floor,
+                    format!("event {floor}, where retention's signed purge record resumes the chain, is not the one {source} vouches for"),
+                );
+            }
+            // Older than the retention floor: its events are purged, and
+            // the signed purge record stands in for it.
+            if claims.seq > floor {
+                vouched.push((claims.seq, claims.hash, source));
+            }
         }
         // One verifier per key (a key signs many checkpoints); `None`: the
         // key store has no such key, or not a usable one.
         let mut verifiers: HashMap<String, Option<portcullis_policy::signed::Verifier>> =
             HashMap::new();
-        for row in &stored {
+        for row in stored.iter().filter(|c| c.seq > floor) {
             if !verifiers.contains_key(&row.kid) {
                 let jwk = self.signing.public_jwk(&row.kid).await?;
                 let verifier = jwk.and_then(|jwk| checkpoint::verifier(&jwk).ok());
@@ -314,8 +337,8 @@ impl AuditService {
         }
         vouched.sort_by_key(|v| v.0);
 
-        let mut expected_seq = 1i64;
-        let mut prev_hash = GENESIS_HASH.to_owned();
+        let mut expected_seq = floor + 1;
+        let mut prev_hash = floor_hash;
         let mut next_vouched = 0usize;
         // The last event a matching checkpoint vouched for.
         let mut vouched_up_to = 0i64;
@@ -335,8 +358,16 @@ impl AuditService {
                         "prev_hash does not match the previous event".into(),
                     );
                 }
-                if row.compute_hash()? != row.hash {
+                if row.redacted_at.is_some() {
+                    if let Err((seq, problem)) = purges.redacted(row.seq, &row.hash) {
+                        return broken(report, seq, problem);
+                    }
+                    report.redacted += 1;
+                } else if row.compute_hash()? != row.hash {
                     return broken(report, row.seq, "content does not match its hash".into());
+                }
+                if let Err((seq, problem)) = purges.passed(row.seq) {
+                    return broken(report, seq, problem);
                 }
                 while let Some((seq, hash, source)) = vouched.get(next_vouched) {
                     if *seq != row.seq {
@@ -362,17 +393,20 @@ impl AuditService {
                 break;
             }
         }
-        let checked = report.checked;
-        if checked != head.seq || prev_hash != head.hash {
+        let last = expected_seq - 1;
+        if last != head.seq || prev_hash != head.hash {
             let msg = format!(
-                "the chain head says {} events but {checked} verify",
+                "the chain head says {} events but the chain verifies up to event {last}",
                 head.seq
             );
-            return broken(report, checked + 1, msg);
+            return broken(report, last + 1, msg);
         }
         if let Some((seq, _, source)) = vouched.get(next_vouched) {
-            let msg = format!("the log ends at event {checked}, but {source} vouches for {seq} events: events {}…{seq} were removed", checked + 1);
-            return broken(report, checked + 1, msg);
+            let msg = format!("the log ends at event {last}, but {source} vouches for {seq} events: events {}…{seq} were removed", last + 1);
+            return broken(report, last + 1, msg);
+        }
+        if let Err((seq, problem)) = purges.finish(last) {
+            return broken(report, seq, problem);
         }
         Ok(report)
     }

@@ -119,6 +119,9 @@ pub(super) struct EventRow {
     pub details: String,
     pub prev_hash: String,
     pub hash: String,
+    /// When retention blanked the row's content (see `retention`); the
+    /// hash then covers content that is gone, so only the link is checked.
+    pub redacted_at: Option<DateTime<Utc>>,
 }
 
 impl EventRow {
@@ -152,6 +155,7 @@ impl EventRow {
                 .map_err(|e| Error::Internal(format!("audit details: {e}")))?,
             prev_hash,
             hash: String::new(),
+            redacted_at: None,
         };
         row.hash = row.compute_hash()?;
         Ok(row)
@@ -202,6 +206,7 @@ impl EventRow {
             details: serde_json::from_str(&self.details)
                 .map_err(|e| Error::Internal(format!("audit details: {e}")))?,
             hash: self.hash,
+            redacted_at: self.redacted_at,
         })
     }
 }
@@ -269,6 +274,7 @@ impl EventRow {
             prev_hash: self.prev_hash,
             hash: self.hash,
             ocsf: AuditOcsf { status_id, ..ocsf },
+            redacted_at: self.redacted_at,
         })
     }
 }

@@ -89,7 +89,7 @@ pub(super) async fn head(ex: Exec<'_>) -> Result<Head> {
 const SELECT_EVENT: &str =
     "SELECT seq, id, occurred_at, actor_type, actor_id, actor_display, action, \
      target_type, target_id, target_display, outcome, source_ip, user_agent, request_id, \
-     details, prev_hash, hash FROM audit_events";
+     details, prev_hash, hash, redacted_at FROM audit_events";
 
 /// The latest `limit` events about one target, newest first
 /// (`audit_events_target_idx`).
@@ -279,4 +279,181 @@ pub(super) async fn witness_failed(ex: Exec<'_>, seq: i64, error: &str) -> Resul
         error
     )?;
     Ok(())
+}
+
+// Retention (see `retention`).
+
+/// Locks the chain head for the transaction (no appender or other purge
+/// runs meanwhile) and answers it.
+pub(super) async fn lock_head(tx: &mut Tx) -> Result<Head> {
+    Ok(fetch_one!(
+        tx.exec(),
+        Head,
+        "UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash"
+    )?)
+}
+
+/// The last event that happened before `at`, if any.
+pub(super) async fn last_seq_before(ex: Exec<'_>, at: DateTime<Utc>) -> Result<Option<i64>> {
+    Ok(scalar!(
+        ex,
+        Option<i64>,
+        "SELECT MAX(seq) FROM audit_events WHERE occurred_at < $1",
+        at
+    )?)
+}
+
+/// The hash of event `seq`, if it is stored.
+pub(super) async fn hash_of(ex: Exec<'_>, seq: i64) -> Result<Option<String>> {
+    Ok(fetch_optional!(
+        ex,
+        (String,),
+        "SELECT hash FROM audit_events WHERE seq = $1",
+        seq
+    )?
+    .map(|(h,)| h))
+}
+
+/// The oldest event's time.
+pub(super) async fn oldest_event_at(ex: Exec<'_>) -> Result<Option<DateTime<Utc>>> {
+    Ok(fetch_optional!(
+        ex,
+        (DateTime<Utc>,),
+        "SELECT occurred_at FROM audit_events ORDER BY seq LIMIT 1"
+    )?
+    .map(|(t,)| t))
+}
+
+/// A signed purge record as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(super) struct PurgeRow {
+    pub kind: String,
+    pub after_seq: i64,
+    pub through_seq: i64,
+    pub count: i64,
+    pub hash: String,
+    pub purged_at: DateTime<Utc>,
+    pub kid: String,
+    pub jws: String,
+}
+
+/// Every purge record, by kind then range.
+pub(super) async fn purges(ex: Exec<'_>) -> Result<Vec<PurgeRow>> {
+    Ok(fetch_all!(
+        ex,
+        PurgeRow,
+        "SELECT kind, after_seq, through_seq, count, hash, purged_at, kid, jws \
+         FROM audit_purges ORDER BY kind, through_seq"
+    )?)
+}
+
+/// Stores a purge record.
+pub(super) async fn insert_purge(tx: &mut Tx, row: &PurgeRow) -> Result<()> {
+    exec!(
+        tx.exec(),
+        "INSERT INTO audit_purges (kind, after_seq, through_seq, count, hash, purged_at, kid, jws) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &row.kind,
+        row.after_seq,
+        row.through_seq,
+        row.count,
+        &row.hash,
+        row.purged_at,
+        &row.kid,
+        &row.jws
+    )?;
+    Ok(())
+}
+
+/// Deletes the events up to `through`, the checkpoints before it and the
+/// purge records it supersedes (older prefixes, decision ranges it
+/// covers). Answers how many events went.
+pub(super) async fn delete_prefix(tx: &mut Tx, through: i64) -> Result<i64> {
+    let deleted = exec!(
+        tx.exec(),
+        "DELETE FROM audit_events WHERE seq <= $1",
+        through
+    )?;
+    exec!(
+        tx.exec(),
+        "DELETE FROM audit_checkpoints WHERE seq < $1",
+        through
+    )?;
+    exec!(
+        tx.exec(),
+        "DELETE FROM audit_purges WHERE through_seq <= $1",
+        through
+    )?;
+    Ok(deleted as i64)
+}
+
+/// The gateway decisions in `after`+1 ..= `through` not yet blanked, as
+/// (seq, hash), oldest first, at most `limit`.
+pub(super) async fn decisions_to_blank(
+    ex: Exec<'_>,
+    after: i64,
+    through: i64,
+    limit: i64,
+) -> Result<Vec<(i64, String)>> {
+    Ok(fetch_all!(
+        ex,
+        (i64, String),
+        "SELECT seq, hash FROM audit_events WHERE seq > $1 AND seq <= $2 \
+         AND action = 'gateway.decision' AND redacted_at IS NULL ORDER BY seq LIMIT $3",
+        after,
+        through,
+        limit
+    )?)
+}
+
+/// Blanks the content of the gateway decisions in `after`+1 ..= `through`.
+pub(super) async fn blank_decisions(
+    tx: &mut Tx,
+    after: i64,
+    through: i64,
+    at: DateTime<Utc>,
+) -> Result<i64> {
+    Ok(exec!(
+        tx.exec(),
+        "UPDATE audit_events SET actor_id = NULL, actor_display = '', target_type = NULL, \
+         target_id = NULL, target_display = NULL, source_ip = NULL, user_agent = NULL, \
+         request_id = NULL, details = '{}', redacted_at = $3 \
+         WHERE seq > $1 AND seq <= $2 AND action = 'gateway.decision' AND redacted_at IS NULL",
+        after,
+        through,
+        at
+    )? as i64)
+}
+
+/// The legal hold, if one is in place.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(super) struct HoldRow {
+    pub reason: String,
+    pub placed_at: DateTime<Utc>,
+    pub placed_by: String,
+}
+
+pub(super) async fn legal_hold(ex: Exec<'_>) -> Result<Option<HoldRow>> {
+    Ok(fetch_optional!(
+        ex,
+        HoldRow,
+        "SELECT reason, placed_at, placed_by FROM audit_legal_hold WHERE id = 1"
+    )?)
+}
+
+/// Places the hold; `false` when one was already in place.
+pub(super) async fn place_hold(tx: &mut Tx, hold: &HoldRow) -> Result<bool> {
+    Ok(exec!(
+        tx.exec(),
+        "INSERT INTO audit_legal_hold (id, reason, placed_at, placed_by) VALUES (1, $1, $2, $3) \
+         ON CONFLICT (id) DO NOTHING",
+        &hold.reason,
+        hold.placed_at,
+        &hold.placed_by
+    )? == 1)
+}
+
+/// Lifts the hold; `false` when none was in place.
+pub(super) async fn lift_hold(tx: &mut Tx) -> Result<bool> {
+    Ok(exec!(tx.exec(), "DELETE FROM audit_legal_hold WHERE id = 1")? == 1)
 }

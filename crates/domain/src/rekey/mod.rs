@@ -7,7 +7,9 @@
 //! - `sso_connections.client_secret` (`sso_client_secret:{id}`): OIDC
 //!   client secrets;
 //! - `sso_requests.pkce_verifier` (`sso_pkce`): PKCE verifiers of SSO
-//!   sign-ins in flight (minutes long; re-sealed too so none fails).
+//!   sign-ins in flight (minutes long; re-sealed too so none fails);
+//! - `audit_sinks.secret_sealed` (`audit_sink:{id}`): the audit streaming
+//!   destinations' webhook keys and Splunk HEC tokens.
 //!
 //! Everything is read, opened with the current box (its key or a previous
 //! one), sealed with the new box and written back in one transaction, with
@@ -37,11 +39,12 @@ pub struct ResealReport {
     pub signing_keys: u64,
     pub sso_client_secrets: u64,
     pub sso_requests: u64,
+    pub audit_sink_secrets: u64,
 }
 
 impl ResealReport {
     pub fn total(&self) -> u64 {
-        self.signing_keys + self.sso_client_secrets + self.sso_requests
+        self.signing_keys + self.sso_client_secrets + self.sso_requests + self.audit_sink_secrets
     }
 }
 
@@ -65,17 +68,18 @@ impl Services {
             }
             resealed.push(out);
         }
-        let mut counts = [0u64; 3];
+        let mut counts = [0u64; 4];
         for ((column, rows), count) in SEALED.iter().zip(&resealed).zip(&mut counts) {
             for (id, value) in rows {
                 *count += column.write(tx.exec(), id, value).await?;
             }
         }
-        let [signing_keys, sso_client_secrets, sso_requests] = counts;
+        let [signing_keys, sso_client_secrets, sso_requests, audit_sink_secrets] = counts;
         let report = ResealReport {
             signing_keys,
             sso_client_secrets,
             sso_requests,
+            audit_sink_secrets,
         };
         audit::append(
             &mut tx,
@@ -85,6 +89,7 @@ impl Services {
                 "signing_keys": report.signing_keys,
                 "sso_client_secrets": report.sso_client_secrets,
                 "sso_requests": report.sso_requests,
+                "audit_sink_secrets": report.audit_sink_secrets,
             })),
         )
         .await?;

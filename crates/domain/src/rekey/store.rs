@@ -15,7 +15,7 @@ pub(super) struct SealedColumn {
 }
 
 /// Every sealed column, in [`super::ResealReport`] order.
-pub(super) const SEALED: [SealedColumn; 3] = [
+pub(super) const SEALED: [SealedColumn; 4] = [
     SealedColumn {
         select: "SELECT kid, private_key FROM signing_keys ORDER BY kid",
         update: "UPDATE signing_keys SET private_key = $1 WHERE kid = $2",
@@ -30,6 +30,11 @@ pub(super) const SEALED: [SealedColumn; 3] = [
         select: "SELECT id_hash, pkce_verifier FROM sso_requests WHERE pkce_verifier IS NOT NULL ORDER BY id_hash",
         update: "UPDATE sso_requests SET pkce_verifier = $1 WHERE id_hash = $2",
         purpose: |_| "sso_pkce".to_owned(),
+    },
+    SealedColumn {
+        select: "SELECT id, secret_sealed FROM audit_sinks WHERE secret_sealed IS NOT NULL ORDER BY id",
+        update: "UPDATE audit_sinks SET secret_sealed = $1 WHERE id = $2",
+        purpose: |id| format!("audit_sink:{id}"),
     },
 ];
 
