@@ -45,6 +45,8 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("PORTCULLIS_AUDIT_CHECKPOINT_EVENTS", "1000", "the console signs a checkpoint of the audit chain's head after this many new events…"),
     ("PORTCULLIS_AUDIT_CHECKPOINT_MINUTES", "10", "…or when the newest checkpoint is this old and events followed it (keep the exported checkpoints: `portcullis audit verify --checkpoint` catches a truncated or rewritten log against them)"),
     ("PORTCULLIS_AUDIT_WITNESS_URL", "", "http(s) URL each new audit checkpoint is POSTed to as JSON (fetched through the SSRF guard: a private or loopback host must be in PORTCULLIS_FETCH_ALLOWED_HOSTS); retried until it answers 2xx. Empty: no witness"),
+    ("PORTCULLIS_AUDIT_RETENTION_DAYS", "400", "audit events older than this are deleted (hourly, from a signed purge record the rest of the chain verifies from), unless an owner placed a legal hold"),
+    ("PORTCULLIS_AUDIT_DECISION_RETENTION_DAYS", "PORTCULLIS_AUDIT_RETENTION_DAYS", "gateway decisions older than this lose their content (actor, target, details; the chain still verifies); at most PORTCULLIS_AUDIT_RETENTION_DAYS"),
     ("PORTCULLIS_CONFIG", "portcullis.toml", "optional TOML file with the same keys in lower case without the prefix (`addr = \"…\"`); empty: no file"),
 ];
 
@@ -781,6 +783,9 @@ mod tests {
             ("PORTCULLIS_POLICY_RECHECK_SECONDS", "0"),
             ("PORTCULLIS_API_KEY_REQUESTS_PER_MINUTE", "-1"),
             ("PORTCULLIS_API_KEY_FAILURES_PER_MINUTE", "many"),
+            ("PORTCULLIS_AUDIT_RETENTION_DAYS", "0"),
+            // Longer than the default 400-day retention.
+            ("PORTCULLIS_AUDIT_DECISION_RETENTION_DAYS", "500"),
         ];
         for (key, value) in cases {
             let e = Config::load(&env(&[(key, value)]));

@@ -2,6 +2,8 @@
 //! time range through the URL's query, paginated on the server.
 
 pub mod api;
+pub mod settings;
+pub mod streaming;
 
 use crate::components::misc::{format_count, url_encode};
 use crate::components::time;

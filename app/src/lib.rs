@@ -101,6 +101,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("settings/admins") view=admins::AdminsPage/>
                     <Route path=path!("settings/api-keys") view=apikeys::ApiKeysPage/>
                     <Route path=path!("settings/api-reference") view=apikeys::reference::ApiReferencePage/>
+                    <Route path=path!("settings/audit") view=audit::settings::AuditSettingsPage/>
                     <Route path=path!("settings/sso") view=sso::SsoPage/>
                     <Route path=path!("settings/sso/new") view=sso::SsoNewPage/>
                     <Route path=path!("settings/sso/:id") view=sso::SsoConnectionPage/>

@@ -9,31 +9,13 @@
 // and replacing its keys from the page stops the old key at once; the
 // Delegations panel lets it act for Ben on GitHub and removes that again.
 // Screenshots (light, dark, 390 px): artifacts/screenshots/agents-*.png.
-import { test, expect, screenshotPath, signInAsDemoOwner } from './fixtures';
-import type { Page } from '@playwright/test';
+import { test, expect, screenshotPath, shot, shots, signInAsDemoOwner } from './fixtures';
 import * as crypto from 'node:crypto';
 
 test.use({ demoData: true });
 
 const BEN = 'ben.adeyemi@acme.example';
 const GITHUB = 'https://mcp.acme.example/github';
-
-async function shot(page: Page, name: string) {
-  await page.evaluate(() => window.scrollTo(0, 0));
-  await page.screenshot({ path: screenshotPath(name), fullPage: true });
-}
-
-/** Light, dark and phone-width screenshots of the current page. */
-async function shots(page: Page, name: string) {
-  await shot(page, name);
-  await page.emulateMedia({ colorScheme: 'dark' });
-  await shot(page, `${name}-dark`);
-  await page.emulateMedia({ colorScheme: 'light' });
-  const size = page.viewportSize();
-  await page.setViewportSize({ width: 390, height: 844 });
-  await shot(page, `${name}-phone`);
-  if (size) await page.setViewportSize(size);
-}
 
 test('admin registers an agent, grants it a tool, sees it in the simulator and the matrix, and disables it', async ({
   page,

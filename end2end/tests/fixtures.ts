@@ -228,3 +228,25 @@ export function screenshotPath(name: string): string {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   return file;
 }
+
+/** A full-page screenshot of the current page, scrolled to the top. */
+export async function shot(page: import('@playwright/test').Page, name: string) {
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: screenshotPath(name), fullPage: true });
+}
+
+/** Light, dark and phone-width (390 px) screenshots of the current page. */
+export async function shots(page: import('@playwright/test').Page, name: string) {
+  await shot(page, name);
+  // Buttons animate their colours (transition-colors): let a scheme switch
+  // finish before the picture, or they are caught half-way.
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.waitForTimeout(300);
+  await shot(page, `${name}-dark`);
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.waitForTimeout(300);
+  const size = page.viewportSize();
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot(page, `${name}-phone`);
+  if (size) await page.setViewportSize(size);
+}

@@ -138,6 +138,10 @@ pub fn ConsoleLayout() -> impl IntoView {
                                 <NavIcon d="M4 10a3 3 0 106 0 3 3 0 00-6 0zM10 10h7M14 10v3M16.5 10v2"/>
                                 "API keys"
                             </A>
+                            <A href="/settings/audit" attr:class=NAV_LINK>
+                                <NavIcon d="M10 2.5l6 2.5v4.5c0 3.8-2.6 6.7-6 8-3.4-1.3-6-4.2-6-8V5zM10 7v3.5l2 1.5"/>
+                                "Audit settings"
+                            </A>
                             // Read inside Suspense: a resource read outside one renders
                             // differently on the server (not loaded) and in the browser
                             // (loaded), which breaks hydration.
