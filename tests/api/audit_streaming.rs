@@ -49,6 +49,19 @@ impl Received {
     fn bad(&self) -> Vec<String> {
         self.bad.lock().map(|v| v.clone()).unwrap_or_default()
     }
+    /// The ids once at least `n` have arrived (or after 10 s). Plain syslog
+    /// has no acknowledgement: the sender is done when its bytes are
+    /// written, and the collector thread may still be reading them.
+    async fn settled(&self, n: usize) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let ids = self.ids();
+            if ids.len() >= n || std::time::Instant::now() > deadline {
+                return ids;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// An HTTP receiver for webhooks (`/hook`) and Splunk HEC
@@ -286,7 +299,7 @@ async fn outage_drill(
     assert_eq!(created.lag_events, 1, "its own creation waits: {created:?}");
     invite(svc, owner, "before", 3).await;
     assert_eq!(svc.audit.deliver_due().await?, 4);
-    assert_eq!(received.ids(), ids_after(svc.db(), start).await);
+    assert_eq!(received.settled(4).await, ids_after(svc.db(), start).await);
     let s = sink(svc, owner, &name).await;
     assert_eq!(
         (s.health, s.lag_events, s.delivered),
@@ -320,7 +333,11 @@ async fn outage_drill(
     assert_eq!(svc.audit.deliver_due().await?, 12);
     assert_eq!(svc.audit.deliver_due().await?, 0, "nothing is sent twice");
     let all = ids_after(svc.db(), start).await;
-    assert_eq!(received.ids(), all, "every event exactly once, in order");
+    assert_eq!(
+        received.settled(all.len()).await,
+        all,
+        "every event exactly once, in order"
+    );
     let mut unique = all.clone();
     unique.dedup();
     assert_eq!(unique.len(), all.len());
