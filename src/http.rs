@@ -12,6 +12,7 @@
 //! | [`too_large`] | 413 answers in the format of the route (SCIM, OAuth, JSON, text) |
 
 pub mod assets;
+pub mod audit_export;
 pub mod forwarded;
 pub mod ops;
 pub mod problem;

@@ -155,6 +155,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .nest("/scim/v2", crate::scim::router(state.clone()))
         .merge(crate::sso::router())
         .merge(crate::oauth::browser_router())
+        .route(
+            "/console/audit/export",
+            get(crate::http::audit_export::console_export),
+        )
         .leptos_routes_with_context(&state, routes, ctx.clone(), shell.clone())
         .nest("/pkg", state.site.pkg_router())
         .fallback({

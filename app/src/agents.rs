@@ -14,8 +14,8 @@ mod delegations;
 use crate::access::{HELP, LABEL, LINK};
 use crate::auth::api::get_me;
 use crate::components::{
-    query_href, AbsTime, Badge, ConfirmDialog, EmptyState, ErrorPanel, PageHeader, Pager, Picker,
-    RelTime, SecretDialog, Skeleton, Tone,
+    query_href, AbsTime, AuditEventsLink, Badge, ConfirmDialog, EmptyState, ErrorPanel, PageHeader,
+    Pager, Picker, RelTime, SecretDialog, Skeleton, Tone,
 };
 use crate::directory::{SEARCH, TABLE_CARD};
 use api::{
@@ -449,6 +449,7 @@ fn agent_row(
                 })}
                 <p class="mt-1 text-xs text-zinc-500 md:hidden">{format!("Owner: {}", a.owner.display)}</p>
                 <p class="mt-0.5 text-xs text-zinc-500 2xl:hidden">{format!("Signs in with: {}", credential.to_lowercase())}</p>
+                <AuditEventsLink id=a.id.0.clone() compact=true/>
             </td>
             <td class="hidden px-4 py-3 md:table-cell">
                 <a href=owner_href class="font-medium text-zinc-900 hover:underline dark:text-zinc-100">{a.owner.display.clone()}</a>

@@ -17,11 +17,11 @@ pub use badge::{
     ActiveBadge, AnnotationBadges, Badge, OutcomeBadge, RoleBadge, StatusBadge, Tone,
     ToolStatusBadge,
 };
-pub use chart::BarChart;
+pub use chart::{Bar, BarChart};
 pub use detail::{Breadcrumbs, CopyValue, Field, Tab, Tabs};
 pub use dialog::{ConfirmDialog, SecretDialog};
 pub use layout::{ConsoleLayout, PageHeader};
-pub use misc::{CopyButton, EmptyState, ErrorPanel, Pager, Skeleton};
+pub use misc::{AuditEventsLink, CopyButton, EmptyState, ErrorPanel, Pager, Skeleton};
 pub use notice::Notice;
 pub use picker::{PickOption, PickPage, Picker};
 pub use table::{query_href, Chip, SortHeader};

@@ -5,7 +5,7 @@ pub mod api;
 
 use crate::components::misc::format_count;
 use crate::components::time::{is_utc, zone};
-use crate::components::{BarChart, ErrorPanel, OutcomeBadge, PageHeader, RelTime, Skeleton};
+use crate::components::{Bar, BarChart, ErrorPanel, OutcomeBadge, PageHeader, RelTime, Skeleton};
 use api::get_overview;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -187,7 +187,7 @@ pub fn OverviewPage() -> impl IntoView {
                                     let z = zone();
                                     if is_utc(&z) { "Last 14 days, UTC".to_owned() } else { format!("Last 14 days, {z}") }
                                 }}</p>
-                                <BarChart data=s.events_per_day.clone() label="Audit events per day"/>
+                                <BarChart data=s.events_per_day.iter().cloned().map(Bar::from).collect() label="Audit events per day"/>
                             </section>
                             <section class="rounded-lg border border-zinc-200 bg-white shadow-sm dark:border-zinc-800 dark:bg-zinc-900 lg:col-span-2">
                                 <div class="flex items-center justify-between border-b border-zinc-200 px-5 py-4 dark:border-zinc-800">

@@ -7,7 +7,6 @@ use crate::http::problem::ProblemBody;
 use crate::server::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use portcullis_types::{
     AdminSummary, ApiKeySummary, AuditCheckpoint, AuditEventSummary, AuditExportFormat, AuditQuery,
@@ -61,6 +60,35 @@ pub struct AuditParams {
     /// Before this time (RFC 3339, exclusive).
     #[serde(default)]
     pub until: Option<DateTime<Utc>>,
+    /// The target's id, or a substring of its name.
+    #[serde(default)]
+    pub target: String,
+    /// `success`, `failure` or `denied`.
+    #[serde(default)]
+    pub outcome: Option<portcullis_types::Outcome>,
+    /// A source address or its prefix (`10.1.`).
+    #[serde(default)]
+    pub source: String,
+    /// Free text anywhere in the action, actor, target or details.
+    #[serde(default)]
+    pub text: String,
+}
+
+impl AuditParams {
+    /// The domain's query for these filters.
+    fn query(self) -> AuditQuery {
+        AuditQuery {
+            action: self.action,
+            actor: self.actor,
+            since: self.since,
+            until: self.until,
+            target: self.target,
+            outcome: self.outcome,
+            source: self.source,
+            text: self.text,
+            ..Default::default()
+        }
+    }
 }
 
 /// People provisioned by the directories.
@@ -168,12 +196,9 @@ pub async fn audit_events(
         .list_events(
             &caller.0,
             AuditQuery {
-                action: q.action,
-                actor: q.actor,
-                since: q.since,
-                until: q.until,
                 offset,
                 limit,
+                ..q.query()
             },
         )
         .await?;
@@ -195,7 +220,9 @@ pub struct ExportParams {
 /// the response off (no final chunk), so a truncated download is not taken
 /// for a whole one. Audited as `audit.exported`.
 #[utoipa::path(get, path = "/audit/export", tag = "audit", params(ExportParams, AuditParams),
-    responses((status = 200, description = "The events, streamed", content(
+    responses((status = 200, description = "The events, streamed",
+        headers(("X-Audit-Events" = i64, description = "How many events the export holds (for progress)")),
+        content(
             (String = "application/x-ndjson"),
             (String = "text/csv; charset=utf-8"))),
         (status = 400, body = ProblemBody), (status = 401, body = ProblemBody)))]
@@ -205,38 +232,7 @@ pub async fn export_audit(
     Query(e): Query<ExportParams>,
     Query(q): Query<AuditParams>,
 ) -> ApiResult {
-    caller.0.require(portcullis_domain::Permission::AuditRead)?;
-    let (content_type, name) = match e.format {
-        AuditExportFormat::Jsonl => ("application/x-ndjson", "portcullis-audit.jsonl"),
-        AuditExportFormat::Csv => ("text/csv; charset=utf-8", "portcullis-audit.csv"),
-    };
-    let query = AuditQuery {
-        action: q.action,
-        actor: q.actor,
-        since: q.since,
-        until: q.until,
-        ..Default::default()
-    };
-    let body = crate::http::stream::spawn_body(move |mut out| async move {
-        state
-            .services
-            .audit
-            .export(&caller.0, &query, e.format, &mut out, &mut |_| {})
-            .await
-            .map(|_| ())
-    });
-    Ok((
-        StatusCode::OK,
-        [
-            (axum::http::header::CONTENT_TYPE, content_type.to_owned()),
-            (
-                axum::http::header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        body,
-    )
-        .into_response())
+    crate::http::audit_export::response(state, caller.0, q.query(), e.format).await
 }
 
 /// The newest signed checkpoint of the audit chain, as exported: keep it

@@ -290,17 +290,15 @@ async fn console_auditor_direct_post_to_mutation_is_forbidden() -> TestResult {
     let (status, events) = srv
         .call(
             &auditor,
-            "audit/list",
-            &[
-                ("q[action]", ""),
-                ("q[actor]", ""),
-                ("q[offset]", "0"),
-                ("q[limit]", "10"),
-            ],
+            "audit/explore",
+            &[("q[action]", ""), ("q[limit]", "10")],
         )
         .await;
     assert_eq!(status, 200, "{events}");
-    assert!(events["total"].as_i64().unwrap_or(0) >= 4);
+    assert!(
+        events["items"].as_array().map_or(0, Vec::len) >= 4,
+        "{events}"
+    );
     srv.stop().await;
     Ok(())
 }

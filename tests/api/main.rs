@@ -16,6 +16,7 @@ mod agents;
 mod assets;
 mod audit;
 mod audit_evidence;
+mod audit_explorer;
 mod audit_retention;
 mod audit_streaming;
 mod authz;

@@ -2,13 +2,29 @@
 
 use crate::error::AppError;
 use leptos::prelude::*;
-use portcullis_types::{AuditEventSummary, AuditQuery, Page};
+use portcullis_types::{AuditEventSummary, AuditQuery, AuditSlice, AuditTimeline};
 
-/// Lists audit events newest first. **Permission:** `AuditRead`.
-#[server(endpoint = "console/audit/list")]
-pub async fn list_audit_events(q: AuditQuery) -> Result<Page<AuditEventSummary>, AppError> {
+/// The explorer's keyset page (a search's first page is audited).
+/// **Permission:** `AuditRead`.
+#[server(endpoint = "console/audit/explore")]
+pub async fn explore_audit_events(q: AuditQuery) -> Result<AuditSlice, AppError> {
     let (svc, actor) = crate::ssr::ctx_and_actor()?;
-    Ok(svc.audit.list_events(&actor, q).await?)
+    Ok(svc.audit.explore(&actor, q).await?)
+}
+
+/// Events over time for the explorer's chart. **Permission:** `AuditRead`.
+#[server(endpoint = "console/audit/timeline")]
+pub async fn load_audit_timeline(q: AuditQuery) -> Result<AuditTimeline, AppError> {
+    let (svc, actor) = crate::ssr::ctx_and_actor()?;
+    Ok(svc.audit.timeline(&actor, &q).await?)
+}
+
+/// One event by id (the drawer, opened from a link).
+/// **Permission:** `AuditRead`.
+#[server(endpoint = "console/audit/event")]
+pub async fn get_audit_event(id: String) -> Result<AuditEventSummary, AppError> {
+    let (svc, actor) = crate::ssr::ctx_and_actor()?;
+    Ok(svc.audit.event(&actor, &id).await?)
 }
 
 /// Retention: periods, legal hold, what has been purged.

@@ -10,8 +10,8 @@ use super::{clip, field_error, notice, HELP, INPUT, LABEL};
 use crate::components::misc::action_alert;
 use crate::components::misc::format_count;
 use crate::components::{
-    AnnotationBadges, Badge, Breadcrumbs, ConfirmDialog, CopyButton, EmptyState, ErrorPanel, Field,
-    RelTime, Skeleton, Tab, Tabs, Tone, ToolStatusBadge,
+    AnnotationBadges, AuditEventsLink, Badge, Breadcrumbs, ConfirmDialog, CopyButton, EmptyState,
+    ErrorPanel, Field, RelTime, Skeleton, Tab, Tabs, Tone, ToolStatusBadge,
 };
 use crate::directory::{CARD, ROW_LINK, TABLE_CARD, THEAD};
 use leptos::prelude::*;
@@ -181,6 +181,7 @@ pub fn ServerPage() -> impl IntoView {
                                             let sid = sid.clone();
                                             view! { <button type="button" class="btn-secondary" on:click=move |_| { enable.dispatch(SetServerEnabled { id: sid.clone(), enabled: true }); }>"Enable"</button> }.into_any()
                                         }}
+                                        <AuditEventsLink id=server.id.clone()/>
                                         <button type="button" class="btn-danger-outline" on:click=ask_delete>"Delete"</button>
                                     </div>
                                 </div>

@@ -9,8 +9,8 @@ use crate::components::misc::action_alert;
 use crate::components::misc::format_count;
 use crate::components::misc::url_encode;
 use crate::components::{
-    AnnotationBadges, Badge, Breadcrumbs, ConfirmDialog, CopyButton, CopyValue, ErrorPanel, Pager,
-    RelTime, Skeleton, Tone, ToolStatusBadge,
+    AnnotationBadges, AuditEventsLink, Badge, Breadcrumbs, ConfirmDialog, CopyButton, CopyValue,
+    ErrorPanel, Pager, RelTime, Skeleton, Tone, ToolStatusBadge,
 };
 use crate::directory::{CARD, SEARCH};
 use leptos::prelude::*;
@@ -106,9 +106,12 @@ fn tool_view(
                     " · last seen " <RelTime at=t.last_seen_at/>
                 </p>
             </div>
-            {quarantined.then(|| view! {
-                <button type="button" class="btn-primary" data-testid="approve-tool" on:click=move |_| confirm_open.set(true)>"Approve"</button>
-            })}
+            <div class="flex flex-wrap gap-2">
+                <AuditEventsLink id=t.id.clone()/>
+                {quarantined.then(|| view! {
+                    <button type="button" class="btn-primary" data-testid="approve-tool" on:click=move |_| confirm_open.set(true)>"Approve"</button>
+                })}
+            </div>
         </div>
         {quarantined.then(|| {
             let why = if t.quarantine_reason.as_deref() == Some("changed") {

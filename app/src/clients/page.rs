@@ -10,8 +10,8 @@ use crate::access::{field_error, HELP, INPUT, LABEL};
 use crate::auth::api::get_me;
 use crate::components::misc::action_alert;
 use crate::components::{
-    Badge, ConfirmDialog, CopyButton, EmptyState, ErrorPanel, Notice, PageHeader, RelTime,
-    SecretDialog, Skeleton, Tone,
+    AuditEventsLink, Badge, ConfirmDialog, CopyButton, EmptyState, ErrorPanel, Notice, PageHeader,
+    RelTime, SecretDialog, Skeleton, Tone,
 };
 use crate::directory::{CARD, TABLE_CARD};
 use leptos::prelude::*;
@@ -585,6 +585,7 @@ fn row(
                     {c.confidential.then_some(" · confidential")}
                 </p>
                 <p class="mt-0.5 truncate font-mono text-xs text-zinc-400" title=c.id.clone()>{c.id.clone()}</p>
+                <AuditEventsLink id=c.id.clone() compact=true/>
                 {(c.limit_hits > 0).then(|| view! {
                     <p class="mt-0.5 text-xs text-amber-700 dark:text-amber-400" data-testid="client-limit-hits">
                         {format!("{} token requests refused (over its per-minute limit)", c.limit_hits)}

@@ -37,6 +37,27 @@ pub fn CopyButton(
     }
 }
 
+/// A button to the audit explorer filtered to the events about `id` (a
+/// person, group, server, tool, gateway, client or agent).
+#[component]
+pub fn AuditEventsLink(
+    #[prop(into)] id: String,
+    /// A small text link (in a table row) instead of a button.
+    #[prop(optional)]
+    compact: bool,
+) -> impl IntoView {
+    let class = if compact {
+        "mt-1 inline-block text-xs font-medium text-indigo-600 hover:underline dark:text-indigo-400"
+    } else {
+        "btn-secondary"
+    };
+    view! {
+        <a class=class href=format!("/audit?target={}", url_encode(&id)) data-testid="audit-events-link">
+            {if compact { "Audit events →" } else { "Audit events" }}
+        </a>
+    }
+}
+
 /// What to show when a list is empty: what it is and what to do next.
 #[component]
 pub fn EmptyState(

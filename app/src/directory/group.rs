@@ -7,8 +7,8 @@ use super::user::activity_tab;
 use super::{person_name, CARD, ROW_LINK, TABLE_CARD, THEAD};
 use crate::components::misc::format_count;
 use crate::components::{
-    AbsTime, ActiveBadge, Badge, Breadcrumbs, CopyValue, EmptyState, ErrorPanel, Pager, RelTime,
-    Skeleton, Tab, Tabs, Tone,
+    AbsTime, ActiveBadge, AuditEventsLink, Badge, Breadcrumbs, CopyValue, EmptyState, ErrorPanel,
+    Pager, RelTime, Skeleton, Tab, Tabs, Tone,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -93,6 +93,7 @@ fn group_view(g: DirectoryGroupDetail, tab: &str) -> impl IntoView {
                 {(not_provisioned > 0).then(|| view! {
                     <Badge tone=Tone::Attention label=format!("{} not provisioned", format_count(not_provisioned))/>
                 })}
+                <span class="ml-auto"><AuditEventsLink id=g.id.clone()/></span>
             </div>
             <dl class="mt-5 grid grid-cols-1 gap-x-8 gap-y-4 border-t border-zinc-100 pt-4 text-sm dark:border-zinc-800 sm:grid-cols-2 lg:grid-cols-3">
                 <div class="min-w-0">

@@ -7,8 +7,8 @@ use super::{action_label, initials_of, person_name, CARD};
 use crate::access::UserAccess;
 use crate::components::detail::text_or_dash;
 use crate::components::{
-    AbsTime, ActiveBadge, Badge, Breadcrumbs, CopyValue, EmptyState, ErrorPanel, Field,
-    OutcomeBadge, RelTime, Skeleton, Tab, Tabs, Tone,
+    AbsTime, ActiveBadge, AuditEventsLink, Badge, Breadcrumbs, CopyValue, EmptyState, ErrorPanel,
+    Field, OutcomeBadge, RelTime, Skeleton, Tab, Tabs, Tone,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -104,6 +104,7 @@ fn user_view(u: DirectoryUserDetail, tab: &str) -> impl IntoView {
                         <h1 class="truncate text-xl font-semibold tracking-tight" title=name.clone()>{name.clone()}</h1>
                         <ActiveBadge active=u.active/>
                         {u.deleted_at.map(|_| view! { <Badge tone=Tone::Danger label="Deleted by the directory"/> })}
+                        <span class="ml-auto"><AuditEventsLink id=u.id.clone()/></span>
                     </div>
                     <p class="mt-0.5 truncate text-sm text-zinc-500 dark:text-zinc-400">
                         {u.user_name.clone()}

@@ -13,8 +13,8 @@ use crate::catalog::{clip, field_error, HELP, INPUT, LABEL};
 use crate::components::misc::action_alert;
 use crate::components::time::{relative, zone};
 use crate::components::{
-    Badge, ConfirmDialog, CopyButton, EmptyState, ErrorPanel, Notice, PageHeader, RelTime,
-    SecretDialog, Skeleton, Tone,
+    AuditEventsLink, Badge, ConfirmDialog, CopyButton, EmptyState, ErrorPanel, Notice, PageHeader,
+    RelTime, SecretDialog, Skeleton, Tone,
 };
 use crate::directory::{CARD, TABLE_CARD};
 use chrono::Utc;
@@ -565,6 +565,7 @@ fn gateway_row(g: GatewaySummary, ask: Option<Callback<Pending>>) -> impl IntoVi
                         format!("Fronts: {servers}")
                     }}
                 </p>
+                <AuditEventsLink id=g.id.clone() compact=true/>
             </td>
             <td class="px-3 py-3">
                 {state_badge(g.state)}

@@ -452,10 +452,70 @@ pub struct AuditQuery {
     /// Exclusive upper bound.
     #[serde(default)]
     pub until: Option<DateTime<Utc>>,
+    /// Matches the target's id exactly or its display name (substring,
+    /// case-insensitive).
+    #[serde(default)]
+    pub target: String,
+    /// Only events with this outcome.
+    #[serde(default)]
+    pub outcome: Option<Outcome>,
+    /// Source address, exact or as a prefix (`10.1.` matches `10.1.4.7`).
+    #[serde(default)]
+    pub source: String,
+    /// Free text (case-insensitive) anywhere in the action, actor, target
+    /// or details.
+    #[serde(default)]
+    pub text: String,
+    /// Keyset page: only events older than this sequence number.
+    #[serde(default)]
+    pub before: Option<i64>,
+    /// Keyset page: only events newer than this sequence number.
+    #[serde(default)]
+    pub after: Option<i64>,
     #[serde(default)]
     pub offset: i64,
     #[serde(default)]
     pub limit: i64,
+}
+
+impl AuditQuery {
+    /// Whether any filter is set (a search, not the plain newest-first
+    /// list); paging cursors and the window are not filters.
+    pub fn is_search(&self) -> bool {
+        !(self.action.trim().is_empty()
+            && self.actor.trim().is_empty()
+            && self.target.trim().is_empty()
+            && self.source.trim().is_empty()
+            && self.text.trim().is_empty()
+            && self.outcome.is_none()
+            && self.since.is_none()
+            && self.until.is_none())
+    }
+}
+
+/// A keyset page of the audit explorer: events newest first, and the
+/// cursors to the pages either side (absent at either end).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditSlice {
+    pub items: Vec<AuditEventSummary>,
+    /// Pass as `before` for the next, older page.
+    pub older: Option<i64>,
+    /// Pass as `after` for the previous, newer page.
+    pub newer: Option<i64>,
+}
+
+/// Events over time for the explorer's chart: `counts[i]` events happened
+/// in `[since + i·bucket_seconds, since + (i+1)·bucket_seconds)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditTimeline {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub bucket_seconds: i64,
+    pub counts: Vec<i64>,
+    /// Events in the whole range (the sum of `counts`).
+    pub total: i64,
 }
 
 /// Figures for the Overview page.

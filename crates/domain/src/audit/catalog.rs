@@ -220,6 +220,13 @@ pub const ACTIONS: &[ActionInfo] = &[
         description: "Retention deleted events older than the retention period and blanked older gateway decisions (ranges and counts, each a signed purge record).",
     },
     ActionInfo {
+        action: "audit.searched",
+        class: OcsfClass::ApiActivity,
+        activity_id: 2,
+        activity_name: "Read",
+        description: "Someone searched the audit log (the filters set, events shown on the first page).",
+    },
+    ActionInfo {
         action: "audit.signing_key.created",
         class: OcsfClass::EntityManagement,
         activity_id: 1,

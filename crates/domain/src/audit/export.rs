@@ -13,7 +13,7 @@
 //! finishes.
 
 use super::model::EventRow;
-use super::{store, AuditService, OwnedFilter};
+use super::{store, AuditService};
 use crate::actor::{Actor, Permission};
 use crate::error::{Error, Result};
 use portcullis_types::{AuditExportFormat, AuditQuery, AuditRecord};
@@ -111,8 +111,8 @@ fn encode(format: AuditExportFormat, records: &[AuditRecord], header: bool) -> R
 }
 
 impl AuditService {
-    /// Writes the events matching `q`'s action, actor, since and until
-    /// (its offset and limit are ignored) to `out`, oldest first, in
+    /// Writes the events matching `q`'s filters (its cursors, offset and
+    /// limit are ignored) to `out`, oldest first, in
     /// `format`; `progress` gets the count after each page. Returns how many
     /// were written. Audited as `audit.exported` when done; a failure part
     /// way (the reader went away) is not. **Permission:** `AuditRead`.
@@ -125,13 +125,12 @@ impl AuditService {
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<u64> {
         actor.require(Permission::AuditRead)?;
-        let owned = OwnedFilter::new(q);
-        let filter = owned.as_filter();
+        let filter = store::Filter::new(q);
         let write_err = |e: std::io::Error| Error::Internal(format!("audit export: writing: {e}"));
         let mut after = 0i64;
         let mut written = 0u64;
         loop {
-            let rows = store::export_page(self.core.db.exec(), &filter, after, EXPORT_PAGE).await?;
+            let rows = store::page_after(self.core.db.exec(), &filter, after, EXPORT_PAGE).await?;
             let n = rows.len() as i64;
             if let Some(last) = rows.last() {
                 after = last.seq;
@@ -161,12 +160,7 @@ impl AuditService {
             actor,
             super::NewEvent::success("audit.exported").details(json!({
                 "format": format,
-                "filters": {
-                    "action": q.action.trim(),
-                    "actor": q.actor.trim(),
-                    "since": q.since,
-                    "until": q.until,
-                },
+                "filters": super::search_filters(q),
                 "events": written,
             })),
         )

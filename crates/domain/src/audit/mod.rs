@@ -43,12 +43,75 @@ use crate::error::{Error, Result};
 use crate::signing::SigningService;
 use crate::Core;
 use chrono::{DateTime, Utc};
-use portcullis_types::{AuditCheckpoint, AuditEventSummary, AuditQuery, ChainReport, Page};
+use portcullis_types::{
+    AuditCheckpoint, AuditEventSummary, AuditQuery, AuditSlice, AuditTimeline, ChainReport, Page,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The largest page a list call returns.
 pub const MAX_PAGE: i64 = 200;
+
+/// A page size from a requested `limit`: 50 when unset, at most
+/// [`MAX_PAGE`].
+fn page_size(limit: i64) -> i64 {
+    if limit <= 0 {
+        50
+    } else {
+        limit.min(MAX_PAGE)
+    }
+}
+
+/// The filters of a search, as recorded by `audit.searched` (only those
+/// set).
+fn search_filters(q: &AuditQuery) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for (k, v) in [
+        ("action", &q.action),
+        ("actor", &q.actor),
+        ("target", &q.target),
+        ("source", &q.source),
+        ("text", &q.text),
+    ] {
+        if !v.trim().is_empty() {
+            m.insert(k.into(), clip(v.trim(), 200).into());
+        }
+    }
+    if let Some(o) = q.outcome {
+        m.insert("outcome".into(), o.as_str().into());
+    }
+    if let Some(t) = q.since {
+        m.insert("since".into(), t.to_rfc3339().into());
+    }
+    if let Some(t) = q.until {
+        m.insert("until".into(), t.to_rfc3339().into());
+    }
+    serde_json::Value::Object(m)
+}
+
+/// The timeline's bucket width for a range of `span` seconds: the
+/// smallest round width that makes at most 48 buckets.
+fn bucket_width(span: i64) -> i64 {
+    const WIDTHS: [i64; 12] = [
+        60,
+        300,
+        900,
+        1800,
+        3600,
+        3 * 3600,
+        6 * 3600,
+        12 * 3600,
+        86_400,
+        2 * 86_400,
+        7 * 86_400,
+        30 * 86_400,
+    ];
+    WIDTHS
+        .iter()
+        .copied()
+        .find(|w| span <= w * 48)
+        .unwrap_or(30 * 86_400)
+}
 
 /// Appends `event` by `actor` at `at` inside `tx`. Returns the sequence number.
 pub async fn append(tx: &mut Tx, at: DateTime<Utc>, actor: &Actor, event: NewEvent) -> Result<i64> {
@@ -111,43 +174,6 @@ pub(crate) async fn events_about(
         .collect()
 }
 
-/// The list's and the export's filter values, normalised, which
-/// [`store::Filter`] borrows.
-struct OwnedFilter {
-    action: String,
-    action_prefix: String,
-    actor: String,
-    actor_like: String,
-    since: Option<DateTime<Utc>>,
-    until: Option<DateTime<Utc>>,
-}
-
-impl OwnedFilter {
-    fn new(q: &AuditQuery) -> Self {
-        let action = q.action.trim().to_owned();
-        let actor = q.actor.trim().to_lowercase();
-        Self {
-            action_prefix: format!("{}.%", like_escape(&action)),
-            actor_like: format!("%{}%", like_escape(&actor)),
-            action,
-            actor,
-            since: q.since,
-            until: q.until,
-        }
-    }
-
-    fn as_filter(&self) -> store::Filter<'_> {
-        store::Filter {
-            action: &self.action,
-            action_prefix: &self.action_prefix,
-            actor: &self.actor,
-            actor_like: &self.actor_like,
-            since: self.since,
-            until: self.until,
-        }
-    }
-}
-
 /// Reads and verifies the audit log.
 #[derive(Clone)]
 pub struct AuditService {
@@ -193,21 +219,17 @@ impl AuditService {
         tx.commit().await
     }
 
-    /// Lists events newest first. **Permission:** `AuditRead`.
+    /// Lists events newest first, by offset (the REST API's list and the
+    /// Overview). **Permission:** `AuditRead`.
     pub async fn list_events(
         &self,
         actor: &Actor,
         q: AuditQuery,
     ) -> Result<Page<AuditEventSummary>> {
         actor.require(Permission::AuditRead)?;
-        let limit = if q.limit <= 0 {
-            50
-        } else {
-            q.limit.min(MAX_PAGE)
-        };
+        let limit = page_size(q.limit);
         let offset = q.offset.max(0);
-        let owned = OwnedFilter::new(&q);
-        let filter = owned.as_filter();
+        let filter = store::Filter::new(&q);
         let db = &self.core.db;
         let total = store::count(db.exec(), &filter).await?;
         let rows = store::list(db.exec(), &filter, limit, offset).await?;
@@ -220,6 +242,130 @@ impl AuditService {
             offset,
             limit,
         })
+    }
+
+    /// How many events match `q`'s filters (an export's size, for its
+    /// progress). **Permission:** `AuditRead`.
+    pub async fn count_events(&self, actor: &Actor, q: &AuditQuery) -> Result<i64> {
+        actor.require(Permission::AuditRead)?;
+        store::count(self.core.db.exec(), &store::Filter::new(q)).await
+    }
+
+    /// The explorer's page: events matching the filters newest first,
+    /// before `q.before` or (going back towards the newest) after
+    /// `q.after`, by keyset, so a page deep in millions of rows costs what
+    /// the first does; no total is counted. A search (any filter set) is
+    /// audited as `audit.searched` with its filters when its first page is
+    /// read. **Permission:** `AuditRead`.
+    pub async fn explore(&self, actor: &Actor, q: AuditQuery) -> Result<AuditSlice> {
+        actor.require(Permission::AuditRead)?;
+        let limit = page_size(q.limit);
+        let filter = store::Filter::new(&q);
+        let db = &self.core.db;
+        let mut rows = match (q.before, q.after) {
+            (_, Some(after)) => {
+                let mut rows = store::page_after(db.exec(), &filter, after, limit).await?;
+                rows.reverse();
+                rows
+            }
+            (before, None) => store::page_before(db.exec(), &filter, before, limit).await?,
+        };
+        rows.truncate(limit as usize);
+        let (older, newer) = match (rows.first(), rows.last()) {
+            (Some(first), Some(last)) => (
+                store::any_beyond(db.exec(), &filter, last.seq, true)
+                    .await?
+                    .then_some(last.seq),
+                store::any_beyond(db.exec(), &filter, first.seq, false)
+                    .await?
+                    .then_some(first.seq),
+            ),
+            // Past either end: the way back is the other cursor's seq.
+            _ => (q.after.map(|s| s + 1), q.before.map(|s| s - 1)),
+        };
+        if q.is_search() && q.before.is_none() && q.after.is_none() {
+            self.record_search(actor, &q, rows.len()).await?;
+        }
+        Ok(AuditSlice {
+            items: rows
+                .into_iter()
+                .map(EventRow::into_summary)
+                .collect::<Result<_>>()?,
+            older,
+            newer,
+        })
+    }
+
+    /// Appends `audit.searched`: who searched the log for what.
+    async fn record_search(&self, actor: &Actor, q: &AuditQuery, shown: usize) -> Result<()> {
+        let now = self.core.clock.now();
+        let mut tx = self.core.db.begin().await?;
+        append(
+            &mut tx,
+            now,
+            actor,
+            NewEvent::success("audit.searched").details(serde_json::json!({
+                "filters": search_filters(q),
+                "shown": shown,
+            })),
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// Events matching the filters over `[since, until)` (the last 7 days
+    /// when unset) in about 48 buckets of a round width (a minute up to a
+    /// week). **Permission:** `AuditRead`.
+    pub async fn timeline(&self, actor: &Actor, q: &AuditQuery) -> Result<AuditTimeline> {
+        actor.require(Permission::AuditRead)?;
+        let now = self.core.clock.now();
+        let until = q.until.unwrap_or(now);
+        let since = q
+            .since
+            .filter(|s| *s < until)
+            .unwrap_or(until - chrono::Duration::days(7));
+        let width = bucket_width((until - since).num_seconds());
+        // Buckets start on a multiple of the width (whole hours, days…).
+        let origin = DateTime::from_timestamp(since.timestamp().div_euclid(width) * width, 0)
+            .unwrap_or(since);
+        let n = ((until - origin).num_seconds() + width - 1) / width;
+        let bounded = AuditQuery {
+            since: Some(since),
+            until: Some(until),
+            ..q.clone()
+        };
+        let filter = store::Filter::new(&bounded);
+        let rows = store::timeline(
+            self.core.db.exec(),
+            self.core.db.backend(),
+            &filter,
+            origin,
+            width,
+        )
+        .await?;
+        let mut counts = vec![0; n.max(1) as usize];
+        for (bucket, count) in rows {
+            if let Some(slot) = usize::try_from(bucket).ok().and_then(|b| counts.get_mut(b)) {
+                *slot += count;
+            }
+        }
+        Ok(AuditTimeline {
+            since: origin,
+            until,
+            bucket_seconds: width,
+            total: counts.iter().sum(),
+            counts,
+        })
+    }
+
+    /// One event by its id (the explorer's drawer, linked).
+    /// **Permission:** `AuditRead`.
+    pub async fn event(&self, actor: &Actor, id: &str) -> Result<AuditEventSummary> {
+        actor.require(Permission::AuditRead)?;
+        store::by_id(self.core.db.exec(), id)
+            .await?
+            .ok_or(Error::NotFound("audit event"))?
+            .into_summary()
     }
 
     /// Recomputes the whole chain and checks every stored checkpoint

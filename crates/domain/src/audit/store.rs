@@ -1,11 +1,13 @@
 //! Every SQL statement of the audit area (SQLite and PostgreSQL run the
 //! same text).
 
+use super::like_escape;
 use super::model::EventRow;
-use crate::db::{exec_dyn, Arg, Exec, Tx};
+use crate::db::{count_dyn, exec_dyn, fetch_all_dyn, fetch_page_dyn, Arg, Backend, Exec, Tx};
 use crate::error::Result;
 use crate::{exec, fetch_all, fetch_one, fetch_optional, scalar};
 use chrono::{DateTime, Utc};
+use portcullis_types::AuditQuery;
 
 /// The chain head: the last sequence number and its hash.
 #[derive(sqlx::FromRow)]
@@ -111,6 +113,16 @@ pub(super) async fn about(
     )?)
 }
 
+/// One event by its id (`audit_events_id_key`).
+pub(super) async fn by_id(ex: Exec<'_>, id: &str) -> Result<Option<EventRow>> {
+    Ok(fetch_optional!(
+        ex,
+        EventRow,
+        &format!("{SELECT_EVENT} WHERE id = $1"),
+        id
+    )?)
+}
+
 /// Events from sequence number `from` on, at most `limit`, in order.
 pub(super) async fn from_seq(ex: Exec<'_>, from: i64, limit: i64) -> Result<Vec<EventRow>> {
     Ok(fetch_all!(
@@ -122,85 +134,221 @@ pub(super) async fn from_seq(ex: Exec<'_>, from: i64, limit: i64) -> Result<Vec<
     )?)
 }
 
-/// The list's filter, its values already normalised.
-pub(super) struct Filter<'a> {
-    /// An action, exact or as a dotted prefix; empty for any.
-    pub action: &'a str,
-    /// `action` escaped for LIKE, with `.%` appended.
-    pub action_prefix: &'a str,
-    /// Lower-case actor text (a display-name substring or an exact id);
-    /// empty for any.
-    pub actor: &'a str,
-    /// `actor` escaped for LIKE, inside `%…%`.
-    pub actor_like: &'a str,
-    pub since: Option<DateTime<Utc>>,
-    pub until: Option<DateTime<Utc>>,
+/// The explorer's, the list's and the export's filter, its values
+/// normalised. Only the filters set become SQL (built at run time), so each
+/// query is one the planner can serve from an index: the action prefix from
+/// `audit_events_action_idx`, the actor from `audit_events_actor_idx`, a
+/// target id from `audit_events_target_id_idx`, the newest-first keyset
+/// walk from the primary key.
+#[derive(Debug, Default)]
+pub(super) struct Filter {
+    /// An action, exact or as a dotted prefix.
+    action: String,
+    /// Actor text: an exact id, or a display-name substring (any case).
+    actor: String,
+    /// Target text: an exact id, or a display-name substring (any case).
+    target: String,
+    outcome: Option<&'static str>,
+    /// A source address or its prefix.
+    source: String,
+    /// Lower-case free text.
+    text: String,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
 }
 
-/// `$1` action, `$2` actor, `$3` since, `$4` until, `$5` action prefix,
-/// `$6` actor pattern.
-const FILTER: &str = " WHERE ($1 = '' OR action = $1 OR action LIKE $5 ESCAPE '\\') \
-     AND ($2 = '' OR LOWER(actor_display) LIKE $6 ESCAPE '\\' OR actor_id = $2) \
-     AND ($3 IS NULL OR occurred_at >= $3) AND ($4 IS NULL OR occurred_at < $4)";
+impl Filter {
+    pub fn new(q: &AuditQuery) -> Self {
+        Self {
+            action: q.action.trim().to_owned(),
+            actor: q.actor.trim().to_owned(),
+            target: q.target.trim().to_owned(),
+            outcome: q.outcome.map(|o| o.as_str()),
+            source: q.source.trim().to_owned(),
+            text: q.text.trim().to_lowercase(),
+            since: q.since,
+            until: q.until,
+        }
+    }
+
+    /// ` WHERE …` (or nothing) with its binds pushed onto `args`.
+    fn clause(&self, args: &mut Vec<Arg>) -> String {
+        let mut terms: Vec<String> = Vec::new();
+        let bind = |args: &mut Vec<Arg>, a: Arg| {
+            args.push(a);
+            format!("${}", args.len())
+        };
+        if !self.action.is_empty() {
+            let exact = bind(args, Arg::Text(self.action.clone()));
+            let prefix = bind(args, Arg::Text(format!("{}.%", like_escape(&self.action))));
+            terms.push(format!(
+                "(action = {exact} OR action LIKE {prefix} ESCAPE '\\')"
+            ));
+        }
+        if !self.actor.is_empty() {
+            let id = bind(args, Arg::Text(self.actor.clone()));
+            let like = bind(
+                args,
+                Arg::Text(format!("%{}%", like_escape(&self.actor.to_lowercase()))),
+            );
+            terms.push(format!(
+                "(actor_id = {id} OR LOWER(actor_display) LIKE {like} ESCAPE '\\')"
+            ));
+        }
+        if !self.target.is_empty() {
+            let id = bind(args, Arg::Text(self.target.clone()));
+            let like = bind(
+                args,
+                Arg::Text(format!("%{}%", like_escape(&self.target.to_lowercase()))),
+            );
+            terms.push(format!(
+                "(target_id = {id} OR LOWER(target_display) LIKE {like} ESCAPE '\\')"
+            ));
+        }
+        if let Some(outcome) = self.outcome {
+            let o = bind(args, Arg::Text(outcome.to_owned()));
+            terms.push(format!("outcome = {o}"));
+        }
+        if !self.source.is_empty() {
+            let like = bind(args, Arg::Text(format!("{}%", like_escape(&self.source))));
+            terms.push(format!("source_ip LIKE {like} ESCAPE '\\'"));
+        }
+        if !self.text.is_empty() {
+            let like = bind(args, Arg::Text(format!("%{}%", like_escape(&self.text))));
+            terms.push(format!(
+                "LOWER(action || ' ' || actor_display || ' ' || COALESCE(target_display, '') \
+                 || ' ' || COALESCE(target_id, '') || ' ' || details) LIKE {like} ESCAPE '\\'"
+            ));
+        }
+        if let Some(since) = self.since {
+            let t = bind(args, Arg::Time(since));
+            terms.push(format!("occurred_at >= {t}"));
+        }
+        if let Some(until) = self.until {
+            let t = bind(args, Arg::Time(until));
+            terms.push(format!("occurred_at < {t}"));
+        }
+        if terms.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", terms.join(" AND "))
+        }
+    }
+
+    /// The clause with one more term, `extra` (its binds already in
+    /// `args` after the filter's).
+    fn clause_and(
+        &self,
+        args: &mut Vec<Arg>,
+        extra: impl FnOnce(&mut Vec<Arg>) -> String,
+    ) -> String {
+        let clause = self.clause(args);
+        let term = extra(args);
+        if clause.is_empty() {
+            format!(" WHERE {term}")
+        } else {
+            format!("{clause} AND {term}")
+        }
+    }
+}
 
 /// How many events match `f`.
-pub(super) async fn count(ex: Exec<'_>, f: &Filter<'_>) -> Result<i64> {
-    Ok(scalar!(
-        ex,
-        i64,
-        &format!("SELECT COUNT(*) FROM audit_events{FILTER}"),
-        f.action,
-        f.actor,
-        f.since,
-        f.until,
-        f.action_prefix,
-        f.actor_like
-    )?)
+pub(super) async fn count(ex: Exec<'_>, f: &Filter) -> Result<i64> {
+    let mut args = Vec::new();
+    let sql = format!("SELECT COUNT(*) FROM audit_events{}", f.clause(&mut args));
+    Ok(count_dyn(ex, &sql, &args).await?)
 }
 
-/// A page of the events matching `f`, newest first.
+/// A page of the events matching `f`, newest first, from `offset`.
 pub(super) async fn list(
     ex: Exec<'_>,
-    f: &Filter<'_>,
+    f: &Filter,
     limit: i64,
     offset: i64,
 ) -> Result<Vec<EventRow>> {
-    Ok(fetch_all!(
-        ex,
-        EventRow,
-        &format!("{SELECT_EVENT}{FILTER} ORDER BY seq DESC LIMIT $7 OFFSET $8"),
-        f.action,
-        f.actor,
-        f.since,
-        f.until,
-        f.action_prefix,
-        f.actor_like,
-        limit,
-        offset
-    )?)
+    let mut args = Vec::new();
+    let head = format!("{SELECT_EVENT}{}", f.clause(&mut args));
+    Ok(fetch_page_dyn(ex, &head, args, "seq DESC", limit, offset).await?)
+}
+
+/// The events matching `f` before `before` (a seq; from the newest when
+/// absent), newest first, at most `limit`: the explorer's keyset pages.
+pub(super) async fn page_before(
+    ex: Exec<'_>,
+    f: &Filter,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<EventRow>> {
+    let mut args = Vec::new();
+    let clause = match before {
+        Some(seq) => f.clause_and(&mut args, |a| {
+            a.push(Arg::Int(seq));
+            format!("seq < ${}", a.len())
+        }),
+        None => f.clause(&mut args),
+    };
+    args.push(Arg::Int(limit));
+    let sql = format!(
+        "{SELECT_EVENT}{clause} ORDER BY seq DESC LIMIT ${}",
+        args.len()
+    );
+    Ok(fetch_all_dyn(ex, &sql, &args).await?)
 }
 
 /// The events matching `f` after `after` (a seq), oldest first, at most
-/// `limit`: the export's keyset pages.
-pub(super) async fn export_page(
+/// `limit`: the export's keyset pages, and the explorer's newer pages.
+pub(super) async fn page_after(
     ex: Exec<'_>,
-    f: &Filter<'_>,
+    f: &Filter,
     after: i64,
     limit: i64,
 ) -> Result<Vec<EventRow>> {
-    Ok(fetch_all!(
-        ex,
-        EventRow,
-        &format!("{SELECT_EVENT}{FILTER} AND seq > $7 ORDER BY seq LIMIT $8"),
-        f.action,
-        f.actor,
-        f.since,
-        f.until,
-        f.action_prefix,
-        f.actor_like,
-        after,
-        limit
-    )?)
+    let mut args = Vec::new();
+    let clause = f.clause_and(&mut args, |a| {
+        a.push(Arg::Int(after));
+        format!("seq > ${}", a.len())
+    });
+    args.push(Arg::Int(limit));
+    let sql = format!("{SELECT_EVENT}{clause} ORDER BY seq LIMIT ${}", args.len());
+    Ok(fetch_all_dyn(ex, &sql, &args).await?)
+}
+
+/// Whether an event matching `f` lies on the far side of `seq`: older
+/// (`older`) or newer.
+pub(super) async fn any_beyond(ex: Exec<'_>, f: &Filter, seq: i64, older: bool) -> Result<bool> {
+    let mut args = Vec::new();
+    let clause = f.clause_and(&mut args, |a| {
+        a.push(Arg::Int(seq));
+        format!("seq {} ${}", if older { "<" } else { ">" }, a.len())
+    });
+    let sql = format!("SELECT COUNT(*) FROM (SELECT 1 FROM audit_events{clause} LIMIT 1) AS one");
+    Ok(count_dyn(ex, &sql, &args).await? > 0)
+}
+
+/// Events matching `f` in `[since, until)` per bucket of `width` seconds:
+/// (bucket index, count) for the buckets that have any.
+pub(super) async fn timeline(
+    ex: Exec<'_>,
+    backend: Backend,
+    f: &Filter,
+    since: DateTime<Utc>,
+    width: i64,
+) -> Result<Vec<(i64, i64)>> {
+    let mut args = Vec::new();
+    let clause = f.clause(&mut args);
+    args.push(Arg::Int(since.timestamp()));
+    let origin = args.len();
+    args.push(Arg::Int(width.max(1)));
+    let w = args.len();
+    let epoch = match backend {
+        Backend::Sqlite => "CAST(strftime('%s', occurred_at) AS INTEGER)",
+        Backend::Postgres => "CAST(EXTRACT(EPOCH FROM occurred_at) AS BIGINT)",
+    };
+    let sql = format!(
+        "SELECT ({epoch} - ${origin}) / ${w} AS bucket, COUNT(*) AS n FROM audit_events{clause} \
+         GROUP BY 1 ORDER BY 1"
+    );
+    Ok(fetch_all_dyn::<(i64, i64)>(ex, &sql, &args).await?)
 }
 
 /// A signed checkpoint as stored.

@@ -1,0 +1,427 @@
+//! The audit explorer (issue #19, item 2), on both backends: every filter
+//! (time range, actor, action prefix, target, outcome, source address,
+//! free text), keyset pages walked both ways over the whole log, the
+//! timeline's buckets, an event by id, who may read it, and that a search
+//! (not a page turn, not the plain list) is itself audited. Over HTTP: the
+//! console's export route streams what the filters match, says how many
+//! events are coming, and is audited; without a session it sends the
+//! browser to sign in.
+
+use crate::audit_evidence::invite;
+use crate::harness::{audit_actions, backend_tests, TestDb, TestResult, TestServer};
+use crate::storage::{meta, owner, services_on};
+use portcullis_domain::audit::{append, NewEvent, Target};
+use portcullis_domain::{Actor, Clock, Error, ManualClock, Services};
+use portcullis_types::{ApiKeyId, AuditQuery, GatewayId, Outcome, Role};
+use serde_json::json;
+
+backend_tests!(
+    explorer_filters_pages_by_keyset_and_audits_searches,
+    explorer_timeline_counts_what_the_filters_match,
+);
+
+/// Two gateway decisions from 10.1.4.7 (one denied, about a tool whose id
+/// has capitals, the reason naming a team) after `n` invitations by the
+/// owner from 127.0.0.1.
+async fn seed(svc: &Services, clock: &ManualClock, owner: &Actor, n: usize) {
+    invite(svc, owner, "p", n).await;
+    let gw = Actor::gateway(
+        &GatewayId::from("gw-Edge-1".to_owned()),
+        "Edge gateway",
+        meta("10.1.4.7"),
+    );
+    let now = clock.now();
+    let mut tx = svc.db().begin().await.unwrap_or_else(|e| panic!("{e}"));
+    append(
+        &mut tx,
+        now,
+        &gw,
+        NewEvent::success("gateway.decision")
+            .outcome(Outcome::Denied)
+            .target(Target::new("mcp_tool", "Tool-ABC", "github.create_issue"))
+            .details(json!({ "reason": "no grant for Zebra-Team" })),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    append(
+        &mut tx,
+        now,
+        &gw,
+        NewEvent::success("gateway.decision")
+            .target(Target::new("mcp_tool", "Tool-XYZ", "github.search"))
+            .details(json!({ "reason": "granted" })),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The ids of the events a query's first page shows.
+async fn seqs(svc: &Services, who: &Actor, q: AuditQuery) -> Vec<i64> {
+    svc.audit
+        .explore(who, q)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .items
+        .iter()
+        .map(|e| e.seq)
+        .collect()
+}
+
+async fn searched(svc: &Services, owner: &Actor) -> i64 {
+    svc.audit
+        .count_events(
+            owner,
+            &AuditQuery {
+                action: "audit.searched".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn explorer_filters_pages_by_keyset_and_audits_searches(db: &TestDb) -> TestResult {
+    let (svc, clock) = services_on(db).await;
+    let owner = owner(&svc).await;
+    seed(&svc, &clock, &owner, 205).await;
+    let all = svc
+        .audit
+        .count_events(&owner, &AuditQuery::default())
+        .await?;
+    assert!(all >= 207, "{all}");
+    let capped = svc
+        .audit
+        .explore(
+            &owner,
+            AuditQuery {
+                limit: 100_000,
+                ..Default::default()
+            },
+        )
+        .await?;
+    assert_eq!(capped.items.len(), 200, "a page holds at most 200");
+    assert_eq!(capped.older, Some(all - 199));
+
+    // Keyset pages, newest first, walk the whole log once; `after` leads back.
+    let mut walked = Vec::new();
+    let mut pages = Vec::new();
+    let mut before = None;
+    loop {
+        let page = svc
+            .audit
+            .explore(
+                &owner,
+                AuditQuery {
+                    before,
+                    limit: 50,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        assert!(page.items.len() <= 50);
+        assert_eq!(page.newer.is_some(), before.is_some(), "{:?}", page.newer);
+        walked.extend(page.items.iter().map(|e| e.seq));
+        pages.push(page.items.iter().map(|e| e.seq).collect::<Vec<_>>());
+        match page.older {
+            Some(seq) => before = Some(seq),
+            None => break,
+        }
+    }
+    let expected: Vec<i64> = (1..=all).rev().collect();
+    assert_eq!(walked, expected, "every event once, newest first");
+    assert_eq!(pages.len(), (all as usize).div_ceil(50));
+    let back = svc
+        .audit
+        .explore(
+            &owner,
+            AuditQuery {
+                after: Some(*pages[2].first().unwrap_or(&0)),
+                limit: 50,
+                ..Default::default()
+            },
+        )
+        .await?;
+    assert_eq!(
+        back.items.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        pages[1],
+        "the newer page is the one before"
+    );
+    assert_eq!(
+        searched(&svc, &owner).await,
+        0,
+        "paging the plain list is no search"
+    );
+
+    // Each filter, alone.
+    let gateway_seqs = vec![all, all - 1];
+    let q = |f: fn(&mut AuditQuery)| {
+        let mut q = AuditQuery::default();
+        f(&mut q);
+        q
+    };
+    assert_eq!(
+        seqs(&svc, &owner, q(|q| q.outcome = Some(Outcome::Denied))).await,
+        vec![all - 1]
+    );
+    assert_eq!(
+        seqs(&svc, &owner, q(|q| q.source = "10.1.".into())).await,
+        gateway_seqs
+    );
+    assert_eq!(
+        seqs(&svc, &owner, q(|q| q.target = "Tool-ABC".into())).await,
+        vec![all - 1]
+    );
+    assert_eq!(
+        seqs(&svc, &owner, q(|q| q.target = "CREATE_ISSUE".into())).await,
+        vec![all - 1],
+        "a target's name matches in any case"
+    );
+    assert_eq!(
+        seqs(&svc, &owner, q(|q| q.target = "tool-abc".into())).await,
+        Vec::<i64>::new(),
+        "an id matches exactly"
+    );
+    assert_eq!(
+        seqs(&svc, &owner, q(|q| q.text = "zebra-team".into())).await,
+        vec![all - 1]
+    );
+    assert_eq!(
+        seqs(&svc, &owner, q(|q| q.action = "gateway".into())).await,
+        gateway_seqs
+    );
+    assert_eq!(
+        seqs(&svc, &owner, q(|q| q.action = "gate".into())).await,
+        Vec::<i64>::new(),
+        "a prefix ends at a dot"
+    );
+    assert_eq!(
+        seqs(&svc, &owner, q(|q| q.actor = "edge GATEWAY".into())).await,
+        gateway_seqs
+    );
+    assert_eq!(
+        seqs(&svc, &owner, q(|q| q.actor = "gw-Edge-1".into())).await,
+        gateway_seqs
+    );
+    assert_eq!(
+        seqs(&svc, &owner, q(|q| q.text = "50%_".into())).await,
+        Vec::<i64>::new(),
+        "LIKE wildcards are literal"
+    );
+    let p7 = seqs(&svc, &owner, q(|q| q.text = "p7@test.example".into())).await;
+    assert_eq!(p7.len(), 1, "{p7:?}");
+    assert_eq!(
+        searched(&svc, &owner).await,
+        12,
+        "each search's first page is audited"
+    );
+
+    // The time range: later events only.
+    clock.advance(chrono::Duration::hours(3));
+    let cut = clock.now();
+    invite(&svc, &owner, "late", 2).await;
+    let late = seqs(
+        &svc,
+        &owner,
+        AuditQuery {
+            since: Some(cut),
+            action: "console.admin".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(late.len(), 2, "{late:?}");
+    let early = svc
+        .audit
+        .explore(
+            &owner,
+            AuditQuery {
+                until: Some(cut),
+                source: "10.1.4.7".into(),
+                ..Default::default()
+            },
+        )
+        .await?;
+    assert_eq!(early.items.len(), 2);
+    assert_eq!((early.older, early.newer), (None, None));
+
+    // The search is recorded with its filters, by who searched.
+    let last = svc
+        .audit
+        .explore(
+            &owner,
+            AuditQuery {
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .await?;
+    let e = &last.items[0];
+    assert_eq!(e.action, "audit.searched");
+    assert_eq!(e.actor_display, "owner@test.example");
+    assert_eq!(e.details["filters"]["source"], "10.1.4.7");
+    assert!(e.details["filters"]["until"].is_string(), "{}", e.details);
+    assert_eq!(e.details["shown"], 2);
+    assert!(
+        e.details["filters"].get("action").is_none(),
+        "only the filters set"
+    );
+
+    // An event by id; an unknown id is not found.
+    let one = svc.audit.event(&owner, &early.items[0].id).await?;
+    assert_eq!(one, early.items[0]);
+    assert!(matches!(
+        svc.audit.event(&owner, "no-such-event").await,
+        Err(Error::NotFound(_))
+    ));
+
+    // Auditors read and search; nobody else does, and nothing is recorded.
+    let auditor = Actor::api_key(
+        &ApiKeyId::from("key-1".to_owned()),
+        "Auditor key",
+        Role::Auditor,
+        meta("127.0.0.1"),
+    );
+    assert_eq!(
+        seqs(&svc, &auditor, q(|q| q.outcome = Some(Outcome::Denied))).await,
+        vec![all - 1]
+    );
+    let before_refusal = svc
+        .audit
+        .count_events(&owner, &AuditQuery::default())
+        .await?;
+    let anon = Actor::anonymous(meta("127.0.0.1"));
+    assert!(svc
+        .audit
+        .explore(&anon, q(|q| q.text = "x".into()))
+        .await
+        .is_err());
+    assert!(svc
+        .audit
+        .timeline(&anon, &AuditQuery::default())
+        .await
+        .is_err());
+    assert!(svc.audit.event(&anon, &one.id).await.is_err());
+    assert_eq!(
+        svc.audit
+            .count_events(&owner, &AuditQuery::default())
+            .await?,
+        before_refusal,
+        "a refused search records nothing"
+    );
+    Ok(())
+}
+
+async fn explorer_timeline_counts_what_the_filters_match(db: &TestDb) -> TestResult {
+    let (svc, clock) = services_on(db).await;
+    let owner = owner(&svc).await;
+    let start = clock.now();
+    // Three invitations an hour for five hours.
+    for _ in 0..5 {
+        invite(&svc, &owner, &format!("h{}-", clock.now().timestamp()), 3).await;
+        clock.advance(chrono::Duration::hours(1));
+    }
+    let q = AuditQuery {
+        action: "console.admin.invited".into(),
+        since: Some(start),
+        until: Some(clock.now()),
+        ..Default::default()
+    };
+    let t = svc.audit.timeline(&owner, &q).await?;
+    assert_eq!(
+        t.bucket_seconds, 900,
+        "5 h in at most 48 buckets: 15 min each"
+    );
+    assert_eq!(t.total, 15);
+    assert_eq!(t.counts.iter().sum::<i64>(), 15);
+    assert_eq!(
+        t.counts.iter().filter(|c| **c == 3).count(),
+        5,
+        "{:?}",
+        t.counts
+    );
+    assert!(t.since <= start && t.since.timestamp() % 900 == 0);
+    assert_eq!(t.until, clock.now());
+    assert_eq!(
+        t.total,
+        svc.audit.count_events(&owner, &q).await?,
+        "the chart counts what the list shows"
+    );
+    // Unset range: the last 7 days, in buckets of 6 h.
+    let week = svc.audit.timeline(&owner, &AuditQuery::default()).await?;
+    assert_eq!(week.bucket_seconds, 6 * 3600);
+    assert!(week.total >= 15);
+    // A filter nothing matches: empty buckets, not an error.
+    let none = svc
+        .audit
+        .timeline(
+            &owner,
+            &AuditQuery {
+                outcome: Some(Outcome::Denied),
+                ..q
+            },
+        )
+        .await?;
+    assert_eq!(none.total, 0);
+    assert!(!none.counts.is_empty());
+    Ok(())
+}
+
+/// The console's export: the filters apply, `X-Audit-Events` says how many
+/// come, the body holds exactly those, and it is audited; without a session
+/// the browser is sent to sign in and nothing is exported.
+#[tokio::test]
+async fn explorer_console_export_streams_counts_and_is_audited() -> TestResult {
+    let srv = TestServer::start().await;
+    let anon = srv.client();
+    let res = anon
+        .get(srv.url("/console/audit/export?format=jsonl"))
+        .send()
+        .await?;
+    assert_eq!(res.status().as_u16(), 303, "to sign in");
+    assert!(res
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|l| l.starts_with("/login?next=")));
+
+    let client = srv.owner_client("owner password 123").await;
+    let res = client
+        .get(srv.url("/console/audit/export?format=jsonl&action=console"))
+        .send()
+        .await?;
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(
+        res.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/x-ndjson")
+    );
+    let announced: usize = res
+        .headers()
+        .get("x-audit-events")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(usize::MAX);
+    let body = res.text().await?;
+    let lines: Vec<serde_json::Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), announced);
+    assert!(!lines.is_empty());
+    assert!(lines.iter().all(|v| v["action"]
+        .as_str()
+        .is_some_and(|a| a.starts_with("console."))));
+    let exported = audit_actions(&srv.db.url, "audit.exported").await;
+    assert_eq!(exported.len(), 1, "{exported:?}");
+
+    let bad = client
+        .get(srv.url("/console/audit/export?format=pdf"))
+        .send()
+        .await?;
+    assert_eq!(bad.status().as_u16(), 400);
+    assert_eq!(audit_actions(&srv.db.url, "audit.exported").await.len(), 1);
+    srv.stop().await;
+    Ok(())
+}
