@@ -189,6 +189,18 @@ pub enum AuditCommand {
         /// Before this time (RFC 3339, exclusive).
         #[arg(long)]
         until: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only this target (an exact id, or part of its name).
+        #[arg(long, default_value = "")]
+        target: String,
+        /// Only this outcome: `success`, `failure` or `denied`.
+        #[arg(long)]
+        outcome: Option<portcullis_types::Outcome>,
+        /// Only this source address or prefix (`10.1.`).
+        #[arg(long, default_value = "")]
+        source: String,
+        /// Only events with this text in the action, actor, target or details.
+        #[arg(long, default_value = "")]
+        text: String,
         /// Write to this file instead of standard output.
         #[arg(long, value_name = "FILE")]
         out: Option<std::path::PathBuf>,
@@ -332,6 +344,10 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
             actor,
             since,
             until,
+            target,
+            outcome,
+            source,
+            text,
             out,
         }) => {
             let format: portcullis_types::AuditExportFormat = match format.parse() {
@@ -348,6 +364,10 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
                 actor,
                 since,
                 until,
+                target,
+                outcome,
+                source,
+                text,
                 ..Default::default()
             };
             let who = Actor::system("portcullis audit export");

@@ -63,6 +63,33 @@ fn filters(param: &dyn Fn(&str) -> String, zone: &str) -> AuditQuery {
     }
 }
 
+/// The export route's query for the filters `q`: its own field names, the
+/// time range as RFC 3339 instants (the days already read in the admin's
+/// zone).
+fn export_query(q: &AuditQuery) -> String {
+    let mut parts = Vec::new();
+    for (k, v) in [
+        ("text", &q.text),
+        ("action", &q.action),
+        ("actor", &q.actor),
+        ("target", &q.target),
+        ("source", &q.source),
+    ] {
+        if !v.trim().is_empty() {
+            parts.push(format!("{k}={}", url_encode(v.trim())));
+        }
+    }
+    if let Some(o) = q.outcome {
+        parts.push(format!("outcome={}", o.as_str()));
+    }
+    for (k, t) in [("since", q.since), ("until", q.until)] {
+        if let Some(t) = t {
+            parts.push(format!("{k}={}", url_encode(&t.to_rfc3339())));
+        }
+    }
+    parts.join("&")
+}
+
 /// `/audit`.
 #[component]
 pub fn AuditPage() -> impl IntoView {
@@ -104,10 +131,11 @@ pub fn AuditPage() -> impl IntoView {
             .join("&")
     });
     let is_search = move || base.with(AuditQuery::is_search);
+    let export_qs = Signal::derive(move || base.with(export_query));
     view! {
         <Title text="Audit log · Portcullis"/>
         <PageHeader title="Audit log" description="Every change, sign-in and gateway decision, newest first, each chained to the one before it by a SHA-256 hash. Searches and exports are recorded too.">
-            <ExportButtons query=filter_qs/>
+            <ExportButtons query=export_qs/>
         </PageHeader>
         <FilterForm param=Callback::new(move |k: String| param(&k))/>
         <section class="mb-4 rounded-lg border border-zinc-200 bg-white p-4 shadow-sm dark:border-zinc-800 dark:bg-zinc-900" aria-label="Events over time">
@@ -227,11 +255,11 @@ fn FilterForm(param: Callback<String, String>) -> impl IntoView {
                 <div class="grid grid-cols-2 gap-3">
                     <div>
                         <label for="f-outcome" class=LABEL>"Outcome"</label>
-                        <select id="f-outcome" name="outcome" class=INPUT prop:value=move || p("outcome")>
-                            <option value="">"Any"</option>
-                            <option value="success">"Success"</option>
-                            <option value="failure">"Failure"</option>
-                            <option value="denied">"Denied"</option>
+                        <select id="f-outcome" name="outcome" class=INPUT>
+                            {[("", "Any"), ("success", "Success"), ("failure", "Failure"), ("denied", "Denied")]
+                                .into_iter()
+                                .map(|(v, label)| view! { <option value=v selected=move || p("outcome") == v>{label}</option> })
+                                .collect_view()}
                         </select>
                     </div>
                     <div>

@@ -185,7 +185,7 @@ function expectRefused(out: Record<string, any>, tool: string, reason: string, o
 }
 
 async function gatewayDecisions(): Promise<Array<Record<string, any>>> {
-  const page = await call(adminContext.request, 'audit/list', { 'q[action]': 'gateway.decision', 'q[limit]': '200' });
+  const page = await call(adminContext.request, 'audit/explore', { 'q[action]': 'gateway.decision', 'q[limit]': '200' });
   return page.items;
 }
 
@@ -409,7 +409,7 @@ test('an app with enterprise-managed authorization (PyPI mcp, ID-JAG from the Id
     await session.close();
   }
   // The issuance is in the audit log with the IdP's assertion named.
-  const issued = await call(request, 'audit/list', { 'q[action]': 'oauth.token.issued', 'q[limit]': '200' });
+  const issued = await call(request, 'audit/explore', { 'q[action]': 'oauth.token.issued', 'q[limit]': '200' });
   const viaIdJag = issued.items.filter((e: any) => e.details?.grant_type === 'urn:ietf:params:oauth:grant-type:jwt-bearer');
   expect(viaIdJag).toHaveLength(1);
   expect(viaIdJag[0].details).toMatchObject({ person: bobId, id_jag: { issuer: idp.url, subject: 'bob' } });

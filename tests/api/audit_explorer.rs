@@ -387,7 +387,10 @@ async fn explorer_console_export_streams_counts_and_is_audited() -> TestResult {
 
     let client = srv.owner_client("owner password 123").await;
     let res = client
-        .get(srv.url("/console/audit/export?format=jsonl&action=console"))
+        .get(srv.url(
+            "/console/audit/export?format=jsonl&action=console&outcome=success\
+             &since=2020-01-01T00%3A00%3A00%2B00%3A00",
+        ))
         .send()
         .await?;
     assert_eq!(res.status().as_u16(), 200);

@@ -12,7 +12,7 @@ use crate::storage::{owner, raw_exec, services_with};
 use axum::http::StatusCode as AxumStatus;
 use portcullis_domain::audit::{NewEvent, Target};
 use portcullis_domain::{Actor, Clock, Db, Error, ManualClock, Services, Settings};
-use portcullis_types::{AuditPurgeOutcome, AuditRetention, Role};
+use portcullis_types::{AuditPurgeOutcome, AuditRetention, AuditSinkInput, Role};
 
 backend_tests!(
     retention_purges_blanks_decisions_and_still_verifies,
@@ -72,6 +72,18 @@ async fn retention_purges_blanks_decisions_and_still_verifies(db: &TestDb) -> Te
     )
     .await;
     let owner = owner(&svc).await;
+    // A SIEM destination that never answers: it falls behind from day 0.
+    svc.audit
+        .create_sink(
+            &owner,
+            &AuditSinkInput {
+                name: "Lake".into(),
+                kind: "webhook".into(),
+                url: "https://siem.portcullis.invalid/hook".into(),
+                secret: "a-signing-key-of-32-characters!!".into(),
+            },
+        )
+        .await?;
     // Day 0: changes, decisions and a checkpoint exported then.
     invite(&svc, &owner, "old", 3).await;
     decisions(&svc, &clock, 4).await?;
@@ -159,6 +171,13 @@ async fn retention_purges_blanks_decisions_and_still_verifies(db: &TestDb) -> Te
             redacted: 3,
             redacted_through_seq: Some(day10_last),
         }
+    );
+    // The destination no longer waits for what was deleted unsent.
+    let lake = &svc.audit.list_sinks(&owner).await?[0];
+    assert_eq!(
+        lake.lag_events,
+        head(svc.db()).await - day0_last,
+        "{lake:?}"
     );
     // Day 0 is gone (events and the checkpoints of it); day 10's decisions
     // lost their content but not their place; day 10's changes and day 35

@@ -135,10 +135,17 @@ pub fn AuditSettingsPage() -> impl IntoView {
                                     checkpoint_card(checkpoint.await)
                                 })}
                             </Transition>
-                            <StreamingSection owner/>
                         </div>
                     }.into_any(),
                 }
+            })}
+        </Transition>
+        // Its own suspense: placing or lifting a hold reloads the retention
+        // figures, not the destinations (or an open form there).
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let owner = me.await.is_ok_and(|m| m.role == Role::Owner);
+                view! { <div class="mt-6 grid grid-cols-1"><StreamingSection owner/></div> }
             })}
         </Transition>
         <ConfirmDialog open=confirm_open title="Lift the legal hold?" body=lift_body confirm_label="Lift hold"

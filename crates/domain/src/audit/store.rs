@@ -185,25 +185,18 @@ impl Filter {
                 "(action = {exact} OR action LIKE {prefix} ESCAPE '\\')"
             ));
         }
-        if !self.actor.is_empty() {
-            let id = bind(args, Arg::Text(self.actor.clone()));
-            let like = bind(
-                args,
-                Arg::Text(format!("%{}%", like_escape(&self.actor.to_lowercase()))),
-            );
-            terms.push(format!(
-                "(actor_id = {id} OR LOWER(actor_display) LIKE {like} ESCAPE '\\')"
-            ));
-        }
-        if !self.target.is_empty() {
-            let id = bind(args, Arg::Text(self.target.clone()));
-            let like = bind(
-                args,
-                Arg::Text(format!("%{}%", like_escape(&self.target.to_lowercase()))),
-            );
-            terms.push(format!(
-                "(target_id = {id} OR LOWER(target_display) LIKE {like} ESCAPE '\\')"
-            ));
+        // An exact id, or part of the name in any case.
+        for (value, column) in [(&self.actor, "actor"), (&self.target, "target")] {
+            if !value.is_empty() {
+                let id = bind(args, Arg::Text(value.clone()));
+                let like = bind(
+                    args,
+                    Arg::Text(format!("%{}%", like_escape(&value.to_lowercase()))),
+                );
+                terms.push(format!(
+                    "({column}_id = {id} OR LOWER({column}_display) LIKE {like} ESCAPE '\\')"
+                ));
+            }
         }
         if let Some(outcome) = self.outcome {
             let o = bind(args, Arg::Text(outcome.to_owned()));

@@ -19,8 +19,14 @@ use portcullis_types::{AuditRecord, Outcome, AUDIT_RECORD_SCHEMA};
 use serde::Serialize;
 use sha2::Sha256;
 
+/// A record that does not serialise (it cannot: plain data) fails the
+/// delivery with this rather than sending an empty body.
+fn encode_err(e: serde_json::Error) -> String {
+    format!("an event could not be encoded: {e}")
+}
+
 /// The webhook's body for `records`.
-pub(crate) fn webhook_body(records: &[AuditRecord]) -> Vec<u8> {
+pub(crate) fn webhook_body(records: &[AuditRecord]) -> Result<Vec<u8>, String> {
     #[derive(Serialize)]
     struct Body<'a> {
         schema: &'a str,
@@ -30,7 +36,7 @@ pub(crate) fn webhook_body(records: &[AuditRecord]) -> Vec<u8> {
         schema: AUDIT_RECORD_SCHEMA,
         events: records,
     })
-    .unwrap_or_default()
+    .map_err(encode_err)
 }
 
 /// `t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
@@ -47,7 +53,7 @@ pub(crate) fn webhook_signature(key: &[u8], unix: i64, body: &[u8]) -> Result<St
 }
 
 /// The HEC body for `records`.
-pub(crate) fn hec_body(records: &[AuditRecord]) -> Vec<u8> {
+pub(crate) fn hec_body(records: &[AuditRecord]) -> Result<Vec<u8>, String> {
     #[derive(Serialize)]
     struct Event<'a> {
         /// Seconds since the epoch, with microseconds.
@@ -67,13 +73,13 @@ pub(crate) fn hec_body(records: &[AuditRecord]) -> Vec<u8> {
             sourcetype: "portcullis:audit",
             event: r,
         })
-        .unwrap_or_default();
+        .map_err(encode_err)?;
         if !out.is_empty() {
             out.push(b'\n');
         }
         out.extend_from_slice(&line);
     }
-    out
+    Ok(out)
 }
 
 /// RFC 5424 facility 13, "log audit".
@@ -107,14 +113,14 @@ fn header_field(v: &str, max: usize) -> String {
 }
 
 /// One record as an octet-counted RFC 5424 message: `LEN SP MSG`.
-pub(crate) fn syslog_frame(r: &AuditRecord) -> Vec<u8> {
+pub(crate) fn syslog_frame(r: &AuditRecord) -> Result<Vec<u8>, String> {
     let severity = match r.outcome {
         Outcome::Success => 6,
         Outcome::Failure | Outcome::Denied => 4,
     };
     let pri = FACILITY * 8 + severity;
     let time = r.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let json = serde_json::to_string(r).unwrap_or_default();
+    let json = serde_json::to_string(r).map_err(encode_err)?;
     let msg = format!(
         "<{pri}>1 {time} - portcullis - {msgid} [portcullis@32473 id=\"{id}\" seq=\"{seq}\" outcome=\"{outcome}\"] \u{feff}{json}",
         msgid = header_field(&r.action, 32),
@@ -124,7 +130,7 @@ pub(crate) fn syslog_frame(r: &AuditRecord) -> Vec<u8> {
     );
     let mut frame = format!("{} ", msg.len()).into_bytes();
     frame.extend_from_slice(msg.as_bytes());
-    frame
+    Ok(frame)
 }
 
 #[cfg(test)]
@@ -173,7 +179,7 @@ mod tests {
 
     #[test]
     fn syslog_frames_are_octet_counted_rfc5424() {
-        let frame = syslog_frame(&record("console.signin.failed", Outcome::Failure));
+        let frame = syslog_frame(&record("console.signin.failed", Outcome::Failure)).unwrap();
         let text = String::from_utf8(frame.clone()).unwrap();
         let (len, msg) = text.split_once(' ').unwrap();
         // The count is of bytes, not characters (the BOM and ü are multi-byte).
@@ -186,7 +192,7 @@ mod tests {
         let back: AuditRecord = serde_json::from_str(json).unwrap();
         assert_eq!(back.seq, 42);
         // Successes are informational; MSGID is clipped to 32 characters.
-        let long = syslog_frame(&record(&"a.".repeat(30), Outcome::Success));
+        let long = syslog_frame(&record(&"a.".repeat(30), Outcome::Success)).unwrap();
         let long = String::from_utf8(long).unwrap();
         assert!(long.starts_with(&format!(
             "{} <110>1 ",
@@ -213,7 +219,7 @@ mod tests {
             hex::encode(mac.finalize().into_bytes()),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
-        let body = webhook_body(&[record("api.call", Outcome::Success)]);
+        let body = webhook_body(&[record("api.call", Outcome::Success)]).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["schema"], AUDIT_RECORD_SCHEMA);
         assert_eq!(v["events"][0]["seq"], 42);
@@ -224,7 +230,8 @@ mod tests {
         let body = hec_body(&[
             record("api.call", Outcome::Success),
             record("api.call", Outcome::Denied),
-        ]);
+        ])
+        .unwrap();
         let lines: Vec<serde_json::Value> = String::from_utf8(body)
             .unwrap()
             .lines()

@@ -291,7 +291,7 @@ impl AuditService {
         let request = match kind {
             AuditSinkKind::Syslog => return self.send_syslog(&sink.url, records).await,
             AuditSinkKind::Webhook => {
-                let body = format::webhook_body(records);
+                let body = format::webhook_body(records)?;
                 let signature = format::webhook_signature(
                     secret.as_deref().unwrap_or_default(),
                     now.timestamp(),
@@ -307,7 +307,7 @@ impl AuditService {
             AuditSinkKind::SplunkHec => {
                 let token = String::from_utf8(secret.unwrap_or_default())
                     .map_err(|_| "the HEC token is not text".to_owned())?;
-                FetchRequest::post(sink.url.clone(), format::hec_body(records))
+                FetchRequest::post(sink.url.clone(), format::hec_body(records)?)
                     .header(http::header::CONTENT_TYPE, header("application/json")?)
                     .header(
                         http::header::AUTHORIZATION,
@@ -336,7 +336,7 @@ impl AuditService {
                 .map_err(|e| e.to_string())?;
             let mut bytes = Vec::new();
             for r in records {
-                bytes.extend_from_slice(&format::syslog_frame(r));
+                bytes.extend_from_slice(&format::syslog_frame(r)?);
             }
             stream.write_all(&bytes).await.map_err(|e| e.to_string())?;
             stream.flush().await.map_err(|e| e.to_string())?;

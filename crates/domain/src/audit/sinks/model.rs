@@ -134,11 +134,13 @@ fn bracket(host: &str) -> String {
 }
 
 impl SinkRow {
-    /// The destination as listed, with the log's head seq for the lag.
+    /// The destination as listed, with the log's head seq and the oldest
+    /// event it waits for (seq, time) for the lag: from that event to the
+    /// head, so events retention deleted before they were sent do not count.
     pub(super) fn into_summary(
         self,
         head_seq: i64,
-        oldest_pending_at: Option<DateTime<Utc>>,
+        oldest_pending: Option<(i64, DateTime<Utc>)>,
     ) -> Result<AuditSinkSummary> {
         let kind: AuditSinkKind = self.kind.parse().map_err(Error::Internal)?;
         let health = if !self.enabled {
@@ -161,8 +163,8 @@ impl SinkRow {
             created_at: self.created_at,
             delivered_through_seq: self.cursor_seq,
             delivered: self.delivered,
-            lag_events: (head_seq - self.cursor_seq).max(0),
-            oldest_pending_at,
+            lag_events: oldest_pending.map_or(0, |(seq, _)| (head_seq - seq + 1).max(0)),
+            oldest_pending_at: oldest_pending.map(|(_, at)| at),
             last_success_at: self.last_success_at,
             last_error: self.last_error,
             last_error_at: self.last_error_at,

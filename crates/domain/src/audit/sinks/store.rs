@@ -184,13 +184,14 @@ pub(super) async fn failed(
     Ok(())
 }
 
-/// When the first event after `seq` happened, if there is one.
-pub(super) async fn first_after(ex: Exec<'_>, seq: i64) -> Result<Option<DateTime<Utc>>> {
+/// The first event after `seq` (its seq and when it happened), if there
+/// is one: the oldest a destination still waits for. Events retention
+/// deleted meanwhile are not waited for, so this is where its lag starts.
+pub(super) async fn first_after(ex: Exec<'_>, seq: i64) -> Result<Option<(i64, DateTime<Utc>)>> {
     Ok(fetch_optional!(
         ex,
-        (DateTime<Utc>,),
-        "SELECT occurred_at FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT 1",
+        (i64, DateTime<Utc>),
+        "SELECT seq, occurred_at FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT 1",
         seq
-    )?
-    .map(|(t,)| t))
+    )?)
 }
