@@ -50,7 +50,7 @@ test('filter, open an event, export with progress, see the timeline; searches an
   await shots(page, 'audit-explorer-drawer');
   const targetLink = drawer.getByRole('link', { name: 'Events about this target →' });
   await expect(targetLink).toBeVisible();
-  await drawer.getByRole('button', { name: 'Close', exact: true }).click();
+  await drawer.locator('footer').getByRole('button', { name: 'Close' }).click();
   await expect(drawer).toBeHidden();
 
   // Export what the filter matches, as CSV: progress, then the whole file.
@@ -70,7 +70,7 @@ test('filter, open an event, export with progress, see the timeline; searches an
   await expect(rows.filter({ hasText: 'audit.searched' }).first()).toBeVisible();
   await rows.filter({ hasText: 'audit.exported' }).click();
   await expect(drawer.getByTestId('event-details')).toContainText('"action": "access.grant"');
-  await drawer.getByRole('button', { name: 'Close', exact: true }).click();
+  await drawer.locator('footer').getByRole('button', { name: 'Close' }).click();
 
   // A server's "Audit events" opens the explorer on its events.
   await sidebar.getByRole('link', { name: 'Servers', exact: true }).click();

@@ -59,7 +59,7 @@ fn DrawerBody(e: AuditEventSummary, close: Callback<()>) -> impl IntoView {
                 </div>
             </div>
             <button type="button" class="rounded-md p-1.5 text-zinc-500 hover:bg-zinc-100 hover:text-zinc-800 dark:hover:bg-zinc-800 dark:hover:text-zinc-200"
-                aria-label="Close" autofocus on:click=move |_| close.run(())>
+                aria-label="Close details" autofocus on:click=move |_| close.run(())>
                 <svg viewBox="0 0 20 20" class="h-5 w-5" fill="currentColor" aria-hidden="true"><path d="M6.28 5.22a.75.75 0 0 0-1.06 1.06L8.94 10l-3.72 3.72a.75.75 0 1 0 1.06 1.06L10 11.06l3.72 3.72a.75.75 0 1 0 1.06-1.06L11.06 10l3.72-3.72a.75.75 0 0 0-1.06-1.06L10 8.94 6.28 5.22Z"/></svg>
             </button>
         </header>
