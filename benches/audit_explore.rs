@@ -5,9 +5,13 @@
 //! SQLite (the default deployment; a file in a temporary folder) is filled
 //! with `AUDIT_EXPLORE_EVENTS` (default 5,000,000) chained events spread
 //! over 30 days: gateway decisions mostly (a third denied), grant changes,
-//! sign-ins; 40 actors, 300 targets, four source networks. Each explorer
-//! query then runs 40 times with varying values, and its p50 and p95 are
-//! printed. The peer, in the same run: the same newest-first page read by
+//! sign-ins; 300 targets. The actor and source address are those of each
+//! batch's first event (a gateway reports its own batch), so only actors
+//! `gw_000` and `gw_020` and network `10.0.` occur: the queries for the
+//! other actors and for `10.3.` match nothing, the worst case (the whole
+//! log is read to find that out), as do targets `tool_k` with k mod 20 in
+//! {0, 1}. Each explorer query then runs 40 times with varying values, and
+//! its p50 and p95 are printed. The peer, in the same run: the same newest-first page read by
 //! offset at the same depth, as the REST list does (`list_events`, which
 //! also counts the matches).
 //!

@@ -167,11 +167,12 @@ pub(crate) async fn events_about(
     target_id: &str,
     limit: i64,
 ) -> Result<Vec<AuditEventSummary>> {
-    store::about(exec, target_type, target_id, limit)
-        .await?
-        .into_iter()
-        .map(EventRow::into_summary)
-        .collect()
+    summaries(store::about(exec, target_type, target_id, limit).await?)
+}
+
+/// Stored rows as listed.
+fn summaries(rows: Vec<EventRow>) -> Result<Vec<AuditEventSummary>> {
+    rows.into_iter().map(EventRow::into_summary).collect()
 }
 
 /// Reads and verifies the audit log.
@@ -234,10 +235,7 @@ impl AuditService {
         let total = store::count(db.exec(), &filter).await?;
         let rows = store::list(db.exec(), &filter, limit, offset).await?;
         Ok(Page {
-            items: rows
-                .into_iter()
-                .map(EventRow::into_summary)
-                .collect::<Result<_>>()?,
+            items: summaries(rows)?,
             total,
             offset,
             limit,
@@ -287,10 +285,7 @@ impl AuditService {
             self.record_search(actor, &q, rows.len()).await?;
         }
         Ok(AuditSlice {
-            items: rows
-                .into_iter()
-                .map(EventRow::into_summary)
-                .collect::<Result<_>>()?,
+            items: summaries(rows)?,
             older,
             newer,
         })
