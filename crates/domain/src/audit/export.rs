@@ -125,7 +125,7 @@ impl AuditService {
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<u64> {
         actor.require(Permission::AuditRead)?;
-        let filter = store::Filter::new(q);
+        let filter = store::Filter::resolve(q, &self.core.db).await?;
         let write_err = |e: std::io::Error| Error::Internal(format!("audit export: writing: {e}"));
         let mut after = 0i64;
         let mut written = 0u64;

@@ -230,7 +230,7 @@ impl AuditService {
         actor.require(Permission::AuditRead)?;
         let limit = page_size(q.limit);
         let offset = q.offset.max(0);
-        let filter = store::Filter::new(&q);
+        let filter = store::Filter::resolve(&q, &self.core.db).await?;
         let db = &self.core.db;
         let total = store::count(db.exec(), &filter).await?;
         let rows = store::list(db.exec(), &filter, limit, offset).await?;
@@ -246,7 +246,8 @@ impl AuditService {
     /// progress). **Permission:** `AuditRead`.
     pub async fn count_events(&self, actor: &Actor, q: &AuditQuery) -> Result<i64> {
         actor.require(Permission::AuditRead)?;
-        store::count(self.core.db.exec(), &store::Filter::new(q)).await
+        let filter = store::Filter::resolve(q, &self.core.db).await?;
+        store::count(self.core.db.exec(), &filter).await
     }
 
     /// The explorer's page: events matching the filters newest first,
@@ -258,7 +259,7 @@ impl AuditService {
     pub async fn explore(&self, actor: &Actor, q: AuditQuery) -> Result<AuditSlice> {
         actor.require(Permission::AuditRead)?;
         let limit = page_size(q.limit);
-        let filter = store::Filter::new(&q);
+        let filter = store::Filter::resolve(&q, &self.core.db).await?;
         let db = &self.core.db;
         let mut rows = match (q.before, q.after) {
             (_, Some(after)) => {
@@ -329,7 +330,7 @@ impl AuditService {
             until: Some(until),
             ..q.clone()
         };
-        let filter = store::Filter::new(&bounded);
+        let filter = store::Filter::resolve(&bounded, &self.core.db).await?;
         let rows = store::timeline(
             self.core.db.exec(),
             self.core.db.backend(),

@@ -3,7 +3,7 @@
 
 use super::like_escape;
 use super::model::EventRow;
-use crate::db::{count_dyn, exec_dyn, fetch_all_dyn, fetch_page_dyn, Arg, Backend, Exec, Tx};
+use crate::db::{count_dyn, exec_dyn, fetch_all_dyn, fetch_page_dyn, Arg, Backend, Db, Exec, Tx};
 use crate::error::Result;
 use crate::{exec, fetch_all, fetch_one, fetch_optional, scalar};
 use chrono::{DateTime, Utc};
@@ -155,10 +155,30 @@ pub(super) struct Filter {
     text: String,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
+    /// Some event has `actor` as its actor id: match the id alone.
+    actor_is_id: bool,
+    /// Some event has `target` as its target id: match the id alone.
+    target_is_id: bool,
 }
 
 impl Filter {
-    pub fn new(q: &AuditQuery) -> Self {
+    /// The filter for `q`, its actor and target resolved against the log:
+    /// a value some event has as its id matches that id alone (served by
+    /// the index), anything else matches part of the name (a scan). One
+    /// `id = x OR name LIKE '%x%'` term would keep the database off the
+    /// index for the links from people, servers and the rest.
+    pub async fn resolve(q: &AuditQuery, db: &Db) -> Result<Self> {
+        let mut f = Self::new(q);
+        if !f.actor.is_empty() {
+            f.actor_is_id = id_exists(db.exec(), "actor_id", &f.actor).await?;
+        }
+        if !f.target.is_empty() {
+            f.target_is_id = id_exists(db.exec(), "target_id", &f.target).await?;
+        }
+        Ok(f)
+    }
+
+    fn new(q: &AuditQuery) -> Self {
         Self {
             action: q.action.trim().to_owned(),
             actor: q.actor.trim().to_owned(),
@@ -168,6 +188,8 @@ impl Filter {
             text: q.text.trim().to_lowercase(),
             since: q.since,
             until: q.until,
+            actor_is_id: false,
+            target_is_id: false,
         }
     }
 
@@ -186,8 +208,14 @@ impl Filter {
             ));
         }
         // An exact id, or part of the name in any case.
-        for (value, column) in [(&self.actor, "actor"), (&self.target, "target")] {
-            if !value.is_empty() {
+        for (value, column, is_id) in [
+            (&self.actor, "actor", self.actor_is_id),
+            (&self.target, "target", self.target_is_id),
+        ] {
+            if is_id {
+                let id = bind(args, Arg::Text(value.clone()));
+                terms.push(format!("{column}_id = {id}"));
+            } else if !value.is_empty() {
                 let id = bind(args, Arg::Text(value.clone()));
                 let like = bind(
                     args,
@@ -243,6 +271,15 @@ impl Filter {
             format!("{clause} AND {term}")
         }
     }
+}
+
+/// Whether some event has `value` in `column` (`actor_id` or
+/// `target_id`, each the head of an index).
+async fn id_exists(ex: Exec<'_>, column: &'static str, value: &str) -> Result<bool> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM audit_events WHERE {column} = $1 LIMIT 1) AS one"
+    );
+    Ok(count_dyn(ex, &sql, &[Arg::Text(value.to_owned())]).await? > 0)
 }
 
 /// How many events match `f`.
