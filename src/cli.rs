@@ -227,6 +227,16 @@ pub enum AuditCommand {
     },
     /// Release the legal hold; the next run purges what is due.
     Release,
+    /// Erase a person's personal data from the audit log (a request to
+    /// erase): their names, email addresses and source addresses in every
+    /// event become a pseudonym; ids stay and the chain still verifies.
+    /// Cannot be undone; recorded as `audit.erased`.
+    Erase {
+        /// The person's id as the log shows it (a directory user's or a
+        /// console user's id).
+        #[arg(long)]
+        person: String,
+    },
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -319,6 +329,12 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
                         println!(
                             "{} gateway decisions were blanked by retention, each vouched for by a signed purge record.",
                             report.redacted
+                        );
+                    }
+                    if report.erased > 0 {
+                        println!(
+                            "{} events had a person's personal data erased, each vouched for by a signed erasure record.",
+                            report.erased
                         );
                     }
                     if report.latest_checkpoint_seq.is_none() && report.head_seq > 0 {
@@ -472,6 +488,30 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        Command::Audit(AuditCommand::Erase { person }) => {
+            let db = server::open_database(&config).await?;
+            let services = server::services(&config, db)?;
+            match services
+                .audit
+                .erase(&Actor::system("portcullis audit erase"), &person)
+                .await
+            {
+                Ok(done) => {
+                    println!(
+                        "Erased {}'s personal data from {} events (events {}…{}): they now read \"{}\". Erasure {}, recorded as event {}.",
+                        done.person_id,
+                        done.events,
+                        done.first_seq,
+                        done.last_seq,
+                        done.pseudonym,
+                        done.id,
+                        done.event_id
+                    );
+                    Ok(0)
+                }
+                Err(e) => exit_refused(e),
+            }
+        }
         Command::Audit(AuditCommand::Hold { reason }) => {
             let db = server::open_database(&config).await?;
             let services = server::services(&config, db)?;
@@ -487,14 +527,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
                     print_retention(&r);
                     Ok(0)
                 }
-                Err(
-                    e @ (portcullis_domain::Error::Invalid(_)
-                    | portcullis_domain::Error::Conflict { .. }),
-                ) => {
-                    eprintln!("{e}");
-                    Ok(2)
-                }
-                Err(e) => Err(e.into()),
+                Err(e) => exit_refused(e),
             }
         }
         Command::Audit(AuditCommand::Release) => {
@@ -862,4 +895,16 @@ fn print_retention(r: &portcullis_types::AuditRetention) {
     println!("Decisions blanked:      {}", seq(r.redacted_through_seq));
     println!("Last purge:             {}", time(r.last_purge_at));
     println!("Oldest event kept:      {}", time(r.oldest_event_at));
+}
+
+/// Exit 2 with the message for a refusal (bad input, a conflict); any
+/// other error propagates.
+fn exit_refused(e: portcullis_domain::Error) -> anyhow::Result<i32> {
+    match e {
+        e @ (portcullis_domain::Error::Invalid(_) | portcullis_domain::Error::Conflict { .. }) => {
+            eprintln!("{e}");
+            Ok(2)
+        }
+        e => Err(e.into()),
+    }
 }

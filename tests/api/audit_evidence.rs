@@ -80,7 +80,8 @@ async fn evidence_checkpoints_catch_insertion_truncation_and_rewrite(db: &TestDb
         .checkpoint_now(&owner)
         .await?
         .unwrap_or_else(|| panic!("a checkpoint"));
-    assert_eq!(cp.seq, before.head_seq + 1);
+    // + the verification's own `audit.verified`, + the key.
+    assert_eq!(cp.seq, before.head_seq + 2);
     assert_eq!(cp.format, AUDIT_CHECKPOINT_FORMAT);
     assert_eq!(
         text(
@@ -244,10 +245,12 @@ async fn evidence_checkpoints_catch_insertion_truncation_and_rewrite(db: &TestDb
         (None, Some(kept)),
         "{r:?}"
     );
-    // but the exported checkpoint says what is missing.
+    // but the exported checkpoint says what is missing (the two
+    // verifications since the cut were recorded as events kept+1, kept+2).
     let r = svc.audit.verify_with(&owner, Some(&cp2)).await?;
-    assert_eq!(r.first_bad_seq, Some(kept + 1), "{r:?}");
-    let expected = format!("events {}…{} were removed", kept + 1, cp2.seq);
+    assert_eq!(r.head_seq, kept + 2, "{r:?}");
+    assert_eq!(r.first_bad_seq, Some(kept + 3), "{r:?}");
+    let expected = format!("events {}…{} were removed", kept + 3, cp2.seq);
     assert!(
         r.problem.as_deref().is_some_and(|p| p.contains(&expected)),
         "{r:?}"
@@ -281,12 +284,14 @@ async fn evidence_checkpoints_catch_insertion_truncation_and_rewrite(db: &TestDb
             .is_some_and(|p| p.contains("rewritten")),
         "{r:?}"
     );
-    // …and once the stored ones are gone, the exported one still catches it.
+    // …and once the stored ones are gone, the exported one still catches it
+    // (the database alone sees the forged chain and the failed
+    // verification recorded after it).
     raw_exec(svc.db(), "DELETE FROM audit_checkpoints").await;
     let r = svc.audit.verify(&owner).await?;
     assert_eq!(
         (r.first_bad_seq, r.checked, r.latest_checkpoint_seq),
-        (None, kept + 2, None),
+        (None, kept + 3, None),
         "{r:?}"
     );
     let r = svc.audit.verify_with(&owner, Some(&cp)).await?;
@@ -489,21 +494,29 @@ async fn evidence_cli_exports_a_checkpoint_and_verifies_against_it(db: &TestDb) 
         "{out}"
     );
 
-    // Cut off the newest event and cover the tracks in the database.
+    // The verification is itself recorded, as event 4.
     let pool = Db::connect(&db.url, &Default::default()).await?;
-    raw_exec(&pool, "DELETE FROM audit_events WHERE seq = 3").await;
+    assert_eq!(
+        text(&pool, "SELECT action FROM audit_events WHERE seq = 4").await,
+        "audit.verified"
+    );
+
+    // Cut off the tail from event 3 and cover the tracks in the database.
+    raw_exec(&pool, "DELETE FROM audit_events WHERE seq >= 3").await;
     raw_exec(&pool, "UPDATE audit_head SET seq = 2, hash = (SELECT hash FROM audit_events WHERE seq = 2) WHERE id = 1").await;
     raw_exec(&pool, "DELETE FROM audit_checkpoints").await;
     pool.close().await;
-    let (code, out, err) = cli(db, &["audit", "verify"]);
-    assert_eq!(code, 0, "the database alone cannot tell: {out}{err}");
-    assert!(out.contains("No checkpoint is stored yet"), "{out}");
     let (code, out, err) = cli(db, &["audit", "verify", "--checkpoint", &file_arg]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         out.contains("Audit chain BROKEN at event 3") && out.contains("events 3…3 were removed"),
         "{out}"
     );
+    // That failed verification is recorded (as the new event 3), and the
+    // database alone still cannot tell.
+    let (code, out, err) = cli(db, &["audit", "verify"]);
+    assert_eq!(code, 0, "the database alone cannot tell: {out}{err}");
+    assert!(out.contains("No checkpoint is stored yet"), "{out}");
 
     // A damaged file: exit 2, nothing claimed about the log.
     let mut damaged = cp.clone();
@@ -606,7 +619,8 @@ async fn evidence_export_pages_through_everything_as_jsonl_and_safe_csv(db: &Tes
         .collect();
     portcullis_domain::audit::append_batch(&mut tx, clock.now(), &gateway, decisions).await?;
     tx.commit().await?;
-    let total = svc.audit.verify(&owner).await?.head_seq;
+    // (+ the verification's own `audit.verified`)
+    let total = svc.audit.verify(&owner).await?.head_seq + 1;
 
     let mut jsonl = Vec::new();
     let mut pages = Vec::new();

@@ -246,7 +246,8 @@ async fn retention_purges_blanks_decisions_and_still_verifies(db: &TestDb) -> Te
             r.redacted,
             r.head_seq
         ),
-        (None, Some(day0_last), 3, head(svc.db()).await),
+        // The head has moved on by the verification's own record.
+        (None, Some(day0_last), 3, head(svc.db()).await - 1),
         "{r:?}"
     );
     assert_eq!(r.checked, r.head_seq - day0_last);

@@ -15,6 +15,7 @@ mod admin_api;
 mod agents;
 mod assets;
 mod audit;
+mod audit_erasure;
 mod audit_evidence;
 mod audit_explorer;
 mod audit_retention;

@@ -66,15 +66,22 @@ pub enum Permission {
     /// streamed (owners only: lifting a hold lets retention delete
     /// evidence; a stream sends the whole log elsewhere).
     AuditManage,
+    /// Reveal an audit event's masked details (owners only; each reveal is
+    /// audited).
+    AuditReveal,
+    /// Erase a person's personal data from the audit log (owners only).
+    AuditErase,
 }
 
 impl Permission {
     fn allows(self, role: Role) -> bool {
         match self {
             Permission::ConsoleRead | Permission::AuditRead | Permission::DirectoryRead => true,
-            Permission::AdminsManage | Permission::AdminsRead | Permission::AuditManage => {
-                role == Role::Owner
-            }
+            Permission::AdminsManage
+            | Permission::AdminsRead
+            | Permission::AuditManage
+            | Permission::AuditReveal
+            | Permission::AuditErase => role == Role::Owner,
             Permission::DirectoryManage
             | Permission::CatalogManage
             | Permission::AccessManage
@@ -99,6 +106,10 @@ impl Permission {
             Permission::AgentsManage => "manage agents and their credentials",
             Permission::AuditManage => {
                 "manage the audit log's legal hold and streaming (owners only)"
+            }
+            Permission::AuditReveal => "reveal masked audit details (owners only)",
+            Permission::AuditErase => {
+                "erase a person's personal data from the audit log (owners only)"
             }
         }
     }

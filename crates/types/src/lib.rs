@@ -434,6 +434,51 @@ pub struct AuditEventSummary {
     /// and hashes remain.
     #[serde(default)]
     pub redacted_at: Option<DateTime<Utc>>,
+    /// The erasure that replaced this event's personal data with a
+    /// pseudonym ([`AuditErasure`]), if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erasure_id: Option<String>,
+    /// What is masked (shown as [`MASKED_VALUE`]): keys of `details`, and
+    /// `actor` for an anonymous caller's typed name; an owner may reveal
+    /// them, which is audited.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub masked: Vec<String>,
+}
+
+/// What a masked detail value reads as until an owner reveals it.
+pub const MASKED_VALUE: &str = "•••• masked";
+
+/// An erasure of a person's personal data from the audit log: their
+/// names, email addresses and source addresses in every event are replaced
+/// by `pseudonym`; ids stay, so their events still read as one person's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditErasure {
+    pub id: String,
+    pub person_id: String,
+    pub pseudonym: String,
+    /// Events rewritten.
+    pub events: i64,
+    pub first_seq: i64,
+    pub last_seq: i64,
+    pub erased_at: DateTime<Utc>,
+    /// The `audit.erased` event that records it.
+    pub event_id: String,
+}
+
+/// An owner's reveal of one event's masked details (recorded as
+/// `audit.revealed`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditReveal {
+    /// The event revealed.
+    pub id: String,
+    /// Its actor's name as recorded (what an anonymous caller typed).
+    pub actor_display: String,
+    /// Its details with the masked values shown.
+    pub details: serde_json::Value,
+    /// The keys that were masked.
+    pub revealed: Vec<String>,
 }
 
 /// Filters for the audit log list. Empty strings mean "no filter".
@@ -580,6 +625,10 @@ pub struct ChainReport {
     /// vouched for by a signed purge record.
     #[serde(default)]
     pub redacted: i64,
+    /// Events whose personal data an erasure replaced, each vouched for by
+    /// a signed erasure record.
+    #[serde(default)]
+    pub erased: i64,
 }
 
 /// Audit retention as configured and as it stands.
@@ -670,6 +719,14 @@ pub struct AuditRecord {
     /// and details); `null` for an intact event.
     #[serde(default)]
     pub redacted_at: Option<DateTime<Utc>>,
+    /// The erasure that replaced the event's personal data with a
+    /// pseudonym; absent for an event no erasure touched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erasure_id: Option<String>,
+    /// What is masked in this export: keys of `details`, and `actor` for an
+    /// anonymous caller's typed name (`actor.display`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub masked: Vec<String>,
 }
 
 /// Who did it.

@@ -192,6 +192,13 @@ pub const ACTIONS: &[ActionInfo] = &[
         description: "An admin API key was revoked.",
     },
     ActionInfo {
+        action: "audit.erased",
+        class: OcsfClass::ApiActivity,
+        activity_id: 3,
+        activity_name: "Update",
+        description: "An owner erased a person's personal data from the audit log (the person's id, the pseudonym, events rewritten; a signed erasure record vouches for them).",
+    },
+    ActionInfo {
         action: "audit.exported",
         class: OcsfClass::ApiActivity,
         activity_id: 2,
@@ -218,6 +225,13 @@ pub const ACTIONS: &[ActionInfo] = &[
         activity_id: 4,
         activity_name: "Delete",
         description: "Retention deleted events older than the retention period and blanked older gateway decisions (ranges and counts, each a signed purge record).",
+    },
+    ActionInfo {
+        action: "audit.revealed",
+        class: OcsfClass::ApiActivity,
+        activity_id: 2,
+        activity_name: "Read",
+        description: "An owner revealed an event's masked details (the event, the keys revealed).",
     },
     ActionInfo {
         action: "audit.searched",
@@ -267,6 +281,13 @@ pub const ACTIONS: &[ActionInfo] = &[
         activity_id: 3,
         activity_name: "Update",
         description: "A paused audit streaming destination was resumed: it catches up from where it stopped.",
+    },
+    ActionInfo {
+        action: "audit.verified",
+        class: OcsfClass::ApiActivity,
+        activity_id: 2,
+        activity_name: "Read",
+        description: "Someone verified the audit chain (events checked, checkpoints checked, the first bad event if any, whether an exported checkpoint was given).",
     },
     ActionInfo {
         action: "catalog.server.created",

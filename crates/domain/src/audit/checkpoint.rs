@@ -93,6 +93,28 @@ pub(super) fn open_with(verifier: &Verifier, jws: &str) -> std::result::Result<C
         .map_err(|e| e.to_string())
 }
 
+/// Verifiers of the audit keys by key id, each read from the key store
+/// once (a key signs many checkpoints, purge and erasure records).
+#[derive(Default)]
+pub(super) struct KeyVerifiers(std::collections::HashMap<String, Option<Verifier>>);
+
+impl KeyVerifiers {
+    /// The verifier of key `kid`; `None` when the key store has no such
+    /// key, or not a usable one.
+    pub(super) async fn get(
+        &mut self,
+        signing: &crate::signing::SigningService,
+        kid: &str,
+    ) -> Result<Option<&Verifier>> {
+        if !self.0.contains_key(kid) {
+            let jwk = signing.public_jwk(kid).await?;
+            self.0
+                .insert(kid.to_owned(), jwk.and_then(|j| verifier(&j).ok()));
+        }
+        Ok(self.0.get(kid).and_then(Option::as_ref))
+    }
+}
+
 impl AuditService {
     /// Signs the chain head if a checkpoint is due (see the module docs).
     /// Returns the new checkpoint's sequence number.

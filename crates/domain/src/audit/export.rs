@@ -12,7 +12,6 @@
 //! An export is audited (`audit.exported`: format, filters, events) when it
 //! finishes.
 
-use super::model::EventRow;
 use super::{store, AuditService};
 use crate::actor::{Actor, Permission};
 use crate::error::{Error, Result};
@@ -137,7 +136,7 @@ impl AuditService {
             }
             let records = rows
                 .into_iter()
-                .map(EventRow::into_record)
+                .map(|r| r.into_record(true))
                 .collect::<Result<Vec<_>>>()?;
             let header = format == AuditExportFormat::Csv && written == 0;
             if !records.is_empty() || header {
@@ -152,11 +151,7 @@ impl AuditService {
             }
         }
         out.flush().await.map_err(write_err)?;
-        let now = self.core.clock.now();
-        let mut tx = self.core.db.begin().await?;
-        super::append(
-            &mut tx,
-            now,
+        self.record(
             actor,
             super::NewEvent::success("audit.exported").details(json!({
                 "format": format,
@@ -165,7 +160,6 @@ impl AuditService {
             })),
         )
         .await?;
-        tx.commit().await?;
         Ok(written)
     }
 }

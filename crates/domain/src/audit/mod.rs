@@ -22,10 +22,13 @@
 //! The area has the domain's target shape: this file is the service (no
 //! SQL text), `model` the event, its stored record and the chain hash,
 //! `checkpoint` the signed checkpoints (their claims and service methods),
-//! `store` every SQL statement.
+//! `retention` purging and the legal hold, `erasure` erasing a person's
+//! personal data and revealing masked details, `export` and `sinks` the
+//! ways events leave, `store` every SQL statement.
 
 pub mod catalog;
 mod checkpoint;
+pub mod erasure;
 pub mod export;
 mod model;
 pub mod retention;
@@ -44,9 +47,9 @@ use crate::signing::SigningService;
 use crate::Core;
 use chrono::{DateTime, Utc};
 use portcullis_types::{
-    AuditCheckpoint, AuditEventSummary, AuditQuery, AuditSlice, AuditTimeline, ChainReport, Page,
+    AuditCheckpoint, AuditEventSummary, AuditQuery, AuditSlice, AuditTimeline, ChainReport,
+    Outcome, Page,
 };
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The largest page a list call returns.
@@ -187,6 +190,16 @@ pub struct AuditService {
 }
 
 impl AuditService {
+    /// Appends `event` by `actor` now, in a transaction of its own: for
+    /// what is recorded with no other change (a read of the log, a refusal).
+    /// Returns its sequence number.
+    pub(crate) async fn record(&self, actor: &Actor, event: NewEvent) -> Result<i64> {
+        let mut tx = self.core.db.begin().await?;
+        let seq = append(&mut tx, self.core.clock.now(), actor, event).await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+
     /// Records a call of the admin REST API that made no audited change
     /// itself (a read, or a refused request) as `api.call`, with the
     /// method, path and status: every call of an API key leaves a trace.
@@ -202,11 +215,7 @@ impl AuditService {
             401 | 403 => portcullis_types::Outcome::Denied,
             _ => portcullis_types::Outcome::Failure,
         };
-        let now = self.core.clock.now();
-        let mut tx = self.core.db.begin().await?;
-        append(
-            &mut tx,
-            now,
+        self.record(
             actor,
             NewEvent::success("api.call")
                 .outcome(outcome)
@@ -217,7 +226,7 @@ impl AuditService {
                 })),
         )
         .await?;
-        tx.commit().await
+        Ok(())
     }
 
     /// Lists events newest first, by offset (the REST API's list and the
@@ -294,11 +303,7 @@ impl AuditService {
 
     /// Appends `audit.searched`: who searched the log for what.
     async fn record_search(&self, actor: &Actor, q: &AuditQuery, shown: usize) -> Result<()> {
-        let now = self.core.clock.now();
-        let mut tx = self.core.db.begin().await?;
-        append(
-            &mut tx,
-            now,
+        self.record(
             actor,
             NewEvent::success("audit.searched").details(serde_json::json!({
                 "filters": search_filters(q),
@@ -306,7 +311,7 @@ impl AuditService {
             })),
         )
         .await?;
-        tx.commit().await
+        Ok(())
     }
 
     /// Events matching the filters over `[since, until)` (the last 7 days
@@ -376,12 +381,42 @@ impl AuditService {
     /// scratch (stored checkpoints deleted too), is found. A checkpoint
     /// whose signature does not verify with its own key is refused as
     /// invalid input (field `checkpoint`). **Permission:** `AuditRead`.
+    /// Each verification is recorded as `audit.verified` (what was checked
+    /// and the first bad event, if any).
     pub async fn verify_with(
         &self,
         actor: &Actor,
         exported: Option<&AuditCheckpoint>,
     ) -> Result<ChainReport> {
         actor.require(Permission::AuditRead)?;
+        let report = self.walk(exported).await?;
+        let event = NewEvent::success("audit.verified")
+            .outcome(if report.first_bad_seq.is_some() {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            })
+            .details(serde_json::json!({
+                "checked": report.checked,
+                "head_seq": report.head_seq,
+                "first_bad_seq": report.first_bad_seq,
+                "checkpoints_checked": report.checkpoints_checked,
+                "exported_checkpoint": exported.is_some(),
+            }));
+        match self.record(actor, event).await {
+            Ok(_) => Ok(report),
+            // A damaged log may refuse the append (a row already where the
+            // head says the next one goes): the report matters more.
+            Err(e) if report.first_bad_seq.is_some() => {
+                tracing::warn!(error = %e, "could not record audit.verified on a damaged log");
+                Ok(report)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The walk behind [`Self::verify_with`] (see there).
+    async fn walk(&self, exported: Option<&AuditCheckpoint>) -> Result<ChainReport> {
         let db = &self.core.db;
         let head = store::head(db.exec()).await?;
         let stored = store::checkpoints(db.exec()).await?;
@@ -394,6 +429,7 @@ impl AuditService {
             latest_checkpoint_seq: stored.last().map(|c| c.seq),
             purged_through_seq: None,
             redacted: 0,
+            erased: 0,
         };
         let broken = |mut report: ChainReport, seq: i64, problem: String| -> Result<ChainReport> {
             report.first_bad_seq = Some(seq);
@@ -410,6 +446,10 @@ impl AuditService {
             .clone()
             .unwrap_or((0, GENESIS_HASH.to_owned()));
         report.purged_through_seq = purges.anchor.as_ref().map(|a| a.0);
+        let mut erasures = match erasure::Erasures::load(self).await? {
+            Ok(e) => e,
+            Err((seq, problem)) => return broken(report, seq, problem),
+        };
 
         // What the checkpoints vouch for: (seq, hash, where it comes from).
         let mut vouched: Vec<(i64, String, String)> = Vec::with_capacity(stored.len() + 1);
@@ -447,18 +487,11 @@ impl AuditService {
                 vouched.push((claims.seq, claims.hash, source));
             }
         }
-        // One verifier per key (a key signs many checkpoints); `None`: the
-        // key store has no such key, or not a usable one.
-        let mut verifiers: HashMap<String, Option<portcullis_policy::signed::Verifier>> =
-            HashMap::new();
+        let mut verifiers = checkpoint::KeyVerifiers::default();
         for row in stored.iter().filter(|c| c.seq > floor) {
-            if !verifiers.contains_key(&row.kid) {
-                let jwk = self.signing.public_jwk(&row.kid).await?;
-                let verifier = jwk.and_then(|jwk| checkpoint::verifier(&jwk).ok());
-                verifiers.insert(row.kid.clone(), verifier);
-            }
-            let genuine = verifiers[&row.kid]
-                .as_ref()
+            let genuine = verifiers
+                .get(&self.signing, &row.kid)
+                .await?
                 .and_then(|v| checkpoint::open_with(v, &row.jws).ok())
                 .is_some_and(|c| c.seq == row.seq && c.hash == row.hash);
             if !genuine {
@@ -484,11 +517,20 @@ impl AuditService {
         let mut next_vouched = 0usize;
         // The last event a matching checkpoint vouched for.
         let mut vouched_up_to = 0i64;
-        const BATCH: i64 = 1000;
-        loop {
-            let rows = store::from_seq(db.exec(), expected_seq, BATCH).await?;
-            let n = rows.len() as i64;
-            for row in rows {
+        // The next page is read while this one is checked, and a page's
+        // hashes are computed on every core: each row's hash covers its own
+        // `prev_hash`, so rows hash independently and only the links are
+        // checked in order.
+        let mut pages = read_pages(db.clone(), expected_seq);
+        while let Some(page) = pages.recv().await {
+            let rows = page?;
+            let (rows, content) = tokio::task::spawn_blocking(move || {
+                let content = content_hashes(&rows);
+                (rows, content)
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("audit verify: hashing: {e}")))?;
+            for (row, content) in rows.into_iter().zip(content?) {
                 if row.seq != expected_seq {
                     let msg = format!("event {expected_seq} is missing (next is {})", row.seq);
                     return broken(report, expected_seq, msg);
@@ -500,12 +542,19 @@ impl AuditService {
                         "prev_hash does not match the previous event".into(),
                     );
                 }
+                if row.erasure_id.is_some() || row.erased_hash.is_some() {
+                    if let Err((seq, problem)) = erasures.erased(&row, content.as_deref()) {
+                        return broken(report, seq, problem);
+                    }
+                    report.erased += 1;
+                }
                 if row.redacted_at.is_some() {
                     if let Err((seq, problem)) = purges.redacted(row.seq, &row.hash) {
                         return broken(report, seq, problem);
                     }
                     report.redacted += 1;
-                } else if row.compute_hash()? != row.hash {
+                } else if row.erasure_id.is_none() && content.as_deref() != Some(row.hash.as_str())
+                {
                     return broken(report, row.seq, "content does not match its hash".into());
                 }
                 if let Err((seq, problem)) = purges.passed(row.seq) {
@@ -531,9 +580,6 @@ impl AuditService {
                 expected_seq += 1;
                 report.checked += 1;
             }
-            if n < BATCH {
-                break;
-            }
         }
         let last = expected_seq - 1;
         if last != head.seq || prev_hash != head.hash {
@@ -550,6 +596,9 @@ impl AuditService {
         if let Err((seq, problem)) = purges.finish(last) {
             return broken(report, seq, problem);
         }
+        if let Err((seq, problem)) = erasures.finish(floor) {
+            return broken(report, seq, problem);
+        }
         Ok(report)
     }
 }
@@ -559,4 +608,60 @@ fn fmt_time(unix: i64) -> String {
     DateTime::<Utc>::from_timestamp(unix, 0)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| unix.to_string())
+}
+
+/// Rows `verify` reads at a time.
+const VERIFY_PAGE: i64 = 5000;
+
+/// Reads the log from `from` on in pages, a page ahead of the reader: a
+/// task sends each page as it is read and stops at the end of the log, on
+/// an error (sent), or when the receiver is dropped (the walk stopped).
+fn read_pages(db: crate::db::Db, from: i64) -> tokio::sync::mpsc::Receiver<Result<Vec<EventRow>>> {
+    let (send, recv) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        let mut from = from;
+        loop {
+            let page = store::from_seq(db.exec(), from, VERIFY_PAGE).await;
+            let next = match &page {
+                Ok(rows) if rows.len() as i64 == VERIFY_PAGE => rows.last().map(|r| r.seq + 1),
+                _ => None,
+            };
+            if send.send(page).await.is_err() {
+                return;
+            }
+            match next {
+                Some(n) => from = n,
+                None => return,
+            }
+        }
+    });
+    recv
+}
+
+/// Each row's content hash (`None` for a row retention blanked: its content
+/// is gone), computed on every core.
+fn content_hashes(rows: &[EventRow]) -> Result<Vec<Option<String>>> {
+    let one = |r: &EventRow| match r.redacted_at {
+        Some(_) => Ok(None),
+        None => r.compute_hash().map(Some),
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if cores < 2 || rows.len() < 256 {
+        return rows.iter().map(one).collect();
+    }
+    let chunk = rows.len().div_ceil(cores);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = rows
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(one).collect::<Result<Vec<_>>>()))
+            .collect();
+        let mut out = Vec::with_capacity(rows.len());
+        for part in parts {
+            let hashes = part
+                .join()
+                .map_err(|_| Error::Internal("audit verify: a hashing thread panicked".into()))??;
+            out.extend(hashes);
+        }
+        Ok(out)
+    })
 }

@@ -122,6 +122,10 @@ pub(super) struct EventRow {
     /// When retention blanked the row's content (see `retention`); the
     /// hash then covers content that is gone, so only the link is checked.
     pub redacted_at: Option<DateTime<Utc>>,
+    /// The erasure that replaced the row's personal data (see `erasure`);
+    /// `erased_hash` is the hash of its content since.
+    pub erasure_id: Option<String>,
+    pub erased_hash: Option<String>,
 }
 
 impl EventRow {
@@ -156,6 +160,8 @@ impl EventRow {
             prev_hash,
             hash: String::new(),
             redacted_at: None,
+            erasure_id: None,
+            erased_hash: None,
         };
         row.hash = row.compute_hash()?;
         Ok(row)
@@ -187,7 +193,12 @@ impl EventRow {
         chain_hash(&self.prev_hash, &self.canonical())
     }
 
-    pub(super) fn into_summary(self) -> Result<AuditEventSummary> {
+    /// The row as listed, its personal detail values masked
+    /// ([`MASKED_DETAILS`]).
+    pub(super) fn into_summary(mut self) -> Result<AuditEventSummary> {
+        let mut details: serde_json::Value = serde_json::from_str(&self.details)
+            .map_err(|e| Error::Internal(format!("audit details: {e}")))?;
+        let masked = mask(&self.actor_type, &mut self.actor_display, &mut details);
         Ok(AuditEventSummary {
             seq: self.seq,
             id: self.id,
@@ -203,21 +214,28 @@ impl EventRow {
             source_ip: self.source_ip,
             user_agent: self.user_agent,
             request_id: self.request_id,
-            details: serde_json::from_str(&self.details)
-                .map_err(|e| Error::Internal(format!("audit details: {e}")))?,
+            details,
             hash: self.hash,
             redacted_at: self.redacted_at,
+            erasure_id: self.erasure_id,
+            masked,
         })
     }
 }
 
 impl EventRow {
-    /// The event as exported and streamed (event schema v1).
-    pub(super) fn into_record(self) -> Result<AuditRecord> {
+    /// The event as exported (`masked`: its personal detail values
+    /// masked) and streamed (not masked) (event schema v1).
+    pub(super) fn into_record(mut self, masked: bool) -> Result<AuditRecord> {
         let info = super::catalog::describe(&self.action);
         let outcome: Outcome = self.outcome.parse().map_err(Error::Internal)?;
-        let details: serde_json::Value = serde_json::from_str(&self.details)
+        let mut details: serde_json::Value = serde_json::from_str(&self.details)
             .map_err(|e| Error::Internal(format!("audit details: {e}")))?;
+        let masked = if masked {
+            mask(&self.actor_type, &mut self.actor_display, &mut details)
+        } else {
+            Vec::new()
+        };
         let ocsf = match info {
             Some(a) => AuditOcsf {
                 class_uid: a.class.uid(),
@@ -275,17 +293,55 @@ impl EventRow {
             hash: self.hash,
             ocsf: AuditOcsf { status_id, ..ocsf },
             redacted_at: self.redacted_at,
+            erasure_id: self.erasure_id,
+            masked,
         })
     }
 }
 
+/// Top-level detail keys whose values are personal data kept from readers
+/// until an owner reveals them (audited): the email typed at a failed or
+/// throttled sign-in (people type their password there by mistake) and an
+/// identity provider's stable subject identifier.
+pub const MASKED_DETAILS: [&str; 2] = ["email", "subject"];
+
+/// The masked-value key for an anonymous actor's name: what someone who
+/// was not signed in typed (the sign-in email, maybe a password).
+pub const MASKED_ACTOR: &str = "actor";
+
+/// Masks an event's personal values in place: the [`MASKED_DETAILS`] that
+/// hold a value, and an anonymous actor's typed name. Answers the keys
+/// masked.
+pub(super) fn mask(
+    actor_type: &str,
+    actor_display: &mut String,
+    details: &mut serde_json::Value,
+) -> Vec<String> {
+    let mut masked = Vec::new();
+    if actor_type == "anonymous" && actor_display != "anonymous" && !actor_display.is_empty() {
+        *actor_display = portcullis_types::MASKED_VALUE.to_owned();
+        masked.push(MASKED_ACTOR.to_owned());
+    }
+    if let Some(obj) = details.as_object_mut() {
+        for key in MASKED_DETAILS {
+            if let Some(v) = obj.get_mut(key) {
+                if !v.is_null() {
+                    *v = serde_json::Value::String(portcullis_types::MASKED_VALUE.to_owned());
+                    masked.push(key.to_owned());
+                }
+            }
+        }
+    }
+    masked
+}
+
 fn chain_hash(prev_hash: &str, canonical: &Canonical<'_>) -> Result<String> {
-    let json = serde_json::to_string(canonical)
-        .map_err(|e| Error::Internal(format!("audit canonical form: {e}")))?;
     let mut h = Sha256::new();
     h.update(prev_hash.as_bytes());
     h.update(b"\n");
-    h.update(json.as_bytes());
+    // Straight into the hash: no string of the JSON is built.
+    serde_json::to_writer(&mut h, canonical)
+        .map_err(|e| Error::Internal(format!("audit canonical form: {e}")))?;
     Ok(hex::encode(h.finalize()))
 }
 
@@ -300,4 +356,181 @@ pub(super) fn clip(s: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &s[..end])
+}
+
+/// `s` with every occurrence of any of `names` (lower case) replaced by
+/// `pseudonym`, in any case; `None` when it names none of them. Where
+/// lower-casing changes the text's length (some non-ASCII letters), the
+/// whole value is replaced: erasing too much beats leaving a name.
+fn replace_names(s: &str, names: &[String], pseudonym: &str) -> Option<String> {
+    let lower = s.to_lowercase();
+    if !names.iter().any(|n| lower.contains(n.as_str())) {
+        return None;
+    }
+    if lower.len() != s.len() {
+        return Some(pseudonym.to_owned());
+    }
+    let mut out = s.to_owned();
+    let mut low = lower;
+    for name in names {
+        while let Some(at) = low.find(name.as_str()) {
+            out.replace_range(at..at + name.len(), pseudonym);
+            low.replace_range(at..at + name.len(), &pseudonym.to_lowercase());
+        }
+    }
+    Some(out)
+}
+
+/// Replaces the names in every string of `v` (keys stay); whether any.
+fn erase_json(v: &mut serde_json::Value, names: &[String], pseudonym: &str) -> bool {
+    match v {
+        serde_json::Value::String(s) => match replace_names(s, names, pseudonym) {
+            Some(new) => {
+                *s = new;
+                true
+            }
+            None => false,
+        },
+        serde_json::Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |hit, item| erase_json(item, names, pseudonym) | hit),
+        serde_json::Value::Object(map) => map
+            .values_mut()
+            .fold(false, |hit, item| erase_json(item, names, pseudonym) | hit),
+        _ => false,
+    }
+}
+
+impl EventRow {
+    /// Takes `person`'s personal data out of the row: as the actor (by id
+    /// or by name) their name becomes `pseudonym` and the source address
+    /// and user agent go; as the target their name becomes `pseudonym`;
+    /// any of `names` (lower case) in the details or a display becomes
+    /// `pseudonym`. Ids stay. Answers whether anything changed.
+    pub(super) fn erase(
+        &mut self,
+        person: &str,
+        names: &[String],
+        pseudonym: &str,
+    ) -> Result<bool> {
+        let mut changed = false;
+        // By id only where the id is a person's (the `audit.erased` event
+        // names them by id as a `person` target, and stays as it is).
+        let is_actor = matches!(self.actor_type.as_str(), "person" | "console_user")
+            && self.actor_id.as_deref() == Some(person);
+        let is_target = matches!(
+            self.target_type.as_deref(),
+            Some("directory_user" | "console_user")
+        ) && self.target_id.as_deref() == Some(person);
+        let actor_named = replace_names(&self.actor_display, names, pseudonym);
+        if is_actor || actor_named.is_some() {
+            if is_actor {
+                self.actor_display = pseudonym.to_owned();
+            } else if let Some(named) = actor_named {
+                self.actor_display = named;
+            }
+            self.source_ip = None;
+            self.user_agent = None;
+            changed = true;
+        }
+        let target_named = self
+            .target_display
+            .as_deref()
+            .and_then(|d| replace_names(d, names, pseudonym));
+        if is_target && self.target_display.is_some() {
+            self.target_display = Some(pseudonym.to_owned());
+            changed = true;
+        } else if let Some(named) = target_named {
+            self.target_display = Some(named);
+            changed = true;
+        }
+        let mut details: serde_json::Value = serde_json::from_str(&self.details)
+            .map_err(|e| Error::Internal(format!("audit details: {e}")))?;
+        if erase_json(&mut details, names, pseudonym) {
+            self.details = serde_json::to_string(&details)
+                .map_err(|e| Error::Internal(format!("audit details: {e}")))?;
+            changed = true;
+        }
+        Ok(changed)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::actor::{Actor, RequestMeta};
+    use portcullis_types::PersonId;
+
+    fn row(actor: &Actor, event: NewEvent) -> EventRow {
+        EventRow::new(1, Utc::now(), actor, event, GENESIS_HASH.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn names_are_replaced_in_any_case_and_ids_stay() {
+        let names = vec!["alice@example.com".to_owned(), "alice liddell".to_owned()];
+        assert_eq!(
+            replace_names("Invited ALICE@example.com today", &names, "Erased person 1").as_deref(),
+            Some("Invited Erased person 1 today")
+        );
+        assert_eq!(replace_names("bob@example.com", &names, "X"), None);
+        // Lower-casing that changes the length: the whole value goes.
+        assert_eq!(
+            replace_names("İ alice liddell", &names, "X").as_deref(),
+            Some("X")
+        );
+    }
+
+    #[test]
+    fn a_persons_own_event_loses_name_address_and_details() {
+        let meta = RequestMeta {
+            source_ip: Some("203.0.113.9".into()),
+            user_agent: Some("Claude/1.0".into()),
+            request_id: Some("req-1".into()),
+        };
+        let id = PersonId::from("u_alice".to_owned());
+        let alice = Actor::person(&id, "alice@example.com", meta);
+        let mut r = row(
+            &alice,
+            NewEvent::success("oauth.consent.granted").details(serde_json::json!({
+                "email": "Alice@Example.com", "client": "cli_1", "list": ["x alice@example.com"]
+            })),
+        );
+        let names = vec!["alice@example.com".to_owned()];
+        assert!(r.erase("u_alice", &names, "Erased person 7").unwrap());
+        assert_eq!(r.actor_display, "Erased person 7");
+        assert_eq!(r.actor_id.as_deref(), Some("u_alice"), "the id stays");
+        assert_eq!(r.source_ip, None);
+        assert_eq!(r.user_agent, None);
+        assert_eq!(r.request_id.as_deref(), Some("req-1"));
+        let d: serde_json::Value = serde_json::from_str(&r.details).unwrap();
+        assert_eq!(d["email"], "Erased person 7");
+        assert_eq!(d["client"], "cli_1");
+        assert_eq!(d["list"][0], "x Erased person 7");
+        // Someone else's event about nothing of hers is left alone.
+        let bob = Actor::system("portcullis");
+        let mut other = row(&bob, NewEvent::success("audit.exported"));
+        assert!(!other.erase("u_alice", &names, "Erased person 7").unwrap());
+    }
+
+    #[test]
+    fn masking_hides_personal_values_only() {
+        let mut d = serde_json::json!({"email": "a@b.c", "subject": null, "reason": "bad"});
+        let mut typed = "a@b.c".to_owned();
+        assert_eq!(
+            mask("anonymous", &mut typed, &mut d),
+            vec!["actor".to_owned(), "email".to_owned()]
+        );
+        assert_eq!(typed, portcullis_types::MASKED_VALUE);
+        assert_eq!(d["email"], portcullis_types::MASKED_VALUE);
+        assert_eq!(d["reason"], "bad");
+        assert!(d["subject"].is_null());
+        // A signed-in actor's name, and a plain anonymous one, stay.
+        let mut admin = "root@acme.example".to_owned();
+        let mut none = serde_json::json!({});
+        assert!(mask("console_user", &mut admin, &mut none).is_empty());
+        assert_eq!(admin, "root@acme.example");
+        let mut anon = "anonymous".to_owned();
+        assert!(mask("anonymous", &mut anon, &mut none).is_empty());
+    }
 }

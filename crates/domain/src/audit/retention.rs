@@ -28,17 +28,15 @@
 //! locked first, so runs and appenders are serialised, and a second
 //! replica's run finds nothing left to do.
 
-use super::checkpoint;
+use super::checkpoint::KeyVerifiers;
 use super::store::{self, HoldRow, PurgeRow};
 use super::{append, AuditService, NewEvent};
 use crate::actor::{Actor, Permission};
 use crate::error::{Error, Result};
 use crate::signing::KeyPurpose;
-use portcullis_policy::signed::Verifier;
 use portcullis_types::{AuditLegalHold, AuditPurgeOutcome, AuditRetention};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::time::Duration;
 
 /// The JWS `typ` of a purge record.
@@ -367,17 +365,13 @@ impl Purges {
     /// does not verify with the audit key it names is reported broken.
     pub(super) async fn load(service: &AuditService) -> Result<std::result::Result<Self, Broken>> {
         let rows = store::purges(service.core.db.exec()).await?;
-        let mut verifiers: HashMap<String, Option<Verifier>> = HashMap::new();
+        let mut verifiers = KeyVerifiers::default();
         let mut anchor: Option<(i64, String)> = None;
         let mut spans = Vec::new();
         for row in rows {
-            if !verifiers.contains_key(&row.kid) {
-                let jwk = service.signing.public_jwk(&row.kid).await?;
-                let verifier = jwk.and_then(|jwk| checkpoint::verifier(&jwk).ok());
-                verifiers.insert(row.kid.clone(), verifier);
-            }
-            let claims: Option<Claims> = verifiers[&row.kid]
-                .as_ref()
+            let claims: Option<Claims> = verifiers
+                .get(&service.signing, &row.kid)
+                .await?
                 .and_then(|v| v.verify_claims(row.jws.as_bytes(), PURGE_JWS_TYPE).ok());
             let genuine = claims.is_some_and(|c| {
                 c.kind == row.kind

@@ -91,7 +91,7 @@ pub(super) async fn head(ex: Exec<'_>) -> Result<Head> {
 const SELECT_EVENT: &str =
     "SELECT seq, id, occurred_at, actor_type, actor_id, actor_display, action, \
      target_type, target_id, target_display, outcome, source_ip, user_agent, request_id, \
-     details, prev_hash, hash, redacted_at FROM audit_events";
+     details, prev_hash, hash, redacted_at, erasure_id, erased_hash FROM audit_events";
 
 /// The latest `limit` events about one target, newest first
 /// (`audit_events_target_idx`).
@@ -634,4 +634,144 @@ pub(super) async fn place_hold(tx: &mut Tx, hold: &HoldRow) -> Result<bool> {
 /// Lifts the hold; `false` when none was in place.
 pub(super) async fn lift_hold(tx: &mut Tx) -> Result<bool> {
     Ok(exec!(tx.exec(), "DELETE FROM audit_legal_hold WHERE id = 1")? == 1)
+}
+
+/// The names a person goes by in the events not yet erased: the actor
+/// display of their own actions and the target display of events about
+/// them (`audit_events_actor_idx`, `audit_events_target_id_idx`), and
+/// whether any event names them as a person at all.
+pub(super) async fn person_names(ex: Exec<'_>, person: &str) -> Result<(bool, Vec<String>)> {
+    #[derive(sqlx::FromRow)]
+    struct Name {
+        name: Option<String>,
+    }
+    let rows = fetch_all!(
+        ex,
+        Name,
+        "SELECT DISTINCT actor_display AS name FROM audit_events \
+         WHERE actor_id = $1 AND actor_type IN ('person', 'console_user') AND erasure_id IS NULL \
+         UNION SELECT DISTINCT target_display AS name FROM audit_events \
+         WHERE target_id = $1 AND target_type IN ('directory_user', 'console_user') \
+         AND erasure_id IS NULL",
+        person
+    )?;
+    let known = !rows.is_empty();
+    Ok((known, rows.into_iter().filter_map(|r| r.name).collect()))
+}
+
+/// Whether an erasure already took `person`'s data out.
+pub(super) async fn erased_before(ex: Exec<'_>, person: &str) -> Result<bool> {
+    Ok(scalar!(
+        ex,
+        i64,
+        "SELECT COUNT(*) FROM audit_erasures WHERE person_id = $1",
+        person
+    )? > 0)
+}
+
+/// Events after `after` not yet erased nor blanked that may hold `person`'s
+/// data: theirs by id, or naming them (`names`, lower case) in a display or
+/// the details; oldest first, at most `limit`.
+pub(super) async fn erasure_candidates(
+    ex: Exec<'_>,
+    person: &str,
+    names: &[String],
+    after: i64,
+    limit: i64,
+) -> Result<Vec<EventRow>> {
+    let mut args = vec![Arg::Int(after), Arg::Text(person.to_owned())];
+    args.push(Arg::Text(format!("%{}%", like_escape(person))));
+    let mut terms = vec![
+        "actor_id = $2".to_owned(),
+        "target_id = $2".to_owned(),
+        "details LIKE $3 ESCAPE '\\'".to_owned(),
+    ];
+    for name in names {
+        args.push(Arg::Text(format!("%{}%", like_escape(name))));
+        let n = args.len();
+        terms.push(format!(
+            "LOWER(actor_display || ' ' || COALESCE(target_display, '') || ' ' || details) \
+             LIKE ${n} ESCAPE '\\'"
+        ));
+    }
+    args.push(Arg::Int(limit));
+    let sql = format!(
+        "{SELECT_EVENT} WHERE seq > $1 AND erasure_id IS NULL AND redacted_at IS NULL \
+         AND ({}) ORDER BY seq LIMIT ${}",
+        terms.join(" OR "),
+        args.len()
+    );
+    Ok(fetch_all_dyn(ex, &sql, &args).await?)
+}
+
+/// Writes an erased row's new content and its erasure.
+pub(super) async fn update_erased(tx: &mut Tx, row: &EventRow) -> Result<()> {
+    exec!(
+        tx.exec(),
+        "UPDATE audit_events SET actor_display = $1, target_display = $2, source_ip = $3, \
+         user_agent = $4, details = $5, erasure_id = $6, erased_hash = $7 WHERE seq = $8",
+        &row.actor_display,
+        &row.target_display,
+        &row.source_ip,
+        &row.user_agent,
+        &row.details,
+        &row.erasure_id,
+        &row.erased_hash,
+        row.seq
+    )?;
+    Ok(())
+}
+
+/// A signed erasure record.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(super) struct ErasureRow {
+    pub id: String,
+    pub person_id: String,
+    pub pseudonym: String,
+    pub first_seq: i64,
+    pub last_seq: i64,
+    pub count: i64,
+    pub digest: String,
+    pub erased_at: DateTime<Utc>,
+    pub kid: String,
+    pub jws: String,
+}
+
+pub(super) async fn insert_erasure(tx: &mut Tx, row: &ErasureRow) -> Result<()> {
+    exec!(
+        tx.exec(),
+        "INSERT INTO audit_erasures (id, person_id, pseudonym, first_seq, last_seq, count, \
+         digest, erased_at, kid, jws) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        &row.id,
+        &row.person_id,
+        &row.pseudonym,
+        row.first_seq,
+        row.last_seq,
+        row.count,
+        &row.digest,
+        row.erased_at,
+        &row.kid,
+        &row.jws
+    )?;
+    Ok(())
+}
+
+/// Every erasure record, oldest first.
+pub(super) async fn erasures(ex: Exec<'_>) -> Result<Vec<ErasureRow>> {
+    Ok(fetch_all!(
+        ex,
+        ErasureRow,
+        "SELECT id, person_id, pseudonym, first_seq, last_seq, count, digest, erased_at, kid, \
+         jws FROM audit_erasures ORDER BY first_seq, id"
+    )?)
+}
+
+/// The id of event `seq`.
+pub(super) async fn id_of(ex: Exec<'_>, seq: i64) -> Result<String> {
+    Ok(scalar!(
+        ex,
+        String,
+        "SELECT id FROM audit_events WHERE seq = $1",
+        seq
+    )?)
 }

@@ -174,6 +174,8 @@ mod tests {
                 status_id: 1,
             },
             redacted_at: None,
+            erasure_id: None,
+            masked: Vec::new(),
         }
     }
 

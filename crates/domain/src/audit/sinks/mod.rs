@@ -245,7 +245,7 @@ impl AuditService {
             let n = rows.len() as i64;
             let records = rows
                 .into_iter()
-                .map(super::model::EventRow::into_record)
+                .map(|r| r.into_record(false))
                 .collect::<Result<Vec<_>>>()?;
             match self.send(sink, &records, now).await {
                 Ok(()) => {
