@@ -82,3 +82,64 @@ test('filter, open an event, export with progress, see the timeline; searches an
 
   expect(consoleErrors, 'no errors in the browser console').toEqual([]);
 });
+
+// Masked details and erasure (issue #19): the email typed at a failed
+// sign-in reads masked until the owner reveals it (recorded); the owner
+// erases a directory person's personal data from one of their events,
+// after a confirmation. Screenshots: audit-explorer-masked*.png,
+// audit-explorer-erase*.png.
+test('an owner reveals masked details and erases a person, both recorded', async ({ page, server }) => {
+  const consoleErrors: string[] = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') consoleErrors.push(`${page.url()}: ${msg.text()}`);
+  });
+  // A sign-in with a typo: its typed email is personal data, masked.
+  await page.goto('/login');
+  await page.getByLabel('Email', { exact: true }).fill('mallory.typo@corp.example');
+  await page.getByLabel('Password', { exact: true }).fill('not the password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('alert')).toBeVisible();
+  consoleErrors.length = 0; // the refused sign-in's own error status
+  await signInAsDemoOwner(page, server);
+
+  await page.goto('/audit?action=console.signin.failed');
+  const rows = page.getByTestId('audit-row');
+  await rows.first().click();
+  const drawer = page.getByTestId('event-drawer');
+  // What the caller typed is masked: the actor name and the email.
+  await expect(drawer.getByTestId('masked-note')).toContainText('Personal details are masked: actor name, email');
+  await expect(drawer.getByTestId('event-details')).toContainText('•••• masked');
+  await expect(drawer.getByTestId('event-actor')).toHaveText('•••• masked');
+  await expect(drawer).not.toContainText('mallory.typo');
+  await expect(rows.first()).not.toContainText('mallory.typo');
+  await shots(page, 'audit-explorer-masked');
+  await drawer.getByTestId('reveal-details').click();
+  await expect(drawer.getByTestId('event-details')).toContainText('mallory.typo@corp.example');
+  await expect(drawer.getByTestId('event-actor')).toHaveText('mallory.typo@corp.example');
+  await expect(drawer.getByTestId('masked-note')).toContainText('Your reveal is recorded');
+  await drawer.locator('footer').getByRole('button', { name: 'Close' }).click();
+
+  // A directory person: erase their personal data from one of their events.
+  await page.goto('/audit?action=scim.user.created');
+  await rows.first().click();
+  const name = (await drawer.locator('dd').nth(1).locator('span').first().textContent())?.trim() ?? '';
+  expect(name.length).toBeGreaterThan(2);
+  await drawer.getByTestId('erase-person').click();
+  const confirm = page.getByRole('alertdialog');
+  await expect(confirm).toContainText(`Erase ${name}'s personal data from the audit log?`);
+  await shots(page, 'audit-explorer-erase');
+  await confirm.getByRole('button', { name: 'Erase personal data' }).click();
+  await expect(drawer.getByTestId('erase-done')).toContainText(/Erased: \d+ events now read “Erased person [0-9a-f]{8}”/);
+  await drawer.locator('footer').getByRole('button', { name: 'Close' }).click();
+
+  // Both are in the log; the person's name is not.
+  await page.goto('/audit?action=audit.revealed');
+  await expect(rows).toHaveCount(1);
+  await page.goto('/audit?action=audit.erased');
+  await expect(rows).toHaveCount(1);
+  await page.goto('/audit?action=scim.user');
+  await expect(rows.first()).toBeVisible();
+  await expect(rows.filter({ hasText: name })).toHaveCount(0);
+
+  expect(consoleErrors, 'no errors in the browser console').toEqual([]);
+});

@@ -27,6 +27,24 @@ pub async fn get_audit_event(id: String) -> Result<AuditEventSummary, AppError> 
     Ok(svc.audit.event(&actor, &id).await?)
 }
 
+/// One event's masked details, shown; the reveal is recorded as
+/// `audit.revealed`. **Permission:** `AuditReveal` (owners).
+#[server(endpoint = "console/audit/reveal")]
+pub async fn reveal_audit_event(id: String) -> Result<portcullis_types::AuditReveal, AppError> {
+    let (svc, actor) = crate::ssr::ctx_and_actor()?;
+    Ok(svc.audit.reveal(&actor, &id).await?)
+}
+
+/// Erases a person's personal data from the audit log.
+/// **Permission:** `AuditErase` (owners).
+#[server(endpoint = "console/audit/erase")]
+pub async fn erase_audit_person(
+    person: String,
+) -> Result<portcullis_types::AuditErasure, AppError> {
+    let (svc, actor) = crate::ssr::ctx_and_actor()?;
+    Ok(svc.audit.erase(&actor, &person).await?)
+}
+
 /// Retention: periods, legal hold, what has been purged.
 /// **Permission:** `AuditRead`.
 #[server(endpoint = "console/audit/retention")]

@@ -1,13 +1,20 @@
 //! The explorer's event drawer: every field of one event, its details as
 //! text, the chain hash, and links to the other events of its actor and of
 //! its target. Opened by a row, or by a link (`/audit?event=<id>`).
+//!
+//! Owners also get two audited actions here: revealing the event's masked
+//! details, and erasing the personal data of the person it is by or about
+//! (after a confirmation that names the consequence).
 
+use super::api::{EraseAuditPerson, RevealAuditEvent};
+use crate::auth::api::get_me;
 use crate::components::detail::CopyValue;
 use crate::components::misc::url_encode;
 use crate::components::time::AbsTime;
+use crate::components::ConfirmDialog;
 use crate::components::{OutcomeBadge, RelTime};
 use leptos::prelude::*;
-use portcullis_types::AuditEventSummary;
+use portcullis_types::{ActorType, AuditEventSummary, Role};
 
 const DT: &str = "text-xs font-medium uppercase tracking-wide text-zinc-500";
 const DD: &str = "mt-0.5 mb-3 text-sm break-words";
@@ -29,9 +36,123 @@ pub fn EventDrawer(event: RwSignal<Option<AuditEventSummary>>) -> impl IntoView 
     }
 }
 
+/// The person an event is by or about, if any: (id, name).
+fn person_of(e: &AuditEventSummary) -> Option<(String, String)> {
+    if matches!(e.actor_type, ActorType::Person | ActorType::ConsoleUser) {
+        if let Some(id) = &e.actor_id {
+            return Some((id.clone(), e.actor_display.clone()));
+        }
+    }
+    match (e.target_type.as_deref(), &e.target_id) {
+        (Some("directory_user" | "console_user"), Some(id)) => Some((
+            id.clone(),
+            e.target_display.clone().unwrap_or_else(|| id.clone()),
+        )),
+        _ => None,
+    }
+}
+
 #[component]
 fn DrawerBody(e: AuditEventSummary, close: Callback<()>) -> impl IntoView {
-    let details = serde_json::to_string_pretty(&e.details).unwrap_or_default();
+    let me = Resource::new(|| (), |_| get_me());
+    let owner = move || {
+        me.get()
+            .is_some_and(|m| m.is_ok_and(|m| m.role == Role::Owner))
+    };
+    let reveal = ServerAction::<RevealAuditEvent>::new();
+    let erase = ServerAction::<EraseAuditPerson>::new();
+    let confirm_open = RwSignal::new(false);
+    Effect::new(move |_| {
+        if erase.value().with(Option::is_some) {
+            confirm_open.set(false);
+        }
+    });
+    let plain = serde_json::to_string_pretty(&e.details).unwrap_or_default();
+    let details = move || match reveal.value().get() {
+        Some(Ok(r)) => serde_json::to_string_pretty(&r.details).unwrap_or_default(),
+        _ => plain.clone(),
+    };
+    let event_id = e.id.clone();
+    let recorded_actor = e.actor_display.clone();
+    let actor_name = move || match reveal.value().get() {
+        Some(Ok(r)) => r.actor_display,
+        _ => recorded_actor.clone(),
+    };
+    let masked = (!e.masked.is_empty()).then(|| {
+        let keys = e
+            .masked
+            .iter()
+            .map(|k| if k == "actor" { "actor name" } else { k.as_str() })
+            .collect::<Vec<_>>()
+            .join(", ");
+        view! {
+            <div class="mb-4 rounded-md border border-zinc-200 bg-zinc-50 px-3 py-2 text-sm dark:border-zinc-800 dark:bg-zinc-950" data-testid="masked-note">
+                {move || match reveal.value().get() {
+                    Some(Ok(_)) => view! {
+                        <p>"Revealed: " <span class="font-mono">{keys.clone()}</span> ". Your reveal is recorded in the audit log."</p>
+                    }.into_any(),
+                    Some(Err(err)) => view! { <p class="text-red-600" role="alert">{err.message}</p> }.into_any(),
+                    None => {
+                        let id = event_id.clone();
+                        view! {
+                            <div class="flex flex-wrap items-center justify-between gap-2">
+                                <p class="text-zinc-600 dark:text-zinc-400">"Personal details are masked: " <span class="font-mono">{keys.clone()}</span></p>
+                                <Show when=owner fallback=|| view! { <p class="text-xs text-zinc-500">"Only an owner can reveal them."</p> }>
+                                    <button type="button" class="btn-secondary" data-testid="reveal-details"
+                                        disabled=move || reveal.pending().get()
+                                        on:click={
+                                            let id = id.clone();
+                                            move |_| { reveal.dispatch(RevealAuditEvent { id: id.clone() }); }
+                                        }>
+                                        {move || if reveal.pending().get() { "Revealing…" } else { "Reveal (recorded)" }}
+                                    </button>
+                                </Show>
+                            </div>
+                        }.into_any()
+                    }
+                }}
+            </div>
+        }
+    });
+    let erasure_note = e.erasure_id.clone().map(|id| view! {
+        <p class="mb-4 rounded-md bg-sky-50 px-3 py-2 text-sm text-sky-800 dark:bg-sky-950/40 dark:text-sky-300" data-testid="erased-note">
+            "A person's personal data in this event was erased (" <span class="font-mono">{id}</span> "): their name, email address and source address read as a pseudonym."
+        </p>
+    });
+    let person = person_of(&e).filter(|_| e.redacted_at.is_none());
+    let erase_section = person.map(|(id, name)| {
+        let title = format!("Erase {name}'s personal data from the audit log?");
+        let body = "Every event that names this person will show a pseudonym instead of their name, email address and source address. Their id stays, so their events still read as one person's, and the chain still verifies. This cannot be undone, and events already streamed to a SIEM are not changed.".to_owned();
+        let on_confirm = Callback::new({
+            let id = id.clone();
+            move |_| { erase.dispatch(EraseAuditPerson { person: id.clone() }); }
+        });
+        view! {
+            <Show when=owner>
+                <div class="mt-2 border-t border-zinc-200 pt-4 dark:border-zinc-800" data-testid="erase-section">
+                    <h3 class="text-sm font-semibold">"Personal data"</h3>
+                    {move || match erase.value().get() {
+                        Some(Ok(done)) => view! {
+                            <p class="mt-1 rounded-md bg-emerald-50 px-3 py-2 text-sm text-emerald-800 dark:bg-emerald-950/40 dark:text-emerald-300" role="status" data-testid="erase-done">
+                                {format!("Erased: {} events now read “{}”. Reopen the event to see it.", done.events, done.pseudonym)}
+                            </p>
+                        }.into_any(),
+                        other => {
+                            let error = other.and_then(|r| r.err()).map(|err| view! { <p class="mt-1 text-sm text-red-600" role="alert">{err.message}</p> });
+                            view! {
+                                <p class="mt-1 text-sm text-zinc-500">"For a request to erase this person's data: their names, email addresses and source addresses in every event become a pseudonym."</p>
+                                {error}
+                                <button type="button" class="btn-danger-outline mt-2" data-testid="erase-person"
+                                    on:click=move |_| confirm_open.set(true)>"Erase this person's personal data…"</button>
+                            }.into_any()
+                        }
+                    }}
+                </div>
+                <ConfirmDialog open=confirm_open title=title.clone() body=body.clone()
+                    confirm_label="Erase personal data".to_owned() pending=erase.pending() on_confirm/>
+            </Show>
+        }
+    });
     let actor_link = e
         .actor_id
         .clone()
@@ -64,6 +185,8 @@ fn DrawerBody(e: AuditEventSummary, close: Callback<()>) -> impl IntoView {
             </button>
         </header>
         <div class="flex-1 overflow-y-auto px-6 py-4">
+            {erasure_note}
+            {masked}
             {e.redacted_at.map(|at| view! {
                 <p class="mb-4 rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-800 dark:bg-amber-950/40 dark:text-amber-300">
                     "Retention blanked this gateway decision on " <AbsTime at/> ": only its number, time, action and hashes remain."
@@ -72,7 +195,7 @@ fn DrawerBody(e: AuditEventSummary, close: Callback<()>) -> impl IntoView {
             <dl>
                 <dt class=DT>"Actor"</dt>
                 <dd class=DD>
-                    <span>{e.actor_display.clone()}</span>
+                    <span data-testid="event-actor">{actor_name}</span>
                     <span class="ml-2 text-xs text-zinc-500">{e.actor_type.as_str().replace('_', " ")}</span>
                     {e.actor_id.clone().map(|id| view! { <div class="mt-1"><CopyValue value=id label="actor id"/></div> })}
                     {actor_link.map(|h| view! { <a href=h class="mt-1 block text-sm font-medium text-indigo-600 hover:underline dark:text-indigo-400">"Events by this actor →"</a> })}
@@ -99,6 +222,7 @@ fn DrawerBody(e: AuditEventSummary, close: Callback<()>) -> impl IntoView {
                     <pre class="max-h-96 overflow-auto rounded-md bg-zinc-50 p-3 font-mono text-xs dark:bg-zinc-950" data-testid="event-details">{details}</pre>
                 </dd>
             </dl>
+            {erase_section}
         </div>
         <footer class="flex items-center justify-between border-t border-zinc-200 px-6 py-3 text-sm dark:border-zinc-800">
             <a href=permalink class="font-medium text-indigo-600 hover:underline dark:text-indigo-400">"Link to this event"</a>
