@@ -28,6 +28,7 @@ backend_tests!(
     evidence_admin_api_serves_the_latest_checkpoint_and_verifies,
     evidence_export_pages_through_everything_as_jsonl_and_safe_csv,
     evidence_export_over_the_admin_api_and_the_cli,
+    evidence_verify_while_events_are_appended,
 );
 
 /// `n` more audited changes (admin invitations), named `prefix{i}`.
@@ -799,5 +800,60 @@ async fn evidence_export_over_the_admin_api_and_the_cli(db: &TestDb) -> TestResu
     let (code, _, err) = cli(db, &["audit", "export", "--format", "pdf"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--format: `pdf` is not jsonl or csv"), "{err}");
+    Ok(())
+}
+
+/// Events appended while `verify` walks the log (gateways and the console
+/// keep writing) are not mistaken for tampering: the walk follows the head
+/// as it moves. 12,000 events are three of verify's pages; an appender
+/// writes until the verification is done.
+async fn evidence_verify_while_events_are_appended(db: &TestDb) -> TestResult {
+    let (svc, clock) = services_on(db).await;
+    let owner = owner(&svc).await;
+    let gateway = Actor::system("edge gateway");
+    let mut tx = svc.db().begin().await?;
+    let decisions: Vec<NewEvent> = (0..12_000)
+        .map(|i| NewEvent::success("gateway.decision").details(serde_json::json!({ "i": i })))
+        .collect();
+    portcullis_domain::audit::append_batch(&mut tx, clock.now(), &gateway, decisions).await?;
+    tx.commit().await?;
+    let done = Arc::new(AtomicBool::new(false));
+    let appender = {
+        let (svc, done, clock) = (svc.clone(), done.clone(), clock.clone());
+        tokio::spawn(async move {
+            let gw = Actor::system("edge gateway");
+            let mut appended = 0u32;
+            while !done.load(Ordering::Relaxed) {
+                let mut tx = svc.db().begin().await.unwrap_or_else(|e| panic!("{e}"));
+                append(
+                    &mut tx,
+                    clock.now(),
+                    &gw,
+                    NewEvent::success("gateway.decision"),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+                tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
+                appended += 1;
+                tokio::task::yield_now().await;
+            }
+            appended
+        })
+    };
+    let r = svc.audit.verify(&owner).await?;
+    done.store(true, Ordering::Relaxed);
+    let appended = appender.await?;
+    // (The appender only runs while verify awaits: what it appended, it
+    // appended during the walk.)
+    assert!(appended > 0, "the appender ran during the walk");
+    assert_eq!(
+        r.first_bad_seq, None,
+        "{r:?} ({appended} appended meanwhile)"
+    );
+    assert!(r.checked >= 12_001, "{r:?}");
+    assert_eq!(r.checked, r.head_seq, "{r:?}");
+    // And once quiet, the whole log still verifies.
+    let again = svc.audit.verify(&owner).await?;
+    assert_eq!(again.first_bad_seq, None, "{again:?}");
     Ok(())
 }

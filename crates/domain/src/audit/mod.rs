@@ -517,70 +517,86 @@ impl AuditService {
         let mut next_vouched = 0usize;
         // The last event a matching checkpoint vouched for.
         let mut vouched_up_to = 0i64;
-        // The next page is read while this one is checked, and a page's
-        // hashes are computed on every core: each row's hash covers its own
-        // `prev_hash`, so rows hash independently and only the links are
-        // checked in order.
-        let mut pages = read_pages(db.clone(), expected_seq);
-        while let Some(page) = pages.recv().await {
-            let rows = page?;
-            let (rows, content) = tokio::task::spawn_blocking(move || {
-                let content = content_hashes(&rows);
-                (rows, content)
-            })
-            .await
-            .map_err(|e| Error::Internal(format!("audit verify: hashing: {e}")))?;
-            for (row, content) in rows.into_iter().zip(content?) {
-                if row.seq != expected_seq {
-                    let msg = format!("event {expected_seq} is missing (next is {})", row.seq);
-                    return broken(report, expected_seq, msg);
-                }
-                if row.prev_hash != prev_hash {
-                    return broken(
-                        report,
-                        row.seq,
-                        "prev_hash does not match the previous event".into(),
-                    );
-                }
-                if row.erasure_id.is_some() || row.erased_hash.is_some() {
-                    if let Err((seq, problem)) = erasures.erased(&row, content.as_deref()) {
-                        return broken(report, seq, problem);
+        // Events appended while the walk runs (gateways, the console) move
+        // the head on: once the pages run out, the walk goes on from where
+        // it stopped as long as the head has moved past it and the last
+        // pass found rows; it then ends where the head is.
+        let mut head = head;
+        loop {
+            let pass_from = expected_seq;
+            // The next page is read while this one is checked, and a page's
+            // hashes are computed on every core: each row's hash covers its
+            // own `prev_hash`, so rows hash independently and only the links
+            // are checked in order.
+            let mut pages = read_pages(db.clone(), expected_seq);
+            while let Some(page) = pages.recv().await {
+                let rows = page?;
+                let (rows, content) = tokio::task::spawn_blocking(move || {
+                    let content = content_hashes(&rows);
+                    (rows, content)
+                })
+                .await
+                .map_err(|e| Error::Internal(format!("audit verify: hashing: {e}")))?;
+                for (row, content) in rows.into_iter().zip(content?) {
+                    if row.seq != expected_seq {
+                        let msg = format!("event {expected_seq} is missing (next is {})", row.seq);
+                        return broken(report, expected_seq, msg);
                     }
-                    report.erased += 1;
-                }
-                if row.redacted_at.is_some() {
-                    if let Err((seq, problem)) = purges.redacted(row.seq, &row.hash) {
-                        return broken(report, seq, problem);
-                    }
-                    report.redacted += 1;
-                } else if row.erasure_id.is_none() && content.as_deref() != Some(row.hash.as_str())
-                {
-                    return broken(report, row.seq, "content does not match its hash".into());
-                }
-                if let Err((seq, problem)) = purges.passed(row.seq) {
-                    return broken(report, seq, problem);
-                }
-                while let Some((seq, hash, source)) = vouched.get(next_vouched) {
-                    if *seq != row.seq {
-                        break;
-                    }
-                    report.checkpoints_checked += 1;
-                    if *hash != row.hash {
-                        let from = vouched_up_to + 1;
+                    if row.prev_hash != prev_hash {
                         return broken(
+                            report,
+                            row.seq,
+                            "prev_hash does not match the previous event".into(),
+                        );
+                    }
+                    if row.erasure_id.is_some() || row.erased_hash.is_some() {
+                        if let Err((seq, problem)) = erasures.erased(&row, content.as_deref()) {
+                            return broken(report, seq, problem);
+                        }
+                        report.erased += 1;
+                    }
+                    if row.redacted_at.is_some() {
+                        if let Err((seq, problem)) = purges.redacted(row.seq, &row.hash) {
+                            return broken(report, seq, problem);
+                        }
+                        report.redacted += 1;
+                    } else if row.erasure_id.is_none()
+                        && content.as_deref() != Some(row.hash.as_str())
+                    {
+                        return broken(report, row.seq, "content does not match its hash".into());
+                    }
+                    if let Err((seq, problem)) = purges.passed(row.seq) {
+                        return broken(report, seq, problem);
+                    }
+                    while let Some((seq, hash, source)) = vouched.get(next_vouched) {
+                        if *seq != row.seq {
+                            break;
+                        }
+                        report.checkpoints_checked += 1;
+                        if *hash != row.hash {
+                            let from = vouched_up_to + 1;
+                            return broken(
                             report,
                             from,
                             format!("event {seq} is not the one {source} vouches for: the log was rewritten, from some event in {from}…{seq}"),
                         );
+                        }
+                        vouched_up_to = *seq;
+                        next_vouched += 1;
                     }
-                    vouched_up_to = *seq;
-                    next_vouched += 1;
+                    prev_hash = row.hash;
+                    expected_seq += 1;
+                    report.checked += 1;
                 }
-                prev_hash = row.hash;
-                expected_seq += 1;
-                report.checked += 1;
+            }
+            let now = store::head(db.exec()).await?;
+            let moved_on = now.seq > expected_seq - 1 && now.seq != head.seq;
+            head = now;
+            if !(moved_on && expected_seq > pass_from) {
+                break;
             }
         }
+        report.head_seq = head.seq;
         let last = expected_seq - 1;
         if last != head.seq || prev_hash != head.hash {
             let msg = format!(
