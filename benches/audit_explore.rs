@@ -18,7 +18,8 @@
 //! Then the log is filled to `AUDIT_VERIFY_EVENTS` (default 10,000,000; 0
 //! skips it) and `verify` recomputes the whole chain. The peer: reading
 //! every row's columns in the same pages without hashing.
-//! Run: `cargo bench --bench audit_explore`.
+//! Run: `cargo bench --bench audit_explore`. `AUDIT_EXPLORE_EVENTS=0` runs
+//! verify only; `AUDIT_BENCH_DB=path` keeps the filled log between runs.
 
 use chrono::{DateTime, Duration, Utc};
 use portcullis_domain::audit::{append_batch, NewEvent, Target};
@@ -122,18 +123,27 @@ async fn main() -> Res<()> {
     let n = env("AUDIT_EXPLORE_EVENTS", 5_000_000);
     let verify_n = env("AUDIT_VERIFY_EVENTS", 10_000_000);
     let dir = tempfile::tempdir()?;
-    let db = Db::connect(
-        &format!("sqlite:{}/explore-bench.db", dir.path().display()),
-        &DbOptions::default(),
-    )
-    .await?;
+    // `AUDIT_BENCH_DB=path`: keep the filled log in that file and fill
+    // only what it lacks on the next run (filling 10 million events takes
+    // about 10 minutes).
+    let file = std::env::var("AUDIT_BENCH_DB")
+        .unwrap_or_else(|_| format!("{}/explore-bench.db", dir.path().display()));
+    let db = Db::connect(&format!("sqlite:{file}"), &DbOptions::default()).await?;
     db.migrate().await?;
     let svc = Services::new(db.clone(), Arc::new(SystemClock), Settings::default())?;
+    let have: Vec<(i64,)> = fetch_all_dyn(
+        db.exec(),
+        "SELECT COALESCE(MAX(seq), 0) FROM audit_events",
+        &[],
+    )
+    .await?;
+    let have = have.first().map_or(0, |r| r.0) as usize;
     let end = Utc::now();
     let started = Instant::now();
-    fill(&db, 0, n, verify_n.max(n), end).await?;
+    fill(&db, have, n, verify_n.max(n), end).await?;
     println!(
-        "SQLite: {n} events appended in {:.0} s",
+        "SQLite: {n} events ({} appended in {:.0} s)",
+        n.saturating_sub(have),
         started.elapsed().as_secs_f64()
     );
     let who = Actor::system("bench");
@@ -220,52 +230,55 @@ async fn main() -> Res<()> {
             })),
         ),
     ];
-    println!("\nExplorer (`explore`, keyset, 50 a page), {RUNS} runs each:");
-    println!("| query | p50 | p95 |\n|---|---|---|");
-    for (label, make) in &cases {
-        let mut samples = Vec::with_capacity(RUNS);
-        for r in 0..RUNS {
-            let query = make(r);
+    // `AUDIT_EXPLORE_EVENTS=0` skips the explorer (verify only).
+    if n > 0 {
+        println!("\nExplorer (`explore`, keyset, 50 a page), {RUNS} runs each:");
+        println!("| query | p50 | p95 |\n|---|---|---|");
+        for (label, make) in &cases {
+            let mut samples = Vec::with_capacity(RUNS);
+            for r in 0..RUNS {
+                let query = make(r);
+                let t = Instant::now();
+                let page = svc.audit.explore(&who, query).await?;
+                samples.push(t.elapsed().as_secs_f64() * 1000.0);
+                std::hint::black_box(page);
+            }
+            let (p50, p95) = percentiles(samples);
+            println!("| {label} | {p50:.1} ms | {p95:.1} ms |");
+        }
+        // The timeline of the last 7 days and the peer (offset paging).
+        let mut samples = Vec::new();
+        for _ in 0..10 {
             let t = Instant::now();
-            let page = svc.audit.explore(&who, query).await?;
+            std::hint::black_box(svc.audit.timeline(&who, &AuditQuery::default()).await?);
             samples.push(t.elapsed().as_secs_f64() * 1000.0);
-            std::hint::black_box(page);
         }
         let (p50, p95) = percentiles(samples);
-        println!("| {label} | {p50:.1} ms | {p95:.1} ms |");
+        println!("| timeline, last 7 days (10 runs) | {p50:.1} ms | {p95:.1} ms |");
+        let mut samples = Vec::new();
+        for r in 0..10 {
+            let t = Instant::now();
+            std::hint::black_box(
+                svc.audit
+                    .list_events(
+                        &who,
+                        AuditQuery {
+                            offset: (r as i64 * 104_729) % all,
+                            limit: 50,
+                            ..Default::default()
+                        },
+                    )
+                    .await?,
+            );
+            samples.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        let (p50, p95) = percentiles(samples);
+        println!("| peer: offset page at a random depth with its total (`list_events`, 10 runs) | {p50:.1} ms | {p95:.1} ms |");
     }
-    // The timeline of the last 7 days and the peer (offset paging).
-    let mut samples = Vec::new();
-    for _ in 0..10 {
-        let t = Instant::now();
-        std::hint::black_box(svc.audit.timeline(&who, &AuditQuery::default()).await?);
-        samples.push(t.elapsed().as_secs_f64() * 1000.0);
-    }
-    let (p50, p95) = percentiles(samples);
-    println!("| timeline, last 7 days (10 runs) | {p50:.1} ms | {p95:.1} ms |");
-    let mut samples = Vec::new();
-    for r in 0..10 {
-        let t = Instant::now();
-        std::hint::black_box(
-            svc.audit
-                .list_events(
-                    &who,
-                    AuditQuery {
-                        offset: (r as i64 * 104_729) % all,
-                        limit: 50,
-                        ..Default::default()
-                    },
-                )
-                .await?,
-        );
-        samples.push(t.elapsed().as_secs_f64() * 1000.0);
-    }
-    let (p50, p95) = percentiles(samples);
-    println!("| peer: offset page at a random depth with its total (`list_events`, 10 runs) | {p50:.1} ms | {p95:.1} ms |");
 
     if verify_n > n {
         let started = Instant::now();
-        fill(&db, n, verify_n, verify_n, end).await?;
+        fill(&db, have.max(n), verify_n, verify_n, end).await?;
         println!(
             "\nSQLite: filled to {verify_n} events in {:.0} s",
             started.elapsed().as_secs_f64()

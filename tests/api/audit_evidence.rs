@@ -857,3 +857,71 @@ async fn evidence_verify_while_events_are_appended(db: &TestDb) -> TestResult {
     assert_eq!(again.first_bad_seq, None, "{again:?}");
     Ok(())
 }
+
+/// SQLite only: verify reads a SQLite file in place (not through sqlx), so
+/// it must read a stored time as sqlx does. The same instant written in
+/// another form sqlx accepts still verifies; another instant, or text that
+/// is no time at all, is reported at that event (not an error).
+#[tokio::test]
+async fn evidence_verify_reads_sqlite_times_as_sqlx_does() -> TestResult {
+    let db = TestDb::sqlite();
+    let (svc, _clock) = services_on(&db).await;
+    let owner = owner(&svc).await;
+    invite(&svc, &owner, "t", 3).await;
+    let seq = svc.audit.verify(&owner).await?.head_seq - 1;
+    let stored = text(
+        svc.db(),
+        &format!("SELECT occurred_at FROM audit_events WHERE seq = {seq}"),
+    )
+    .await;
+    let at = chrono::DateTime::parse_from_rfc3339(&stored)?.with_timezone(&chrono::Utc);
+    let db_ = svc.db().clone();
+    let set = |value: String| {
+        let sql = format!("UPDATE audit_events SET occurred_at = {value} WHERE seq = {seq}");
+        let db = db_.clone();
+        async move { raw_exec(&db, &sql).await }
+    };
+
+    // The same instant as SQLite's own `YYYY-MM-DD HH:MM:SS.fff` (UTC).
+    set(format!("'{}'", at.format("%Y-%m-%d %H:%M:%S%.f"))).await;
+    let r = svc.audit.verify(&owner).await?;
+    assert_eq!((r.first_bad_seq, r.problem), (None, None));
+    assert_eq!(r.checked, r.head_seq);
+
+    // Another instant, one second later.
+    let later = at + chrono::Duration::seconds(1);
+    set(format!(
+        "'{}'",
+        later.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
+    ))
+    .await;
+    let r = svc.audit.verify(&owner).await?;
+    assert_eq!(
+        (r.first_bad_seq, r.problem.as_deref()),
+        (Some(seq), Some("content does not match its hash"))
+    );
+
+    // Not a time at all: the same finding, and it is recorded.
+    set("'yesterday'".to_owned()).await;
+    let r = svc.audit.verify(&owner).await?;
+    assert_eq!(
+        (r.first_bad_seq, r.problem.as_deref()),
+        (Some(seq), Some("content does not match its hash"))
+    );
+    let recorded = text(
+        svc.db(),
+        "SELECT outcome || ' ' || details FROM audit_events WHERE action = 'audit.verified' \
+         ORDER BY seq DESC LIMIT 1",
+    )
+    .await;
+    assert!(
+        recorded.starts_with("failure ") && recorded.contains(&format!("\"first_bad_seq\":{seq}")),
+        "{recorded}"
+    );
+
+    // Back to the stored text: intact again.
+    set(format!("'{stored}'")).await;
+    let r = svc.audit.verify(&owner).await?;
+    assert_eq!((r.first_bad_seq, r.checked), (None, r.head_seq));
+    Ok(())
+}

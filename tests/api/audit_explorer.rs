@@ -18,6 +18,7 @@ use serde_json::json;
 backend_tests!(
     explorer_filters_pages_by_keyset_and_audits_searches,
     explorer_timeline_counts_what_the_filters_match,
+    explorer_time_range_finds_events_stamped_out_of_order,
 );
 
 /// Two gateway decisions from 10.1.4.7 (one denied, about a tool whose id
@@ -426,5 +427,70 @@ async fn explorer_console_export_streams_counts_and_is_audited() -> TestResult {
     assert_eq!(bad.status().as_u16(), 400);
     assert_eq!(audit_actions(&srv.db.url, "audit.exported").await.len(), 1);
     srv.stop().await;
+    Ok(())
+}
+
+/// The time filters also bound `seq` (so an old day is found without
+/// walking every newer event), with room for an event stamped before
+/// events appended ahead of it (a transaction that took its time before it
+/// committed): the range finds it by its stamp, though its seq lies past
+/// the first event stamped after the range.
+async fn explorer_time_range_finds_events_stamped_out_of_order(db: &TestDb) -> TestResult {
+    let (svc, clock) = services_on(db).await;
+    let owner = owner(&svc).await;
+    invite(&svc, &owner, "early", 2).await;
+    clock.advance(chrono::Duration::hours(3));
+    let cut = clock.now();
+    invite(&svc, &owner, "late", 2).await;
+    // Stamped half an hour before the cut, appended after the late ones.
+    let gw = Actor::gateway(
+        &GatewayId::from("gw-Slow".to_owned()),
+        "Slow gateway",
+        meta("10.9.9.9"),
+    );
+    let mut tx = svc.db().begin().await?;
+    let stale = append(
+        &mut tx,
+        cut - chrono::Duration::minutes(30),
+        &gw,
+        NewEvent::success("gateway.decision").target(Target::new(
+            "mcp_tool",
+            "Tool-Stale",
+            "stale",
+        )),
+    )
+    .await?;
+    tx.commit().await?;
+    let by_stamp = |since: Option<chrono::DateTime<chrono::Utc>>, until| AuditQuery {
+        since,
+        until,
+        source: "10.9.9.9".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        seqs(&svc, &owner, by_stamp(None, Some(cut))).await,
+        vec![stale]
+    );
+    assert_eq!(
+        seqs(
+            &svc,
+            &owner,
+            by_stamp(Some(cut - chrono::Duration::hours(1)), Some(cut))
+        )
+        .await,
+        vec![stale]
+    );
+    assert!(seqs(&svc, &owner, by_stamp(Some(cut), None))
+        .await
+        .is_empty());
+    // The invitations on either side of the cut.
+    let admins = |since, until| AuditQuery {
+        since,
+        until,
+        action: "console.admin.invited".into(),
+        ..Default::default()
+    };
+    assert_eq!(seqs(&svc, &owner, admins(None, Some(cut))).await.len(), 2);
+    assert_eq!(seqs(&svc, &owner, admins(Some(cut), None)).await.len(), 2);
     Ok(())
 }

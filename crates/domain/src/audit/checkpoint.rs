@@ -113,6 +113,22 @@ impl KeyVerifiers {
         }
         Ok(self.0.get(kid).and_then(Option::as_ref))
     }
+
+    /// The claims of `jws`, a signed record of type `typ` (a purge, an
+    /// erasure) made with key `kid`; `None` when it does not verify with
+    /// that key or the key store has no such key.
+    pub(super) async fn claims<C: serde::de::DeserializeOwned>(
+        &mut self,
+        signing: &crate::signing::SigningService,
+        kid: &str,
+        jws: &str,
+        typ: &'static str,
+    ) -> Result<Option<C>> {
+        Ok(self
+            .get(signing, kid)
+            .await?
+            .and_then(|v| v.verify_claims(jws.as_bytes(), typ).ok()))
+    }
 }
 
 impl AuditService {

@@ -39,7 +39,7 @@
 //! event's values to an owner and records `audit.revealed`.
 
 use super::checkpoint::KeyVerifiers;
-use super::model::EventRow;
+use super::links::Link;
 use super::retention::Broken;
 use super::store::{self, ErasureRow};
 use super::{append, AuditService, NewEvent, Target};
@@ -219,11 +219,7 @@ impl AuditService {
             .ok_or(Error::NotFound("audit event"))?;
         let details: serde_json::Value = serde_json::from_str(&row.details)
             .map_err(|e| Error::Internal(format!("audit details: {e}")))?;
-        let revealed = super::model::mask(
-            &row.actor_type,
-            &mut row.actor_display.clone(),
-            &mut details.clone(),
-        );
+        let revealed = super::model::masked_keys(&row.actor_type, &row.actor_display, &details);
         if revealed.is_empty() {
             return Err(Error::Conflict {
                 field: "id".into(),
@@ -271,9 +267,8 @@ impl Erasures {
         let mut out = Self::default();
         for row in store::erasures(service.core.db.exec()).await? {
             let claims: Option<Claims> = verifiers
-                .get(&service.signing, &row.kid)
-                .await?
-                .and_then(|v| v.verify_claims(row.jws.as_bytes(), ERASURE_JWS_TYPE).ok());
+                .claims(&service.signing, &row.kid, &row.jws, ERASURE_JWS_TYPE)
+                .await?;
             let genuine = claims.is_some_and(|c| {
                 c.id == row.id
                     && c.person == row.person_id
@@ -307,14 +302,11 @@ impl Erasures {
         Ok(Ok(out))
     }
 
-    /// An erased row whose content hashes to `content` (`None`: retention
-    /// blanked it since): that must be its `erased_hash`, and a genuine
+    /// An erased row whose content hashes to `row.content` (`None`:
+    /// retention blanked it since): that must be its `erased_hash`, and a genuine
     /// record must cover it.
-    pub(super) fn erased(
-        &mut self,
-        row: &EventRow,
-        content: Option<&str>,
-    ) -> std::result::Result<(), Broken> {
+    pub(super) fn erased(&mut self, row: &Link) -> std::result::Result<(), Broken> {
+        let content = row.content.as_deref();
         let (Some(id), Some(erased_hash)) = (&row.erasure_id, &row.erased_hash) else {
             return Err((
                 row.seq,

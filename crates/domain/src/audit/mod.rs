@@ -24,12 +24,14 @@
 //! `checkpoint` the signed checkpoints (their claims and service methods),
 //! `retention` purging and the legal hold, `erasure` erasing a person's
 //! personal data and revealing masked details, `export` and `sinks` the
-//! ways events leave, `store` every SQL statement.
+//! ways events leave, `links` reading the chain for verify (a SQLite file
+//! in place, on every core), `store` every SQL statement.
 
 pub mod catalog;
 mod checkpoint;
 pub mod erasure;
 pub mod export;
+mod links;
 mod model;
 pub mod retention;
 pub mod sinks;
@@ -519,25 +521,19 @@ impl AuditService {
         let mut vouched_up_to = 0i64;
         // Events appended while the walk runs (gateways, the console) move
         // the head on: once the pages run out, the walk goes on from where
-        // it stopped as long as the head has moved past it and the last
-        // pass found rows; it then ends where the head is.
+        // it stopped as long as rows were stored past what it read and the
+        // last pass found rows; it then ends where the head is.
         let mut head = head;
         loop {
             let pass_from = expected_seq;
-            // The next page is read while this one is checked, and a page's
-            // hashes are computed on every core: each row's hash covers its
-            // own `prev_hash`, so rows hash independently and only the links
-            // are checked in order.
-            let mut pages = read_pages(db.clone(), expected_seq);
-            while let Some(page) = pages.recv().await {
-                let rows = page?;
-                let (rows, content) = tokio::task::spawn_blocking(move || {
-                    let content = content_hashes(&rows);
-                    (rows, content)
-                })
-                .await
-                .map_err(|e| Error::Internal(format!("audit verify: hashing: {e}")))?;
-                for (row, content) in rows.into_iter().zip(content?) {
+            // Every row stored up to now, past the head too (a row there
+            // is reported). Each row's hash covers its own `prev_hash`, so
+            // rows are hashed where they are read, on every core, and only
+            // the links are checked here, in order (`links`).
+            let to = store::max_seq(db.exec()).await?.max(head.seq);
+            let mut pages = links::Pages::read(db, expected_seq, to);
+            while let Some(page) = pages.next().await {
+                for row in page? {
                     if row.seq != expected_seq {
                         let msg = format!("event {expected_seq} is missing (next is {})", row.seq);
                         return broken(report, expected_seq, msg);
@@ -550,18 +546,18 @@ impl AuditService {
                         );
                     }
                     if row.erasure_id.is_some() || row.erased_hash.is_some() {
-                        if let Err((seq, problem)) = erasures.erased(&row, content.as_deref()) {
+                        if let Err((seq, problem)) = erasures.erased(&row) {
                             return broken(report, seq, problem);
                         }
                         report.erased += 1;
                     }
-                    if row.redacted_at.is_some() {
+                    if row.redacted {
                         if let Err((seq, problem)) = purges.redacted(row.seq, &row.hash) {
                             return broken(report, seq, problem);
                         }
                         report.redacted += 1;
                     } else if row.erasure_id.is_none()
-                        && content.as_deref() != Some(row.hash.as_str())
+                        && row.content.as_deref() != Some(row.hash.as_str())
                     {
                         return broken(report, row.seq, "content does not match its hash".into());
                     }
@@ -590,7 +586,7 @@ impl AuditService {
                 }
             }
             let now = store::head(db.exec()).await?;
-            let moved_on = now.seq > expected_seq - 1 && now.seq != head.seq;
+            let moved_on = store::max_seq(db.exec()).await? > to;
             head = now;
             if !(moved_on && expected_seq > pass_from) {
                 break;
@@ -624,60 +620,4 @@ fn fmt_time(unix: i64) -> String {
     DateTime::<Utc>::from_timestamp(unix, 0)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| unix.to_string())
-}
-
-/// Rows `verify` reads at a time.
-const VERIFY_PAGE: i64 = 5000;
-
-/// Reads the log from `from` on in pages, a page ahead of the reader: a
-/// task sends each page as it is read and stops at the end of the log, on
-/// an error (sent), or when the receiver is dropped (the walk stopped).
-fn read_pages(db: crate::db::Db, from: i64) -> tokio::sync::mpsc::Receiver<Result<Vec<EventRow>>> {
-    let (send, recv) = tokio::sync::mpsc::channel(1);
-    tokio::spawn(async move {
-        let mut from = from;
-        loop {
-            let page = store::from_seq(db.exec(), from, VERIFY_PAGE).await;
-            let next = match &page {
-                Ok(rows) if rows.len() as i64 == VERIFY_PAGE => rows.last().map(|r| r.seq + 1),
-                _ => None,
-            };
-            if send.send(page).await.is_err() {
-                return;
-            }
-            match next {
-                Some(n) => from = n,
-                None => return,
-            }
-        }
-    });
-    recv
-}
-
-/// Each row's content hash (`None` for a row retention blanked: its content
-/// is gone), computed on every core.
-fn content_hashes(rows: &[EventRow]) -> Result<Vec<Option<String>>> {
-    let one = |r: &EventRow| match r.redacted_at {
-        Some(_) => Ok(None),
-        None => r.compute_hash().map(Some),
-    };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    if cores < 2 || rows.len() < 256 {
-        return rows.iter().map(one).collect();
-    }
-    let chunk = rows.len().div_ceil(cores);
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = rows
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(one).collect::<Result<Vec<_>>>()))
-            .collect();
-        let mut out = Vec::with_capacity(rows.len());
-        for part in parts {
-            let hashes = part
-                .join()
-                .map_err(|_| Error::Internal("audit verify: a hashing thread panicked".into()))??;
-            out.extend(hashes);
-        }
-        Ok(out)
-    })
 }

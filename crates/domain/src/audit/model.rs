@@ -81,22 +81,22 @@ impl NewEvent {
 
 /// The fields the hash covers, in their fixed order.
 #[derive(Serialize)]
-struct Canonical<'a> {
-    seq: i64,
-    id: &'a str,
-    occurred_at: String,
-    actor_type: &'a str,
-    actor_id: Option<&'a str>,
-    actor_display: &'a str,
-    action: &'a str,
-    target_type: Option<&'a str>,
-    target_id: Option<&'a str>,
-    target_display: Option<&'a str>,
-    outcome: &'a str,
-    source_ip: Option<&'a str>,
-    user_agent: Option<&'a str>,
-    request_id: Option<&'a str>,
-    details: &'a str,
+pub(super) struct Canonical<'a> {
+    pub seq: i64,
+    pub id: &'a str,
+    pub occurred_at: String,
+    pub actor_type: &'a str,
+    pub actor_id: Option<&'a str>,
+    pub actor_display: &'a str,
+    pub action: &'a str,
+    pub target_type: Option<&'a str>,
+    pub target_id: Option<&'a str>,
+    pub target_display: Option<&'a str>,
+    pub outcome: &'a str,
+    pub source_ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+    pub details: &'a str,
 }
 
 /// An event as stored (and hashed).
@@ -190,7 +190,7 @@ impl EventRow {
     }
 
     pub(super) fn compute_hash(&self) -> Result<String> {
-        chain_hash(&self.prev_hash, &self.canonical())
+        self.canonical().hash(&self.prev_hash)
     }
 
     /// The row as listed, its personal detail values masked
@@ -309,40 +309,62 @@ pub const MASKED_DETAILS: [&str; 2] = ["email", "subject"];
 /// was not signed in typed (the sign-in email, maybe a password).
 pub const MASKED_ACTOR: &str = "actor";
 
-/// Masks an event's personal values in place: the [`MASKED_DETAILS`] that
-/// hold a value, and an anonymous actor's typed name. Answers the keys
-/// masked.
+/// The keys of an event's personal values: the [`MASKED_DETAILS`] that
+/// hold a value, and [`MASKED_ACTOR`] for an anonymous actor's typed name.
+pub(super) fn masked_keys(
+    actor_type: &str,
+    actor_display: &str,
+    details: &serde_json::Value,
+) -> Vec<String> {
+    let mut keys = Vec::new();
+    if actor_type == "anonymous" && actor_display != "anonymous" && !actor_display.is_empty() {
+        keys.push(MASKED_ACTOR.to_owned());
+    }
+    if let Some(obj) = details.as_object() {
+        keys.extend(
+            MASKED_DETAILS
+                .iter()
+                .filter(|k| obj.get(**k).is_some_and(|v| !v.is_null()))
+                .map(|k| (*k).to_owned()),
+        );
+    }
+    keys
+}
+
+/// Masks an event's personal values ([`masked_keys`]) in place. Answers
+/// the keys masked.
 pub(super) fn mask(
     actor_type: &str,
     actor_display: &mut String,
     details: &mut serde_json::Value,
 ) -> Vec<String> {
-    let mut masked = Vec::new();
-    if actor_type == "anonymous" && actor_display != "anonymous" && !actor_display.is_empty() {
-        *actor_display = portcullis_types::MASKED_VALUE.to_owned();
-        masked.push(MASKED_ACTOR.to_owned());
-    }
-    if let Some(obj) = details.as_object_mut() {
-        for key in MASKED_DETAILS {
-            if let Some(v) = obj.get_mut(key) {
-                if !v.is_null() {
-                    *v = serde_json::Value::String(portcullis_types::MASKED_VALUE.to_owned());
-                    masked.push(key.to_owned());
-                }
-            }
+    let keys = masked_keys(actor_type, actor_display, details);
+    let hidden = || serde_json::Value::String(portcullis_types::MASKED_VALUE.to_owned());
+    for key in &keys {
+        if key == MASKED_ACTOR {
+            *actor_display = portcullis_types::MASKED_VALUE.to_owned();
+        } else if let Some(v) = details.get_mut(key) {
+            *v = hidden();
         }
     }
-    masked
+    keys
 }
 
-fn chain_hash(prev_hash: &str, canonical: &Canonical<'_>) -> Result<String> {
-    let mut h = Sha256::new();
-    h.update(prev_hash.as_bytes());
-    h.update(b"\n");
-    // Straight into the hash: no string of the JSON is built.
-    serde_json::to_writer(&mut h, canonical)
-        .map_err(|e| Error::Internal(format!("audit canonical form: {e}")))?;
-    Ok(hex::encode(h.finalize()))
+impl Canonical<'_> {
+    /// The chain hash of this content following `prev_hash`.
+    pub(super) fn hash(&self, prev_hash: &str) -> Result<String> {
+        let mut h = Sha256::new();
+        h.update(prev_hash.as_bytes());
+        h.update(b"\n");
+        // Straight into the hash through a buffer: no string of the JSON is
+        // built, and the hasher is not fed a few bytes a call.
+        let mut w = std::io::BufWriter::with_capacity(1024, &mut h);
+        serde_json::to_writer(&mut w, self)
+            .map_err(|e| Error::Internal(format!("audit canonical form: {e}")))?;
+        w.into_inner()
+            .map_err(|e| Error::Internal(format!("audit canonical form: {e}")))?;
+        Ok(hex::encode(h.finalize()))
+    }
 }
 
 /// Clips untrusted text kept in an audit field (user agents, emails typed

@@ -370,9 +370,8 @@ impl Purges {
         let mut spans = Vec::new();
         for row in rows {
             let claims: Option<Claims> = verifiers
-                .get(&service.signing, &row.kid)
-                .await?
-                .and_then(|v| v.verify_claims(row.jws.as_bytes(), PURGE_JWS_TYPE).ok());
+                .claims(&service.signing, &row.kid, &row.jws, PURGE_JWS_TYPE)
+                .await?;
             let genuine = claims.is_some_and(|c| {
                 c.kind == row.kind
                     && c.after == row.after_seq

@@ -88,10 +88,16 @@ pub(super) async fn head(ex: Exec<'_>) -> Result<Head> {
     )?)
 }
 
-const SELECT_EVENT: &str =
-    "SELECT seq, id, occurred_at, actor_type, actor_id, actor_display, action, \
-     target_type, target_id, target_display, outcome, source_ip, user_agent, request_id, \
-     details, prev_hash, hash, redacted_at, erasure_id, erased_hash FROM audit_events";
+/// An [`EventRow`]'s columns, in its order.
+macro_rules! event_columns {
+    () => {
+        "seq, id, occurred_at, actor_type, actor_id, actor_display, action, \
+         target_type, target_id, target_display, outcome, source_ip, user_agent, request_id, \
+         details, prev_hash, hash, redacted_at, erasure_id, erased_hash"
+    };
+}
+
+const SELECT_EVENT: &str = concat!("SELECT ", event_columns!(), " FROM audit_events");
 
 /// The latest `limit` events about one target, newest first
 /// (`audit_events_target_idx`).
@@ -134,6 +140,35 @@ pub(super) async fn from_seq(ex: Exec<'_>, from: i64, limit: i64) -> Result<Vec<
     )?)
 }
 
+/// Events `from..=to` in order (verify's pages through sqlx).
+pub(super) async fn seq_range(ex: Exec<'_>, from: i64, to: i64) -> Result<Vec<EventRow>> {
+    Ok(fetch_all!(
+        ex,
+        EventRow,
+        &format!("{SELECT_EVENT} WHERE seq >= $1 AND seq <= $2 ORDER BY seq"),
+        from,
+        to
+    )?)
+}
+
+/// Verify's read of a SQLite file in place (`links`): an [`EventRow`]'s
+/// columns, in its order, for `seq` in `?1..=?2`.
+pub(super) const SQLITE_LINKS: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM audit_events WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq"
+);
+
+/// The highest `seq` stored (0 for an empty log): where verify's pages
+/// end, so a row past the head is read too.
+pub(super) async fn max_seq(ex: Exec<'_>) -> Result<i64> {
+    Ok(scalar!(
+        ex,
+        i64,
+        "SELECT COALESCE(MAX(seq), 0) FROM audit_events"
+    )?)
+}
+
 /// The explorer's, the list's and the export's filter, its values
 /// normalised. Only the filters set become SQL (built at run time), so each
 /// query is one the planner can serve from an index: the action prefix from
@@ -159,7 +194,17 @@ pub(super) struct Filter {
     actor_is_id: bool,
     /// Some event has `target` as its target id: match the id alone.
     target_is_id: bool,
+    /// The time range as a range of `seq` ([`Filter::resolve`]): every
+    /// match lies in `seq_after < seq < seq_before`.
+    seq_after: Option<i64>,
+    seq_before: Option<i64>,
 }
+
+/// How much earlier an event may be stamped than one appended before it:
+/// a time is taken when a transaction starts and the event gets its `seq`
+/// when it commits, after other appenders (and replicas' clocks differ a
+/// little). The time filters' `seq` bounds allow this much.
+const APPEND_SKEW_SECS: i64 = 3600;
 
 impl Filter {
     /// The filter for `q`, its actor and target resolved against the log:
@@ -174,6 +219,29 @@ impl Filter {
         }
         if !f.target.is_empty() {
             f.target_is_id = id_exists(db.exec(), "target_id", &f.target).await?;
+        }
+        // A time range becomes a `seq` range too, found through the time
+        // index, so the newest-first walk starts at the range and stops at
+        // its far end (an old day was a walk through every newer event).
+        // An event stamped before `since - skew` was appended before every
+        // event of the range, and one stamped at `until + skew` or later
+        // after all of them (see [`APPEND_SKEW_SECS`]).
+        let skew = chrono::Duration::seconds(APPEND_SKEW_SECS);
+        if let Some(since) = f.since {
+            f.seq_after = seq_where(
+                db.exec(),
+                "occurred_at < $1 ORDER BY occurred_at DESC",
+                since - skew,
+            )
+            .await?;
+        }
+        if let Some(until) = f.until {
+            f.seq_before = seq_where(
+                db.exec(),
+                "occurred_at >= $1 ORDER BY occurred_at",
+                until + skew,
+            )
+            .await?;
         }
         Ok(f)
     }
@@ -190,6 +258,8 @@ impl Filter {
             until: q.until,
             actor_is_id: false,
             target_is_id: false,
+            seq_after: None,
+            seq_before: None,
         }
     }
 
@@ -249,6 +319,14 @@ impl Filter {
             let t = bind(args, Arg::Time(until));
             terms.push(format!("occurred_at < {t}"));
         }
+        if let Some(seq) = self.seq_after {
+            let s = bind(args, Arg::Int(seq));
+            terms.push(format!("seq > {s}"));
+        }
+        if let Some(seq) = self.seq_before {
+            let s = bind(args, Arg::Int(seq));
+            terms.push(format!("seq < {s}"));
+        }
         if terms.is_empty() {
             String::new()
         } else {
@@ -271,6 +349,14 @@ impl Filter {
             format!("{clause} AND {term}")
         }
     }
+}
+
+/// The `seq` of the first event in `order` (a `WHERE` condition on
+/// `occurred_at` and an `ORDER BY` the time index serves) at `at`.
+async fn seq_where(ex: Exec<'_>, order: &str, at: DateTime<Utc>) -> Result<Option<i64>> {
+    let sql = format!("SELECT seq FROM audit_events WHERE {order} LIMIT 1");
+    let row: Vec<(i64,)> = fetch_all_dyn(ex, &sql, &[Arg::Time(at)]).await?;
+    Ok(row.first().map(|r| r.0))
 }
 
 /// Whether some event has `value` in `column` (`actor_id` or

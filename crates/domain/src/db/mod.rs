@@ -290,6 +290,20 @@ impl Db {
         }
     }
 
+    /// The SQLite database file, when this is SQLite on a file that
+    /// exists (not an in-memory database): for readers that open it
+    /// themselves (`audit verify`'s in-place read).
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        match self {
+            Db::Sqlite(pool, _) => {
+                let opts = pool.connect_options();
+                let path = opts.get_filename();
+                path.is_file().then(|| path.to_path_buf())
+            }
+            Db::Postgres(..) => None,
+        }
+    }
+
     /// Applies pending migrations.
     pub async fn migrate(&self) -> Result<()> {
         let r = match self {
