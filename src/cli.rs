@@ -268,8 +268,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Admin(AdminCommand::CreateOwner { email, name }) => {
-            let db = server::open_database(&config).await?;
-            let services = server::services(&config, db)?;
+            let services = open_services(&config).await?;
             let link = services
                 .console
                 .create_owner(
@@ -298,8 +297,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
                     }
                 },
             };
-            let db = server::open_database(&config).await?;
-            let services = server::services(&config, db)?;
+            let services = open_services(&config).await?;
             let report = match services
                 .audit
                 .verify_with(&Actor::system("portcullis audit verify"), exported.as_ref())
@@ -373,8 +371,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
                     return Ok(2);
                 }
             };
-            let db = server::open_database(&config).await?;
-            let services = server::services(&config, db)?;
+            let services = open_services(&config).await?;
             let query = portcullis_types::AuditQuery {
                 action,
                 actor,
@@ -424,8 +421,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Audit(AuditCommand::Checkpoint { out }) => {
-            let db = server::open_database(&config).await?;
-            let services = server::services(&config, db)?;
+            let services = open_services(&config).await?;
             let Some(checkpoint) = services
                 .audit
                 .checkpoint_now(&Actor::system("portcullis audit checkpoint"))
@@ -451,8 +447,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Audit(AuditCommand::Retention) => {
-            let db = server::open_database(&config).await?;
-            let services = server::services(&config, db)?;
+            let services = open_services(&config).await?;
             let r = services
                 .audit
                 .retention(&Actor::system("portcullis audit retention"))
@@ -461,8 +456,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Audit(AuditCommand::Purge) => {
-            let db = server::open_database(&config).await?;
-            let services = server::services(&config, db)?;
+            let services = open_services(&config).await?;
             let outcome = services
                 .audit
                 .purge(&Actor::system("portcullis audit purge"))
@@ -489,8 +483,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Audit(AuditCommand::Erase { person }) => {
-            let db = server::open_database(&config).await?;
-            let services = server::services(&config, db)?;
+            let services = open_services(&config).await?;
             match services
                 .audit
                 .erase(&Actor::system("portcullis audit erase"), &person)
@@ -513,8 +506,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
             }
         }
         Command::Audit(AuditCommand::Hold { reason }) => {
-            let db = server::open_database(&config).await?;
-            let services = server::services(&config, db)?;
+            let services = open_services(&config).await?;
             match services
                 .audit
                 .place_legal_hold(&Actor::system("portcullis audit hold"), &reason)
@@ -531,8 +523,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
             }
         }
         Command::Audit(AuditCommand::Release) => {
-            let db = server::open_database(&config).await?;
-            let services = server::services(&config, db)?;
+            let services = open_services(&config).await?;
             match services
                 .audit
                 .lift_legal_hold(&Actor::system("portcullis audit release"))
@@ -587,8 +578,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
             directory,
             overlap_hours,
         }) => {
-            let db = server::open_database(&config).await?;
-            let services = server::services(&config, db)?;
+            let services = open_services(&config).await?;
             let actor = Actor::system("portcullis scim-token create");
             let token = match services.directory.find_directory_id(&directory).await? {
                 Some(id) => {
@@ -618,8 +608,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
             role,
             expires_days,
         }) => {
-            let db = server::open_database(&config).await?;
-            let services = server::services(&config, db)?;
+            let services = open_services(&config).await?;
             let created = services
                 .api_keys
                 .create(
@@ -652,8 +641,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
             description,
             servers,
         }) => {
-            let db = server::open_database(&config).await?;
-            let services = server::services(&config, db)?;
+            let services = open_services(&config).await?;
             let created = services
                 .gateways
                 .create(
@@ -692,8 +680,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
                 (None, None) => None,
             };
             let private_key_jwt = keys.is_some();
-            let db = server::open_database(&config).await?;
-            let services = server::services(&config, db)?;
+            let services = open_services(&config).await?;
             let created = services
                 .oauth
                 .create_client(
@@ -873,6 +860,12 @@ fn read_checkpoint(path: &std::path::Path) -> Result<portcullis_types::AuditChec
 }
 
 /// Prints retention as `portcullis audit retention` shows it.
+/// The configured database, migrated, and the services over it.
+async fn open_services(config: &Config) -> anyhow::Result<portcullis_domain::Services> {
+    let db = server::open_database(config).await?;
+    server::services(config, db)
+}
+
 fn print_retention(r: &portcullis_types::AuditRetention) {
     let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
         t.map_or("never".to_owned(), |t| {

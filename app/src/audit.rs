@@ -103,6 +103,13 @@ pub fn AuditPage() -> impl IntoView {
     };
     let events = Resource::new(page_q, explore_audit_events);
     let timeline = Resource::new(move || base.get(), load_audit_timeline);
+    // Whether the reader is an owner (the drawer's reveal and erase), read
+    // once for the page rather than at every opening of the drawer.
+    let me = Resource::new(|| (), |_| crate::auth::api::get_me());
+    let owner = Signal::derive(move || {
+        me.get()
+            .is_some_and(|m| m.is_ok_and(|m| m.role == portcullis_types::Role::Owner))
+    });
     let selected = RwSignal::new(None::<AuditEventSummary>);
     let linked = Resource::new(
         move || param("event"),
@@ -186,7 +193,7 @@ pub fn AuditPage() -> impl IntoView {
                 })}
             </Transition>
         </div>
-        <EventDrawer event=selected/>
+        <EventDrawer event=selected owner/>
     }
 }
 

@@ -7,22 +7,24 @@
 //! (after a confirmation that names the consequence).
 
 use super::api::{EraseAuditPerson, RevealAuditEvent};
-use crate::auth::api::get_me;
 use crate::components::detail::CopyValue;
 use crate::components::misc::url_encode;
 use crate::components::time::AbsTime;
 use crate::components::ConfirmDialog;
 use crate::components::{OutcomeBadge, RelTime};
 use leptos::prelude::*;
-use portcullis_types::{ActorType, AuditEventSummary, Role};
+use portcullis_types::{ActorType, AuditEventSummary};
 
 const DT: &str = "text-xs font-medium uppercase tracking-wide text-zinc-500";
 const DD: &str = "mt-0.5 mb-3 text-sm break-words";
 
 /// The drawer for `event` (nothing while `None`); closing sets it to
-/// `None`.
+/// `None`. `owner`: the reader may reveal and erase.
 #[component]
-pub fn EventDrawer(event: RwSignal<Option<AuditEventSummary>>) -> impl IntoView {
+pub fn EventDrawer(
+    event: RwSignal<Option<AuditEventSummary>>,
+    owner: Signal<bool>,
+) -> impl IntoView {
     let close = move || event.set(None);
     view! {
         <Show when=move || event.with(Option::is_some)>
@@ -30,7 +32,7 @@ pub fn EventDrawer(event: RwSignal<Option<AuditEventSummary>>) -> impl IntoView 
             <aside class="fixed inset-y-0 right-0 z-40 flex w-full max-w-xl flex-col border-l border-zinc-200 bg-white shadow-2xl dark:border-zinc-800 dark:bg-zinc-900"
                 role="dialog" aria-modal="true" aria-labelledby="drawer-title" data-testid="event-drawer"
                 on:keydown=move |ev| if ev.key() == "Escape" { close() }>
-                {move || event.get().map(|e| view! { <DrawerBody e close=Callback::new(move |_| close())/> })}
+                {move || event.get().map(|e| view! { <DrawerBody e owner close=Callback::new(move |_| close())/> })}
             </aside>
         </Show>
     }
@@ -53,12 +55,7 @@ fn person_of(e: &AuditEventSummary) -> Option<(String, String)> {
 }
 
 #[component]
-fn DrawerBody(e: AuditEventSummary, close: Callback<()>) -> impl IntoView {
-    let me = Resource::new(|| (), |_| get_me());
-    let owner = move || {
-        me.get()
-            .is_some_and(|m| m.is_ok_and(|m| m.role == Role::Owner))
-    };
+fn DrawerBody(e: AuditEventSummary, owner: Signal<bool>, close: Callback<()>) -> impl IntoView {
     let reveal = ServerAction::<RevealAuditEvent>::new();
     let erase = ServerAction::<EraseAuditPerson>::new();
     let confirm_open = RwSignal::new(false);
@@ -97,7 +94,7 @@ fn DrawerBody(e: AuditEventSummary, close: Callback<()>) -> impl IntoView {
                         view! {
                             <div class="flex flex-wrap items-center justify-between gap-2">
                                 <p class="text-zinc-600 dark:text-zinc-400">"Personal details are masked: " <span class="font-mono">{keys.clone()}</span></p>
-                                <Show when=owner fallback=|| view! { <p class="text-xs text-zinc-500">"Only an owner can reveal them."</p> }>
+                                <Show when=move || owner.get() fallback=|| view! { <p class="text-xs text-zinc-500">"Only an owner can reveal them."</p> }>
                                     <button type="button" class="btn-secondary" data-testid="reveal-details"
                                         disabled=move || reveal.pending().get()
                                         on:click={
@@ -128,7 +125,7 @@ fn DrawerBody(e: AuditEventSummary, close: Callback<()>) -> impl IntoView {
             move |_| { erase.dispatch(EraseAuditPerson { person: id.clone() }); }
         });
         view! {
-            <Show when=owner>
+            <Show when=move || owner.get()>
                 <div class="mt-2 border-t border-zinc-200 pt-4 dark:border-zinc-800" data-testid="erase-section">
                     <h3 class="text-sm font-semibold">"Personal data"</h3>
                     {move || match erase.value().get() {
