@@ -8,14 +8,15 @@
 
 use crate::audit_evidence::{cli, invite, text};
 use crate::harness::{api_key, backend_tests, TestDb, TestResult, TestServer};
-use crate::storage::{owner, raw_exec, services_with};
+use crate::storage::{meta, owner, raw_exec, services_with};
 use axum::http::StatusCode as AxumStatus;
-use portcullis_domain::audit::{NewEvent, Target};
+use portcullis_domain::audit::{append, NewEvent, Target};
 use portcullis_domain::{Actor, Clock, Db, Error, ManualClock, Services, Settings};
-use portcullis_types::{AuditPurgeOutcome, AuditRetention, AuditSinkInput, Role};
+use portcullis_types::{AuditPurgeOutcome, AuditRetention, AuditSinkInput, PersonId, Role};
 
 backend_tests!(
     retention_purges_blanks_decisions_and_still_verifies,
+    retention_blanks_erased_decisions_and_still_verifies,
     retention_cli_and_admin_api_show_and_drive_it,
 );
 
@@ -443,5 +444,79 @@ async fn retention_cli_and_admin_api_show_and_drive_it(db: &TestDb) -> TestResul
     .await;
     assert_eq!(actions, "2");
     pool.close().await;
+    Ok(())
+}
+
+/// Gateway decisions naming a person are erased, then blanked by retention
+/// once past their period: the chain, the erasure record and the purge
+/// record all still verify, and a blanked erased row's erasure mark is
+/// still accounted for.
+async fn retention_blanks_erased_decisions_and_still_verifies(db: &TestDb) -> TestResult {
+    let (svc, clock) = services_with(
+        db,
+        Settings {
+            audit_retention_days: 30,
+            audit_decision_retention_days: 7,
+            ..Settings::default()
+        },
+    )
+    .await;
+    let owner = owner(&svc).await;
+    let alice = Actor::person(
+        &PersonId::from("u_alice".to_owned()),
+        "alice@test.example",
+        meta("203.0.113.9"),
+    );
+    let mut tx = svc.db().begin().await?;
+    append(
+        &mut tx,
+        clock.now(),
+        &alice,
+        NewEvent::success("oauth.consent.granted"),
+    )
+    .await?;
+    tx.commit().await?;
+    // Three decisions whose details name her.
+    decisions(&svc, &clock, 3).await?;
+    let erasure = svc.audit.erase(&owner, "u_alice").await?;
+    assert_eq!(erasure.events, 4, "{erasure:?}");
+
+    // Day 10: the decisions are past their 7 days; her own event is kept.
+    clock.advance(chrono::Duration::days(10));
+    let outcome = svc.audit.purge(&Actor::system("audit retention")).await?;
+    assert_eq!((outcome.purged, outcome.redacted), (0, 3), "{outcome:?}");
+    assert_eq!(
+        count(
+            svc.db(),
+            "erasure_id IS NOT NULL AND redacted_at IS NOT NULL AND details = '{}'"
+        )
+        .await,
+        3
+    );
+    let r = svc.audit.verify(&owner).await?;
+    assert_eq!(
+        (r.first_bad_seq, r.redacted, r.erased),
+        (None, 3, 4),
+        "{r:?}"
+    );
+
+    // A blanked erased row's erased hash altered: the erasure record no
+    // longer matches the rows it signed.
+    raw_exec(
+        svc.db(),
+        &format!(
+            "UPDATE audit_events SET erased_hash = '{}' WHERE seq = \
+             (SELECT MIN(seq) FROM audit_events WHERE redacted_at IS NOT NULL)",
+            "0".repeat(64)
+        ),
+    )
+    .await;
+    let r = svc.audit.verify(&owner).await?;
+    assert_eq!(r.first_bad_seq, Some(erasure.first_seq), "{r:?}");
+    let problem = r.problem.unwrap_or_default();
+    assert!(
+        problem.contains("are not the 4 its signed record names"),
+        "{problem}"
+    );
     Ok(())
 }
