@@ -6,9 +6,10 @@
 //! an erased row edited, another row marked erased, an erased row's mark
 //! removed, the signed record altered; `verify` names each. Masked details
 //! read masked in lists and exports until an owner reveals them, and the
-//! reveal is recorded. The CLI erases too.
+//! reveal is recorded. The CLI erases too, and killed with SIGKILL part
+//! way through an erasure it leaves all of it or none.
 
-use crate::audit_evidence::{cli, text};
+use crate::audit_evidence::{cli, cli_command, text};
 use crate::harness::{backend_tests, TestDb, TestResult};
 use crate::storage::{meta, owner, raw_exec, services_on};
 use portcullis_domain::audit::{append, NewEvent, Target};
@@ -24,6 +25,7 @@ backend_tests!(
     erasure_tampering_with_erased_rows_is_found,
     erasure_masked_details_stay_masked_until_an_owner_reveals_them,
     erasure_from_the_cli,
+    erasure_killed_midway_leaves_all_or_nothing,
 );
 
 const ALICE: &str = "u_7f3k9q";
@@ -502,5 +504,94 @@ async fn erasure_from_the_cli(db: &TestDb) -> TestResult {
     )
     .await;
     assert_eq!(by, "portcullis audit erase");
+    Ok(())
+}
+
+/// `portcullis audit erase` killed with SIGKILL at growing moments until
+/// one run finishes: after each kill the erasure is all there or not at
+/// all (one transaction), and the chain verifies.
+async fn erasure_killed_midway_leaves_all_or_nothing(db: &TestDb) -> TestResult {
+    {
+        let (svc, _clock) = services_on(db).await;
+        seed(&svc).await;
+        // Enough decisions naming Alice that the erasure takes a while.
+        let gw = Actor::system("edge gateway");
+        for _ in 0..40 {
+            let batch = (0..500)
+                .map(|i| {
+                    NewEvent::success("gateway.decision")
+                        .target(Target::new("mcp_tool", format!("srv_1/t{i}"), "search"))
+                        .details(json!({ "user": "alice.liddell@corp.example", "allowed": true }))
+                })
+                .collect();
+            let mut tx = svc.db().begin().await?;
+            portcullis_domain::audit::append_batch(&mut tx, chrono::Utc::now(), &gw, batch).await?;
+            tx.commit().await?;
+        }
+    }
+    let erased_rows =
+        "SELECT CAST(COUNT(*) AS TEXT) FROM audit_events WHERE erasure_id IS NOT NULL";
+    let mut killed_running = 0;
+    let mut delay = std::time::Duration::from_millis(400);
+    loop {
+        let mut child = cli_command(db, &["audit", "erase", "--person", ALICE])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        let started = std::time::Instant::now();
+        let done = loop {
+            if let Some(status) = child.try_wait()? {
+                break Some(status);
+            }
+            if started.elapsed() >= delay {
+                break None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        };
+        if done.is_none() {
+            child.kill()?;
+            killed_running += 1;
+        }
+        child.wait()?;
+        let (svc, _clock) = services_on(db).await;
+        let records = text(
+            svc.db(),
+            "SELECT CAST(COUNT(*) AS TEXT) FROM audit_erasures",
+        )
+        .await;
+        let rows = text(svc.db(), erased_rows).await;
+        match records.as_str() {
+            "0" => assert_eq!(rows, "0", "no erasure record, yet rows marked erased"),
+            "1" => {
+                let signed = text(svc.db(), "SELECT CAST(count AS TEXT) FROM audit_erasures").await;
+                assert_eq!(
+                    rows, signed,
+                    "the rows marked erased are the ones the record signed"
+                );
+            }
+            other => panic!("{other} erasure records"),
+        }
+        let report = svc.audit.verify(&Actor::system("test")).await?;
+        assert_eq!(
+            (report.first_bad_seq, report.problem.as_deref()),
+            (None, None),
+            "after a run stopped at {delay:?}"
+        );
+        let what = if done.is_some() {
+            "finished within"
+        } else {
+            "killed at"
+        };
+        eprintln!("erase {what} {delay:?}: {records} erasure records, {rows} rows marked");
+        if records == "1" {
+            break;
+        }
+        assert!(
+            delay < std::time::Duration::from_secs(120),
+            "the erasure never finished"
+        );
+        delay *= 2;
+    }
+    assert!(killed_running > 0, "no run was killed while it worked");
     Ok(())
 }

@@ -451,13 +451,20 @@ async fn evidence_checkpoints_fall_due_and_reach_the_witness(db: &TestDb) -> Tes
 const SECRET_KEY: &str = "dGVzdC1zZWNyZXQta2V5LW9mLTMyLWJ5dGVzLWxvbmc=";
 
 /// Runs the CLI on `db`: (exit code, stdout, stderr).
-pub(crate) fn cli(db: &TestDb, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+/// `portcullis args` on `db`, not started.
+pub(crate) fn cli_command(db: &TestDb, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    command
         .args(args)
         .env("DATABASE_URL", &db.url)
         .env("PORTCULLIS_CONFIG", "")
         .env("PORTCULLIS_SECRET_KEY", SECRET_KEY)
-        .env("PORTCULLIS_LOG", "warn")
+        .env("PORTCULLIS_LOG", "warn");
+    command
+}
+
+pub(crate) fn cli(db: &TestDb, args: &[&str]) -> (i32, String, String) {
+    let out = cli_command(db, args)
         .output()
         .unwrap_or_else(|e| panic!("portcullis {args:?}: {e}"));
     (
