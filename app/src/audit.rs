@@ -67,27 +67,11 @@ fn filters(param: &dyn Fn(&str) -> String, zone: &str) -> AuditQuery {
 /// time range as RFC 3339 instants (the days already read in the admin's
 /// zone).
 fn export_query(q: &AuditQuery) -> String {
-    let mut parts = Vec::new();
-    for (k, v) in [
-        ("text", &q.text),
-        ("action", &q.action),
-        ("actor", &q.actor),
-        ("target", &q.target),
-        ("source", &q.source),
-    ] {
-        if !v.trim().is_empty() {
-            parts.push(format!("{k}={}", url_encode(v.trim())));
-        }
-    }
-    if let Some(o) = q.outcome {
-        parts.push(format!("outcome={}", o.as_str()));
-    }
-    for (k, t) in [("since", q.since), ("until", q.until)] {
-        if let Some(t) = t {
-            parts.push(format!("{k}={}", url_encode(&t.to_rfc3339())));
-        }
-    }
-    parts.join("&")
+    q.filters()
+        .into_iter()
+        .map(|(k, v)| format!("{k}={}", url_encode(&v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// `/audit`.

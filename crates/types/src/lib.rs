@@ -527,14 +527,33 @@ impl AuditQuery {
     /// Whether any filter is set (a search, not the plain newest-first
     /// list); paging cursors and the window are not filters.
     pub fn is_search(&self) -> bool {
-        !(self.action.trim().is_empty()
-            && self.actor.trim().is_empty()
-            && self.target.trim().is_empty()
-            && self.source.trim().is_empty()
-            && self.text.trim().is_empty()
-            && self.outcome.is_none()
-            && self.since.is_none()
-            && self.until.is_none())
+        !self.filters().is_empty()
+    }
+
+    /// The filters set, by their query names, as text (trimmed; the time
+    /// range in RFC 3339): what a search records and what an export link
+    /// carries. Paging cursors and the window are not filters.
+    pub fn filters(&self) -> Vec<(&'static str, String)> {
+        let mut set: Vec<(&'static str, String)> = [
+            ("text", &self.text),
+            ("action", &self.action),
+            ("actor", &self.actor),
+            ("target", &self.target),
+            ("source", &self.source),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(k, v)| (k, v.trim().to_owned()))
+        .collect();
+        if let Some(o) = self.outcome {
+            set.push(("outcome", o.as_str().to_owned()));
+        }
+        for (k, t) in [("since", self.since), ("until", self.until)] {
+            if let Some(t) = t {
+                set.push((k, t.to_rfc3339()));
+            }
+        }
+        set
     }
 }
 

@@ -70,28 +70,12 @@ fn page_size(limit: i64) -> i64 {
 /// The filters of a search, as recorded by `audit.searched` (only those
 /// set).
 fn search_filters(q: &AuditQuery) -> serde_json::Value {
-    let mut m = serde_json::Map::new();
-    for (k, v) in [
-        ("action", &q.action),
-        ("actor", &q.actor),
-        ("target", &q.target),
-        ("source", &q.source),
-        ("text", &q.text),
-    ] {
-        if !v.trim().is_empty() {
-            m.insert(k.into(), clip(v.trim(), 200).into());
-        }
-    }
-    if let Some(o) = q.outcome {
-        m.insert("outcome".into(), o.as_str().into());
-    }
-    if let Some(t) = q.since {
-        m.insert("since".into(), t.to_rfc3339().into());
-    }
-    if let Some(t) = q.until {
-        m.insert("until".into(), t.to_rfc3339().into());
-    }
-    serde_json::Value::Object(m)
+    serde_json::Value::Object(
+        q.filters()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), clip(&v, 200).into()))
+            .collect(),
+    )
 }
 
 /// The timeline's bucket width for a range of `span` seconds: the
