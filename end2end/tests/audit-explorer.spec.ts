@@ -117,6 +117,15 @@ test('an owner reveals masked details and erases a person, both recorded', async
   await expect(drawer.getByTestId('event-details')).toContainText('mallory.typo@corp.example');
   await expect(drawer.getByTestId('event-actor')).toHaveText('mallory.typo@corp.example');
   await expect(drawer.getByTestId('masked-note')).toContainText('Your reveal is recorded');
+  // The event's link, opened afresh (the drawer rendered by the server,
+  // then hydrated): masked again, and the owner's reveal is offered.
+  const link = await drawer.getByRole('link', { name: 'Link to this event' }).getAttribute('href');
+  expect(link).toMatch(/^\/audit\?event=/);
+  await page.goto(link!);
+  await expect(drawer.getByTestId('event-actor')).toHaveText('•••• masked');
+  await expect(drawer.getByTestId('reveal-details')).toBeVisible();
+  await drawer.getByTestId('reveal-details').click();
+  await expect(drawer.getByTestId('event-actor')).toHaveText('mallory.typo@corp.example');
   await drawer.locator('footer').getByRole('button', { name: 'Close' }).click();
 
   // A directory person: erase their personal data from one of their events.
@@ -134,7 +143,7 @@ test('an owner reveals masked details and erases a person, both recorded', async
 
   // Both are in the log; the person's name is not.
   await page.goto('/audit?action=audit.revealed');
-  await expect(rows).toHaveCount(1);
+  await expect(rows).toHaveCount(2);
   await page.goto('/audit?action=audit.erased');
   await expect(rows).toHaveCount(1);
   await page.goto('/audit?action=scim.user');
