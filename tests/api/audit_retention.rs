@@ -62,8 +62,9 @@ async fn broken_at(svc: &Services, actor: &Actor, seq: i64, words: &str) -> Test
     Ok(())
 }
 
-async fn retention_purges_blanks_decisions_and_still_verifies(db: &TestDb) -> TestResult {
-    let (svc, clock) = services_with(
+/// Services keeping events 30 days and gateway decisions 7.
+async fn retention_services(db: &TestDb) -> (Services, std::sync::Arc<ManualClock>) {
+    services_with(
         db,
         Settings {
             audit_retention_days: 30,
@@ -71,7 +72,11 @@ async fn retention_purges_blanks_decisions_and_still_verifies(db: &TestDb) -> Te
             ..Settings::default()
         },
     )
-    .await;
+    .await
+}
+
+async fn retention_purges_blanks_decisions_and_still_verifies(db: &TestDb) -> TestResult {
+    let (svc, clock) = retention_services(db).await;
     let owner = owner(&svc).await;
     // A SIEM destination that never answers: it falls behind from day 0.
     svc.audit
@@ -452,15 +457,7 @@ async fn retention_cli_and_admin_api_show_and_drive_it(db: &TestDb) -> TestResul
 /// record all still verify, and a blanked erased row's erasure mark is
 /// still accounted for.
 async fn retention_blanks_erased_decisions_and_still_verifies(db: &TestDb) -> TestResult {
-    let (svc, clock) = services_with(
-        db,
-        Settings {
-            audit_retention_days: 30,
-            audit_decision_retention_days: 7,
-            ..Settings::default()
-        },
-    )
-    .await;
+    let (svc, clock) = retention_services(db).await;
     let owner = owner(&svc).await;
     let alice = Actor::person(
         &PersonId::from("u_alice".to_owned()),
