@@ -7,12 +7,14 @@
 //! decision batch), one transaction per batch:
 //!
 //! 1. **bare**: multi-row INSERTs (500 rows a statement) of decision-shaped
-//!    rows into `audit_bare`, a table with the columns and the five indexes
+//!    rows into `audit_bare`, a table with the columns and the eight indexes
 //!    of `audit_events`; the rows (ids, JSON details, 64-hex hashes) are
 //!    built before the clock starts. The peer.
 //! 2. **chain**: `audit::append_batch` with the same events: the head row
 //!    moved once a batch, ids made, details serialised, SHA-256 chained,
-//!    the same multi-row INSERTs.
+//!    the same multi-row INSERTs, and the batch's distinct actor and
+//!    target names added to `audit_names` (the explorer's name index; the
+//!    bare peer has no such table).
 //! 3. **decisions**: `GatewayService::record_decisions`, the
 //!    `POST /api/v1/decisions` path without HTTP: validation, decision-id
 //!    dedupe (one multi-row INSERT … RETURNING), argument masking, then
@@ -122,12 +124,18 @@ const BARE_TABLE: &str = "CREATE TABLE audit_bare (seq BIGINT PRIMARY KEY, id TE
      action TEXT NOT NULL, target_type TEXT, target_id TEXT, target_display TEXT, outcome TEXT NOT NULL, \
      source_ip TEXT, user_agent TEXT, request_id TEXT, details TEXT NOT NULL, prev_hash TEXT NOT NULL, \
      hash TEXT NOT NULL)";
-const BARE_INDEXES: [&str; 5] = [
+/// The indexes of `audit_events` (the source index is in the "C" collation
+/// on PostgreSQL; SQLite's default is the same byte order).
+const BARE_INDEXES: [&str; 8] = [
     "CREATE UNIQUE INDEX audit_bare_id_key ON audit_bare (id)",
     "CREATE INDEX audit_bare_action_idx ON audit_bare (action, seq)",
     "CREATE INDEX audit_bare_occurred_idx ON audit_bare (occurred_at)",
     "CREATE INDEX audit_bare_actor_idx ON audit_bare (actor_id, seq)",
     "CREATE INDEX audit_bare_target_idx ON audit_bare (target_type, target_id, seq)",
+    "CREATE INDEX audit_bare_target_id_idx ON audit_bare (target_id, seq)",
+    "CREATE INDEX audit_bare_source_idx ON audit_bare (source_ip {COLLATE_C})",
+    "CREATE INDEX audit_bare_unnamed_actor_idx ON audit_bare (actor_display) \
+     WHERE actor_id IS NULL",
 ];
 
 fn rate(n: usize, secs: f64) -> f64 {
@@ -145,8 +153,12 @@ async fn bench(label: &str, url: &str, n: usize, export: Option<usize>) -> Res<(
         Db::Postgres(..) => "TIMESTAMPTZ",
     };
     exec_dyn(db.exec(), &BARE_TABLE.replace("{TIME}", time_type), &[]).await?;
+    let collate_c = match db {
+        Db::Sqlite(..) => "",
+        Db::Postgres(..) => "COLLATE \"C\"",
+    };
     for sql in BARE_INDEXES {
-        exec_dyn(db.exec(), sql, &[]).await?;
+        exec_dyn(db.exec(), &sql.replace("{COLLATE_C}", collate_c), &[]).await?;
     }
     let rows = bare_rows(n);
     let statements: Vec<String> = rows

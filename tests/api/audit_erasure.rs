@@ -165,6 +165,12 @@ async fn erasure_pseudonymises_a_person_and_the_chain_still_verifies(db: &TestDb
         "refusals change nothing"
     );
 
+    // The explorer's names hold hers: as herself, as typed at sign-in (no
+    // id) and as the directory's target.
+    let her_names = "SELECT CAST(COUNT(*) AS TEXT) FROM audit_names \
+                     WHERE LOWER(display) LIKE '%liddell%'";
+    assert_eq!(text(svc.db(), her_names).await, "3");
+
     let done = svc.audit.erase(&owner, ALICE).await?;
     assert_eq!(done.person_id, ALICE);
     assert_eq!(done.events, 4, "{done:?}");
@@ -175,9 +181,28 @@ async fn erasure_pseudonymises_a_person_and_the_chain_still_verifies(db: &TestDb
     );
     assert!(done.pseudonym.starts_with("Erased person "), "{done:?}");
 
-    // No event names her any more, in any case; her events still read as
-    // one person's by id; Bob is untouched.
+    // No event names her any more, in any case, nor do the explorer's
+    // names; her events still read as one person's by id and by her
+    // pseudonym; Bob is untouched.
     assert_eq!(count(&svc, &owner, text_q("liddell")).await, 0);
+    assert_eq!(text(svc.db(), her_names).await, "0");
+    let named = |actor: &str, target: &str| AuditQuery {
+        actor: actor.into(),
+        target: target.into(),
+        ..Default::default()
+    };
+    assert_eq!(count(&svc, &owner, named("liddell", "")).await, 0);
+    assert_eq!(count(&svc, &owner, named("", "liddell")).await, 0);
+    assert_eq!(
+        count(&svc, &owner, named(&done.pseudonym.to_uppercase(), "")).await,
+        2,
+        "her own action and what she typed"
+    );
+    assert_eq!(
+        count(&svc, &owner, named("", &done.pseudonym)).await,
+        2,
+        "the directory's event about her and the erasure's own"
+    );
     let by_id = svc
         .audit
         .explore(

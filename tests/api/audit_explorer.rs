@@ -10,15 +10,17 @@
 use crate::audit_evidence::invite;
 use crate::harness::{audit_actions, backend_tests, TestDb, TestResult, TestServer};
 use crate::storage::{meta, owner, services_on};
-use portcullis_domain::audit::{append, NewEvent, Target};
+use portcullis_domain::audit::{append, append_batch, NewEvent, Target};
+use portcullis_domain::db::fetch_all_dyn;
 use portcullis_domain::{Actor, Clock, Error, ManualClock, Services};
-use portcullis_types::{ApiKeyId, AuditQuery, GatewayId, Outcome, Role};
+use portcullis_types::{ApiKeyId, AuditQuery, GatewayId, Outcome, PersonId, Role};
 use serde_json::json;
 
 backend_tests!(
     explorer_filters_pages_by_keyset_and_audits_searches,
     explorer_timeline_counts_what_the_filters_match,
     explorer_time_range_finds_events_stamped_out_of_order,
+    explorer_finds_names_and_addresses_through_their_indexes,
 );
 
 /// Two gateway decisions from 10.1.4.7 (one denied, about a tool whose id
@@ -492,5 +494,205 @@ async fn explorer_time_range_finds_events_stamped_out_of_order(db: &TestDb) -> T
     };
     assert_eq!(seqs(&svc, &owner, admins(None, Some(cut))).await.len(), 2);
     assert_eq!(seqs(&svc, &owner, admins(Some(cut), None)).await.len(), 2);
+    Ok(())
+}
+
+/// Appends `events` by `actor` in one transaction; their seqs, in order.
+async fn put(
+    svc: &Services,
+    clock: &ManualClock,
+    actor: &Actor,
+    events: Vec<NewEvent>,
+) -> Vec<i64> {
+    let n = events.len() as i64;
+    let mut tx = svc.db().begin().await.unwrap_or_else(|e| panic!("{e}"));
+    let last = append_batch(&mut tx, clock.now(), actor, events)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    (last - n + 1..=last).collect()
+}
+
+/// The actor and target filters find the ids a name matches in
+/// `audit_names` and read their events through the id's index, the source
+/// prefix reads a range of its index, and a value no index holds answers
+/// nothing without reading the log. Dense matches (more than 5,000) take
+/// the newest-first walk instead; both give the same answers.
+async fn explorer_finds_names_and_addresses_through_their_indexes(db: &TestDb) -> TestResult {
+    let (svc, clock) = services_on(db).await;
+    let owner = owner(&svc).await;
+    let edge = Actor::gateway(
+        &GatewayId::from("gw-1".to_owned()),
+        "Edge gateway",
+        meta("fe80::1"),
+    );
+    let decision = || {
+        NewEvent::success("gateway.decision").target(Target::new(
+            "mcp_tool",
+            "Tool-ABC",
+            "github.create_issue",
+        ))
+    };
+    let edges = put(&svc, &clock, &edge, (0..3).map(|_| decision()).collect()).await;
+    let carol = Actor::person(
+        &PersonId::from("u_carol".to_owned()),
+        "Carol Jones",
+        meta("10.2.0.1"),
+    );
+    let carols = put(
+        &svc,
+        &clock,
+        &carol,
+        vec![
+            NewEvent::success("oauth.consent.granted").target(Target::new(
+                "mcp_server",
+                "srv_9",
+                "Carol's server",
+            )),
+        ],
+    )
+    .await;
+    let job = Actor::system("retention job");
+    let jobs = put(&svc, &clock, &job, vec![NewEvent::success("audit.purged")]).await;
+    // 5,001 decisions by one gateway, from one address, about one tool.
+    let busy = Actor::gateway(
+        &GatewayId::from("gw-2".to_owned()),
+        "Busy gateway",
+        meta("10.0.0.1"),
+    );
+    let many = (0..5_001)
+        .map(|_| {
+            NewEvent::success("gateway.decision").target(Target::new(
+                "mcp_tool",
+                "Tool-XYZ",
+                "github.search",
+            ))
+        })
+        .collect();
+    let busies = put(&svc, &clock, &busy, many).await;
+    // The timeline runs to now, exclusive.
+    clock.advance(chrono::Duration::seconds(1));
+
+    let q = |f: &dyn Fn(&mut AuditQuery)| {
+        let mut q = AuditQuery::default();
+        f(&mut q);
+        q
+    };
+    let newest_first = |seqs: &[i64]| seqs.iter().rev().copied().collect::<Vec<_>>();
+    let cases: Vec<(&str, AuditQuery, Vec<i64>)> = vec![
+        (
+            "actor name, any case",
+            q(&|q| q.actor = "EDGE".into()),
+            newest_first(&edges),
+        ),
+        (
+            "a person's name",
+            q(&|q| q.actor = "jones".into()),
+            carols.clone(),
+        ),
+        (
+            "an actor without an id",
+            q(&|q| q.actor = "retention".into()),
+            jobs.clone(),
+        ),
+        ("a name nobody has", q(&|q| q.actor = "zed".into()), vec![]),
+        (
+            "target name",
+            q(&|q| q.target = "create_issue".into()),
+            newest_first(&edges),
+        ),
+        (
+            "target name with a quote",
+            q(&|q| q.target = "carol's".into()),
+            carols.clone(),
+        ),
+        (
+            "a target nobody has",
+            q(&|q| q.target = "gitlab".into()),
+            vec![],
+        ),
+        (
+            "IPv6 prefix typed in capitals",
+            q(&|q| q.source = "FE80::".into()),
+            newest_first(&edges),
+        ),
+        (
+            "an IPv4 prefix",
+            q(&|q| q.source = "10.2.".into()),
+            carols.clone(),
+        ),
+        (
+            "a prefix no address has",
+            q(&|q| q.source = "10.3.".into()),
+            vec![],
+        ),
+        (
+            "two filters that each match, together nothing",
+            q(&|q| {
+                q.actor = "edge".into();
+                q.source = "10.2.".into();
+            }),
+            vec![],
+        ),
+        (
+            "a name and a prefix",
+            q(&|q| {
+                q.target = "github".into();
+                q.source = "fe80".into();
+            }),
+            newest_first(&edges),
+        ),
+    ];
+    for (what, query, want) in cases {
+        let page = svc.audit.explore(&owner, query.clone()).await?;
+        let got: Vec<i64> = page.items.iter().map(|e| e.seq).collect();
+        assert_eq!(got, want, "{what}");
+        assert_eq!((page.older, page.newer), (None, None), "{what}");
+        let n = svc.audit.count_events(&owner, &query).await?;
+        assert_eq!(n, want.len() as i64, "{what}: the count");
+        let timeline = svc.audit.timeline(&owner, &query).await?;
+        assert_eq!(timeline.total, want.len() as i64, "{what}: the timeline");
+    }
+
+    // Dense matches: the first page is the newest 50, and the walk goes on.
+    let newest: Vec<i64> = busies.iter().rev().take(50).copied().collect();
+    for (what, query) in [
+        ("actor", q(&|q| q.actor = "busy".into())),
+        ("target", q(&|q| q.target = "search".into())),
+        ("source", q(&|q| q.source = "10.0.".into())),
+    ] {
+        let page = svc.audit.explore(&owner, query.clone()).await?;
+        let got: Vec<i64> = page.items.iter().map(|e| e.seq).collect();
+        assert_eq!(got, newest, "{what}");
+        assert_eq!(page.older, newest.last().copied(), "{what}");
+        assert_eq!(
+            svc.audit.count_events(&owner, &query).await?,
+            5_001,
+            "{what}"
+        );
+    }
+
+    // The names the log's actors and targets carry, each once.
+    let mut names: Vec<(String, String, String)> = fetch_all_dyn(
+        svc.db().exec(),
+        "SELECT kind, id, display FROM audit_names WHERE display LIKE '%gateway%' \
+         OR display LIKE '%Carol%' OR display LIKE 'github%' OR display LIKE 'retention%'",
+        &[],
+    )
+    .await?;
+    names.sort();
+    let pair = |k: &str, i: &str, d: &str| (k.to_owned(), i.to_owned(), d.to_owned());
+    assert_eq!(
+        names,
+        vec![
+            pair("actor", "", "retention job"),
+            pair("actor", "gw-1", "gateway Edge gateway"),
+            pair("actor", "gw-2", "gateway Busy gateway"),
+            pair("actor", "u_carol", "Carol Jones"),
+            pair("target", "Tool-ABC", "github.create_issue"),
+            pair("target", "Tool-XYZ", "github.search"),
+            pair("target", "srv_9", "Carol's server"),
+        ]
+    );
     Ok(())
 }

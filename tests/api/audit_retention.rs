@@ -46,6 +46,18 @@ async fn count(db: &Db, filter: &str) -> i64 {
     .unwrap_or(-1)
 }
 
+/// The first of the explorer's names matching `filter`, and how many do.
+async fn names(db: &Db, filter: &str) -> String {
+    text(
+        db,
+        &format!(
+            "SELECT COALESCE(MIN(display), '') || '/' || CAST(COUNT(*) AS TEXT) \
+             FROM audit_names WHERE {filter}"
+        ),
+    )
+    .await
+}
+
 async fn head(db: &Db) -> i64 {
     text(db, "SELECT CAST(seq AS TEXT) FROM audit_head WHERE id = 1")
         .await
@@ -167,7 +179,30 @@ async fn retention_purges_blanks_decisions_and_still_verifies(db: &TestDb) -> Te
     .await;
     assert!(lift_details.contains("Matter 2026-114"), "{lift_details}");
 
+    // The explorer's names of day 0's invitees and of tools only day 0
+    // and day 10's decisions name, before and after.
+    let old_invitees = "display LIKE 'old%@test.example'";
+    let gone_tools = "kind = 'target' AND id IN ('tool_2', 'tool_3')";
+    let kept_tools = "kind = 'target' AND id IN ('tool_0', 'tool_1')";
+    assert_eq!(names(svc.db(), old_invitees).await, "old0@test.example/3");
+    assert_eq!(names(svc.db(), gone_tools).await, "search_code/2");
+
     let outcome = svc.audit.purge(&Actor::system("audit retention")).await?;
+    assert_eq!(
+        names(svc.db(), old_invitees).await,
+        "/0",
+        "purged with their events"
+    );
+    assert_eq!(
+        names(svc.db(), gone_tools).await,
+        "/0",
+        "purged and blanked"
+    );
+    assert_eq!(
+        names(svc.db(), kept_tools).await,
+        "search_code/2",
+        "day 35 names them"
+    );
     assert_eq!(
         outcome,
         AuditPurgeOutcome {

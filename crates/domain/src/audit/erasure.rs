@@ -51,7 +51,7 @@ use portcullis_types::{AuditErasure, AuditReveal};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// The JWS `typ` of an erasure record.
 pub const ERASURE_JWS_TYPE: &str = "portcullis-audit-erasure+jws";
@@ -123,15 +123,21 @@ impl AuditService {
         let mut digest = Sha256::new();
         let (mut count, mut first, mut last) = (0i64, None, 0i64);
         let mut after = 0i64;
+        // The actor and target names the rewritten events carried, and
+        // carry now (for `audit_names`).
+        let (mut old_names, mut new_names) = (BTreeSet::new(), BTreeSet::new());
         loop {
             let rows =
                 store::erasure_candidates(tx.exec(), person, &names, after, ERASE_BATCH).await?;
             let n = rows.len() as i64;
             for mut row in rows {
                 after = row.seq;
+                let carried = store::names_of([&row]);
                 if !row.erase(person, &names, &pseudonym)? {
                     continue;
                 }
+                old_names.extend(carried);
+                new_names.extend(store::names_of([&row]));
                 let erased_hash = row.compute_hash()?;
                 digest_row(&mut digest, row.seq, &row.hash, &erased_hash);
                 row.erasure_id = Some(id.clone());
@@ -151,6 +157,11 @@ impl AuditService {
                 message: format!("the audit log holds no personal data of {person} left to erase"),
             });
         };
+        // The explorer's names: the new ones in, and out the old ones no
+        // event carries any more (the person's).
+        store::note_names(&mut tx, &new_names.into_iter().collect::<Vec<_>>()).await?;
+        let old_names: Vec<_> = old_names.into_iter().collect();
+        store::prune_names(&mut tx, Some(&old_names)).await?;
         let claims = Claims {
             id: id.clone(),
             person: person.to_owned(),

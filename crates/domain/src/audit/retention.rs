@@ -326,6 +326,8 @@ impl AuditService {
         if outcome.purged_through_seq.is_none() && outcome.redacted_through_seq.is_none() {
             return Ok(outcome);
         }
+        // The explorer's names no event carries any more go too.
+        store::prune_names(&mut tx, None).await?;
         append(
             &mut tx,
             now,

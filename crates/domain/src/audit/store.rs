@@ -71,12 +71,94 @@ pub(super) async fn insert(tx: &mut Tx, rows: &[EventRow]) -> Result<()> {
         }
         exec_dyn(tx.exec(), &sql, &args).await?;
     }
+    note_names(tx, &names_of(rows)).await?;
     exec!(
         tx.exec(),
         "UPDATE audit_head SET hash = $1 WHERE id = 1",
         &last.hash
     )?;
     Ok(())
+}
+
+/// An actor's or target's (kind, id, display) as `audit_names` holds it.
+pub(super) type NamePair = (&'static str, String, String);
+
+/// The distinct name pairs `rows` carry: each actor (id '' when it has
+/// none) and each target with an id.
+pub(super) fn names_of<'a>(rows: impl IntoIterator<Item = &'a EventRow>) -> Vec<NamePair> {
+    let mut pairs = std::collections::BTreeSet::new();
+    for row in rows {
+        pairs.insert((
+            "actor",
+            row.actor_id.clone().unwrap_or_default(),
+            row.actor_display.clone(),
+        ));
+        if let Some(id) = &row.target_id {
+            pairs.insert((
+                "target",
+                id.clone(),
+                row.target_display.clone().unwrap_or_default(),
+            ));
+        }
+    }
+    pairs.into_iter().collect()
+}
+
+/// Adds `pairs` to `audit_names` (those already there stay as they are):
+/// one statement per chunk, a lookup in a small index for a pair it holds.
+pub(super) async fn note_names(tx: &mut Tx, pairs: &[NamePair]) -> Result<()> {
+    let backend = tx.backend();
+    for chunk in pairs.chunks(INSERT_CHUNK) {
+        let sql = format!(
+            "INSERT INTO audit_names (kind, id, display) VALUES {} ON CONFLICT DO NOTHING",
+            backend.values_list(chunk.len(), 3)
+        );
+        let mut args = Vec::with_capacity(chunk.len() * 3);
+        for (kind, id, display) in chunk {
+            args.extend([
+                Arg::Text((*kind).to_owned()),
+                Arg::Text(id.clone()),
+                Arg::Text(display.clone()),
+            ]);
+        }
+        exec_dyn(tx.exec(), &sql, &args).await?;
+    }
+    Ok(())
+}
+
+/// `audit_names` rows that no event carries any more (each check reads
+/// one id's events, or one name's among the actors without an id, through
+/// an index).
+const STALE_NAME: &str = "CASE \
+    WHEN kind = 'target' THEN NOT EXISTS (SELECT 1 FROM audit_events e \
+        WHERE e.target_id = audit_names.id \
+        AND COALESCE(e.target_display, '') = audit_names.display) \
+    WHEN id = '' THEN NOT EXISTS (SELECT 1 FROM audit_events e \
+        WHERE e.actor_id IS NULL AND e.actor_display = audit_names.display) \
+    ELSE NOT EXISTS (SELECT 1 FROM audit_events e \
+        WHERE e.actor_id = audit_names.id AND e.actor_display = audit_names.display) END";
+
+/// Takes out of `audit_names` the pairs no event carries any more: all of
+/// them (`None`, after a purge) or those of `pairs` (after an erasure
+/// rewrote them).
+pub(super) async fn prune_names(tx: &mut Tx, pairs: Option<&[NamePair]>) -> Result<u64> {
+    let Some(pairs) = pairs else {
+        let sql = format!("DELETE FROM audit_names WHERE {STALE_NAME}");
+        return Ok(exec_dyn(tx.exec(), &sql, &[]).await?);
+    };
+    let sql = format!(
+        "DELETE FROM audit_names WHERE kind = $1 AND id = $2 AND display = $3 AND {STALE_NAME}"
+    );
+    let mut gone = 0;
+    for (kind, id, display) in pairs {
+        let args = [
+            Arg::Text((*kind).to_owned()),
+            Arg::Text(id.clone()),
+            Arg::Text(display.clone()),
+        ];
+        gone += exec_dyn(tx.exec(), &sql, &args).await?;
+    }
+    Ok(gone)
 }
 
 /// The chain head as stored.
@@ -174,7 +256,9 @@ pub(super) async fn max_seq(ex: Exec<'_>) -> Result<i64> {
 /// query is one the planner can serve from an index: the action prefix from
 /// `audit_events_action_idx`, the actor from `audit_events_actor_idx`, a
 /// target id from `audit_events_target_id_idx`, the newest-first keyset
-/// walk from the primary key.
+/// walk from the primary key. A name or a source prefix is looked up in an
+/// index first ([`Filter::resolve`]): few matches are read through it,
+/// none reads nothing.
 #[derive(Debug, Default)]
 pub(super) struct Filter {
     /// An action, exact or as a dotted prefix.
@@ -198,7 +282,25 @@ pub(super) struct Filter {
     /// match lies in `seq_after < seq < seq_before`.
     seq_after: Option<i64>,
     seq_before: Option<i64>,
+    /// The ids whose names the actor (target) text is part of, when few
+    /// events carry them ([`ids_named`]): the matches are read through
+    /// the id's index.
+    actor_ids: Option<Vec<String>>,
+    target_ids: Option<Vec<String>>,
+    /// The source prefix as a range of `audit_events_source_idx`, when
+    /// few events lie in it.
+    source_range: Option<(Backend, String, String)>,
+    /// An index showed that nothing matches: no query reads the log.
+    nothing: bool,
 }
+
+/// At most this many matches (found by counting in an index) are read
+/// through that index and sorted; with more, matches are dense enough
+/// that the newest-first walk finds a page soon.
+const FEW_MATCHES: i64 = 5_000;
+
+/// A name filter matching more ids than this is served by the walk.
+const MAX_NAMED_IDS: i64 = 100;
 
 /// How much earlier an event may be stamped than one appended before it:
 /// a time is taken when a transaction starts and the event gets its `seq`
@@ -216,9 +318,37 @@ impl Filter {
         let mut f = Self::new(q);
         if !f.actor.is_empty() {
             f.actor_is_id = id_exists(db.exec(), "actor_id", &f.actor).await?;
+            if !f.actor_is_id {
+                f.actor_ids = ids_named(db, "actor", &f.actor).await?;
+            }
         }
         if !f.target.is_empty() {
             f.target_is_id = id_exists(db.exec(), "target_id", &f.target).await?;
+            if !f.target_is_id {
+                f.target_ids = ids_named(db, "target", &f.target).await?;
+            }
+        }
+        f.nothing = [&f.actor_ids, &f.target_ids]
+            .iter()
+            .any(|ids| ids.as_ref().is_some_and(Vec::is_empty));
+        if let Some((low, high)) = prefix_range(&f.source).filter(|_| !f.nothing) {
+            let term = source_range_term(db.backend(), "$1", "$2");
+            let sql = format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM audit_events WHERE {term} LIMIT $3) AS few"
+            );
+            let args = [
+                Arg::Text(low.clone()),
+                Arg::Text(high.clone()),
+                Arg::Int(FEW_MATCHES + 1),
+            ];
+            match count_dyn(db.exec(), &sql, &args).await? {
+                0 => f.nothing = true,
+                n if n <= FEW_MATCHES => f.source_range = Some((db.backend(), low, high)),
+                _ => {}
+            }
+        }
+        if f.nothing {
+            return Ok(f);
         }
         // A time range becomes a `seq` range too, found through the time
         // index, so the newest-first walk starts at the range and stops at
@@ -252,7 +382,9 @@ impl Filter {
             actor: q.actor.trim().to_owned(),
             target: q.target.trim().to_owned(),
             outcome: q.outcome.map(|o| o.as_str()),
-            source: q.source.trim().to_owned(),
+            // Addresses are stored as the standard library writes them
+            // (IPv6 in lower case); a prefix in lower case is also a range.
+            source: q.source.trim().to_lowercase(),
             text: q.text.trim().to_lowercase(),
             since: q.since,
             until: q.until,
@@ -260,6 +392,10 @@ impl Filter {
             target_is_id: false,
             seq_after: None,
             seq_before: None,
+            actor_ids: None,
+            target_ids: None,
+            source_range: None,
+            nothing: false,
         }
     }
 
@@ -270,6 +406,9 @@ impl Filter {
             args.push(a);
             format!("${}", args.len())
         };
+        if self.nothing {
+            return " WHERE 1 = 0".to_owned();
+        }
         if !self.action.is_empty() {
             let exact = bind(args, Arg::Text(self.action.clone()));
             let prefix = bind(args, Arg::Text(format!("{}.%", like_escape(&self.action))));
@@ -278,10 +417,20 @@ impl Filter {
             ));
         }
         // An exact id, or part of the name in any case.
-        for (value, column, is_id) in [
-            (&self.actor, "actor", self.actor_is_id),
-            (&self.target, "target", self.target_is_id),
+        for (value, column, is_id, ids) in [
+            (&self.actor, "actor", self.actor_is_id, &self.actor_ids),
+            (&self.target, "target", self.target_is_id, &self.target_ids),
         ] {
+            // The ids first, so the database reads their index; the name
+            // term below keeps the match exact (an id may have had other
+            // names).
+            if let Some(ids) = ids.as_ref().filter(|ids| !ids.is_empty()) {
+                let list: Vec<String> = ids
+                    .iter()
+                    .map(|id| bind(args, Arg::Text(id.clone())))
+                    .collect();
+                terms.push(format!("{column}_id IN ({})", list.join(", ")));
+            }
             if is_id {
                 let id = bind(args, Arg::Text(value.clone()));
                 terms.push(format!("{column}_id = {id}"));
@@ -301,6 +450,11 @@ impl Filter {
             terms.push(format!("outcome = {o}"));
         }
         if !self.source.is_empty() {
+            if let Some((backend, low, high)) = &self.source_range {
+                let low = bind(args, Arg::Text(low.clone()));
+                let high = bind(args, Arg::Text(high.clone()));
+                terms.push(source_range_term(*backend, &low, &high));
+            }
             let like = bind(args, Arg::Text(format!("{}%", like_escape(&self.source))));
             terms.push(format!("source_ip LIKE {like} ESCAPE '\\'"));
         }
@@ -357,6 +511,73 @@ async fn seq_where(ex: Exec<'_>, order: &str, at: DateTime<Utc>) -> Result<Optio
     let sql = format!("SELECT seq FROM audit_events WHERE {order} LIMIT 1");
     let row: Vec<(i64,)> = fetch_all_dyn(ex, &sql, &[Arg::Time(at)]).await?;
     Ok(row.first().map(|r| r.0))
+}
+
+/// The ids of the `kind` ("actor" or "target") names `value` is part of
+/// (any case), from `audit_names`: `Some` (empty when no name has it) when
+/// at most [`FEW_MATCHES`] events carry them, counted in the id's index;
+/// `None` (the newest-first walk, which finds a page of dense matches
+/// soon) when more do, when the ids are many, or when an actor without an
+/// id has such a name.
+async fn ids_named(db: &Db, kind: &'static str, value: &str) -> Result<Option<Vec<String>>> {
+    let like = format!("%{}%", like_escape(&value.to_lowercase()));
+    let rows: Vec<(String,)> = fetch_all_dyn(
+        db.exec(),
+        "SELECT DISTINCT id FROM audit_names WHERE kind = $1 AND LOWER(display) LIKE $2 \
+         ESCAPE '\\' LIMIT $3",
+        &[
+            Arg::Text(kind.to_owned()),
+            Arg::Text(like),
+            Arg::Int(MAX_NAMED_IDS + 1),
+        ],
+    )
+    .await?;
+    if rows.len() as i64 > MAX_NAMED_IDS || rows.iter().any(|(id,)| id.is_empty()) {
+        return Ok(None);
+    }
+    let ids: Vec<String> = rows.into_iter().map(|(id,)| id).collect();
+    if ids.is_empty() {
+        return Ok(Some(ids));
+    }
+    let mut args: Vec<Arg> = ids.iter().cloned().map(Arg::Text).collect();
+    let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    args.push(Arg::Int(FEW_MATCHES + 1));
+    let column = if kind == "actor" {
+        "actor_id"
+    } else {
+        "target_id"
+    };
+    let sql = format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM audit_events WHERE {column} IN ({}) LIMIT ${}) \
+         AS few",
+        list.join(", "),
+        args.len()
+    );
+    Ok((count_dyn(db.exec(), &sql, &args).await? <= FEW_MATCHES).then_some(ids))
+}
+
+/// The range of `audit_events_source_idx` holding the addresses that start
+/// with `prefix` (ASCII, as addresses are): `[prefix, prefix with its last
+/// byte one higher)`.
+fn prefix_range(prefix: &str) -> Option<(String, String)> {
+    let last = *prefix.as_bytes().last()?;
+    if !prefix.is_ascii() || last >= 0x7f {
+        return None;
+    }
+    let mut high = prefix[..prefix.len() - 1].to_owned();
+    high.push(char::from(last + 1));
+    Some((prefix.to_owned(), high))
+}
+
+/// `low <= source_ip < high` in byte order (PostgreSQL's index is in the
+/// "C" collation, whatever the database's).
+fn source_range_term(backend: Backend, low: &str, high: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("source_ip >= {low} AND source_ip < {high}"),
+        Backend::Postgres => {
+            format!("source_ip COLLATE \"C\" >= {low} AND source_ip COLLATE \"C\" < {high}")
+        }
+    }
 }
 
 /// Whether some event has `value` in `column` (`actor_id` or
