@@ -274,24 +274,56 @@ pub(super) struct Filter {
     text: String,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
-    /// Some event has `actor` as its actor id: match the id alone.
-    actor_is_id: bool,
-    /// Some event has `target` as its target id: match the id alone.
-    target_is_id: bool,
+    /// How `actor` and `target` are matched ([`Filter::resolve`]).
+    actor_match: NameMatch,
+    target_match: NameMatch,
     /// The time range as a range of `seq` ([`Filter::resolve`]): every
     /// match lies in `seq_after < seq < seq_before`.
     seq_after: Option<i64>,
     seq_before: Option<i64>,
-    /// The ids whose names the actor (target) text is part of, when few
-    /// events carry them ([`ids_named`]): the matches are read through
-    /// the id's index.
-    actor_ids: Option<Vec<String>>,
-    target_ids: Option<Vec<String>>,
     /// The source prefix as a range of `audit_events_source_idx`, when
     /// few events lie in it.
     source_range: Option<(Backend, String, String)>,
     /// An index showed that nothing matches: no query reads the log.
     nothing: bool,
+}
+
+/// How an actor or target filter is matched.
+#[derive(Debug, Default)]
+enum NameMatch {
+    /// No filter.
+    #[default]
+    Off,
+    /// Some event has the value as its id: that id alone (its index).
+    Id,
+    /// Part of the names of these ids, which few events carry
+    /// ([`ids_named`]): read through the id's index (none: nothing
+    /// matches).
+    Ids(Vec<String>),
+    /// Part of a name, matched by the newest-first walk.
+    Scan,
+}
+
+impl NameMatch {
+    /// How `value` (trimmed) is matched in `kind`'s (`actor`, `target`)
+    /// column `column` (`actor_id`, `target_id`).
+    async fn resolve(
+        db: &Db,
+        kind: &'static str,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Self> {
+        if value.is_empty() {
+            return Ok(Self::Off);
+        }
+        if id_exists(db.exec(), column, value).await? {
+            return Ok(Self::Id);
+        }
+        Ok(match ids_named(db, kind, column, value).await? {
+            Some(ids) => Self::Ids(ids),
+            None => Self::Scan,
+        })
+    }
 }
 
 /// At most this many matches (found by counting in an index) are read
@@ -316,21 +348,11 @@ impl Filter {
     /// index for the links from people, servers and the rest.
     pub async fn resolve(q: &AuditQuery, db: &Db) -> Result<Self> {
         let mut f = Self::new(q);
-        if !f.actor.is_empty() {
-            f.actor_is_id = id_exists(db.exec(), "actor_id", &f.actor).await?;
-            if !f.actor_is_id {
-                f.actor_ids = ids_named(db, "actor", &f.actor).await?;
-            }
-        }
-        if !f.target.is_empty() {
-            f.target_is_id = id_exists(db.exec(), "target_id", &f.target).await?;
-            if !f.target_is_id {
-                f.target_ids = ids_named(db, "target", &f.target).await?;
-            }
-        }
-        f.nothing = [&f.actor_ids, &f.target_ids]
+        f.actor_match = NameMatch::resolve(db, "actor", "actor_id", &f.actor).await?;
+        f.target_match = NameMatch::resolve(db, "target", "target_id", &f.target).await?;
+        f.nothing = [&f.actor_match, &f.target_match]
             .iter()
-            .any(|ids| ids.as_ref().is_some_and(Vec::is_empty));
+            .any(|m| matches!(m, NameMatch::Ids(ids) if ids.is_empty()));
         if let Some((low, high)) = prefix_range(&f.source).filter(|_| !f.nothing) {
             let term = source_range_term(db.backend(), "$1", "$2");
             let sql = format!(
@@ -388,12 +410,10 @@ impl Filter {
             text: q.text.trim().to_lowercase(),
             since: q.since,
             until: q.until,
-            actor_is_id: false,
-            target_is_id: false,
+            actor_match: NameMatch::Off,
+            target_match: NameMatch::Off,
             seq_after: None,
             seq_before: None,
-            actor_ids: None,
-            target_ids: None,
             source_range: None,
             nothing: false,
         }
@@ -417,24 +437,24 @@ impl Filter {
             ));
         }
         // An exact id, or part of the name in any case.
-        for (value, column, is_id, ids) in [
-            (&self.actor, "actor", self.actor_is_id, &self.actor_ids),
-            (&self.target, "target", self.target_is_id, &self.target_ids),
+        for (value, column, how) in [
+            (&self.actor, "actor", &self.actor_match),
+            (&self.target, "target", &self.target_match),
         ] {
             // The ids first, so the database reads their index; the name
             // term below keeps the match exact (an id may have had other
             // names).
-            if let Some(ids) = ids.as_ref().filter(|ids| !ids.is_empty()) {
+            if let NameMatch::Ids(ids) = how {
                 let list: Vec<String> = ids
                     .iter()
                     .map(|id| bind(args, Arg::Text(id.clone())))
                     .collect();
                 terms.push(format!("{column}_id IN ({})", list.join(", ")));
             }
-            if is_id {
+            if let NameMatch::Id = how {
                 let id = bind(args, Arg::Text(value.clone()));
                 terms.push(format!("{column}_id = {id}"));
-            } else if !value.is_empty() {
+            } else if !matches!(how, NameMatch::Off) {
                 let id = bind(args, Arg::Text(value.clone()));
                 let like = bind(
                     args,
@@ -519,7 +539,12 @@ async fn seq_where(ex: Exec<'_>, order: &str, at: DateTime<Utc>) -> Result<Optio
 /// `None` (the newest-first walk, which finds a page of dense matches
 /// soon) when more do, when the ids are many, or when an actor without an
 /// id has such a name.
-async fn ids_named(db: &Db, kind: &'static str, value: &str) -> Result<Option<Vec<String>>> {
+async fn ids_named(
+    db: &Db,
+    kind: &'static str,
+    column: &'static str,
+    value: &str,
+) -> Result<Option<Vec<String>>> {
     let like = format!("%{}%", like_escape(&value.to_lowercase()));
     let rows: Vec<(String,)> = fetch_all_dyn(
         db.exec(),
@@ -542,11 +567,6 @@ async fn ids_named(db: &Db, kind: &'static str, value: &str) -> Result<Option<Ve
     let mut args: Vec<Arg> = ids.iter().cloned().map(Arg::Text).collect();
     let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
     args.push(Arg::Int(FEW_MATCHES + 1));
-    let column = if kind == "actor" {
-        "actor_id"
-    } else {
-        "target_id"
-    };
     let sql = format!(
         "SELECT COUNT(*) FROM (SELECT 1 FROM audit_events WHERE {column} IN ({}) LIMIT ${}) \
          AS few",
