@@ -422,9 +422,13 @@ test('an upstream that changes a tool gets it refused at the next call and quara
   expectRefused(await callTool(node, 'search', { query: 'after' }), 'search', 'definition_changed', ['echo', 'wipe']);
   expect(await listTools(node)).toEqual(['echo']);
   expect((await upstreamLog(upstreamA)).filter((e) => e.tool === 'search').length, 'the changed tool never ran').toBe(1);
-  // The console quarantined it, with the new definition to review.
-  await admin.goto(`/catalog/servers/${serverA}`);
-  await expect(admin.getByTestId('quarantine-banner')).toContainText('1 quarantined');
+  // The console quarantined it, with the new definition to review. The gateway reports the
+  // change in the background (retrying while the console is busy), so the page is read again
+  // until the report has landed.
+  await expect(async () => {
+    await admin.goto(`/catalog/servers/${serverA}`);
+    await expect(admin.getByTestId('quarantine-banner')).toContainText('1 quarantined', { timeout: 1_000 });
+  }).toPass({ timeout: 20_000 });
   const row = admin.locator('[data-testid="tool-row"][data-name="search"]');
   await expect(row).toContainText(/quarantined/i);
   await row.getByRole('link').first().click();
