@@ -13,8 +13,9 @@
 //! 2. **chain**: `audit::append_batch` with the same events: the head row
 //!    moved once a batch, ids made, details serialised, SHA-256 chained,
 //!    the same multi-row INSERTs, and the batch's distinct actor and
-//!    target names added to `audit_names` (the explorer's name index; the
-//!    bare peer has no such table).
+//!    target names added to `audit_names` (the explorer's name index) and
+//!    its quarter hour's count to `audit_counts` (the timeline's; the bare
+//!    peer has neither table).
 //! 3. **decisions**: `GatewayService::record_decisions`, the
 //!    `POST /api/v1/decisions` path without HTTP: validation, decision-id
 //!    dedupe (one multi-row INSERT … RETURNING), argument masking, then

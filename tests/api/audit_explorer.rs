@@ -11,8 +11,8 @@ use crate::audit_evidence::invite;
 use crate::harness::{audit_actions, backend_tests, TestDb, TestResult, TestServer};
 use crate::storage::{meta, owner, services_on};
 use portcullis_domain::audit::{append, append_batch, NewEvent, Target};
-use portcullis_domain::db::fetch_all_dyn;
-use portcullis_domain::{Actor, Clock, Error, ManualClock, Services};
+use portcullis_domain::db::{exec_dyn, fetch_all_dyn};
+use portcullis_domain::{Actor, Backend, Clock, Db, Error, ManualClock, Services};
 use portcullis_types::{ApiKeyId, AuditQuery, GatewayId, Outcome, PersonId, Role};
 use serde_json::json;
 
@@ -21,7 +21,32 @@ backend_tests!(
     explorer_timeline_counts_what_the_filters_match,
     explorer_time_range_finds_events_stamped_out_of_order,
     explorer_finds_names_and_addresses_through_their_indexes,
+    explorer_timeline_adds_up_quarter_hours_kept_on_append,
 );
+
+/// Asserts `audit_counts` holds what counting the events per quarter hour
+/// (by the time each occurred) gives.
+pub(crate) async fn assert_slot_counts_true(db: &Db) -> TestResult {
+    let slot = match db.backend() {
+        Backend::Sqlite => "CAST(strftime('%s', occurred_at) AS INTEGER) / 900",
+        Backend::Postgres => "CAST(FLOOR(EXTRACT(EPOCH FROM occurred_at) / 900) AS BIGINT)",
+    };
+    let kept: Vec<(i64, i64)> = fetch_all_dyn(
+        db.exec(),
+        "SELECT slot, n FROM audit_counts ORDER BY slot",
+        &[],
+    )
+    .await?;
+    let counted: Vec<(i64, i64)> = fetch_all_dyn(
+        db.exec(),
+        &format!("SELECT {slot} AS slot, COUNT(*) AS n FROM audit_events GROUP BY 1 ORDER BY 1"),
+        &[],
+    )
+    .await?;
+    assert!(!kept.is_empty());
+    assert_eq!(kept, counted, "audit_counts against the events");
+    Ok(())
+}
 
 /// Two gateway decisions from 10.1.4.7 (one denied, about a tool whose id
 /// has capitals, the reason naming a team) after `n` invitations by the
@@ -694,5 +719,83 @@ async fn explorer_finds_names_and_addresses_through_their_indexes(db: &TestDb) -
             pair("target", "srv_9", "Carol's server"),
         ]
     );
+    Ok(())
+}
+
+/// A timeline on time alone adds up the quarter hours `audit_counts` keeps
+/// (kept on append, whatever order events are stamped in) and counts only
+/// the range's ragged ends event by event; it matches the event-by-event
+/// count of the same range.
+async fn explorer_timeline_adds_up_quarter_hours_kept_on_append(db: &TestDb) -> TestResult {
+    let (svc, clock) = services_on(db).await;
+    let owner = owner(&svc).await;
+    // A quarter hour boundary after the owner's events, and events after
+    // it (seconds), appended in this order: 10, 3,000 and 21,000 stamped
+    // out of order (by less than the hour the explorer allows).
+    let b = (clock.now() + chrono::Duration::hours(2))
+        .timestamp()
+        .div_euclid(900)
+        * 900;
+    let at = |s: i64| chrono::DateTime::from_timestamp(b + s, 0).unwrap_or_else(|| panic!("{s}"));
+    let stamps = [
+        1, 1, 899, 10, 900, 7_200, 3_000, 11_220, 11_220, 11_220, 21_540, 21_569, 21_571, 21_000,
+    ];
+    let job = Actor::system("timeline test");
+    for s in stamps {
+        let mut tx = svc.db().begin().await?;
+        append(&mut tx, at(s), &job, NewEvent::success("gateway.decision")).await?;
+        tx.commit().await?;
+    }
+    assert_slot_counts_true(svc.db()).await?;
+
+    // From 5 s past the boundary to 30 s before the sixth hour's end: 24
+    // buckets of 15 minutes, the first and last slots only partly inside.
+    let range = AuditQuery {
+        since: Some(at(5)),
+        until: Some(at(21_570)),
+        ..Default::default()
+    };
+    let t = svc.audit.timeline(&owner, &range).await?;
+    assert_eq!(
+        (t.bucket_seconds, t.since, t.counts.len()),
+        (900, at(0), 24)
+    );
+    let mut want = vec![0; 24];
+    for (bucket, n) in [(0, 2), (1, 1), (3, 1), (8, 1), (12, 3), (23, 3)] {
+        want[bucket] = n;
+    }
+    assert_eq!(t.counts, want, "stamps 1 and 21,571 lie outside the range");
+    assert_eq!(t.total, 11);
+    // The same range counted event by event (a filter every event passes).
+    let one_by_one = svc
+        .audit
+        .timeline(
+            &owner,
+            &AuditQuery {
+                outcome: Some(Outcome::Success),
+                ..range.clone()
+            },
+        )
+        .await?;
+    assert_eq!(one_by_one.counts, want);
+    assert_eq!(
+        svc.audit.count_events(&owner, &range).await?,
+        11,
+        "the list holds what the chart counts"
+    );
+
+    // The whole quarter hours come from `audit_counts`, the ragged first
+    // one from the events: 100 more in slot 12's row show; 100 more in
+    // slot 0's row (partly inside the range) do not.
+    let bump = |slot: i64| {
+        format!(
+            "UPDATE audit_counts SET n = n + 100 WHERE slot = {}",
+            b / 900 + slot
+        )
+    };
+    exec_dyn(svc.db().exec(), &bump(12), &[]).await?;
+    exec_dyn(svc.db().exec(), &bump(0), &[]).await?;
+    let t = svc.audit.timeline(&owner, &range).await?;
+    assert_eq!((t.counts[0], t.counts[12], t.total), (2, 103, 111));
     Ok(())
 }

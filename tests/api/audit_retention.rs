@@ -7,6 +7,7 @@
 //! is found. The CLI and the admin API show and drive it.
 
 use crate::audit_evidence::{cli, invite, text};
+use crate::audit_explorer::assert_slot_counts_true;
 use crate::harness::{api_key, backend_tests, TestDb, TestResult, TestServer};
 use crate::storage::{meta, owner, raw_exec, services_with};
 use axum::http::StatusCode as AxumStatus;
@@ -187,7 +188,10 @@ async fn retention_purges_blanks_decisions_and_still_verifies(db: &TestDb) -> Te
     assert_eq!(names(svc.db(), old_invitees).await, "old0@test.example/3");
     assert_eq!(names(svc.db(), gone_tools).await, "search_code/2");
 
+    assert_slot_counts_true(svc.db()).await?;
     let outcome = svc.audit.purge(&Actor::system("audit retention")).await?;
+    // The timeline's quarter-hour counts lose what was deleted.
+    assert_slot_counts_true(svc.db()).await?;
     assert_eq!(
         names(svc.db(), old_invitees).await,
         "/0",

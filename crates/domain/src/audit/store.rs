@@ -72,12 +72,72 @@ pub(super) async fn insert(tx: &mut Tx, rows: &[EventRow]) -> Result<()> {
         exec_dyn(tx.exec(), &sql, &args).await?;
     }
     note_names(tx, &names_of(rows)).await?;
+    let mut slots = std::collections::BTreeMap::<i64, i64>::new();
+    for row in rows {
+        *slots.entry(slot_of(row.occurred_at)).or_default() += 1;
+    }
+    add_counts(tx, slots).await?;
     exec!(
         tx.exec(),
         "UPDATE audit_head SET hash = $1 WHERE id = 1",
         &last.hash
     )?;
     Ok(())
+}
+
+/// The width of an `audit_counts` slot: a quarter hour (every time zone's
+/// offset is a multiple of it, so a timeline bucket of a day in any zone
+/// is whole slots).
+pub(super) const SLOT_SECONDS: i64 = 900;
+
+/// The `audit_counts` slot an event occurring at `at` falls in.
+pub(super) fn slot_of(at: DateTime<Utc>) -> i64 {
+    at.timestamp().div_euclid(SLOT_SECONDS)
+}
+
+/// The same slot in SQL, from `occurred_at` (a whole number of seconds
+/// since the epoch divided by [`SLOT_SECONDS`], rounded down).
+fn slot_sql(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "CAST(strftime('%s', occurred_at) AS INTEGER) / 900",
+        Backend::Postgres => "CAST(FLOOR(EXTRACT(EPOCH FROM occurred_at) / 900) AS BIGINT)",
+    }
+}
+
+/// Adds `deltas` (slot → events added, negative for events deleted) to
+/// `audit_counts`, one statement per chunk, and drops the slots left empty.
+pub(super) async fn add_counts(
+    tx: &mut Tx,
+    deltas: impl IntoIterator<Item = (i64, i64)>,
+) -> Result<()> {
+    let backend = tx.backend();
+    let deltas: Vec<(i64, i64)> = deltas.into_iter().filter(|(_, n)| *n != 0).collect();
+    for chunk in deltas.chunks(INSERT_CHUNK) {
+        let sql = format!(
+            "INSERT INTO audit_counts (slot, n) VALUES {} \
+             ON CONFLICT (slot) DO UPDATE SET n = audit_counts.n + excluded.n",
+            backend.values_list(chunk.len(), 2)
+        );
+        let args: Vec<Arg> = chunk
+            .iter()
+            .flat_map(|(slot, n)| [Arg::Int(*slot), Arg::Int(*n)])
+            .collect();
+        exec_dyn(tx.exec(), &sql, &args).await?;
+    }
+    if deltas.iter().any(|(_, n)| *n < 0) {
+        exec!(tx.exec(), "DELETE FROM audit_counts WHERE n <= 0")?;
+    }
+    Ok(())
+}
+
+/// The events per slot in `[from, to)` (slots), as `audit_counts` keeps them.
+pub(super) async fn slot_counts(ex: Exec<'_>, from: i64, to: i64) -> Result<Vec<(i64, i64)>> {
+    Ok(fetch_all_dyn::<(i64, i64)>(
+        ex,
+        "SELECT slot, n FROM audit_counts WHERE slot >= $1 AND slot < $2 ORDER BY slot",
+        &[Arg::Int(from), Arg::Int(to)],
+    )
+    .await?)
 }
 
 /// An actor's or target's (kind, id, display) as `audit_names` holds it.
@@ -398,6 +458,18 @@ impl Filter {
         Ok(f)
     }
 
+    /// Whether `q` filters on nothing but its time range (its timeline can
+    /// then add up `audit_counts`).
+    pub(super) fn time_only(q: &AuditQuery) -> bool {
+        let f = Self::new(q);
+        f.action.is_empty()
+            && f.actor.is_empty()
+            && f.target.is_empty()
+            && f.outcome.is_none()
+            && f.source.is_empty()
+            && f.text.is_empty()
+    }
+
     fn new(q: &AuditQuery) -> Self {
         Self {
             action: q.action.trim().to_owned(),
@@ -699,7 +771,9 @@ pub(super) async fn timeline(
     let w = args.len();
     let epoch = match backend {
         Backend::Sqlite => "CAST(strftime('%s', occurred_at) AS INTEGER)",
-        Backend::Postgres => "CAST(EXTRACT(EPOCH FROM occurred_at) AS BIGINT)",
+        // Rounded down, as SQLite's `%s` and `audit_counts` do (a plain
+        // cast would round half a second up into the next bucket).
+        Backend::Postgres => "CAST(FLOOR(EXTRACT(EPOCH FROM occurred_at)) AS BIGINT)",
     };
     let sql = format!(
         "SELECT ({epoch} - ${origin}) / ${w} AS bucket, COUNT(*) AS n FROM audit_events{clause} \
@@ -874,6 +948,14 @@ pub(super) async fn insert_purge(tx: &mut Tx, row: &PurgeRow) -> Result<()> {
 /// purge records it supersedes (older prefixes, decision ranges it
 /// covers). Answers how many events went.
 pub(super) async fn delete_prefix(tx: &mut Tx, through: i64) -> Result<i64> {
+    // Their slots lose them first (counted by the time each occurred, in
+    // whatever order they were stamped).
+    let sql = format!(
+        "SELECT {} AS slot, COUNT(*) AS n FROM audit_events WHERE seq <= $1 GROUP BY 1",
+        slot_sql(tx.backend())
+    );
+    let gone: Vec<(i64, i64)> = fetch_all_dyn(tx.exec(), &sql, &[Arg::Int(through)]).await?;
+    add_counts(tx, gone.into_iter().map(|(slot, n)| (slot, -n))).await?;
     let deleted = exec!(
         tx.exec(),
         "DELETE FROM audit_events WHERE seq <= $1",
