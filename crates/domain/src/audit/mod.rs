@@ -316,11 +316,32 @@ impl AuditService {
         let origin = DateTime::from_timestamp(since.timestamp().div_euclid(width) * width, 0)
             .unwrap_or(since);
         let n = ((until - origin).num_seconds() + width - 1) / width;
-        let rows = if width % store::SLOT_SECONDS == 0 && store::Filter::time_only(q) {
-            self.timeline_from_slots(q, since, until, origin, width)
-                .await?
-        } else {
-            self.timeline_rows(q, since, until, origin, width).await?
+        // A range on time alone adds up the whole quarter hours it spans
+        // from `audit_counts` and counts only its ragged ends event by
+        // event; `width` is then whole slots and `origin` a multiple of it,
+        // so each slot falls in one bucket.
+        let slots = (width % store::SLOT_SECONDS == 0 && store::Filter::time_only(q))
+            .then(|| store::whole_slots(since, until))
+            .flatten();
+        let rows = match slots {
+            Some((first, start, last, end)) => {
+                let mut rows = Vec::new();
+                if since < start {
+                    rows = self.timeline_rows(q, since, start, origin, width).await?;
+                }
+                let slot = store::SLOT_SECONDS;
+                rows.extend(
+                    store::slot_counts(self.core.db.exec(), first, last)
+                        .await?
+                        .into_iter()
+                        .map(|(s, n)| ((s * slot - origin.timestamp()) / width, n)),
+                );
+                if end < until {
+                    rows.extend(self.timeline_rows(q, end, until, origin, width).await?);
+                }
+                rows
+            }
+            None => self.timeline_rows(q, since, until, origin, width).await?,
         };
         let mut counts = vec![0; n.max(1) as usize];
         for (bucket, count) in rows {
@@ -361,49 +382,6 @@ impl AuditService {
             width,
         )
         .await
-    }
-
-    /// [`Self::timeline_rows`] for a query on time alone: the whole
-    /// quarter hours of the range from `audit_counts`, only its ragged
-    /// ends counted event by event. `width` is whole slots and `origin` a
-    /// multiple of it, so each slot falls in one bucket.
-    async fn timeline_from_slots(
-        &self,
-        q: &AuditQuery,
-        since: DateTime<Utc>,
-        until: DateTime<Utc>,
-        origin: DateTime<Utc>,
-        width: i64,
-    ) -> Result<Vec<(i64, i64)>> {
-        let slot = store::SLOT_SECONDS;
-        let at = |s: i64| DateTime::from_timestamp(s * slot, 0);
-        // The first slot starting at or after `since`, the first starting
-        // after `until`'s own.
-        let mut first = store::slot_of(since);
-        if at(first) != Some(since) {
-            first += 1;
-        }
-        let last = store::slot_of(until);
-        let (Some(start), Some(end)) = (at(first), at(last)) else {
-            return self.timeline_rows(q, since, until, origin, width).await;
-        };
-        if first >= last {
-            return self.timeline_rows(q, since, until, origin, width).await;
-        }
-        let mut rows = Vec::new();
-        if since < start {
-            rows = self.timeline_rows(q, since, start, origin, width).await?;
-        }
-        rows.extend(
-            store::slot_counts(self.core.db.exec(), first, last)
-                .await?
-                .into_iter()
-                .map(|(s, n)| ((s * slot - origin.timestamp()) / width, n)),
-        );
-        if end < until {
-            rows.extend(self.timeline_rows(q, end, until, origin, width).await?);
-        }
-        Ok(rows)
     }
 
     /// One event by its id (the explorer's drawer, linked).

@@ -95,12 +95,28 @@ pub(super) fn slot_of(at: DateTime<Utc>) -> i64 {
     at.timestamp().div_euclid(SLOT_SECONDS)
 }
 
-/// The same slot in SQL, from `occurred_at` (a whole number of seconds
-/// since the epoch divided by [`SLOT_SECONDS`], rounded down).
-fn slot_sql(backend: Backend) -> &'static str {
+/// The whole slots in `[since, until)`: the first, when it starts, the
+/// one after the last, when it starts; `None` when there is none.
+pub(super) fn whole_slots(
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Option<(i64, DateTime<Utc>, i64, DateTime<Utc>)> {
+    let at = |s: i64| DateTime::from_timestamp(s * SLOT_SECONDS, 0);
+    let mut first = slot_of(since);
+    if at(first) != Some(since) {
+        first += 1;
+    }
+    let last = slot_of(until);
+    (first < last).then_some((first, at(first)?, last, at(last)?))
+}
+
+/// `occurred_at` as whole seconds since the epoch, rounded down (as
+/// SQLite's `%s` does; a plain cast on PostgreSQL would round half a
+/// second up into the next bucket or slot).
+fn epoch_sql(backend: Backend) -> &'static str {
     match backend {
-        Backend::Sqlite => "CAST(strftime('%s', occurred_at) AS INTEGER) / 900",
-        Backend::Postgres => "CAST(FLOOR(EXTRACT(EPOCH FROM occurred_at) / 900) AS BIGINT)",
+        Backend::Sqlite => "CAST(strftime('%s', occurred_at) AS INTEGER)",
+        Backend::Postgres => "CAST(FLOOR(EXTRACT(EPOCH FROM occurred_at)) AS BIGINT)",
     }
 }
 
@@ -769,12 +785,7 @@ pub(super) async fn timeline(
     let origin = args.len();
     args.push(Arg::Int(width.max(1)));
     let w = args.len();
-    let epoch = match backend {
-        Backend::Sqlite => "CAST(strftime('%s', occurred_at) AS INTEGER)",
-        // Rounded down, as SQLite's `%s` and `audit_counts` do (a plain
-        // cast would round half a second up into the next bucket).
-        Backend::Postgres => "CAST(FLOOR(EXTRACT(EPOCH FROM occurred_at)) AS BIGINT)",
-    };
+    let epoch = epoch_sql(backend);
     let sql = format!(
         "SELECT ({epoch} - ${origin}) / ${w} AS bucket, COUNT(*) AS n FROM audit_events{clause} \
          GROUP BY 1 ORDER BY 1"
@@ -951,8 +962,9 @@ pub(super) async fn delete_prefix(tx: &mut Tx, through: i64) -> Result<i64> {
     // Their slots lose them first (counted by the time each occurred, in
     // whatever order they were stamped).
     let sql = format!(
-        "SELECT {} AS slot, COUNT(*) AS n FROM audit_events WHERE seq <= $1 GROUP BY 1",
-        slot_sql(tx.backend())
+        "SELECT {} / {SLOT_SECONDS} AS slot, COUNT(*) AS n FROM audit_events \
+         WHERE seq <= $1 GROUP BY 1",
+        epoch_sql(tx.backend())
     );
     let gone: Vec<(i64, i64)> = fetch_all_dyn(tx.exec(), &sql, &[Arg::Int(through)]).await?;
     add_counts(tx, gone.into_iter().map(|(slot, n)| (slot, -n))).await?;
