@@ -22,6 +22,7 @@ backend_tests!(
     explorer_time_range_finds_events_stamped_out_of_order,
     explorer_finds_names_and_addresses_through_their_indexes,
     explorer_timeline_adds_up_quarter_hours_kept_on_append,
+    explorer_free_text_matches_each_field_and_pages,
 );
 
 /// Asserts `audit_counts` holds what counting the events per quarter hour
@@ -797,5 +798,131 @@ async fn explorer_timeline_adds_up_quarter_hours_kept_on_append(db: &TestDb) -> 
     exec_dyn(svc.db().exec(), &bump(0), &[]).await?;
     let t = svc.audit.timeline(&owner, &range).await?;
     assert_eq!((t.counts[0], t.counts[12], t.total), (2, 103, 111));
+    Ok(())
+}
+
+/// Free text is part of the action, the actor's name, the target's name or
+/// id, or the details, in any case; text with a space may span two of them
+/// (they are joined by spaces). A search with more matches than a page
+/// walks them by keyset both ways, its cursors telling where more lie.
+async fn explorer_free_text_matches_each_field_and_pages(db: &TestDb) -> TestResult {
+    let (svc, clock) = services_on(db).await;
+    let owner = owner(&svc).await;
+    let kestrel = Actor::gateway(
+        &GatewayId::from("gw-k".to_owned()),
+        "Kestrel Edge",
+        meta("10.9.0.1"),
+    );
+    let other = Actor::gateway(
+        &GatewayId::from("gw-o".to_owned()),
+        "Second gateway",
+        meta("10.9.0.2"),
+    );
+    let decision = |id: &str, name: &str| {
+        NewEvent::success("gateway.decision").target(Target::new("mcp_tool", id, name))
+    };
+    let mut tx = svc.db().begin().await?;
+    append(
+        &mut tx,
+        clock.now(),
+        &kestrel,
+        decision("Tool-Osprey", "github.Heron_search").details(json!({ "reason": "granted" })),
+    )
+    .await?;
+    let batch = (0..120)
+        .map(|i| {
+            decision("tool-common", "github.search").details(json!({ "batch": "Wren-7", "i": i }))
+        })
+        .collect();
+    append_batch(&mut tx, clock.now(), &other, batch).await?;
+    append(
+        &mut tx,
+        clock.now(),
+        &other,
+        decision("tool-common", "github.search")
+            .details(json!({ "reason": "no grant for Plover-Team" })),
+    )
+    .await?;
+    tx.commit().await?;
+    // The peer: the events whose details hold each marker, newest first.
+    let mut holding = Vec::new();
+    for marker in ["granted", "Plover-Team", "Wren-7"] {
+        let sql = format!(
+            "SELECT seq FROM audit_events WHERE details LIKE '%{marker}%' ORDER BY seq DESC"
+        );
+        let rows: Vec<(i64,)> = fetch_all_dyn(svc.db().exec(), &sql, &[]).await?;
+        holding.push(rows.into_iter().map(|r| r.0).collect::<Vec<i64>>());
+    }
+    let [granted, plover, wren] = <[Vec<i64>; 3]>::try_from(holding).map_err(|_| "three")?;
+    assert_eq!((granted.len(), plover.len(), wren.len()), (1, 1, 120));
+    let text = |t: &str| AuditQuery {
+        text: t.into(),
+        ..Default::default()
+    };
+    for (needle, expected, what) in [
+        ("kestrel", &granted, "the actor's name, any case"),
+        ("HERON_SEARCH", &granted, "the target's name"),
+        ("tool-osprey", &granted, "the target's id, any case"),
+        ("plover-TEAM", &plover, "the details"),
+        (
+            "DECISION gateway Kestrel",
+            &granted,
+            "the action and the actor's name",
+        ),
+        (
+            "heron_search tool-osprey",
+            &granted,
+            "the target's name and id",
+        ),
+    ] {
+        assert_eq!(&seqs(&svc, &owner, text(needle)).await, expected, "{what}");
+    }
+    assert_eq!(
+        seqs(&svc, &owner, text("kestrel edge gateway.decision")).await,
+        Vec::<i64>::new(),
+        "words match as one phrase, in the fields' order"
+    );
+    assert_eq!(svc.audit.count_events(&owner, &text("WREN-7")).await?, 120);
+
+    // 120 matches, 50 a page: newest first, then back.
+    let page = |before: Option<i64>, after: Option<i64>| AuditQuery {
+        text: "wren-7".into(),
+        before,
+        after,
+        limit: 50,
+        ..Default::default()
+    };
+    let first = svc.audit.explore(&owner, page(None, None)).await?;
+    let ids = |p: &portcullis_types::AuditSlice| p.items.iter().map(|e| e.seq).collect::<Vec<_>>();
+    assert_eq!(ids(&first), wren[..50]);
+    assert_eq!((first.newer, first.older), (None, Some(wren[49])));
+    let second = svc.audit.explore(&owner, page(first.older, None)).await?;
+    assert_eq!(ids(&second), wren[50..100]);
+    assert_eq!(
+        (second.newer, second.older),
+        (Some(wren[50]), Some(wren[99]))
+    );
+    let last = svc.audit.explore(&owner, page(second.older, None)).await?;
+    assert_eq!(ids(&last), wren[100..]);
+    assert_eq!((last.newer, last.older), (Some(wren[100]), None));
+    let back = svc.audit.explore(&owner, page(None, last.newer)).await?;
+    assert_eq!(
+        ids(&back),
+        wren[50..100],
+        "the newer page is the one before"
+    );
+    assert_eq!((back.newer, back.older), (Some(wren[50]), Some(wren[99])));
+    // The first page's search was audited with the text in its details:
+    // that event matches too, newer than the rest.
+    let top = svc.audit.explore(&owner, page(None, back.newer)).await?;
+    assert_eq!(ids(&top), wren[..50]);
+    assert_eq!((top.newer, top.older), (Some(wren[0]), Some(wren[49])));
+    let searched = svc.audit.explore(&owner, page(None, top.newer)).await?;
+    assert_eq!(searched.items.len(), 1);
+    assert_eq!(searched.items[0].action, "audit.searched");
+    assert_eq!(
+        (searched.newer, searched.older),
+        (None, Some(searched.items[0].seq))
+    );
     Ok(())
 }

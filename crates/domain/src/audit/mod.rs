@@ -256,26 +256,43 @@ impl AuditService {
         let limit = page_size(q.limit);
         let filter = store::Filter::resolve(&q, &self.core.db).await?;
         let db = &self.core.db;
-        let mut rows = match (q.before, q.after) {
+        // The page is read with one event more: whether the walk found it
+        // tells if anything lies beyond the page on the side it walked
+        // toward, without a second query (a rare free-text match made that
+        // a second scan of the range). The side it started from needs a
+        // probe, except from the newest end.
+        let beyond = |seq: i64, older: bool| store::any_beyond(db.exec(), &filter, seq, older);
+        let (rows, older, newer) = match (q.before, q.after) {
             (_, Some(after)) => {
-                let mut rows = store::page_after(db.exec(), &filter, after, limit).await?;
+                let mut rows = store::page_after(db.exec(), &filter, after, limit + 1).await?;
+                let more = rows.len() as i64 > limit;
+                rows.truncate(limit as usize);
                 rows.reverse();
-                rows
+                let (newer, older) = match (rows.first(), rows.last()) {
+                    (Some(first), Some(last)) => (
+                        more.then_some(first.seq),
+                        beyond(last.seq, true).await?.then_some(last.seq),
+                    ),
+                    // Past the newest end: the way back is the cursor.
+                    _ => (q.before.map(|s| s - 1), Some(after + 1)),
+                };
+                (rows, older, newer)
             }
-            (before, None) => store::page_before(db.exec(), &filter, before, limit).await?,
-        };
-        rows.truncate(limit as usize);
-        let (older, newer) = match (rows.first(), rows.last()) {
-            (Some(first), Some(last)) => (
-                store::any_beyond(db.exec(), &filter, last.seq, true)
-                    .await?
-                    .then_some(last.seq),
-                store::any_beyond(db.exec(), &filter, first.seq, false)
-                    .await?
-                    .then_some(first.seq),
-            ),
-            // Past either end: the way back is the other cursor's seq.
-            _ => (q.after.map(|s| s + 1), q.before.map(|s| s - 1)),
+            (before, None) => {
+                let mut rows = store::page_before(db.exec(), &filter, before, limit + 1).await?;
+                let more = rows.len() as i64 > limit;
+                rows.truncate(limit as usize);
+                let (older, newer) = match (rows.first(), rows.last(), before) {
+                    (Some(first), Some(last), Some(_)) => (
+                        more.then_some(last.seq),
+                        beyond(first.seq, false).await?.then_some(first.seq),
+                    ),
+                    (Some(_), Some(last), None) => (more.then_some(last.seq), None),
+                    // Past the oldest end: the way back is the cursor.
+                    _ => (None, before.map(|s| s - 1)),
+                };
+                (rows, older, newer)
+            }
         };
         if q.is_search() && q.before.is_none() && q.after.is_none() {
             self.record_search(actor, &q, rows.len()).await?;

@@ -362,6 +362,9 @@ pub(super) struct Filter {
     source_range: Option<(Backend, String, String)>,
     /// An index showed that nothing matches: no query reads the log.
     nothing: bool,
+    /// The database's dialect ([`Filter::resolve`]; the free-text term
+    /// differs).
+    backend: Option<Backend>,
 }
 
 /// How an actor or target filter is matched.
@@ -424,6 +427,7 @@ impl Filter {
     /// index for the links from people, servers and the rest.
     pub async fn resolve(q: &AuditQuery, db: &Db) -> Result<Self> {
         let mut f = Self::new(q);
+        f.backend = Some(db.backend());
         f.actor_match = NameMatch::resolve(db, "actor", "actor_id", &f.actor).await?;
         f.target_match = NameMatch::resolve(db, "target", "target_id", &f.target).await?;
         f.nothing = [&f.actor_match, &f.target_match]
@@ -504,6 +508,7 @@ impl Filter {
             seq_before: None,
             source_range: None,
             nothing: false,
+            backend: None,
         }
     }
 
@@ -568,10 +573,7 @@ impl Filter {
         }
         if !self.text.is_empty() {
             let like = bind(args, Arg::Text(format!("%{}%", like_escape(&self.text))));
-            terms.push(format!(
-                "LOWER(action || ' ' || actor_display || ' ' || COALESCE(target_display, '') \
-                 || ' ' || COALESCE(target_id, '') || ' ' || details) LIKE {like} ESCAPE '\\'"
-            ));
+            terms.push(text_term(self.backend, &self.text, &like));
         }
         if let Some(since) = self.since {
             let t = bind(args, Arg::Time(since));
@@ -610,6 +612,36 @@ impl Filter {
         } else {
             format!("{clause} AND {term}")
         }
+    }
+}
+
+/// The searched text fields, in the order they are joined for free text.
+const TEXT_FIELDS: [&str; 5] = [
+    "action",
+    "actor_display",
+    "COALESCE(target_display, '')",
+    "COALESCE(target_id, '')",
+    "details",
+];
+
+/// The free-text term: the lower-case `text` (bound as the pattern
+/// `like`) is part of the action, actor name, target name or id, or
+/// details, in any case. Those fields are joined by spaces, so text
+/// without a space matches within one field: each is matched on its own,
+/// which spares building and lower-casing the joined string for every
+/// event read (a third of the time on SQLite, whose `LIKE` ignores ASCII
+/// case as its `LOWER` folds only ASCII). Text with a space may span two
+/// fields and is matched in the joined string.
+fn text_term(backend: Option<Backend>, text: &str, like: &str) -> String {
+    let matched = |field: &str| match backend {
+        Some(Backend::Sqlite) => format!("{field} LIKE {like} ESCAPE '\\'"),
+        _ => format!("LOWER({field}) LIKE {like} ESCAPE '\\'"),
+    };
+    if text.contains(' ') {
+        matched(&format!("({})", TEXT_FIELDS.join(" || ' ' || ")))
+    } else {
+        let each: Vec<String> = TEXT_FIELDS.iter().map(|f| matched(f)).collect();
+        format!("({})", each.join(" OR "))
     }
 }
 
