@@ -843,26 +843,49 @@ async fn explorer_free_text_matches_each_field_and_pages(db: &TestDb) -> TestRes
             .details(json!({ "reason": "no grant for Plover-Team" })),
     )
     .await?;
+    // The same tool under another name; the system (no id) by a name.
+    append(
+        &mut tx,
+        clock.now(),
+        &other,
+        decision("Tool-Osprey", "github.renamed").details(json!({ "m": "renamed" })),
+    )
+    .await?;
+    append(
+        &mut tx,
+        clock.now(),
+        &Actor::system("Falcon sweeper"),
+        NewEvent::success("gateway.decision").details(json!({ "m": "swept" })),
+    )
+    .await?;
     tx.commit().await?;
     // The peer: the events whose details hold each marker, newest first.
     let mut holding = Vec::new();
-    for marker in ["granted", "Plover-Team", "Wren-7"] {
+    for marker in ["granted", "Plover-Team", "Wren-7", "renamed", "swept"] {
         let sql = format!(
             "SELECT seq FROM audit_events WHERE details LIKE '%{marker}%' ORDER BY seq DESC"
         );
         let rows: Vec<(i64,)> = fetch_all_dyn(svc.db().exec(), &sql, &[]).await?;
         holding.push(rows.into_iter().map(|r| r.0).collect::<Vec<i64>>());
     }
-    let [granted, plover, wren] = <[Vec<i64>; 3]>::try_from(holding).map_err(|_| "three")?;
+    let [granted, plover, wren, renamed, swept] =
+        <[Vec<i64>; 5]>::try_from(holding).map_err(|_| "five")?;
     assert_eq!((granted.len(), plover.len(), wren.len()), (1, 1, 120));
+    assert_eq!((renamed.len(), swept.len()), (1, 1));
+    let osprey = [renamed.clone(), granted.clone()].concat();
     let text = |t: &str| AuditQuery {
         text: t.into(),
         ..Default::default()
     };
     for (needle, expected, what) in [
         ("kestrel", &granted, "the actor's name, any case"),
-        ("HERON_SEARCH", &granted, "the target's name"),
-        ("tool-osprey", &granted, "the target's id, any case"),
+        (
+            "HERON_SEARCH",
+            &granted,
+            "the target's name, not its events under another",
+        ),
+        ("tool-osprey", &osprey, "the target's id, any case"),
+        ("FALCON", &swept, "the name of an actor without an id"),
         ("plover-TEAM", &plover, "the details"),
         (
             "DECISION gateway Kestrel",

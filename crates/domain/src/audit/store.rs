@@ -365,6 +365,20 @@ pub(super) struct Filter {
     /// The database's dialect ([`Filter::resolve`]; the free-text term
     /// differs).
     backend: Option<Backend>,
+    /// Which actors' and targets' names free text is part of
+    /// ([`Filter::resolve`]).
+    text_names: TextNames,
+}
+
+/// The actors and targets whose names (or, for a target, id) hold free
+/// text without a space, found in `audit_names`: only their events' names
+/// are matched (an id's events under other names still are not). `None`:
+/// every event's names are (not looked up, more than [`MAX_NAMED_IDS`]
+/// ids, or an actor without an id has such a name).
+#[derive(Debug, Default)]
+struct TextNames {
+    actors: Option<Vec<String>>,
+    targets: Option<Vec<String>>,
 }
 
 /// How an actor or target filter is matched.
@@ -452,6 +466,12 @@ impl Filter {
         if f.nothing {
             return Ok(f);
         }
+        if !f.text.is_empty() && !f.text.contains(' ') {
+            f.text_names = TextNames {
+                actors: names_holding(db, "actor", &f.text, false).await?,
+                targets: names_holding(db, "target", &f.text, true).await?,
+            };
+        }
         // A time range becomes a `seq` range too, found through the time
         // index, so the newest-first walk starts at the range and stops at
         // its far end (an old day was a walk through every newer event).
@@ -509,6 +529,7 @@ impl Filter {
             source_range: None,
             nothing: false,
             backend: None,
+            text_names: TextNames::default(),
         }
     }
 
@@ -573,7 +594,8 @@ impl Filter {
         }
         if !self.text.is_empty() {
             let like = bind(args, Arg::Text(format!("%{}%", like_escape(&self.text))));
-            terms.push(text_term(self.backend, &self.text, &like));
+            let term = self.text_term(&like, args);
+            terms.push(term);
         }
         if let Some(since) = self.since {
             let t = bind(args, Arg::Time(since));
@@ -624,25 +646,81 @@ const TEXT_FIELDS: [&str; 5] = [
     "details",
 ];
 
-/// The free-text term: the lower-case `text` (bound as the pattern
-/// `like`) is part of the action, actor name, target name or id, or
-/// details, in any case. Those fields are joined by spaces, so text
-/// without a space matches within one field: each is matched on its own,
-/// which spares building and lower-casing the joined string for every
-/// event read (a third of the time on SQLite, whose `LIKE` ignores ASCII
-/// case as its `LOWER` folds only ASCII). Text with a space may span two
-/// fields and is matched in the joined string.
-fn text_term(backend: Option<Backend>, text: &str, like: &str) -> String {
-    let matched = |field: &str| match backend {
-        Some(Backend::Sqlite) => format!("{field} LIKE {like} ESCAPE '\\'"),
-        _ => format!("LOWER({field}) LIKE {like} ESCAPE '\\'"),
-    };
-    if text.contains(' ') {
-        matched(&format!("({})", TEXT_FIELDS.join(" || ' ' || ")))
-    } else {
-        let each: Vec<String> = TEXT_FIELDS.iter().map(|f| matched(f)).collect();
-        format!("({})", each.join(" OR "))
+impl Filter {
+    /// The free-text term: the lower-case text (bound as the pattern
+    /// `like`) is part of the action, actor name, target name or id, or
+    /// details, in any case. Those fields are joined by spaces, so text
+    /// without a space matches within one field: each is matched on its
+    /// own, which spares building and lower-casing the joined string for
+    /// every event read (SQLite's `LIKE` ignores ASCII case as its `LOWER`
+    /// folds only ASCII), and the names only for the ids `audit_names`
+    /// says may match (a list lookup per event instead of three `LIKE`s).
+    /// Text with a space may span two fields and is matched in the joined
+    /// string.
+    fn text_term(&self, like: &str, args: &mut Vec<Arg>) -> String {
+        let matched = |field: &str| match self.backend {
+            Some(Backend::Sqlite) => format!("{field} LIKE {like} ESCAPE '\\'"),
+            _ => format!("LOWER({field}) LIKE {like} ESCAPE '\\'"),
+        };
+        if self.text.contains(' ') {
+            return matched(&format!("({})", TEXT_FIELDS.join(" || ' ' || ")));
+        }
+        let mut any = vec![matched("action"), matched("details")];
+        for (ids, column, fields) in [
+            (&self.text_names.actors, "actor_id", &["actor_display"][..]),
+            (
+                &self.text_names.targets,
+                "target_id",
+                &["target_display", "target_id"][..],
+            ),
+        ] {
+            let each: Vec<String> = fields.iter().map(|f| matched(f)).collect();
+            let each = each.join(" OR ");
+            match ids {
+                None => any.push(each),
+                Some(ids) if ids.is_empty() => {}
+                Some(ids) => {
+                    let list: Vec<String> = ids
+                        .iter()
+                        .map(|id| {
+                            args.push(Arg::Text(id.clone()));
+                            format!("${}", args.len())
+                        })
+                        .collect();
+                    any.push(format!("({column} IN ({}) AND ({each}))", list.join(", ")));
+                }
+            }
+        }
+        format!("({})", any.join(" OR "))
     }
+}
+
+/// The ids of the `kind` ("actor" or "target") whose names (or, with
+/// `ids_too`, ids) hold the lower-case `text`, from `audit_names`; `None`
+/// when more than [`MAX_NAMED_IDS`] do or an actor without an id has such
+/// a name.
+async fn names_holding(
+    db: &Db,
+    kind: &'static str,
+    text: &str,
+    ids_too: bool,
+) -> Result<Option<Vec<String>>> {
+    let rows: Vec<(String,)> = fetch_all_dyn(
+        db.exec(),
+        "SELECT DISTINCT id FROM audit_names WHERE kind = $1 AND (LOWER(display) LIKE $2 \
+         ESCAPE '\\' OR ($4 AND LOWER(id) LIKE $2 ESCAPE '\\')) LIMIT $3",
+        &[
+            Arg::Text(kind.to_owned()),
+            Arg::Text(format!("%{}%", like_escape(text))),
+            Arg::Int(MAX_NAMED_IDS + 1),
+            Arg::Bool(ids_too),
+        ],
+    )
+    .await?;
+    if rows.len() as i64 > MAX_NAMED_IDS || rows.iter().any(|(id,)| id.is_empty()) {
+        return Ok(None);
+    }
+    Ok(Some(rows.into_iter().map(|(id,)| id).collect()))
 }
 
 /// The `seq` of the first event in `order` (a `WHERE` condition on
@@ -665,22 +743,9 @@ async fn ids_named(
     column: &'static str,
     value: &str,
 ) -> Result<Option<Vec<String>>> {
-    let like = format!("%{}%", like_escape(&value.to_lowercase()));
-    let rows: Vec<(String,)> = fetch_all_dyn(
-        db.exec(),
-        "SELECT DISTINCT id FROM audit_names WHERE kind = $1 AND LOWER(display) LIKE $2 \
-         ESCAPE '\\' LIMIT $3",
-        &[
-            Arg::Text(kind.to_owned()),
-            Arg::Text(like),
-            Arg::Int(MAX_NAMED_IDS + 1),
-        ],
-    )
-    .await?;
-    if rows.len() as i64 > MAX_NAMED_IDS || rows.iter().any(|(id,)| id.is_empty()) {
+    let Some(ids) = names_holding(db, kind, &value.to_lowercase(), false).await? else {
         return Ok(None);
-    }
-    let ids: Vec<String> = rows.into_iter().map(|(id,)| id).collect();
+    };
     if ids.is_empty() {
         return Ok(Some(ids));
     }
