@@ -536,10 +536,6 @@ impl Filter {
     /// ` WHERE …` (or nothing) with its binds pushed onto `args`.
     fn clause(&self, args: &mut Vec<Arg>) -> String {
         let mut terms: Vec<String> = Vec::new();
-        let bind = |args: &mut Vec<Arg>, a: Arg| {
-            args.push(a);
-            format!("${}", args.len())
-        };
         if self.nothing {
             return " WHERE 1 = 0".to_owned();
         }
@@ -637,6 +633,12 @@ impl Filter {
     }
 }
 
+/// Pushes `a` onto `args` and answers its placeholder (`$n`).
+fn bind(args: &mut Vec<Arg>, a: Arg) -> String {
+    args.push(a);
+    format!("${}", args.len())
+}
+
 /// The searched text fields, in the order they are joined for free text.
 const TEXT_FIELDS: [&str; 5] = [
     "action",
@@ -682,10 +684,7 @@ impl Filter {
                 Some(ids) => {
                     let list: Vec<String> = ids
                         .iter()
-                        .map(|id| {
-                            args.push(Arg::Text(id.clone()));
-                            format!("${}", args.len())
-                        })
+                        .map(|id| bind(args, Arg::Text(id.clone())))
                         .collect();
                     any.push(format!("({column} IN ({}) AND ({each}))", list.join(", ")));
                 }
