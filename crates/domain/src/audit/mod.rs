@@ -337,7 +337,11 @@ impl AuditService {
         // from `audit_counts` and counts only its ragged ends event by
         // event; `width` is then whole slots and `origin` a multiple of it,
         // so each slot falls in one bucket.
-        let slots = (width % store::SLOT_SECONDS == 0 && store::Filter::time_only(q))
+        let time_only = q
+            .filters()
+            .iter()
+            .all(|(name, _)| matches!(*name, "since" | "until"));
+        let slots = (width % store::SLOT_SECONDS == 0 && time_only)
             .then(|| store::whole_slots(since, until))
             .flatten();
         let rows = match slots {
@@ -391,14 +395,7 @@ impl AuditService {
             ..q.clone()
         };
         let filter = store::Filter::resolve(&bounded, &self.core.db).await?;
-        store::timeline(
-            self.core.db.exec(),
-            self.core.db.backend(),
-            &filter,
-            origin,
-            width,
-        )
-        .await
+        store::timeline(self.core.db.exec(), &filter, origin, width).await
     }
 
     /// One event by its id (the explorer's drawer, linked).

@@ -335,7 +335,7 @@ pub(super) async fn max_seq(ex: Exec<'_>) -> Result<i64> {
 /// walk from the primary key. A name or a source prefix is looked up in an
 /// index first ([`Filter::resolve`]): few matches are read through it,
 /// none reads nothing.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Filter {
     /// An action, exact or as a dotted prefix.
     action: String,
@@ -359,12 +359,12 @@ pub(super) struct Filter {
     seq_before: Option<i64>,
     /// The source prefix as a range of `audit_events_source_idx`, when
     /// few events lie in it.
-    source_range: Option<(Backend, String, String)>,
+    source_range: Option<(String, String)>,
     /// An index showed that nothing matches: no query reads the log.
     nothing: bool,
-    /// The database's dialect ([`Filter::resolve`]; the free-text term
-    /// differs).
-    backend: Option<Backend>,
+    /// The database's dialect (the source range and free-text terms
+    /// differ).
+    backend: Backend,
     /// Which actors' and targets' names free text is part of
     /// ([`Filter::resolve`]).
     text_names: TextNames,
@@ -440,8 +440,7 @@ impl Filter {
     /// `id = x OR name LIKE '%x%'` term would keep the database off the
     /// index for the links from people, servers and the rest.
     pub async fn resolve(q: &AuditQuery, db: &Db) -> Result<Self> {
-        let mut f = Self::new(q);
-        f.backend = Some(db.backend());
+        let mut f = Self::new(q, db.backend());
         f.actor_match = NameMatch::resolve(db, "actor", "actor_id", &f.actor).await?;
         f.target_match = NameMatch::resolve(db, "target", "target_id", &f.target).await?;
         f.nothing = [&f.actor_match, &f.target_match]
@@ -459,7 +458,7 @@ impl Filter {
             ];
             match count_dyn(db.exec(), &sql, &args).await? {
                 0 => f.nothing = true,
-                n if n <= FEW_MATCHES => f.source_range = Some((db.backend(), low, high)),
+                n if n <= FEW_MATCHES => f.source_range = Some((low, high)),
                 _ => {}
             }
         }
@@ -498,19 +497,7 @@ impl Filter {
         Ok(f)
     }
 
-    /// Whether `q` filters on nothing but its time range (its timeline can
-    /// then add up `audit_counts`).
-    pub(super) fn time_only(q: &AuditQuery) -> bool {
-        let f = Self::new(q);
-        f.action.is_empty()
-            && f.actor.is_empty()
-            && f.target.is_empty()
-            && f.outcome.is_none()
-            && f.source.is_empty()
-            && f.text.is_empty()
-    }
-
-    fn new(q: &AuditQuery) -> Self {
+    fn new(q: &AuditQuery, backend: Backend) -> Self {
         Self {
             action: q.action.trim().to_owned(),
             actor: q.actor.trim().to_owned(),
@@ -528,7 +515,7 @@ impl Filter {
             seq_before: None,
             source_range: None,
             nothing: false,
-            backend: None,
+            backend,
             text_names: TextNames::default(),
         }
     }
@@ -580,10 +567,10 @@ impl Filter {
             terms.push(format!("outcome = {o}"));
         }
         if !self.source.is_empty() {
-            if let Some((backend, low, high)) = &self.source_range {
+            if let Some((low, high)) = &self.source_range {
                 let low = bind(args, Arg::Text(low.clone()));
                 let high = bind(args, Arg::Text(high.clone()));
-                terms.push(source_range_term(*backend, &low, &high));
+                terms.push(source_range_term(self.backend, &low, &high));
             }
             let like = bind(args, Arg::Text(format!("{}%", like_escape(&self.source))));
             terms.push(format!("source_ip LIKE {like} ESCAPE '\\'"));
@@ -661,8 +648,8 @@ impl Filter {
     /// string.
     fn text_term(&self, like: &str, args: &mut Vec<Arg>) -> String {
         let matched = |field: &str| match self.backend {
-            Some(Backend::Sqlite) => format!("{field} LIKE {like} ESCAPE '\\'"),
-            _ => format!("LOWER({field}) LIKE {like} ESCAPE '\\'"),
+            Backend::Sqlite => format!("{field} LIKE {like} ESCAPE '\\'"),
+            Backend::Postgres => format!("LOWER({field}) LIKE {like} ESCAPE '\\'"),
         };
         if self.text.contains(' ') {
             return matched(&format!("({})", TEXT_FIELDS.join(" || ' ' || ")));
@@ -870,7 +857,6 @@ pub(super) async fn any_beyond(ex: Exec<'_>, f: &Filter, seq: i64, older: bool) 
 /// (bucket index, count) for the buckets that have any.
 pub(super) async fn timeline(
     ex: Exec<'_>,
-    backend: Backend,
     f: &Filter,
     since: DateTime<Utc>,
     width: i64,
@@ -881,7 +867,7 @@ pub(super) async fn timeline(
     let origin = args.len();
     args.push(Arg::Int(width.max(1)));
     let w = args.len();
-    let epoch = epoch_sql(backend);
+    let epoch = epoch_sql(f.backend);
     let sql = format!(
         "SELECT ({epoch} - ${origin}) / ${w} AS bucket, COUNT(*) AS n FROM audit_events{clause} \
          GROUP BY 1 ORDER BY 1"
