@@ -26,6 +26,7 @@ mod catalog;
 mod console;
 mod delegation;
 mod directory;
+mod directory_scale;
 mod faults;
 mod gateway;
 mod gateway_limits;

@@ -415,7 +415,7 @@ async fn storage_failed_transaction_leaves_no_audit_event(db: &TestDb) -> TestRe
 }
 
 /// A directory created by the owner, and the actor its SCIM token stands for.
-async fn scim_directory(svc: &Services, owner: &Actor, name: &str) -> Actor {
+pub(crate) async fn scim_directory(svc: &Services, owner: &Actor, name: &str) -> Actor {
     let t = svc
         .directory
         .create_directory(owner, name)
@@ -426,7 +426,12 @@ async fn scim_directory(svc: &Services, owner: &Actor, name: &str) -> Actor {
 
 /// Provisions `user_name` (with an optional displayName) through the SCIM
 /// service; returns its id.
-async fn scim_user(svc: &Services, dir: &Actor, user_name: &str, display: Option<&str>) -> String {
+pub(crate) async fn scim_user(
+    svc: &Services,
+    dir: &Actor,
+    user_name: &str,
+    display: Option<&str>,
+) -> String {
     let mut body = serde_json::json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
         "userName": user_name,

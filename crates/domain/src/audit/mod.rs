@@ -36,6 +36,7 @@ mod model;
 pub mod retention;
 pub mod sinks;
 mod store;
+pub(crate) use store::SLOT_SECONDS;
 
 pub use checkpoint::{CHECKPOINT_JWS_TYPE, CHECKPOINT_TICK};
 
@@ -333,37 +334,7 @@ impl AuditService {
         let origin = DateTime::from_timestamp(since.timestamp().div_euclid(width) * width, 0)
             .unwrap_or(since);
         let n = ((until - origin).num_seconds() + width - 1) / width;
-        // A range on time alone adds up the whole quarter hours it spans
-        // from `audit_counts` and counts only its ragged ends event by
-        // event; `width` is then whole slots and `origin` a multiple of it,
-        // so each slot falls in one bucket.
-        let time_only = q
-            .filters()
-            .iter()
-            .all(|(name, _)| matches!(*name, "since" | "until"));
-        let slots = (width % store::SLOT_SECONDS == 0 && time_only)
-            .then(|| store::whole_slots(since, until))
-            .flatten();
-        let rows = match slots {
-            Some((first, start, last, end)) => {
-                let mut rows = Vec::new();
-                if since < start {
-                    rows = self.timeline_rows(q, since, start, origin, width).await?;
-                }
-                let slot = store::SLOT_SECONDS;
-                rows.extend(
-                    store::slot_counts(self.core.db.exec(), first, last)
-                        .await?
-                        .into_iter()
-                        .map(|(s, n)| ((s * slot - origin.timestamp()) / width, n)),
-                );
-                if end < until {
-                    rows.extend(self.timeline_rows(q, end, until, origin, width).await?);
-                }
-                rows
-            }
-            None => self.timeline_rows(q, since, until, origin, width).await?,
-        };
+        let rows = self.bucket_counts(q, since, until, origin, width).await?;
         let mut counts = vec![0; n.max(1) as usize];
         for (bucket, count) in rows {
             if let Some(slot) = usize::try_from(bucket).ok().and_then(|b| counts.get_mut(b)) {
@@ -377,6 +348,48 @@ impl AuditService {
             total: counts.iter().sum(),
             counts,
         })
+    }
+
+    /// (bucket, events) of the events matching `q` in `[since, until)`,
+    /// buckets of `width` seconds from `origin`, those with no event left
+    /// out. A query on time alone adds up the whole quarter hours of the
+    /// range from `audit_counts` and counts only its ragged ends event by
+    /// event, when each slot falls in one bucket (`width` whole slots from
+    /// an `origin` on a slot's start); otherwise every event is counted.
+    pub(crate) async fn bucket_counts(
+        &self,
+        q: &AuditQuery,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        origin: DateTime<Utc>,
+        width: i64,
+    ) -> Result<Vec<(i64, i64)>> {
+        let slot = store::SLOT_SECONDS;
+        let time_only = q
+            .filters()
+            .iter()
+            .all(|(name, _)| matches!(*name, "since" | "until"));
+        let aligned = width % slot == 0 && origin.timestamp() % slot == 0;
+        let Some((first, start, last, end)) = (aligned && time_only)
+            .then(|| store::whole_slots(since, until))
+            .flatten()
+        else {
+            return self.timeline_rows(q, since, until, origin, width).await;
+        };
+        let mut rows = Vec::new();
+        if since < start {
+            rows = self.timeline_rows(q, since, start, origin, width).await?;
+        }
+        rows.extend(
+            store::slot_counts(self.core.db.exec(), first, last)
+                .await?
+                .into_iter()
+                .map(|(s, n)| ((s * slot - origin.timestamp()) / width, n)),
+        );
+        if end < until {
+            rows.extend(self.timeline_rows(q, end, until, origin, width).await?);
+        }
+        Ok(rows)
     }
 
     /// (bucket, events) of the events matching `q` in `[since, until)`,

@@ -16,6 +16,13 @@
 //! soft-deleted users, and count as group members only users of the group's
 //! own directory.
 //!
+//! At scale (issue #21, migration 0023) the lists read no more than a page:
+//! each group keeps its count of provisioned members (database triggers on
+//! memberships and people move it, whoever writes them), and the users
+//! search is served by trigram indexes (SQLite: an FTS5 index the list
+//! reads when the text is selective; PostgreSQL: `pg_trgm` GIN indexes the
+//! planner picks).
+//!
 //! The area has the domain's target shape: this file is the service for
 //! directories and their tokens (roles, rules, audit; no SQL text),
 //! `views` the console's people and groups lists and detail pages, `model`

@@ -6,8 +6,8 @@ mod views;
 
 pub(super) use views::{
     count_groups, count_members, count_users, find_manager, group_filter, group_page,
-    group_summary, members, user_detail, user_emails, user_filter, user_groups, user_page,
-    GroupListRow, MemberRow, UserListRow,
+    group_summary, members, sqlite_search, user_detail, user_emails, user_filter, user_groups,
+    user_page, GroupListRow, MemberRow, UserListRow, UserSearch,
 };
 
 use crate::db::{Exec, Tx};

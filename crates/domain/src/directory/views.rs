@@ -6,6 +6,7 @@ use super::model::{self, page_bounds, Profile};
 use super::{store, DirectoryService, DEFAULT_PAGE, HISTORY_LIMIT};
 use crate::actor::{Actor, Permission};
 use crate::audit;
+use crate::db::Backend;
 use crate::error::{Error, Result};
 use portcullis_types::{
     DirectoryEmail, DirectoryGroupDetail, DirectoryGroupQuery, DirectoryGroupRef,
@@ -15,8 +16,9 @@ use portcullis_types::{
 use serde_json::Value;
 
 impl DirectoryService {
-    /// Lists provisioned (not deleted) users with search, directory and
-    /// status filters, a whitelisted sort column and a page (at most
+    /// Lists provisioned (not deleted) users with search (on SQLite from
+    /// its trigram index when the text is selective, on PostgreSQL through
+    /// trigram indexes the planner picks), directory and status filters, a whitelisted sort column and a page (at most
     /// [`MAX_PAGE`](crate::audit::MAX_PAGE) rows) with the total count. Only whitelisted SQL fragments
     /// are put together; every value is bound. **Permission:** `DirectoryRead`.
     pub async fn list_users(
@@ -26,8 +28,12 @@ impl DirectoryService {
     ) -> Result<Page<DirectoryUserSummary>> {
         actor.require(Permission::DirectoryRead)?;
         let (limit, offset) = page_bounds(q.limit, q.offset, DEFAULT_PAGE);
-        let filter = store::user_filter(&q.directory_id, q.status, &q.search);
         let db = &self.core.db;
+        let how = match db.backend() {
+            Backend::Sqlite => store::sqlite_search(db.exec(), q.search.trim()).await?,
+            Backend::Postgres => store::UserSearch::Scan,
+        };
+        let filter = store::user_filter(&q.directory_id, q.status, &q.search, how);
         let total = store::count_users(db.exec(), &filter).await?;
         let rows = store::user_page(db.exec(), filter, q.sort, q.dir, limit, offset).await?;
         Ok(Page {

@@ -9,9 +9,13 @@ mod store;
 use crate::actor::{Actor, Permission};
 use crate::error::Result;
 use crate::Core;
-use chrono::Duration;
+use chrono::{DateTime, Duration};
 use portcullis_types::{AuditQuery, DayCount, OverviewStats};
 use std::sync::Arc;
+
+/// A day in seconds (the activity chart's days are the admin's zone's
+/// fixed offset from UTC, so each is 24 hours).
+const DAY: i64 = 86_400;
 
 /// Reads the Overview figures.
 #[derive(Clone)]
@@ -47,7 +51,26 @@ impl OverviewService {
         let admins = store::admins(db.exec()).await?;
         let active_sessions = store::active_sessions(db.exec(), now).await?;
         let audit_events = store::audit_events(db.exec()).await?;
-        let audit_events_24h = store::audit_events_since(db.exec(), day_ago).await?;
+        // Both event figures add up `audit_counts`' quarter hours (the
+        // ragged ends counted event by event) instead of reading every
+        // event of the day or the fortnight. Each range runs to a slot's
+        // start past now, so it takes in an event stamped this instant.
+        let everything = AuditQuery::default();
+        let slot = crate::audit::SLOT_SECONDS;
+        let slot_start = DateTime::from_timestamp(day_ago.timestamp().div_euclid(slot) * slot, 0)
+            .unwrap_or(day_ago);
+        let audit_events_24h = audit
+            .bucket_counts(
+                &everything,
+                day_ago,
+                slot_start + Duration::days(2),
+                slot_start,
+                2 * DAY,
+            )
+            .await?
+            .iter()
+            .map(|(_, n)| n)
+            .sum();
         let failed_signins_24h = store::failed_signins_since(db.exec(), day_ago).await?;
         let today = (now + utc_offset).date_naive();
         let first_day = today - chrono::Days::new(13);
@@ -55,15 +78,21 @@ impl OverviewService {
             .and_hms_opt(0, 0, 0)
             .map(|d| d.and_utc() - utc_offset)
             .unwrap_or(now);
-        let rows =
-            store::events_per_day(db.exec(), db.backend(), since, utc_offset.num_minutes()).await?;
+        let mut per_day = [0; 14];
+        for (day, n) in audit
+            .bucket_counts(&everything, since, since + Duration::days(14), since, DAY)
+            .await?
+        {
+            if let Some(count) = usize::try_from(day).ok().and_then(|d| per_day.get_mut(d)) {
+                *count += n;
+            }
+        }
         let events_per_day = first_day
             .iter_days()
-            .take(14)
-            .map(|d| {
-                let day = d.format("%Y-%m-%d").to_string();
-                let count = rows.iter().find(|r| r.day == day).map_or(0, |r| r.count);
-                DayCount { day, count }
+            .zip(per_day)
+            .map(|(d, count)| DayCount {
+                day: d.format("%Y-%m-%d").to_string(),
+                count,
             })
             .collect();
         let latest_events = audit

@@ -106,12 +106,59 @@ pub(in crate::directory) struct UserListRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// How the users list's search finds its people.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(in crate::directory) enum UserSearch {
+    /// Every person's names and email read with `LIKE` (short or common
+    /// text, and PostgreSQL, whose trigram indexes serve the `LIKE`s).
+    Scan,
+    /// The people SQLite's trigram index finds for the text (fewer than
+    /// [`INDEXED_MATCHES`] of them), looked up by id.
+    Indexed,
+}
+
+/// A search the SQLite index finds fewer people for is answered from the
+/// index; one matching more (a common part of every email, say) reads the
+/// people in list order instead, which finds a page sooner than sorting
+/// every match.
+pub(in crate::directory) const INDEXED_MATCHES: i64 = 1000;
+
+/// The FTS5 query of `text`: one phrase (double quotes doubled), which the
+/// trigram tokenizer matches as a substring of one column, case folded.
+fn phrase(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+/// How SQLite's users search finds the people matching `search`
+/// (trimmed): from the trigram index when it is at least three characters
+/// (the index holds trigrams) and fewer than [`INDEXED_MATCHES`] people
+/// match it.
+pub(in crate::directory) async fn sqlite_search(ex: Exec<'_>, search: &str) -> Result<UserSearch> {
+    if search.chars().count() < 3 {
+        return Ok(UserSearch::Scan);
+    }
+    let found = scalar!(
+        ex,
+        i64,
+        "SELECT COUNT(*) FROM (SELECT rowid FROM directory_users_search \
+         WHERE directory_users_search MATCH $1 LIMIT $2) AS found",
+        phrase(search),
+        INDEXED_MATCHES
+    )?;
+    Ok(if found < INDEXED_MATCHES {
+        UserSearch::Indexed
+    } else {
+        UserSearch::Scan
+    })
+}
+
 /// The users list's filter: not deleted, of `directory_id` (unless blank),
-/// with `status`, matching `search`.
+/// with `status`, matching `search` (found as `how` says).
 pub(in crate::directory) fn user_filter(
     directory_id: &str,
     status: Option<DirectoryUserStatus>,
     search: &str,
+    how: UserSearch,
 ) -> Filter {
     let mut f = scoped(
         " WHERE u.deleted_at IS NULL",
@@ -122,6 +169,23 @@ pub(in crate::directory) fn user_filter(
         Some(DirectoryUserStatus::Active) => f.sql.push_str(" AND u.active = TRUE"),
         Some(DirectoryUserStatus::Inactive) => f.sql.push_str(" AND u.active = FALSE"),
         None => {}
+    }
+    let search = search.trim();
+    if how == UserSearch::Indexed && !search.is_empty() {
+        // The same people as the `LIKE`s below: a substring of a name or
+        // the email from the index, an exact externalId or id.
+        f.args.push(Arg::Text(phrase(search)));
+        let p = f.args.len();
+        f.args.push(Arg::Text(search.to_owned()));
+        let e = f.args.len();
+        f.sql.push_str(&format!(
+            " AND u.id IN (SELECT k.user_id FROM directory_users_search s \
+             JOIN directory_users_search_keys k ON k.key = s.rowid \
+             WHERE directory_users_search MATCH ${p} \
+             UNION ALL SELECT x.id FROM directory_users x WHERE x.external_id = ${e} \
+             UNION ALL SELECT ${e})"
+        ));
+        return f;
     }
     push_search(
         &mut f.sql,
@@ -294,22 +358,16 @@ pub(in crate::directory) async fn group_page(
 ) -> Result<Vec<GroupListRow>> {
     let key = match sort {
         DirectoryGroupSort::Name => "g.display_name_lower",
-        DirectoryGroupSort::Members => "members",
+        DirectoryGroupSort::Members => "g.provisioned_members",
         DirectoryGroupSort::Updated => "g.updated_at",
     };
     let dir = sql_dir(dir);
-    // Member counts come from one aggregate joined in (a correlated
-    // count per group made PostgreSQL scan the users once per group).
+    // Member counts are kept on the group (migration 0023's triggers).
     page(
         ex,
         "SELECT g.id, g.directory_id, d.name AS directory_name, g.display_name, g.external_id, \
-         COALESCE(c.n, 0) AS members, g.created_at, g.updated_at \
-         FROM directory_groups g JOIN directories d ON d.id = g.directory_id \
-         LEFT JOIN (SELECT m.group_id, COUNT(*) AS n FROM directory_group_members m \
-             JOIN directory_groups g2 ON g2.id = m.group_id \
-             JOIN directory_users u ON u.id = m.member_id AND u.directory_id = g2.directory_id \
-                 AND u.deleted_at IS NULL \
-             GROUP BY m.group_id) c ON c.group_id = g.id",
+         g.provisioned_members AS members, g.created_at, g.updated_at \
+         FROM directory_groups g JOIN directories d ON d.id = g.directory_id",
         f,
         &format!("{key} {dir}, g.id {dir}"),
         limit,
@@ -317,12 +375,6 @@ pub(in crate::directory) async fn group_page(
     )
     .await
 }
-
-/// Provisioned members of group `g`: members that are (not deleted) users of
-/// the group's own directory. A cheap correlated count (primary-key lookups).
-const PROVISIONED_MEMBERS_SQL: &str = "(SELECT COUNT(*) FROM directory_group_members m \
-     JOIN directory_users u ON u.id = m.member_id \
-     WHERE m.group_id = g.id AND u.directory_id = g.directory_id AND u.deleted_at IS NULL)";
 
 /// Group `id` with its count of provisioned members.
 pub(in crate::directory) async fn group_summary(
@@ -332,11 +384,9 @@ pub(in crate::directory) async fn group_summary(
     Ok(fetch_optional!(
         ex,
         GroupListRow,
-        &format!(
-            "SELECT g.id, g.directory_id, d.name AS directory_name, g.display_name, g.external_id, \
-             {PROVISIONED_MEMBERS_SQL} AS members, g.created_at, g.updated_at \
-             FROM directory_groups g JOIN directories d ON d.id = g.directory_id WHERE g.id = $1"
-        ),
+        "SELECT g.id, g.directory_id, d.name AS directory_name, g.display_name, g.external_id, \
+         g.provisioned_members AS members, g.created_at, g.updated_at \
+         FROM directory_groups g JOIN directories d ON d.id = g.directory_id WHERE g.id = $1",
         id
     )?)
 }
