@@ -20,45 +20,13 @@
 //! fails). Publication timings and propagation to gateways are not
 //! measured here yet (issue 21, item 1).
 
+mod support;
+
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
-
-type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
-
-/// Latencies of one phase and how long it took.
-struct Phase {
-    name: String,
-    latencies: Vec<Duration>,
-    elapsed: Duration,
-}
-
-impl Phase {
-    fn pct(&self, p: f64) -> f64 {
-        let mut v = self.latencies.clone();
-        v.sort();
-        if v.is_empty() {
-            return 0.0;
-        }
-        let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-        v[i.min(v.len() - 1)].as_secs_f64() * 1e3
-    }
-
-    fn print_writes(&self) {
-        let n = self.latencies.len();
-        println!(
-            "  {:<26} {:>7} writes {:>7.0}/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
-            self.name,
-            n,
-            n as f64 / self.elapsed.as_secs_f64(),
-            self.pct(0.50),
-            self.pct(0.99)
-        );
-    }
-}
+use support::{run, Phase, Res};
 
 /// The server under test, killed when dropped.
 struct Server {
@@ -115,8 +83,10 @@ impl Server {
         })
     }
 
-    /// (resident, peak resident) memory in MB.
-    fn rss_mb(&self) -> (f64, f64) {
+    /// (resident, peak resident, resident anonymous) memory in MB: the
+    /// first two count the pages of the SQLite file it maps too (shared
+    /// with the OS cache), the last only the process's own.
+    fn rss_mb(&self) -> (f64, f64, f64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
         let field = |name: &str| {
@@ -127,65 +97,8 @@ impl Server {
                 .and_then(|kb| kb.parse::<f64>().ok())
                 .map_or(0.0, |kb| kb / 1024.0)
         };
-        (field("VmRSS:"), field("VmHWM:"))
+        (field("VmRSS:"), field("VmHWM:"), field("RssAnon:"))
     }
-}
-
-/// Sends `requests` with bounded concurrency; every answer must be
-/// `expect`. Returns the phase and the answers' bodies.
-async fn run(
-    name: &str,
-    http: &reqwest::Client,
-    token: &str,
-    concurrency: usize,
-    requests: Vec<(reqwest::Method, String, Value)>,
-    expect: u16,
-) -> Res<(Phase, Vec<Value>)> {
-    let sem = Arc::new(Semaphore::new(concurrency));
-    let start = Instant::now();
-    let mut tasks = Vec::with_capacity(requests.len());
-    for (method, url, body) in requests {
-        let permit = sem.clone().acquire_owned().await?;
-        let http = http.clone();
-        let token = token.to_owned();
-        tasks.push(tokio::spawn(async move {
-            let t = Instant::now();
-            let res = http
-                .request(method, &url)
-                .bearer_auth(token)
-                .header("content-type", "application/scim+json")
-                .body(body.to_string())
-                .send()
-                .await;
-            let res = match res {
-                Ok(r) => r,
-                Err(e) => return Err(e),
-            };
-            let status = res.status().as_u16();
-            let body: Value = res.json().await.unwrap_or(Value::Null);
-            let took = t.elapsed();
-            drop(permit);
-            Ok((status, took, body))
-        }));
-    }
-    let mut latencies = Vec::with_capacity(tasks.len());
-    let mut bodies = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        let (status, took, body) = t.await??;
-        if status != expect {
-            return Err(format!("{name}: expected {expect}, got {status}: {body}").into());
-        }
-        latencies.push(took);
-        bodies.push(body);
-    }
-    Ok((
-        Phase {
-            name: name.to_owned(),
-            latencies,
-            elapsed: start.elapsed(),
-        },
-        bodies,
-    ))
 }
 
 /// Signs in as the first owner through the set-up link; a client holding
@@ -332,8 +245,10 @@ async fn bench(label: &str, database_url: &str, users: usize, concurrency: usize
     )
     .await?;
     p_members.print_writes();
-    let (rss, peak) = server.rss_mb();
-    println!("  resident memory            {rss:.0} MB now, {peak:.0} MB peak");
+    let (rss, peak, anon) = server.rss_mb();
+    println!(
+        "  resident memory            {rss:.0} MB now ({anon:.0} MB anonymous), {peak:.0} MB peak"
+    );
 
     let pick = users / 2 + 17;
     let cases = [
@@ -354,7 +269,7 @@ async fn bench(label: &str, database_url: &str, users: usize, concurrency: usize
         ),
         (
             "users, search (a name)",
-            format!("/directory/users?q=Family{}", pick / 10),
+            format!("/directory/users?q=Person%20{}", pick / 10),
             "Showing",
         ),
         (
@@ -396,8 +311,10 @@ async fn bench(label: &str, database_url: &str, users: usize, concurrency: usize
             p.pct(0.95)
         );
     }
-    let (rss, peak) = server.rss_mb();
-    println!("  resident memory            {rss:.0} MB now, {peak:.0} MB peak");
+    let (rss, peak, anon) = server.rss_mb();
+    println!(
+        "  resident memory            {rss:.0} MB now ({anon:.0} MB anonymous), {peak:.0} MB peak"
+    );
     drop(server);
     Ok(())
 }
@@ -420,26 +337,6 @@ async fn main() -> Res<()> {
     if !backends.contains("postgres") {
         return Ok(());
     }
-    let admin = std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    use sqlx::Connection;
-    match sqlx::PgConnection::connect(&admin).await {
-        Ok(mut conn) => {
-            let name = format!("portcullis_scale_{}", uuid::Uuid::new_v4().simple());
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await?;
-            let base = admin
-                .rsplit_once('/')
-                .map(|(b, _)| b.to_owned())
-                .unwrap_or(admin.clone());
-            let r = bench("PostgreSQL", &format!("{base}/{name}"), users, concurrency).await;
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut conn)
-                .await?;
-            r?;
-        }
-        Err(e) => println!("PostgreSQL: SKIPPED ({admin} does not answer: {e})"),
-    }
-    Ok(())
+    support::with_postgres(|url| async move { bench("PostgreSQL", &url, users, concurrency).await })
+        .await
 }

@@ -11,99 +11,14 @@
 //! `SCIM_BENCH_CONCURRENCY` scale it). The load targets loopback only and
 //! stops by itself. Target (issue 3): ≥ 500 writes/s with p99 < 50 ms on SQLite.
 
+mod support;
+
 use portcullis::config::Config;
 use portcullis_domain::Actor;
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
-
-type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
-
-struct Phase {
-    name: &'static str,
-    latencies: Vec<Duration>,
-    elapsed: Duration,
-}
-
-impl Phase {
-    fn pct(&self, p: f64) -> Duration {
-        let mut v = self.latencies.clone();
-        v.sort();
-        if v.is_empty() {
-            return Duration::ZERO;
-        }
-        let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-        v[i.min(v.len() - 1)]
-    }
-
-    fn print(&self) {
-        let n = self.latencies.len();
-        println!(
-            "  {:<12} {:>6} writes  {:>8.0} writes/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
-            self.name,
-            n,
-            n as f64 / self.elapsed.as_secs_f64(),
-            self.pct(0.50).as_secs_f64() * 1e3,
-            self.pct(0.99).as_secs_f64() * 1e3
-        );
-    }
-}
-
-/// Sends `bodies` as `method path` with bounded concurrency; every answer
-/// must be `expect`. Returns the phase figures and the response bodies.
-async fn run(
-    name: &'static str,
-    http: &reqwest::Client,
-    token: &str,
-    concurrency: usize,
-    requests: Vec<(reqwest::Method, String, serde_json::Value)>,
-    expect: u16,
-) -> Res<(Phase, Vec<serde_json::Value>)> {
-    let sem = Arc::new(Semaphore::new(concurrency));
-    let start = Instant::now();
-    let mut tasks = Vec::with_capacity(requests.len());
-    for (method, url, body) in requests {
-        let permit = sem.clone().acquire_owned().await?;
-        let http = http.clone();
-        let token = token.to_owned();
-        tasks.push(tokio::spawn(async move {
-            let t = Instant::now();
-            let res = http
-                .request(method, &url)
-                .bearer_auth(token)
-                .header("content-type", "application/scim+json")
-                .body(body.to_string())
-                .send()
-                .await;
-            let took = t.elapsed();
-            drop(permit);
-            let res = res?;
-            let status = res.status().as_u16();
-            let body: serde_json::Value = res.json().await.unwrap_or(serde_json::Value::Null);
-            Ok::<_, reqwest::Error>((status, took, body))
-        }));
-    }
-    let mut latencies = Vec::with_capacity(tasks.len());
-    let mut bodies = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        let (status, took, body) = t.await??;
-        if status != expect {
-            return Err(format!("{name}: expected {expect}, got {status}: {body}").into());
-        }
-        latencies.push(took);
-        bodies.push(body);
-    }
-    Ok((
-        Phase {
-            name,
-            latencies,
-            elapsed: start.elapsed(),
-        },
-        bodies,
-    ))
-}
+use support::{run, Phase, Res};
 
 async fn bench(
     label: &str,
@@ -200,7 +115,7 @@ async fn bench(
     let (p_members, _) = run("memberships", &http, &token, concurrency, member_reqs, 200).await?;
 
     let all = Phase {
-        name: "overall",
+        name: "overall".into(),
         latencies: [&p_users, &p_groups, &p_members]
             .iter()
             .flat_map(|p| p.latencies.clone())
@@ -211,7 +126,7 @@ async fn bench(
         "{label}: {users} users, {groups} groups, {memberships} memberships ({per_patch} per PATCH), concurrency {concurrency}"
     );
     for p in [&p_users, &p_groups, &p_members, &all] {
-        p.print();
+        p.print_writes();
     }
     pages(&running, &user_ids, &group_ids).await?;
     let _ = stop_tx.send(());
@@ -296,15 +211,15 @@ async fn pages(
             }
         }
         let p = Phase {
-            name: "",
+            name: String::new(),
             latencies: lat,
             elapsed: Duration::ZERO,
         };
         println!(
             "    {:<20} p50 {:>6.1} ms  p99 {:>6.1} ms",
             name,
-            p.pct(0.50).as_secs_f64() * 1e3,
-            p.pct(0.99).as_secs_f64() * 1e3
+            p.pct(0.50),
+            p.pct(0.99)
         );
     }
     Ok(())
@@ -337,33 +252,8 @@ async fn main() -> Res<()> {
         .await?;
     }
 
-    let admin = std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    use sqlx::Connection;
-    match sqlx::PgConnection::connect(&admin).await {
-        Ok(mut conn) => {
-            let name = format!("portcullis_bench_{}", uuid::Uuid::new_v4().simple());
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await?;
-            let base = admin
-                .rsplit_once('/')
-                .map(|(b, _)| b.to_owned())
-                .unwrap_or(admin.clone());
-            let r = bench(
-                "PostgreSQL",
-                &format!("{base}/{name}"),
-                &[],
-                users,
-                concurrency,
-            )
-            .await;
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut conn)
-                .await?;
-            r?;
-        }
-        Err(e) => println!("PostgreSQL: SKIPPED ({admin} does not answer: {e})"),
-    }
-    Ok(())
+    support::with_postgres(
+        |url| async move { bench("PostgreSQL", &url, &[], users, concurrency).await },
+    )
+    .await
 }

@@ -184,42 +184,27 @@ async fn directory_scale_group_member_counts_follow_every_change(db: &TestDb) ->
     // Changes made outside the SCIM service (an operator's SQL, an import)
     // are counted too: a soft delete keeping the memberships, a restore, a
     // hard delete.
-    raw_exec(
-        svc.db(),
-        &format!("UPDATE directory_users SET deleted_at = updated_at WHERE id = '{b}'"),
-    )
-    .await;
-    assert_counts(
-        &svc,
-        &owner,
-        &[("Eng", 1), ("Ops", 1), ("Partners", 1)],
-        "soft delete",
-    )
-    .await;
-    raw_exec(
-        svc.db(),
-        &format!("UPDATE directory_users SET deleted_at = NULL WHERE id = '{b}'"),
-    )
-    .await;
-    assert_counts(
-        &svc,
-        &owner,
-        &[("Eng", 2), ("Ops", 1), ("Partners", 1)],
-        "restore",
-    )
-    .await;
-    raw_exec(
-        svc.db(),
-        &format!("DELETE FROM directory_users WHERE id = '{a}'"),
-    )
-    .await;
-    assert_counts(
-        &svc,
-        &owner,
-        &[("Eng", 2), ("Ops", 0), ("Partners", 1)],
-        "hard delete",
-    )
-    .await;
+    let outside = [
+        (
+            format!("UPDATE directory_users SET deleted_at = updated_at WHERE id = '{b}'"),
+            [("Eng", 1), ("Ops", 1), ("Partners", 1)],
+            "soft delete",
+        ),
+        (
+            format!("UPDATE directory_users SET deleted_at = NULL WHERE id = '{b}'"),
+            [("Eng", 2), ("Ops", 1), ("Partners", 1)],
+            "restore",
+        ),
+        (
+            format!("DELETE FROM directory_users WHERE id = '{a}'"),
+            [("Eng", 2), ("Ops", 0), ("Partners", 1)],
+            "hard delete",
+        ),
+    ];
+    for (sql, expect, step) in outside {
+        raw_exec(svc.db(), &sql).await;
+        assert_counts(&svc, &owner, &expect, step).await;
+    }
     svc.scim.delete_group(&okta, &ops, None).await?;
     assert_counts(
         &svc,

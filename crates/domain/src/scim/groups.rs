@@ -22,19 +22,11 @@ use serde_json::{json, Value};
 /// Adds members; returns how many were new. A member that is not (yet)
 /// a user of this directory is kept as sent and grants nothing.
 async fn add_members(tx: &mut Tx, group_id: &str, members: &[MemberIn]) -> ScimResult<u64> {
-    let mut added = 0;
-    for m in members {
-        added += store::add_member(tx, group_id, &m.id, &m.display, &m.ref_, &m.kind).await?;
-    }
-    Ok(added)
+    Ok(store::add_members(tx, group_id, members).await?)
 }
 
 async fn remove_members(tx: &mut Tx, group_id: &str, ids: &[String]) -> ScimResult<u64> {
-    let mut removed = 0;
-    for uid in ids {
-        removed += store::remove_member(tx, group_id, uid).await?;
-    }
-    Ok(removed)
+    Ok(store::remove_members(tx, group_id, ids).await?)
 }
 
 /// Commits a change to group `id` and answers with the group as it is

@@ -8,8 +8,8 @@ mod lists;
 
 pub(super) use lists::{count, listing, order, page, ListSpec, GROUP_LIST, USER_LIST};
 
-use super::model::GroupFields;
-use crate::db::{fetch_all_dyn, Arg, Exec, Tx};
+use super::model::{GroupFields, MemberIn};
+use crate::db::{exec_dyn, fetch_all_dyn, Arg, Exec, Tx};
 use crate::error::Result;
 use crate::{exec, fetch_optional, scalar};
 use chrono::{DateTime, Utc};
@@ -271,35 +271,54 @@ pub(super) async fn members_of(ex: Exec<'_>, group_ids: &[String]) -> Result<Vec
     Ok(fetch_all_dyn(ex, &sql, &args).await?)
 }
 
-/// Adds a member unless listed already; returns 1 when it was new.
-pub(super) async fn add_member(
-    tx: &mut Tx,
-    group_id: &str,
-    member_id: &str,
-    display: &Option<String>,
-    ref_: &Option<String>,
-    kind: &Option<String>,
-) -> Result<u64> {
-    Ok(exec!(
-        tx.exec(),
-        "INSERT INTO directory_group_members (group_id, member_id, display, ref, type) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        group_id,
-        member_id,
-        display,
-        ref_,
-        kind
-    )?)
+/// Members written or deleted per statement (five binds a row: far under
+/// either database's limit).
+const MEMBER_CHUNK: usize = 200;
+
+/// Adds the members not listed already, a statement per
+/// [`MEMBER_CHUNK`] (a PATCH of 100 members is one round trip, not 100);
+/// returns how many were new.
+pub(super) async fn add_members(tx: &mut Tx, group_id: &str, members: &[MemberIn]) -> Result<u64> {
+    let backend = tx.backend();
+    let text = |v: &Option<String>| v.clone().map_or(Arg::Null, Arg::Text);
+    let mut added = 0;
+    for chunk in members.chunks(MEMBER_CHUNK) {
+        let sql = format!(
+            "INSERT INTO directory_group_members (group_id, member_id, display, ref, type) \
+             VALUES {} ON CONFLICT DO NOTHING",
+            backend.values_list(chunk.len(), 5)
+        );
+        let args: Vec<Arg> = chunk
+            .iter()
+            .flat_map(|m| {
+                [
+                    Arg::Text(group_id.to_owned()),
+                    Arg::Text(m.id.clone()),
+                    text(&m.display),
+                    text(&m.ref_),
+                    text(&m.kind),
+                ]
+            })
+            .collect();
+        added += exec_dyn(tx.exec(), &sql, &args).await?;
+    }
+    Ok(added)
 }
 
-/// Removes a member; returns 1 when it was listed.
-pub(super) async fn remove_member(tx: &mut Tx, group_id: &str, member_id: &str) -> Result<u64> {
-    Ok(exec!(
-        tx.exec(),
-        "DELETE FROM directory_group_members WHERE group_id = $1 AND member_id = $2",
-        group_id,
-        member_id
-    )?)
+/// Removes the listed members `ids`, a statement per [`MEMBER_CHUNK`];
+/// returns how many were listed.
+pub(super) async fn remove_members(tx: &mut Tx, group_id: &str, ids: &[String]) -> Result<u64> {
+    let mut removed = 0;
+    for chunk in ids.chunks(MEMBER_CHUNK) {
+        let (placeholders, mut args) = in_list(chunk);
+        args.push(Arg::Text(group_id.to_owned()));
+        let sql = format!(
+            "DELETE FROM directory_group_members WHERE group_id = ${} AND member_id IN ({placeholders})",
+            args.len()
+        );
+        removed += exec_dyn(tx.exec(), &sql, &args).await?;
+    }
+    Ok(removed)
 }
 
 /// Removes every member of a group; returns how many there were.

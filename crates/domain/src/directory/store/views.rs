@@ -182,7 +182,7 @@ pub(in crate::directory) fn user_filter(
             " AND u.id IN (SELECT k.user_id FROM directory_users_search s \
              JOIN directory_users_search_keys k ON k.key = s.rowid \
              WHERE directory_users_search MATCH ${p} \
-             UNION ALL SELECT x.id FROM directory_users x WHERE x.external_id = ${e} \
+             UNION ALL SELECT x.id FROM directory_users x WHERE x.external_id = ${e} AND x.deleted_at IS NULL \
              UNION ALL SELECT ${e})"
         ));
         return f;
