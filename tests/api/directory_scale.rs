@@ -491,5 +491,26 @@ async fn directory_scale_overview_event_figures_match_the_log(db: &TestDb) -> Te
         assert_eq!(per_day, want, "offset {offset}");
         assert!(want.iter().filter(|(_, n)| *n > 0).count() >= 10);
     }
+    // The figures come from `audit_counts` where the days fall on quarter
+    // hours: a count added behind the log's back shows in UTC, not in the
+    // zone 7 minutes off, which counts the events themselves.
+    let before = (
+        svc.overview.get_stats(&system, &svc.audit).await?,
+        svc.overview
+            .get_stats_in(&system, &svc.audit, Duration::minutes(7))
+            .await?,
+    );
+    raw_exec(svc.db(), "UPDATE audit_counts SET n = n + 1000").await;
+    let utc = svc.overview.get_stats(&system, &svc.audit).await?;
+    let off = svc
+        .overview
+        .get_stats_in(&system, &svc.audit, Duration::minutes(7))
+        .await?;
+    assert!(utc.audit_events_24h >= before.0.audit_events_24h + 1000);
+    let total = |s: &portcullis_types::OverviewStats| -> i64 {
+        s.events_per_day.iter().map(|d| d.count).sum()
+    };
+    assert!(total(&utc) >= total(&before.0) + 1000);
+    assert_eq!(total(&off), total(&before.1));
     Ok(())
 }

@@ -36,7 +36,6 @@ mod model;
 pub mod retention;
 pub mod sinks;
 mod store;
-pub(crate) use store::SLOT_SECONDS;
 
 pub use checkpoint::{CHECKPOINT_JWS_TYPE, CHECKPOINT_TICK};
 
@@ -348,6 +347,22 @@ impl AuditService {
             total: counts.iter().sum(),
             counts,
         })
+    }
+
+    /// Every event stamped at or after `since` (up to a day past now): the
+    /// whole quarter hours added up from `audit_counts`, the ragged start
+    /// counted event by event.
+    pub(crate) async fn count_since(&self, since: DateTime<Utc>) -> Result<i64> {
+        let slot = store::SLOT_SECONDS;
+        let origin = DateTime::from_timestamp(store::slot_of(since) * slot, 0).unwrap_or(since);
+        let until = self.core.clock.now().max(since) + chrono::Duration::days(1);
+        // One bucket as wide as the range, rounded up to whole slots.
+        let width = ((until - origin).num_seconds() / slot + 1) * slot;
+        let until = origin + chrono::Duration::seconds(width);
+        let rows = self
+            .bucket_counts(&AuditQuery::default(), since, until, origin, width)
+            .await?;
+        Ok(rows.iter().map(|(_, n)| n).sum())
     }
 
     /// (bucket, events) of the events matching `q` in `[since, until)`,

@@ -88,7 +88,7 @@ pub(super) async fn insert(tx: &mut Tx, rows: &[EventRow]) -> Result<()> {
 /// The width of an `audit_counts` slot: a quarter hour (every time zone's
 /// offset is a multiple of it, so a timeline bucket of a day in any zone
 /// is whole slots).
-pub(crate) const SLOT_SECONDS: i64 = 900;
+pub(super) const SLOT_SECONDS: i64 = 900;
 
 /// The `audit_counts` slot an event occurring at `at` falls in.
 pub(super) fn slot_of(at: DateTime<Utc>) -> i64 {

@@ -18,9 +18,11 @@ use serde_json::Value;
 impl DirectoryService {
     /// Lists provisioned (not deleted) users with search (on SQLite from
     /// its trigram index when the text is selective, on PostgreSQL through
-    /// trigram indexes the planner picks), directory and status filters, a whitelisted sort column and a page (at most
-    /// [`MAX_PAGE`](crate::audit::MAX_PAGE) rows) with the total count. Only whitelisted SQL fragments
-    /// are put together; every value is bound. **Permission:** `DirectoryRead`.
+    /// trigram indexes the planner picks), directory and status filters, a
+    /// whitelisted sort column and a page (at most
+    /// [`MAX_PAGE`](crate::audit::MAX_PAGE) rows) with the total count.
+    /// Only whitelisted SQL fragments are put together; every value is
+    /// bound. **Permission:** `DirectoryRead`.
     pub async fn list_users(
         &self,
         actor: &Actor,

@@ -9,7 +9,7 @@ mod store;
 use crate::actor::{Actor, Permission};
 use crate::error::Result;
 use crate::Core;
-use chrono::{DateTime, Duration};
+use chrono::Duration;
 use portcullis_types::{AuditQuery, DayCount, OverviewStats};
 use std::sync::Arc;
 
@@ -53,24 +53,9 @@ impl OverviewService {
         let audit_events = store::audit_events(db.exec()).await?;
         // Both event figures add up `audit_counts`' quarter hours (the
         // ragged ends counted event by event) instead of reading every
-        // event of the day or the fortnight. Each range runs to a slot's
-        // start past now, so it takes in an event stamped this instant.
-        let everything = AuditQuery::default();
-        let slot = crate::audit::SLOT_SECONDS;
-        let slot_start = DateTime::from_timestamp(day_ago.timestamp().div_euclid(slot) * slot, 0)
-            .unwrap_or(day_ago);
-        let audit_events_24h = audit
-            .bucket_counts(
-                &everything,
-                day_ago,
-                slot_start + Duration::days(2),
-                slot_start,
-                2 * DAY,
-            )
-            .await?
-            .iter()
-            .map(|(_, n)| n)
-            .sum();
+        // event of the day or the fortnight. The days run to the end of
+        // the chart's last day, so they take in an event stamped now.
+        let audit_events_24h = audit.count_since(day_ago).await?;
         let failed_signins_24h = store::failed_signins_since(db.exec(), day_ago).await?;
         let today = (now + utc_offset).date_naive();
         let first_day = today - chrono::Days::new(13);
@@ -80,7 +65,13 @@ impl OverviewService {
             .unwrap_or(now);
         let mut per_day = [0; 14];
         for (day, n) in audit
-            .bucket_counts(&everything, since, since + Duration::days(14), since, DAY)
+            .bucket_counts(
+                &AuditQuery::default(),
+                since,
+                since + Duration::days(14),
+                since,
+                DAY,
+            )
             .await?
         {
             if let Some(count) = usize::try_from(day).ok().and_then(|d| per_day.get_mut(d)) {
