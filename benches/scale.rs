@@ -8,7 +8,15 @@
 //!    people, then every person into one group in PATCHes of 100 members
 //!    (as Okta and Entra ID batch them): writes/s, p50 and p99 per phase.
 //! 2. The server's resident memory (now and its peak, from `/proc`).
-//! 3. The p95 of the console's pages as served to a signed-in admin (the
+//! 3. Publication: how many revisions the server announced during each
+//!    phase and how long each announcement took (from the server's own log
+//!    lines, `policy revision announced`), and the whole bodies built.
+//! 4. Propagation to a gateway long-polling `/api/v1/policy`, one taking
+//!    deltas and one taking whole bundles (gzip), idle and while SCIM
+//!    creates `SCALE_BENCH_LOAD_RATE` people a second (default 200): from
+//!    the SCIM answer of a probe write to the gateway holding a revision at
+//!    least the head read right after it.
+//! 5. The p95 of the console's pages as served to a signed-in admin (the
 //!    server renders them with their data), 20 renders each: the users list
 //!    (first page, sorted by last change, a selective search, a search
 //!    matching everyone), the groups list (by name, by member count), the
@@ -17,22 +25,38 @@
 //! Run: `cargo bench --bench scale` (`SCALE_BENCH_BACKENDS=sqlite` to
 //! leave PostgreSQL out). The load targets loopback only and stops by
 //! itself; the server is stopped at the end (and killed if the bench
-//! fails). Publication timings and propagation to gateways are not
-//! measured here yet (issue 21, item 1).
+//! fails). PostgreSQL propagation is measured on one replica here
+//! (`benches/policy_api.rs` measures two replicas).
 
 mod support;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::{run, Phase, Res};
+
+/// One line of the server's publication log.
+#[derive(Clone, Copy)]
+enum Published {
+    /// `policy revision announced`: total and hashing time, in ms.
+    Announced {
+        total: f64,
+        json: f64,
+        reassembled: bool,
+    },
+    /// `policy bundle body built`: total time, bytes, gzip bytes.
+    Body { total: f64, bytes: f64, gzip: f64 },
+}
 
 /// The server under test, killed when dropped.
 struct Server {
     child: Child,
     base: String,
     setup_link: String,
+    /// What it logged about publications, in order.
+    published: Arc<Mutex<Vec<Published>>>,
 }
 
 impl Drop for Server {
@@ -58,7 +82,8 @@ impl Server {
             .env("PORTCULLIS_ADDR", format!("127.0.0.1:{port}"))
             .env("PORTCULLIS_PUBLIC_URL", &base)
             .env("PORTCULLIS_CONFIG", "")
-            .env("PORTCULLIS_LOG", "warn")
+            .env("PORTCULLIS_LOG", "warn,portcullis_domain::publish=info")
+            .env("PORTCULLIS_LOG_FORMAT", "json")
             .env("PORTCULLIS_SECRET_KEY_FILE", dir.join("secret.key"))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -73,14 +98,102 @@ impl Server {
                 break;
             }
         }
-        // Keep reading what it prints so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep reading what it prints so it never blocks on a full pipe:
+        // publication lines are kept, warnings passed on.
+        let published = Arc::new(Mutex::new(Vec::new()));
+        let log = published.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+                let num = |k: &str| v[k].as_f64().unwrap_or(0.0);
+                let entry = match v["message"].as_str() {
+                    Some("policy revision announced") => Published::Announced {
+                        total: num("announced_ms"),
+                        json: num("json_ms"),
+                        reassembled: v["reassembled"].as_bool().unwrap_or(false),
+                    },
+                    Some("policy bundle body built") => Published::Body {
+                        total: num("total_ms"),
+                        bytes: num("bytes"),
+                        gzip: num("gzip_bytes"),
+                    },
+                    _ => {
+                        eprintln!("server: {line}");
+                        continue;
+                    }
+                };
+                if let Ok(mut l) = log.lock() {
+                    l.push(entry);
+                }
+            }
+        });
         let setup_link = setup_link.ok_or("the server printed no set-up link")?;
         Ok(Self {
             child,
             base,
             setup_link,
+            published,
         })
+    }
+
+    /// How many publication lines it logged so far.
+    fn published_mark(&self) -> usize {
+        self.published.lock().map_or(0, |l| l.len())
+    }
+
+    /// Prints the announcements and whole bodies logged since `mark`.
+    fn print_published(&self, name: &str, mark: usize, writes: usize) {
+        let Ok(log) = self.published.lock() else {
+            return;
+        };
+        let mut announced = Vec::new();
+        let mut json = Vec::new();
+        let mut bodies = Vec::new();
+        let mut reassembled = 0;
+        let mut size = (0.0, 0.0);
+        for p in log.iter().skip(mark) {
+            match *p {
+                Published::Announced {
+                    total,
+                    json: j,
+                    reassembled: r,
+                } => {
+                    announced.push(total);
+                    json.push(j);
+                    reassembled += usize::from(r);
+                }
+                Published::Body { total, bytes, gzip } => {
+                    bodies.push(total);
+                    size = (bytes, gzip);
+                }
+            }
+        }
+        let q = |v: &mut Vec<f64>, p: f64| {
+            v.sort_by(f64::total_cmp);
+            v.get(((v.len().max(1) - 1) as f64 * p).round() as usize)
+                .copied()
+                .unwrap_or(0.0)
+        };
+        println!(
+            "  {name:<26} {writes} writes → {} revisions announced ({} from the changed facts): announce p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (hash p50 {:.0} ms); {} whole bodies built{}",
+            announced.len(),
+            reassembled,
+            q(&mut announced, 0.5),
+            q(&mut announced, 0.99),
+            q(&mut announced, 1.0),
+            q(&mut json, 0.5),
+            bodies.len(),
+            if bodies.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (p50 {:.0} ms, {:.1} MB, {:.1} MB gzip)",
+                    q(&mut bodies, 0.5),
+                    size.0 / 1e6,
+                    size.1 / 1e6
+                )
+            }
+        );
     }
 
     /// (resident, peak resident, resident anonymous) memory in MB: the
@@ -148,6 +261,252 @@ async fn directory_token(server: &Server, browser: &reqwest::Client) -> Res<Stri
         .ok_or_else(|| format!("directory: {status} {body}").into())
 }
 
+/// How a gateway takes new revisions.
+#[derive(Clone, Copy, PartialEq)]
+enum Takes {
+    Deltas,
+    WholeBundles,
+}
+
+/// A gateway long-polling the policy API in the background: the revision
+/// of every answer and when it arrived.
+struct Follower {
+    seen: Arc<Mutex<Vec<(Instant, i64)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The response's `portcullis-revision` and `etag`.
+fn revision_and_etag(res: &reqwest::Response) -> (i64, String) {
+    let h = |k: &str| {
+        res.headers()
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    (h("portcullis-revision").parse().unwrap_or(-1), h("etag"))
+}
+
+/// Starts a gateway that fetches the whole bundle once, then long-polls
+/// with its ETag (and `A-IM: portcullis-delta` when it takes deltas;
+/// gzip either way, as the reference gateway asks).
+async fn follow(base: &str, token: &str, takes: Takes) -> Res<Follower> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()?;
+    let url = format!("{base}/api/v1/policy");
+    let res = http
+        .get(&url)
+        .bearer_auth(token)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await?;
+    if res.status() != 200 {
+        return Err(format!("first policy fetch: {}", res.status()).into());
+    }
+    let (revision, mut etag) = revision_and_etag(&res);
+    res.bytes().await?;
+    let seen = Arc::new(Mutex::new(vec![(Instant::now(), revision)]));
+    let log = seen.clone();
+    let token = token.to_owned();
+    let task = tokio::spawn(async move {
+        loop {
+            let mut req = http
+                .get(format!("{url}?wait=30"))
+                .bearer_auth(&token)
+                .header("if-none-match", &etag)
+                .header("accept-encoding", "gzip");
+            if takes == Takes::Deltas {
+                req = req.header("a-im", "portcullis-delta");
+            }
+            let res = match req.send().await {
+                Ok(res) if res.status() == 200 || res.status() == 226 => res,
+                Ok(res) if res.status() == 304 => continue,
+                other => {
+                    eprintln!("gateway poll: {other:?}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let (revision, next) = revision_and_etag(&res);
+            if res.bytes().await.is_err() {
+                continue;
+            }
+            if let Ok(mut s) = log.lock() {
+                s.push((Instant::now(), revision));
+            }
+            etag = next;
+        }
+    });
+    Ok(Follower { seen, task })
+}
+
+/// Reads the policy head from the server's database.
+enum HeadReader {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl HeadReader {
+    async fn connect(database_url: &str) -> Res<Self> {
+        Ok(if database_url.starts_with("sqlite:") {
+            Self::Sqlite(sqlx::SqlitePool::connect(&format!("{database_url}?mode=ro")).await?)
+        } else {
+            Self::Postgres(sqlx::PgPool::connect(database_url).await?)
+        })
+    }
+
+    async fn head(&self) -> Res<i64> {
+        const SQL: &str = "SELECT revision FROM policy_head WHERE id = 1";
+        Ok(match self {
+            Self::Sqlite(p) => sqlx::query_scalar(SQL).fetch_one(p).await?,
+            Self::Postgres(p) => sqlx::query_scalar(SQL).fetch_one(p).await?,
+        })
+    }
+}
+
+/// A SCIM user creation for person `name`.
+fn new_user(scim: &str, name: &str) -> (reqwest::Method, String, Value) {
+    (
+        reqwest::Method::POST,
+        format!("{scim}/Users"),
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": format!("{name}@scale.example"),
+            "displayName": name,
+            "emails": [{ "value": format!("{name}@scale.example"), "type": "work", "primary": true }],
+            "active": true
+        }),
+    )
+}
+
+/// Creates people at `rate` a second (16 at most in flight) until `stop`;
+/// returns how many were created, in how long, and their p99.
+fn background_load(
+    scim: String,
+    token: String,
+    rate: f64,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<(usize, Duration, Phase)> {
+    use std::sync::atomic::Ordering;
+    tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        let sem = Arc::new(tokio::sync::Semaphore::new(16));
+        let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        let mut n = 0usize;
+        while !stop.load(Ordering::Relaxed) {
+            tick.tick().await;
+            let Ok(permit) = sem.clone().acquire_owned().await else {
+                break;
+            };
+            let (method, url, body) = new_user(&scim, &format!("load{n:07}"));
+            n += 1;
+            let (http, token) = (http.clone(), token.clone());
+            tasks.push(tokio::spawn(async move {
+                let t = Instant::now();
+                let ok = http
+                    .request(method, url)
+                    .bearer_auth(token)
+                    .header("content-type", "application/scim+json")
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 201);
+                drop(permit);
+                ok.then(|| t.elapsed())
+            }));
+        }
+        let elapsed = start.elapsed();
+        let mut latencies = Vec::new();
+        for t in tasks {
+            if let Ok(Some(took)) = t.await {
+                latencies.push(took);
+            }
+        }
+        let phase = Phase {
+            name: "background load".into(),
+            latencies,
+            elapsed,
+        };
+        (n, elapsed, phase)
+    })
+}
+
+/// Makes `probes` changes one after another (a person created over SCIM)
+/// and measures, for each, from the SCIM answer to `follower` holding a
+/// revision at least the head read right after it.
+async fn propagation(
+    follower: &Follower,
+    heads: &HeadReader,
+    http: &reqwest::Client,
+    scim: &str,
+    token: &str,
+    probes: usize,
+    tag: &str,
+) -> Res<Phase> {
+    let mut latencies = Vec::with_capacity(probes);
+    for i in 0..probes {
+        let (method, url, body) = new_user(scim, &format!("probe-{tag}-{i}"));
+        let res = http
+            .request(method, url)
+            .bearer_auth(token)
+            .header("content-type", "application/scim+json")
+            .body(body.to_string())
+            .send()
+            .await?;
+        let answered = Instant::now();
+        if res.status() != 201 {
+            return Err(format!("probe write: {}", res.status()).into());
+        }
+        let head = heads.head().await?;
+        loop {
+            let got = follower
+                .seen
+                .lock()
+                .ok()
+                .and_then(|s| s.iter().find(|(_, r)| *r >= head).map(|(at, _)| *at));
+            if let Some(at) = got {
+                latencies.push(at.saturating_duration_since(answered));
+                break;
+            }
+            if answered.elapsed() > Duration::from_secs(60) {
+                return Err(format!("{tag}: revision {head} never reached the gateway").into());
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    Ok(Phase {
+        name: tag.into(),
+        latencies,
+        elapsed: Duration::ZERO,
+    })
+}
+
+/// Registers a gateway through the console; its credential.
+async fn gateway_token(server: &Server, browser: &reqwest::Client) -> Res<String> {
+    let res = browser
+        .post(format!("{}/api/console/gateways/create", server.base))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("name", "scale-edge"), ("description", "")])
+        .send()
+        .await?;
+    let status = res.status();
+    let body: Value = res.json().await?;
+    body["token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("gateway: {status} {body}").into())
+}
+
 async fn bench(label: &str, database_url: &str, users: usize, concurrency: usize) -> Res<()> {
     let dir = tempfile::tempdir()?;
     let database_url = database_url.replace("{dir}", &dir.path().display().to_string());
@@ -172,6 +531,7 @@ async fn bench(label: &str, database_url: &str, users: usize, concurrency: usize
         elapsed: Duration::ZERO,
     };
     let slice = users.div_ceil(10);
+    let mark = server.published_mark();
     for start in (0..users).step_by(slice) {
         let end = (start + slice).min(users);
         let reqs = (start..end)
@@ -203,6 +563,8 @@ async fn bench(label: &str, database_url: &str, users: usize, concurrency: usize
         all_users.elapsed += phase.elapsed;
     }
     all_users.print_writes();
+    server.print_published("  published", mark, users);
+    let mark = server.published_mark();
 
     let group_reqs = (0..groups)
         .map(|i| {
@@ -245,6 +607,7 @@ async fn bench(label: &str, database_url: &str, users: usize, concurrency: usize
     )
     .await?;
     p_members.print_writes();
+    server.print_published("  published", mark, groups * 2);
     let (rss, peak, anon) = server.rss_mb();
     println!(
         "  resident memory            {rss:.0} MB now ({anon:.0} MB anonymous), {peak:.0} MB peak"
@@ -310,6 +673,77 @@ async fn bench(label: &str, database_url: &str, users: usize, concurrency: usize
             p.pct(0.50),
             p.pct(0.95)
         );
+    }
+    let (rss, peak, anon) = server.rss_mb();
+    println!(
+        "  resident memory            {rss:.0} MB now ({anon:.0} MB anonymous), {peak:.0} MB peak"
+    );
+
+    // Propagation to a gateway: idle, then under a steady SCIM load.
+    let probes = std::env::var("SCALE_BENCH_PROBES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let rate: f64 = std::env::var("SCALE_BENCH_LOAD_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200.0);
+    let heads = HeadReader::connect(&database_url).await?;
+    let gw = gateway_token(&server, &browser).await?;
+    println!(
+        "  propagation (SCIM answer → the gateway holds that revision; {probes} probes each):"
+    );
+    for (takes, what) in [
+        (Takes::Deltas, "deltas"),
+        (Takes::WholeBundles, "whole bundles"),
+    ] {
+        let follower = follow(&server.base, &gw, takes).await?;
+        let mark = server.published_mark();
+        let idle = propagation(
+            &follower,
+            &heads,
+            &http,
+            &scim,
+            &token,
+            probes,
+            &format!("{what}-idle"),
+        )
+        .await?;
+        println!(
+            "    {what:<14} idle            p50 {:>7.1} ms  p99 {:>7.1} ms  max {:>7.1} ms",
+            idle.pct(0.5),
+            idle.pct(0.99),
+            idle.pct(1.0)
+        );
+        server.print_published("    published", mark, probes);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let load = background_load(scim.clone(), token.clone(), rate, stop.clone());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let mark = server.published_mark();
+        let busy = propagation(
+            &follower,
+            &heads,
+            &http,
+            &scim,
+            &token,
+            probes,
+            &format!("{what}-load"),
+        )
+        .await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (sent, took, load) = load.await?;
+        let busy = busy?;
+        println!(
+            "    {what:<14} under load      p50 {:>7.1} ms  p99 {:>7.1} ms  max {:>7.1} ms  (load: {} people created, {:.0}/s, p99 {:.1} ms)",
+            busy.pct(0.5),
+            busy.pct(0.99),
+            busy.pct(1.0),
+            load.latencies.len(),
+            sent as f64 / took.as_secs_f64(),
+            load.pct(0.99)
+        );
+        server.print_published("    published", mark, sent + probes);
+        drop(follower);
     }
     let (rss, peak, anon) = server.rss_mb();
     println!(

@@ -30,7 +30,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use portcullis_domain::gateways::{DecisionBatch, GatewayIdentity, StatusReport};
-use portcullis_domain::publish::{Published, SignedDelta, DELTA_IM};
+use portcullis_domain::publish::{FullBody, Published, SignedDelta, DELTA_IM};
 use portcullis_domain::Error;
 use portcullis_types::gateway_api::ChangedToolReport;
 use serde_json::json;
@@ -494,7 +494,7 @@ fn delta_response(p: &Published, d: &SignedDelta) -> Response {
 
 /// What a gateway holding `if_none_match` gets for revision `p`: the delta
 /// when it asked for one and holds its base, otherwise the whole body
-/// (waiting for it if `p` was only announced so far).
+/// (built on this first request for it, see [`PolicyPublisher::full`]).
 async fn answer(
     state: &ApiState,
     p: &Arc<Published>,
@@ -510,7 +510,7 @@ async fn answer(
         }
     }
     match state.0.publisher.full(p, FULL_BODY_WAIT).await {
-        Some(f) => (f.revision, full(&f, gzip)),
+        Some(f) => (p.revision, full(p, &f, gzip)),
         None => {
             let res = Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -524,11 +524,15 @@ async fn answer(
     }
 }
 
-fn full(p: &Published, gzip: bool) -> Response {
-    let Some(f) = &p.full else {
-        return domain_error(Error::Internal("no whole body to send".to_owned()));
+fn full(p: &Published, f: &FullBody, gzip: bool) -> Response {
+    let body = if gzip {
+        f.gzip.clone()
+    } else {
+        match f.body() {
+            Ok(b) => b,
+            Err(e) => return domain_error(e),
+        }
     };
-    let body = if gzip { f.gzip.clone() } else { f.body.clone() };
     let mut res = Response::new(Body::from(body));
     let h = res.headers_mut();
     h.insert(

@@ -13,6 +13,8 @@ use portcullis_types::{GatewayInput, GatewayState, ServerInput};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
 
 fn system() -> Actor {
     Actor::system("test")
@@ -768,8 +770,20 @@ async fn rebuilt(
         .unwrap_or_default();
     let whole = load_bundle(svc.db().exec(), p.revision, at).await?;
     assert_eq!(*p.bundle, whole, "{what}: same bundle as assembled whole");
-    let body = &p.full.as_ref().ok_or("no whole body")?.body;
-    assert_eq!(payload(body), whole, "{what}: the signed body too");
+    assert!(
+        p.full_if_built().is_none(),
+        "{what}: no whole body until a reader asks for one"
+    );
+    let full = svc
+        .publisher
+        .full(&p, Duration::from_secs(30))
+        .await
+        .ok_or("no whole body")?;
+    assert_eq!(payload(&full.body()?), whole, "{what}: the signed body too");
+    assert!(
+        p.full_if_built().is_some_and(|f| Arc::ptr_eq(f, &full)),
+        "{what}: the body is kept with its revision"
+    );
     assert!(p.delta.is_some(), "{what}: a delta is offered");
     assert_eq!(
         p.timings.reassembled, incremental,
@@ -849,6 +863,62 @@ backend_tests!(
     policy_api_status_and_decisions,
     policy_api_delta,
 );
+
+/// The whole body is built only when a reader asks for it — once, however
+/// many ask at once — and is dropped with its revision when the next one is
+/// announced; the policy API serves those bytes.
+#[tokio::test]
+async fn policy_api_whole_body_on_demand() -> TestResult {
+    let srv = TestServer::start().await;
+    let svc = &srv.running.services;
+    let (_, token) = gateway(svc, "edge-1").await;
+    let rev = change(svc, "github").await;
+    published(svc, rev).await;
+    let p = svc.publisher.latest().ok_or("nothing published")?;
+    assert_eq!(p.revision, rev);
+    assert!(p.full_if_built().is_none(), "no body before anyone asks");
+
+    let asks = (0..8).map(|_| svc.publisher.full(&p, Duration::from_secs(30)));
+    let bodies = futures_util::future::join_all(asks).await;
+    let first = bodies[0].clone().ok_or("no whole body")?;
+    for b in &bodies {
+        assert!(
+            b.as_ref().is_some_and(|b| Arc::ptr_eq(b, &first)),
+            "every reader gets the one body built"
+        );
+    }
+    assert!(p.full_if_built().is_some_and(|f| Arc::ptr_eq(f, &first)));
+    let res = poll(&srv, Some(&token), "", &[]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers().get("etag").and_then(|v| v.to_str().ok()),
+        Some(p.etag.as_str())
+    );
+    assert_eq!(
+        res.bytes().await?,
+        first.body()?,
+        "the API sends the body built"
+    );
+    assert_eq!(first.body()?.len(), first.len);
+    assert_eq!(payload(&first.body()?), *p.bundle);
+
+    // The next revision is announced without a body, and the previous
+    // one's body goes once nobody holds its revision.
+    let kept = Arc::downgrade(&first);
+    drop((bodies, first, p));
+    let next = change(svc, "jira").await;
+    published(svc, next).await;
+    let q = svc.publisher.latest().ok_or("nothing published")?;
+    assert_eq!(q.revision, next);
+    assert!(
+        q.full_if_built().is_none(),
+        "no body for the new revision yet"
+    );
+    assert!(q.delta.is_some(), "the new revision offers a delta");
+    assert!(kept.upgrade().is_none(), "the previous body was dropped");
+    srv.stop().await;
+    Ok(())
+}
 
 /// The headers of a response that must match between two answers (all
 /// but the request id and the date).
@@ -1003,11 +1073,13 @@ async fn policy_api_long_poll_held_by_the_http_worker() -> TestResult {
         tokio::spawn(req.send())
     };
     let mut loader = Loader::new(verifier(&srv).await);
+    let latest = svc.publisher.latest().ok_or("nothing published")?;
     let whole = svc
         .publisher
-        .latest()
-        .and_then(|p| p.full.as_ref().map(|f| f.body.clone()))
-        .ok_or("no whole body published")?;
+        .full(&latest, Duration::from_secs(30))
+        .await
+        .ok_or("no whole body published")?
+        .body()?;
     loader.load(&whole)?;
 
     // The credential's first request: checked by the router, which holds

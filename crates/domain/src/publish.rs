@@ -8,16 +8,20 @@
 //!   creation time, signed with the active key (Ed25519 is deterministic):
 //!   so the same revision gives byte-identical bodies and the same strong
 //!   ETag on every replica and after a restart.
-//! - Published in two steps, so gateways that hold the previous revision
-//!   hear of a change as soon as possible: first the revision with its ETag
-//!   (from the revision, the key and the SHA-256 of the canonical JSON) and
-//!   the signed delta from the previous revision (a few hundred bytes; RFC
-//!   3229 `226 IM Used`, see `docs/policy-api.md`), then the whole signed
-//!   body and its gzip (6 MB for 10,000 people: signing and compressing it
-//!   takes far longer than the delta). Readers that need the whole body wait
-//!   for the second step ([`PolicyPublisher::full`]). The second step runs
-//!   on a thread of lower CPU priority, so it does not compete with the
-//!   server writing the deltas to the waiting gateways.
+//! - Each revision is announced with its ETag (from the revision, the key
+//!   and the SHA-256 of the canonical JSON) and the signed delta from the
+//!   previous revision (a few hundred bytes; RFC 3229 `226 IM Used`, see
+//!   `docs/policy-api.md`). That is all a revision costs while every gateway
+//!   follows by deltas.
+//! - The whole signed body (18 MB for 100,000 people, kept as its 2.5 MB
+//!   gzip: signing and compressing it takes far longer than the delta) is
+//!   built only when
+//!   a reader needs them ([`PolicyPublisher::full`]: a gateway that holds no
+//!   base of the delta, or cannot take deltas), once per revision however
+//!   many ask at once, on a thread of lower CPU priority so the build does
+//!   not compete with the server writing deltas to the waiting gateways. A
+//!   burst of writes nobody reads whole costs no whole body at all, and the
+//!   body is dropped with its revision when the next one is announced.
 //! - [`PolicyPublisher::run`] rebuilds when a transaction moved the policy
 //!   head or the signing key (in this process, or on another replica via
 //!   PostgreSQL `NOTIFY`, see [`crate::db::Db::listen`]), and checks the head
@@ -36,7 +40,7 @@ use crate::{revisions, Core};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 pub use portcullis_policy::delta::DELTA_IM;
-use portcullis_policy::delta::{sha256_hex, Delta};
+use portcullis_policy::delta::{content_sha256, sha256_hex, Delta};
 use portcullis_policy::signed::SigningKey;
 use portcullis_policy::Bundle;
 use sha2::Digest;
@@ -76,8 +80,11 @@ pub struct Published {
     /// The signed delta from the previously published revision, if that was
     /// an older revision signed with the same key.
     pub delta: Option<Arc<SignedDelta>>,
-    /// The whole signed body, once built (the second publishing step).
-    pub full: Option<Arc<FullBody>>,
+    /// The whole signed body, once a reader asked for it
+    /// ([`PolicyPublisher::full`]; shared by clones).
+    full: Arc<tokio::sync::OnceCell<Arc<FullBody>>>,
+    /// The key that signs the whole body when it is built.
+    key: Arc<SigningKey>,
     /// When this process built it.
     pub built_at: DateTime<Utc>,
     /// How long each step of the build took (logged; benchmarks print it).
@@ -98,12 +105,6 @@ pub struct BuildTimings {
     pub delta: Duration,
     /// From the start to the announcement (ETag and delta out).
     pub announced: Duration,
-    /// Signing the whole body.
-    pub sign: Duration,
-    /// Compressing it.
-    pub gzip: Duration,
-    /// From the start to the whole body out.
-    pub total: Duration,
     /// Whether only the entries the changed facts touch were rebuilt (from
     /// the previous bundle) rather than the whole bundle.
     pub reassembled: bool,
@@ -129,13 +130,46 @@ impl SignedDelta {
     }
 }
 
-/// The whole signed bundle.
+/// The whole signed bundle, kept gzip-compressed (gateways ask for gzip;
+/// the identity bytes, 7× larger, are made again only if a reader asks for
+/// them, and then kept with the revision).
 #[derive(Debug)]
 pub struct FullBody {
-    /// The compact JWS.
-    pub body: Bytes,
-    /// The same, gzip-compressed.
+    /// The compact JWS, gzip-compressed.
     pub gzip: Bytes,
+    /// The compact JWS's length.
+    pub len: usize,
+    /// The compact JWS, once a reader asked for it uncompressed.
+    identity: std::sync::OnceLock<Bytes>,
+    /// Where the time of building it went.
+    pub timings: BodyTimings,
+}
+
+impl FullBody {
+    /// The compact JWS (decompressed on the first call, then kept).
+    pub fn body(&self) -> Result<Bytes> {
+        if let Some(b) = self.identity.get() {
+            return Ok(b.clone());
+        }
+        let mut out = Vec::with_capacity(self.len);
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&self.gzip[..]), &mut out)
+            .map_err(|e| Error::Internal(format!("gunzip: {e}")))?;
+        Ok(self.identity.get_or_init(|| Bytes::from(out)).clone())
+    }
+}
+
+/// Where the time of building one whole body went.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BodyTimings {
+    /// The canonical JSON, again (the announcement kept only its hash).
+    pub json: Duration,
+    /// Signing it.
+    pub sign: Duration,
+    /// Compressing the signed body.
+    pub gzip: Duration,
+    /// From the first request for it to the body ready (including the wait
+    /// for a thread).
+    pub total: Duration,
 }
 
 /// The entity tags of an `If-None-Match` value, weak prefixes dropped
@@ -148,6 +182,12 @@ fn etag_list(if_none_match: &str) -> impl Iterator<Item = &str> {
 }
 
 impl Published {
+    /// The whole body, if a reader already had it built
+    /// ([`PolicyPublisher::full`] builds it).
+    pub fn full_if_built(&self) -> Option<&Arc<FullBody>> {
+        self.full.get()
+    }
+
     /// Whether an `If-None-Match` header value names this revision's
     /// representation (either encoding; weak comparison, RFC 9110 §13.1.2).
     pub fn matches(&self, if_none_match: &str) -> bool {
@@ -193,24 +233,23 @@ fn gzip(signed: &str) -> Result<Vec<u8>> {
         .map_err(|e| Error::Internal(format!("gzip: {e}")))
 }
 
-/// The first publishing step: the revision, its ETags and the delta from
-/// `previous` (no whole body yet). `delta` is the one [`revisions::reassemble`]
-/// made, if it did (hashes still empty); otherwise it is computed here by
-/// diffing the bundles. Returns the canonical JSON for the second step.
-fn first_step(
+/// The announcement: the revision, its ETags and the delta from `previous`
+/// (no whole body). `delta` is the one [`revisions::reassemble`] made, if it
+/// did (hashes still empty); otherwise it is computed here by diffing the
+/// bundles.
+fn announce(
     bundle: Bundle,
     delta: Option<Delta>,
-    key: &SigningKey,
+    key: &Arc<SigningKey>,
     previous: Option<&Published>,
     now: DateTime<Utc>,
-) -> Result<(Published, String)> {
+) -> Result<Published> {
     let revision = i64::try_from(bundle.revision).unwrap_or_default();
     let mut timings = BuildTimings::default();
     let t = std::time::Instant::now();
-    let json = bundle
-        .to_canonical_json()
-        .map_err(|e| Error::Internal(format!("bundle JSON: {e}")))?;
-    let sha256 = sha256_hex(json.as_bytes());
+    // Hashed as it is written: the announcement never holds the text.
+    let sha256 =
+        content_sha256(&bundle).map_err(|e| Error::Internal(format!("bundle JSON: {e}")))?;
     timings.json = t.elapsed();
     let t = std::time::Instant::now();
     let kid = key.kid().to_owned();
@@ -256,44 +295,59 @@ fn first_step(
         sha256,
         bundle: Arc::new(bundle),
         delta,
-        full: None,
+        full: Arc::default(),
+        key: key.clone(),
         built_at: now,
         timings,
     };
-    Ok((published, json))
+    Ok(published)
 }
 
-/// The second step: the whole body signed and compressed; and how long
-/// signing and compressing took.
-fn second_step(json: &str, key: &SigningKey) -> Result<(FullBody, Duration, Duration)> {
+/// The whole body of `p`: its canonical JSON (made again: keeping it from
+/// the announcement would hold a second copy of every revision, read or
+/// not), signed with the key that announced it, and compressed.
+fn whole_body(p: &Published) -> Result<FullBody> {
+    let mut timings = BodyTimings::default();
     let t = std::time::Instant::now();
-    let signed = key
-        .sign(json)
+    let json = p
+        .bundle
+        .to_canonical_json()
+        .map_err(|e| Error::Internal(format!("bundle JSON: {e}")))?;
+    debug_assert_eq!(
+        sha256_hex(json.as_bytes()),
+        p.sha256,
+        "canonical JSON moved"
+    );
+    timings.json = t.elapsed();
+    let t = std::time::Instant::now();
+    let signed = p
+        .key
+        .sign(&json)
         .map_err(|e| Error::Internal(format!("signing the bundle: {e}")))?;
-    let sign = t.elapsed();
+    drop(json);
+    timings.sign = t.elapsed();
     let t = std::time::Instant::now();
     let gzip = gzip(&signed)?;
-    Ok((
-        FullBody {
-            body: Bytes::from(signed),
-            gzip: Bytes::from(gzip),
-        },
-        sign,
-        t.elapsed(),
-    ))
+    timings.gzip = t.elapsed();
+    Ok(FullBody {
+        len: signed.len(),
+        gzip: Bytes::from(gzip),
+        identity: std::sync::OnceLock::new(),
+        timings,
+    })
 }
 
 /// The bundle of `map`'s revision — from the previous bundle and the
 /// changed facts when possible ([`revisions::reassemble`]), else whole —
-/// through the first publishing step.
+/// announced ([`announce`]).
 fn build(
     map: &FactMap,
     changed: Option<(i64, BTreeSet<FactKey>)>,
     created_at: DateTime<Utc>,
-    key: &SigningKey,
+    key: &Arc<SigningKey>,
     previous: Option<&Published>,
     now: DateTime<Utc>,
-) -> Result<(Published, String)> {
+) -> Result<Published> {
     let t = std::time::Instant::now();
     let incremental = match (&changed, previous) {
         (Some((from, changed)), Some(p)) if p.revision == *from => {
@@ -316,10 +370,10 @@ fn build(
     };
     let assemble = t.elapsed();
     let reassembled = delta.is_some();
-    let (mut published, json) = first_step(bundle, delta, key, previous, now)?;
+    let mut published = announce(bundle, delta, key, previous, now)?;
     published.timings.assemble = assemble;
     published.timings.reassembled = reassembled;
-    Ok((published, json))
+    Ok(published)
 }
 
 /// The nice value of the thread that signs and compresses whole bodies
@@ -328,13 +382,14 @@ fn build(
 const BACKGROUND_NICE: i32 = 10;
 
 /// Runs `f` on a thread of its own at lower CPU priority
-/// ([`BACKGROUND_NICE`]): the second publishing step, which runs right
+/// ([`BACKGROUND_NICE`]): the whole body's build, which is asked for right
 /// after a revision is announced — exactly while the workers write the
 /// deltas to every waiting gateway. At normal priority it takes a core
-/// away from that fan-out (signing and gzip of a 10,000-person bundle are
-/// ~150 ms of CPU); at lower priority it runs in what the fan-out leaves.
-/// A thread per publication (not the blocking pool): a thread's nice value
-/// can be raised without privileges but not lowered back.
+/// away from that fan-out (JSON, signing and gzip of a 100,000-person
+/// bundle are several hundred ms of CPU); at lower priority it runs in what
+/// the fan-out leaves. A thread per body (not the blocking pool): a
+/// thread's nice value can be raised without privileges but not lowered
+/// back.
 async fn background<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
@@ -381,7 +436,7 @@ impl PolicyPublisher {
         self.generation.fetch_add(1, Ordering::Release);
     }
 
-    /// Moves on every publication (an announcement or its whole body):
+    /// Moves on every announcement:
     /// a reader that keeps a copy of [`Self::latest`] reads it again when
     /// this changed. One atomic load, no lock.
     pub fn generation(&self) -> u64 {
@@ -422,36 +477,60 @@ impl PolicyPublisher {
         Ok(doc)
     }
 
-    /// The whole body of `published`'s revision (or of a newer one, if
-    /// that is out first), waiting for the second publishing step for at
-    /// most `within`. `None` if it did not come.
+    /// The whole body of `published`'s revision: built now if nobody asked
+    /// for it yet (once, however many ask at once; the build goes on if
+    /// this caller stops waiting), waiting for it at most `within`. `None`
+    /// if it was not ready in time or could not be built (logged).
     pub async fn full(
         &self,
         published: &Arc<Published>,
         within: Duration,
-    ) -> Option<Arc<Published>> {
-        if published.full.is_some() {
-            return Some(published.clone());
+    ) -> Option<Arc<FullBody>> {
+        if let Some(f) = published.full.get() {
+            return Some(f.clone());
         }
-        let mut rx = self.subscribe();
-        let revision = published.revision;
-        let waited = tokio::time::timeout(
-            within,
-            rx.wait_for(|p| {
-                p.as_ref()
-                    .is_some_and(|p| p.full.is_some() && p.revision >= revision)
-            }),
-        )
-        .await;
-        match waited {
-            Ok(Ok(p)) => p.clone(),
-            _ => None,
+        let p = published.clone();
+        let build = tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            p.full
+                .get_or_try_init(|| async {
+                    let q = p.clone();
+                    let mut body = background(move || whole_body(&q)).await??;
+                    body.timings.total = started.elapsed();
+                    let t = &body.timings;
+                    tracing::info!(
+                        revision = p.revision,
+                        kid = %p.kid,
+                        bytes = body.len,
+                        gzip_bytes = body.gzip.len(),
+                        json_ms = t.json.as_millis(),
+                        sign_ms = t.sign.as_millis(),
+                        gzip_ms = t.gzip.as_millis(),
+                        total_ms = t.total.as_millis(),
+                        "policy bundle body built"
+                    );
+                    Ok::<_, Error>(Arc::new(body))
+                })
+                .await
+                .cloned()
+        });
+        match tokio::time::timeout(within, build).await {
+            Ok(Ok(Ok(body))) => Some(body),
+            Ok(Ok(Err(e))) => {
+                tracing::warn!(error = %e, revision = published.revision, "policy bundle body could not be built");
+                None
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, revision = published.revision, "policy bundle body build failed");
+                None
+            }
+            Err(_) => None,
         }
     }
 
-    /// Builds and publishes the head revision if it (or the signing key)
-    /// differs from what is served; returns what is served afterwards (with
-    /// its whole body).
+    /// Builds and announces the head revision if it (or the signing key)
+    /// differs from what is served; returns what is served afterwards (its
+    /// whole body is built when asked for, [`Self::full`]).
     pub async fn refresh(&self) -> Result<Arc<Published>> {
         let mut facts = self.building.lock().await;
         let head = revisions::head(self.core.db.exec()).await?;
@@ -459,7 +538,7 @@ impl PolicyPublisher {
         let latest = self.latest();
         if let Some(p) = latest
             .as_ref()
-            .filter(|p| p.revision == head && p.kid == key.kid() && p.full.is_some())
+            .filter(|p| p.revision == head && p.kid == key.kid())
         {
             return Ok(p.clone());
         }
@@ -489,50 +568,32 @@ impl PolicyPublisher {
         let read = started.elapsed();
         let key = Arc::new(key);
         let now = self.core.clock.now();
-        let (k, previous) = (key.clone(), latest.clone());
+        let previous = latest;
         let (map_back, first) = blocking(move || {
-            let first = build(&map, changed, created_at, &k, previous.as_deref(), now);
+            let first = build(&map, changed, created_at, &key, previous.as_deref(), now);
             (map, first)
         })
         .await?;
         map = map_back;
-        let (mut first, json) = first?;
+        let mut published = first?;
         *facts = Some(map);
-        first.timings.read = read;
-        first.timings.announced = started.elapsed();
-        let first = Arc::new(first);
-        // Gateways holding the previous revision can move on now.
-        self.publish(first.clone());
-        let k = key.clone();
-        let (full, sign, gzip) = background(move || second_step(&json, &k)).await??;
-        let mut published = Published {
-            full: Some(Arc::new(full)),
-            ..(*first).clone()
-        };
-        published.timings.sign = sign;
-        published.timings.gzip = gzip;
-        published.timings.total = started.elapsed();
+        published.timings.read = read;
+        published.timings.announced = started.elapsed();
         let published = Arc::new(published);
-        // Builds are serialised, so nothing newer was published meanwhile.
+        // Gateways holding the previous revision can move on now.
         self.publish(published.clone());
-        let bytes = published.full.as_ref().map_or(0, |f| f.body.len());
-        let gzip_bytes = published.full.as_ref().map_or(0, |f| f.gzip.len());
         let t = &published.timings;
         tracing::info!(
             revision = head,
             kid = %published.kid,
-            bytes,
-            gzip_bytes,
             delta_bytes = published.delta.as_ref().map_or(0, |d| d.body.len()),
+            reassembled = t.reassembled,
             read_ms = t.read.as_millis(),
             assemble_ms = t.assemble.as_millis(),
             json_ms = t.json.as_millis(),
             delta_ms = t.delta.as_millis(),
             announced_ms = t.announced.as_millis(),
-            sign_ms = t.sign.as_millis(),
-            gzip_ms = t.gzip.as_millis(),
-            total_ms = t.total.as_millis(),
-            "policy bundle published"
+            "policy revision announced"
         );
         Ok(published)
     }
