@@ -105,7 +105,12 @@ impl Server {
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
                 let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-                let num = |k: &str| v[k].as_f64().unwrap_or(0.0);
+                // tracing writes u128 fields (`as_millis`) as strings.
+                let num = |k: &str| {
+                    v[k].as_f64()
+                        .or_else(|| v[k].as_str().and_then(|t| t.parse().ok()))
+                        .unwrap_or(0.0)
+                };
                 let entry = match v["message"].as_str() {
                     Some("policy revision announced") => Published::Announced {
                         total: num("announced_ms"),
@@ -242,15 +247,18 @@ async fn sign_in(server: &Server) -> Res<reqwest::Client> {
     Ok(browser)
 }
 
-/// Creates a SCIM directory through the console; its bearer token.
-async fn directory_token(server: &Server, browser: &reqwest::Client) -> Res<String> {
+/// Posts a console form that creates something with a credential (a SCIM
+/// directory, a gateway); the credential, shown once.
+async fn console_token(
+    server: &Server,
+    browser: &reqwest::Client,
+    path: &str,
+    form: &[(&str, &str)],
+) -> Res<String> {
     let res = browser
-        .post(format!(
-            "{}/api/console/directory/directories/create",
-            server.base
-        ))
+        .post(format!("{}/api/console/{path}", server.base))
         .header("sec-fetch-site", "same-origin")
-        .form(&[("name", "Scale")])
+        .form(form)
         .send()
         .await?;
     let status = res.status();
@@ -258,7 +266,7 @@ async fn directory_token(server: &Server, browser: &reqwest::Client) -> Res<Stri
     body["token"]
         .as_str()
         .map(str::to_owned)
-        .ok_or_else(|| format!("directory: {status} {body}").into())
+        .ok_or_else(|| format!("{path}: {status} {body}").into())
 }
 
 /// How a gateway takes new revisions.
@@ -491,28 +499,18 @@ async fn propagation(
     })
 }
 
-/// Registers a gateway through the console; its credential.
-async fn gateway_token(server: &Server, browser: &reqwest::Client) -> Res<String> {
-    let res = browser
-        .post(format!("{}/api/console/gateways/create", server.base))
-        .header("sec-fetch-site", "same-origin")
-        .form(&[("name", "scale-edge"), ("description", "")])
-        .send()
-        .await?;
-    let status = res.status();
-    let body: Value = res.json().await?;
-    body["token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| format!("gateway: {status} {body}").into())
-}
-
 async fn bench(label: &str, database_url: &str, users: usize, concurrency: usize) -> Res<()> {
     let dir = tempfile::tempdir()?;
     let database_url = database_url.replace("{dir}", &dir.path().display().to_string());
     let server = Server::start(&database_url, dir.path())?;
     let browser = sign_in(&server).await?;
-    let token = directory_token(&server, &browser).await?;
+    let token = console_token(
+        &server,
+        &browser,
+        "directory/directories/create",
+        &[("name", "Scale")],
+    )
+    .await?;
     let scim = format!("{}/scim/v2", server.base);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
@@ -689,7 +687,13 @@ async fn bench(label: &str, database_url: &str, users: usize, concurrency: usize
         .and_then(|v| v.parse().ok())
         .unwrap_or(200.0);
     let heads = HeadReader::connect(&database_url).await?;
-    let gw = gateway_token(&server, &browser).await?;
+    let gw = console_token(
+        &server,
+        &browser,
+        "gateways/create",
+        &[("name", "scale-edge"), ("description", "")],
+    )
+    .await?;
     println!(
         "  propagation (SCIM answer → the gateway holds that revision; {probes} probes each):"
     );
