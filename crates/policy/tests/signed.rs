@@ -67,6 +67,35 @@ fn signing_is_deterministic() {
     assert_eq!(a, b);
 }
 
+/// The JWS is assembled by hand (one buffer, no parse of the payload):
+/// it must stay byte for byte what `jsonwebtoken::encode` makes of the same
+/// header and raw payload, for a bundle, a delta and an empty object.
+#[test]
+fn signing_is_byte_for_byte_jsonwebtoken_encode() {
+    let k = key("k1", 7);
+    let pkcs8 = [
+        &[
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20,
+        ][..],
+        &[7u8; 32][..],
+    ]
+    .concat();
+    let reference = jsonwebtoken::EncodingKey::from_ed_der(&pkcs8);
+    let encode = |json: &str, typ: &str| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.typ = Some(typ.to_owned());
+        header.kid = Some("k1".to_owned());
+        let raw = serde_json::value::RawValue::from_string(json.to_owned()).unwrap();
+        jsonwebtoken::encode(&header, &raw, &reference).unwrap()
+    };
+    for json in [bundle_at(5), bundle_at(1_000_001), "{}".to_owned()] {
+        assert_eq!(k.sign(&json).unwrap(), encode(&json, JWS_TYPE));
+        assert_eq!(k.sign_delta(&json).unwrap(), encode(&json, DELTA_JWS_TYPE));
+    }
+    assert_ne!(k.sign("{}").unwrap(), k.sign_delta("{}").unwrap());
+}
+
 #[test]
 fn a_tampered_payload_is_refused_and_the_last_good_policy_stays() {
     let k = key("k1", 7);
