@@ -3,6 +3,11 @@
 use clap::Parser;
 use portcullis::{cli, config::Config, telemetry};
 
+/// See the `mimalloc` entry of `Cargo.toml`: memory freed after a whole
+/// policy body is built goes back to the system.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
