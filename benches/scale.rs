@@ -7,6 +7,10 @@
 //!    `SCALE_BENCH_CONCURRENCY` clients (default 16), a group per 100
 //!    people, then every person into one group in PATCHes of 100 members
 //!    (as Okta and Entra ID batch them): writes/s, p50 and p99 per phase.
+//!    Then the catalog and the grants through the admin API: 50 MCP
+//!    servers of 100 tools each (5,000 tools, discovered from a loopback
+//!    MCP server) and a grant per five people (20,000 at
+//!    100,000: ten per group, two named tools for every tenth person).
 //! 2. The server's resident memory (now and its peak, from `/proc`).
 //! 3. Publication: how many revisions the server announced during each
 //!    phase and how long each announcement took (from the server's own log
@@ -25,8 +29,8 @@
 //! Run: `cargo bench --bench scale` (`SCALE_BENCH_BACKENDS=sqlite` to
 //! leave PostgreSQL out). The load targets loopback only and stops by
 //! itself; the server is stopped at the end (and killed if the bench
-//! fails). PostgreSQL propagation is measured on one replica here
-//! (`benches/policy_api.rs` measures two replicas).
+//! fails). On PostgreSQL the propagation gateway polls a second replica
+//! (the writes go to the first).
 
 mod support;
 
@@ -46,8 +50,14 @@ enum Published {
         json: f64,
         reassembled: bool,
     },
-    /// `policy bundle body built`: total time, bytes, gzip bytes.
-    Body { total: f64, bytes: f64, gzip: f64 },
+    /// `policy bundle body built`: total time and its JSON, signing and
+    /// gzip parts, in ms; bytes, gzip bytes.
+    Body {
+        total: f64,
+        parts: [f64; 3],
+        bytes: f64,
+        gzip: f64,
+    },
 }
 
 /// The server under test, killed when dropped.
@@ -69,7 +79,27 @@ impl Drop for Server {
 impl Server {
     /// Starts the release binary on `database_url`, in `dir` (its secret
     /// key file), and waits for its set-up link.
-    fn start(database_url: &str, dir: &std::path::Path) -> Res<Self> {
+    /// `fetch_allowed` is `PORTCULLIS_FETCH_ALLOWED_HOSTS` (the loopback
+    /// MCP server the catalog is discovered from).
+    fn start(database_url: &str, dir: &std::path::Path, fetch_allowed: &str) -> Res<Self> {
+        Self::spawn(database_url, dir, fetch_allowed, None)
+    }
+
+    /// A second replica of `self` on the same (PostgreSQL) database, with
+    /// the same secret key and public URL, as behind a load balancer;
+    /// returns once it accepts connections.
+    fn replica(&self, database_url: &str, dir: &std::path::Path) -> Res<Self> {
+        Self::spawn(database_url, dir, "", Some(&self.base))
+    }
+
+    /// [`Self::start`], or with `public_url` a replica: it prints no set-up
+    /// link, so it is waited for on its port.
+    fn spawn(
+        database_url: &str,
+        dir: &std::path::Path,
+        fetch_allowed: &str,
+        public_url: Option<&str>,
+    ) -> Res<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -80,8 +110,12 @@ impl Server {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DATABASE_URL", database_url)
             .env("PORTCULLIS_ADDR", format!("127.0.0.1:{port}"))
-            .env("PORTCULLIS_PUBLIC_URL", &base)
+            .env("PORTCULLIS_PUBLIC_URL", public_url.unwrap_or(&base))
             .env("PORTCULLIS_CONFIG", "")
+            .env("PORTCULLIS_FETCH_ALLOWED_HOSTS", fetch_allowed)
+            // The catalog phase makes 25,000 admin API calls in about two
+            // minutes, far past the per-key brake meant for runaway scripts.
+            .env("PORTCULLIS_API_KEY_REQUESTS_PER_MINUTE", "0")
             .env("PORTCULLIS_LOG", "warn,portcullis_domain::publish=info")
             .env("PORTCULLIS_LOG_FORMAT", "json")
             .env("PORTCULLIS_SECRET_KEY_FILE", dir.join("secret.key"))
@@ -91,11 +125,13 @@ impl Server {
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let mut setup_link = None;
-        for line in lines.by_ref() {
-            let line = line?;
-            if line.trim_start().starts_with("http") && line.contains("token=") {
-                setup_link = Some(line.trim().to_owned());
-                break;
+        if public_url.is_none() {
+            for line in lines.by_ref() {
+                let line = line?;
+                if line.trim_start().starts_with("http") && line.contains("token=") {
+                    setup_link = Some(line.trim().to_owned());
+                    break;
+                }
             }
         }
         // Keep reading what it prints so it never blocks on a full pipe:
@@ -119,6 +155,7 @@ impl Server {
                     },
                     Some("policy bundle body built") => Published::Body {
                         total: num("total_ms"),
+                        parts: [num("json_ms"), num("sign_ms"), num("gzip_ms")],
                         bytes: num("bytes"),
                         gzip: num("gzip_bytes"),
                     },
@@ -132,7 +169,19 @@ impl Server {
                 }
             }
         });
-        let setup_link = setup_link.ok_or("the server printed no set-up link")?;
+        let setup_link = match public_url {
+            None => setup_link.ok_or("the server printed no set-up link")?,
+            Some(_) => {
+                let started = Instant::now();
+                while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                    if started.elapsed() > Duration::from_secs(60) {
+                        return Err("the replica did not start listening".into());
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                String::new()
+            }
+        };
         Ok(Self {
             child,
             base,
@@ -154,6 +203,7 @@ impl Server {
         let mut announced = Vec::new();
         let mut json = Vec::new();
         let mut bodies = Vec::new();
+        let mut parts = [Vec::new(), Vec::new(), Vec::new()];
         let mut reassembled = 0;
         let mut size = (0.0, 0.0);
         for p in log.iter().skip(mark) {
@@ -167,8 +217,16 @@ impl Server {
                     json.push(j);
                     reassembled += usize::from(r);
                 }
-                Published::Body { total, bytes, gzip } => {
+                Published::Body {
+                    total,
+                    parts: p,
+                    bytes,
+                    gzip,
+                } => {
                     bodies.push(total);
+                    for (all, one) in parts.iter_mut().zip(p) {
+                        all.push(one);
+                    }
                     size = (bytes, gzip);
                 }
             }
@@ -192,8 +250,11 @@ impl Server {
                 String::new()
             } else {
                 format!(
-                    " (p50 {:.0} ms, {:.1} MB, {:.1} MB gzip)",
+                    " (p50 {:.0} ms: JSON {:.0}, sign {:.0}, gzip {:.0}; {:.1} MB, {:.1} MB gzip)",
                     q(&mut bodies, 0.5),
+                    q(&mut parts[0], 0.5),
+                    q(&mut parts[1], 0.5),
+                    q(&mut parts[2], 0.5),
                     size.0 / 1e6,
                     size.1 / 1e6
                 )
@@ -248,12 +309,14 @@ async fn sign_in(server: &Server) -> Res<reqwest::Client> {
 }
 
 /// Posts a console form that creates something with a credential (a SCIM
-/// directory, a gateway); the credential, shown once.
+/// directory, a gateway, an API key); the credential, shown once, from the
+/// answer's `field`.
 async fn console_token(
     server: &Server,
     browser: &reqwest::Client,
     path: &str,
     form: &[(&str, &str)],
+    field: &str,
 ) -> Res<String> {
     let res = browser
         .post(format!("{}/api/console/{path}", server.base))
@@ -263,7 +326,7 @@ async fn console_token(
         .await?;
     let status = res.status();
     let body: Value = res.json().await?;
-    body["token"]
+    body[field]
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| format!("{path}: {status} {body}").into())
@@ -499,16 +562,158 @@ async fn propagation(
     })
 }
 
+/// MCP servers in the catalog, and tools each: 5,000 tools.
+const SERVERS: usize = 50;
+const TOOLS_PER_SERVER: usize = 100;
+
+/// The catalog and the grants of a company this size, through the admin
+/// API (an API key made in the console): `SERVERS` servers discovered from
+/// `mcp_url` (`TOOLS_PER_SERVER` tools each, every tool active), then one
+/// grant for every five people, 20,000 at 100,000: ten whole-server grants
+/// per group and a grant of two named tools to every tenth person. Every
+/// person can therefore reach some tools, as in a company that rolled
+/// MCP out. Returns how many writes it made.
+async fn catalog(
+    server: &Server,
+    browser: &reqwest::Client,
+    http: &reqwest::Client,
+    mcp_url: &str,
+    concurrency: usize,
+    user_ids: &[String],
+    group_ids: &[String],
+) -> Res<usize> {
+    let key = console_token(
+        server,
+        browser,
+        "api_keys/create",
+        &[("name", "scale"), ("role", "admin"), ("expires_days", "")],
+        "secret",
+    )
+    .await?;
+    let api = format!("{}/api/v1/admin", server.base);
+    let servers = (0..SERVERS)
+        .map(|i| {
+            (
+                reqwest::Method::POST,
+                format!("{api}/servers"),
+                json!({ "name": format!("Server {i:02}"), "slug": format!("s{i:02}"),
+                        "resource_url": format!("https://mcp.scale.example/s{i:02}/mcp") }),
+            )
+        })
+        .collect();
+    let (p_servers, made) = run("servers", http, &key, concurrency, servers, 201).await?;
+    let server_ids: Vec<String> = made
+        .iter()
+        .filter_map(|v| v["id"].as_str().map(str::to_owned))
+        .collect();
+    let discover = server_ids
+        .iter()
+        .map(|id| {
+            (
+                reqwest::Method::POST,
+                format!("{api}/servers/{id}/discovery"),
+                json!({ "url": mcp_url }),
+            )
+        })
+        .collect();
+    let (p_discover, _) = run("discoveries", http, &key, 4, discover, 200).await?;
+    let mut tool_ids = Vec::with_capacity(SERVERS * TOOLS_PER_SERVER);
+    for id in &server_ids {
+        let page: Value = http
+            .get(format!("{api}/servers/{id}/tools?limit=200"))
+            .bearer_auth(&key)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        if items.len() != TOOLS_PER_SERVER {
+            return Err(format!("server {id}: {} tools discovered: {page}", items.len()).into());
+        }
+        // A server's first discovery admits its tools; later ones
+        // quarantine what is new or changed.
+        tool_ids.extend(
+            items
+                .iter()
+                .filter(|t| t["status"] == "quarantined")
+                .filter_map(|t| t["id"].as_str().map(str::to_owned)),
+        );
+    }
+    println!(
+        "  tools                      {} discovered on {SERVERS} servers, {} of them quarantined (approved through the API)",
+        SERVERS * TOOLS_PER_SERVER,
+        tool_ids.len()
+    );
+    let approvals = tool_ids
+        .iter()
+        .map(|id| {
+            (
+                reqwest::Method::POST,
+                format!("{api}/tools/{id}/approval"),
+                json!({}),
+            )
+        })
+        .collect();
+    let (p_approve, _) = run("tool approvals", http, &key, concurrency, approvals, 200).await?;
+    let grant = |subject: Value, server: usize, target: Value| {
+        (
+            reqwest::Method::POST,
+            format!("{api}/grants"),
+            json!({ "subject": subject, "server_id": server_ids[server % SERVERS],
+                    "target": target, "effect": "allow", "reason": "scale bench" }),
+        )
+    };
+    let mut grants = Vec::new();
+    for (g, id) in group_ids.iter().enumerate() {
+        for k in 0..10 {
+            grants.push(grant(
+                json!({ "kind": "group", "id": id }),
+                g + k * 5,
+                json!({ "kind": "server" }),
+            ));
+        }
+    }
+    for (i, id) in user_ids.iter().enumerate().step_by(10) {
+        let t = i % TOOLS_PER_SERVER;
+        grants.push(grant(
+            json!({ "kind": "user", "id": id }),
+            i / 10 * 7,
+            json!({ "kind": "tools", "names": [format!("t{t:03}"), format!("t{:03}", (t + 1) % TOOLS_PER_SERVER)] }),
+        ));
+    }
+    let (p_grants, _) = run("grants", http, &key, concurrency, grants, 201).await?;
+    let mut writes = 0;
+    for p in [&p_servers, &p_discover, &p_approve, &p_grants] {
+        if p.latencies.is_empty() {
+            continue;
+        }
+        p.print_writes();
+        writes += p.latencies.len();
+    }
+    Ok(writes)
+}
+
 async fn bench(label: &str, database_url: &str, users: usize, concurrency: usize) -> Res<()> {
     let dir = tempfile::tempdir()?;
     let database_url = database_url.replace("{dir}", &dir.path().display().to_string());
-    let server = Server::start(&database_url, dir.path())?;
+    // The MCP server the catalog's tools are discovered from.
+    let tools = (0..TOOLS_PER_SERVER)
+        .map(|t| {
+            let mut tool = portcullis_discovery::test_server::TestTool::new(format!("t{t:03}"));
+            tool.annotations.read_only_hint = Some(t % 3 == 0);
+            tool.annotations.destructive_hint = Some(t % 7 == 0);
+            tool
+        })
+        .collect();
+    let mcp = portcullis_discovery::test_server::spawn(tools, 0).await;
+    let server = Server::start(&database_url, dir.path(), &mcp.host_port())?;
     let browser = sign_in(&server).await?;
     let token = console_token(
         &server,
         &browser,
         "directory/directories/create",
         &[("name", "Scale")],
+        "token",
     )
     .await?;
     let scim = format!("{}/scim/v2", server.base);
@@ -606,6 +811,18 @@ async fn bench(label: &str, database_url: &str, users: usize, concurrency: usize
     .await?;
     p_members.print_writes();
     server.print_published("  published", mark, groups * 2);
+    let mark = server.published_mark();
+    let writes = catalog(
+        &server,
+        &browser,
+        &http,
+        &mcp.url,
+        concurrency,
+        &user_ids,
+        &group_ids,
+    )
+    .await?;
+    server.print_published("  published", mark, writes);
     let (rss, peak, anon) = server.rss_mb();
     println!(
         "  resident memory            {rss:.0} MB now ({anon:.0} MB anonymous), {peak:.0} MB peak"
@@ -692,17 +909,31 @@ async fn bench(label: &str, database_url: &str, users: usize, concurrency: usize
         &browser,
         "gateways/create",
         &[("name", "scale-edge"), ("description", "")],
+        "token",
     )
     .await?;
+    // On PostgreSQL the gateway polls a second replica: the writes land on
+    // the first, the second learns of them from the database.
+    let replica = if database_url.starts_with("postgres") {
+        Some(server.replica(&database_url, dir.path())?)
+    } else {
+        None
+    };
+    let polled = replica.as_ref().unwrap_or(&server);
     println!(
-        "  propagation (SCIM answer → the gateway holds that revision; {probes} probes each):"
+        "  propagation (SCIM answer → the gateway holds that revision; {probes} probes each{}):",
+        if replica.is_some() {
+            "; writes to replica A, the gateway polls replica B, whose publications are shown"
+        } else {
+            ""
+        }
     );
     for (takes, what) in [
         (Takes::Deltas, "deltas"),
         (Takes::WholeBundles, "whole bundles"),
     ] {
-        let follower = follow(&server.base, &gw, takes).await?;
-        let mark = server.published_mark();
+        let follower = follow(&polled.base, &gw, takes).await?;
+        let mark = polled.published_mark();
         let idle = propagation(
             &follower,
             &heads,
@@ -719,11 +950,11 @@ async fn bench(label: &str, database_url: &str, users: usize, concurrency: usize
             idle.pct(0.99),
             idle.pct(1.0)
         );
-        server.print_published("    published", mark, probes);
+        polled.print_published("    published", mark, probes);
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let load = background_load(scim.clone(), token.clone(), rate, stop.clone());
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let mark = server.published_mark();
+        let mark = polled.published_mark();
         let busy = propagation(
             &follower,
             &heads,
@@ -746,13 +977,20 @@ async fn bench(label: &str, database_url: &str, users: usize, concurrency: usize
             sent as f64 / took.as_secs_f64(),
             load.pct(0.99)
         );
-        server.print_published("    published", mark, sent + probes);
+        polled.print_published("    published", mark, sent + probes);
         drop(follower);
     }
     let (rss, peak, anon) = server.rss_mb();
     println!(
         "  resident memory            {rss:.0} MB now ({anon:.0} MB anonymous), {peak:.0} MB peak"
     );
+    if let Some(b) = &replica {
+        let (rss, peak, anon) = b.rss_mb();
+        println!(
+            "  resident memory, replica B {rss:.0} MB now ({anon:.0} MB anonymous), {peak:.0} MB peak"
+        );
+    }
+    drop(replica);
     drop(server);
     Ok(())
 }

@@ -41,6 +41,15 @@ impl Phase {
     }
 }
 
+/// SCIM's media type for `/scim/v2/…`, JSON for the admin API.
+fn content_type(url: &str) -> &'static str {
+    if url.contains("/scim/") {
+        "application/scim+json"
+    } else {
+        "application/json"
+    }
+}
+
 /// Sends `requests` with bounded concurrency; every answer must be
 /// `expect`. Returns the phase and the answers' bodies.
 pub async fn run(
@@ -63,7 +72,7 @@ pub async fn run(
             let res = http
                 .request(method, &url)
                 .bearer_auth(token)
-                .header("content-type", "application/scim+json")
+                .header("content-type", content_type(&url))
                 .body(body.to_string())
                 .send()
                 .await;
