@@ -60,7 +60,7 @@ e2e:
 test:
 	@start=$$SECONDS
 	n=0
-	header() { n=$$((n + 1)); printf '\n==> [%d/14] %s   (%ds)\n' "$$n" "$$1" "$$((SECONDS - start))"; }
+	header() { n=$$((n + 1)); printf '\n==> [%d/15] %s   (%ds)\n' "$$n" "$$1" "$$((SECONDS - start))"; }
 	header "setup: scripts/setup.sh"
 	scripts/setup.sh
 	source scripts/env.sh
@@ -69,6 +69,17 @@ test:
 	# with a full disk). Developers may export CARGO_INCREMENTAL=1.
 	export CARGO_INCREMENTAL="$${CARGO_INCREMENTAL:-0}"
 	df -h . | awk 'NR == 2 { print "disk: " $$4 " free of " $$2 " on " $$6 }'
+	# The release site (wasm, its own target/front) builds while the checks
+	# and both clippy runs go on: its last stages (the wasm's LTO with one
+	# codegen unit, wasm-opt, brotli -q 11) keep one core busy while clippy
+	# has the other for its long single-crate checks. Clippy embeds no site
+	# (src/http/assets.rs), so the two never read each other's files; the
+	# test build does embed it, so step 7 waits for it.
+	header "build (in the background): scripts/build-site.sh --site-only (release wasm + CSS; the server is the test build's), output in target/site-build.log"
+	mkdir -p target
+	scripts/build-site.sh --site-only > target/site-build.log 2>&1 &
+	site_pid=$$!
+	trap 'if [ -n "$${site_pid:-}" ]; then pkill -TERM -P "$$site_pid" 2>/dev/null; kill "$$site_pid" 2>/dev/null; fi; true' EXIT
 	header "format: cargo fmt --all --check"
 	cargo fmt --all --check
 	header "supply chain: cargo deny check bans licenses sources (deny.toml)"
@@ -77,8 +88,11 @@ test:
 	cargo clippy --workspace --all-targets -- -D warnings
 	header "lint (wasm): cargo clippy -p app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings"
 	cargo clippy -p app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
-	header "build: scripts/build-site.sh --site-only (release wasm + CSS; the server is the test build's)"
-	scripts/build-site.sh --site-only
+	header "build: waiting for the site build (step 2; the test build embeds the site)"
+	if wait "$$site_pid"; then site_ok=1; else site_ok=0; fi
+	site_pid=
+	cat target/site-build.log
+	if [ "$$site_ok" != 1 ]; then echo "✗ scripts/build-site.sh --site-only failed (output above)"; exit 1; fi
 	header "tests (SQLite): PORTCULLIS_TEST_SQLITE=1 cargo test --workspace"
 	PORTCULLIS_TEST_SQLITE=1 cargo test --workspace
 	# The browser, SCIM compliance and MCP conformance runs use the server
