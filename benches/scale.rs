@@ -32,7 +32,11 @@
 //! fails). On PostgreSQL the propagation gateway polls a second replica
 //! (the writes go to the first).
 
+#[path = "support/layout.rs"]
+mod layout;
 mod support;
+
+use layout::{tool_name, Grantee, GROUP_SIZE, SERVERS, TOOLS_PER_SERVER};
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -250,7 +254,7 @@ impl Server {
                 String::new()
             } else {
                 format!(
-                    " (p50 {:.0} ms: JSON {:.0}, sign {:.0}, gzip {:.0}; {:.1} MB, {:.1} MB gzip)",
+                    " (p50 {:.0} ms: JSON {:.0}, then sign {:.0} beside gzip {:.0}; {:.1} MB, {:.1} MB gzip)",
                     q(&mut bodies, 0.5),
                     q(&mut parts[0], 0.5),
                     q(&mut parts[1], 0.5),
@@ -442,6 +446,13 @@ impl HeadReader {
     }
 }
 
+/// The `id` of each created resource (or listed item) in `values`.
+fn ids<'a>(values: impl IntoIterator<Item = &'a Value> + 'a) -> impl Iterator<Item = String> + 'a {
+    values
+        .into_iter()
+        .filter_map(|v| v["id"].as_str().map(str::to_owned))
+}
+
 /// A SCIM user creation for person `name`.
 fn new_user(scim: &str, name: &str) -> (reqwest::Method, String, Value) {
     (
@@ -562,17 +573,11 @@ async fn propagation(
     })
 }
 
-/// MCP servers in the catalog, and tools each: 5,000 tools.
-const SERVERS: usize = 50;
-const TOOLS_PER_SERVER: usize = 100;
-
 /// The catalog and the grants of a company this size, through the admin
 /// API (an API key made in the console): `SERVERS` servers discovered from
-/// `mcp_url` (`TOOLS_PER_SERVER` tools each, every tool active), then one
-/// grant for every five people, 20,000 at 100,000: ten whole-server grants
-/// per group and a grant of two named tools to every tenth person. Every
-/// person can therefore reach some tools, as in a company that rolled
-/// MCP out. Returns how many writes it made.
+/// `mcp_url` (`TOOLS_PER_SERVER` tools each, every tool active), then the
+/// grants of [`layout::grants`] (one for every five people, 20,000 at
+/// 100,000). Returns how many writes it made.
 async fn catalog(
     server: &Server,
     browser: &reqwest::Client,
@@ -602,10 +607,7 @@ async fn catalog(
         })
         .collect();
     let (p_servers, made) = run("servers", http, &key, concurrency, servers, 201).await?;
-    let server_ids: Vec<String> = made
-        .iter()
-        .filter_map(|v| v["id"].as_str().map(str::to_owned))
-        .collect();
+    let server_ids: Vec<String> = ids(&made).collect();
     let discover = server_ids
         .iter()
         .map(|id| {
@@ -632,12 +634,7 @@ async fn catalog(
         }
         // A server's first discovery admits its tools; later ones
         // quarantine what is new or changed.
-        tool_ids.extend(
-            items
-                .iter()
-                .filter(|t| t["status"] == "quarantined")
-                .filter_map(|t| t["id"].as_str().map(str::to_owned)),
-        );
+        tool_ids.extend(ids(items.iter().filter(|t| t["status"] == "quarantined")));
     }
     println!(
         "  tools                      {} discovered on {SERVERS} servers, {} of them quarantined (approved through the API)",
@@ -659,28 +656,23 @@ async fn catalog(
         (
             reqwest::Method::POST,
             format!("{api}/grants"),
-            json!({ "subject": subject, "server_id": server_ids[server % SERVERS],
+            json!({ "subject": subject, "server_id": server_ids[server],
                     "target": target, "effect": "allow", "reason": "scale bench" }),
         )
     };
-    let mut grants = Vec::new();
-    for (g, id) in group_ids.iter().enumerate() {
-        for k in 0..10 {
-            grants.push(grant(
-                json!({ "kind": "group", "id": id }),
-                g + k * 5,
-                json!({ "kind": "server" }),
-            ));
-        }
-    }
-    for (i, id) in user_ids.iter().enumerate().step_by(10) {
-        let t = i % TOOLS_PER_SERVER;
-        grants.push(grant(
-            json!({ "kind": "user", "id": id }),
-            i / 10 * 7,
-            json!({ "kind": "tools", "names": [format!("t{t:03}"), format!("t{:03}", (t + 1) % TOOLS_PER_SERVER)] }),
-        ));
-    }
+    let grants = layout::grants(user_ids.len(), group_ids.len())
+        .map(|g| {
+            let subject = match g.grantee {
+                Grantee::Group(i) => json!({ "kind": "group", "id": group_ids[i] }),
+                Grantee::User(i) => json!({ "kind": "user", "id": user_ids[i] }),
+            };
+            let target = match g.tools {
+                None => json!({ "kind": "server" }),
+                Some(names) => json!({ "kind": "tools", "names": names }),
+            };
+            grant(subject, g.server, target)
+        })
+        .collect();
     let (p_grants, _) = run("grants", http, &key, concurrency, grants, 201).await?;
     let mut writes = 0;
     for p in [&p_servers, &p_discover, &p_approve, &p_grants] {
@@ -699,7 +691,7 @@ async fn bench(label: &str, database_url: &str, users: usize, concurrency: usize
     // The MCP server the catalog's tools are discovered from.
     let tools = (0..TOOLS_PER_SERVER)
         .map(|t| {
-            let mut tool = portcullis_discovery::test_server::TestTool::new(format!("t{t:03}"));
+            let mut tool = portcullis_discovery::test_server::TestTool::new(tool_name(t));
             tool.annotations.read_only_hint = Some(t % 3 == 0);
             tool.annotations.destructive_hint = Some(t % 7 == 0);
             tool
@@ -720,7 +712,7 @@ async fn bench(label: &str, database_url: &str, users: usize, concurrency: usize
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()?;
-    let groups = users.div_ceil(100);
+    let groups = users.div_ceil(GROUP_SIZE);
     println!(
         "{label}: {users} people, {groups} groups, {users} memberships (100 per PATCH), {concurrency} clients, server pid {}",
         server.child.id()
@@ -757,11 +749,7 @@ async fn bench(label: &str, database_url: &str, users: usize, concurrency: usize
         let name = format!("users {start}..{end}");
         let (phase, created) = run(&name, &http, &token, concurrency, reqs, 201).await?;
         phase.print_writes();
-        user_ids.extend(
-            created
-                .iter()
-                .filter_map(|v| v["id"].as_str().map(str::to_owned)),
-        );
+        user_ids.extend(ids(&created));
         all_users.latencies.extend(phase.latencies);
         all_users.elapsed += phase.elapsed;
     }
@@ -780,14 +768,11 @@ async fn bench(label: &str, database_url: &str, users: usize, concurrency: usize
         .collect();
     let (p_groups, created) = run("groups", &http, &token, concurrency, group_reqs, 201).await?;
     p_groups.print_writes();
-    let group_ids: Vec<String> = created
-        .iter()
-        .filter_map(|v| v["id"].as_str().map(str::to_owned))
-        .collect();
+    let group_ids: Vec<String> = ids(&created).collect();
 
     let member_reqs = group_ids
         .iter()
-        .zip(user_ids.chunks(100))
+        .zip(user_ids.chunks(GROUP_SIZE))
         .map(|(gid, members)| {
             let value: Vec<Value> = members.iter().map(|id| json!({ "value": id })).collect();
             (

@@ -369,8 +369,9 @@ impl std::fmt::Debug for SigningKey {
 }
 
 /// PKCS#8 v1 prefix of an Ed25519 private key (RFC 8410 §7): the DER
-/// `jsonwebtoken` expects is this followed by the 32-byte seed.
-const ED25519_PKCS8_PREFIX: [u8; 16] = [
+/// `jsonwebtoken` expects is this followed by the 32-byte seed (public for
+/// tests and benchmarks that build the same key through `jsonwebtoken`).
+pub const ED25519_PKCS8_PREFIX: [u8; 16] = [
     0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
 ];
 
@@ -425,6 +426,22 @@ impl SigningKey {
             .map_err(|e| LoadError::Malformed(e.to_string()))
     }
 
+    /// A bundle's JWS in two steps, for a caller that compresses the
+    /// signing input while it is being signed (the whole policy body):
+    /// `signing_input` + "." + [`Self::signature`] of it is exactly
+    /// [`Self::sign`]'s output. The string has room for the rest, so
+    /// appending the signature does not move it.
+    pub fn signing_input(&self, canonical_json: &str) -> Result<String, LoadError> {
+        self.signing_input_as(canonical_json, JWS_TYPE)
+    }
+
+    /// The base64url signature of a signing input
+    /// ([`Self::signing_input`]): the JWS's third part.
+    pub fn signature(&self, signing_input: &[u8]) -> Result<String, LoadError> {
+        jsonwebtoken::crypto::sign(signing_input, &self.key, Algorithm::EdDSA)
+            .map_err(|e| LoadError::Malformed(e.to_string()))
+    }
+
     /// The compact JWS of `json` as the payload, byte for byte what
     /// `jsonwebtoken::encode` makes of it as a raw JSON value. Assembled
     /// here (header and payload encoded straight into one buffer, then
@@ -434,6 +451,16 @@ impl SigningKey {
     /// copies of 14–19 MB and a JSON parse per body (issue #21).
     /// `json` is the caller's own serialisation, never untrusted input.
     fn sign_as(&self, json: &str, typ: &str) -> Result<String, LoadError> {
+        let mut jws = self.signing_input_as(json, typ)?;
+        let signature = self.signature(jws.as_bytes())?;
+        jws.push('.');
+        jws.push_str(&signature);
+        Ok(jws)
+    }
+
+    /// `base64url(header) "." base64url(json)`, with capacity for the
+    /// signature after it.
+    fn signing_input_as(&self, json: &str, typ: &str) -> Result<String, LoadError> {
         use base64::Engine as _;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
@@ -443,14 +470,10 @@ impl SigningKey {
             serde_json::to_vec(&header).map_err(|e| LoadError::Malformed(e.to_string()))?;
         // An Ed25519 signature is 64 bytes: 86 characters of base64url.
         let capacity = (header.len() + json.len()).div_ceil(3) * 4 + 2 + 86;
-        let mut jws = String::with_capacity(capacity);
-        b64.encode_string(&header, &mut jws);
-        jws.push('.');
-        b64.encode_string(json, &mut jws);
-        let signature = jsonwebtoken::crypto::sign(jws.as_bytes(), &self.key, Algorithm::EdDSA)
-            .map_err(|e| LoadError::Malformed(e.to_string()))?;
-        jws.push('.');
-        jws.push_str(&signature);
-        Ok(jws)
+        let mut input = String::with_capacity(capacity);
+        b64.encode_string(&header, &mut input);
+        input.push('.');
+        b64.encode_string(json, &mut input);
+        Ok(input)
     }
 }

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use portcullis_policy::delta::{content_sha256, Delta, DeltaError};
 use portcullis_policy::signed::{
-    LoadError, Loader, SigningKey, Verifier, DELTA_JWS_TYPE, JWS_TYPE,
+    LoadError, Loader, SigningKey, Verifier, DELTA_JWS_TYPE, ED25519_PKCS8_PREFIX, JWS_TYPE,
 };
 use portcullis_policy::Bundle;
 
@@ -73,14 +73,7 @@ fn signing_is_deterministic() {
 #[test]
 fn signing_is_byte_for_byte_jsonwebtoken_encode() {
     let k = key("k1", 7);
-    let pkcs8 = [
-        &[
-            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
-            0x04, 0x20,
-        ][..],
-        &[7u8; 32][..],
-    ]
-    .concat();
+    let pkcs8 = [&ED25519_PKCS8_PREFIX[..], &[7u8; 32][..]].concat();
     let reference = jsonwebtoken::EncodingKey::from_ed_der(&pkcs8);
     let encode = |json: &str, typ: &str| {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
@@ -92,6 +85,11 @@ fn signing_is_byte_for_byte_jsonwebtoken_encode() {
     for json in [bundle_at(5), bundle_at(1_000_001), "{}".to_owned()] {
         assert_eq!(k.sign(&json).unwrap(), encode(&json, JWS_TYPE));
         assert_eq!(k.sign_delta(&json).unwrap(), encode(&json, DELTA_JWS_TYPE));
+        // In two steps (the whole policy body compresses the input while
+        // it is signed): the same JWS.
+        let input = k.signing_input(&json).unwrap();
+        let signature = k.signature(input.as_bytes()).unwrap();
+        assert_eq!(format!("{input}.{signature}"), encode(&json, JWS_TYPE));
     }
     assert_ne!(k.sign("{}").unwrap(), k.sign_delta("{}").unwrap());
 }
