@@ -210,7 +210,8 @@ impl FullBody {
         gz.write_all(b".").map_err(gz_failed)?;
         gz.write_all(signature.as_bytes()).map_err(gz_failed)?;
         let mut gzip = gz.finish().map_err(gz_failed)?;
-        // Kept for the revision's life: not a byte more than it holds.
+        // Kept for the revision's life: no spare capacity (`Bytes` keeps
+        // a `Vec`'s).
         gzip.shrink_to_fit();
         Ok(Self {
             len: input.len() + 1 + signature.len(),
