@@ -7,7 +7,7 @@
 // and are entered in it, UTC on hover. A second test finds group #1,500 of
 // a 2,000-group directory with the grant form's group picker. Saves
 // screenshots of every Access page, light and dark.
-import { test, expect, screenshotPath, signInAsDemoOwner } from './fixtures';
+import { test, expect, screenshotPath, signInAsDemoOwner, gotoHydrated } from './fixtures';
 import type { Page } from '@playwright/test';
 
 test.use({ demoData: true, timezoneId: 'Asia/Tokyo' });
@@ -216,7 +216,7 @@ test('the group picker finds group #1,500 of a 2,000-group directory', async ({ 
   test.setTimeout(180_000);
   await signInAsDemoOwner(page, server);
   // A second directory whose IdP pushes 2,000 groups over SCIM.
-  await page.goto('/settings/directories');
+  await gotoHydrated(page, '/settings/directories');
   await page.getByTestId('open-new-directory').first().click();
   await page.getByLabel('Name', { exact: true }).fill('Entra ID');
   await page.getByRole('button', { name: 'Create directory' }).click();
@@ -236,7 +236,7 @@ test('the group picker finds group #1,500 of a 2,000-group directory', async ({ 
     );
   }
 
-  await page.goto('/access/grants');
+  await gotoHydrated(page, '/access/grants');
   await page.getByTestId('open-new-grant').click();
   const form = page.getByTestId('grant-form');
   const picker = form.getByRole('combobox', { name: 'Group' });

@@ -9,7 +9,7 @@
 // and replacing its keys from the page stops the old key at once; the
 // Delegations panel lets it act for Ben on GitHub and removes that again.
 // Screenshots (light, dark, 390 px): artifacts/screenshots/agents-*.png.
-import { test, expect, screenshotPath, shot, shots, signInAsDemoOwner } from './fixtures';
+import { test, expect, screenshotPath, shot, shots, signInAsDemoOwner, gotoHydrated } from './fixtures';
 import * as crypto from 'node:crypto';
 
 test.use({ demoData: true });
@@ -93,8 +93,7 @@ test('admin registers an agent, grants it a tool, sees it in the simulator and t
   await expect(grant).toContainText('list_pull_requests');
 
   // The simulator answers for the agent by name.
-  await page.goto('/access/simulator');
-  await page.locator('body[data-hydrated]').waitFor({ state: 'attached' });
+  await gotoHydrated(page, '/access/simulator');
   await page.getByLabel('Person or agent').fill('Nightly');
   await expect(page.getByRole('listbox')).toContainText('Nightly triage');
   await page.getByRole('option', { name: /Nightly triage/ }).click();

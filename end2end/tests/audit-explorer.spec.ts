@@ -7,7 +7,7 @@
 // events" button opens the explorer on its events. Screenshots (light,
 // dark, 390 px): artifacts/screenshots/audit-explorer*.png.
 import * as fs from 'node:fs';
-import { test, expect, shots, signInAsDemoOwner } from './fixtures';
+import { test, expect, shots, signInAsDemoOwner, gotoHydrated } from './fixtures';
 
 test.use({ demoData: true });
 
@@ -102,7 +102,7 @@ test('an owner reveals masked details and erases a person, both recorded', async
   consoleErrors.length = 0; // the refused sign-in's own error status
   await signInAsDemoOwner(page, server);
 
-  await page.goto('/audit?action=console.signin.failed');
+  await gotoHydrated(page, '/audit?action=console.signin.failed');
   const rows = page.getByTestId('audit-row');
   await rows.first().click();
   const drawer = page.getByTestId('event-drawer');
@@ -129,7 +129,7 @@ test('an owner reveals masked details and erases a person, both recorded', async
   await drawer.locator('footer').getByRole('button', { name: 'Close' }).click();
 
   // A directory person: erase their personal data from one of their events.
-  await page.goto('/audit?action=scim.user.created');
+  await gotoHydrated(page, '/audit?action=scim.user.created');
   await rows.first().click();
   const name = (await drawer.locator('dd').nth(1).locator('span').first().textContent())?.trim() ?? '';
   expect(name.length).toBeGreaterThan(2);

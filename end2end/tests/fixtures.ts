@@ -212,7 +212,7 @@ export const test = base.extend<
 
 export { expect };
 
-/** Signs in as the demo owner through the sign-in page. */
+/** Signs in as the demo owner through the sign-in page; returns once the Overview is interactive. */
 export async function signInAsDemoOwner(page: import('@playwright/test').Page, server: Server) {
   if (!server.demoOwner) throw new Error('this server has no demo data: test.use({ demoData: true })');
   await page.goto('/login');
@@ -220,6 +220,19 @@ export async function signInAsDemoOwner(page: import('@playwright/test').Page, s
   await page.getByLabel('Password', { exact: true }).fill(server.demoOwner.password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible();
+  // Interactive before the test goes on: a sidebar link then navigates in
+  // the page, and the next page's buttons have their handlers.
+  await page.locator('body[data-hydrated]').waitFor({ state: 'attached' });
+}
+
+/**
+ * Opens a page and waits until it has hydrated. Until then its buttons are
+ * server-rendered HTML with no handlers, so a click that opens a dialog or a
+ * drawer is lost; on a slow machine the wasm takes seconds to start.
+ */
+export async function gotoHydrated(page: import('@playwright/test').Page, path: string) {
+  await page.goto(path);
+  await page.locator('body[data-hydrated]').waitFor({ state: 'attached' });
 }
 
 /** `<repo>/artifacts/screenshots/<name>.png`, with the folder created. */

@@ -4,7 +4,7 @@
 // scrolls sideways. Runs on the demo data (hundreds of people, servers,
 // grants, revisions, audit events) and saves a phone screenshot of each
 // page, light and dark.
-import { test, expect, signInAsDemoOwner, screenshotPath } from './fixtures';
+import { test, expect, signInAsDemoOwner, screenshotPath, gotoHydrated } from './fixtures';
 import type { Page } from '@playwright/test';
 
 test.use({ demoData: true });
@@ -68,14 +68,14 @@ test('every list reads at 390 px: nothing overlaps, tables scroll inside their c
 
   // The demo has no gateway, OAuth client or agent yet: add one of each (through
   // their dialogs, at phone width) so those lists have rows.
-  await page.goto('/gateways');
+  await gotoHydrated(page, '/gateways');
   await page.getByTestId('open-new-gateway').first().click();
   const gw = page.getByTestId('new-gateway-dialog');
   await gw.getByLabel('Name', { exact: true }).fill('edge-eu-1');
   await gw.getByRole('button', { name: 'Add gateway' }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Done' }).click();
   await expect(page.getByTestId('gateway-row')).toHaveCount(1);
-  await page.goto('/clients');
+  await gotoHydrated(page, '/clients');
   await page.getByTestId('open-new-client').first().click();
   const cl = page.getByTestId('new-client-dialog');
   await cl.getByLabel('Name', { exact: true }).fill('Acme Desktop Assistant for Engineering');
@@ -83,7 +83,7 @@ test('every list reads at 390 px: nothing overlaps, tables scroll inside their c
   await cl.getByRole('button', { name: 'Add client' }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Done' }).click();
   await expect(page.getByTestId('client-row')).toHaveCount(1);
-  await page.goto('/agents');
+  await gotoHydrated(page, '/agents');
   await page.getByTestId('open-register-agent').click();
   await page.getByLabel('Name', { exact: true }).fill('Nightly issue triage for the platform team');
   await page.getByLabel("Owner's email").fill('ben.adeyemi@acme.example');
