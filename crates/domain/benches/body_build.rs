@@ -9,7 +9,13 @@
 //!   level 6, and zlib-rs at level 1 for scale;
 //! - the console's step, `FullBody::build` (signing on a second thread while
 //!   the signing input is compressed), against the same two one after the
-//!   other.
+//!   other;
+//! - and, before the body, the announcement's content hash when one person
+//!   changed: `CanonicalJson::next` (the JSON of the chunk that person is
+//!   in, the rest kept from the previous revision) and its SHA-256, against
+//!   `content_sha256` (all of the JSON written into the hash), the way each
+//!   revision was hashed until then; and the whole body's text joined from
+//!   those pieces against `to_canonical_json`.
 //!
 //! The bundle has the shape `benches/scale.rs` makes
 //! (the repository's `benches/support/layout.rs`): `SCALE_BENCH_USERS` people (default
@@ -28,6 +34,8 @@ mod layout;
 
 use layout::{tool_name, Grantee, GROUP_SIZE, SERVERS, TOOLS_PER_SERVER};
 use portcullis_domain::publish::FullBody;
+use portcullis_policy::canonical::CanonicalJson;
+use portcullis_policy::delta::{content_sha256, Delta};
 use portcullis_policy::signed::SigningKey;
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -137,6 +145,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let b = bundle(people);
+    announcement(&b);
     let key = SigningKey::from_seed("bench", &[7; 32]);
     let (json_ms, json) = median(|| b.to_canonical_json().unwrap_or_default());
     println!(
@@ -201,5 +210,37 @@ fn main() {
         total.as_secs_f64() * 1e3,
         sequential.as_secs_f64() * 1e3,
         before.as_secs_f64() * 1e3
+    );
+}
+
+/// The announcement's content hash after a one-person change (a group
+/// moved), and the whole body's text, each against the way it was made
+/// before, in the same run.
+fn announcement(b: &Bundle) {
+    let base = CanonicalJson::new(b).unwrap_or_else(|e| panic!("pieces: {e}"));
+    let mut next = b.clone();
+    next.revision += 1;
+    let who = next.principals.len() / 2;
+    next.principals[who].groups = vec![next.groups[0].id.clone()];
+    // The console has this delta from reassembling the bundle; here it is
+    // diffed once, outside the timing.
+    let delta = Delta::between_hashed(b, "", &next, "").unwrap_or_else(|e| panic!("delta: {e}"));
+    let (peer_ms, peer) = median(|| content_sha256(&next).unwrap_or_default());
+    let (pieces_ms, json) = median(|| {
+        CanonicalJson::next(&base, &next, &delta).unwrap_or_else(|e| panic!("pieces: {e}"))
+    });
+    let (hash_ms, hash) = median(|| json.sha256());
+    assert_eq!(hash, peer, "the pieces must hash as the bundle's JSON");
+    println!(
+        "announcement after a one-person change ({} of {} chunks kept): content hash {:.1} ms (pieces {pieces_ms:.2} + SHA-256 {hash_ms:.1})   content_sha256 {peer_ms:.1} ms",
+        json.shared_chunks(&base),
+        json.chunks(),
+        pieces_ms + hash_ms
+    );
+    let (join_ms, joined) = median(|| json.to_vec());
+    let (write_ms, written) = median(|| next.to_canonical_json().unwrap_or_default());
+    assert_eq!(joined, written.as_bytes(), "the joined pieces are the JSON");
+    println!(
+        "  whole body's text          joined from the pieces {join_ms:>7.1} ms   to_canonical_json {write_ms:>7.1} ms"
     );
 }

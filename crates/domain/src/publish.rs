@@ -12,7 +12,9 @@
 //!   and the SHA-256 of the canonical JSON) and the signed delta from the
 //!   previous revision (a few hundred bytes; RFC 3229 `226 IM Used`, see
 //!   `docs/policy-api.md`). That is all a revision costs while every gateway
-//!   follows by deltas.
+//!   follows by deltas. The canonical JSON is kept in pieces shared from
+//!   revision to revision ([`CanonicalJson`]): a revision writes the JSON
+//!   of the entries it changed, and hashes the whole text.
 //! - The whole signed body (18 MB for 100,000 people, kept as its 2.5 MB
 //!   gzip: signing and compressing it takes far longer than the delta) is
 //!   built only when
@@ -43,8 +45,9 @@ use crate::signing::SigningService;
 use crate::{revisions, Core};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use portcullis_policy::canonical::CanonicalJson;
+use portcullis_policy::delta::Delta;
 pub use portcullis_policy::delta::DELTA_IM;
-use portcullis_policy::delta::{content_sha256, sha256_hex, Delta};
 use portcullis_policy::signed::{LoadError, SigningKey};
 use portcullis_policy::Bundle;
 use sha2::Digest;
@@ -85,6 +88,10 @@ pub struct Published {
     pub sha256: String,
     /// The bundle (the base of the next revision's delta).
     pub bundle: Arc<Bundle>,
+    /// Its canonical JSON in pieces shared with the revisions before and
+    /// after it: the next revision writes only the pieces its changes
+    /// touch, and the whole body takes its text from here.
+    pub json: Arc<CanonicalJson>,
     /// The signed delta from the previously published revision, if that was
     /// an older revision signed with the same key.
     pub delta: Option<Arc<SignedDelta>>,
@@ -107,7 +114,9 @@ pub struct BuildTimings {
     /// Building the bundle from the facts (only the touched entries when
     /// the previous bundle is at hand, see [`revisions::reassemble`]).
     pub assemble: Duration,
-    /// Canonical JSON and its SHA-256.
+    /// Canonical JSON and its SHA-256: the JSON of the entries the
+    /// change touched (the rest is the previous revision's,
+    /// [`CanonicalJson::next`]), the SHA-256 over all of it.
     pub json: Duration,
     /// The delta from the previous revision, signed.
     pub delta: Duration,
@@ -312,26 +321,43 @@ fn announce(
     let revision = i64::try_from(bundle.revision).unwrap_or_default();
     let mut timings = BuildTimings::default();
     let t = std::time::Instant::now();
-    // Hashed as it is written: the announcement never holds the text.
-    let sha256 =
-        content_sha256(&bundle).map_err(|e| Error::Internal(format!("bundle JSON: {e}")))?;
+    let json_failed = |e| Error::Internal(format!("bundle JSON: {e}"));
+    // The change from the previous revision (hashes filled in below): it
+    // says which pieces of the canonical JSON to write again.
+    let delta = match previous {
+        Some(p) if p.revision < revision => Some(match delta {
+            Some(d) => d,
+            None => Delta::between_hashed(&p.bundle, "", &bundle, "")
+                .map_err(|e| Error::Internal(format!("policy delta: {e}")))?,
+        }),
+        _ => None,
+    };
+    let json = Arc::new(
+        match (previous, &delta) {
+            (Some(p), Some(d)) => CanonicalJson::next(&p.json, &bundle, d),
+            _ => CanonicalJson::new(&bundle),
+        }
+        .map_err(json_failed)?,
+    );
+    let sha256 = json.sha256();
+    // Every test that publishes checks the pieces against serde.
+    debug_assert_eq!(
+        Ok(&sha256),
+        portcullis_policy::delta::content_sha256(&bundle).as_ref(),
+        "the canonical JSON's pieces differ from the bundle's JSON"
+    );
     timings.json = t.elapsed();
     let t = std::time::Instant::now();
     let kid = key.kid().to_owned();
     let etag = etag_for(revision, &kid, &sha256);
     let etag_gzip = format!("{}.gz\"", etag.trim_end_matches('"'));
-    let delta = match previous {
-        Some(p) if p.revision < revision && p.kid == kid => {
-            let d = match delta {
-                Some(mut d) => {
-                    d.base_sha256.clone_from(&p.sha256);
-                    d.sha256.clone_from(&sha256);
-                    Ok(d)
-                }
-                None => Delta::between_hashed(&p.bundle, &p.sha256, &bundle, &sha256),
-            }
-            .and_then(|d| d.to_json())
-            .map_err(|e| Error::Internal(format!("policy delta: {e}")))?;
+    let delta = match (previous, delta) {
+        (Some(p), Some(mut d)) if p.kid == kid => {
+            d.base_sha256.clone_from(&p.sha256);
+            d.sha256.clone_from(&sha256);
+            let d = d
+                .to_json()
+                .map_err(|e| Error::Internal(format!("policy delta: {e}")))?;
             let body = key
                 .sign_delta(&d)
                 .map_err(|e| Error::Internal(format!("signing the delta: {e}")))?;
@@ -359,6 +385,7 @@ fn announce(
         header_bytes,
         sha256,
         bundle: Arc::new(bundle),
+        json,
         delta,
         full: Arc::default(),
         key: key.clone(),
@@ -368,20 +395,13 @@ fn announce(
     Ok(published)
 }
 
-/// The whole body of `p`: its canonical JSON (made again: keeping it from
-/// the announcement would hold a second copy of every revision, read or
-/// not), signed with the key that announced it, and compressed.
+/// The whole body of `p`: its canonical JSON (joined from the pieces the
+/// announcement kept), signed with the key that announced it, and
+/// compressed.
 fn whole_body(p: &Published) -> Result<FullBody> {
     let t = std::time::Instant::now();
-    let json = p
-        .bundle
-        .to_canonical_json()
+    let json = String::from_utf8(p.json.to_vec())
         .map_err(|e| Error::Internal(format!("bundle JSON: {e}")))?;
-    debug_assert_eq!(
-        sha256_hex(json.as_bytes()),
-        p.sha256,
-        "canonical JSON moved"
-    );
     let json_time = t.elapsed();
     let mut body = FullBody::build(&p.key, json)?;
     body.timings.json = json_time;

@@ -90,7 +90,7 @@ impl<T> Changes<T> {
 }
 
 /// An entry of a bundle list, known by its id.
-trait Keyed: Clone + PartialEq {
+pub(crate) trait Keyed: Clone + PartialEq {
     fn key(&self) -> &str;
 }
 

@@ -34,6 +34,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 pub mod bundle;
+pub mod canonical;
 pub mod delta;
 pub mod eval;
 pub mod signed;

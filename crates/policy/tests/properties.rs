@@ -435,4 +435,29 @@ proptest! {
         prop_assert!(same.servers.is_empty() && same.groups.is_empty());
         prop_assert!(same.principals.is_empty() && same.rules.is_empty());
     }
+    /// The canonical JSON in pieces (`CanonicalJson`), made from the base's
+    /// pieces and the delta, is the next bundle's JSON byte for byte, and
+    /// hashes as `content_sha256` does, in chunks of 1 to 3 entries so
+    /// that small bundles span many chunks; so is a third revision made
+    /// from those pieces.
+    #[test]
+    fn canonical_json_pieces_follow_deltas_byte_for_byte(
+        base in bundle(), next in bundle(), third in bundle(), chunk in 1usize..4,
+    ) {
+        use portcullis_policy::canonical::CanonicalJson;
+        use portcullis_policy::delta::{content_sha256, Delta};
+        let (mut next, mut third) = (next, third);
+        next.revision = 2;
+        third.revision = 3;
+        let mut pieces = CanonicalJson::with_chunk(&base, chunk).unwrap();
+        prop_assert_eq!(pieces.to_vec(), base.to_canonical_json().unwrap().into_bytes());
+        let mut prev = base;
+        for b in [next, third] {
+            let delta = Delta::between(&prev, &b).unwrap();
+            pieces = CanonicalJson::next(&pieces, &b, &delta).unwrap();
+            prop_assert_eq!(pieces.to_vec(), b.to_canonical_json().unwrap().into_bytes());
+            prop_assert_eq!(pieces.sha256(), content_sha256(&b).unwrap());
+            prev = b;
+        }
+    }
 }
