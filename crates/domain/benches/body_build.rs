@@ -248,6 +248,12 @@ fn announcement(b: &Bundle) -> f64 {
         json.chunks(),
         pieces_ms + hash_ms
     );
+    // What else the announcement spends per revision at this size: the
+    // next bundle made from the previous one and the delta (reassemble
+    // does this; every entry is cloned).
+    let (apply_ms, applied) = median(|| delta.apply(b).unwrap_or_else(|e| panic!("apply: {e}")));
+    assert!(applied == next, "the delta gives the next bundle");
+    println!("  the next bundle            Delta::apply {apply_ms:>7.1} ms");
     let (join_ms, joined) = median(|| json.to_vec());
     let (write_ms, written) = median(|| next.to_canonical_json().unwrap_or_default());
     assert_eq!(joined, written.as_bytes(), "the joined pieces are the JSON");
