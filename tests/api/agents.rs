@@ -109,7 +109,7 @@ async fn agent_gets_a_token_and_calls_through_the_gateway(db: &TestDb) -> TestRe
     assert!(clients.clients.iter().all(|c| c.id.as_str() != agent));
 
     let (gw, _state) = edge(&env, &credential, &upstream.url).await?;
-    let bundle = svc.publisher.latest().unwrap().bundle.clone();
+    let bundle = svc.publisher.latest().unwrap().bundle().unwrap();
     assert_eq!(
         serde_json::to_value(&bundle.agents)?,
         json!([{ "id": agent, "name": "Nightly triage", "active": true }])
@@ -624,7 +624,7 @@ async fn expired_agents_are_retired_from_the_policy(db: &TestDb) -> TestResult {
     let after = crate::policy_api::head(&svc).await;
     assert_eq!(after, before + 1);
     crate::policy_api::published(&svc, after).await;
-    let bundle = svc.publisher.latest().unwrap().bundle.clone();
+    let bundle = svc.publisher.latest().unwrap().bundle().unwrap();
     assert_eq!(
         serde_json::to_value(&bundle.agents)?,
         json!([{ "id": id, "name": "Nightly triage", "active": false }])

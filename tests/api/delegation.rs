@@ -187,7 +187,7 @@ async fn delegated_tokens_need_the_person_the_agent_and_the_delegation(db: &Test
     assert_eq!(d.subject_display, "alice@acme.test");
     assert_eq!(svc.agents.delegations(&system(), &bot_id).await?.len(), 1);
     settled_revision(&env).await;
-    let bundle = svc.publisher.latest().unwrap().bundle.clone();
+    let bundle = svc.publisher.latest().unwrap().bundle().unwrap();
     assert_eq!(
         serde_json::to_value(&bundle.delegations)?,
         json!([{ "id": d.id, "agent": bot.0, "subject": { "kind": "user", "id": env.alice }, "server": server_id }])

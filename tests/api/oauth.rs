@@ -1018,7 +1018,7 @@ async fn oauth_registration_approval_and_blocking(db: &TestDb) -> TestResult {
     let blocked_rev = crate::policy_api::head(svc).await;
     assert_eq!(blocked_rev, before + 1);
     crate::policy_api::published(svc, blocked_rev).await;
-    let bundle = svc.publisher.latest().unwrap().bundle.clone();
+    let bundle = svc.publisher.latest().unwrap().bundle().unwrap();
     assert_eq!(
         bundle.blocked_clients,
         [portcullis_policy::BlockedClient {
@@ -1067,7 +1067,8 @@ async fn oauth_registration_approval_and_blocking(db: &TestDb) -> TestResult {
         .publisher
         .latest()
         .unwrap()
-        .bundle
+        .bundle()
+        .unwrap()
         .blocked_clients
         .is_empty());
     let (s, e) = refresh(&env, &client_id, tok["refresh_token"].as_str().unwrap()).await;

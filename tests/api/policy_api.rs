@@ -769,7 +769,7 @@ async fn rebuilt(
         .await?
         .unwrap_or_default();
     let whole = load_bundle(svc.db().exec(), p.revision, at).await?;
-    assert_eq!(*p.bundle, whole, "{what}: same bundle as assembled whole");
+    assert_eq!(p.bundle()?, whole, "{what}: same bundle as assembled whole");
     assert!(
         p.full_if_built().is_none(),
         "{what}: no whole body until a reader asks for one"
@@ -900,7 +900,7 @@ async fn policy_api_whole_body_on_demand() -> TestResult {
         "the API sends the body built"
     );
     assert_eq!(first.body()?.len(), first.len);
-    assert_eq!(payload(&first.body()?), *p.bundle);
+    assert_eq!(payload(&first.body()?), p.bundle()?);
 
     // The next revision is announced without a body, and the previous
     // one's body goes once nobody holds its revision.

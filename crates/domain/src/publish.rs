@@ -40,7 +40,7 @@
 
 use crate::db::Topic;
 use crate::error::{Error, Result};
-use crate::revisions::{FactKey, FactMap};
+use crate::revisions::{FactKey, FactMap, Reassembled};
 use crate::signing::SigningService;
 use crate::{revisions, Core};
 use bytes::Bytes;
@@ -86,8 +86,6 @@ pub struct Published {
     pub header_bytes: [Bytes; 4],
     /// Hex SHA-256 of the bundle's canonical JSON.
     pub sha256: String,
-    /// The bundle (the base of the next revision's delta).
-    pub bundle: Arc<Bundle>,
     /// Its canonical JSON in pieces shared with the revisions before and
     /// after it: the next revision writes only the pieces its changes
     /// touch, and the whole body takes its text from here.
@@ -270,6 +268,15 @@ fn etag_list(if_none_match: &str) -> impl Iterator<Item = &str> {
 }
 
 impl Published {
+    /// The bundle, read back from its canonical JSON (the publisher keeps
+    /// the bundle itself only until the next revision is made from it):
+    /// for tests and tools, not for a request path.
+    pub fn bundle(&self) -> Result<Bundle> {
+        let json = String::from_utf8(self.json.to_vec())
+            .map_err(|e| Error::Internal(format!("bundle JSON: {e}")))?;
+        Bundle::from_json(&json).map_err(|e| Error::Internal(format!("bundle JSON: {e}")))
+    }
+
     /// The whole body, if a reader already had it built
     /// ([`PolicyPublisher::full`] builds it).
     pub fn full_if_built(&self) -> Option<&Arc<FullBody>> {
@@ -293,8 +300,21 @@ pub struct PolicyPublisher {
     generation: Arc<AtomicU64>,
     /// The JWKS document and when it was read (retired keys age out of it).
     jwks: Arc<watch::Sender<Option<CachedJwks>>>,
-    /// Serialises builds; holds the facts of the last bundle built.
-    building: Arc<tokio::sync::Mutex<Option<FactMap>>>,
+    /// Serialises builds; holds the facts and the bundle of the last
+    /// revision built.
+    building: Arc<tokio::sync::Mutex<Building>>,
+}
+
+/// What the publisher keeps from one build to the next.
+#[derive(Default)]
+struct Building {
+    /// The facts of the last revision built, moved forward by the next.
+    facts: Option<FactMap>,
+    /// The bundle of the last revision built: the base of the next
+    /// revision's delta, which [`revisions::reassemble`] uses up (its
+    /// unchanged entries move into the next bundle). Kept here, not in
+    /// [`Published`] where readers share it, so that it can be moved.
+    bundle: Option<Bundle>,
 }
 
 /// `"<revision>-<32 hex>"` from the key id and the content hash.
@@ -308,28 +328,34 @@ fn etag_for(revision: i64, kid: &str, sha256: &str) -> String {
 }
 
 /// The announcement: the revision, its ETags and the delta from `previous`
-/// (no whole body). `delta` is the one [`revisions::reassemble`] made, if it
-/// did (hashes still empty); otherwise it is computed here by diffing the
-/// bundles.
+/// (no whole body), and the bundle given back. `delta` is the one
+/// [`revisions::reassemble`] made, if it did (hashes still empty);
+/// otherwise it is computed here by diffing `prev_bundle` (`previous`'s
+/// bundle, when at hand) and `bundle`.
 fn announce(
     bundle: Bundle,
     delta: Option<Delta>,
     key: &Arc<SigningKey>,
     previous: Option<&Published>,
+    prev_bundle: Option<&Bundle>,
     now: DateTime<Utc>,
-) -> Result<Published> {
-    let revision = i64::try_from(bundle.revision).unwrap_or_default();
+) -> Result<(Published, Bundle)> {
+    let revision = revision_of(&bundle);
     let mut timings = BuildTimings::default();
     let t = std::time::Instant::now();
     let json_failed = |e| Error::Internal(format!("bundle JSON: {e}"));
     // The change from the previous revision (hashes filled in below): it
     // says which pieces of the canonical JSON to write again.
-    let delta = match previous {
-        Some(p) if p.revision < revision => Some(match delta {
-            Some(d) => d,
-            None => Delta::between_hashed(&p.bundle, "", &bundle, "")
-                .map_err(|e| Error::Internal(format!("policy delta: {e}")))?,
-        }),
+    let delta = match (previous, delta, prev_bundle) {
+        (Some(p), Some(d), _) if p.revision < revision && revision_of_delta(&d) == p.revision => {
+            Some(d)
+        }
+        (Some(p), None, Some(prev)) if p.revision < revision && revision_of(prev) == p.revision => {
+            Some(
+                Delta::between_hashed(prev, "", &bundle, "")
+                    .map_err(|e| Error::Internal(format!("policy delta: {e}")))?,
+            )
+        }
         _ => None,
     };
     let json = Arc::new(
@@ -384,7 +410,6 @@ fn announce(
         etag_gzip,
         header_bytes,
         sha256,
-        bundle: Arc::new(bundle),
         json,
         delta,
         full: Arc::default(),
@@ -392,7 +417,12 @@ fn announce(
         built_at: now,
         timings,
     };
-    Ok(published)
+    Ok((published, bundle))
+}
+
+/// The revision a delta applies to, as the database numbers it.
+fn revision_of_delta(delta: &Delta) -> i64 {
+    i64::try_from(delta.base_revision).unwrap_or_default()
 }
 
 /// The whole body of `p`: its canonical JSON (joined from the pieces the
@@ -417,34 +447,42 @@ fn build(
     created_at: DateTime<Utc>,
     key: &Arc<SigningKey>,
     previous: Option<&Published>,
+    prev_bundle: Option<Bundle>,
     now: DateTime<Utc>,
-) -> Result<Published> {
+) -> Result<(Published, Bundle)> {
     let t = std::time::Instant::now();
-    let incremental = match (&changed, previous) {
-        (Some((from, changed)), Some(p)) if p.revision == *from => {
-            revisions::reassemble(&p.bundle, map, changed, created_at)?
+    let (bundle, delta, prev_bundle) = match (&changed, prev_bundle) {
+        (Some((from, changed)), Some(prev)) if revision_of(&prev) == *from => {
+            match revisions::reassemble(prev, map, changed, created_at)? {
+                Reassembled::Next(bundle, delta) => {
+                    // Every test that changes the policy checks the
+                    // shortcut against the whole assembly.
+                    debug_assert_eq!(
+                        Some(&bundle),
+                        revisions::assemble(map, created_at).ok().as_ref(),
+                        "reassembled bundle differs from the assembled one"
+                    );
+                    (bundle, Some(*delta), None)
+                }
+                Reassembled::Declined(prev) => {
+                    (revisions::assemble(map, created_at)?, None, Some(prev))
+                }
+            }
         }
-        _ => None,
-    };
-    let (bundle, delta) = match incremental {
-        Some((bundle, delta)) => {
-            // Every test that changes the policy checks the shortcut
-            // against the whole assembly.
-            debug_assert_eq!(
-                Some(&bundle),
-                revisions::assemble(map, created_at).ok().as_ref(),
-                "reassembled bundle differs from the assembled one"
-            );
-            (bundle, Some(delta))
-        }
-        None => (revisions::assemble(map, created_at)?, None),
+        (_, prev) => (revisions::assemble(map, created_at)?, None, prev),
     };
     let assemble = t.elapsed();
     let reassembled = delta.is_some();
-    let mut published = announce(bundle, delta, key, previous, now)?;
+    let (mut published, bundle) =
+        announce(bundle, delta, key, previous, prev_bundle.as_ref(), now)?;
     published.timings.assemble = assemble;
     published.timings.reassembled = reassembled;
-    Ok(published)
+    Ok((published, bundle))
+}
+
+/// A bundle's revision as the database numbers it.
+fn revision_of(bundle: &Bundle) -> i64 {
+    i64::try_from(bundle.revision).unwrap_or_default()
 }
 
 /// The nice value of the thread that signs and compresses whole bodies
@@ -603,7 +641,7 @@ impl PolicyPublisher {
     /// differs from what is served; returns what is served afterwards (its
     /// whole body is built when asked for, [`Self::full`]).
     pub async fn refresh(&self) -> Result<Arc<Published>> {
-        let mut facts = self.building.lock().await;
+        let mut building = self.building.lock().await;
         let head = revisions::head(self.core.db.exec()).await?;
         let key = self.signing.active().await?;
         let latest = self.latest();
@@ -623,13 +661,13 @@ impl PolicyPublisher {
         // Move the facts of the last build forward (reading only what
         // changed); load them whole the first time, or if the head went
         // back (a restored database).
-        let (mut map, changed) = match facts.take() {
+        let (mut map, changed) = match building.facts.take() {
             Some(mut m) if m.revision() <= head => {
                 let from = m.revision();
                 match m.advance(self.core.db.exec(), head).await {
                     Ok(changed) => (m, Some((from, changed))),
                     Err(e) => {
-                        *facts = Some(m);
+                        building.facts = Some(m);
                         return Err(e);
                     }
                 }
@@ -639,15 +677,31 @@ impl PolicyPublisher {
         let read = started.elapsed();
         let key = Arc::new(key);
         let now = self.core.clock.now();
+        // The bundle of the served revision, if this process built it: the
+        // base the next one is made from.
+        let prev_bundle = building.bundle.take().filter(|b| {
+            latest
+                .as_ref()
+                .is_some_and(|p| revision_of(b) == p.revision)
+        });
         let previous = latest;
         let (map_back, first) = blocking(move || {
-            let first = build(&map, changed, created_at, &key, previous.as_deref(), now);
+            let first = build(
+                &map,
+                changed,
+                created_at,
+                &key,
+                previous.as_deref(),
+                prev_bundle,
+                now,
+            );
             (map, first)
         })
         .await?;
         map = map_back;
-        let mut published = first?;
-        *facts = Some(map);
+        let (mut published, bundle) = first?;
+        building.facts = Some(map);
+        building.bundle = Some(bundle);
         published.timings.read = read;
         published.timings.announced = started.elapsed();
         let published = Arc::new(published);

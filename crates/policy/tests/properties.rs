@@ -428,6 +428,8 @@ proptest! {
         let wire: Delta = serde_json::from_str(&delta.to_json().unwrap()).unwrap();
         prop_assert_eq!(&wire, &delta);
         let applied = wire.apply(&base).unwrap();
+        // Moving the base in gives the same bundle as cloning from it.
+        prop_assert_eq!(&wire.apply_owned(base.clone()).unwrap(), &applied);
         prop_assert_eq!(content_sha256(&applied).unwrap(), delta.sha256.clone());
         prop_assert_eq!(applied.to_canonical_json().unwrap(), next.to_canonical_json().unwrap());
         // Nothing is sent for what did not change.

@@ -46,21 +46,34 @@ fn changes_for<T: PartialEq>(
     Ok(out)
 }
 
+/// What [`reassemble`] made.
+#[derive(Debug)]
+pub enum Reassembled {
+    /// The next bundle and the delta to it (hashes left empty; boxed, as
+    /// it is three times a bundle's header).
+    Next(Bundle, Box<Delta>),
+    /// A full [`assemble`] is the simpler way; the previous bundle, given
+    /// back.
+    Declined(Bundle),
+}
+
 /// The bundle of `facts`' revision built from `prev` (the bundle of the
 /// revision the facts were at before [`FactMap::advance`] returned
 /// `changed`) by recomputing only the entries the changed facts touch, and
-/// the delta from `prev` to it (hashes left empty). `None` when a full
-/// [`assemble`] is the simpler way: many changes, or a server that appeared
-/// or disappeared (the grants about it come or go with it). The result
-/// equals [`assemble`]'s (debug builds check it).
+/// the delta from `prev` to it (hashes left empty). `prev` is used up: its
+/// unchanged entries move into the result ([`Delta::apply_owned`]), no
+/// copy of the company is made. Declined when a full [`assemble`] is the
+/// simpler way: many changes, or a server that appeared or disappeared (the
+/// grants about it come or go with it). The result equals [`assemble`]'s
+/// (debug builds check it).
 pub fn reassemble(
-    prev: &Bundle,
+    prev: Bundle,
     facts: &FactMap,
     changed: &BTreeSet<FactKey>,
     issued_at: DateTime<Utc>,
-) -> Result<Option<(Bundle, Delta)>> {
+) -> Result<Reassembled> {
     if changed.len() > REASSEMBLE_MAX_CHANGES {
-        return Ok(None);
+        return Ok(Reassembled::Declined(prev));
     }
     let (mut servers, mut groups, mut users, mut rules, mut clients, mut agents) = (
         BTreeSet::new(),
@@ -114,7 +127,7 @@ pub fn reassemble(
             .binary_search_by(|s| s.id.as_str().cmp(id))
             .is_ok();
         if was != facts.one(kind::SERVER, id).is_some() {
-            return Ok(None);
+            return Ok(Reassembled::Declined(prev));
         }
     }
     let delta = Delta {
@@ -160,9 +173,9 @@ pub fn reassemble(
         )?,
     };
     let next = delta
-        .apply(prev)
+        .apply_owned(prev)
         .map_err(|e| Error::Internal(format!("policy delta: {e}")))?;
-    Ok(Some((next, delta)))
+    Ok(Reassembled::Next(next, Box::new(delta)))
 }
 
 /// Builds the bundle of revision `rev` from the facts valid at it. Callers

@@ -30,7 +30,7 @@ mod model;
 mod store;
 mod sync;
 
-pub use bundle::{assemble, load_bundle, reassemble};
+pub use bundle::{assemble, load_bundle, reassemble, Reassembled};
 pub use facts::{FactKey, FactMap};
 pub use model::{GrantFact, ServerFact, ToolFact, UserFact};
 pub(crate) use sync::{
