@@ -312,6 +312,38 @@ fn apply_list<T: Keyed, E: Entry<T>>(
     Ok(out)
 }
 
+/// The bundle `$delta` makes of `$base`, each list merged from
+/// `$base.<list>.$iter()` (`iter`: entries cloned; `into_iter`: moved).
+macro_rules! applied {
+    ($delta:ident, $base:ident, $format:expr, $iter:ident) => {
+        Bundle {
+            format: $format,
+            revision: $delta.revision,
+            issued_at: $delta.issued_at.clone(),
+            servers: apply_list("servers", $base.servers.$iter(), &$delta.servers)?,
+            groups: apply_list("groups", $base.groups.$iter(), &$delta.groups)?,
+            principals: apply_list("principals", $base.principals.$iter(), &$delta.principals)?,
+            rules: apply_list("rules", $base.rules.$iter(), &$delta.rules)?,
+            blocked_clients: apply_list(
+                "blocked_clients",
+                $base.blocked_clients.$iter(),
+                &$delta.blocked_clients,
+            )?,
+            agents: apply_list("agents", $base.agents.$iter(), &$delta.agents)?,
+            agent_rules: apply_list(
+                "agent_rules",
+                $base.agent_rules.$iter(),
+                &$delta.agent_rules,
+            )?,
+            delegations: apply_list(
+                "delegations",
+                $base.delegations.$iter(),
+                &$delta.delegations,
+            )?,
+        }
+    };
+}
+
 impl Delta {
     /// The delta that turns `base` into `next` (both as the console builds
     /// them: lists sorted by id). Hashes both bundles.
@@ -366,55 +398,16 @@ impl Delta {
     /// of both; [`crate::signed::Loader::load_delta`] does it).
     pub fn apply(&self, base: &Bundle) -> Result<Bundle, DeltaError> {
         self.check_base(base)?;
-        Ok(Bundle {
-            format: base.format.clone(),
-            revision: self.revision,
-            issued_at: self.issued_at.clone(),
-            servers: apply_list("servers", base.servers.iter(), &self.servers)?,
-            groups: apply_list("groups", base.groups.iter(), &self.groups)?,
-            principals: apply_list("principals", base.principals.iter(), &self.principals)?,
-            rules: apply_list("rules", base.rules.iter(), &self.rules)?,
-            blocked_clients: apply_list(
-                "blocked_clients",
-                base.blocked_clients.iter(),
-                &self.blocked_clients,
-            )?,
-            agents: apply_list("agents", base.agents.iter(), &self.agents)?,
-            agent_rules: apply_list("agent_rules", base.agent_rules.iter(), &self.agent_rules)?,
-            delegations: apply_list("delegations", base.delegations.iter(), &self.delegations)?,
-        })
+        Ok(applied!(self, base, base.format.clone(), iter))
     }
 
     /// [`Delta::apply`] to a base the caller gives up: its unchanged
     /// entries are moved into the result rather than cloned (at 100,000
-    /// people, 1 ms against 10). On error the base is gone.
+    /// people, about half the time, and no copy to free later). On error
+    /// the base is gone.
     pub fn apply_owned(&self, base: Bundle) -> Result<Bundle, DeltaError> {
         self.check_base(&base)?;
-        Ok(Bundle {
-            format: base.format,
-            revision: self.revision,
-            issued_at: self.issued_at.clone(),
-            servers: apply_list("servers", base.servers.into_iter(), &self.servers)?,
-            groups: apply_list("groups", base.groups.into_iter(), &self.groups)?,
-            principals: apply_list("principals", base.principals.into_iter(), &self.principals)?,
-            rules: apply_list("rules", base.rules.into_iter(), &self.rules)?,
-            blocked_clients: apply_list(
-                "blocked_clients",
-                base.blocked_clients.into_iter(),
-                &self.blocked_clients,
-            )?,
-            agents: apply_list("agents", base.agents.into_iter(), &self.agents)?,
-            agent_rules: apply_list(
-                "agent_rules",
-                base.agent_rules.into_iter(),
-                &self.agent_rules,
-            )?,
-            delegations: apply_list(
-                "delegations",
-                base.delegations.into_iter(),
-                &self.delegations,
-            )?,
-        })
+        Ok(applied!(self, base, base.format, into_iter))
     }
 
     /// The format, base revision and direction [`Delta::apply`] requires.
