@@ -38,6 +38,11 @@ use std::sync::Arc;
 /// chunk be written again: 256 people are about 40 KB, some 50 µs.
 const CHUNK: usize = 256;
 
+/// Which of [`CanonicalJson`]'s lists are written even when empty
+/// (`servers`, `groups`, `principals`, `rules`); the others are left out
+/// when empty (`skip_serializing_if` on [`Bundle`]).
+const ALWAYS: [bool; 8] = [true, true, true, true, false, false, false, false];
+
 /// Consecutive entries of one list, written as JSON and joined by commas.
 #[derive(Debug, Clone)]
 struct Chunk {
@@ -63,10 +68,6 @@ pub struct CanonicalJson {
     head: Vec<u8>,
     /// The lists in the order serde writes them, with their names.
     lists: [(&'static str, List); 8],
-    /// The lists that are written even when empty (`servers`, `groups`,
-    /// `principals`, `rules`); the others are left out when empty
-    /// (`skip_serializing_if`).
-    always: [bool; 8],
     /// Entries per chunk when a list is cut ([`CHUNK`]).
     chunk: usize,
 }
@@ -143,7 +144,6 @@ impl CanonicalJson {
                 6 agent_rules,
                 7 delegations
             ),
-            always: [true, true, true, true, false, false, false, false],
             chunk,
         })
     }
@@ -151,7 +151,7 @@ impl CanonicalJson {
     /// Feeds the text to `out` piece by piece, in order.
     fn pieces(&self, mut out: impl FnMut(&[u8])) {
         out(&self.head);
-        for ((name, list), always) in self.lists.iter().zip(self.always) {
+        for ((name, list), always) in self.lists.iter().zip(ALWAYS) {
             if list.chunks.is_empty() && !always {
                 continue;
             }
@@ -224,7 +224,7 @@ fn list<T: Keyed + Serialize>(
     changes: Option<&Changes<T>>,
     size: usize,
 ) -> Result<List, DeltaError> {
-    let (Some(base), Some(changes)) = (base, changes) else {
+    let (Some(base), Some(changes)) = (base.filter(|b| !b.chunks.is_empty()), changes) else {
         return Ok(List {
             chunks: cut(items, None, size)?,
         });
@@ -258,14 +258,11 @@ fn list<T: Keyed + Serialize>(
         // in its range means `changes` is not the delta to `items`: its
         // text is written again rather than trusted.
         if touched || chunk.len != end - pos {
-            chunks.extend(cut(&items[pos..end], Some(chunk.start.clone()), size)?);
+            chunks.extend(cut(&items[pos..end], chunk.start.clone(), size)?);
         } else {
             chunks.push(chunk.clone());
         }
         pos = end;
-    }
-    if base.chunks.is_empty() {
-        chunks = cut(items, None, size)?;
     }
     // A chunk left empty was dropped, and the one before covers its range;
     // if that was the first, the new first covers from the start.
@@ -276,12 +273,12 @@ fn list<T: Keyed + Serialize>(
 }
 
 /// `items` written in chunks of `size` entries (fewer, or up to twice as
-/// many, in the last). The first chunk starts at `start` (`None`: the key of
-/// its first entry, or the beginning when `first` is `None` too), the
-/// others at the id of their first entry. No items, no chunk.
+/// many, in the last). The first chunk starts at `first` (`None`: the
+/// beginning), the others at the id of their first entry. No items, no
+/// chunk.
 fn cut<T: Keyed + Serialize>(
     items: &[T],
-    first: Option<Option<String>>,
+    first: Option<String>,
     size: usize,
 ) -> Result<Vec<Chunk>, DeltaError> {
     let mut out = Vec::with_capacity(items.len() / size + 1);
@@ -301,10 +298,7 @@ fn cut<T: Keyed + Serialize>(
             serde_json::to_writer(&mut text, item).map_err(json)?;
         }
         let start = if out.is_empty() {
-            match &first {
-                Some(s) => s.clone(),
-                None => None,
-            }
+            first.clone()
         } else {
             Some(part[0].key().to_owned())
         };
