@@ -637,7 +637,9 @@ async fn policy_api_status_and_decisions(db: &TestDb) -> TestResult {
 /// bundle. The publisher's facts, moved forward revision by revision, give
 /// the same bundle as loading the head whole.
 async fn policy_api_delta(db: &TestDb) -> TestResult {
-    use portcullis_domain::revisions::{assemble, load_bundle, FactMap};
+    use portcullis_domain::revisions::{
+        changed_keys, load_bundle, reassemble, FactMap, Reassembled, Touched,
+    };
     let srv = TestServer::start_on(db.alias(), &[]).await;
     let svc = &srv.running.services;
     let (_, token) = gateway(svc, "edge-1").await;
@@ -648,7 +650,10 @@ async fn policy_api_delta(db: &TestDb) -> TestResult {
     let etag1 = header(&res, "etag");
     let mut loader = Loader::new(verifier(&srv).await);
     loader.load(&res.bytes().await?)?;
-    let facts_at_first = FactMap::load(svc.db().exec(), first).await?;
+    let first_at = portcullis_domain::revisions::created_at(svc.db().exec(), first)
+        .await?
+        .unwrap_or_default();
+    let bundle_at_first = load_bundle(svc.db().exec(), first, first_at).await?;
 
     let delta_headers = |etag: &str| {
         vec![
@@ -738,17 +743,23 @@ async fn policy_api_delta(db: &TestDb) -> TestResult {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(header(&res, "portcullis-revision"), third.to_string());
 
-    // Facts moved forward from the first revision equal the third loaded whole.
-    let mut moved = facts_at_first;
-    moved.advance(svc.db().exec(), third).await?;
+    // The first's bundle and the facts the change touches do not make the
+    // third: servers appeared, and the grants about them come with them,
+    // so the publisher assembles it whole (and serves exactly that).
     let at = portcullis_domain::revisions::created_at(svc.db().exec(), third)
         .await?
         .unwrap_or_default();
+    let changed = changed_keys(svc.db().exec(), first, third).await?;
+    let mut touched = Touched::of(&changed, &bundle_at_first)?.ok_or("a small change")?;
+    let facts = FactMap::load_touched(svc.db(), third, &mut touched).await?;
+    assert!(matches!(
+        reassemble(bundle_at_first, &facts, &touched, at)?,
+        Reassembled::Declined(_)
+    ));
     assert_eq!(
-        assemble(&moved, at)?,
-        load_bundle(svc.db().exec(), third, at).await?
+        load_bundle(svc.db().exec(), third, at).await?,
+        payload(&res.bytes().await?)
     );
-    assert_eq!(assemble(&moved, at)?, payload(&res.bytes().await?));
     srv.stop().await;
     Ok(())
 }
@@ -792,12 +803,36 @@ async fn rebuilt(
     Ok(p.revision)
 }
 
+/// Grants `group` the whole `server`; the grant's id.
+async fn group_granted_server(
+    svc: &Services,
+    group: &str,
+    server: &str,
+) -> Result<portcullis_types::GrantId, Box<dyn std::error::Error + Send + Sync>> {
+    use crate::access::grant;
+    use portcullis_types::{GrantSubject, GrantTarget};
+    let (id, _) = svc
+        .access
+        .create_grant(
+            &system(),
+            &grant(
+                GrantSubject::Group {
+                    id: group.to_owned(),
+                },
+                server,
+                GrantTarget::Server,
+                "allow",
+            ),
+        )
+        .await?;
+    Ok(id)
+}
+
 /// The publisher builds each revision from the previous bundle and the
 /// facts that changed; for every kind of change it must equal the bundle
 /// assembled whole, and the delta it offers must carry exactly the change.
 async fn policy_api_incremental_bundle_equals_the_whole(db: &TestDb) -> TestResult {
-    use crate::access::{add_member, directory, github, grant, scim_group, scim_user};
-    use portcullis_types::{GrantSubject, GrantTarget};
+    use crate::access::{add_member, directory, github, scim_group, scim_user};
     let srv = TestServer::start_on(db.alias(), &[]).await;
     let svc = &srv.running.services;
     let admin = system();
@@ -821,18 +856,7 @@ async fn policy_api_incremental_bundle_equals_the_whole(db: &TestDb) -> TestResu
         .await
         .map_err(|e| format!("{e:?}"))?;
     seen = rebuilt(svc, seen, "a person deactivated", true).await?;
-    let (grant_id, _) = svc
-        .access
-        .create_grant(
-            &admin,
-            &grant(
-                GrantSubject::Group { id: eng.clone() },
-                &server,
-                GrantTarget::Server,
-                "allow",
-            ),
-        )
-        .await?;
+    let grant_id = group_granted_server(svc, &eng, &server).await?;
     seen = rebuilt(svc, seen, "a grant", true).await?;
     svc.catalog
         .set_server_enabled(&admin, &server.as_str().into(), false)
@@ -856,7 +880,106 @@ async fn policy_api_incremental_bundle_equals_the_whole(db: &TestDb) -> TestResu
     Ok(())
 }
 
+/// The facts of a revision a later one changed: the next bundle made from
+/// only the touched facts of revision B (`load_touched`) is B's bundle
+/// even after revision C closed some of them. Ada's membership, open at B
+/// and closed at C, is read from the rows C closed; a grant on a server C
+/// deleted still counts at B.
+async fn policy_api_touched_facts_of_an_earlier_revision(db: &TestDb) -> TestResult {
+    use crate::access::{add_member, directory, github, scim_group, scim_user};
+    use portcullis_domain::revisions::{
+        changed_keys, created_at, load_bundle, reassemble, FactMap, Reassembled, Touched,
+    };
+    let srv = TestServer::start_on(db.alias(), &[]).await;
+    let svc = &srv.running.services;
+    let admin = system();
+    let okta = directory(svc).await;
+    let server = github(svc, &admin).await;
+    let ada = scim_user(svc, &okta, "ada@corp.example").await;
+    let eng = scim_group(svc, &okta, "Engineering", &[&ada]).await;
+    let head = || async { svc.publisher.refresh().await.map(|p| p.revision) };
+    let a = head().await?;
+    // B: Ada deactivated, Bob joins Engineering, Engineering granted the
+    // server.
+    let patch = |path: &str, value: Value| {
+        json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{ "op": "replace", "path": path, "value": value }] })
+    };
+    svc.scim
+        .patch_user(
+            &okta,
+            "http://127.0.0.1/scim/v2",
+            &ada.as_str().into(),
+            &patch("active", json!(false)),
+            None,
+        )
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    let bob = scim_user(svc, &okta, "bob@corp.example").await;
+    add_member(svc, &okta, &eng, &bob).await;
+    group_granted_server(svc, &eng, &server).await?;
+    let b = head().await?;
+    // C: Ada and Bob leave Engineering; the server goes.
+    let leave = json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{ "op": "remove", "path": format!("members[value eq \"{ada}\"]") },
+                       { "op": "remove", "path": format!("members[value eq \"{bob}\"]") }] });
+    svc.scim
+        .patch_group(
+            &okta,
+            "http://127.0.0.1/scim/v2",
+            &eng.as_str().into(),
+            &leave,
+            None,
+            false,
+        )
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    svc.catalog
+        .delete_server(&admin, &server.as_str().into())
+        .await?;
+    let c = head().await?;
+    assert!(a < b && b < c, "three revisions: {a} {b} {c}");
+
+    let exec = || svc.db().exec();
+    let at = |rev| async move { created_at(exec(), rev).await.map(Option::unwrap_or_default) };
+    let bundle_a = load_bundle(exec(), a, at(a).await?).await?;
+    let bundle_b = load_bundle(exec(), b, at(b).await?).await?;
+    let changed = changed_keys(exec(), a, b).await?;
+    let mut touched = Touched::of(&changed, &bundle_a)?.ok_or("a small change")?;
+    let facts = FactMap::load_touched(svc.db(), b, &mut touched).await?;
+    let Reassembled::Next(next, delta) = reassemble(bundle_a, &facts, &touched, at(b).await?)?
+    else {
+        return Err("reassemble declined a change with no server coming or going".into());
+    };
+    assert_eq!(next, bundle_b, "B made from A and B's touched facts");
+    let principal = |id: &str| next.principals.iter().find(|p| p.id == id).cloned();
+    assert_eq!(
+        principal(&ada).map(|p| (p.active, p.groups)),
+        Some((false, vec![eng.clone()])),
+        "Ada at B: deactivated, still in Engineering"
+    );
+    assert_eq!(
+        principal(&bob).map(|p| p.groups),
+        Some(vec![eng.clone()]),
+        "Bob at B: in Engineering"
+    );
+    assert_eq!(next.rules.len(), 1, "the grant counts at B");
+    assert_eq!(
+        delta.principals.upsert.len(),
+        2,
+        "the delta carries Ada and Bob"
+    );
+    // The facts read are those of the touched entries, not every fact.
+    assert!(
+        facts.len() < FactMap::load(exec(), b).await?.len(),
+        "only the touched facts were read"
+    );
+    srv.stop().await;
+    Ok(())
+}
+
 backend_tests!(
+    policy_api_touched_facts_of_an_earlier_revision,
     policy_api_incremental_bundle_equals_the_whole,
     policy_api_serves_the_signed_bundle,
     policy_api_long_poll,
@@ -1261,6 +1384,15 @@ async fn policy_api_signing_key_rotation() -> TestResult {
     );
     let mut loader = Loader::new(verifier(&srv).await);
     loader.load(&body)?;
+    // A publisher of our own (no run loop retrying behind it) builds the
+    // revision under the old key, then again under the new one.
+    let own =
+        portcullis_domain::publish::PolicyPublisher::new(svc.core.clone(), svc.signing.clone());
+    let before = own.refresh().await?;
+    assert_eq!(
+        (before.revision, before.kid.as_str()),
+        (rev, old_kid.as_str())
+    );
 
     // A long-poll holding the old ETag wakes with the re-signed bundle.
     let waiting = long_poll(&srv, &token, &etag);
@@ -1271,9 +1403,17 @@ async fn policy_api_signing_key_rotation() -> TestResult {
     assert_eq!(header(&res, "portcullis-revision"), rev.to_string());
     assert_eq!(header(&res, "portcullis-key-id"), new_kid);
     assert_ne!(new_kid, old_kid);
-    assert_ne!(header(&res, "etag"), etag);
+    let new_etag = header(&res, "etag");
+    assert_ne!(new_etag, etag);
     let resigned = res.bytes().await?;
     assert_eq!(Verifier::key_id(&resigned)?, new_kid);
+    let again = own.refresh().await?;
+    assert_eq!(
+        (again.revision, again.kid.as_str(), again.sha256.as_str()),
+        (rev, new_kid.as_str(), before.sha256.as_str()),
+        "the same revision and content under the new key"
+    );
+    assert_eq!(again.etag, new_etag, "the ETag served");
     assert_eq!(
         loader.load(&resigned),
         Err(LoadError::UnknownKey(new_kid.clone()))

@@ -2,11 +2,14 @@
 //! ready to send (identity and gzip bytes, ETags, and a signed delta from
 //! the previous revision), and a way to wait for the next one.
 //!
-//! - Built from the versioned facts of the head revision
-//!   ([`revisions::FactMap`], moved forward from the previous revision by
-//!   reading only the facts that changed) with `issued_at` = the revision's
-//!   creation time, signed with the active key (Ed25519 is deterministic):
-//!   so the same revision gives byte-identical bodies and the same strong
+//! - Built from the versioned facts of the head revision, with `issued_at`
+//!   = the revision's creation time: from the previous revision's bundle
+//!   and only the facts the change touches ([`revisions::reassemble`]: the
+//!   changed keys are read, then those entries' facts by key; no copy of
+//!   every fact is kept between revisions), or from every fact
+//!   ([`revisions::assemble`]) the first time and after large changes.
+//!   Signed with the active key (Ed25519 is deterministic), so the same
+//!   revision gives byte-identical bodies and the same strong
 //!   ETag on every replica and after a restart.
 //! - Each revision is announced with its ETag (from the revision, the key
 //!   and the SHA-256 of the canonical JSON) and the signed delta from the
@@ -40,7 +43,7 @@
 
 use crate::db::Topic;
 use crate::error::{Error, Result};
-use crate::revisions::{FactKey, FactMap, Reassembled};
+use crate::revisions::{FactMap, Reassembled, Touched};
 use crate::signing::SigningService;
 use crate::{revisions, Core};
 use bytes::Bytes;
@@ -51,7 +54,6 @@ pub use portcullis_policy::delta::DELTA_IM;
 use portcullis_policy::signed::{LoadError, SigningKey};
 use portcullis_policy::Bundle;
 use sha2::Digest;
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -308,8 +310,6 @@ pub struct PolicyPublisher {
 /// What the publisher keeps from one build to the next.
 #[derive(Default)]
 struct Building {
-    /// The facts of the last revision built, moved forward by the next.
-    facts: Option<FactMap>,
     /// The bundle of the last revision built: the base of the next
     /// revision's delta, which [`revisions::reassemble`] uses up (its
     /// unchanged entries move into the next bundle). Kept here, not in
@@ -438,38 +438,61 @@ fn whole_body(p: &Published) -> Result<FullBody> {
     Ok(body)
 }
 
-/// The bundle of `map`'s revision — from the previous bundle and the
-/// changed facts when possible ([`revisions::reassemble`]), else whole —
-/// announced ([`announce`]).
+/// How the next bundle is made ([`build`]).
+enum Plan {
+    /// The revision of the bundle at hand, again (the signing key
+    /// changed, the facts did not).
+    Same(Bundle),
+    /// From the bundle at hand, recomputing the entries a change touches
+    /// from their facts ([`FactMap::load_touched`]).
+    Touched {
+        prev: Bundle,
+        facts: FactMap,
+        touched: Touched,
+    },
+    /// From every fact of the revision; the bundle at hand, if any, is the
+    /// base of the delta.
+    Whole {
+        facts: FactMap,
+        prev: Option<Bundle>,
+    },
+}
+
+/// What [`build`] made.
+enum Built {
+    /// The announcement, and the bundle it announced.
+    Announced(Box<Published>, Bundle),
+    /// [`Plan::Touched`] declined ([`Reassembled::Declined`]): build
+    /// [`Plan::Whole`] on this bundle instead.
+    Declined(Bundle),
+}
+
+/// The bundle of the revision `plan` names, announced ([`announce`]).
 fn build(
-    map: &FactMap,
-    changed: Option<(i64, BTreeSet<FactKey>)>,
+    plan: Plan,
     created_at: DateTime<Utc>,
     key: &Arc<SigningKey>,
     previous: Option<&Published>,
-    prev_bundle: Option<Bundle>,
     now: DateTime<Utc>,
-) -> Result<(Published, Bundle)> {
+) -> Result<Built> {
     let t = std::time::Instant::now();
-    let (bundle, delta, prev_bundle) = match (&changed, prev_bundle) {
-        (Some((from, changed)), Some(prev)) if revision_of(&prev) == *from => {
-            match revisions::reassemble(prev, map, changed, created_at)? {
-                Reassembled::Next(bundle, delta) => {
-                    // Every test that changes the policy checks the
-                    // shortcut against the whole assembly.
-                    debug_assert_eq!(
-                        Some(&bundle),
-                        revisions::assemble(map, created_at).ok().as_ref(),
-                        "reassembled bundle differs from the assembled one"
-                    );
-                    (bundle, Some(*delta), None)
-                }
-                Reassembled::Declined(prev) => {
-                    (revisions::assemble(map, created_at)?, None, Some(prev))
-                }
-            }
+    let (bundle, delta, prev_bundle) = match plan {
+        // There is no delta from a revision to itself.
+        Plan::Same(bundle) => (bundle, None, None),
+        Plan::Touched {
+            prev,
+            facts,
+            touched,
+        } => match revisions::reassemble(prev, &facts, &touched, created_at)? {
+            Reassembled::Next(bundle, delta) => (bundle, Some(*delta), None),
+            Reassembled::Declined(prev) => return Ok(Built::Declined(prev)),
+        },
+        Plan::Whole { facts, prev } => {
+            let bundle = revisions::assemble(&facts, created_at)?;
+            // Every fact of the company: gone before the announcement.
+            drop(facts);
+            (bundle, None, prev)
         }
-        (_, prev) => (revisions::assemble(map, created_at)?, None, prev),
     };
     let assemble = t.elapsed();
     let reassembled = delta.is_some();
@@ -477,7 +500,23 @@ fn build(
         announce(bundle, delta, key, previous, prev_bundle.as_ref(), now)?;
     published.timings.assemble = assemble;
     published.timings.reassembled = reassembled;
-    Ok((published, bundle))
+    Ok(Built::Announced(Box::new(published), bundle))
+}
+
+/// The facts of revision `rev` that the change from `prev` touches, and
+/// what it touches; `None` when the change is large enough that reading
+/// every fact is the simpler way ([`Touched::of`]).
+async fn touched_facts(
+    db: &crate::db::Db,
+    prev: &Bundle,
+    rev: i64,
+) -> Result<Option<(FactMap, Touched)>> {
+    let changed = revisions::changed_keys(db.exec(), revision_of(prev), rev).await?;
+    let Some(mut touched) = Touched::of(&changed, prev)? else {
+        return Ok(None);
+    };
+    let facts = FactMap::load_touched(db, rev, &mut touched).await?;
+    Ok(Some((facts, touched)))
 }
 
 /// A bundle's revision as the database numbers it.
@@ -655,56 +694,79 @@ impl PolicyPublisher {
             self.refresh_jwks().await?;
         }
         let started = std::time::Instant::now();
-        let created_at = revisions::created_at(self.core.db.exec(), head)
+        let db = &self.core.db;
+        let created_at = revisions::created_at(db.exec(), head)
             .await?
             .unwrap_or_default();
-        // Move the facts of the last build forward (reading only what
-        // changed); load them whole the first time, or if the head went
-        // back (a restored database).
-        let (mut map, changed) = match building.facts.take() {
-            Some(mut m) if m.revision() <= head => {
-                let from = m.revision();
-                match m.advance(self.core.db.exec(), head).await {
-                    Ok(changed) => (m, Some((from, changed))),
-                    Err(e) => {
-                        building.facts = Some(m);
-                        return Err(e);
-                    }
+        // The bundle of the served revision, if this process built it: the
+        // base the next one is made from (not if the head went back, as
+        // after a restored database).
+        let prev = building.bundle.take().filter(|b| {
+            latest
+                .as_ref()
+                .is_some_and(|p| revision_of(b) == p.revision && p.revision <= head)
+        });
+        let plan = match prev {
+            Some(prev) if revision_of(&prev) == head => Plan::Same(prev),
+            Some(prev) => match touched_facts(db, &prev, head).await {
+                Ok(Some((facts, touched))) => Plan::Touched {
+                    prev,
+                    facts,
+                    touched,
+                },
+                Ok(None) => Plan::Whole {
+                    facts: FactMap::load(db.exec(), head).await?,
+                    prev: Some(prev),
+                },
+                Err(e) => {
+                    building.bundle = Some(prev);
+                    return Err(e);
                 }
-            }
-            _ => (FactMap::load(self.core.db.exec(), head).await?, None),
+            },
+            None => Plan::Whole {
+                facts: FactMap::load(db.exec(), head).await?,
+                prev: None,
+            },
         };
         let read = started.elapsed();
         let key = Arc::new(key);
         let now = self.core.clock.now();
-        // The bundle of the served revision, if this process built it: the
-        // base the next one is made from.
-        let prev_bundle = building.bundle.take().filter(|b| {
-            latest
-                .as_ref()
-                .is_some_and(|p| revision_of(b) == p.revision)
-        });
         let previous = latest;
-        let (map_back, first) = blocking(move || {
-            let first = build(
-                &map,
-                changed,
-                created_at,
-                &key,
-                previous.as_deref(),
-                prev_bundle,
-                now,
+        let build_on = |plan: Plan| {
+            let (key, previous) = (key.clone(), previous.clone());
+            blocking(move || build(plan, created_at, &key, previous.as_deref(), now))
+        };
+        let (mut published, bundle) = match build_on(plan).await?? {
+            Built::Announced(published, bundle) => (published, bundle),
+            Built::Declined(prev) => {
+                let facts = FactMap::load(db.exec(), head).await?;
+                let plan = Plan::Whole {
+                    facts,
+                    prev: Some(prev),
+                };
+                match build_on(plan).await?? {
+                    Built::Announced(published, bundle) => (published, bundle),
+                    Built::Declined(_) => {
+                        return Err(Error::Internal("a whole bundle cannot decline".into()))
+                    }
+                }
+            }
+        };
+        // Every test that changes the policy checks the shortcut against
+        // the assembly of every fact.
+        #[cfg(debug_assertions)]
+        if published.timings.reassembled {
+            let facts = FactMap::load(db.exec(), head).await?;
+            debug_assert_eq!(
+                Some(&bundle),
+                revisions::assemble(&facts, created_at).ok().as_ref(),
+                "reassembled bundle differs from the assembled one"
             );
-            (map, first)
-        })
-        .await?;
-        map = map_back;
-        let (mut published, bundle) = first?;
-        building.facts = Some(map);
+        }
         building.bundle = Some(bundle);
         published.timings.read = read;
         published.timings.announced = started.elapsed();
-        let published = Arc::new(published);
+        let published: Arc<Published> = Arc::from(published);
         // Gateways holding the previous revision can move on now.
         self.publish(published.clone());
         let t = &published.timings;
@@ -815,5 +877,39 @@ mod tests {
                 .unwrap(),
             FullBody::build(&key, json).unwrap().body().unwrap()
         );
+    }
+
+    /// The signing key changed and the facts did not: the publisher builds
+    /// the same revision again, from the bundle at hand, under the new key
+    /// (the same content hash, another ETag, no delta across keys). Until
+    /// this case was handled, the build tried a delta from the revision to
+    /// itself and failed, and the publisher's retry rebuilt everything.
+    #[test]
+    fn the_same_revision_builds_again_under_a_new_key() {
+        let at = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap();
+        let announced =
+            |plan, key: &Arc<SigningKey>, previous| match build(plan, at, key, previous, at)
+                .unwrap()
+            {
+                Built::Announced(p, b) => (p, b),
+                Built::Declined(_) => panic!("declined"),
+            };
+        let old = Arc::new(SigningKey::from_seed("k-old", &[1; 32]));
+        let whole = Plan::Whole {
+            facts: FactMap::default(),
+            prev: None,
+        };
+        let (first, bundle) = announced(whole, &old, None);
+        let new = Arc::new(SigningKey::from_seed("k-new", &[2; 32]));
+        let (again, bundle_again) = announced(Plan::Same(bundle.clone()), &new, Some(&*first));
+        assert_eq!(bundle_again, bundle);
+        assert_eq!(
+            (again.revision, again.kid.as_str()),
+            (first.revision, "k-new")
+        );
+        assert_eq!(again.sha256, first.sha256);
+        assert_ne!(again.etag, first.etag);
+        assert!(again.delta.is_none(), "no delta from one key to another");
+        assert_eq!(again.bundle().unwrap(), bundle);
     }
 }

@@ -46,6 +46,72 @@ fn changes_for<T: PartialEq>(
     Ok(out)
 }
 
+/// The bundle entries a set of changed facts touches, list by list: what
+/// [`reassemble`] recomputes and [`FactMap::load_touched`] reads the facts
+/// of.
+#[derive(Debug, Default)]
+pub struct Touched {
+    pub(super) servers: BTreeSet<String>,
+    pub(super) groups: BTreeSet<String>,
+    /// People whose entry may change (the current members of `groups` are
+    /// added when their facts are read).
+    pub(super) users: BTreeSet<String>,
+    /// Grants: the rules in `rules` or `agent_rules`.
+    pub(super) rules: BTreeSet<String>,
+    pub(super) clients: BTreeSet<String>,
+    pub(super) agents: BTreeSet<String>,
+    pub(super) delegations: BTreeSet<String>,
+}
+
+impl Touched {
+    /// The entries the facts `changed` (between `prev`'s revision and the
+    /// next) touch, `None` when a whole [`assemble`] is the simpler way
+    /// (many changes). Of a changed group, the people `prev` has in it
+    /// are touched here; those in it now, when the facts are read.
+    pub fn of(changed: &BTreeSet<FactKey>, prev: &Bundle) -> Result<Option<Self>> {
+        if changed.len() > REASSEMBLE_MAX_CHANGES {
+            return Ok(None);
+        }
+        let mut t = Self::default();
+        for (kind, k1, k2) in changed {
+            match kind.as_str() {
+                kind::SERVER | kind::TOOL => {
+                    t.servers.insert(k1.clone());
+                }
+                kind::GROUP => {
+                    t.groups.insert(k1.clone());
+                    t.users.extend(
+                        prev.principals
+                            .iter()
+                            .filter(|p| p.groups.iter().any(|g| g == k1))
+                            .map(|p| p.id.clone()),
+                    );
+                }
+                kind::USER => {
+                    t.users.insert(k1.clone());
+                }
+                kind::MEMBER => {
+                    t.users.insert(k2.clone());
+                }
+                kind::GRANT => {
+                    t.rules.insert(k1.clone());
+                }
+                kind::CLIENT => {
+                    t.clients.insert(k1.clone());
+                }
+                kind::AGENT => {
+                    t.agents.insert(k1.clone());
+                }
+                kind::DELEGATION => {
+                    t.delegations.insert(k1.clone());
+                }
+                other => return Err(Error::Internal(format!("unknown policy fact kind {other}"))),
+            }
+        }
+        Ok(Some(t))
+    }
+}
+
 /// What [`reassemble`] made.
 #[derive(Debug)]
 pub enum Reassembled {
@@ -57,71 +123,32 @@ pub enum Reassembled {
     Declined(Bundle),
 }
 
-/// The bundle of `facts`' revision built from `prev` (the bundle of the
-/// revision the facts were at before [`FactMap::advance`] returned
-/// `changed`) by recomputing only the entries the changed facts touch, and
-/// the delta from `prev` to it (hashes left empty). `prev` is used up: its
-/// unchanged entries move into the result ([`Delta::apply_owned`]), no
-/// copy of the company is made. Declined when a full [`assemble`] is the
-/// simpler way: many changes, or a server that appeared or disappeared (the
-/// grants about it come or go with it). The result equals [`assemble`]'s
-/// (debug builds check it).
+/// The bundle of `facts`' revision built from `prev` (the bundle of an
+/// earlier revision) by recomputing only the entries in `touched` (see
+/// [`Touched::of`]), and the delta from `prev` to it (hashes left empty).
+/// `facts` needs to hold only the facts of those entries
+/// ([`FactMap::load_touched`]). `prev` is used up: its unchanged entries
+/// move into the result ([`Delta::apply_owned`]), no copy of the company
+/// is made. Declined when a server appeared or disappeared (the grants
+/// about it come or go with it: a full [`assemble`] is the simpler way).
+/// The result equals [`assemble`]'s over every fact (the publisher checks
+/// it in debug builds).
 pub fn reassemble(
     prev: Bundle,
     facts: &FactMap,
-    changed: &BTreeSet<FactKey>,
+    touched: &Touched,
     issued_at: DateTime<Utc>,
 ) -> Result<Reassembled> {
-    if changed.len() > REASSEMBLE_MAX_CHANGES {
-        return Ok(Reassembled::Declined(prev));
-    }
-    let (mut servers, mut groups, mut users, mut rules, mut clients, mut agents) = (
-        BTreeSet::new(),
-        BTreeSet::new(),
-        BTreeSet::new(),
-        BTreeSet::new(),
-        BTreeSet::new(),
-        BTreeSet::new(),
-    );
-    let mut delegations = BTreeSet::new();
-    for (kind, k1, k2) in changed {
-        match kind.as_str() {
-            kind::SERVER | kind::TOOL => {
-                servers.insert(k1.clone());
-            }
-            kind::GROUP => {
-                groups.insert(k1.clone());
-                // Its members now, and those who had it before.
-                users.extend(facts.family(kind::MEMBER, k1).map(|(u, _)| u.to_owned()));
-                users.extend(
-                    prev.principals
-                        .iter()
-                        .filter(|p| p.groups.iter().any(|g| g == k1))
-                        .map(|p| p.id.clone()),
-                );
-            }
-            kind::USER => {
-                users.insert(k1.clone());
-            }
-            kind::MEMBER => {
-                users.insert(k2.clone());
-            }
-            kind::GRANT => {
-                rules.insert(k1.clone());
-            }
-            kind::CLIENT => {
-                clients.insert(k1.clone());
-            }
-            kind::AGENT => {
-                agents.insert(k1.clone());
-            }
-            kind::DELEGATION => {
-                delegations.insert(k1.clone());
-            }
-            other => return Err(Error::Internal(format!("unknown policy fact kind {other}"))),
-        }
-    }
-    for id in &servers {
+    let Touched {
+        servers,
+        groups,
+        users,
+        rules,
+        clients,
+        agents,
+        delegations,
+    } = touched;
+    for id in servers {
         let was = prev
             .servers
             .binary_search_by(|s| s.id.as_str().cmp(id))
@@ -137,36 +164,31 @@ pub fn reassemble(
         revision: u64::try_from(facts.revision).unwrap_or_default(),
         issued_at: issued_at.to_rfc3339_opts(SecondsFormat::Secs, true),
         sha256: String::new(),
-        servers: changes_for(&servers, &prev.servers, |s| &s.id, |id| facts.server(id))?,
-        groups: changes_for(&groups, &prev.groups, |g| &g.id, |id| facts.group(id))?,
-        principals: changes_for(
-            &users,
-            &prev.principals,
-            |p| &p.id,
-            |id| facts.principal(id),
-        )?,
+        servers: changes_for(servers, &prev.servers, |s| &s.id, |id| facts.server(id))?,
+        groups: changes_for(groups, &prev.groups, |g| &g.id, |id| facts.group(id))?,
+        principals: changes_for(users, &prev.principals, |p| &p.id, |id| facts.principal(id))?,
         // A grant's rule goes in `agent_rules` when it names an agent.
         rules: changes_for(
-            &rules,
+            rules,
             &prev.rules,
             |r| &r.id,
             |id| Ok(facts.rule(id)?.filter(|r| !names_agent(r))),
         )?,
         agent_rules: changes_for(
-            &rules,
+            rules,
             &prev.agent_rules,
             |r| &r.id,
             |id| Ok(facts.rule(id)?.filter(names_agent)),
         )?,
         blocked_clients: changes_for(
-            &clients,
+            clients,
             &prev.blocked_clients,
             |c| &c.client_id,
             |id| facts.blocked_client(id),
         )?,
-        agents: changes_for(&agents, &prev.agents, |a| &a.id, |id| facts.agent(id))?,
+        agents: changes_for(agents, &prev.agents, |a| &a.id, |id| facts.agent(id))?,
         delegations: changes_for(
-            &delegations,
+            delegations,
             &prev.delegations,
             |d| &d.id,
             |id| facts.delegation(id),

@@ -2,10 +2,11 @@
 //! the bundle entries read from them one at a time (what
 //! [`super::reassemble`] recomputes).
 
+use super::bundle::Touched;
 use super::model::{from_json, kind, GrantFact, ServerFact, ToolFact, UserFact};
 use super::store;
-use crate::db::Exec;
-use crate::error::{Error, Result};
+use crate::db::{Db, Exec};
+use crate::error::Result;
 use portcullis_policy::bundle::{
     Agent, BlockedClient, Delegation, Group, Principal, Rule, Server, Tool,
 };
@@ -13,9 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The policy facts valid at one revision, keyed by (kind, k1, k2), with
 /// their JSON values: what a bundle is assembled from ([`super::assemble`]).
-/// The publisher keeps the map of the revision it serves and moves it
-/// forward with [`FactMap::advance`] (reading only the facts that changed)
-/// instead of reloading every fact for each new revision.
+/// Either every fact ([`FactMap::load`], for a whole bundle, then dropped)
+/// or only those a change touches ([`FactMap::load_touched`]): the
+/// publisher keeps no map between revisions.
 #[derive(Debug, Clone, Default)]
 pub struct FactMap {
     pub(super) revision: i64,
@@ -26,6 +27,22 @@ pub struct FactMap {
 
 /// A fact's key: (kind, k1, k2).
 pub type FactKey = (String, String, String);
+
+/// The ids of `set`, borrowed.
+fn ids(set: &BTreeSet<String>) -> Vec<&str> {
+    set.iter().map(String::as_str).collect()
+}
+
+/// The keys of the facts opened or closed in revisions (`from`, `rev`]:
+/// what changed from the bundle of `from` to the bundle of `rev` (facts of
+/// revisions above `rev`, committed meanwhile, are not read).
+pub async fn changed_keys(exec: Exec<'_>, from: i64, rev: i64) -> Result<BTreeSet<FactKey>> {
+    Ok(store::keys_changed(exec, from, rev)
+        .await?
+        .into_iter()
+        .map(|r| (r.kind, r.k1, r.k2))
+        .collect())
+}
 
 impl FactMap {
     /// Every fact valid at `rev`.
@@ -45,12 +62,6 @@ impl FactMap {
             facts,
             members_by_user,
         })
-    }
-
-    fn remove(&mut self, key: &FactKey) {
-        if self.facts.remove(key).is_some() && key.0 == kind::MEMBER {
-            self.members_by_user.remove(&(key.2.clone(), key.1.clone()));
-        }
     }
 
     fn insert(&mut self, key: FactKey, value: String) {
@@ -78,43 +89,77 @@ impl FactMap {
             .get(&(kind.to_owned(), k1.to_owned(), String::new()))
     }
 
+    /// How many facts the map holds.
+    pub fn len(&self) -> usize {
+        self.facts.len()
+    }
+
+    /// Whether the map holds no fact.
+    pub fn is_empty(&self) -> bool {
+        self.facts.is_empty()
+    }
+
     /// The revision the map holds the facts of.
     pub fn revision(&self) -> i64 {
         self.revision
     }
 
-    /// Moves the map from its revision to `rev` (≥ it) by reading the facts
-    /// opened or closed in between: a fact closed in (from, rev] leaves, a
-    /// fact opened in (from, rev] and still valid at `rev` enters. Facts of
-    /// revisions above `rev` (committed meanwhile) are not read. Returns the
-    /// keys of the facts that changed. On error the map is unchanged.
-    pub async fn advance(&mut self, exec: Exec<'_>, rev: i64) -> Result<BTreeSet<FactKey>> {
-        let from = self.revision;
-        if rev < from {
-            return Err(Error::Internal(format!(
-                "policy facts cannot move back from revision {from} to {rev}"
-            )));
+    /// The facts valid at `rev` that the entries in `touched` are made of:
+    /// enough for [`super::reassemble`] to recompute those entries, read
+    /// by key (a few rows per touched entry, however large the company).
+    /// The current members of every touched group join `touched.users`.
+    pub async fn load_touched(db: &Db, rev: i64, touched: &mut Touched) -> Result<Self> {
+        let mut map = Self {
+            revision: rev,
+            ..Self::default()
+        };
+        let mut rows = Vec::new();
+        // A server with its tools.
+        let servers = ids(&touched.servers);
+        rows.extend(store::facts_of_at(db, kind::SERVER, &servers, rev).await?);
+        rows.extend(store::facts_of_at(db, kind::TOOL, &servers, rev).await?);
+        // A group, and its members now (whose entries name it).
+        let groups = ids(&touched.groups);
+        rows.extend(store::facts_of_at(db, kind::GROUP, &groups, rev).await?);
+        for r in store::facts_of_at(db, kind::MEMBER, &groups, rev).await? {
+            touched.users.insert(r.k2.clone());
+            rows.push(r);
         }
-        if rev == from {
-            return Ok(BTreeSet::new());
+        // A rule, and whether its server exists.
+        let grants = store::facts_of_at(db, kind::GRANT, &ids(&touched.rules), rev).await?;
+        let mut rule_servers = BTreeSet::new();
+        for r in &grants {
+            rule_servers.insert(from_json::<GrantFact>(&r.value)?.rule.server);
         }
-        let rows = store::facts_changed(exec, from, rev).await?;
-        let (valid, gone): (Vec<_>, Vec<_>) = rows
-            .into_iter()
-            .partition(|r| r.rev_from <= rev && r.rev_to.is_none_or(|to| to > rev));
-        let mut changed = BTreeSet::new();
-        for r in gone {
-            let key = (r.kind, r.k1, r.k2);
-            self.remove(&key);
-            changed.insert(key);
+        rows.extend(grants);
+        let rule_servers: Vec<&str> = rule_servers
+            .iter()
+            .map(String::as_str)
+            .filter(|s| !touched.servers.contains(*s))
+            .collect();
+        rows.extend(store::facts_of_at(db, kind::SERVER, &rule_servers, rev).await?);
+        // A person, their memberships, and which of those groups exist.
+        let users = ids(&touched.users);
+        rows.extend(store::facts_of_at(db, kind::USER, &users, rev).await?);
+        let memberships = store::memberships_at(db, &users, rev).await?;
+        let their_groups: BTreeSet<&str> = memberships
+            .iter()
+            .map(|r| r.k1.as_str())
+            .filter(|g| !touched.groups.contains(*g))
+            .collect();
+        let their_groups: Vec<&str> = their_groups.into_iter().collect();
+        rows.extend(store::facts_of_at(db, kind::GROUP, &their_groups, rev).await?);
+        rows.extend(memberships);
+        // Entries made of one fact each.
+        rows.extend(store::facts_of_at(db, kind::CLIENT, &ids(&touched.clients), rev).await?);
+        rows.extend(store::facts_of_at(db, kind::AGENT, &ids(&touched.agents), rev).await?);
+        rows.extend(
+            store::facts_of_at(db, kind::DELEGATION, &ids(&touched.delegations), rev).await?,
+        );
+        for r in rows {
+            map.insert((r.kind, r.k1, r.k2), r.value);
         }
-        for r in valid {
-            let key = (r.kind, r.k1, r.k2);
-            changed.insert(key.clone());
-            self.insert(key, r.value);
-        }
-        self.revision = rev;
-        Ok(changed)
+        Ok(map)
     }
 
     /// The server `id` as the bundle carries it (with its tools, by name).

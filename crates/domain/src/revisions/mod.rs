@@ -30,8 +30,8 @@ mod model;
 mod store;
 mod sync;
 
-pub use bundle::{assemble, load_bundle, reassemble, Reassembled};
-pub use facts::{FactKey, FactMap};
+pub use bundle::{assemble, load_bundle, reassemble, Reassembled, Touched};
+pub use facts::{changed_keys, FactKey, FactMap};
 pub use model::{GrantFact, ServerFact, ToolFact, UserFact};
 pub(crate) use sync::{
     sync_agent, sync_client, sync_delegation, sync_directory_group, sync_directory_user,

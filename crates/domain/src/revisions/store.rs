@@ -5,7 +5,7 @@
 
 use super::model::kind;
 use crate::actor::Actor;
-use crate::db::{exec_dyn, fetch_all_dyn, Arg, Exec, Tx};
+use crate::db::{exec_dyn, fetch_all_dyn, Arg, Db, Exec, Tx};
 use crate::error::Result;
 use crate::{exec, fetch_all, fetch_optional, scalar};
 use chrono::{DateTime, Utc};
@@ -264,27 +264,110 @@ pub(super) async fn facts_at(exec: Exec<'_>, rev: i64) -> Result<Vec<FactRow>> {
     )?)
 }
 
-/// A fact opened or closed between two revisions.
+/// `$first, $first+1, …` for `n` values of an `IN (…)` list.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The facts of `kind` whose k1 is one of `k1s`, valid at revision `rev`
+/// (found by the primary key's prefix), `INSERT_CHUNK` k1s per statement.
+pub(super) async fn facts_of_at(
+    db: &Db,
+    kind: &str,
+    k1s: &[&str],
+    rev: i64,
+) -> Result<Vec<FactRow>> {
+    let mut out = Vec::new();
+    for chunk in k1s.chunks(INSERT_CHUNK) {
+        let sql = format!(
+            "SELECT kind, k1, k2, value FROM policy_facts \
+             WHERE kind = $1 AND k1 IN ({}) AND rev_from <= $2 AND (rev_to IS NULL OR rev_to > $2)",
+            placeholders(3, chunk.len())
+        );
+        let mut args = vec![Arg::Text(kind.to_owned()), Arg::Int(rev)];
+        args.extend(chunk.iter().map(|k| Arg::Text((*k).to_owned())));
+        out.extend(fetch_all_dyn::<FactRow>(db.exec(), &sql, &args).await?);
+    }
+    Ok(out)
+}
+
+/// The membership facts of the people `users` valid at revision `rev`:
+/// the open ones, and those a revision after `rev` closed.
+pub(super) async fn memberships_at(db: &Db, users: &[&str], rev: i64) -> Result<Vec<FactRow>> {
+    let mut out = Vec::new();
+    for chunk in users.chunks(INSERT_CHUNK) {
+        // The ids as a row source joined first (SQLite takes CROSS JOIN's
+        // order as given), so each is looked up in the partial index
+        // `policy_facts_member_idx`; with `k2 IN (…)` SQLite's planner
+        // walks every current fact of the kind instead.
+        let ids = (0..chunk.len())
+            .map(|i| format!("SELECT ${} AS id", i + 2))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let sql = format!(
+            "SELECT f.kind, f.k1, f.k2, f.value FROM ({ids}) AS u CROSS JOIN policy_facts AS f \
+             WHERE f.kind = 'member' AND f.k2 = u.id AND f.rev_to IS NULL AND f.rev_from <= $1"
+        );
+        let mut args = vec![Arg::Int(rev)];
+        args.extend(chunk.iter().map(|k| Arg::Text((*k).to_owned())));
+        out.extend(fetch_all_dyn::<FactRow>(db.exec(), &sql, &args).await?);
+    }
+    if !users.is_empty() {
+        // Closed after `rev`: only what changed since (`policy_facts_rev_to_idx`).
+        let wanted: std::collections::BTreeSet<&str> = users.iter().copied().collect();
+        out.extend(
+            fetch_all!(
+                db.exec(),
+                ClosedFactRow,
+                "SELECT kind, k1, k2, value, rev_from FROM policy_facts WHERE rev_to > $1",
+                rev
+            )?
+            .into_iter()
+            .filter(|r| {
+                r.kind == kind::MEMBER && r.rev_from <= rev && wanted.contains(r.k2.as_str())
+            })
+            .map(|r| FactRow {
+                kind: r.kind,
+                k1: r.k1,
+                k2: r.k2,
+                value: r.value,
+            }),
+        );
+    }
+    Ok(out)
+}
+
+/// A fact a revision closed, with the revision that opened it.
 #[derive(sqlx::FromRow)]
-pub(super) struct ChangedFactRow {
+struct ClosedFactRow {
+    kind: String,
+    k1: String,
+    k2: String,
+    value: String,
+    rev_from: i64,
+}
+
+/// The key of a fact opened or closed between two revisions.
+#[derive(sqlx::FromRow)]
+pub(super) struct ChangedKeyRow {
     pub kind: String,
     pub k1: String,
     pub k2: String,
-    pub value: String,
-    pub rev_from: i64,
-    pub rev_to: Option<i64>,
 }
 
-/// The facts opened or closed in revisions (from, rev].
-pub(super) async fn facts_changed(
+/// The keys of the facts opened or closed in revisions (from, rev].
+pub(super) async fn keys_changed(
     exec: Exec<'_>,
     from: i64,
     rev: i64,
-) -> Result<Vec<ChangedFactRow>> {
+) -> Result<Vec<ChangedKeyRow>> {
     Ok(fetch_all!(
         exec,
-        ChangedFactRow,
-        "SELECT kind, k1, k2, value, rev_from, rev_to FROM policy_facts \
+        ChangedKeyRow,
+        "SELECT kind, k1, k2 FROM policy_facts \
          WHERE (rev_from > $1 AND rev_from <= $2) OR (rev_to > $1 AND rev_to <= $2)",
         from,
         rev
