@@ -27,7 +27,10 @@
 //!    Overview, the audit log.
 //!
 //! Run: `cargo bench --bench scale` (`SCALE_BENCH_BACKENDS=sqlite` to
-//! leave PostgreSQL out). The load targets loopback only and stops by
+//! leave PostgreSQL out). The server's environment is its own, but for
+//! `PORTCULLIS_*`, `MALLOC_*` and `MIMALLOC_*` variables set for the
+//! bench, which override the bench's (to try a setting, e.g.
+//! `PORTCULLIS_DB_MAX_CONNECTIONS=4` or glibc's `MALLOC_ARENA_MAX=2`). The load targets loopback only and stops by
 //! itself; the server is stopped at the end (and killed if the bench
 //! fails). On PostgreSQL the propagation gateway polls a second replica
 //! (the writes go to the first).
@@ -123,6 +126,11 @@ impl Server {
             .env("PORTCULLIS_LOG", "warn,portcullis_domain::publish=info")
             .env("PORTCULLIS_LOG_FORMAT", "json")
             .env("PORTCULLIS_SECRET_KEY_FILE", dir.join("secret.key"))
+            .envs(std::env::vars().filter(|(k, _)| {
+                ["PORTCULLIS_", "MALLOC_", "MIMALLOC_"]
+                    .iter()
+                    .any(|p| k.starts_with(p))
+            }))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;

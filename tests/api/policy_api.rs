@@ -637,9 +637,7 @@ async fn policy_api_status_and_decisions(db: &TestDb) -> TestResult {
 /// bundle. The publisher's facts, moved forward revision by revision, give
 /// the same bundle as loading the head whole.
 async fn policy_api_delta(db: &TestDb) -> TestResult {
-    use portcullis_domain::revisions::{
-        changed_keys, load_bundle, reassemble, FactMap, Reassembled, Touched,
-    };
+    use portcullis_domain::revisions::{load_bundle, touched_facts};
     let srv = TestServer::start_on(db.alias(), &[]).await;
     let svc = &srv.running.services;
     let (_, token) = gateway(svc, "edge-1").await;
@@ -749,13 +747,12 @@ async fn policy_api_delta(db: &TestDb) -> TestResult {
     let at = portcullis_domain::revisions::created_at(svc.db().exec(), third)
         .await?
         .unwrap_or_default();
-    let changed = changed_keys(svc.db().exec(), first, third).await?;
-    let mut touched = Touched::of(&changed, &bundle_at_first)?.ok_or("a small change")?;
-    let facts = FactMap::load_touched(svc.db(), third, &mut touched).await?;
-    assert!(matches!(
-        reassemble(bundle_at_first, &facts, &touched, at)?,
-        Reassembled::Declined(_)
-    ));
+    assert!(
+        touched_facts(svc.db(), &bundle_at_first, third)
+            .await?
+            .is_none(),
+        "servers came: assembled whole"
+    );
     assert_eq!(
         load_bundle(svc.db().exec(), third, at).await?,
         payload(&res.bytes().await?)
@@ -888,7 +885,7 @@ async fn policy_api_incremental_bundle_equals_the_whole(db: &TestDb) -> TestResu
 async fn policy_api_touched_facts_of_an_earlier_revision(db: &TestDb) -> TestResult {
     use crate::access::{add_member, directory, github, scim_group, scim_user};
     use portcullis_domain::revisions::{
-        changed_keys, created_at, load_bundle, reassemble, FactMap, Reassembled, Touched,
+        created_at, load_bundle, reassemble, touched_facts, FactMap,
     };
     let srv = TestServer::start_on(db.alias(), &[]).await;
     let svc = &srv.running.services;
@@ -944,13 +941,10 @@ async fn policy_api_touched_facts_of_an_earlier_revision(db: &TestDb) -> TestRes
     let at = |rev| async move { created_at(exec(), rev).await.map(Option::unwrap_or_default) };
     let bundle_a = load_bundle(exec(), a, at(a).await?).await?;
     let bundle_b = load_bundle(exec(), b, at(b).await?).await?;
-    let changed = changed_keys(exec(), a, b).await?;
-    let mut touched = Touched::of(&changed, &bundle_a)?.ok_or("a small change")?;
-    let facts = FactMap::load_touched(svc.db(), b, &mut touched).await?;
-    let Reassembled::Next(next, delta) = reassemble(bundle_a, &facts, &touched, at(b).await?)?
-    else {
-        return Err("reassemble declined a change with no server coming or going".into());
-    };
+    let (facts, touched) = touched_facts(svc.db(), &bundle_a, b)
+        .await?
+        .ok_or("a small change with no server coming or going")?;
+    let (next, delta) = reassemble(bundle_a, &facts, &touched, at(b).await?)?;
     assert_eq!(next, bundle_b, "B made from A and B's touched facts");
     let principal = |id: &str| next.principals.iter().find(|p| p.id == id).cloned();
     assert_eq!(

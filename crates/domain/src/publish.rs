@@ -43,7 +43,7 @@
 
 use crate::db::Topic;
 use crate::error::{Error, Result};
-use crate::revisions::{FactMap, Reassembled, Touched};
+use crate::revisions::{FactMap, Touched};
 use crate::signing::SigningService;
 use crate::{revisions, Core};
 use bytes::Bytes;
@@ -458,15 +458,6 @@ enum Plan {
     },
 }
 
-/// What [`build`] made.
-enum Built {
-    /// The announcement, and the bundle it announced.
-    Announced(Box<Published>, Bundle),
-    /// [`Plan::Touched`] declined ([`Reassembled::Declined`]): build
-    /// [`Plan::Whole`] on this bundle instead.
-    Declined(Bundle),
-}
-
 /// The bundle of the revision `plan` names, announced ([`announce`]).
 fn build(
     plan: Plan,
@@ -474,7 +465,7 @@ fn build(
     key: &Arc<SigningKey>,
     previous: Option<&Published>,
     now: DateTime<Utc>,
-) -> Result<Built> {
+) -> Result<(Box<Published>, Bundle)> {
     let t = std::time::Instant::now();
     let (bundle, delta, prev_bundle) = match plan {
         // There is no delta from a revision to itself.
@@ -483,10 +474,10 @@ fn build(
             prev,
             facts,
             touched,
-        } => match revisions::reassemble(prev, &facts, &touched, created_at)? {
-            Reassembled::Next(bundle, delta) => (bundle, Some(*delta), None),
-            Reassembled::Declined(prev) => return Ok(Built::Declined(prev)),
-        },
+        } => {
+            let (bundle, delta) = revisions::reassemble(prev, &facts, &touched, created_at)?;
+            (bundle, Some(*delta), None)
+        }
         Plan::Whole { facts, prev } => {
             let bundle = revisions::assemble(&facts, created_at)?;
             // Every fact of the company: gone before the announcement.
@@ -500,23 +491,7 @@ fn build(
         announce(bundle, delta, key, previous, prev_bundle.as_ref(), now)?;
     published.timings.assemble = assemble;
     published.timings.reassembled = reassembled;
-    Ok(Built::Announced(Box::new(published), bundle))
-}
-
-/// The facts of revision `rev` that the change from `prev` touches, and
-/// what it touches; `None` when the change is large enough that reading
-/// every fact is the simpler way ([`Touched::of`]).
-async fn touched_facts(
-    db: &crate::db::Db,
-    prev: &Bundle,
-    rev: i64,
-) -> Result<Option<(FactMap, Touched)>> {
-    let changed = revisions::changed_keys(db.exec(), revision_of(prev), rev).await?;
-    let Some(mut touched) = Touched::of(&changed, prev)? else {
-        return Ok(None);
-    };
-    let facts = FactMap::load_touched(db, rev, &mut touched).await?;
-    Ok(Some((facts, touched)))
+    Ok((Box::new(published), bundle))
 }
 
 /// A bundle's revision as the database numbers it.
@@ -708,7 +683,7 @@ impl PolicyPublisher {
         });
         let plan = match prev {
             Some(prev) if revision_of(&prev) == head => Plan::Same(prev),
-            Some(prev) => match touched_facts(db, &prev, head).await {
+            Some(prev) => match revisions::touched_facts(db, &prev, head).await {
                 Ok(Some((facts, touched))) => Plan::Touched {
                     prev,
                     facts,
@@ -732,26 +707,8 @@ impl PolicyPublisher {
         let key = Arc::new(key);
         let now = self.core.clock.now();
         let previous = latest;
-        let build_on = |plan: Plan| {
-            let (key, previous) = (key.clone(), previous.clone());
-            blocking(move || build(plan, created_at, &key, previous.as_deref(), now))
-        };
-        let (mut published, bundle) = match build_on(plan).await?? {
-            Built::Announced(published, bundle) => (published, bundle),
-            Built::Declined(prev) => {
-                let facts = FactMap::load(db.exec(), head).await?;
-                let plan = Plan::Whole {
-                    facts,
-                    prev: Some(prev),
-                };
-                match build_on(plan).await?? {
-                    Built::Announced(published, bundle) => (published, bundle),
-                    Built::Declined(_) => {
-                        return Err(Error::Internal("a whole bundle cannot decline".into()))
-                    }
-                }
-            }
-        };
+        let (mut published, bundle) =
+            blocking(move || build(plan, created_at, &key, previous.as_deref(), now)).await??;
         // Every test that changes the policy checks the shortcut against
         // the assembly of every fact.
         #[cfg(debug_assertions)]
@@ -888,12 +845,7 @@ mod tests {
     fn the_same_revision_builds_again_under_a_new_key() {
         let at = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap();
         let announced =
-            |plan, key: &Arc<SigningKey>, previous| match build(plan, at, key, previous, at)
-                .unwrap()
-            {
-                Built::Announced(p, b) => (p, b),
-                Built::Declined(_) => panic!("declined"),
-            };
+            |plan, key: &Arc<SigningKey>, previous| build(plan, at, key, previous, at).unwrap();
         let old = Arc::new(SigningKey::from_seed("k-old", &[1; 32]));
         let whole = Plan::Whole {
             facts: FactMap::default(),

@@ -2,9 +2,9 @@
 //! [`load_bundle`]) and the next bundle with its delta, recomputing only
 //! what the changed facts touch ([`reassemble`]).
 
-use super::facts::{FactKey, FactMap};
+use super::facts::{changed_keys, FactKey, FactMap};
 use super::model::{fact_value, kind, GrantFact, ServerFact, ToolFact, UserFact};
-use crate::db::Exec;
+use crate::db::{Db, Exec};
 use crate::error::{Error, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
 use portcullis_policy::bundle::{
@@ -19,8 +19,31 @@ fn names_agent(rule: &Rule) -> bool {
     matches!(rule.subject, Subject::Agent { .. })
 }
 
-/// Above this many changed facts [`reassemble`] is not worth it.
-const REASSEMBLE_MAX_CHANGES: usize = 5_000;
+/// Up to this many changed facts [`reassemble`] is always the way, however
+/// small the company.
+const REASSEMBLE_MIN_LIMIT: usize = 5_000;
+
+/// Above a change of this share of the bundle's entries (1 in N) a whole
+/// [`assemble`] is the simpler way: reading the touched facts key by key
+/// costs more per fact than reading every fact in one scan. At 100,000
+/// people that is ~16,000 changed facts: a burst of membership PATCHes
+/// coalesces into announcements of 5,000-odd, which a fixed limit of
+/// 5,000 sent to the whole assembly (1.1 s each; docs/benchmarks.md,
+/// scale run 7).
+const REASSEMBLE_MAX_SHARE: usize = 8;
+
+/// How many changed facts [`Touched::of`] takes on against `prev`.
+fn reassemble_limit(prev: &Bundle) -> usize {
+    let entries = prev.servers.len()
+        + prev.groups.len()
+        + prev.principals.len()
+        + prev.rules.len()
+        + prev.agent_rules.len()
+        + prev.blocked_clients.len()
+        + prev.agents.len()
+        + prev.delegations.len();
+    (entries / REASSEMBLE_MAX_SHARE).max(REASSEMBLE_MIN_LIMIT)
+}
 
 /// Entries recomputed for `ids`, as changes against the sorted `prev` list
 /// (unchanged entries left out).
@@ -66,10 +89,11 @@ pub struct Touched {
 impl Touched {
     /// The entries the facts `changed` (between `prev`'s revision and the
     /// next) touch, `None` when a whole [`assemble`] is the simpler way
-    /// (many changes). Of a changed group, the people `prev` has in it
-    /// are touched here; those in it now, when the facts are read.
+    /// (changes to more than an eighth of the bundle's entries). Of a
+    /// changed group, the people `prev` has in it are touched here; those
+    /// in it now, when the facts are read.
     pub fn of(changed: &BTreeSet<FactKey>, prev: &Bundle) -> Result<Option<Self>> {
-        if changed.len() > REASSEMBLE_MAX_CHANGES {
+        if changed.len() > reassemble_limit(prev) {
             return Ok(None);
         }
         let mut t = Self::default();
@@ -110,35 +134,58 @@ impl Touched {
         }
         Ok(Some(t))
     }
+
+    /// Whether a touched server is in `prev` but not in `facts` or the
+    /// other way round. The grants about a server come and go with it
+    /// without a fact of theirs changing, which [`reassemble`] cannot
+    /// follow: a whole [`assemble`] is the way then.
+    fn servers_come_or_go(&self, prev: &Bundle, facts: &FactMap) -> bool {
+        self.servers.iter().any(|id| {
+            let was = prev
+                .servers
+                .binary_search_by(|s| s.id.as_str().cmp(id))
+                .is_ok();
+            was != facts.one(kind::SERVER, id).is_some()
+        })
+    }
 }
 
-/// What [`reassemble`] made.
-#[derive(Debug)]
-pub enum Reassembled {
-    /// The next bundle and the delta to it (hashes left empty; boxed, as
-    /// it is three times a bundle's header).
-    Next(Bundle, Box<Delta>),
-    /// A full [`assemble`] is the simpler way; the previous bundle, given
-    /// back.
-    Declined(Bundle),
+/// The facts of revision `rev` that the change from `prev` (the bundle of
+/// an earlier revision) touches, and what it touches: what [`reassemble`]
+/// takes. `None` when a whole [`assemble`] is the way: a large change
+/// ([`Touched::of`]), or a server came or went.
+pub async fn touched_facts(db: &Db, prev: &Bundle, rev: i64) -> Result<Option<(FactMap, Touched)>> {
+    let from = i64::try_from(prev.revision).unwrap_or_default();
+    let changed = changed_keys(db.exec(), from, rev).await?;
+    let Some(mut touched) = Touched::of(&changed, prev)? else {
+        return Ok(None);
+    };
+    let facts = FactMap::load_touched(db, rev, &mut touched).await?;
+    if touched.servers_come_or_go(prev, &facts) {
+        return Ok(None);
+    }
+    Ok(Some((facts, touched)))
 }
 
 /// The bundle of `facts`' revision built from `prev` (the bundle of an
-/// earlier revision) by recomputing only the entries in `touched` (see
-/// [`Touched::of`]), and the delta from `prev` to it (hashes left empty).
-/// `facts` needs to hold only the facts of those entries
-/// ([`FactMap::load_touched`]). `prev` is used up: its unchanged entries
-/// move into the result ([`Delta::apply_owned`]), no copy of the company
-/// is made. Declined when a server appeared or disappeared (the grants
-/// about it come or go with it: a full [`assemble`] is the simpler way).
-/// The result equals [`assemble`]'s over every fact (the publisher checks
-/// it in debug builds).
+/// earlier revision) by recomputing only the entries in `touched`, and the
+/// delta from `prev` to it (hashes left empty; boxed, as it is three times
+/// a bundle's header). `facts` and `touched` are what [`touched_facts`]
+/// found. `prev` is used up: its unchanged entries move into the result
+/// ([`Delta::apply_owned`]), no copy of the company is made. The result
+/// equals [`assemble`]'s over every fact (the publisher checks it in debug
+/// builds).
 pub fn reassemble(
     prev: Bundle,
     facts: &FactMap,
     touched: &Touched,
     issued_at: DateTime<Utc>,
-) -> Result<Reassembled> {
+) -> Result<(Bundle, Box<Delta>)> {
+    if touched.servers_come_or_go(&prev, facts) {
+        return Err(Error::Internal(
+            "a server came or went: the bundle is assembled whole, not reassembled".to_owned(),
+        ));
+    }
     let Touched {
         servers,
         groups,
@@ -148,15 +195,6 @@ pub fn reassemble(
         agents,
         delegations,
     } = touched;
-    for id in servers {
-        let was = prev
-            .servers
-            .binary_search_by(|s| s.id.as_str().cmp(id))
-            .is_ok();
-        if was != facts.one(kind::SERVER, id).is_some() {
-            return Ok(Reassembled::Declined(prev));
-        }
-    }
     let delta = Delta {
         format: DELTA_FORMAT_V1.to_owned(),
         base_revision: prev.revision,
@@ -197,7 +235,7 @@ pub fn reassemble(
     let next = delta
         .apply_owned(prev)
         .map_err(|e| Error::Internal(format!("policy delta: {e}")))?;
-    Ok(Reassembled::Next(next, Box::new(delta)))
+    Ok((next, Box::new(delta)))
 }
 
 /// Builds the bundle of revision `rev` from the facts valid at it. Callers
@@ -329,4 +367,51 @@ pub fn assemble(facts: &FactMap, issued_at: DateTime<Utc>) -> Result<Bundle> {
         agent_rules,
         delegations,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A bundle of `n` people and nothing else.
+    fn people(n: usize) -> Bundle {
+        let mut bundle = assemble(&FactMap::default(), DateTime::<Utc>::UNIX_EPOCH).unwrap();
+        bundle.principals = (0..n)
+            .map(|i| Principal {
+                id: format!("usr_{i:06}"),
+                email: format!("p{i}@corp.example"),
+                active: true,
+                groups: Vec::new(),
+            })
+            .collect();
+        bundle
+    }
+
+    /// `n` changed memberships of one group.
+    fn memberships(n: usize) -> BTreeSet<FactKey> {
+        (0..n)
+            .map(|i| {
+                (
+                    kind::MEMBER.to_owned(),
+                    "grp_1".to_owned(),
+                    format!("usr_{i:06}"),
+                )
+            })
+            .collect()
+    }
+
+    /// A small company's changes are reassembled up to 5,000 facts; a
+    /// large one's up to an eighth of its bundle's entries (a burst of
+    /// membership PATCHes at 100,000 people is not assembled whole).
+    #[test]
+    fn touched_takes_on_changes_up_to_an_eighth_of_the_bundle() {
+        let small = people(300);
+        assert!(Touched::of(&memberships(5_000), &small).unwrap().is_some());
+        assert!(Touched::of(&memberships(5_001), &small).unwrap().is_none());
+        let large = people(100_000);
+        let touched = Touched::of(&memberships(12_500), &large).unwrap().unwrap();
+        assert_eq!(touched.users.len(), 12_500);
+        assert!(Touched::of(&memberships(12_501), &large).unwrap().is_none());
+    }
 }

@@ -30,7 +30,7 @@ mod model;
 mod store;
 mod sync;
 
-pub use bundle::{assemble, load_bundle, reassemble, Reassembled, Touched};
+pub use bundle::{assemble, load_bundle, reassemble, touched_facts, Touched};
 pub use facts::{changed_keys, FactKey, FactMap};
 pub use model::{GrantFact, ServerFact, ToolFact, UserFact};
 pub(crate) use sync::{
