@@ -43,7 +43,7 @@
 
 use crate::db::Topic;
 use crate::error::{Error, Result};
-use crate::revisions::{FactMap, Touched};
+use crate::revisions::{db_revision, FactMap, Touched};
 use crate::signing::SigningService;
 use crate::{revisions, Core};
 use bytes::Bytes;
@@ -340,17 +340,21 @@ fn announce(
     prev_bundle: Option<&Bundle>,
     now: DateTime<Utc>,
 ) -> Result<(Published, Bundle)> {
-    let revision = revision_of(&bundle);
+    let revision = db_revision(bundle.revision);
     let mut timings = BuildTimings::default();
     let t = std::time::Instant::now();
     let json_failed = |e| Error::Internal(format!("bundle JSON: {e}"));
     // The change from the previous revision (hashes filled in below): it
     // says which pieces of the canonical JSON to write again.
     let delta = match (previous, delta, prev_bundle) {
-        (Some(p), Some(d), _) if p.revision < revision && revision_of_delta(&d) == p.revision => {
+        (Some(p), Some(d), _)
+            if p.revision < revision && db_revision(d.base_revision) == p.revision =>
+        {
             Some(d)
         }
-        (Some(p), None, Some(prev)) if p.revision < revision && revision_of(prev) == p.revision => {
+        (Some(p), None, Some(prev))
+            if p.revision < revision && db_revision(prev.revision) == p.revision =>
+        {
             Some(
                 Delta::between_hashed(prev, "", &bundle, "")
                     .map_err(|e| Error::Internal(format!("policy delta: {e}")))?,
@@ -420,11 +424,6 @@ fn announce(
     Ok((published, bundle))
 }
 
-/// The revision a delta applies to, as the database numbers it.
-fn revision_of_delta(delta: &Delta) -> i64 {
-    i64::try_from(delta.base_revision).unwrap_or_default()
-}
-
 /// The whole body of `p`: its canonical JSON (joined from the pieces the
 /// announcement kept), signed with the key that announced it, and
 /// compressed.
@@ -492,11 +491,6 @@ fn build(
     published.timings.assemble = assemble;
     published.timings.reassembled = reassembled;
     Ok((Box::new(published), bundle))
-}
-
-/// A bundle's revision as the database numbers it.
-fn revision_of(bundle: &Bundle) -> i64 {
-    i64::try_from(bundle.revision).unwrap_or_default()
 }
 
 /// The nice value of the thread that signs and compresses whole bodies
@@ -679,10 +673,10 @@ impl PolicyPublisher {
         let prev = building.bundle.take().filter(|b| {
             latest
                 .as_ref()
-                .is_some_and(|p| revision_of(b) == p.revision && p.revision <= head)
+                .is_some_and(|p| db_revision(b.revision) == p.revision && p.revision <= head)
         });
         let plan = match prev {
-            Some(prev) if revision_of(&prev) == head => Plan::Same(prev),
+            Some(prev) if db_revision(prev.revision) == head => Plan::Same(prev),
             Some(prev) => match revisions::touched_facts(db, &prev, head).await {
                 Ok(Some((facts, touched))) => Plan::Touched {
                     prev,

@@ -60,6 +60,15 @@ impl Backend {
     }
 }
 
+/// `$first, $first+1, …` for `n` values: the placeholders of an `IN (…)`
+/// list or a row of a statement whose size is known only at run time.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A connection pool to the configured database.
 #[derive(Clone, Debug)]
 pub enum Db {

@@ -155,7 +155,7 @@ impl Touched {
 /// takes. `None` when a whole [`assemble`] is the way: a large change
 /// ([`Touched::of`]), or a server came or went.
 pub async fn touched_facts(db: &Db, prev: &Bundle, rev: i64) -> Result<Option<(FactMap, Touched)>> {
-    let from = i64::try_from(prev.revision).unwrap_or_default();
+    let from = super::db_revision(prev.revision);
     let changed = changed_keys(db.exec(), from, rev).await?;
     let Some(mut touched) = Touched::of(&changed, prev)? else {
         return Ok(None);

@@ -90,6 +90,12 @@ impl<'a> Change<'a> {
     }
 }
 
+/// A bundle's revision number as the database numbers it (a revision
+/// never reaches `i64::MAX`; 0, no revision, if one ever did).
+pub(crate) fn db_revision(revision: u64) -> i64 {
+    i64::try_from(revision).unwrap_or_default()
+}
+
 /// The current revision number (0 before the first change).
 pub async fn head(exec: Exec<'_>) -> Result<i64> {
     store::head(exec).await

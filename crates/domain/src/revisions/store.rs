@@ -5,7 +5,7 @@
 
 use super::model::kind;
 use crate::actor::Actor;
-use crate::db::{exec_dyn, fetch_all_dyn, Arg, Db, Exec, Tx};
+use crate::db::{exec_dyn, fetch_all_dyn, placeholders, Arg, Db, Exec, Tx};
 use crate::error::Result;
 use crate::{exec, fetch_all, fetch_optional, scalar};
 use chrono::{DateTime, Utc};
@@ -264,14 +264,6 @@ pub(super) async fn facts_at(exec: Exec<'_>, rev: i64) -> Result<Vec<FactRow>> {
     )?)
 }
 
-/// `$first, $first+1, …` for `n` values of an `IN (…)` list.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The facts of `kind` whose k1 is one of `k1s`, valid at revision `rev`
 /// (found by the primary key's prefix), `INSERT_CHUNK` k1s per statement.
 pub(super) async fn facts_of_at(
@@ -321,33 +313,16 @@ pub(super) async fn memberships_at(db: &Db, users: &[&str], rev: i64) -> Result<
         out.extend(
             fetch_all!(
                 db.exec(),
-                ClosedFactRow,
-                "SELECT kind, k1, k2, value, rev_from FROM policy_facts WHERE rev_to > $1",
+                FactRow,
+                "SELECT kind, k1, k2, value FROM policy_facts \
+                 WHERE rev_to > $1 AND kind = 'member' AND rev_from <= $1",
                 rev
             )?
             .into_iter()
-            .filter(|r| {
-                r.kind == kind::MEMBER && r.rev_from <= rev && wanted.contains(r.k2.as_str())
-            })
-            .map(|r| FactRow {
-                kind: r.kind,
-                k1: r.k1,
-                k2: r.k2,
-                value: r.value,
-            }),
+            .filter(|r| wanted.contains(r.k2.as_str())),
         );
     }
     Ok(out)
-}
-
-/// A fact a revision closed, with the revision that opened it.
-#[derive(sqlx::FromRow)]
-struct ClosedFactRow {
-    kind: String,
-    k1: String,
-    k2: String,
-    value: String,
-    rev_from: i64,
 }
 
 /// The key of a fact opened or closed between two revisions.

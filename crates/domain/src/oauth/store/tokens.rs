@@ -1,7 +1,7 @@
 //! Grants, authorization codes, refresh tokens (one by one and in
 //! batches) and the ids of client assertions already used.
 
-use crate::db::{exec_dyn, fetch_all_dyn, Arg, Exec, Tx};
+use crate::db::{exec_dyn, fetch_all_dyn, placeholders, Arg, Exec, Tx};
 use crate::error::Result;
 use crate::{exec, fetch_optional};
 use chrono::{DateTime, Utc};
@@ -278,14 +278,6 @@ pub async fn touch(tx: &mut Tx, client_id: &str, grant_id: &str, now: DateTime<U
 //
 // These statements take a run-time number of values (`IN ($2, $3, …)`,
 // several `VALUES` rows): a batch is one statement whatever its size.
-
-/// `$first, $first+1, …` for `n` values.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// A presented refresh token as stored, with its grant.
 #[derive(Clone, Debug, sqlx::FromRow)]
