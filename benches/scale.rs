@@ -51,10 +51,12 @@ use support::{run, Phase, Res};
 /// One line of the server's publication log.
 #[derive(Clone, Copy)]
 enum Published {
-    /// `policy revision announced`: total and hashing time, in ms.
+    /// `policy revision announced`: total time and its parts (reading
+    /// the facts, assembling, canonical JSON and its hash, the signed
+    /// delta), in ms.
     Announced {
         total: f64,
-        json: f64,
+        parts: [f64; 4],
         reassembled: bool,
     },
     /// `policy bundle body built`: total time and its JSON, signing and
@@ -162,7 +164,12 @@ impl Server {
                 let entry = match v["message"].as_str() {
                     Some("policy revision announced") => Published::Announced {
                         total: num("announced_ms"),
-                        json: num("json_ms"),
+                        parts: [
+                            num("read_ms"),
+                            num("assemble_ms"),
+                            num("json_ms"),
+                            num("delta_ms"),
+                        ],
                         reassembled: v["reassembled"].as_bool().unwrap_or(false),
                     },
                     Some("policy bundle body built") => Published::Body {
@@ -213,7 +220,7 @@ impl Server {
             return;
         };
         let mut announced = Vec::new();
-        let mut json = Vec::new();
+        let mut steps = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
         let mut bodies = Vec::new();
         let mut parts = [Vec::new(), Vec::new(), Vec::new()];
         let mut reassembled = 0;
@@ -222,11 +229,13 @@ impl Server {
             match *p {
                 Published::Announced {
                     total,
-                    json: j,
+                    parts: p,
                     reassembled: r,
                 } => {
                     announced.push(total);
-                    json.push(j);
+                    for (all, one) in steps.iter_mut().zip(p) {
+                        all.push(one);
+                    }
                     reassembled += usize::from(r);
                 }
                 Published::Body {
@@ -250,13 +259,16 @@ impl Server {
                 .unwrap_or(0.0)
         };
         println!(
-            "  {name:<26} {writes} writes → {} revisions announced ({} from the changed facts): announce p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (hash p50 {:.0} ms); {} whole bodies built{}",
+            "  {name:<26} {writes} writes → {} revisions announced ({} from the changed facts): announce p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (p50s: read {:.0}, assemble {:.0}, hash {:.0}, delta {:.0} ms); {} whole bodies built{}",
             announced.len(),
             reassembled,
             q(&mut announced, 0.5),
             q(&mut announced, 0.99),
             q(&mut announced, 1.0),
-            q(&mut json, 0.5),
+            q(&mut steps[0], 0.5),
+            q(&mut steps[1], 0.5),
+            q(&mut steps[2], 0.5),
+            q(&mut steps[3], 0.5),
             bodies.len(),
             if bodies.is_empty() {
                 String::new()
