@@ -1476,6 +1476,40 @@ async fn policy_api_gateway_create_cli() -> TestResult {
     Ok(())
 }
 
+/// A replica whose `LISTEN` starts after another replica's change (a
+/// replica starting while an admin works) still learns of it: the
+/// notification went to no one, so the listener signals every topic once
+/// it listens and the replica reads afresh.
+#[tokio::test]
+#[ignore = "needs PostgreSQL on 127.0.0.1:5432; `make test` runs it when it answers"]
+async fn postgres_listener_reads_afresh_once_it_listens() -> TestResult {
+    use portcullis_domain::db::Topic;
+    use portcullis_domain::Db;
+    let db = TestDb::postgres().await;
+    let a = Db::connect(&db.url, &Default::default()).await?;
+    let b = Db::connect(&db.url, &Default::default()).await?;
+    let mut policy = b.signals().subscribe(Topic::Policy);
+    let mut tx = a.begin().await?;
+    tx.signal(Topic::Policy).await?;
+    tx.commit().await?;
+    assert!(
+        !policy.has_changed()?,
+        "b heard nothing yet: it is not listening"
+    );
+    let listening = tokio::spawn({
+        let b = b.clone();
+        async move { b.listen().await }
+    });
+    tokio::time::timeout(Duration::from_secs(10), policy.changed())
+        .await
+        .map_err(|_| "b's listener never signalled the policy topic")??;
+    listening.abort();
+    a.close().await;
+    b.close().await;
+    drop(db);
+    Ok(())
+}
+
 /// Two replicas on one PostgreSQL database: the same revision gives the
 /// same bytes and ETag on both, and a change made on one wakes a long-poll
 /// on the other through LISTEN/NOTIFY. Both run with the periodic re-check

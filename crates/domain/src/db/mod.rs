@@ -378,16 +378,22 @@ impl Db {
     }
 
     /// Relays change signals from other replicas (PostgreSQL `LISTEN`) to
-    /// this process's [`Signals`] until the pool closes. When the listening
-    /// connection drops and comes back, notifications may have been missed,
-    /// so every topic is signalled. Returns at once on SQLite (one process
-    /// serves a SQLite database).
+    /// this process's [`Signals`] until the pool closes. Returns at once on
+    /// SQLite (one process serves a SQLite database).
+    ///
+    /// A notification sent before this connection listens reaches no one,
+    /// and this process may have read its state before that: so once
+    /// `LISTEN` is in place, and again whenever the listening connection
+    /// drops and comes back, every topic is signalled and read afresh.
     pub async fn listen(&self) -> Result<()> {
         let Db::Postgres(pool, shared) = self else {
             return Ok(());
         };
         let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
         listener.listen(NOTIFY_CHANNEL).await?;
+        for t in Topic::ALL {
+            shared.signals.notify(t);
+        }
         loop {
             match listener.try_recv().await {
                 Ok(Some(n)) => match Topic::ALL.iter().find(|t| t.as_str() == n.payload()) {
