@@ -686,7 +686,10 @@ async fn raw_sql(url: &str, sql: &str, unchecked: bool) -> Result<u64, String> {
         "connect",
     );
     let r = match &db {
-        portcullis_domain::Db::Sqlite(p, _) => {
+        portcullis_domain::Db::Sqlite(..) => {
+            let portcullis_domain::db::Exec::SqlitePool(p) = db.write() else {
+                unreachable!("a SQLite database writes through its writer pool")
+            };
             let mut c = ok(p.acquire().await, "acquire");
             if unchecked {
                 ok(

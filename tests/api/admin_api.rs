@@ -140,22 +140,9 @@ async fn admin_api_refuses_missing_revoked_and_expired_keys(db: &TestDb) -> Test
     let pool = portcullis_domain::Db::connect(&db.url, &Default::default()).await?;
     let past = chrono::Utc::now() - chrono::Duration::seconds(1);
     let q = "UPDATE api_keys SET expires_at = $1 WHERE id = $2";
-    match &pool {
-        portcullis_domain::Db::Sqlite(p, _) => {
-            sqlx::query(q)
-                .bind(past)
-                .bind(soon.key.id.as_str())
-                .execute(p)
-                .await?;
-        }
-        portcullis_domain::Db::Postgres(p, _) => {
-            sqlx::query(q)
-                .bind(past)
-                .bind(soon.key.id.as_str())
-                .execute(p)
-                .await?;
-        }
-    }
+    use portcullis_domain::db::{exec_dyn, Arg};
+    let args = [Arg::Time(past), Arg::Text(soon.key.id.as_str().to_owned())];
+    exec_dyn(pool.write(), q, &args).await?;
     pool.close().await;
     let (status, _, _) = api
         .send(Some(&soon.secret), Method::GET, "/people", None, &[])

@@ -794,8 +794,8 @@ async fn explorer_timeline_adds_up_quarter_hours_kept_on_append(db: &TestDb) -> 
             b / 900 + slot
         )
     };
-    exec_dyn(svc.db().exec(), &bump(12), &[]).await?;
-    exec_dyn(svc.db().exec(), &bump(0), &[]).await?;
+    exec_dyn(svc.db().write(), &bump(12), &[]).await?;
+    exec_dyn(svc.db().write(), &bump(0), &[]).await?;
     let t = svc.audit.timeline(&owner, &range).await?;
     assert_eq!((t.counts[0], t.counts[12], t.total), (2, 103, 111));
     Ok(())

@@ -309,11 +309,9 @@ pub(crate) async fn exec_sql(db: &TestDb, sql: &str) {
     let pool = portcullis_domain::Db::connect(&db.url, &Default::default())
         .await
         .unwrap();
-    match &pool {
-        portcullis_domain::Db::Sqlite(p, _) => sqlx::query(sql).execute(p).await.map(|_| ()),
-        portcullis_domain::Db::Postgres(p, _) => sqlx::query(sql).execute(p).await.map(|_| ()),
-    }
-    .unwrap();
+    portcullis_domain::db::exec_dyn(pool.write(), sql, &[])
+        .await
+        .unwrap();
     pool.close().await;
 }
 

@@ -215,11 +215,12 @@ async fn ops_cli_create_owner_and_verify_audit() -> TestResult {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 events verified"));
     let pool = portcullis_domain::Db::connect(&db.url, &Default::default()).await?;
-    if let portcullis_domain::Db::Sqlite(p, _) = &pool {
-        sqlx::query("UPDATE audit_events SET action = 'console.nothing' WHERE seq = 1")
-            .execute(p)
-            .await?;
-    }
+    portcullis_domain::db::exec_dyn(
+        pool.write(),
+        "UPDATE audit_events SET action = 'console.nothing' WHERE seq = 1",
+        &[],
+    )
+    .await?;
     pool.close().await;
     let out = portcullis(&db, &["audit", "verify"]);
     assert_eq!(out.status.code(), Some(1));

@@ -28,11 +28,9 @@ async fn execute(url: &str, sql: &str) {
     let db = portcullis_domain::Db::connect(url, &Default::default())
         .await
         .unwrap_or_else(|e| panic!("connect: {e}"));
-    match &db {
-        portcullis_domain::Db::Sqlite(p, _) => sqlx::query(sql).execute(p).await.map(|_| ()),
-        portcullis_domain::Db::Postgres(p, _) => sqlx::query(sql).execute(p).await.map(|_| ()),
-    }
-    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    portcullis_domain::db::exec_dyn(db.write(), sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
     db.close().await;
 }
 

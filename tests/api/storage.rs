@@ -290,11 +290,9 @@ fn clock_now(c: &ManualClock) -> chrono::DateTime<chrono::Utc> {
 }
 
 pub(crate) async fn raw_exec(db: &Db, sql: &str) {
-    match db {
-        Db::Sqlite(p, _) => sqlx::query(sql).execute(p).await.map(|_| ()),
-        Db::Postgres(p, _) => sqlx::query(sql).execute(p).await.map(|_| ()),
-    }
-    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    portcullis_domain::db::exec_dyn(db.write(), sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 /// Editing, deleting, reordering or inserting a row is found, naming the first bad seq.

@@ -240,7 +240,10 @@ impl Services {
             },
             api_keys: apikeys::ApiKeyService { core: core.clone() },
             overview: overview::OverviewService { core: core.clone() },
-            directory: directory::DirectoryService { core: core.clone() },
+            directory: directory::DirectoryService {
+                core: core.clone(),
+                touched: ratelimit::TouchLog::every(chrono::Duration::seconds(60)),
+            },
             scim: scim::ScimService { core: core.clone() },
             limits,
             core,

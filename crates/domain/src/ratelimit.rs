@@ -27,6 +27,46 @@ use std::sync::Mutex;
 /// Tracked keys per map before ended windows are swept.
 pub const MAX_KEYS: usize = 100_000;
 
+/// When this process last wrote a key's "last used" time: such a write is
+/// due at most once per interval per key, so a busy path (a SCIM token, an
+/// OAuth grant on the refresh path) saves the UPDATE on all but one request
+/// of each interval, and concurrent requests do not each write it.
+#[derive(Clone)]
+pub struct TouchLog {
+    every: Duration,
+    map: std::sync::Arc<Mutex<HashMap<String, DateTime<Utc>>>>,
+}
+
+impl TouchLog {
+    /// A log that lets a key's write through once per `every`.
+    pub fn every(every: Duration) -> Self {
+        Self {
+            every,
+            map: std::sync::Arc::default(),
+        }
+    }
+
+    /// Whether `key`'s use should be written now (not written by this
+    /// process within the interval); notes it if so. Bounded like the
+    /// windows: past [`MAX_KEYS`] the lapsed entries are swept, and while
+    /// that leaves the log full a new key is written without being noted.
+    pub fn due(&self, key: &str, now: DateTime<Utc>) -> bool {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.get(key).is_some_and(|t| now - *t < self.every) {
+            return false;
+        }
+        if map.len() >= MAX_KEYS {
+            let every = self.every;
+            map.retain(|_, t| now - *t < every);
+            if map.len() >= MAX_KEYS {
+                return true;
+            }
+        }
+        map.insert(key.to_owned(), now);
+        true
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Window {
     start: DateTime<Utc>,
@@ -249,5 +289,31 @@ mod tests {
         let unlimited = Limiter::new("api_key_failure", Duration::minutes(1), 0);
         unlimited.spend("k", t(0));
         assert_eq!(unlimited.spent("k", t(0)), Ok(()));
+    }
+
+    #[test]
+    fn a_touch_is_due_once_per_interval_per_key() {
+        let log = TouchLog::every(Duration::minutes(1));
+        assert!(log.due("tok_a", t(0)), "the first use is written");
+        assert!(!log.due("tok_a", t(1)), "a concurrent use is not");
+        assert!(log.due("tok_b", t(1)), "another key has its own");
+        assert!(!log.due("tok_a", t(59)));
+        assert!(log.due("tok_a", t(60)), "a minute on, written again");
+        for i in 0..MAX_KEYS + 10 {
+            log.due(&format!("k{i}"), t(61));
+        }
+        let len = || log.map.lock().map_or(0, |m| m.len());
+        assert_eq!(len(), MAX_KEYS, "full: new keys are written, not noted");
+        let past = format!("k{}", MAX_KEYS + 5);
+        assert!(
+            log.due(&past, t(62)) && log.due(&past, t(62)),
+            "written each time"
+        );
+        assert!(
+            !log.due("k0", t(62)),
+            "a noted key still waits its interval"
+        );
+        assert!(log.due("late", t(200)), "lapsed entries are swept");
+        assert_eq!(len(), 1);
     }
 }

@@ -177,7 +177,13 @@ impl ApiKeyService {
         if row.last_used_at.is_none_or(|t| now - t >= USE_NOTE_EVERY)
             || row.last_used_ip.as_deref() != meta.source_ip.as_deref()
         {
-            store::note_use(self.core.db.exec(), &row.id, now, meta.source_ip.as_deref()).await?;
+            store::note_use(
+                self.core.db.write(),
+                &row.id,
+                now,
+                meta.source_ip.as_deref(),
+            )
+            .await?;
         }
         Ok(Some(Actor::api_key(
             &row.id.as_str().into(),
@@ -260,10 +266,10 @@ impl ApiKeyService {
     ) -> Result<()> {
         let key_id = api_key_id(actor)?;
         if status >= 500 {
-            store::release(self.core.db.exec(), key_id, idem_key).await
+            store::release(self.core.db.write(), key_id, idem_key).await
         } else {
             store::complete(
-                self.core.db.exec(),
+                self.core.db.write(),
                 key_id,
                 idem_key,
                 i32::from(status),
@@ -276,7 +282,7 @@ impl ApiKeyService {
 
     /// Deletes idempotency records past their window (housekeeping).
     pub async fn purge_expired(&self) -> Result<u64> {
-        store::purge_idempotency(self.core.db.exec(), self.now() - IDEMPOTENCY_WINDOW).await
+        store::purge_idempotency(self.core.db.write(), self.now() - IDEMPOTENCY_WINDOW).await
     }
 }
 

@@ -192,7 +192,7 @@ impl AuditService {
             .sign_claims(&claims, CHECKPOINT_JWS_TYPE)
             .map_err(|e| Error::Internal(format!("signing an audit checkpoint: {e}")))?;
         store::insert_checkpoint(
-            self.core.db.exec(),
+            self.core.db.write(),
             &CheckpointRow {
                 seq: claims.seq,
                 hash: claims.hash,
@@ -248,12 +248,12 @@ impl AuditService {
             };
             match outcome {
                 Ok(()) => {
-                    store::witnessed(self.core.db.exec(), row.seq, self.core.clock.now()).await?;
+                    store::witnessed(self.core.db.write(), row.seq, self.core.clock.now()).await?;
                     accepted += 1;
                 }
                 Err(error) => {
                     tracing::warn!(seq = row.seq, %error, "audit witness did not take the checkpoint");
-                    store::witness_failed(self.core.db.exec(), row.seq, &error).await?;
+                    store::witness_failed(self.core.db.write(), row.seq, &error).await?;
                     // Later ones would fail the same way; the next pass retries in order.
                     break;
                 }

@@ -79,10 +79,10 @@ impl ConsoleService {
         let now = self.now();
         let db = &self.core.db;
         let idle_cutoff = now - self.core.settings.session_idle;
-        let a = store::purge_sessions(db.exec(), now, idle_cutoff).await?;
-        let b = store::purge_failures(db.exec(), now - Duration::minutes(THROTTLE_WINDOW_MINUTES))
+        let a = store::purge_sessions(db.write(), now, idle_cutoff).await?;
+        let b = store::purge_failures(db.write(), now - Duration::minutes(THROTTLE_WINDOW_MINUTES))
             .await?;
-        let c = store::purge_links(db.exec(), now - Duration::days(30)).await?;
+        let c = store::purge_links(db.write(), now - Duration::days(30)).await?;
         Ok(a + b + c)
     }
 }

@@ -51,11 +51,11 @@ impl ConsoleService {
         // An unknown stored status is an error, not a quiet sign-out.
         let status = stored_status(&row.status)?;
         if status != ConsoleUserStatus::Active || idle_expired || row.expires_at <= now {
-            store::delete_session(self.core.db.exec(), &id_hash).await?;
+            store::delete_session(self.core.db.write(), &id_hash).await?;
             return Ok(None);
         }
         if now - row.last_seen_at > Duration::seconds(60) {
-            store::touch_session(self.core.db.exec(), &id_hash, now).await?;
+            store::touch_session(self.core.db.write(), &id_hash, now).await?;
         }
         Ok(Some(Actor {
             kind: ActorType::ConsoleUser,

@@ -54,7 +54,7 @@ impl ConsoleService {
     /// Withdraws attempts counted by `sign_in` (by their row ids).
     async fn forget_attempts(&self, ids: &[i64]) -> Result<()> {
         for id in ids {
-            store::delete_failure(self.core.db.exec(), *id).await?;
+            store::delete_failure(self.core.db.write(), *id).await?;
         }
         Ok(())
     }

@@ -11,7 +11,9 @@
 //!   read-then-write transaction waits for the write lock instead of failing
 //!   with `SQLITE_BUSY` at its first write.
 //! - SQLite write transactions run on one connection of their own (reads
-//!   on a pool), queued first come, first served on a gate.
+//!   on a pool), queued first come, first served on a gate; a write outside
+//!   a transaction goes to that connection too ([`Db::write`], never
+//!   [`Db::exec`]), so no two connections ever wait on SQLite's write lock.
 //! - Migrations live in `migrations/sqlite` and `migrations/postgres` with the
 //!   same file names and the same constraint names.
 
@@ -254,10 +256,18 @@ impl Db {
                 // each into every connection's own small cache (writes
                 // still go through the WAL).
                 .pragma("mmap_size", SQLITE_MMAP_BYTES);
+            // Test builds hold the reading pool to reads: a write there
+            // fails at once ("attempt to write a readonly database")
+            // instead of contending for the write lock ([`Db::write`]).
+            let reading = if cfg!(debug_assertions) {
+                connect.clone().pragma("query_only", "ON")
+            } else {
+                connect.clone()
+            };
             let pool = SqlitePoolOptions::new()
                 .max_connections(opts.max_connections)
                 .acquire_timeout(opts.acquire_timeout)
-                .connect_with(connect.clone())
+                .connect_with(reading)
                 .await
                 .map_err(Error::Unavailable)?;
             let writer = SqlitePoolOptions::new()
@@ -316,7 +326,11 @@ impl Db {
     /// Applies pending migrations.
     pub async fn migrate(&self) -> Result<()> {
         let r = match self {
-            Db::Sqlite(p, _) => SQLITE_MIGRATOR.run(p).await,
+            Db::Sqlite(p, shared) => {
+                SQLITE_MIGRATOR
+                    .run(shared.writer.as_ref().unwrap_or(p))
+                    .await
+            }
             Db::Postgres(p, _) => POSTGRES_MIGRATOR.run(p).await,
         };
         r.map_err(|e| Error::Internal(format!("migration failed: {e}")))
@@ -422,6 +436,20 @@ impl Db {
     pub fn exec(&self) -> Exec<'_> {
         match self {
             Db::Sqlite(p, _) => Exec::SqlitePool(p),
+            Db::Postgres(p, _) => Exec::PgPool(p),
+        }
+    }
+
+    /// Where autocommit writes run (one UPDATE, INSERT or DELETE outside a
+    /// transaction): on SQLite the one writer connection, so the write
+    /// queues behind the transactions in the pool's order. Run on a reading
+    /// connection it would take SQLite's write lock behind the writer's
+    /// back: each side then waits in SQLite's busy handler, which sleeps up
+    /// to 100 ms a try (a SCIM token's once-a-minute note took 2.4 s under
+    /// load and stalled the writer while it held the lock).
+    pub fn write(&self) -> Exec<'_> {
+        match self {
+            Db::Sqlite(p, shared) => Exec::SqlitePool(shared.writer.as_ref().unwrap_or(p)),
             Db::Postgres(p, _) => Exec::PgPool(p),
         }
     }
@@ -714,5 +742,44 @@ mod values_list_tests {
             Backend::Postgres.values_list(2, 3),
             "($1, $2, $3), ($4, $5, $6)"
         );
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod write_tests {
+    use super::{exec_dyn, Db};
+
+    /// Test builds refuse a write on the reading pool (the mistake that
+    /// made a write wait in SQLite's busy handler), and [`Db::write`]
+    /// takes it on the writer connection.
+    #[tokio::test]
+    async fn sqlite_writes_go_to_the_writer_and_the_reading_pool_refuses_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let db = Db::connect(&url, &Default::default()).await.unwrap();
+        db.migrate().await.unwrap();
+        let refused = exec_dyn(db.exec(), "CREATE TABLE scratch (x TEXT)", &[])
+            .await
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("readonly"),
+            "the reading pool refuses: {refused}"
+        );
+        exec_dyn(db.write(), "CREATE TABLE scratch (x TEXT)", &[])
+            .await
+            .unwrap();
+        let insert = "INSERT INTO scratch (x) VALUES ('kept')";
+        assert!(exec_dyn(db.exec(), insert, &[]).await.is_err());
+        assert_eq!(exec_dyn(db.write(), insert, &[]).await.unwrap(), 1);
+        let rows: Vec<(String,)> = super::fetch_all_dyn(db.exec(), "SELECT x FROM scratch", &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![("kept".to_owned(),)],
+            "one row, read on the pool"
+        );
+        db.close().await;
     }
 }

@@ -62,6 +62,9 @@ pub const HISTORY_LIMIT: i64 = 50;
 #[derive(Clone)]
 pub struct DirectoryService {
     pub(crate) core: Arc<Core>,
+    /// When this process last noted each token's use: once a minute, by
+    /// one request however many arrive together.
+    pub(crate) touched: crate::ratelimit::TouchLog,
 }
 
 /// Creates a token for a directory; returns its id and value.
@@ -252,9 +255,10 @@ impl DirectoryService {
         if row
             .last_used_at
             .is_none_or(|t| now - t > Duration::seconds(60))
+            && self.touched.due(&row.id, now)
         {
-            store::note_token_use(self.core.db.exec(), &row.id, now).await?;
-            store::note_request(self.core.db.exec(), &row.directory_id, now).await?;
+            store::note_token_use(self.core.db.write(), &row.id, now).await?;
+            store::note_request(self.core.db.write(), &row.directory_id, now).await?;
         }
         Ok(Some(Actor::directory(
             &row.directory_id.as_str().into(),
@@ -280,7 +284,7 @@ impl DirectoryService {
         let detail: String = detail.chars().take(500).collect();
         let path: String = path.chars().take(300).collect();
         store::insert_failed_request(
-            db.exec(),
+            db.write(),
             &store::FailedRequest {
                 directory_id,
                 at: now,
@@ -292,6 +296,6 @@ impl DirectoryService {
             },
         )
         .await?;
-        store::trim_failed_requests(db.exec(), directory_id, KEPT_REQUEST_ERRORS).await
+        store::trim_failed_requests(db.write(), directory_id, KEPT_REQUEST_ERRORS).await
     }
 }

@@ -171,7 +171,7 @@ impl OAuthService {
         let key = new_secret();
         let now = self.now();
         store::insert_request(
-            self.core.db.exec(),
+            self.core.db.write(),
             &store::NewRequest {
                 id_hash: &hash_secret(&key),
                 client_id: &client.id.0,

@@ -110,7 +110,7 @@ pub struct OAuthService {
     jwks_cache: JwksCache,
     /// When this process last wrote a grant's `last_used_at` (and its
     /// client's).
-    touched: TouchLog,
+    touched: crate::ratelimit::TouchLog,
     /// Batches refreshes into shared transactions.
     rotator: rotation::Rotator,
     /// Clients as the token endpoint last read them, kept
@@ -128,31 +128,6 @@ pub struct OAuthService {
 pub(crate) struct Enterprise {
     pub sso: crate::sso::SsoService,
     pub access: crate::access::AccessService,
-}
-
-/// When this process last wrote each grant's `last_used_at` (and its
-/// client's): written at most once every [`TOUCH_EVERY_SECS`] per grant, so
-/// a busy refresh path saves two UPDATEs per token.
-#[derive(Clone, Default)]
-pub(crate) struct TouchLog(Arc<std::sync::Mutex<std::collections::HashMap<String, DateTime<Utc>>>>);
-
-impl TouchLog {
-    /// Whether `grant`'s `last_used_at` should be written now (not written
-    /// by this process within [`TOUCH_EVERY_SECS`]); notes it if so.
-    fn due(&self, grant: &str, now: DateTime<Utc>) -> bool {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if map
-            .get(grant)
-            .is_some_and(|t| (now - *t).num_seconds() < TOUCH_EVERY_SECS)
-        {
-            return false;
-        }
-        if map.len() >= limits::MAX_KEYS {
-            map.retain(|_, t| (now - *t).num_seconds() < TOUCH_EVERY_SECS);
-        }
-        map.insert(grant.to_owned(), now);
-        true
-    }
 }
 
 /// Clients by id with when they were read.
@@ -212,7 +187,7 @@ impl OAuthService {
             guard,
             limits,
             jwks_cache: Arc::default(),
-            touched: TouchLog::default(),
+            touched: crate::ratelimit::TouchLog::every(chrono::Duration::seconds(TOUCH_EVERY_SECS)),
             rotator: rotation::Rotator::default(),
             enterprise: Arc::default(),
             clients: Arc::default(),

@@ -160,7 +160,7 @@ impl Rotator {
     pub async fn rotate(
         &self,
         core: &Arc<Core>,
-        touch: &super::TouchLog,
+        touch: &crate::ratelimit::TouchLog,
         refresh: Refresh,
     ) -> Option<(GrantRow, Scopes)> {
         let queue = self.queue.get_or_init(|| {
@@ -190,7 +190,7 @@ impl Rotator {
 
 async fn run(
     core: Arc<Core>,
-    touch: super::TouchLog,
+    touch: crate::ratelimit::TouchLog,
     stats: Arc<Stats>,
     mut rx: mpsc::UnboundedReceiver<Job>,
 ) {
@@ -221,7 +221,7 @@ async fn run(
 /// token was rotated.
 async fn rotate_batch(
     core: &Core,
-    touch: &super::TouchLog,
+    touch: &crate::ratelimit::TouchLog,
     jobs: &[Job],
 ) -> crate::Result<Vec<Option<(GrantRow, Scopes)>>> {
     let now = core.clock.now();

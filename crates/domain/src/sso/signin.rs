@@ -116,7 +116,7 @@ impl SsoService {
             None => None,
         };
         store::insert_request(
-            self.core.db.exec(),
+            self.core.db.write(),
             &NewRequest {
                 id_hash: &hash_secret(key),
                 connection_id: &conn.id,
@@ -145,7 +145,7 @@ impl SsoService {
     ) -> Result<std::result::Result<InFlight, &'static str>> {
         let now = self.now();
         let row = store::request(
-            self.core.db.exec(),
+            self.core.db.write(),
             Lookup::Take,
             &hash_secret(key),
             &conn.id,
@@ -371,10 +371,10 @@ impl SsoService {
     /// Deletes expired sign-ins, replay entries and old test results.
     pub async fn purge_expired(&self) -> Result<u64> {
         let now = self.now();
-        let a = store::delete_expired(self.core.db.exec(), Expiring::Requests, now).await?;
-        let b = store::delete_expired(self.core.db.exec(), Expiring::Replay, now).await?;
+        let a = store::delete_expired(self.core.db.write(), Expiring::Requests, now).await?;
+        let b = store::delete_expired(self.core.db.write(), Expiring::Replay, now).await?;
         let c = store::delete_expired(
-            self.core.db.exec(),
+            self.core.db.write(),
             Expiring::Tests,
             now - Duration::days(1),
         )

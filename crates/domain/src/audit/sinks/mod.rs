@@ -223,11 +223,11 @@ impl AuditService {
         let now = self.core.clock.now();
         let mut accepted = 0;
         for sink in store::due(db.exec(), now).await? {
-            if !store::lease(db.exec(), &sink.id, now, now + LEASE).await? {
+            if !store::lease(db.write(), &sink.id, now, now + LEASE).await? {
                 continue;
             }
             let result = self.deliver(&sink, now).await;
-            store::release(db.exec(), &sink.id).await?;
+            store::release(db.write(), &sink.id).await?;
             accepted += result?;
         }
         Ok(accepted)
@@ -249,14 +249,14 @@ impl AuditService {
                 .collect::<Result<Vec<_>>>()?;
             match self.send(sink, &records, now).await {
                 Ok(()) => {
-                    store::delivered(db.exec(), &sink.id, cursor, last, n, now).await?;
+                    store::delivered(db.write(), &sink.id, cursor, last, n, now).await?;
                     cursor = last;
                     accepted += n;
                 }
                 Err(error) => {
                     tracing::warn!(sink = %sink.name, %error, "audit streaming: the destination did not take a batch");
                     let next = now + backoff(sink.failures + 1);
-                    store::failed(db.exec(), &sink.id, &error, now, next).await?;
+                    store::failed(db.write(), &sink.id, &error, now, next).await?;
                     break;
                 }
             }

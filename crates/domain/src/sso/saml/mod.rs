@@ -285,7 +285,7 @@ impl SsoService {
         };
         // Replay cache: an assertion is accepted once, on every replica.
         let fresh = store::first_assertion(
-            self.core.db.exec(),
+            self.core.db.write(),
             &conn.id,
             &verified.assertion_id,
             verified.expires,
@@ -307,9 +307,13 @@ impl SsoService {
             serde_json::to_string(&asserted).map_err(|e| Error::Internal(e.to_string()))?;
         match pre.in_response_to {
             Some(id) => {
-                let parked =
-                    store::park_outcome(self.core.db.exec(), &hash_secret(&id), &conn.id, &outcome)
-                        .await?;
+                let parked = store::park_outcome(
+                    self.core.db.write(),
+                    &hash_secret(&id),
+                    &conn.id,
+                    &outcome,
+                )
+                .await?;
                 if !parked {
                     return refuse(
                         None,
@@ -337,7 +341,7 @@ impl SsoService {
                 };
                 self.insert_request(&conn, &handle, &flight, None, None)
                     .await?;
-                store::set_outcome(self.core.db.exec(), &hash_secret(&handle), &outcome).await?;
+                store::set_outcome(self.core.db.write(), &hash_secret(&handle), &outcome).await?;
                 Ok(AcsOutcome::Continue {
                     handle,
                     browser: Some(browser),
