@@ -242,7 +242,9 @@ impl Services {
             overview: overview::OverviewService { core: core.clone() },
             directory: directory::DirectoryService {
                 core: core.clone(),
-                touched: ratelimit::TouchLog::every(chrono::Duration::seconds(60)),
+                touched: ratelimit::TouchLog::every(chrono::Duration::seconds(
+                    directory::TOKEN_USE_NOTE_SECS,
+                )),
             },
             scim: scim::ScimService { core: core.clone() },
             limits,

@@ -98,6 +98,14 @@ pub struct Shared {
     signals: Arc<Signals>,
 }
 
+impl Shared {
+    /// SQLite's writer connection ([`Db::begin`], [`Db::write`],
+    /// migrations); `pool` when there is none.
+    fn writer_or<'a>(&'a self, pool: &'a SqlitePool) -> &'a SqlitePool {
+        self.writer.as_ref().unwrap_or(pool)
+    }
+}
+
 /// What a committed transaction changed, for those who keep a copy in
 /// memory (the policy API's bundle, gateway credentials, signing keys).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -326,11 +334,7 @@ impl Db {
     /// Applies pending migrations.
     pub async fn migrate(&self) -> Result<()> {
         let r = match self {
-            Db::Sqlite(p, shared) => {
-                SQLITE_MIGRATOR
-                    .run(shared.writer.as_ref().unwrap_or(p))
-                    .await
-            }
+            Db::Sqlite(p, shared) => SQLITE_MIGRATOR.run(shared.writer_or(p)).await,
             Db::Postgres(p, _) => POSTGRES_MIGRATOR.run(p).await,
         };
         r.map_err(|e| Error::Internal(format!("migration failed: {e}")))
@@ -369,7 +373,7 @@ impl Db {
         match self {
             Db::Sqlite(p, shared) => {
                 let turn = shared.gate.clone().lock_owned().await;
-                let writer = shared.writer.as_ref().unwrap_or(p);
+                let writer = shared.writer_or(p);
                 Ok(Tx {
                     inner: TxInner::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?, turn),
                     signals: shared.signals.clone(),
@@ -449,7 +453,7 @@ impl Db {
     /// load and stalled the writer while it held the lock).
     pub fn write(&self) -> Exec<'_> {
         match self {
-            Db::Sqlite(p, shared) => Exec::SqlitePool(shared.writer.as_ref().unwrap_or(p)),
+            Db::Sqlite(p, shared) => Exec::SqlitePool(shared.writer_or(p)),
             Db::Postgres(p, _) => Exec::PgPool(p),
         }
     }

@@ -57,6 +57,8 @@ pub const KEPT_REQUEST_ERRORS: i64 = 200;
 pub const DEFAULT_PAGE: i64 = 50;
 /// Audit events shown on a user's or group's detail page.
 pub const HISTORY_LIMIT: i64 = 50;
+/// How often a SCIM token's use is written (its `last_used_at`).
+pub(crate) const TOKEN_USE_NOTE_SECS: i64 = 60;
 
 /// Directories and their tokens.
 #[derive(Clone)]
@@ -254,7 +256,7 @@ impl DirectoryService {
         };
         if row
             .last_used_at
-            .is_none_or(|t| now - t > Duration::seconds(60))
+            .is_none_or(|t| now - t > Duration::seconds(TOKEN_USE_NOTE_SECS))
             && self.touched.due(&row.id, now)
         {
             store::note_token_use(self.core.db.write(), &row.id, now).await?;
